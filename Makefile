@@ -1,0 +1,74 @@
+# ebpfsentinel — every entry point installs what it needs, builds everything, then runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+CLANG ?= clang
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-D__TARGET_ARCH_$(ARCH) -I bpf/include -I /usr/include/$(MULTIARCH)
+
+BPF_SRCS := $(wildcard bpf/programs/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/programs/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_TEST_SRCS := $(wildcard test/kernel/progs/*.bpf.c)
+BPF_TEST_OBJS := $(patsubst test/kernel/progs/%.bpf.c,build/bpf-test/%.bpf.o,$(BPF_TEST_SRCS))
+BPF_HDRS := $(wildcard bpf/include/sentinel/*.h)
+NATIVE_SRCS := $(wildcard native/src/*.c native/src/*.h) native/binding.gyp
+NATIVE := native/build/Release/sentinel.node
+LAYOUTS := src/kernel/layouts.gen.ts
+
+.PHONY: deps build bpf native ts loadcheck test test-unit test-kernel test-e2e demo bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps bpf native $(LAYOUTS) ts loadcheck
+
+bpf: $(BPF_OBJS) $(BPF_TEST_OBJS)
+
+build/bpf/%.bpf.o: bpf/programs/%.bpf.c $(BPF_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/bpf-test/%.bpf.o: test/kernel/progs/%.bpf.c $(BPF_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+native: $(NATIVE)
+
+$(NATIVE): $(NATIVE_SRCS)
+	cd native && ../node_modules/.bin/node-gyp rebuild --nodedir=/usr --silent
+
+$(LAYOUTS): $(BPF_OBJS) $(NATIVE) scripts/gen-layouts.mjs
+	node scripts/gen-layouts.mjs $(BPF_OBJS) > $@.tmp && mv $@.tmp $@
+
+ts: $(LAYOUTS)
+	node_modules/.bin/tsc -p tsconfig.json
+
+# Loads every built object into the kernel; a program the verifier rejects fails the build
+# with the verifier log printed.
+loadcheck:
+	node dist/scripts/load-check.js $(BPF_OBJS)
+
+TEST_FLAGS := --test-concurrency=1
+
+test: build
+	node --test $(TEST_FLAGS) dist/test/unit/ dist/test/kernel/ dist/test/e2e/
+
+test-unit: build
+	node --test $(TEST_FLAGS) dist/test/unit/
+
+test-kernel: build
+	node --test $(TEST_FLAGS) dist/test/kernel/
+
+test-e2e: build
+	node --test $(TEST_FLAGS) dist/test/e2e/
+
+demo: build
+	./bin/ebpfsentinel demo
+
+bench: build
+	node dist/bench/run.js
+
+clean:
+	rm -rf build dist native/build $(LAYOUTS)

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The one header every ring-buffer record starts with, and the reserve path with back-pressure.
+ * A record that cannot be written never changes a verdict; it is counted as lost with a reason. */
+#ifndef SENTINEL_EVENT_H
+#define SENTINEL_EVENT_H
+
+#include "common.h"
+#include "counters.h"
+
+struct sentinel_event_hdr {
+	__u64 ts_ns;   /* bpf_ktime_get_boot_ns() */
+	__u16 type;    /* enum sentinel_event_type */
+	__u8 program;  /* enum sentinel_program_id */
+	__u8 flags;    /* type specific */
+	__u16 cpu;     /* bpf_get_smp_processor_id() */
+	__u16 len;     /* whole record, header included */
+};
+
+/* Skip emitting when more than 3/4 of the ring is unconsumed: leaves room for bursts from
+ * other CPUs and keeps a stalled consumer from starving every program of ring space. */
+#define SN_RING_HIGH_WATER_NUM 3
+#define SN_RING_HIGH_WATER_DEN 4
+
+static __always_inline void *sn_event_reserve(void *ring, __u32 size, struct sentinel_counters *c)
+{
+	__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	__u64 cap = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
+	if (avail * SN_RING_HIGH_WATER_DEN > cap * SN_RING_HIGH_WATER_NUM) {
+		sn_count(c, SN_CNT_EVENTS_LOST_BACKPRESSURE, 1);
+		return 0;
+	}
+	void *rec = bpf_ringbuf_reserve(ring, size, 0);
+	if (!rec) {
+		sn_count(c, SN_CNT_EVENTS_LOST_FULL, 1);
+		return 0;
+	}
+	return rec;
+}
+
+static __always_inline void sn_event_fill_hdr(struct sentinel_event_hdr *h, __u16 type, __u8 program,
+					      __u8 flags, __u16 len)
+{
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->type = type;
+	h->program = program;
+	h->flags = flags;
+	h->cpu = (__u16)bpf_get_smp_processor_id();
+	h->len = len;
+}
+
+static __always_inline void sn_event_submit(void *rec, struct sentinel_counters *c)
+{
+	bpf_ringbuf_submit(rec, 0);
+	sn_count(c, SN_CNT_EVENTS, 1);
+}
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every system and npm dependency the build, tests, demo and bench need.
+# Idempotent: only missing Debian packages are installed; npm runs only when the lock changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  clang llvm libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev gcc make python3
+  iproute2 iputils-ping netcat-openbsd socat hping3 tcpdump nftables ethtool
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing Debian packages: ${missing[*]} (run as root)" >&2
+    exit 1
+  fi
+  echo "install-deps: apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=node_modules/.install-stamp
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  echo "install-deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi

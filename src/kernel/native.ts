@@ -1,0 +1,180 @@
+// The raw surface of the native addon (native/, C on node_api.h over the system libbpf).
+// Everything here is numbers, strings and Buffers; src/kernel/*.ts wraps it in typed classes.
+// The addon holds no policy: it loads, attaches, reads and writes what it is told to.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Error thrown by every native call that fails. */
+export interface NativeErrorFields {
+  /** positive errno (EPERM, ENOENT, EINVAL, ...) */
+  errno: number;
+  /** symbolic code, e.g. "EINVAL" */
+  code: string;
+  /** libbpf's own messages printed while the call ran (warnings and errors), joined */
+  libbpfMessage: string;
+  /** the verifier log when a program failed to load, else "" */
+  verifierLog: string;
+  /** which native call failed, e.g. "objLoad" */
+  syscall: string;
+}
+
+export interface NativeProgramInfo {
+  name: string;
+  section: string;
+  /** program fd after load, -1 before */
+  fd: number;
+  /** enum bpf_prog_type as a number */
+  type: number;
+}
+
+export interface NativeMapInfo {
+  name: string;
+  /** map fd after load, -1 before */
+  fd: number;
+  /** enum bpf_map_type as a number */
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+export interface NativeOpenOptions {
+  /** directory under bpffs where maps with `pinning LIBBPF_PIN_BY_NAME` are pinned and reused */
+  pinRoot?: string;
+  /** override max_entries per map name before load (ring buffer sizes, table sizes) */
+  maxEntries?: Record<string, number>;
+  /** reuse an existing map fd for a map name (shared maps between objects) */
+  reuseMaps?: Record<string, number>;
+}
+
+export interface NativeTestRunOptions {
+  /** frame bytes handed to the program */
+  data: Buffer;
+  /** size of the output buffer; default data.length + 512 */
+  dataSizeOut?: number;
+  /** optional context (struct xdp_md / struct __sk_buff) */
+  ctx?: Buffer;
+  /** default 1 */
+  repeat?: number;
+  /** BPF_F_TEST_* flags (e.g. BPF_F_TEST_XDP_LIVE_FRAMES = 2) */
+  flags?: number;
+  /** live-frames batch size */
+  batchSize?: number;
+}
+
+export interface NativeTestRunResult {
+  retval: number;
+  /** average ns per run reported by the kernel */
+  duration: number;
+  dataOut: Buffer;
+  ctxOut: Buffer | null;
+}
+
+export interface NativeBtfMember {
+  name: string;
+  /** offset in bits from the start of the struct */
+  bitOffset: number;
+  /** size in bytes of the member's type (arrays: whole array) */
+  size: number;
+  /** bitfield size in bits, 0 when not a bitfield */
+  bitSize: number;
+  /** resolved type name, e.g. "__u32", "__u8[16]", "struct sentinel_event_hdr" */
+  typeName: string;
+}
+
+export interface NativeBtfStruct {
+  name: string;
+  size: number;
+  members: NativeBtfMember[];
+}
+
+export type XdpMode = 'native' | 'generic' | 'auto';
+
+export interface NativeBridge {
+  /** libbpf version string, e.g. "1.1" */
+  libbpfVersion(): string;
+
+  // --- objects --------------------------------------------------------------------------
+  /** bpf_object__open_file with pin_root_path; applies maxEntries/reuseMaps before load. Returns a handle. */
+  objOpen(path: string, opts: NativeOpenOptions): number;
+  /** bpf_object__load; on failure throws with verifierLog filled */
+  objLoad(obj: number): void;
+  objPrograms(obj: number): NativeProgramInfo[];
+  objMaps(obj: number): NativeMapInfo[];
+  /** closes the object (program and map fds held by it) */
+  objClose(obj: number): void;
+  /** fd of a program by function name, after load */
+  progFd(obj: number, progName: string): number;
+  /** fd of a map by name, after load */
+  mapFd(obj: number, mapName: string): number;
+
+  // --- attach (each returns a link handle) ------------------------------------------------
+  /** XDP via bpf_link. mode 'auto' tries native then generic. Returns the mode actually used. */
+  xdpAttach(progFd: number, ifindex: number, mode: XdpMode): { link: number; mode: 'native' | 'generic' };
+  /** TCX ingress/egress via raw bpf_link_create (attach types 46/47); falls back to a clsact qdisc
+   * + bpf_tc_attach when the kernel has no TCX. `kind` says which was used. */
+  tcAttach(progFd: number, ifindex: number, direction: 'ingress' | 'egress'): { link: number; kind: 'tcx' | 'clsact' };
+  /** uprobe / uretprobe by symbol name (bpf_program__attach_uprobe_opts with func_name). pid -1 = all. */
+  uprobeAttach(obj: number, progName: string, binaryPath: string, symbol: string, opts: { retprobe: boolean; pid?: number }): number;
+  /** pin a link so it survives the process */
+  linkPin(link: number, path: string): void;
+  /** detach and free the link (also removes its pin when it was pinned by linkPin) */
+  linkDestroy(link: number): void;
+  /** bpf_link_update: atomically replace the program behind an XDP or TCX link */
+  linkUpdate(link: number, newProgFd: number): void;
+
+  // --- maps (keys and values are raw bytes, per-CPU values are ncpus * round_up(vsize, 8)) --
+  mapLookup(fd: number, key: Buffer): Buffer | null;
+  /** flags: BPF_ANY 0, BPF_NOEXIST 1, BPF_EXIST 2 */
+  mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
+  /** returns false when the key did not exist */
+  mapDelete(fd: number, key: Buffer): boolean;
+  /** next key after `key` (null = first); null at the end */
+  mapNextKey(fd: number, key: Buffer | null): Buffer | null;
+  /** bpf_map_update_batch: keys and values are concatenated; returns count written */
+  mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, flags?: number): number;
+  /** bpf_map_lookup_batch over the whole map: concatenated keys and values */
+  mapLookupAll(fd: number): { keys: Buffer; values: Buffer; count: number };
+  /** opens a pinned object (map, link, prog) by path; returns fd */
+  objGet(path: string): number;
+  /** pins an fd to a bpffs path */
+  objPin(fd: number, path: string): void;
+  /** info about a map fd */
+  mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number; name: string; id: number };
+  /** close an fd returned by objGet */
+  closeFd(fd: number): void;
+  /** libbpf_num_possible_cpus() */
+  numPossibleCpus(): number;
+
+  // --- ring buffers ----------------------------------------------------------------------
+  /** One ring manager on one uv_poll. cb receives a batch: a Buffer of records each prefixed by
+   * a u32 little-endian length, and the record count. Never called once per record. */
+  ringOpen(mapFds: number[], cb: (batch: Buffer, count: number) => void): number;
+  /** drains immediately (synchronously) and returns the number of records delivered */
+  ringConsume(ring: number): number;
+  ringClose(ring: number): void;
+
+  // --- test run / BTF / probes -------------------------------------------------------------
+  testRun(progFd: number, opts: NativeTestRunOptions): NativeTestRunResult;
+  /** struct layouts from the BTF of an ELF object file (or of vmlinux when path is "vmlinux") */
+  btfStructs(path: string, names: string[]): NativeBtfStruct[];
+  /** libbpf_probe_bpf_prog_type / map_type / helper: 1 supported, 0 not, <0 -errno */
+  probeProgType(progType: number): number;
+  probeMapType(mapType: number): number;
+  probeHelper(progType: number, helperId: number): number;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+let cached: NativeBridge | undefined;
+
+/** Loads native/build/Release/sentinel.node (built by `make build`). */
+export function loadNative(): NativeBridge {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  // dist/src/kernel -> repo root
+  const root = path.resolve(here, '..', '..', '..');
+  cached = require(path.join(root, 'native', 'build', 'Release', 'sentinel.node')) as NativeBridge;
+  return cached;
+}
