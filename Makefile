@@ -12,6 +12,8 @@ BPF_SRCS := $(wildcard bpf/programs/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/programs/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_TEST_SRCS := $(wildcard test/kernel/progs/*.bpf.c)
 BPF_TEST_OBJS := $(patsubst test/kernel/progs/%.bpf.c,build/bpf-test/%.bpf.o,$(BPF_TEST_SRCS))
+BPF_BENCH_SRCS := $(wildcard bench/progs/*.bpf.c)
+BPF_BENCH_OBJS := $(patsubst bench/progs/%.bpf.c,build/bpf-bench/%.bpf.o,$(BPF_BENCH_SRCS))
 BPF_HDRS := $(wildcard bpf/include/sentinel/*.h)
 NATIVE_SRCS := $(wildcard native/src/*.c native/src/*.h) native/binding.gyp
 NATIVE := native/build/Release/sentinel.node
@@ -24,13 +26,17 @@ deps:
 
 build: deps bpf native $(LAYOUTS) ts loadcheck
 
-bpf: $(BPF_OBJS) $(BPF_TEST_OBJS)
+bpf: $(BPF_OBJS) $(BPF_TEST_OBJS) $(BPF_BENCH_OBJS)
 
 build/bpf/%.bpf.o: bpf/programs/%.bpf.c $(BPF_HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 build/bpf-test/%.bpf.o: test/kernel/progs/%.bpf.c $(BPF_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/bpf-bench/%.bpf.o: bench/progs/%.bpf.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
