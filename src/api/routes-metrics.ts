@@ -1,0 +1,12 @@
+// Prometheus scrape endpoint.
+import type { FastifyPluginAsync } from 'fastify';
+import { metricsSchema } from './schemas.js';
+import type { ApiDeps } from './types.js';
+
+export const metricsRoutes: FastifyPluginAsync<{ deps: ApiDeps }> = async (app, { deps }) => {
+  app.get('/metrics', { schema: metricsSchema }, async (_req, reply) => {
+    await deps.refreshMetrics?.();
+    const text = await deps.registry.metrics();
+    return reply.type(deps.registry.contentType).send(text);
+  });
+};

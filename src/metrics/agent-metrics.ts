@@ -1,0 +1,322 @@
+// The agent's Prometheus registry. The composition root pushes what it reads from the kernel
+// (absolute counter snapshots, map fill levels, attachment state) and what userspace counts
+// itself (events received, losses, alerts written); this module turns that into metrics with
+// Prometheus semantics: counters only grow, gauges say the current state.
+//
+// Every metric is rebuilt from this module's own state in collect(), so a scrape always shows
+// one coherent snapshot and nothing here depends on the order in which updates arrive.
+import { Counter, Gauge, Registry, collectDefaultMetrics, type CounterConfiguration } from 'prom-client';
+import { MonotonicSeries } from './monotonic.js';
+
+export const METRIC_PREFIX = 'ebpfsentinel_';
+
+/** Absolute per-CPU sums of one program's counter block on one interface (counters.h). */
+export interface KernelCounters {
+  seen: number | bigint;
+  passed: number | bigint;
+  dropped: number | bigint;
+  malformed: number | bigint;
+  nonIp: number | bigint;
+  bytesSeen: number | bigint;
+  /** ring-buffer records submitted */
+  events: number | bigint;
+  /** bpf_ringbuf_reserve failed */
+  eventsLostFull: number | bigint;
+  /** skipped because the ring was above its high-water mark */
+  eventsLostBackpressure: number | bigint;
+  /** program-specific slots by name, e.g. { rule_hit: 10, default_policy: 3 } */
+  extra?: Record<string, number | bigint>;
+}
+
+/** Loss reasons counted in userspace (the kernel ones are ring_full and backpressure). */
+export const USERSPACE_LOSS_REASONS = ['decode_error', 'queue_full', 'sink_error'] as const;
+export type UserspaceLossReason = (typeof USERSPACE_LOSS_REASONS)[number];
+export const KERNEL_LOSS_REASONS = ['ring_full', 'backpressure'] as const;
+export type LossReason = UserspaceLossReason | (typeof KERNEL_LOSS_REASONS)[number];
+
+export type HookKind = 'xdp' | 'tc-ingress' | 'tc-egress' | 'uprobe' | 'uretprobe';
+
+export interface RuleHit {
+  ruleId: string;
+  /** absolute packets matched (per-CPU sum) */
+  packets: number | bigint;
+  /** absolute bytes matched (per-CPU sum) */
+  bytes: number | bigint;
+}
+
+/** What an alert sink reports; AgentMetrics implements it so sinks need not know Prometheus. */
+export interface AlertSinkObserver {
+  alertsWritten(sink: string, n: number): void;
+  userspaceLoss(program: string, reason: UserspaceLossReason, n: number): void;
+}
+
+export interface AgentMetricsOptions {
+  /** agent version, exported as ebpfsentinel_build_info{version} */
+  version?: string;
+  /** process_* and nodejs_* metrics from prom-client; default true */
+  defaultMetrics?: boolean;
+  /** told about a refresh hook that threw (the scrape still succeeds with the last values) */
+  onRefreshError?: (err: unknown) => void;
+}
+
+type ProgIface = { program: string; interface: string };
+
+/** Kernel series exported per program (summed over interfaces) rather than per interface. */
+const PER_PROGRAM_SUMS = ['events', 'lostFull', 'lostBackpressure'] as const;
+
+function bump(map: Map<string, number>, key: string, n: number): void {
+  map.set(key, (map.get(key) ?? 0) + n);
+}
+
+function checkCount(what: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${what}: count must be an integer >= 0, got ${n}`);
+}
+
+export class AgentMetrics implements AlertSinkObserver {
+  readonly registry = new Registry();
+  readonly contentType: string = this.registry.contentType;
+
+  private readonly kernel = {
+    seen: new MonotonicSeries<ProgIface>(['program', 'interface']),
+    passed: new MonotonicSeries<ProgIface>(['program', 'interface']),
+    dropped: new MonotonicSeries<ProgIface>(['program', 'interface']),
+    malformed: new MonotonicSeries<ProgIface>(['program', 'interface']),
+    nonIp: new MonotonicSeries<ProgIface>(['program', 'interface']),
+    bytesSeen: new MonotonicSeries<ProgIface>(['program', 'interface']),
+    events: new MonotonicSeries<ProgIface>(['program', 'interface']),
+    lostFull: new MonotonicSeries<ProgIface>(['program', 'interface']),
+    lostBackpressure: new MonotonicSeries<ProgIface>(['program', 'interface']),
+  };
+  private readonly extra = new MonotonicSeries<ProgIface & { counter: string }>(['program', 'interface', 'counter']);
+  private readonly ruleHits = new MonotonicSeries<{ rule_id: string }>(['rule_id']);
+  private readonly ruleBytes = new MonotonicSeries<{ rule_id: string }>(['rule_id']);
+  /** key: JSON [program, reason] */
+  private readonly userLoss = new Map<string, number>();
+  private readonly received = new Map<string, number>();
+  private readonly written = new Map<string, number>();
+  /** key: JSON [program, map] */
+  private readonly maps = new Map<string, { entries: number; capacity: number }>();
+  /** key: JSON [program, interface, hook] */
+  private readonly attached = new Map<string, boolean>();
+  /** per-program totals of interfaces that were forgotten, so per-program sums never shrink;
+   * key: JSON [series name, program] */
+  private readonly retired = new Map<string, number>();
+  private refreshErrors = 0;
+  private readonly hooks: (() => void | Promise<void>)[] = [];
+
+  constructor(private readonly opts: AgentMetricsOptions = {}) {
+    const r = this.registry;
+    const perIface = (name: string, help: string, s: MonotonicSeries<ProgIface>): void => {
+      this.counter(name, help, ['program', 'interface'], () => s.entries());
+    };
+    perIface('packets_seen_total', 'Packets a program ran on (kernel counter, summed over CPUs).', this.kernel.seen);
+    perIface('packets_passed_total', 'Packets a program passed, including log verdicts.', this.kernel.passed);
+    perIface('packets_dropped_total', 'Packets a program dropped.', this.kernel.dropped);
+    perIface('packets_malformed_total', 'Truncated or invalid packets (verdict documented per program).', this.kernel.malformed);
+    perIface('packets_non_ip_total', 'Packets that were neither IPv4 nor IPv6, passed untouched.', this.kernel.nonIp);
+    perIface('bytes_seen_total', 'Bytes of every packet a program ran on.', this.kernel.bytesSeen);
+    this.counter('program_counter_total', 'Program-specific kernel counters (e.g. rule_hit, default_policy).', ['program', 'interface', 'counter'], () =>
+      this.extra.entries(),
+    );
+    this.counter('firewall_rule_hits_total', 'Packets matched per firewall rule.', ['rule_id'], () => this.ruleHits.entries());
+    this.counter('firewall_rule_hit_bytes_total', 'Bytes matched per firewall rule.', ['rule_id'], () => this.ruleBytes.entries());
+    this.counter('events_total', 'Ring-buffer records submitted by the kernel program.', ['program'], () =>
+      this.sumByProgram('events'),
+    );
+    this.counter('events_received_total', 'Ring-buffer records the agent read from the kernel.', ['program'], () =>
+      [...this.received].map(([program, v]) => [{ program }, v] as [{ program: string }, number]),
+    );
+    this.counter('events_lost_total', 'Events lost, by where: ring_full and backpressure in the kernel; decode_error, queue_full, sink_error in the agent.', ['program', 'reason'], () =>
+      this.lossEntries(),
+    );
+    this.counter('alerts_written_total', 'Alerts written by a sink.', ['sink'], () =>
+      [...this.written].map(([sink, v]) => [{ sink }, v] as [{ sink: string }, number]),
+    );
+    this.counter('metrics_refresh_errors_total', 'Scrape-time refreshes of kernel readings that failed.', [], () => [[{}, this.refreshErrors]]);
+
+    const maps = this.maps;
+    new Gauge({
+      name: `${METRIC_PREFIX}map_entries`,
+      help: 'Entries currently in a BPF map (hash-like maps; arrays report their size).',
+      labelNames: ['program', 'map'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [k, v] of maps) {
+          const [program, map] = JSON.parse(k) as [string, string];
+          this.set({ program, map }, v.entries);
+        }
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}map_capacity`,
+      help: 'max_entries of a BPF map.',
+      labelNames: ['program', 'map'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [k, v] of maps) {
+          const [program, map] = JSON.parse(k) as [string, string];
+          this.set({ program, map }, v.capacity);
+        }
+      },
+    });
+    const attached = this.attached;
+    new Gauge({
+      name: `${METRIC_PREFIX}program_attached`,
+      help: '1 when the program is attached to the interface at this hook, 0 when it should be and is not.',
+      labelNames: ['program', 'interface', 'hook'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [k, v] of attached) {
+          const [program, iface, hook] = JSON.parse(k) as [string, string, string];
+          this.set({ program, interface: iface, hook }, v ? 1 : 0);
+        }
+      },
+    });
+    const info = new Gauge({
+      name: `${METRIC_PREFIX}build_info`,
+      help: 'Always 1; the agent version as a label.',
+      labelNames: ['version'],
+      registers: [r],
+    });
+    info.set({ version: opts.version ?? 'unknown' }, 1);
+
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: r });
+  }
+
+  private counter<L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[],
+    source: () => Iterable<[Partial<Record<L, string>>, number]>,
+  ): void {
+    const cfg: CounterConfiguration<L> = {
+      name: METRIC_PREFIX + name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, v] of source()) this.inc(labels, v);
+      },
+    };
+    new Counter(cfg);
+  }
+
+  private *lossEntries(): IterableIterator<[{ program: string; reason: string }, number]> {
+    for (const [labels, v] of this.sumByProgram('lostFull')) yield [{ program: labels.program, reason: 'ring_full' }, v];
+    for (const [labels, v] of this.sumByProgram('lostBackpressure')) yield [{ program: labels.program, reason: 'backpressure' }, v];
+    for (const [k, v] of this.userLoss) {
+      const [program, reason] = JSON.parse(k) as [string, string];
+      yield [{ program, reason }, v];
+    }
+  }
+
+  /** Per-program total of a per-interface series, including interfaces since forgotten. */
+  private sumByProgram(name: (typeof PER_PROGRAM_SUMS)[number]): [{ program: string }, number][] {
+    const totals = new Map<string, number>();
+    for (const [k, v] of this.retired) {
+      const [n, program] = JSON.parse(k) as [string, string];
+      if (n === name) bump(totals, program, v);
+    }
+    for (const [l, v] of this.kernel[name].entries()) bump(totals, l.program, v);
+    return [...totals].map(([program, v]) => [{ program }, v]);
+  }
+
+  // --- what the composition root calls ---------------------------------------------------
+
+  /** One program's absolute counters on one interface, as just read from its per-CPU map. */
+  setKernelSnapshot(program: string, iface: string, c: KernelCounters): void {
+    const l = { program, interface: iface };
+    this.kernel.seen.observe(l, c.seen);
+    this.kernel.passed.observe(l, c.passed);
+    this.kernel.dropped.observe(l, c.dropped);
+    this.kernel.malformed.observe(l, c.malformed);
+    this.kernel.nonIp.observe(l, c.nonIp);
+    this.kernel.bytesSeen.observe(l, c.bytesSeen);
+    this.kernel.events.observe(l, c.events);
+    this.kernel.lostFull.observe(l, c.eventsLostFull);
+    this.kernel.lostBackpressure.observe(l, c.eventsLostBackpressure);
+    for (const [counter, v] of Object.entries(c.extra ?? {})) this.extra.observe({ ...l, counter }, v);
+  }
+
+  /** Forget a program's per-interface series (it was detached from that interface for good). */
+  forgetInterface(program: string, iface: string): void {
+    const match = (l: ProgIface): boolean => l.program === program && l.interface === iface;
+    for (const name of PER_PROGRAM_SUMS) {
+      const last = this.kernel[name].value({ program, interface: iface });
+      if (last !== undefined) bump(this.retired, JSON.stringify([name, program]), last);
+    }
+    for (const s of Object.values(this.kernel)) s.remove(match);
+    this.extra.remove(match);
+    for (const k of [...this.attached.keys()]) {
+      const [p, i] = JSON.parse(k) as [string, string, string];
+      if (p === program && i === iface) this.attached.delete(k);
+    }
+  }
+
+  /** The firewall's per-rule hit counters (absolute). Replaces the whole set: a rule missing from
+   * `hits` was removed from the policy and its series disappear. */
+  setFirewallRuleHits(hits: Iterable<RuleHit>): void {
+    const seen = new Set<string>();
+    for (const h of hits) {
+      seen.add(h.ruleId);
+      this.ruleHits.observe({ rule_id: h.ruleId }, h.packets);
+      this.ruleBytes.observe({ rule_id: h.ruleId }, h.bytes);
+    }
+    this.ruleHits.remove((l) => !seen.has(l.rule_id));
+    this.ruleBytes.remove((l) => !seen.has(l.rule_id));
+  }
+
+  setMapUsage(program: string, map: string, entries: number, capacity: number): void {
+    this.maps.set(JSON.stringify([program, map]), { entries, capacity });
+  }
+
+  setAttached(program: string, iface: string, hook: HookKind, attached: boolean): void {
+    this.attached.set(JSON.stringify([program, iface, hook]), attached);
+  }
+
+  eventsReceived(program: string, n: number): void {
+    checkCount('eventsReceived', n);
+    bump(this.received, program, n);
+  }
+
+  userspaceLoss(program: string, reason: UserspaceLossReason, n: number): void {
+    checkCount('userspaceLoss', n);
+    if (!(USERSPACE_LOSS_REASONS as readonly string[]).includes(reason)) {
+      throw new RangeError(`userspaceLoss: unknown reason "${reason}" (expected ${USERSPACE_LOSS_REASONS.join(', ')})`);
+    }
+    bump(this.userLoss, JSON.stringify([program, reason]), n);
+  }
+
+  alertsWritten(sink: string, n: number): void {
+    checkCount('alertsWritten', n);
+    bump(this.written, sink, n);
+  }
+
+  /** Registers work to run before every scrape (e.g. read counter maps), so values are fresh
+   * without a polling timer. Hooks run in order; one that throws is counted and skipped. */
+  onRefresh(hook: () => void | Promise<void>): void {
+    this.hooks.push(hook);
+  }
+
+  async refresh(): Promise<void> {
+    for (const h of this.hooks) {
+      try {
+        await h();
+      } catch (err) {
+        this.refreshErrors++;
+        this.opts.onRefreshError?.(err);
+      }
+    }
+  }
+
+  /** Refresh, then the Prometheus text exposition. */
+  async render(): Promise<string> {
+    await this.refresh();
+    return this.registry.metrics();
+  }
+}
+
