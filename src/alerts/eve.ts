@@ -1,0 +1,147 @@
+// Alert -> Suricata EVE JSON record. Field names, order and value spellings follow what
+// Suricata writes, so Filebeat's suricata module, Vector, Splunk and Elastic parse our lines
+// unchanged; everything of our own lives under the `ebpfsentinel` key where no one collides.
+import { communityId, IPPROTO_ICMP, IPPROTO_ICMPV6 } from './community-id.js';
+import { suricataSeverity, type Alert } from './model.js';
+
+// Suricata prints protocol names from the system's protocol table; these are the spellings
+// it uses for the protocols we can see (the name for 58 is not "ICMPv6").
+const PROTO_NAMES: Readonly<Record<number, string>> = {
+  1: 'ICMP',
+  2: 'IGMP',
+  6: 'TCP',
+  17: 'UDP',
+  41: 'IPv6',
+  47: 'GRE',
+  50: 'ESP',
+  51: 'AH',
+  58: 'IPv6-ICMP',
+  103: 'PIM',
+  132: 'SCTP',
+};
+
+export function eveProtoName(proto: number): string {
+  return PROTO_NAMES[proto] ?? String(proto);
+}
+
+/** "2026-11-26T14:00:00.123456+0000": microseconds and a numeric UTC offset, as Suricata writes. */
+export function formatEveTimestamp(ns: bigint): string {
+  if (ns < 0n) throw new RangeError(`EVE timestamp must be >= 0 ns since the epoch, got ${ns}`);
+  const secs = ns / 1_000_000_000n;
+  const micros = (ns % 1_000_000_000n) / 1000n;
+  const iso = new Date(Number(secs) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
+  return `${iso.slice(0, 19)}.${micros.toString().padStart(6, '0')}+0000`;
+}
+
+export interface EveAlertRecord {
+  timestamp: string;
+  in_iface?: string;
+  event_type: 'alert';
+  vlan?: number[];
+  src_ip: string;
+  src_port?: number;
+  dest_ip: string;
+  dest_port?: number;
+  proto: string;
+  icmp_type?: number;
+  icmp_code?: number;
+  community_id: string;
+  alert: {
+    action: 'allowed' | 'blocked';
+    gid: 1;
+    signature_id: number;
+    rev: 1;
+    signature: string;
+    category: string;
+    severity: 1 | 2 | 3;
+    metadata?: Record<string, string[]>;
+  };
+  ebpfsentinel: {
+    engine: string;
+    program: string;
+    rule_id: string;
+    reason: string;
+    severity: string;
+    packet_length?: number;
+    mitre?: { technique_id: string; technique_name?: string; tactic?: string };
+  };
+}
+
+export interface EveOptions {
+  /** Community ID seed, default 0 (must match the other tools' seed to correlate) */
+  communityIdSeed?: number;
+}
+
+export function toEveRecord(a: Alert, opts: EveOptions = {}): EveAlertRecord {
+  const f = a.flow;
+  const isIcmp = f.proto === IPPROTO_ICMP || f.proto === IPPROTO_ICMPV6;
+  const cid =
+    a.communityId ??
+    communityId(
+      {
+        srcIp: f.srcIp,
+        dstIp: f.dstIp,
+        proto: f.proto,
+        srcPort: isIcmp ? f.icmpType : f.srcPort,
+        dstPort: isIcmp ? f.icmpCode : f.dstPort,
+      },
+      { seed: opts.communityIdSeed ?? 0 },
+    );
+  // Built in Suricata's key order: people read these lines too.
+  const rec: EveAlertRecord = {
+    timestamp: formatEveTimestamp(a.timestampNs),
+    ...(a.interface !== undefined ? { in_iface: a.interface } : {}),
+    event_type: 'alert',
+    ...(a.vlan && a.vlan.length > 0 ? { vlan: [...a.vlan] } : {}),
+    src_ip: f.srcIp,
+    ...(!isIcmp && f.srcPort !== undefined ? { src_port: f.srcPort } : {}),
+    dest_ip: f.dstIp,
+    ...(!isIcmp && f.dstPort !== undefined ? { dest_port: f.dstPort } : {}),
+    proto: eveProtoName(f.proto),
+    ...(isIcmp && f.icmpType !== undefined ? { icmp_type: f.icmpType } : {}),
+    ...(isIcmp && f.icmpCode !== undefined ? { icmp_code: f.icmpCode } : {}),
+    community_id: cid,
+    alert: {
+      action: a.action,
+      gid: 1,
+      signature_id: a.signatureId,
+      rev: 1,
+      signature: a.ruleName,
+      category: a.category ?? '',
+      severity: suricataSeverity(a.severity),
+      // where ET rules carry ATT&CK, so existing dashboards pick it up
+      ...(a.mitre
+        ? {
+            metadata: {
+              mitre_technique_id: [a.mitre.techniqueId],
+              ...(a.mitre.techniqueName ? { mitre_technique_name: [a.mitre.techniqueName] } : {}),
+              ...(a.mitre.tactic ? { mitre_tactic_name: [a.mitre.tactic] } : {}),
+            },
+          }
+        : {}),
+    },
+    ebpfsentinel: {
+      engine: a.engine,
+      program: a.program,
+      rule_id: a.ruleId,
+      reason: a.reason,
+      severity: a.severity,
+      ...(a.packetLength !== undefined ? { packet_length: a.packetLength } : {}),
+      ...(a.mitre
+        ? {
+            mitre: {
+              technique_id: a.mitre.techniqueId,
+              ...(a.mitre.techniqueName ? { technique_name: a.mitre.techniqueName } : {}),
+              ...(a.mitre.tactic ? { tactic: a.mitre.tactic } : {}),
+            },
+          }
+        : {}),
+    },
+  };
+  return rec;
+}
+
+/** One EVE line, newline-terminated. */
+export function toEveLine(a: Alert, opts: EveOptions = {}): string {
+  return `${JSON.stringify(toEveRecord(a, opts))}\n`;
+}

@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { communityId } from '../../src/alerts/community-id.js';
+import { EveFileWriter } from '../../src/alerts/eve-file.js';
+import { eveProtoName, formatEveTimestamp, toEveLine, toEveRecord } from '../../src/alerts/eve.js';
+import type { Alert } from '../../src/alerts/model.js';
+import { createLogger, type LineSink } from '../../src/log.js';
+import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
+
+// 2026-11-26T14:00:00Z, computed independently of the formatter under test
+const T0_MS = Date.UTC(2026, 10, 26, 14, 0, 0);
+const T0_NS = BigInt(T0_MS) * 1_000_000n + 123_456_789n;
+
+function tcpV4(over: Partial<Alert> = {}): Alert {
+  return {
+    timestampNs: T0_NS,
+    severity: 'high',
+    engine: 'firewall',
+    program: 'xdp-firewall',
+    ruleId: 'deny-ssh',
+    ruleName: 'deny ssh from the lab',
+    signatureId: 7,
+    action: 'blocked',
+    reason: 'rule',
+    category: 'Firewall policy violation',
+    flow: { srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 6, srcPort: 40512, dstPort: 22 },
+    interface: 'sn-veth0',
+    packetLength: 74,
+    ...over,
+  };
+}
+
+class Lines implements LineSink {
+  records: Record<string, unknown>[] = [];
+  write(chunk: string): void {
+    for (const l of chunk.split('\n')) if (l) this.records.push(JSON.parse(l) as Record<string, unknown>);
+  }
+}
+
+async function readLines(file: string): Promise<Record<string, unknown>[]> {
+  const text = await readFile(file, 'utf8');
+  assert.ok(text === '' || text.endsWith('\n'), 'file ends with a complete line');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function metricValue(m: AgentMetrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const metric = (await m.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  return metric?.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))?.value;
+}
+
+describe('EVE record', () => {
+  it('formats timestamps as Suricata does: microseconds and +0000', () => {
+    assert.equal(formatEveTimestamp(T0_NS), '2026-11-26T14:00:00.123456+0000');
+    assert.equal(formatEveTimestamp(BigInt(T0_MS) * 1_000_000n + 999n), '2026-11-26T14:00:00.000000+0000');
+    assert.equal(formatEveTimestamp(0n), '1970-01-01T00:00:00.000000+0000');
+    assert.throws(() => formatEveTimestamp(-1n), />= 0 ns/);
+  });
+
+  it('spells protocols as Suricata does', () => {
+    assert.deepEqual([1, 6, 17, 58, 132, 253].map(eveProtoName), ['ICMP', 'TCP', 'UDP', 'IPv6-ICMP', 'SCTP', '253']);
+  });
+
+  it('renders a TCP/IPv4 block with Suricata fields in Suricata order, plus ours', () => {
+    const rec = toEveRecord(tcpV4({ vlan: [100, 20], mitre: { techniqueId: 'T1110.001', tactic: 'credential-access' } }));
+    assert.deepEqual(Object.keys(rec), [
+      'timestamp', 'in_iface', 'event_type', 'vlan', 'src_ip', 'src_port', 'dest_ip', 'dest_port', 'proto', 'community_id', 'alert', 'ebpfsentinel',
+    ]);
+    assert.equal(rec.event_type, 'alert');
+    assert.equal(rec.proto, 'TCP');
+    assert.deepEqual(rec.vlan, [100, 20]);
+    assert.equal(rec.community_id, communityId({ srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 6, srcPort: 40512, dstPort: 22 }));
+    assert.deepEqual(rec.alert, {
+      action: 'blocked',
+      gid: 1,
+      signature_id: 7,
+      rev: 1,
+      signature: 'deny ssh from the lab',
+      category: 'Firewall policy violation',
+      severity: 1,
+      metadata: { mitre_technique_id: ['T1110.001'], mitre_tactic_name: ['credential-access'] },
+    });
+    assert.deepEqual(rec.ebpfsentinel, {
+      engine: 'firewall',
+      program: 'xdp-firewall',
+      rule_id: 'deny-ssh',
+      reason: 'rule',
+      severity: 'high',
+      packet_length: 74,
+      mitre: { technique_id: 'T1110.001', tactic: 'credential-access' },
+    });
+  });
+
+  it('renders UDP/IPv6 with ports and maps severities 1..3', () => {
+    const rec = toEveRecord(
+      tcpV4({
+        severity: 'low',
+        action: 'allowed',
+        flow: { srcIp: '2001:db8:1::10', dstIp: '2001:db8:2::20', proto: 17, srcPort: 53000, dstPort: 53 },
+      }),
+    );
+    assert.equal(rec.proto, 'UDP');
+    assert.equal(rec.src_ip, '2001:db8:1::10');
+    assert.equal(rec.dest_port, 53);
+    assert.equal(rec.alert.severity, 3);
+    assert.equal(rec.alert.action, 'allowed');
+    assert.equal(toEveRecord(tcpV4({ severity: 'medium' })).alert.severity, 2);
+    assert.equal(toEveRecord(tcpV4({ severity: 'critical' })).alert.severity, 1);
+    assert.equal(rec.vlan, undefined);
+    assert.equal(rec.alert.metadata, undefined);
+  });
+
+  it('renders ICMP and ICMPv6 with type and code instead of ports', () => {
+    const v4 = toEveRecord(tcpV4({ flow: { srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 1, icmpType: 8, icmpCode: 0 } }));
+    assert.equal(v4.proto, 'ICMP');
+    assert.equal(v4.icmp_type, 8);
+    assert.equal(v4.icmp_code, 0);
+    assert.equal('src_port' in v4, false);
+    assert.equal(v4.community_id, communityId({ srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 1, srcPort: 8, dstPort: 0 }));
+    const v6 = toEveRecord(tcpV4({ flow: { srcIp: '2001:db8::1', dstIp: '2001:db8::2', proto: 58, icmpType: 128, icmpCode: 0 } }));
+    assert.equal(v6.proto, 'IPv6-ICMP');
+    assert.equal(v6.icmp_type, 128);
+    // a request and its reply carry the same community id
+    const reply = toEveRecord(tcpV4({ flow: { srcIp: '2001:db8::2', dstIp: '2001:db8::1', proto: 58, icmpType: 129, icmpCode: 0 } }));
+    assert.equal(v6.community_id, reply.community_id);
+  });
+
+  it('keeps a community id the engine already computed, and honours the seed', () => {
+    assert.equal(toEveRecord(tcpV4({ communityId: '1:given' })).community_id, '1:given');
+    assert.notEqual(toEveRecord(tcpV4(), { communityIdSeed: 1 }).community_id, toEveRecord(tcpV4()).community_id);
+  });
+
+  it('is one JSON line', () => {
+    const line = toEveLine(tcpV4({ ruleName: 'a "quoted"\nname' }));
+    assert.equal(line.indexOf('\n'), line.length - 1);
+    assert.equal((JSON.parse(line) as { alert: { signature: string } }).alert.signature, 'a "quoted"\nname');
+  });
+});
+
+describe('EveFileWriter', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sn-eve-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates parent directories and appends one line per alert, v4 and v6', async () => {
+    const file = path.join(dir, 'a', 'b', 'eve.json');
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const w = await EveFileWriter.open({ path: file, observer: metrics });
+    assert.equal(w.write(tcpV4()), true);
+    assert.equal(w.write(tcpV4({ flow: { srcIp: '2001:db8::1', dstIp: '2001:db8::2', proto: 6, srcPort: 1, dstPort: 443 } })), true);
+    await w.flush();
+    let lines = await readLines(file);
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0]!.src_ip, '198.18.1.10');
+    assert.equal(lines[1]!.src_ip, '2001:db8::1');
+    // appends across writers (agent restart), never truncates
+    await w.close();
+    const w2 = await EveFileWriter.open({ path: file, observer: metrics });
+    w2.write(tcpV4({ signatureId: 99 }));
+    await w2.close();
+    lines = await readLines(file);
+    assert.equal(lines.length, 3);
+    assert.equal((lines[2]!.alert as { signature_id: number }).signature_id, 99);
+    assert.equal(await metricValue(metrics, 'ebpfsentinel_alerts_written_total', { sink: 'eve-file' }), 3);
+    assert.deepEqual(w.stats(), { queued: 0, written: 2, lost: { queue_full: 0, sink_error: 0 } });
+  });
+
+  it('drops and counts when its queue is full, without blocking the caller', async () => {
+    const file = path.join(dir, 'full.json');
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const log = new Lines();
+    const w = await EveFileWriter.open({ path: file, queueCapacity: 4, observer: metrics, logger: createLogger({ destination: log }) });
+    const N = 50;
+    let accepted = 0;
+    for (let i = 0; i < N; i++) if (w.write(tcpV4({ signatureId: i }))) accepted++; // one synchronous burst
+    await w.flush();
+    const lines = await readLines(file);
+    const stats = w.stats();
+    assert.ok(stats.lost.queue_full > 0, 'a burst larger than the queue loses some alerts');
+    assert.equal(lines.length, accepted);
+    assert.equal(stats.written, accepted);
+    assert.equal(accepted + stats.lost.queue_full, N);
+    assert.equal(await metricValue(metrics, 'ebpfsentinel_events_lost_total', { program: 'xdp-firewall', reason: 'queue_full' }), N - accepted);
+    assert.ok(log.records.some((r) => r.msg === 'EVE alerts dropped' && r.reason === 'queue_full'));
+    // what was accepted was written in order
+    const ids = lines.map((l) => (l.alert as { signature_id: number }).signature_id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    await w.close();
+  });
+
+  it('counts alerts it cannot write as sink_error (a full disk: /dev/full)', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const log = new Lines();
+    const w = await EveFileWriter.open({ path: '/dev/full', observer: metrics, logger: createLogger({ destination: log }) });
+    w.write(tcpV4());
+    w.write(tcpV4({ program: 'tc-ids', engine: 'ids' }));
+    await w.flush();
+    assert.deepEqual(w.stats().lost, { queue_full: 0, sink_error: 2 });
+    assert.equal(await metricValue(metrics, 'ebpfsentinel_events_lost_total', { program: 'xdp-firewall', reason: 'sink_error' }), 1);
+    assert.equal(await metricValue(metrics, 'ebpfsentinel_events_lost_total', { program: 'tc-ids', reason: 'sink_error' }), 1);
+    assert.ok(log.records.some((r) => r.msg === 'EVE alerts dropped' && String(r.detail).includes('ENOSPC')));
+    await w.close();
+  });
+
+  it('reopens by path after logrotate moved the file', async () => {
+    const file = path.join(dir, 'rot', 'eve.json');
+    const w = await EveFileWriter.open({ path: file });
+    w.write(tcpV4({ signatureId: 1 }));
+    await w.flush();
+    await rename(file, `${file}.1`);
+    w.write(tcpV4({ signatureId: 2 })); // still goes to the moved file until reopen
+    await w.reopen();
+    w.write(tcpV4({ signatureId: 3 }));
+    await w.close();
+    const old = (await readLines(`${file}.1`)).map((l) => (l.alert as { signature_id: number }).signature_id);
+    const cur = (await readLines(file)).map((l) => (l.alert as { signature_id: number }).signature_id);
+    assert.deepEqual(old, [1, 2]);
+    assert.deepEqual(cur, [3]);
+  });
+
+  it('refuses a path it cannot open, naming it', async () => {
+    const blocker = path.join(dir, 'not-a-dir');
+    await writeFile(blocker, 'x');
+    await assert.rejects(EveFileWriter.open({ path: path.join(blocker, 'eve.json') }), new RegExp(`EVE alert file ${blocker}/eve.json: cannot open for appending: .*(EEXIST|ENOTDIR)`));
+    await assert.rejects(EveFileWriter.open({ path: path.join(dir, 'x.json'), queueCapacity: 0 }), /queueCapacity must be an integer >= 1, got 0/);
+  });
+
+  it('counts writes after close instead of losing them silently', async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const w = await EveFileWriter.open({ path: path.join(dir, 'closed.json'), observer: metrics });
+    await w.close();
+    assert.equal(w.write(tcpV4()), false);
+    assert.equal(w.stats().lost.sink_error, 1);
+    assert.equal(await metricValue(metrics, 'ebpfsentinel_events_lost_total', { reason: 'sink_error' }), 1);
+  });
+});
