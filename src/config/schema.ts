@@ -1,0 +1,21 @@
+// The whole config file: one schema per section, composed here. A section's schema lives next
+// to what it configures (an engine's lives in src/engines/<domain>/schema.ts); adding a section
+// means adding one line here and removing its name from UNSUPPORTED_SECTIONS.
+import type { z } from 'zod';
+import { firewallSchema } from '../engines/firewall/schema.js';
+import { agentSchema } from './sections/agent.js';
+import { alertingSchema } from './sections/alerting.js';
+import { UNSUPPORTED_SECTIONS } from './sections/unsupported.js';
+import { strictObject } from './zod-helpers.js';
+
+export const configSchema = strictObject(
+  {
+    agent: agentSchema,
+    firewall: firewallSchema.prefault({}),
+    alerting: alertingSchema.prefault({}),
+  },
+  UNSUPPORTED_SECTIONS,
+);
+
+/** The validated file, defaults filled in. */
+export type ConfigData = z.output<typeof configSchema>;
