@@ -118,6 +118,23 @@ describe('gateway lab (no agent)', { skip: skip ?? false }, () => {
     }
   });
 
+  test('silently dropped traffic times out within the bound and is reported as not connected', async () => {
+    // A blackhole route on gw discards without any ICMP: what a firewall drop looks like.
+    await g.lab.ip('gw', 'route', 'add', 'blackhole', '198.18.1.77/32');
+    await g.lab.ip('gw', '-6', 'route', 'add', 'blackhole', '2001:db8:0:1::77/128');
+    for (const dst of ['198.18.1.77', '2001:db8:0:1::77']) {
+      const t0 = Date.now();
+      const r = await g.lab.tcpConnect('attacker', dst, 80, { payload: 'x', timeoutMs: 1000 });
+      const took = Date.now() - t0;
+      assert.equal(r.connected, false);
+      assert.equal(r.echoed, '');
+      assert.match(r.error, /timed out/i);
+      assert.ok(took < 4000, `took ${took} ms`);
+      const u = await g.lab.udpSend('attacker', dst, 53, 'q', { timeoutMs: 500 });
+      assert.equal(u.reply, '');
+    }
+  });
+
   test('UDP v4 and v6 echo through gw', async () => {
     const u4 = await g.lab.startUdpServer('server', 5300, 4);
     const u6 = await g.lab.startUdpServer('server', 5300, 6);

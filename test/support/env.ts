@@ -5,7 +5,7 @@ import { missingTools } from '../../src/lab/run.js';
 export const IN_CI = process.env.CI === 'true';
 
 /** Returns undefined when everything is there, else the reason (and throws instead under CI). */
-export function labPrerequisites(tools: readonly string[] = ['ip', 'ethtool', 'sysctl', 'ping', 'socat', 'tcpdump']): string | undefined {
+export function labPrerequisites(tools: readonly string[] = ['ip', 'ethtool', 'sysctl', 'ping', 'socat', 'tcpdump', 'python3']): string | undefined {
   const problems: string[] = [];
   if (typeof process.getuid === 'function' && process.getuid() !== 0) problems.push('must run as root');
   const missing = missingTools(tools);
