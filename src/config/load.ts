@@ -86,7 +86,10 @@ export function parseConfigText(text: string, fileName: string, opts: ParseOptio
         const at = e.linePos?.[0];
         // prettyErrors appends a code excerpt after the first line; the position says where.
         const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-        return issue(`YAML syntax error: ${msg}`, at?.line ?? 0, at?.col ?? 0);
+        const lineText = at ? (text.split('\n')[at.line - 1] ?? '') : '';
+        // An unquoted IPv6 address starting with "::" reads as YAML mapping syntax.
+        const hint = /(^|[\s,[{])::/.test(lineText.replace(/"[^"]*"|'[^']*'/g, '')) ? ' (quote IPv6 addresses: "::1")' : '';
+        return issue(`YAML syntax error: ${msg}${hint}`, at?.line ?? 0, at?.col ?? 0);
       }),
     );
   }

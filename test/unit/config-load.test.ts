@@ -151,6 +151,14 @@ describe('config: errors name file, line, column and key', () => {
     assert.match(q[0]!, /^config\.yaml:3:\d+: YAML syntax error: /);
   });
 
+  it('an unquoted IPv6 address that YAML cannot read gets a hint; quoted and flow forms work', () => {
+    const p = problems(rules('    - id: a\n      priority: 1\n      action: deny\n      dst_ip: ::\n'));
+    assert.match(p[0]!, /^config\.yaml:8:\d+: YAML syntax error: .* \(quote IPv6 addresses: "::1"\)$/);
+    const c = parseConfigText(rules('    - { id: a, priority: 1, action: deny, src_ip: [2001:db8::1, ::1, fe80::/10], dst_ip: "::" }\n'), 'c.yaml');
+    assert.deepEqual(c.firewall.rules[0]!.src_ip?.map(String), ['2001:db8::1/128', '::1/128', 'fe80::/10']);
+    assert.deepEqual(c.firewall.rules[0]!.dst_ip?.map(String), ['::/128']);
+  });
+
   it('duplicate YAML keys', () => {
     const p = problems('agent:\n  interfaces: [eth1]\n  interfaces: [eth2]\n');
     assert.match(p[0]!, /^config\.yaml:3:3: YAML syntax error: .*unique/i);
