@@ -108,6 +108,28 @@ describe('config: defaults', () => {
     }
   });
 
+  it('warns about host bits, showing the normalised network', () => {
+    const text = `${HEAD}firewall:
+  aliases:
+    a: { values: [198.18.0.0/24, "2001:db8::1/32"] }
+  rules:
+    - { id: r, priority: 1, action: deny, src_ip: 198.18.5.5/16 }
+    - id: s
+      priority: 2
+      action: deny
+      dst_ip:
+        - 198.18.0.0/24
+        - 198.18.1.1/24
+`;
+    const c = parseConfigText(text, 'config.yaml');
+    assert.deepEqual(c.warnings.map(formatIssue), [
+      `${at(text, 5, '"2001')}: firewall.aliases.a.values[1]: host bits set: using 2001:db8::/32`,
+      `${at(text, 7, 'src_ip')}: firewall.rules[0].src_ip: host bits set: using 198.18.0.0/16`,
+      `${at(text, 13, '198.18.1.1')}: firewall.rules[1].dst_ip[1]: host bits set: using 198.18.1.0/24`,
+    ]);
+    assert.deepEqual(c.firewall.rules[1]!.dst_ip?.map(String), ['198.18.0.0/24', '198.18.1.0/24']);
+  });
+
   it('resolves a relative eve path against the config directory', () => {
     const c = parseConfigText(`${HEAD}alerting:\n  eve: { path: logs/eve.json }\n`, '/srv/sentinel/config.yaml');
     assert.equal(c.alerting.eve.path, '/srv/sentinel/logs/eve.json');
