@@ -1,0 +1,65 @@
+// The one `ebpfsentinel` binary. `run` starts the agent; `doctor` says whether this kernel can
+// run it; `demo` builds a namespace lab and shows the agent at work. Exit codes: 0 success,
+// 1 runtime failure, 2 bad usage or bad configuration.
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+
+const program = new Command();
+program
+  .name('ebpfsentinel')
+  .description('eBPF network-security agent: XDP/TC/uprobe programs driven from one YAML policy')
+  .version(VERSION, '-V, --version')
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('run')
+  .description('run the agent with a configuration file')
+  .requiredOption('-c, --config <file>', 'YAML configuration file')
+  .option('--pin-root <dir>', 'override agent.pin_root (bpffs directory for this instance)')
+  .option('--http-port <port>', 'override agent.http_port', (v) => Number.parseInt(v, 10))
+  .action(async (opts: { config: string; pinRoot?: string; httpPort?: number }) => {
+    const { runAgentCommand } = await import('./run.js');
+    process.exitCode = await runAgentCommand(opts);
+  });
+
+program
+  .command('doctor')
+  .description('check what this kernel and machine support; non-zero exit when the agent cannot run')
+  .option('-c, --config <file>', 'also check the interfaces and XDP mode of this configuration')
+  .option('--json', 'print the checks as JSON')
+  .action(async (opts: { config?: string; json?: boolean }) => {
+    const { doctorCommand } = await import('./doctor.js');
+    process.exitCode = await doctorCommand(opts);
+  });
+
+program
+  .command('demo')
+  .description('build a namespace lab (attacker, client, protected server), run the agent on the shipped demo policy, send traffic, print what happened')
+  .option('--keep', 'keep the lab and the agent running (same as DEMO_KEEP=1)')
+  .action(async (opts: { keep?: boolean }) => {
+    const { demoCommand } = await import('./demo.js');
+    process.exitCode = await demoCommand({ keep: opts.keep === true || process.env.DEMO_KEEP === '1' });
+  });
+
+program
+  .command('config')
+  .description('configuration tools')
+  .command('check')
+  .argument('<file>', 'YAML configuration file')
+  .description('validate a configuration file without running')
+  .action(async (file: string) => {
+    const { configCheckCommand } = await import('./config-check.js');
+    process.exitCode = await configCheckCommand(file);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    console.error(`ebpfsentinel: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+}

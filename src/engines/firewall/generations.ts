@@ -1,0 +1,136 @@
+// Writes a compiled policy into the kernel as one atomic generation flip (see firewall.h):
+// fill the inactive generation (rules, header, LPM set entries under fresh set ids), flip the
+// single u32 in fw_active, then remove the previous generation's set entries. A packet reads
+// fw_active once, so it is judged by the whole old policy or the whole new one.
+import type { CompiledFirewall } from './compile.js';
+import { encodeGeneration, type EncodedGeneration } from './encode.js';
+import { RuleNumbers } from './rule-numbers.js';
+
+/** The raw map operations this writer needs (satisfied by src/kernel BpfMap). */
+export interface RawMap {
+  update(key: Buffer, value: Buffer): void;
+  delete(key: Buffer): boolean;
+  lookup(key: Buffer): Buffer | null;
+  /** many entries at once; implementations fall back to single updates where batch is unsupported */
+  updateMany(keys: Buffer[], values: Buffer[]): void;
+}
+
+export interface FirewallMaps {
+  active: RawMap;
+  gen: RawMap;
+  rules: RawMap;
+  lpmV4: RawMap;
+  lpmV6: RawMap;
+  /** per-CPU fw_hit array; value size = ncpus * 16 */
+  ruleHits: RawMap;
+  /** bytes of one per-CPU fw_rule_hits value (all CPUs), for zeroing a recycled number */
+  ruleHitsValueSize: number;
+}
+
+interface LiveSets {
+  v4: Buffer[];
+  v6: Buffer[];
+}
+
+const SET_ID_BASE = [1, 0x8000_0001] as const;
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
+
+export interface ApplyResult {
+  generation: 0 | 1;
+  rules: number;
+  setEntries: number;
+  ruleNums: Map<string, number>;
+}
+
+export class GenerationWriter {
+  readonly numbers = new RuleNumbers();
+  private active: 0 | 1;
+  /** set keys each generation currently has in the tries */
+  private readonly sets: [LiveSets, LiveSets] = [{ v4: [], v6: [] }, { v4: [], v6: [] }];
+  private lastCompiled: CompiledFirewall | null = null;
+
+  constructor(private readonly maps: FirewallMaps) {
+    const cur = maps.active.lookup(u32(0));
+    this.active = cur && (cur.readUInt32LE(0) & 1) === 1 ? 1 : 0;
+  }
+
+  get activeGeneration(): 0 | 1 {
+    return this.active;
+  }
+
+  get compiled(): CompiledFirewall | null {
+    return this.lastCompiled;
+  }
+
+  apply(compiled: CompiledFirewall): ApplyResult {
+    const next: 0 | 1 = this.active === 0 ? 1 : 0;
+    const ids = compiled.rules.map((r) => r.ruleId);
+    const { nums, fresh } = this.numbers.assign(ids);
+
+    // Counters of a recycled number start from zero.
+    if (fresh.length) {
+      const zero = Buffer.alloc(this.maps.ruleHitsValueSize);
+      for (const n of fresh) this.maps.ruleHits.update(u32(n), zero);
+    }
+
+    // Whatever an aborted earlier apply left in the inactive generation's sets goes first.
+    this.clearSets(next);
+
+    const enc: EncodedGeneration = encodeGeneration(compiled, {
+      generation: next,
+      ruleNums: nums,
+      setIdBase: SET_ID_BASE[next],
+    });
+
+    if (enc.rules.length) {
+      const base = next * enc.maxRules;
+      this.maps.rules.updateMany(
+        enc.rules.map((_, i) => u32(base + i)),
+        enc.rules,
+      );
+    }
+    this.writeSet(this.maps.lpmV4, enc.lpmV4, this.sets[next].v4);
+    this.writeSet(this.maps.lpmV6, enc.lpmV6, this.sets[next].v6);
+    this.maps.gen.update(u32(next), enc.gen);
+
+    // The flip: one aligned u32.
+    this.maps.active.update(u32(0), u32(next));
+    const prev = this.active;
+    this.active = next;
+    this.numbers.committed(new Set(ids));
+    this.lastCompiled = compiled;
+
+    // The old generation is unreachable for new packets; its set entries can go.
+    this.clearSets(prev);
+
+    return {
+      generation: next,
+      rules: enc.rules.length,
+      setEntries: enc.lpmV4.length + enc.lpmV6.length,
+      ruleNums: nums,
+    };
+  }
+
+  private writeSet(map: RawMap, entries: { key: Buffer; value: Buffer }[], live: Buffer[]): void {
+    if (!entries.length) return;
+    // Recorded before writing so a failure half-way still gets cleaned up next time.
+    for (const e of entries) live.push(e.key);
+    map.updateMany(
+      entries.map((e) => e.key),
+      entries.map((e) => e.value),
+    );
+  }
+
+  private clearSets(g: 0 | 1): void {
+    const s = this.sets[g];
+    for (const k of s.v4) this.maps.lpmV4.delete(k);
+    for (const k of s.v6) this.maps.lpmV6.delete(k);
+    s.v4 = [];
+    s.v6 = [];
+  }
+}

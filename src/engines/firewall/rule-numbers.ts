@@ -1,0 +1,73 @@
+// Stable rule numbers: the kernel indexes hit counters and tags events with a small integer per
+// rule. A rule keeps its number across reloads so its counters survive; a removed rule's number
+// is recycled only after two more generation flips, when neither generation can still hold it
+// (a late event or in-flight packet may still carry it until then).
+import { FW } from './compile.js';
+
+export class RuleNumbers {
+  private readonly byId = new Map<string, number>();
+  private readonly idByNum = new Map<number, string>();
+  private readonly free: number[] = [];
+  private next = 1; // 0 means "no rule" (default policy) in events
+  /** numbers released at flip k, reusable after flip k+2 */
+  private readonly retiring: { flip: number; nums: number[] }[] = [];
+  private flips = 0;
+
+  constructor(private readonly capacity: number = FW.MAX_RULE_NUMS) {}
+
+  /** Numbers for the ids of the next generation. Returns the map and the numbers newly handed
+   * out (their counters must be zeroed before the generation goes live). */
+  assign(ids: Iterable<string>): { nums: Map<string, number>; fresh: number[] } {
+    const nums = new Map<string, number>();
+    const fresh: number[] = [];
+    for (const id of ids) {
+      if (nums.has(id)) continue;
+      let n = this.byId.get(id);
+      if (n === undefined) {
+        n = this.allocate(id);
+        fresh.push(n);
+      }
+      nums.set(id, n);
+    }
+    return { nums, fresh };
+  }
+
+  /** Called once the generation using `live` ids is active: ids not in it start retiring. */
+  committed(live: ReadonlySet<string>): void {
+    this.flips++;
+    const released: number[] = [];
+    for (const [id, n] of this.byId) {
+      if (!live.has(id)) released.push(n);
+    }
+    for (const n of released) {
+      const id = this.idByNum.get(n);
+      if (id !== undefined) this.byId.delete(id);
+    }
+    if (released.length) this.retiring.push({ flip: this.flips, nums: released });
+    while (this.retiring.length && this.retiring[0]!.flip + 2 <= this.flips) {
+      for (const n of this.retiring.shift()!.nums) {
+        this.idByNum.delete(n);
+        this.free.push(n);
+      }
+    }
+  }
+
+  /** The rule id an event's rule number refers to (also for retiring numbers). */
+  idOf(num: number): string | undefined {
+    return this.idByNum.get(num);
+  }
+
+  numOf(id: string): number | undefined {
+    return this.byId.get(id);
+  }
+
+  private allocate(id: string): number {
+    const n = this.free.pop() ?? this.next++;
+    if (n >= this.capacity) {
+      throw new Error(`firewall: out of rule numbers (${this.capacity - 1} rules with counters at once)`);
+    }
+    this.byId.set(id, n);
+    this.idByNum.set(n, id);
+    return n;
+  }
+}
