@@ -16,6 +16,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+SENTINEL_BTF_EXPORT(fw_event);
+SENTINEL_BTF_EXPORT(sentinel_event_hdr);
+SENTINEL_BTF_EXPORT(sn_pkt);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -16,6 +16,12 @@ struct sentinel_event_hdr {
 	__u16 len;     /* whole record, header included */
 };
 
+/* Clang puts a struct in BTF only when a global or a function signature uses it, and record
+ * structs are only ever written through ring-buffer pointers. The agent generates its decoders
+ * from BTF, so every program anchors its shared structs here (libbpf skips this section). */
+#define SENTINEL_BTF_EXPORT(name) \
+	struct name *__btf_export_##name __attribute__((section(".btf_export"), used))
+
 /* Skip emitting when more than 3/4 of the ring is unconsumed: leaves room for bursts from
  * other CPUs and keeps a stalled consumer from starving every program of ring space. */
 #define SN_RING_HIGH_WATER_NUM 3

@@ -67,6 +67,12 @@ export class GenerationWriter {
     return this.lastCompiled;
   }
 
+  /** LPM entries currently in a family's trie (both generations). */
+  setEntries(family: 4 | 6): number {
+    const key = family === 4 ? 'v4' : 'v6';
+    return this.sets[0][key].length + this.sets[1][key].length;
+  }
+
   apply(compiled: CompiledFirewall): ApplyResult {
     const next: 0 | 1 = this.active === 0 ? 1 : 0;
     const ids = compiled.rules.map((r) => r.ruleId);

@@ -1,0 +1,46 @@
+// Kernel event timestamps are CLOCK_BOOTTIME (bpf_ktime_get_boot_ns); alerts need wall time.
+// Node exposes CLOCK_MONOTONIC (process.hrtime) and the wall clock; BOOTTIME = MONOTONIC + time
+// spent suspended, which /proc/uptime (BOOTTIME, 10 ms resolution) reveals. The offset is
+// re-measured periodically so a wall-clock step (NTP) is picked up.
+import { readFileSync } from 'node:fs';
+
+const REMEASURE_NS = 60_000_000_000n;
+
+export class BootClock {
+  private wallMinusBoot = 0n;
+  private measuredAt = -REMEASURE_NS;
+
+  constructor(private readonly uptimePath = '/proc/uptime') {
+    this.measure();
+  }
+
+  /** CLOCK_BOOTTIME now, in ns (monotonic plus the suspended time seen in /proc/uptime). */
+  bootNowNs(): bigint {
+    return process.hrtime.bigint() + this.suspendedNs();
+  }
+
+  toWallNs(bootNs: bigint): bigint {
+    const now = process.hrtime.bigint();
+    if (now - this.measuredAt > REMEASURE_NS) this.measure();
+    return bootNs + this.wallMinusBoot;
+  }
+
+  private measure(): void {
+    const mono = process.hrtime.bigint();
+    const wall = BigInt(Date.now()) * 1_000_000n;
+    this.wallMinusBoot = wall - (mono + this.suspendedNs());
+    this.measuredAt = mono;
+  }
+
+  /** /proc/uptime minus monotonic time; below 50 ms it is rounding, not suspension. */
+  private suspendedNs(): bigint {
+    try {
+      const up = readFileSync(this.uptimePath, 'utf8').split(' ')[0] ?? '0';
+      const upNs = BigInt(Math.round(Number.parseFloat(up) * 1000)) * 1_000_000n;
+      const diff = upNs - process.hrtime.bigint();
+      return diff > 50_000_000n ? diff : 0n;
+    } catch {
+      return 0n;
+    }
+  }
+}
