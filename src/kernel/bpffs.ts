@@ -1,7 +1,7 @@
 // bpffs: pins need a mounted BPF filesystem. `ip netns exec` gives the command a fresh /sys
 // without one, so the agent mounts it when it is missing rather than failing.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 
 const BPF_FS = '/sys/fs/bpf';
@@ -31,6 +31,11 @@ export function bpffsFor(p: string, mounts = bpffsMounts()): string | undefined 
 /** Makes sure `pinRoot` exists on a bpffs, mounting one at /sys/fs/bpf when pinRoot lies under
  * it and nothing is mounted there yet. Throws a message that says what to do otherwise. */
 export async function ensureBpffs(pinRoot: string): Promise<void> {
+  ensureBpffsSync(pinRoot);
+}
+
+/** Synchronous ensureBpffs, for scripts and tests. */
+export function ensureBpffsSync(pinRoot: string): void {
   const abs = path.resolve(pinRoot);
   if (!bpffsFor(abs)) {
     if (abs !== BPF_FS && !abs.startsWith(`${BPF_FS}/`)) {
@@ -46,4 +51,31 @@ export async function ensureBpffs(pinRoot: string): Promise<void> {
     if (!bpffsFor(abs)) throw new Error(`mounted bpffs at ${BPF_FS} but ${abs} is still not on it`);
   }
   mkdirSync(abs, { recursive: true, mode: 0o700 });
+}
+
+/** Removes a pin directory tree. Pins are unlinked one by one (bpffs has no recursive
+ * remove); the object behind a pin dies with its last reference. Refuses paths that are not on
+ * a bpffs or that are a bpffs mount point itself, so a typo cannot wipe anything else. */
+export function removePinTree(dir: string): void {
+  const abs = path.resolve(dir);
+  const mount = bpffsFor(abs);
+  if (!mount) throw new Error(`refusing to remove ${abs}: not on a bpffs mount`);
+  if (abs === path.resolve(mount)) throw new Error(`refusing to remove ${abs}: it is the bpffs mount point itself`);
+  let st;
+  try {
+    st = lstatSync(abs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!st.isDirectory()) {
+    unlinkSync(abs);
+    return;
+  }
+  for (const name of readdirSync(abs)) {
+    const p = path.join(abs, name);
+    if (lstatSync(p).isDirectory()) removePinTree(p);
+    else unlinkSync(p);
+  }
+  rmdirSync(abs);
 }

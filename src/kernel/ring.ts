@@ -1,0 +1,93 @@
+// Ring-buffer consumer: the bridge hands over one batch per wake-up (u32 LE length + record,
+// repeated); this splits it without allocating per record and counts what it cannot decode.
+import { loadNative } from './native.js';
+import { nativeCall } from './errors.js';
+
+/** Smallest valid record: struct sentinel_event_hdr. */
+export const EVENT_HDR_SIZE = 16;
+const HDR_LEN_OFFSET = 14;
+
+/** Called once per record with a view into the shared batch buffer: valid only during the
+ * call (copy what must outlive it). Return false to count the record as undecodable. */
+export type RecordHandler = (buf: Buffer, offset: number, length: number) => boolean | void;
+
+export interface RingStats {
+  batches: number;
+  records: number;
+  bytes: number;
+  /** records too short for the event header, whose header length exceeds the record, that the
+   * handler rejected (returned false) or threw on, and batches that were cut short */
+  decodeFailures: number;
+}
+
+export interface RingOptions {
+  /** minimum record length; default the 16-byte event header. 0 accepts anything. */
+  minLength?: number;
+  /** check the header's own length field against the record length (default true) */
+  checkHeaderLength?: boolean;
+  /** told about a handler exception (the reader keeps going either way) */
+  onHandlerError?: (err: unknown) => void;
+}
+
+export class RingReader {
+  readonly stats: RingStats = { batches: 0, records: 0, bytes: 0, decodeFailures: 0 };
+  private handle: number;
+  private readonly minLength: number;
+  private readonly checkHdr: boolean;
+
+  constructor(mapFds: number[], private readonly onRecord: RecordHandler, private readonly opts: RingOptions = {}) {
+    this.minLength = opts.minLength ?? EVENT_HDR_SIZE;
+    this.checkHdr = opts.checkHeaderLength ?? this.minLength >= EVENT_HDR_SIZE;
+    this.handle = nativeCall(() => loadNative().ringOpen(mapFds, (batch, count) => this.split(batch, count)), 'opening ring reader');
+  }
+
+  get open(): boolean {
+    return this.handle !== 0;
+  }
+
+  /** Drains what is in the rings now (synchronously); returns the record count. */
+  consume(): number {
+    if (!this.handle) throw new Error('ring reader is closed');
+    const h = this.handle;
+    return nativeCall(() => loadNative().ringConsume(h), 'consuming ring');
+  }
+
+  /** Stops polling; lets the process exit. Safe to call twice. */
+  close(): void {
+    if (!this.handle) return;
+    const h = this.handle;
+    this.handle = 0;
+    loadNative().ringClose(h);
+  }
+
+  private split(batch: Buffer, count: number): void {
+    const s = this.stats;
+    s.batches++;
+    let off = 0;
+    for (let i = 0; i < count; i++) {
+      if (off + 4 > batch.length) {
+        s.decodeFailures += count - i;
+        return;
+      }
+      const len = batch.readUInt32LE(off);
+      off += 4;
+      if (off + len > batch.length) {
+        s.decodeFailures += count - i;
+        return;
+      }
+      s.records++;
+      s.bytes += len;
+      if (len < this.minLength || (this.checkHdr && batch.readUInt16LE(off + HDR_LEN_OFFSET) > len)) {
+        s.decodeFailures++;
+      } else {
+        try {
+          if (this.onRecord(batch, off, len) === false) s.decodeFailures++;
+        } catch (err) {
+          s.decodeFailures++;
+          this.opts.onHandlerError?.(err);
+        }
+      }
+      off += len;
+    }
+  }
+}
