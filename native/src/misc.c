@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- test run ---------------------------------------------------------------------------- */
 
@@ -232,6 +233,28 @@ out:
 
 /* ---- probes and version ------------------------------------------------------------------ */
 
+/* libbpf 1.1 recognises "unknown func" / "invalid func" in the verifier log, but newer kernels
+ * say "program of this type cannot use helper ..." and libbpf then reports a helper the
+ * program type may not call as supported. This loads the same one-call probe and reads the
+ * log itself; it only ever turns a "supported" into "not supported" on an explicit refusal. */
+static bool helper_refused(enum bpf_prog_type type, __u32 helper)
+{
+	struct bpf_insn insns[] = {
+		{.code = BPF_JMP | BPF_CALL, .imm = (__s32)helper},
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	static char log[16384];
+	log[0] = '\0';
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .log_buf = log, .log_size = sizeof(log), .log_level = 1);
+	int fd = bpf_prog_load(type, NULL, "GPL", insns, sizeof(insns) / sizeof(insns[0]), &o);
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return strstr(log, "cannot use helper") || strstr(log, "unknown func") || strstr(log, "invalid func");
+}
+
 static napi_value probe(napi_env env, napi_callback_info info, int which)
 {
 	static const char *names[] = {"probeProgType", "probeMapType", "probeHelper"};
@@ -249,7 +272,11 @@ static napi_value probe(napi_env env, napi_callback_info info, int which)
 	else if (which == 1)
 		rc = libbpf_probe_bpf_map_type((enum bpf_map_type)a, NULL);
 	else
+	{
 		rc = libbpf_probe_bpf_helper((enum bpf_prog_type)a, (enum bpf_func_id)b, NULL);
+		if (rc == 1 && helper_refused((enum bpf_prog_type)a, b))
+			rc = 0;
+	}
 	return sn_make_i32(env, rc);
 }
 
