@@ -12,9 +12,10 @@ export interface StructLayoutLike {
   readonly fields: { readonly [name: string]: FieldLayoutLike };
 }
 
-/** number for <= 32-bit scalars, bigint for 64-bit, number[] for integer arrays wider than a
- * byte (e.g. __u32[4]), Buffer for byte arrays and nested structs. */
-export type FieldValue = number | bigint | number[] | Uint8Array;
+/** number for <= 32-bit scalars, bigint for 64-bit, number[] for 16/32-bit integer arrays
+ * (e.g. __u32[4]), bigint[] for 64-bit ones (__u64[16]), Buffer for byte arrays and nested
+ * structs. */
+export type FieldValue = number | bigint | number[] | bigint[] | Uint8Array;
 
 type Kind =
   | { k: 'int'; bytes: 1 | 2 | 4; signed: boolean; be: boolean }
@@ -121,12 +122,16 @@ export class StructCodec<L extends StructLayoutLike> {
         if (k.be) return k.signed ? buf.readBigInt64BE(o) : buf.readBigUInt64BE(o);
         return k.signed ? buf.readBigInt64LE(o) : buf.readBigUInt64LE(o);
       case 'array': {
+        if (k.elemBytes === 8) {
+          const big: bigint[] = new Array<bigint>(k.count);
+          for (let i = 0; i < k.count; i++) big[i] = k.signed ? buf.readBigInt64LE(o + i * 8) : buf.readBigUInt64LE(o + i * 8);
+          return big;
+        }
         const out: number[] = new Array<number>(k.count);
         for (let i = 0; i < k.count; i++) {
           const p = o + i * k.elemBytes;
           if (k.elemBytes === 2) out[i] = k.signed ? buf.readInt16LE(p) : buf.readUInt16LE(p);
-          else if (k.elemBytes === 4) out[i] = k.signed ? buf.readInt32LE(p) : buf.readUInt32LE(p);
-          else out[i] = Number(k.signed ? buf.readBigInt64LE(p) : buf.readBigUInt64LE(p));
+          else out[i] = k.signed ? buf.readInt32LE(p) : buf.readUInt32LE(p);
         }
         return out;
       }
@@ -176,12 +181,16 @@ export class StructCodec<L extends StructLayoutLike> {
         if (value.length > k.count) return bad(`${value.length} elements do not fit in ${k.count}`);
         buf.fill(0, o, o + f.size);
         for (let i = 0; i < value.length; i++) {
-          const v = value[i];
+          const v: number | bigint = value[i];
           const p = o + i * k.elemBytes;
-          if (!Number.isInteger(v)) return bad(`element ${i} is not an integer`);
+          if (k.elemBytes === 8) {
+            const b = typeof v === 'bigint' ? v : Number.isSafeInteger(v) ? BigInt(v) : bad(`element ${i} is not an integer`);
+            k.signed ? buf.writeBigInt64LE(b, p) : buf.writeBigUInt64LE(b, p);
+            continue;
+          }
+          if (typeof v !== 'number' || !Number.isInteger(v)) return bad(`element ${i} is not an integer`);
           if (k.elemBytes === 2) k.signed ? buf.writeInt16LE(v, p) : buf.writeUInt16LE(v, p);
-          else if (k.elemBytes === 4) k.signed ? buf.writeInt32LE(v, p) : buf.writeUInt32LE(v, p);
-          else k.signed ? buf.writeBigInt64LE(BigInt(v), p) : buf.writeBigUInt64LE(BigInt(v), p);
+          else k.signed ? buf.writeInt32LE(v, p) : buf.writeUInt32LE(v, p);
         }
         return;
       }
