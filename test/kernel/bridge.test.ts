@@ -1,7 +1,7 @@
 // The native bridge against the real kernel: objects with a pin root and map reuse, every map
 // operation on HASH/ARRAY/PERCPU_ARRAY/LPM_TRIE, test runs, ring-buffer batching, BTF layouts,
 // probes, and the errors (errno, libbpf message, verifier log, bad handles).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,17 @@ import { BpfMapType, BpfProgType } from '../../src/kernel/bpf-enums.js';
 import { haveTool, isRoot, objectsBuilt, repoRoot, requireOrSkip, testObj, uniqueName } from './bridge-util.js';
 
 const native = loadNative();
+
+// bridge_net pins a map by name: every load of it gets a pin root of this run, never the
+// default /sys/fs/bpf, and the tree is removed at the end.
+const runPins = `/sys/fs/bpf/${uniqueName('snrun')}`;
+const netOpts = (): { pinRoot: string } => {
+  ensureBpffsSync(runPins);
+  return { pinRoot: runPins };
+};
+after(() => {
+  if (existsSync(runPins)) removePinTree(runPins);
+});
 
 function prereqs(t: import('node:test').TestContext, ...objs: string[]): boolean {
   return requireOrSkip(t, isRoot(), 'root is needed to load BPF programs') && requireOrSkip(t, objectsBuilt(...objs), `test objects ${objs.join(', ')} (make bpf)`);
@@ -77,7 +88,7 @@ test('open/load with a pin root: the pinned map is on bpffs and a second object 
 
     // reuseMaps hands an explicit fd to a third object
     const pinned = BpfMap.fromPin(path.join(pinRoot, 'bridge_shared'), u32Codec, u64Codec);
-    const c = BpfObject.open(testObj('bridge_net'), { reuseMaps: { t_hash: a.mapFd('t_hash') } });
+    const c = BpfObject.open(testObj('bridge_net'), { pinRoot, reuseMaps: { t_hash: a.mapFd('t_hash') } });
     try {
       c.load();
       assert.equal(native.mapInfo(c.mapFd('t_hash')).id, native.mapInfo(a.mapFd('t_hash')).id);
@@ -96,7 +107,7 @@ test('open/load with a pin root: the pinned map is on bpffs and a second object 
 
 test('map operations on HASH, ARRAY, PERCPU_ARRAY and LPM_TRIE', (t) => {
   if (!prereqs(t, 'bridge_net')) return;
-  const obj = BpfObject.load(testObj('bridge_net'));
+  const obj = BpfObject.load(testObj('bridge_net'), netOpts());
   try {
     // HASH
     const h = obj.map('t_hash', u32Codec, u64Codec);
@@ -187,7 +198,7 @@ test('map operations on HASH, ARRAY, PERCPU_ARRAY and LPM_TRIE', (t) => {
 test('testRun: data in and out (rewritten, shrunk), retval, repeat and duration', (t) => {
   if (!prereqs(t, 'bridge_ring', 'bridge_net')) return;
   const obj = BpfObject.load(testObj('bridge_ring'));
-  const net = BpfObject.load(testObj('bridge_net'));
+  const net = BpfObject.load(testObj('bridge_net'), netOpts());
   try {
     const frame = Buffer.alloc(60);
     Buffer.from([1, 2, 3, 4, 5, 6]).copy(frame, 0);
@@ -378,8 +389,8 @@ test('errors: missing files and maps carry errno and code; bad handles are TypeE
   if (!prereqs(t, 'bridge_net')) return;
   assert.throws(() => BpfObject.open('/nonexistent/x.bpf.o'), (e: unknown) => e instanceof BpfError && e.code === 'ENOENT' && e.errno === 2 && /x\.bpf\.o/.test(e.libbpfMessage));
   assert.throws(() => native.objGet('/sys/fs/bpf/definitely-not-here'), (e: unknown) => (e as { code?: string }).code === 'ENOENT');
-  assert.throws(() => BpfObject.open(testObj('bridge_net'), { maxEntries: { nope: 4 } }), /map 'nope'/);
-  const obj = BpfObject.open(testObj('bridge_net'));
+  assert.throws(() => BpfObject.open(testObj('bridge_net'), { ...netOpts(), maxEntries: { nope: 4 } }), /map 'nope'/);
+  const obj = BpfObject.open(testObj('bridge_net'), netOpts());
   assert.throws(() => obj.mapFd('t_hash'), /not loaded/);
   obj.load();
   assert.throws(() => obj.mapFd('no_map'), (e: unknown) => e instanceof BpfError && e.code === 'ENOENT' && /no_map/.test(e.message));
