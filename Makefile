@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CLANG ?= clang
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-BPF_CFLAGS := -target bpf -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+BPF_CFLAGS := -target bpf -mcpu=v3 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-D__TARGET_ARCH_$(ARCH) -I bpf/include -I /usr/include/$(MULTIARCH)
 
 BPF_SRCS := $(wildcard bpf/programs/*.bpf.c)

@@ -54,6 +54,12 @@ export function ifindexOf(ifname: string): number | null {
 
 export class AgentStartError extends Error {}
 
+/** bpffs refuses names with a dot (EPERM) and interface names may hold one (eth0.100); ':' is
+ * never part of an interface name, so the mapping cannot collide. */
+export function linkPinName(program: string, hook: string, ifname: string): string {
+  return `${program}@${hook}@${ifname.replaceAll('.', ':')}`;
+}
+
 export class Agent {
   readonly metrics = new AgentMetrics({ version: VERSION });
   readonly log: Logger;
@@ -181,7 +187,7 @@ export class Agent {
   private pinMaps(k: FirewallKernel): void {
     const dir = path.join(this.pinDir, 'maps');
     for (const m of Object.values(k.maps)) {
-      if (m.name.startsWith('.')) continue; // .rodata/.bss are private to the object
+      if (m.name.includes('.')) continue; // .rodata/.bss are private to the object
       this.native.objPin(m.fd, path.join(dir, m.name));
     }
   }
@@ -189,8 +195,13 @@ export class Agent {
   private attachXdp(progFd: number, ifname: string, ifindex: number, mode: XdpMode): Attachment {
     try {
       const { link, mode: used } = this.native.xdpAttach(progFd, ifindex, mode);
-      const pin = path.join(this.pinDir, 'links', `${FIREWALL_PROGRAM}.${ifname}`);
-      this.native.linkPin(link, pin);
+      const pin = path.join(this.pinDir, 'links', linkPinName(FIREWALL_PROGRAM, 'xdp', ifname));
+      try {
+        this.native.linkPin(link, pin);
+      } catch (err) {
+        this.native.linkDestroy(link); // never leave an attachment nobody owns
+        throw err;
+      }
       this.metrics.setAttached(FIREWALL_PROGRAM, ifname, 'xdp', true);
       this.log.info({ program: FIREWALL_PROGRAM, interface: ifname, ifindex, mode: used, requested: mode }, 'attached');
       if (mode === 'auto' && used === 'generic') {
@@ -280,9 +291,16 @@ export class Agent {
     const out: MapStatus[] = [];
     const compiled = fw.writer.compiled;
     for (const info of this.native.objMaps(fw.obj)) {
-      if (info.name.startsWith('.')) continue;
+      // Internal maps (.rodata/.bss) are private; a ring's fill shows as events lost instead.
+      if (info.name.includes('.') || info.name === 'fw_events') continue;
       let entries: number;
       switch (info.name) {
+        case 'fw_rule_hits':
+          entries = fw.writer.numbers.inUse;
+          break;
+        case 'fw_chain':
+          entries = fw.countEntries(info.name);
+          break;
         case 'fw_rules':
           entries = (compiled?.rules.length ?? 0);
           break;

@@ -57,6 +57,11 @@ export class RuleNumbers {
     return this.idByNum.get(num);
   }
 
+  /** numbers assigned or still retiring */
+  get inUse(): number {
+    return this.idByNum.size;
+  }
+
   numOf(id: string): number | undefined {
     return this.byId.get(id);
   }
