@@ -16,7 +16,7 @@ import {
   tripleVlan,
   truncatedL4,
 } from '../support/malformed.js';
-import { buildFrame, icmpFrame, ipv4Options, tcpFrame, truncate, udpFrame, type Ipv6Ext } from '../support/frames.js';
+import { buildFrame, icmpFrame, ipv4Options, parseFrame, tcpFrame, truncate, udpFrame, type Ipv6Ext } from '../support/frames.js';
 import { expectedDelta, firewallSkipReason, FW_ACT, FW_REASON, useFirewall, XDP_DROP, XDP_PASS, type FirewallHarness, type Labeled, lf } from '../support/firewall-harness.js';
 
 const skip = firewallSkipReason();
@@ -89,8 +89,7 @@ function assertMalformed(h: FirewallHarness, def: 'pass' | 'drop', { label, fram
 describe('xdp-firewall malformed and unusual frames (test-run)', { skip }, () => {
   const fw = useFirewall();
 
-  it('the malformed frames really are malformed (the test parser refuses them)', async () => {
-    const { parseFrame } = await import('../support/frame-parse.js');
+  it('the malformed frames really are malformed (the test parser refuses them)', () => {
     for (const { label, frame } of malformedFrames) assert.throws(() => parseFrame(frame), `${label} is refused by the strict parser too`);
   });
 
@@ -219,9 +218,12 @@ describe('xdp-firewall malformed and unusual frames (test-run)', { skip }, () =>
       h.install({
         default_policy: 'drop',
         rules: [
+          // Port 0 and type 0 are what an unparsed header reads as: the rules must still not match.
           { id: 'allow-80', priority: 1, action: 'allow', protocol: 'tcp', dst_port: 80 },
-          { id: 'allow-echo', priority: 2, action: 'allow', protocol: 'icmpv6', icmp_type: 128 },
-          { id: 'log-tcp', priority: 3, action: 'log', protocol: 'tcp' },
+          { id: 'allow-any-port', priority: 2, action: 'allow', protocol: 'tcp', src_port: '0-65535' },
+          { id: 'allow-echo', priority: 3, action: 'allow', protocol: 'icmpv6', icmp_type: 128 },
+          { id: 'allow-type-0', priority: 4, action: 'allow', protocol: 'icmpv6', icmp_type: 0, icmp_code: 0 },
+          { id: 'log-tcp', priority: 5, action: 'log', protocol: 'tcp' },
         ],
       });
       // The payload starts with bytes that would read as ports 40000 -> 80 if parsed as TCP.
@@ -231,11 +233,11 @@ describe('xdp-firewall malformed and unusual frames (test-run)', { skip }, () =>
       assert.equal(j.verdict, XDP_PASS, 'passed by log-tcp, not allow-80');
       assert.deepEqual(j.delta, expectedDelta({ bytes: later.length, verdict: 'pass', by: 'rule', events: 1, fragment: true }));
       assert.deepEqual(j.events.map((e) => [e.ruleNum, e.action, e.proto, e.srcPort, e.dstPort]), [[h.ruleNum('log-tcp'), FW_ACT.log, 6, 0, 0]]);
-      assert.equal(h.hits('allow-80').packets, 0);
+      assert.deepEqual([h.hits('allow-80').packets, h.hits('allow-any-port').packets], [0, 0]);
 
-      const laterIcmp = buildFrame({ ip: { version: 6, src: A6, dst: B6, ext: [{ kind: 'fragment', offset: 8, more: false, id: 10 }] }, l4: { proto: 'raw', number: 58, bytes: Buffer.from([128, 0, 0, 0, 0, 0, 0, 0]) } });
+      const laterIcmp = buildFrame({ ip: { version: 6, src: A6, dst: B6, ext: [{ kind: 'fragment', offset: 8, more: false, id: 10 }] }, l4: { proto: 'raw', number: 58, bytes: Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]) } });
       const k = h.judge(laterIcmp);
-      assert.equal(k.verdict, XDP_DROP, 'an ICMPv6 type rule does not match a later fragment: default drop');
+      assert.equal(k.verdict, XDP_DROP, 'no ICMPv6 type rule (not even type 0) matches a later fragment: default drop');
       assert.deepEqual(k.delta, expectedDelta({ bytes: laterIcmp.length, verdict: 'drop', by: 'default', events: 1, fragment: true }));
       assert.deepEqual(k.events.map((e) => [e.ruleNum, e.reason, e.proto, e.icmpType]), [[0, FW_REASON.default, 58, 0]]);
     });
@@ -249,6 +251,8 @@ describe('xdp-firewall malformed and unusual frames (test-run)', { skip }, () =>
         rules: [
           { id: 'deny-80', priority: 1, action: 'deny', protocol: 'tcp', dst_port: 80 },
           { id: 'deny-echo', priority: 2, action: 'deny', protocol: 'icmp', icmp_type: 8 },
+          { id: 'deny-any-port', priority: 3, action: 'deny', protocol: 'tcp', dst_port: '0-65535' },
+          { id: 'deny-type-0', priority: 4, action: 'deny', protocol: 'icmp', icmp_type: 0 },
         ],
       });
       const first = buildFrame({ ip: { src: A4, dst: B4, mf: true, id: 77 }, l4: { proto: 'tcp', sport: 40000, dport: 80 }, payload: Buffer.alloc(16) });
@@ -261,6 +265,7 @@ describe('xdp-firewall malformed and unusual frames (test-run)', { skip }, () =>
       assert.deepEqual(k.delta, expectedDelta({ bytes: later.length, verdict: 'pass', by: 'default', fragment: true }));
       const laterIcmp = buildFrame({ ip: { src: A4, dst: B4, fragOffset: 8, id: 78 }, l4: { proto: 'raw', number: 1, bytes: Buffer.from([8, 0, 0, 0, 0, 0, 0, 0]) } });
       assert.equal(h.verdict(laterIcmp), XDP_PASS, 'an ICMP type rule does not match a later fragment');
+      assert.deepEqual([h.hits('deny-any-port').packets, h.hits('deny-type-0').packets], [0, 0], 'nor do rules matching port 0 / type 0');
       const dfOnly = tcpFrame({ src: A4, dst: B4, sport: 40000, dport: 80, df: true });
       const d = h.judge(dfOnly);
       assert.equal(d.verdict, XDP_DROP);

@@ -21,7 +21,9 @@ import { IN_CI } from './env.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/test/support -> repository root */
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
-export const FIREWALL_OBJECT = path.join(REPO_ROOT, 'build', 'bpf', 'xdp_firewall.bpf.o');
+/** SN_FIREWALL_OBJECT points the tests at another build (e.g. a deliberately broken one, to
+ * check that the tests notice). */
+export const FIREWALL_OBJECT = process.env.SN_FIREWALL_OBJECT ?? path.join(REPO_ROOT, 'build', 'bpf', 'xdp_firewall.bpf.o');
 
 export const XDP_DROP = 1;
 export const XDP_PASS = 2;
