@@ -1,0 +1,123 @@
+// `ebpfsentinel demo` end to end, as `make demo` runs it: exit 0, per-rule numbers that agree
+// with the alerts the agent wrote, nothing left behind; and with --keep/DEMO_KEEP=1, the API
+// reachable from the host until Ctrl-C, which stops the agent cleanly and removes the lab.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { AGENT_BIN } from '../../src/demo/agent-process.js';
+import { spawnTracked } from '../../src/demo/child.js';
+import { listLabResources } from '../../src/lab/netns.js';
+import { agentPrerequisites, readEve } from './agent-support.js';
+
+const skip = agentPrerequisites();
+
+interface RuleRow {
+  id: string;
+  action: string;
+  packets: number;
+  bytes: string;
+}
+
+function parseRuleTable(out: string): RuleRow[] {
+  const start = out.indexOf('Firewall rules (counted by the agent');
+  assert.ok(start >= 0, 'rule table printed');
+  const lines = out.slice(start).split('\n').slice(3);
+  const rows: RuleRow[] = [];
+  for (const l of lines) {
+    const m = /^ {2}(\S+(?: policy\))?)\s+(\S+)\s+(\d+)\s+(\S+)$/.exec(l);
+    if (!m) break;
+    rows.push({ id: m[1]!, action: m[2]!, packets: Number(m[3]), bytes: m[4]! });
+  }
+  return rows;
+}
+
+/** pids of processes whose command line mentions `needle` (ours: the run directory). */
+function processesMentioning(needle: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function startDemo(args: string[], env: Record<string, string> = {}) {
+  return spawnTracked([process.execPath, AGENT_BIN, 'demo', ...args], 'demo', { env }).process;
+}
+
+describe('ebpfsentinel demo', { skip: skip ?? false }, () => {
+  test('runs to completion: exit 0, numbers agree with the alerts, everything torn down', async () => {
+    const demo = startDemo([]);
+    const exit = await Promise.race([demo.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 150_000).unref())]);
+    if (exit === 'timeout') await demo.stop('SIGINT', 20_000);
+    const out = demo.stdout;
+    assert.deepEqual(exit, { code: 0, signal: null }, `demo output:\n${out}\n${demo.stderr}`);
+    assert.match(out, /Demo OK/);
+    assert.match(out, /xdp-firewall on \S+ \(xdp native\)/);
+    assert.doesNotMatch(out, /^ {2}BAD /m);
+
+    // Every attempt line says what happened, both families for each.
+    const attempts = out.split('\n').filter((l) => /^ {2}(ok |ok\?|BAD) /.test(l));
+    assert.ok(attempts.length >= 20, `${attempts.length} traffic lines`);
+    assert.equal(attempts.filter((l) => / IPv4 /.test(l)).length, attempts.filter((l) => / IPv6 /.test(l)).length);
+
+    const rows = parseRuleTable(out);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const id of ['blocklist', 'ping-server-v4', 'ping-server-v6', 'web', 'web-tls', 'dns', 'ssh-client', 'telnet', 'udp-test-log', '(default policy)']) {
+      assert.ok((byId.get(id)?.packets ?? 0) > 0, `${id} counted packets: ${JSON.stringify(byId.get(id))}`);
+    }
+
+    const eveMatch = /Alerts \((\d+) EVE lines in (\S+)\)/.exec(out);
+    assert.ok(eveMatch, 'alerts header with the EVE path');
+    const eve = readEve(eveMatch[2]!);
+    assert.equal(eve.length, Number(eveMatch[1]));
+    // Drop and log rules alert once per packet: the table and the file must agree exactly.
+    const eveCount = (id: string): number => eve.filter((r) => r.ebpfsentinel.rule_id === id).length;
+    for (const id of ['blocklist', 'telnet', 'udp-test-log']) assert.equal(eveCount(id), byId.get(id)!.packets, `${id}: table vs EVE`);
+    assert.equal(eveCount('default-policy'), byId.get('(default policy)')!.packets, 'default policy: table vs EVE');
+    assert.equal(eveCount('web'), 0, 'allowed traffic is not alerted');
+
+    // Teardown: lab namespaces gone, no process of this run left.
+    const prefix = /lab {13}(esn[0-9a-z]{4}):/.exec(out)?.[1];
+    assert.ok(prefix, 'lab prefix printed');
+    assert.deepEqual(await listLabResources(prefix), { namespaces: [], links: [] });
+    const runDir = /run directory {3}(\S+)/.exec(out)?.[1];
+    assert.ok(runDir && existsSync(`${runDir}/agent.log`), 'run directory kept with the agent log');
+    assert.match(readFileSync(`${runDir}/agent.log`, 'utf8'), /stopped/);
+    assert.deepEqual(processesMentioning(runDir), []);
+  });
+
+  test('DEMO_KEEP=1: API reachable from the host until Ctrl-C, which stops the agent (exit 0) and removes the lab', async () => {
+    const demo = startDemo([], { DEMO_KEEP: '1' });
+    try {
+      await demo.waitFor(/Press Ctrl-C/, 150_000);
+    } catch (e) {
+      await demo.stop('SIGINT', 20_000);
+      throw e;
+    }
+    const url = /API {13}(http:\/\/127\.0\.0\.1:\d+)/.exec(demo.stdout)?.[1];
+    assert.ok(url, `API URL printed:\n${demo.stdout}`);
+    const st = (await (await fetch(`${url}/api/v1/status`)).json()) as { state: string; programs: Array<{ attachments: Array<{ mode: string; attached: boolean }> }> };
+    assert.equal(st.state, 'running');
+    assert.equal(st.programs[0]?.attachments[0]?.mode, 'native');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /ebpfsentinel_firewall_rule_hits_total\{rule_id="web"\} [1-9]/);
+    const agentPid = Number(/agent {11}pid (\d+)/.exec(demo.stdout)?.[1]);
+    assert.ok(agentPid > 0);
+    assert.match(readlinkSync(`/proc/${agentPid}/exe`), /node/);
+
+    process.kill(demo.pid, 'SIGINT');
+    const exit = await demo.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, demo.stdout + demo.stderr);
+    assert.match(demo.stdout, /SIGINT: stopping the agent/);
+    assert.match(demo.stdout, /agent exited 0/);
+    assert.equal(existsSync(`/proc/${agentPid}`), false, 'agent process gone');
+    const prefix = /lab {13}(esn[0-9a-z]{4}):/.exec(demo.stdout)?.[1];
+    assert.deepEqual(await listLabResources(prefix!), { namespaces: [], links: [] });
+    await assert.rejects(fetch(`${url}/healthz`), 'the forwarder is gone');
+  });
+});
