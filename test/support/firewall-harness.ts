@@ -50,7 +50,7 @@ export function firewallSkipReason(): string | false {
 export interface FwEvent {
   ruleNum: number;
   ifindex: number;
-  family: 4 | 6;
+  family: 0 | 4 | 6;
   proto: number;
   src: string;
   dst: string;
@@ -132,8 +132,8 @@ export class FirewallHarness {
           ifindex: e.ifindex,
           family: e.family,
           proto: e.proto,
-          src: formatAddress(e.family, e.src),
-          dst: formatAddress(e.family, e.dst),
+          src: e.family === 0 ? '' : formatAddress(e.family, e.src),
+          dst: e.family === 0 ? '' : formatAddress(e.family, e.dst),
           srcPort: e.srcPort,
           dstPort: e.dstPort,
           vlanId: e.vlanId,

@@ -76,7 +76,7 @@ static __always_inline int sn_parse_l4(struct sn_pkt *p, void *data, void *data_
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6: {
 		__u8 *ic = l4;
-		if ((void *)(ic + 4) > data_end)
+		if ((void *)(ic + 8) > data_end) /* type, code, checksum, 4 bytes rest-of-header */
 			return SN_PARSE_MALFORMED;
 		p->icmp_type = ic[0];
 		p->icmp_code = ic[1];
@@ -98,13 +98,17 @@ static __always_inline int sn_parse_ipv4(struct sn_pkt *p, void *data, void *dat
 	__u32 hlen = iph->ihl * 4;
 	if (data + off + hlen > data_end)
 		return SN_PARSE_MALFORMED;
-	if (bpf_ntohs(iph->tot_len) < hlen)
-		return SN_PARSE_MALFORMED;
+	/* Addresses first: a malformed-packet event can still say who sent it. */
 	p->family = SN_AF_INET;
 	p->l3_off = off;
 	p->proto = iph->protocol;
 	p->src[0] = iph->saddr;
 	p->dst[0] = iph->daddr;
+	__u32 tot = bpf_ntohs(iph->tot_len);
+	/* Shorter than its header, or longer than what arrived: truncated (Ethernet padding may
+	 * make the frame longer than tot_len, never shorter). */
+	if (tot < hlen || data + off + tot > data_end)
+		return SN_PARSE_MALFORMED;
 	__u16 frag = bpf_ntohs(iph->frag_off);
 	if (frag & 0x3fff) { /* MF set or offset non-zero */
 		p->flags |= SN_PKT_F_FRAGMENT;
@@ -112,6 +116,12 @@ static __always_inline int sn_parse_ipv4(struct sn_pkt *p, void *data, void *dat
 			p->flags |= SN_PKT_F_LATER_FRAG;
 	}
 	return sn_parse_l4(p, data, data_end, off + hlen);
+}
+
+static __always_inline int sn_ipv6_is_ext(__u8 nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS || nh == 135 ||
+	       nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
 }
 
 static __always_inline int sn_parse_ipv6(struct sn_pkt *p, void *data, void *data_end, __u32 off)
@@ -125,13 +135,20 @@ static __always_inline int sn_parse_ipv6(struct sn_pkt *p, void *data, void *dat
 	p->l3_off = off;
 	__builtin_memcpy(p->src, &ip6->saddr, 16);
 	__builtin_memcpy(p->dst, &ip6->daddr, 16);
+	__u32 plen = bpf_ntohs(ip6->payload_len);
+	/* payload_len 0 is legal only for a jumbogram, which carries a hop-by-hop option. */
+	if (plen == 0 ? ip6->nexthdr != IPPROTO_HOPOPTS : data + off + sizeof(*ip6) + plen > data_end)
+		return SN_PARSE_MALFORMED;
 	__u8 nexthdr = ip6->nexthdr;
 	off += sizeof(*ip6);
 
 	/* Walk the chain: each header's own type decides its length. */
+	/* One pass more than the headers we accept: the last may only find the upper layer. */
 #pragma unroll
-	for (int i = 0; i < SN_IPV6_MAX_EXT; i++) {
+	for (int i = 0; i <= SN_IPV6_MAX_EXT; i++) {
 		__u8 *eh = data + off;
+		if (i == SN_IPV6_MAX_EXT && sn_ipv6_is_ext(nexthdr))
+			return SN_PARSE_MALFORMED; /* chain longer than we are willing to walk */
 		switch (nexthdr) {
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
@@ -167,7 +184,7 @@ static __always_inline int sn_parse_ipv6(struct sn_pkt *p, void *data, void *dat
 		if (off > 1024)
 			return SN_PARSE_MALFORMED;
 	}
-	return SN_PARSE_MALFORMED; /* chain longer than we are willing to walk */
+	return SN_PARSE_MALFORMED; /* unreachable: the last pass returns */
 }
 
 /* Parses from data; fills *p (which the caller zeroes). */

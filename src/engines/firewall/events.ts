@@ -16,13 +16,16 @@ export const SN_EV_FIREWALL = 1;
 export const SN_PROG_XDP_FIREWALL = 1;
 
 export const FW_REASON = { 1: 'rule', 2: 'default', 3: 'malformed' } as const;
+const FW_REASON_MALFORMED = 3;
+const FAMILY_UNKNOWN = 0;
 
 export interface FirewallEventRecord {
   bootNs: bigint;
   cpu: number;
   ruleNum: number;
   ifindex: number;
-  family: 4 | 6;
+  /** 0 when a malformed frame was judged before its IP header could be read */
+  family: 0 | 4 | 6;
   proto: number;
   src: Buffer;
   dst: Buffer;
@@ -43,23 +46,27 @@ export interface FirewallEventRecord {
 export function decodeFirewallEvent(buf: Buffer, off: number, len: number, out: FirewallEventRecord): boolean {
   if (len < FW_EVENT_SIZE) return false;
   if (buf.readUInt16LE(off + HDR + H.type.offset) !== SN_EV_FIREWALL) return false;
-  const family = buf.readUInt8(off + E.family.offset);
-  if (family !== 4 && family !== 6) return false;
+  const reason = buf.readUInt8(off + E.reason.offset);
+  let family = buf.readUInt8(off + E.family.offset);
+  // A malformed frame may be dropped before any IP header was read: no family, no addresses.
+  if (family === 0 && reason === FW_REASON_MALFORMED) family = FAMILY_UNKNOWN;
+  else if (family !== 4 && family !== 6) return false;
   out.bootNs = buf.readBigUInt64LE(off + HDR + H.ts_ns.offset);
   out.cpu = buf.readUInt16LE(off + HDR + H.cpu.offset);
   out.ruleNum = buf.readUInt32LE(off + E.rule_num.offset);
   out.ifindex = buf.readUInt32LE(off + E.ifindex.offset);
-  out.family = family;
+  out.family = family as 0 | 4 | 6;
   out.proto = buf.readUInt8(off + E.proto.offset);
-  out.src = buf.subarray(off + E.src_addr.offset, off + E.src_addr.offset + (family === 4 ? 4 : 16));
-  out.dst = buf.subarray(off + E.dst_addr.offset, off + E.dst_addr.offset + (family === 4 ? 4 : 16));
+  const alen = family === 6 ? 16 : 4;
+  out.src = buf.subarray(off + E.src_addr.offset, off + E.src_addr.offset + alen);
+  out.dst = buf.subarray(off + E.dst_addr.offset, off + E.dst_addr.offset + alen);
   out.srcPort = buf.readUInt16LE(off + E.src_port.offset);
   out.dstPort = buf.readUInt16LE(off + E.dst_port.offset);
   out.vlanId = buf.readUInt16LE(off + E.vlan_id.offset);
   out.vlanDepth = buf.readUInt8(off + E.vlan_depth.offset);
   out.pktLen = buf.readUInt16LE(off + E.pkt_len.offset);
   out.action = buf.readUInt8(off + E.action.offset);
-  out.reason = buf.readUInt8(off + E.reason.offset);
+  out.reason = reason;
   out.icmpType = buf.readUInt8(off + E.icmp_type.offset);
   out.icmpCode = buf.readUInt8(off + E.icmp_code.offset);
   out.tcpFlags = buf.readUInt8(off + E.tcp_flags.offset);
@@ -114,8 +121,9 @@ export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert
     reason,
     category: reason === 'malformed' ? 'Malformed packet' : 'Firewall policy',
     flow: {
-      srcIp: formatAddress(ev.family, ev.src),
-      dstIp: formatAddress(ev.family, ev.dst),
+      // Unknown addresses are reported as the unspecified address rather than invented.
+      srcIp: ev.family === 0 ? '0.0.0.0' : formatAddress(ev.family, ev.src),
+      dstIp: ev.family === 0 ? '0.0.0.0' : formatAddress(ev.family, ev.dst),
       proto: ev.proto,
     },
     packetLength: ev.pktLen,
