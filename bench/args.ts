@@ -1,0 +1,64 @@
+// Command line of `node dist/bench/run.js` (what `make bench` runs). Pure: unit-tested.
+import { parseArgs } from 'node:util';
+import { FW_LPM_PER_GENERATION } from '../src/engines/firewall/compile.js';
+
+export interface BenchArgs {
+  samples: number;
+  sampleMs: number;
+  /** CIDRs per family in the block list */
+  listSize: number;
+  out: string;
+  write: boolean;
+  help: boolean;
+}
+
+export const USAGE = `usage: node dist/bench/run.js [options]   (make bench)
+  --samples N      samples per case, interleaved across cases (default 7, 3..99)
+  --sample-ms MS   target length of one sample in ms (default 300, 20..5000)
+  --list-size N    CIDRs per family in the block list (default 100000, at most what one
+                   policy generation may hold per family)
+  --out FILE       results file (default bench/results.json in the checkout)
+  --no-write       print only; leave the results file alone
+  -h, --help       this text`;
+
+export class ArgsError extends Error {
+  override name = 'ArgsError';
+}
+
+function intArg(name: string, raw: string | undefined, def: number, lo: number, hi: number): number {
+  if (raw === undefined) return def;
+  if (!/^[0-9]+$/.test(raw)) throw new ArgsError(`--${name}: expected a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < lo || n > hi) throw new ArgsError(`--${name}: ${n} is outside ${lo}..${hi}`);
+  return n;
+}
+
+export function parseBenchArgs(argv: readonly string[], defaultOut: string): BenchArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        samples: { type: 'string' },
+        'sample-ms': { type: 'string' },
+        'list-size': { type: 'string' },
+        out: { type: 'string' },
+        'no-write': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    throw new ArgsError((e as Error).message);
+  }
+  if (values.out !== undefined && values.out.trim() === '') throw new ArgsError('--out: expected a file name');
+  return {
+    samples: intArg('samples', values.samples, 7, 3, 99),
+    sampleMs: intArg('sample-ms', values['sample-ms'], 300, 20, 5000),
+    listSize: intArg('list-size', values['list-size'], 100_000, 1, FW_LPM_PER_GENERATION),
+    out: values.out ?? defaultOut,
+    write: !values['no-write'],
+    help: values.help ?? false,
+  };
+}

@@ -1,0 +1,139 @@
+// bench/results.json: the figures of one run, kept in the repository so the next run can say
+// what changed. The schema is a flat list of cases so later programs add cases without changing
+// it; `version` changes only when an existing field changes meaning.
+import { z } from 'zod';
+
+export const RESULTS_VERSION = 1;
+
+const spreadSchema = z.strictObject({
+  min: z.number(),
+  max: z.number(),
+  p25: z.number(),
+  p75: z.number(),
+});
+
+const caseSchema = z.strictObject({
+  /** stable across runs: the comparison key */
+  id: z.string().min(1),
+  /** the program measured (the floor cases name the floor program) */
+  program: z.string().min(1),
+  description: z.string(),
+  family: z.union([z.literal(4), z.literal(6), z.null()]),
+  /** the verdict the bench checked on every call */
+  verdict: z.string(),
+  /** median of the samples */
+  ns_per_packet: z.number().positive(),
+  spread: spreadSchema,
+  /** ns_per_packet / the floor's ns_per_packet, both from this run */
+  ratio_to_floor: z.number().positive(),
+  /** id of the floor case of this run the ratio refers to */
+  floor: z.string().min(1),
+  repeats_per_sample: z.number().int().positive(),
+  /** every sample's ns/packet, in the order taken */
+  samples_ns: z.array(z.number()),
+  /** the kernel's own whole-ns figure per sample (see bench/README.md) */
+  kernel_ns: z.array(z.number()),
+});
+
+const machineSchema = z.strictObject({
+  kernel: z.string(),
+  cpu_model: z.string(),
+  ncpus: z.number().int().positive(),
+  libbpf: z.string(),
+  node: z.string(),
+});
+
+const methodSchema = z.strictObject({
+  samples: z.number().int().positive(),
+  sample_target_ms: z.number().positive(),
+  statistic: z.string(),
+  timer: z.string(),
+});
+
+export const resultsSchema = z.strictObject({
+  version: z.literal(RESULTS_VERSION),
+  generated_at: z.string(),
+  duration_s: z.number().nonnegative(),
+  machine: machineSchema,
+  method: methodSchema,
+  cases: z.array(caseSchema),
+});
+
+export type ResultsFile = z.infer<typeof resultsSchema>;
+export type CaseResult = z.infer<typeof caseSchema>;
+export type MachineInfo = z.infer<typeof machineSchema>;
+
+/** Reads a previous results file's text: the parsed file, or why it cannot be compared. */
+export function parseResults(text: string, name: string): { ok: true; file: ResultsFile } | { ok: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, reason: `${name} is not valid JSON: ${(e as Error).message}` };
+  }
+  const v = (json as { version?: unknown } | null)?.version;
+  if (v !== RESULTS_VERSION) {
+    return { ok: false, reason: `${name} has schema version ${JSON.stringify(v)}, this bench writes version ${RESULTS_VERSION}` };
+  }
+  const r = resultsSchema.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    return { ok: false, reason: `${name}: ${i.path.join('.') || '(root)'}: ${i.message}` };
+  }
+  return { ok: true, file: r.data };
+}
+
+export type ChangeStatus = 'changed' | 'within-noise' | 'new' | 'gone';
+
+export interface CaseChange {
+  id: string;
+  status: ChangeStatus;
+  before: number | null;
+  now: number | null;
+  /** (now - before) / before in %, null for new or gone cases */
+  changePct: number | null;
+  ratioBefore: number | null;
+  ratioNow: number | null;
+}
+
+/**
+ * Per case id: the change of the median against the previous run. A change is "within noise"
+ * when the new median falls inside the previous run's min..max or the previous median inside
+ * the new run's min..max: either run's own scatter already covers it.
+ */
+export function compareResults(prev: ResultsFile, next: ResultsFile): CaseChange[] {
+  const before = new Map(prev.cases.map((c) => [c.id, c]));
+  const out: CaseChange[] = [];
+  for (const c of next.cases) {
+    const p = before.get(c.id);
+    if (!p) {
+      out.push({ id: c.id, status: 'new', before: null, now: c.ns_per_packet, changePct: null, ratioBefore: null, ratioNow: c.ratio_to_floor });
+      continue;
+    }
+    before.delete(c.id);
+    const inside = (x: number, s: { min: number; max: number }): boolean => x >= s.min && x <= s.max;
+    const noise = inside(c.ns_per_packet, p.spread) || inside(p.ns_per_packet, c.spread);
+    out.push({
+      id: c.id,
+      status: noise ? 'within-noise' : 'changed',
+      before: p.ns_per_packet,
+      now: c.ns_per_packet,
+      changePct: ((c.ns_per_packet - p.ns_per_packet) / p.ns_per_packet) * 100,
+      ratioBefore: p.ratio_to_floor,
+      ratioNow: c.ratio_to_floor,
+    });
+  }
+  for (const p of before.values()) {
+    out.push({ id: p.id, status: 'gone', before: p.ns_per_packet, now: null, changePct: null, ratioBefore: p.ratio_to_floor, ratioNow: null });
+  }
+  return out;
+}
+
+/** Differences between the machines of two runs, as "field: before -> now" lines. */
+export function machineDifferences(prev: MachineInfo, next: MachineInfo): string[] {
+  const out: string[] = [];
+  for (const k of Object.keys(next) as (keyof MachineInfo)[]) {
+    if (prev[k] !== next[k]) out.push(`${k}: ${prev[k]} -> ${next[k]}`);
+  }
+  return out;
+}

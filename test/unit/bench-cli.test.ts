@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ArgsError, parseBenchArgs } from '../../bench/args.js';
+import { cpuModelFrom } from '../../bench/machine.js';
+import { fmt, renderTable } from '../../bench/table.js';
+
+describe('bench command line', () => {
+  it('defaults', () => {
+    assert.deepEqual(parseBenchArgs([], '/r/bench/results.json'), {
+      samples: 7,
+      sampleMs: 300,
+      listSize: 100_000,
+      out: '/r/bench/results.json',
+      write: true,
+      help: false,
+    });
+  });
+
+  it('takes every option', () => {
+    const a = parseBenchArgs(['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write'], 'd');
+    assert.deepEqual(a, { samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, help: false });
+    assert.equal(parseBenchArgs(['-h'], 'd').help, true);
+  });
+
+  it('errors name the flag and what is wrong', () => {
+    const err = (argv: string[], re: RegExp): void => assert.throws(() => parseBenchArgs(argv, 'd'), (e: unknown) => e instanceof ArgsError && re.test(e.message));
+    err(['--samples', 'seven'], /--samples: expected a whole number, got "seven"/);
+    err(['--samples', '1'], /--samples: 1 is outside 3\.\.99/);
+    err(['--sample-ms', '-5'], /--sample-ms/);
+    err(['--list-size', '200000'], /--list-size: 200000 is outside 1\.\.131072/);
+    err(['--out', ''], /--out: expected a file name/);
+    err(['--fast'], /--fast/);
+    err(['extra'], /extra/);
+  });
+});
+
+describe('bench output', () => {
+  it('aligns columns, numbers to the right', () => {
+    const t = renderTable([{ title: 'case' }, { title: 'ns', align: 'right' }], [
+      ['floor', '8.00'],
+      ['firewall', '123.45'],
+    ]);
+    assert.equal(t, ['case          ns', '--------  ------', 'floor       8.00', 'firewall  123.45'].join('\n'));
+    assert.throws(() => renderTable([{ title: 'a' }], [['1', '2']]), /row 0 has 2 cells for 1 columns/);
+  });
+
+  it('formats changes with a sign', () => {
+    assert.equal(fmt(2.345, 1, true), '+2.3');
+    assert.equal(fmt(-2.35, 1, true), '-2.4');
+    assert.equal(fmt(0, 2), '0.00');
+  });
+
+  it('reads the CPU model of x86 and Arm /proc/cpuinfo', () => {
+    assert.equal(cpuModelFrom('processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R)  Xeon(R) Processor\n\nprocessor\t: 1\nmodel name\t: other\n'), 'Intel(R) Xeon(R) Processor');
+    assert.equal(cpuModelFrom('processor\t: 0\nCPU part\t: 0xd0c\n\nModel\t: Raspberry Pi 4\n'), 'Raspberry Pi 4');
+    assert.equal(cpuModelFrom(''), 'unknown');
+  });
+});
