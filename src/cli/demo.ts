@@ -172,7 +172,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     }
     say('\nFiles');
     say(table(['what', 'path'], [['EVE alerts', files.eve], ['agent log', files.agentLog], ['config', files.config]]));
-    say(`  API: curl ${fwd.url}/api/v1/status | curl ${fwd.url}/metrics`);
+    if (!opts.keep) say(`  the API (${fwd.url}) goes away with the demo; run \`ebpfsentinel demo --keep\` (or DEMO_KEEP=1 make demo) to explore it`);
 
     if (opts.keep && !interrupted) {
       say(`\nKept running (--keep / DEMO_KEEP=1). From this host:`);
