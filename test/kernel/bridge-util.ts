@@ -1,7 +1,7 @@
 // Shared by the bridge tests: repo paths, the CI rule (missing tool or kernel feature fails
 // under CI=true, skips elsewhere), unique names, and throwaway network namespaces.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
@@ -103,4 +103,27 @@ export function runInNs(ns: string, cmd: string, args: string[], env?: NodeJS.Pr
 
 export function compileC(src: string, out: string, extra: string[] = []): void {
   execFileSync('gcc', ['-O0', '-g', '-o', out, src, ...extra], { stdio: 'pipe' });
+}
+
+/** A program the verifier must refuse (reads packet data without a bounds check), compiled
+ * into `dir`; returns the object path. */
+export function compileRejectedProgram(dir: string): string {
+  const src = path.join(dir, 'bad.bpf.c');
+  const out = path.join(dir, 'bad.bpf.o');
+  writeFileSync(
+    src,
+    `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp")
+int xdp_reads_past_end(struct xdp_md *ctx)
+{
+  unsigned char *data = (unsigned char *)(long)ctx->data;
+  return data[100]; /* no bounds check: the verifier must refuse */
+}
+char LICENSE[] SEC("license") = "GPL";
+`,
+  );
+  const multiarch = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
+  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-I', `/usr/include/${multiarch}`, '-c', src, '-o', out]);
+  return out;
 }

@@ -14,7 +14,7 @@ import { RingReader } from '../../src/kernel/ring.js';
 import { BpfError } from '../../src/kernel/errors.js';
 import { ensureBpffsSync, removePinTree } from '../../src/kernel/bpffs.js';
 import { BpfMapType, BpfProgType } from '../../src/kernel/bpf-enums.js';
-import { haveTool, isRoot, objectsBuilt, repoRoot, requireOrSkip, testObj, uniqueName } from './bridge-util.js';
+import { compileRejectedProgram, haveTool, isRoot, objectsBuilt, repoRoot, requireOrSkip, testObj, uniqueName } from './bridge-util.js';
 
 const native = loadNative();
 
@@ -344,24 +344,9 @@ test('BTF struct queries match the C compiler (offsetof/_Static_assert in the te
 test('a program the verifier rejects: objLoad throws with errno, libbpf message and the verifier log', (t) => {
   if (!requireOrSkip(t, isRoot(), 'root is needed to load BPF programs')) return;
   if (!requireOrSkip(t, haveTool('clang'), 'clang')) return;
-  const bad = `
-    #include <linux/bpf.h>
-    #include <bpf/bpf_helpers.h>
-    SEC("xdp")
-    int xdp_reads_past_end(struct xdp_md *ctx)
-    {
-      unsigned char *data = (unsigned char *)(long)ctx->data;
-      return data[100]; /* no bounds check: the verifier must refuse */
-    }
-    char LICENSE[] SEC("license") = "GPL";
-  `;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'snbad-'));
   try {
-    const src = path.join(dir, 'bad.bpf.c');
-    const out = path.join(dir, 'bad.bpf.o');
-    writeFileSync(src, bad);
-    const multiarch = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-    execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-I', `/usr/include/${multiarch}`, '-c', src, '-o', out]);
+    const out = compileRejectedProgram(dir);
     const obj = BpfObject.open(out);
     try {
       assert.throws(
