@@ -96,7 +96,7 @@ export function setupFirewall(o: FirewallBenchOptions): FirewallBench {
       if (compiled.lpmEntries.v4 !== wantEntries || compiled.lpmEntries.v6 !== wantEntries) {
         throw new Error(`policy ${name}: ${compiled.lpmEntries.v4} IPv4 and ${compiled.lpmEntries.v6} IPv6 LPM entries, expected ${wantEntries} each`);
       }
-      const kernel = FirewallKernel.load({ native, objectPath: o.objectPath, ...(name === 'blocklist-deny' ? { ringSize: DENY_RING_BYTES } : {}) });
+      const kernel = FirewallKernel.load({ objectPath: o.objectPath, ...(name === 'blocklist-deny' ? { ringSize: DENY_RING_BYTES } : {}) });
       kernels.push(kernel);
       const applied = kernel.writer.apply(compiled);
       policies.set(name, { compiled, kernel, ruleNums: applied.ruleNums });

@@ -107,6 +107,12 @@ export class BpfObject {
     return new BpfMap(this.mapFd(name), keyCodec, valueCodec, false);
   }
 
+  /** Pins one of the object's maps on bpffs (the pin outlives the object and the process). */
+  pinMap(name: string, path: string): void {
+    const fd = this.mapFd(name);
+    nativeCall(() => loadNative().objPin(fd, path), `pinning map '${name}' at ${path}`);
+  }
+
   /** Closes programs and maps held by the object (links and pins keep what they reference). */
   close(): void {
     if (this.closed) return;

@@ -18,7 +18,7 @@ describe('xdp-firewall event loss accounting (test-run)', { skip }, () => {
   const native = skip ? null : loadNative();
 
   before(() => {
-    kernel = FirewallKernel.load({ native: native!, objectPath: FIREWALL_OBJECT, ringSize: RING });
+    kernel = FirewallKernel.load({ objectPath: FIREWALL_OBJECT, ringSize: RING });
     const cfg = parseConfigText(
       'agent: { interfaces: [lo] }\nfirewall:\n  default_policy: pass\n  rules:\n    - { id: deny-web, priority: 1, action: deny, protocol: tcp, dst_port: 80 }\n',
       'ringloss.yaml',

@@ -109,7 +109,7 @@ export class FirewallHarness {
 
   constructor() {
     this.native = loadNative();
-    this.kernel = FirewallKernel.load({ native: this.native, objectPath: FIREWALL_OBJECT });
+    this.kernel = FirewallKernel.load({ objectPath: FIREWALL_OBJECT });
     this.dir = mkdtempSync(path.join(tmpdir(), 'sn-fwk-'));
     try {
       this.ring = this.native.ringOpen([this.kernel.eventsFd], (batch) => this.onBatch(batch));

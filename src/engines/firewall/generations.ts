@@ -21,10 +21,8 @@ export interface FirewallMaps {
   rules: RawMap;
   lpmV4: RawMap;
   lpmV6: RawMap;
-  /** per-CPU fw_hit array; value size = ncpus * 16 */
-  ruleHits: RawMap;
-  /** bytes of one per-CPU fw_rule_hits value (all CPUs), for zeroing a recycled number */
-  ruleHitsValueSize: number;
+  /** zeroes the hit counters of rule numbers about to be (re)used */
+  resetRuleHits(nums: readonly number[]): void;
 }
 
 interface LiveSets {
@@ -79,10 +77,7 @@ export class GenerationWriter {
     const { nums, fresh } = this.numbers.assign(ids);
 
     // Counters of a recycled number start from zero.
-    if (fresh.length) {
-      const zero = Buffer.alloc(this.maps.ruleHitsValueSize);
-      for (const n of fresh) this.maps.ruleHits.update(u32(n), zero);
-    }
+    if (fresh.length) this.maps.resetRuleHits(fresh);
 
     // Whatever an aborted earlier apply left in the inactive generation's sets goes first.
     this.clearSets(next);

@@ -1,0 +1,53 @@
+// What every engine is to the agent. The composition root starts engines, routes ring-buffer
+// records to them by event type, asks them for counters and status, and stops them; it never
+// reaches inside one. Each program of the kernel specification plugs in as one Engine.
+import type { Logger } from 'pino';
+import type { Alert } from '../alerts/model.js';
+import type { ProgramStatus } from '../api/types.js';
+import type { Config } from '../config/index.js';
+import type { BootClock } from '../kernel/boot-clock.js';
+import type { AgentMetrics } from '../metrics/agent-metrics.js';
+
+export interface InterfaceRef {
+  ifname: string;
+  ifindex: number;
+}
+
+export interface EngineContext {
+  config: Config;
+  log: Logger;
+  metrics: AgentMetrics;
+  /** the agent's pin root; an engine pins under <pinRoot>/maps and <pinRoot>/links */
+  pinRoot: string;
+  /** directory of the built BPF objects */
+  objectDir: string;
+  clock: BootClock;
+  /** configured interfaces, resolved in the agent's network namespace */
+  interfaces: readonly InterfaceRef[];
+  /** hands an alert to the alert sinks; never blocks */
+  emit(alert: Alert): void;
+}
+
+export interface KernelLosses {
+  ring_full: number;
+  backpressure: number;
+}
+
+export interface Engine {
+  /** kernel program name as users see it, e.g. "xdp-firewall" */
+  readonly program: string;
+  /** enum sentinel_program_id of its records (event header `program`) */
+  readonly programId: number;
+  /** loads its objects, writes the policy, attaches; throws when it cannot enforce */
+  start(): Promise<void>;
+  /** ring-buffer map fds the agent should read for this engine */
+  ringFds(): number[];
+  /** one record of this engine's program; false when it cannot be decoded */
+  onRecord(buf: Buffer, offset: number, length: number): boolean;
+  /** reads kernel counters into metrics (called on a timer and before each scrape) */
+  refresh(): void;
+  status(): ProgramStatus;
+  losses(): KernelLosses;
+  /** detaches, unpins and closes; must not throw, reports problems in the returned list */
+  stop(): Promise<string[]>;
+}

@@ -1,0 +1,176 @@
+// xdp-firewall as an engine: compile the policy, write it as one generation, attach to every
+// configured interface, turn drop/log records into alerts, export counters and rule hits.
+import path from 'node:path';
+import type { MapStatus, ProgramStatus } from '../../api/types.js';
+import { BpfMapType } from '../../kernel/bpf-enums.js';
+import { Attachments } from '../attachments.js';
+import type { Engine, EngineContext, KernelLosses } from '../engine.js';
+import { pinObjectMaps } from '../pins.js';
+import { compileFirewall } from './compile.js';
+import {
+  decodeFirewallEvent,
+  emptyFirewallEvent,
+  firewallAlert,
+  SN_PROG_XDP_FIREWALL,
+  type AlertContext,
+  type FirewallEventRecord,
+} from './events.js';
+import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, type CounterSnapshot } from './kernel.js';
+
+const MAP_TYPE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(BpfMapType).map(([name, id]) => [id, name.toLowerCase()]),
+);
+
+export class FirewallEngine implements Engine {
+  readonly program = FIREWALL_PROGRAM;
+  readonly programId = SN_PROG_XDP_FIREWALL;
+  private kernel: FirewallKernel | null = null;
+  private readonly attachments: Attachments;
+  private counters = new Map<number, CounterSnapshot>();
+  private readonly record: FirewallEventRecord = emptyFirewallEvent();
+  private readonly alertCtx: AlertContext;
+  private ruleNames = new Map<string, string>();
+
+  constructor(private readonly ctx: EngineContext) {
+    this.attachments = new Attachments(FIREWALL_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
+    this.alertCtx = {
+      rule: (num) => {
+        const id = this.kernel?.writer.numbers.idOf(num);
+        return id === undefined ? undefined : { id, name: this.ruleNames.get(id) ?? id };
+      },
+      interfaceName: (ifindex) => this.attachments.ifname(ifindex),
+      toWallNs: (boot) => ctx.clock.toWallNs(boot),
+    };
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.ctx;
+    const k = FirewallKernel.load({
+      objectPath: path.join(this.ctx.objectDir, FIREWALL_OBJECT_FILE),
+      ringSize: config.agent.ring_buffer_size,
+    });
+    this.kernel = k;
+    pinObjectMaps(k.obj, this.ctx.pinRoot);
+    this.applyPolicy();
+    const prog = k.obj.program(FIREWALL_ENTRY);
+    const failures: string[] = [];
+    for (const iface of this.ctx.interfaces) {
+      const err = this.attachments.add(iface, 'xdp', () => prog.attachXdp(iface.ifindex, config.agent.xdp_mode), (l) => l.mode ?? 'none');
+      if (err) failures.push(`${FIREWALL_PROGRAM}: cannot attach to ${iface.ifname}: ${err}`);
+      else if (config.agent.xdp_mode === 'auto' && this.attachments.status().at(-1)?.mode === 'generic') {
+        log.warn({ interface: iface.ifname }, 'native XDP refused by the driver; running in generic (skb) mode, which is slower');
+      }
+    }
+    if (failures.length) throw new Error(failures.join('; '));
+  }
+
+  /** Compiles the configured policy and makes it live in one generation flip. */
+  private applyPolicy(): void {
+    const { config, log } = this.ctx;
+    const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
+    const res = this.kernel!.writer.apply(compiled);
+    this.ruleNames = new Map(config.firewall.rules.map((r) => [r.id, r.description ?? r.id]));
+    log.info(
+      { program: FIREWALL_PROGRAM, rules: res.rules, set_entries: res.setEntries, generation: res.generation, default_policy: compiled.defaultAction },
+      'firewall policy loaded',
+    );
+  }
+
+  ringFds(): number[] {
+    return this.kernel ? [this.kernel.eventsFd] : [];
+  }
+
+  onRecord(buf: Buffer, offset: number, length: number): boolean {
+    if (!decodeFirewallEvent(buf, offset, length, this.record)) return false;
+    this.ctx.emit(firewallAlert(this.record, this.alertCtx));
+    return true;
+  }
+
+  refresh(): void {
+    const k = this.kernel;
+    if (!k) return;
+    const { metrics } = this.ctx;
+    this.counters = k.readCounters();
+    for (const iface of this.attachments.attached()) {
+      const c = this.counters.get(iface.ifindex);
+      if (!c) continue;
+      metrics.setKernelSnapshot(FIREWALL_PROGRAM, iface.ifname, {
+        seen: c.seen,
+        passed: c.passed,
+        dropped: c.dropped,
+        malformed: c.malformed,
+        nonIp: c.non_ip,
+        bytesSeen: c.bytes_seen,
+        events: c.events,
+        eventsLostFull: c.events_lost_ring_full,
+        eventsLostBackpressure: c.events_lost_backpressure,
+        extra: { rule_hit: c.rule_hit, default_policy: c.default_policy, tailcall_miss: c.tailcall_miss, fragment: c.fragment },
+      });
+    }
+    const compiled = k.writer.compiled;
+    if (compiled) {
+      const byNum = new Map<number, string>();
+      for (const r of compiled.rules) {
+        const n = k.writer.numbers.numOf(r.ruleId);
+        if (n !== undefined) byNum.set(n, r.ruleId);
+      }
+      metrics.setFirewallRuleHits(k.readRuleHits(byNum.keys()).map((h) => ({ ruleId: byNum.get(h.ruleNum)!, packets: h.packets, bytes: h.bytes })));
+    }
+    for (const m of this.maps()) metrics.setMapUsage(FIREWALL_PROGRAM, m.name, m.entries, m.max_entries);
+  }
+
+  /** Fill levels of the maps worth watching (a ring's fill shows as events lost instead). */
+  private maps(): MapStatus[] {
+    const k = this.kernel;
+    if (!k) return [];
+    const entries: Record<string, () => number> = {
+      fw_rules: () => k.writer.compiled?.rules.length ?? 0,
+      fw_lpm_v4: () => k.writer.setEntries(4),
+      fw_lpm_v6: () => k.writer.setEntries(6),
+      fw_rule_hits: () => k.writer.numbers.inUse,
+      fw_counters: () => this.counters.size,
+    };
+    return k.obj
+      .mapInfo()
+      .filter((m) => entries[m.name])
+      .map((m) => ({ name: m.name, type: MAP_TYPE_NAMES[m.type] ?? `type_${m.type}`, max_entries: m.maxEntries, entries: entries[m.name]!() }));
+  }
+
+  private sum(slot: keyof CounterSnapshot): number {
+    let n = 0n;
+    for (const c of this.counters.values()) n += c[slot];
+    return Number(n);
+  }
+
+  status(): ProgramStatus {
+    return {
+      name: FIREWALL_PROGRAM,
+      loaded: this.kernel !== null,
+      attachments: this.attachments.status(),
+      maps: this.maps(),
+      counters: {
+        seen: this.sum('seen'),
+        passed: this.sum('passed'),
+        dropped: this.sum('dropped'),
+        malformed: this.sum('malformed'),
+        events: this.sum('events'),
+        events_lost: this.sum('events_lost_ring_full') + this.sum('events_lost_backpressure'),
+      },
+    };
+  }
+
+  losses(): KernelLosses {
+    return { ring_full: this.sum('events_lost_ring_full'), backpressure: this.sum('events_lost_backpressure') };
+  }
+
+  async stop(): Promise<string[]> {
+    const errors = await this.attachments.removeAll();
+    try {
+      this.kernel?.close();
+    } catch (err) {
+      errors.push(`close: ${(err as Error).message}`);
+    }
+    this.kernel = null;
+    return errors;
+  }
+}
