@@ -61,14 +61,19 @@ describe('agent e2e: two agents, two labs, one bpffs', { skip: skip ?? false }, 
   before(async () => {
     bpffs = SharedBpffs.mount();
     [ga, gb] = await Promise.all([buildGatewayLab(), buildGatewayLab()]);
-    [a, b] = await Promise.all([
+    // Both started at once; settled, so that one failing still leaves the other to clean up.
+    const [ra, rb] = await Promise.allSettled([
       startAgent(ga, POLICY_A, { pinRoot: `${bpffs.dir}/instance-a`, name: 'a' }),
       startAgent(gb, POLICY_B, { pinRoot: `${bpffs.dir}/instance-b`, name: 'b' }),
     ]);
+    if (ra.status === 'fulfilled') a = ra.value;
+    if (rb.status === 'fulfilled') b = rb.value;
+    if (ra.status === 'rejected') throw ra.reason;
+    if (rb.status === 'rejected') throw rb.reason;
   });
 
   after(async () => {
-    for (const x of [a, b]) if (x?.agent.running) await x.stop();
+    for (const x of [a, b]) if (x) await x.stop();
     await Promise.all([ga?.destroy(), gb?.destroy()]);
     bpffs?.unmount();
   });

@@ -109,27 +109,31 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
   const text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', opts.pinRoot).replaceAll('@EVE@', evePath).replaceAll('@PORT@', String(AGENT_PORT));
   writeFileSync(configPath, text);
   const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log') });
-  let forwarder: ApiForwarder;
+  let forwarder: ApiForwarder | null = null;
   try {
     forwarder = await startApiForwarder({ ns: g.gw.ns, targetPort: AGENT_PORT });
-    const api = new ApiClient(forwarder.url);
+    const fwd = forwarder;
+    const api = new ApiClient(fwd.url);
     await api.waitReady(30_000, agent.process);
     return {
       agent,
       api,
-      forwarder,
+      forwarder: fwd,
       dir,
       configPath,
       evePath,
       pinRoot: opts.pinRoot,
       stop: async () => {
         const r = await agent.stop();
-        await forwarder.stop();
+        await fwd.stop();
         return r;
       },
     };
   } catch (e) {
+    // Nothing of a failed start may outlive it (a live forwarder would also keep the test
+    // process from exiting).
     await agent.stop(3000);
+    await forwarder?.stop();
     throw e;
   }
 }

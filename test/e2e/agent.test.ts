@@ -77,7 +77,7 @@ describe('agent e2e: policy enforced on real traffic (gateway lab)', { skip: ski
   });
 
   after(async () => {
-    if (a?.agent.running) await a.stop();
+    if (a) await a.stop();
     await g?.destroy();
     bpffs?.unmount();
   });
