@@ -4,6 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { AGENT_BIN } from '../../src/demo/agent-process.js';
 import { spawnTracked } from '../../src/demo/child.js';
 import { listLabResources } from '../../src/lab/netns.js';
@@ -91,16 +92,26 @@ describe('ebpfsentinel demo', { skip: skip ?? false }, () => {
     assert.deepEqual(processesMentioning(runDir), []);
   });
 
-  test('DEMO_KEEP=1: API reachable from the host until Ctrl-C, which stops the agent (exit 0) and removes the lab', async () => {
+  test('DEMO_KEEP=1: API reachable from the host (another port when 8080 is taken) until Ctrl-C, which stops the agent (exit 0) and removes the lab', async () => {
+    // Hold 127.0.0.1:8080 so the demo has to fall back (if something else holds it, same thing).
+    const blocker = createServer();
+    await new Promise<void>((resolve) => {
+      blocker.once('error', () => resolve());
+      blocker.listen(8080, '127.0.0.1', () => resolve());
+    });
     const demo = startDemo([], { DEMO_KEEP: '1' });
     try {
       await demo.waitFor(/Press Ctrl-C/, 150_000);
     } catch (e) {
       await demo.stop('SIGINT', 20_000);
       throw e;
+    } finally {
+      blocker.close();
     }
     const url = /API {13}(http:\/\/127\.0\.0\.1:\d+)/.exec(demo.stdout)?.[1];
     assert.ok(url, `API URL printed:\n${demo.stdout}`);
+    assert.notEqual(new URL(url).port, '8080');
+    assert.match(demo.stdout, /port 8080 is taken on this host; using \d+/);
     const st = (await (await fetch(`${url}/api/v1/status`)).json()) as { state: string; programs: Array<{ attachments: Array<{ mode: string; attached: boolean }> }> };
     assert.equal(st.state, 'running');
     assert.equal(st.programs[0]?.attachments[0]?.mode, 'native');
