@@ -5,10 +5,78 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfigFile } from '../../src/config/index.js';
 import { AGENT_BIN } from '../../src/demo/agent-process.js';
 import { spawnTracked } from '../../src/demo/child.js';
+import { DEMO_POLICY, writeDemoConfig } from '../../src/demo/config.js';
+import { MetricsSnapshot, PromParseError } from '../../src/demo/prom.js';
+import { demoSteps, serverPorts } from '../../src/demo/scenario.js';
 import { listLabResources } from '../../src/lab/netns.js';
 import { agentPrerequisites, readEve } from './agent-support.js';
+
+// The demo's pure parts first: they need no root and run everywhere.
+describe('demo building blocks', () => {
+  test('the derived config changes only the environment: same rules, aliases and default policy as config/demo.yaml', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'esn-demo-cfg-'));
+    try {
+      const shipped = await loadConfigFile(DEMO_POLICY);
+      const d = await writeDemoConfig({ outPath: path.join(dir, 'demo.yaml'), iface: 'esnabcdgwout', pinRoot: '/sys/fs/bpf/ebpfsentinel-demo-esnabcd', evePath: path.join(dir, 'eve.json'), httpPort: 8080 });
+      assert.deepEqual(d.config.agent.interfaces, ['esnabcdgwout']);
+      assert.equal(d.config.agent.pin_root, '/sys/fs/bpf/ebpfsentinel-demo-esnabcd');
+      assert.equal(d.config.agent.http_port, 8080);
+      assert.equal(d.config.alerting.eve.path, path.join(dir, 'eve.json'));
+      assert.equal(d.config.agent.bind_address, '127.0.0.1', 'the API stays on loopback');
+      assert.deepEqual(d.config.firewall.rules, shipped.firewall.rules);
+      assert.equal(d.config.firewall.default_policy, shipped.firewall.default_policy);
+      assert.equal(d.config.firewall.mode, shipped.firewall.mode);
+      // The block list file was found from the new location and read whole.
+      assert.deepEqual(d.config.resolved.firewallAliases, shipped.resolved.firewallAliases);
+      assert.ok(path.isAbsolute(d.config.firewall.aliases.blocklist!.file!));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('every step names a rule of the policy (or the default policy), both families each', async () => {
+    const shipped = await loadConfigFile(DEMO_POLICY);
+    const ids = new Set(shipped.firewall.rules.map((r) => r.id));
+    const steps = demoSteps();
+    for (const s of steps) assert.ok(s.rule === 'default-policy' || ids.has(s.rule), `${s.service}: rule ${s.rule}`);
+    const key = (s: (typeof steps)[number]): string => `${s.from}/${s.kind}/${s.port ?? ''}`;
+    for (const k of new Set(steps.map(key))) {
+      assert.deepEqual(steps.filter((s) => key(s) === k).map((s) => s.family).sort(), [4, 6], k);
+    }
+    assert.ok(steps.some((s) => s.expect === 'delivered') && steps.some((s) => s.expect === 'blocked'));
+    assert.deepEqual(serverPorts(steps), [
+      { proto: 'tcp', port: 22 }, { proto: 'tcp', port: 23 }, { proto: 'tcp', port: 25 }, { proto: 'udp', port: 53 },
+      { proto: 'tcp', port: 80 }, { proto: 'tcp', port: 443 }, { proto: 'udp', port: 5000 },
+    ]);
+  });
+
+  test('metrics text: labels with escapes, NaN as prom-client writes it, lookups by label subset', () => {
+    const m = MetricsSnapshot.parse([
+      '# HELP x_total a counter',
+      '# TYPE x_total counter',
+      'x_total{rule_id="web",program="xdp-firewall"} 12',
+      'x_total{rule_id="we\\\\b\\"q\\"",program="xdp-firewall"} 3',
+      'lag_seconds Nan',
+      'big 1.5e+21',
+      '',
+    ].join('\n'));
+    assert.equal(m.get('x_total', { rule_id: 'web' }), 12);
+    assert.equal(m.get('x_total', { rule_id: 'we\\b"q"' }), 3);
+    assert.equal(m.sum('x_total', { program: 'xdp-firewall' }), 15);
+    assert.throws(() => m.get('x_total'), /matches 2 samples/);
+    assert.ok(Number.isNaN(m.get('lag_seconds')));
+    assert.equal(m.get('big'), 1.5e21);
+    assert.equal(m.value('absent_total'), 0);
+    assert.throws(() => MetricsSnapshot.parse('x_total{rule_id="web" 1'), PromParseError);
+    assert.throws(() => MetricsSnapshot.parse('x_total twelve'), PromParseError);
+  });
+});
 
 const skip = agentPrerequisites();
 
