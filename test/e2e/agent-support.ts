@@ -142,6 +142,7 @@ export interface EveRecord {
   timestamp: string;
   in_iface?: string;
   event_type: string;
+  vlan?: number[];
   src_ip: string;
   src_port?: number;
   dest_ip: string;

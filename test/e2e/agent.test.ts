@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import type { EchoServer } from '../../src/lab/traffic.js';
+import { udpFrame } from '../support/frames.js';
 import {
   agentPrerequisites,
   communityIdV1,
@@ -34,6 +35,7 @@ agent:
 firewall:
   default_policy: drop
   rules:
+    - { id: vlan-42, priority: 3, action: deny, vlan_id: 42 }
     - { id: deny-attacker, priority: 5, action: deny, src_ip: [198.18.0.66, "2001:db8::66"] }
     - { id: nd-ns, priority: 10, action: allow, protocol: icmpv6, icmp_type: 135 }
     - { id: nd-na, priority: 11, action: allow, protocol: icmpv6, icmp_type: 136 }
@@ -48,7 +50,7 @@ firewall:
 alerting:
   eve: { path: "@EVE@" }
 `;
-const RULES = 11;
+const RULES = 12;
 
 describe('agent e2e: policy enforced on real traffic (gateway lab)', { skip: skip ?? false }, () => {
   let g: GatewayLab;
@@ -268,6 +270,34 @@ describe('agent e2e: policy enforced on real traffic (gateway lab)', { skip: ski
       assert.equal(r.alert.action, 'blocked');
     }
     assert.deepEqual(new Set(recs.map((r) => r.src_ip)), new Set([g.client.ipv4, g.client.ipv6]));
+  });
+
+  test('802.1Q-tagged frames (injected: this kernel has no 8021q module): vlan_id rule drops VLAN 42, other VLANs go on to later rules; alerts carry the tag', async () => {
+    const before = await a.api.metrics();
+    const frames = [];
+    const sport: Record<4 | 6, number> = { 4: 40042, 6: 40043 };
+    for (const fam of [4, 6] as const) {
+      const src = fam === 4 ? g.client.ipv4 : g.client.ipv6;
+      const dst = fam === 4 ? g.server.ipv4 : g.server.ipv6;
+      frames.push(udpFrame({ src, dst, sport: sport[fam], dport: 5000, vlans: [{ vid: 42 }], srcMac: g.client.mac, dstMac: g.gw.outside.mac, payload: 'tagged-42' }));
+      frames.push(udpFrame({ src, dst, sport: sport[fam] + 100, dport: 5000, vlans: [{ vid: 43 }], srcMac: g.client.mac, dstMac: g.gw.outside.mac, payload: 'tagged-43' }));
+    }
+    assert.equal(await g.lab.inject('client', g.client.ifname, frames), 4);
+    const v42 = await waitForEve(a.evePath, (r) => r.ebpfsentinel.rule_id === 'vlan-42', 2);
+    for (const r of v42) {
+      assert.deepEqual(r.vlan, [42]);
+      assert.equal(r.alert.action, 'blocked');
+      assert.equal(r.dest_port, 5000);
+      assert.ok([sport[4], sport[6]].includes(r.src_port!));
+    }
+    assert.deepEqual(new Set(v42.map((r) => r.src_ip)), new Set([g.client.ipv4, g.client.ipv6]));
+    // VLAN 43 is not denied: the frame reaches the udp-log rule (log = pass + alert).
+    const v43 = await waitForEve(a.evePath, (r) => r.ebpfsentinel.rule_id === 'udp-log' && r.vlan?.[0] === 43, 2);
+    assert.deepEqual(new Set(v43.map((r) => r.src_port)), new Set([sport[4] + 100, sport[6] + 100]));
+    for (const r of v43) assert.equal(r.alert.action, 'allowed');
+    const after = await a.api.metrics();
+    assert.equal(ruleHits(after, 'vlan-42') - ruleHits(before, 'vlan-42'), 2);
+    assert.ok(ruleHits(after, 'udp-log') - ruleHits(before, 'udp-log') >= 2);
   });
 
   test('counters are consistent: nothing lost, every event written, seen >= passed + dropped', async () => {
