@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ConfigError } from '../config/index.js';
 import { ApiClient } from '../demo/api-client.js';
 import { AgentProcess } from '../demo/agent-process.js';
-import { writeDemoConfig } from '../demo/config.js';
+import { DEMO_POLICY, writeDemoConfig } from '../demo/config.js';
 import { startApiForwarder, type ApiForwarder } from '../demo/forwarder.js';
 import { countersTable, eventsLine, renderAlerts, ruleTable, stepRow, table } from '../demo/report.js';
 import { demoSteps, runStep, serverPorts, Servers, type StepResult } from '../demo/scenario.js';
@@ -73,6 +73,9 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     return 1;
   }
 
+  // Another policy in place of config/demo.yaml: how the demo's own tests show that it fails
+  // when traffic does not meet its expectations.
+  const policy = path.resolve(process.env.EBPFSENTINEL_DEMO_POLICY ?? DEMO_POLICY);
   const runDir = await mkdtemp(path.join(tmpdir(), 'ebpfsentinel-demo-'));
   const files = {
     config: path.join(runDir, 'demo.yaml'),
@@ -112,6 +115,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     let cfg;
     try {
       cfg = await writeDemoConfig({
+        ...(policy !== DEMO_POLICY ? { template: policy } : {}),
         outPath: files.config,
         iface: g.gw.outside.ifname,
         pinRoot: `/sys/fs/bpf/ebpfsentinel-demo-${g.prefix}`,
@@ -123,7 +127,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
       throw e;
     }
     const fw = cfg.config.firewall;
-    say(`  policy          config/demo.yaml: ${fw.rules.length} rules, default ${fw.default_policy}, mode ${fw.mode} -> ${files.config}`);
+    say(`  policy          ${path.relative(process.cwd(), policy) || policy}: ${fw.rules.length} rules, default ${fw.default_policy}, mode ${fw.mode} -> ${files.config}`);
 
     agent = AgentProcess.start({ ns: g.gw.ns, configPath: files.config, logFile: files.agentLog });
     fwd = await startApiForwarder({ ns: g.gw.ns, targetPort: AGENT_PORT, preferredPort: AGENT_PORT });

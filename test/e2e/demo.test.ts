@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfigFile } from '../../src/config/index.js';
@@ -158,6 +158,28 @@ describe('ebpfsentinel demo', { skip: skip ?? false }, () => {
     assert.ok(runDir && existsSync(`${runDir}/agent.log`), 'run directory kept with the agent log');
     assert.match(readFileSync(`${runDir}/agent.log`, 'utf8'), /stopped/);
     assert.deepEqual(processesMentioning(runDir), []);
+  });
+
+  test('fails (exit 1) and says which attempts broke the policy when the agent lets denied traffic through; still tears down', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'esn-demo-bad-'));
+    try {
+      // The shipped policy with telnet allowed: the demo expects telnet to be blocked.
+      const text = readFileSync(DEMO_POLICY, 'utf8').replace('{ id: telnet, priority: 70, action: deny,', '{ id: telnet, priority: 70, action: allow,');
+      assert.match(text, /id: telnet, priority: 70, action: allow/);
+      writeFileSync(path.join(dir, 'lax.yaml'), text.replace('file: demo-blocklist.txt', `file: ${path.join(path.dirname(DEMO_POLICY), 'demo-blocklist.txt')}`));
+      const demo = startDemo([], { EBPFSENTINEL_DEMO_POLICY: path.join(dir, 'lax.yaml') });
+      const exit = await demo.exited;
+      const out = demo.stdout;
+      assert.deepEqual(exit, { code: 1, signal: null }, out + demo.stderr);
+      assert.match(out, /^ {2}BAD client +IPv4 TCP 23 \(telnet\).*DELIVERED \(expected blocked\)/m);
+      assert.match(out, /^ {2}BAD client +IPv6 TCP 23 \(telnet\).*DELIVERED \(expected blocked\)/m);
+      assert.match(out, /DEMO FAILED\n {2}- client tcp 23 IPv4 was delivered, expected blocked\n {2}- client tcp 23 IPv6 was delivered, expected blocked\n/);
+      assert.match(out, /agent exited 0/);
+      const prefix = /lab {13}(esn[0-9a-z]{4}):/.exec(out)?.[1];
+      assert.deepEqual(await listLabResources(prefix!), { namespaces: [], links: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('DEMO_KEEP=1: API reachable from the host (another port when 8080 is taken) until Ctrl-C, which stops the agent (exit 0) and removes the lab', async () => {
