@@ -14,6 +14,7 @@ import { ApiClient } from '../../src/demo/api-client.js';
 import { startApiForwarder, type ApiForwarder } from '../../src/demo/forwarder.js';
 import type { MetricsSnapshot } from '../../src/demo/prom.js';
 import type { GatewayLab } from '../../src/lab/gateway.js';
+import { REPO_ROOT } from '../../src/version.js';
 import { labPrerequisites } from '../support/env.js';
 
 export const AGENT_PORT = 8080;
@@ -22,9 +23,8 @@ export const AGENT_PORT = 8080;
 export function agentPrerequisites(): string | undefined {
   const why = labPrerequisites(['ip', 'ethtool', 'sysctl', 'ping', 'socat', 'tcpdump', 'python3', 'mount', 'umount']);
   if (why) return why;
-  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
   for (const f of ['build/bpf/xdp_firewall.bpf.o', 'native/build/Release/sentinel.node']) {
-    if (!existsSync(path.join(root, f))) {
+    if (!existsSync(path.join(REPO_ROOT, f))) {
       const reason = `${f} is not built (make build)`;
       if (process.env.CI === 'true') throw new Error(`CI=true and this test cannot run: ${reason}`);
       return reason;
