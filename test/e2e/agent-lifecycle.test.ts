@@ -51,7 +51,7 @@ alerting:
   eve: { path: "@EVE@" }
 `;
 
-describe('agent e2e: two agents, two labs, one bpffs', { skip: skip ?? false }, () => {
+describe('agent e2e: two agents, two labs, one bpffs', { skip: skip ?? false }, () => { // process.env.CI: agentPrerequisites() throws instead of skipping
   let bpffs: SharedBpffs;
   let ga: GatewayLab;
   let gb: GatewayLab;

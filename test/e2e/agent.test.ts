@@ -52,7 +52,7 @@ alerting:
 `;
 const RULES = 12;
 
-describe('agent e2e: policy enforced on real traffic (gateway lab)', { skip: skip ?? false }, () => {
+describe('agent e2e: policy enforced on real traffic (gateway lab)', { skip: skip ?? false }, () => { // process.env.CI: agentPrerequisites() throws instead of skipping
   let g: GatewayLab;
   let bpffs: SharedBpffs;
   let a: RunningAgent;

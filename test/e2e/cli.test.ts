@@ -19,7 +19,7 @@ function cli(args: readonly string[], opts: { ns?: string; timeoutMs?: number } 
   return run(opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : argv, { allowFail: true, timeoutMs: opts.timeoutMs ?? 30_000 }, 'cli test');
 }
 
-describe('ebpfsentinel CLI', { skip: skip ?? false }, () => {
+describe('ebpfsentinel CLI', { skip: skip ?? false }, () => { // process.env.CI: agentPrerequisites() throws instead of skipping
   let dir: string;
   let g: GatewayLab;
   let bpffs: SharedBpffs;

@@ -118,7 +118,7 @@ function startDemo(args: string[], env: Record<string, string> = {}) {
   return spawnTracked([process.execPath, AGENT_BIN, 'demo', ...args], 'demo', { env }).process;
 }
 
-describe('ebpfsentinel demo', { skip: skip ?? false }, () => {
+describe('ebpfsentinel demo', { skip: skip ?? false }, () => { // process.env.CI: agentPrerequisites() throws instead of skipping
   test('runs to completion: exit 0, numbers agree with the alerts, everything torn down', async () => {
     const demo = startDemo([]);
     const exit = await Promise.race([demo.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 150_000).unref())]);
