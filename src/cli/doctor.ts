@@ -12,7 +12,7 @@ export async function doctorCommand(opts: { config?: string; json?: boolean }): 
       pinRoot = cfg.agent.pin_root;
     } catch (err) {
       if (err instanceof ConfigError) {
-        process.stderr.write(`ebpfsentinel: invalid configuration\n${err.message}\n`);
+        process.stderr.write(`ebpfsentinel: ${err.message}\n`);
         return 2;
       }
       throw err;

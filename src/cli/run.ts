@@ -17,7 +17,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
     config = await loadConfigFile(opts.config);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`ebpfsentinel: invalid configuration\n${err.message}\n`);
+      process.stderr.write(`ebpfsentinel: ${err.message}\n`);
       return 2;
     }
     throw err;
