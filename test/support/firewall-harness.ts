@@ -47,24 +47,7 @@ export function firewallSkipReason(): string | false {
 }
 
 /** A firewall event as plain values, so assertions can deepEqual it. */
-export interface FwEvent {
-  ruleNum: number;
-  ifindex: number;
-  family: 0 | 4 | 6;
-  proto: number;
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
-  vlanId: number;
-  vlanDepth: number;
-  pktLen: number;
-  action: number;
-  reason: number;
-  icmpType: number;
-  icmpCode: number;
-  tcpFlags: number;
-}
+export type FwEvent = Omit<FirewallEventRecord, 'bootNs' | 'cpu' | 'src' | 'dst'> & { src: string; dst: string };
 
 export type CounterDelta = Partial<Record<CounterSlot, number>>;
 
