@@ -5,9 +5,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  clang llvm libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev gcc make python3
-  iproute2 iputils-ping netcat-openbsd socat hping3 tcpdump nftables ethtool
+  # build: BPF objects (clang, libbpf headers), the native addon (node-gyp: gcc/g++, make, python3)
+  clang llvm libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev gcc g++ make python3
+  # runtime and tests: namespaces and traffic (ip, ping, socat, tcpdump, ethtool, sysctl, mount)
+  iproute2 iputils-ping netcat-openbsd socat hping3 tcpdump nftables ethtool procps mount
 )
+
+# Node.js 20 or newer runs the agent; Debian 12's own nodejs (18) is too old for it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: Node.js >= 20 with npm is required (not found on PATH)" >&2
+  exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "install-deps: Node.js >= 20 is required, found $(node --version)" >&2
+  exit 1
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
