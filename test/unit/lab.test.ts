@@ -43,7 +43,8 @@ test('addresses in every tool spelling compare equal after canonicalIp', () => {
   assert.equal(bytesToIpv6(ipv6ToBytes('2001:db8:0:0:1:0:0:1')), '2001:db8::1:0:0:1');
   assert.equal(bytesToIpv6(ipv6ToBytes('2001:db8:0:1:1:1:1:1')), '2001:db8:0:1:1:1:1:1');
   assert.equal(bytesToIpv6(ipv6ToBytes('::')), '::');
-  assert.equal(bytesToIpv6(ipv6ToBytes('::ffff:198.18.0.1')), '::ffff:c612:1');
+  // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad.
+  assert.equal(bytesToIpv6(ipv6ToBytes('::ffff:198.18.0.1')), '::ffff:198.18.0.1');
   assert.throws(() => canonicalIp('2001:db8::g'), /not an IPv4 or IPv6 address/);
   assert.equal(cidrContains('198.18.0.0/24', '198.18.0.255'), true);
   assert.equal(cidrContains('198.18.0.0/24', '198.18.1.0'), false);
