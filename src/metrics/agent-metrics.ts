@@ -135,32 +135,23 @@ export class AgentMetrics implements AlertSinkObserver {
     this.counter('metrics_refresh_errors_total', 'Scrape-time refreshes of kernel readings that failed.', [], () => [[{}, this.refreshErrors]]);
 
     const maps = this.maps;
-    new Gauge({
-      name: `${METRIC_PREFIX}map_entries`,
-      help: 'Entries currently in a BPF map (hash-like maps; arrays report their size).',
-      labelNames: ['program', 'map'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [k, v] of maps) {
-          const [program, map] = JSON.parse(k) as [string, string];
-          this.set({ program, map }, v.entries);
-        }
-      },
-    });
-    new Gauge({
-      name: `${METRIC_PREFIX}map_capacity`,
-      help: 'max_entries of a BPF map.',
-      labelNames: ['program', 'map'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const [k, v] of maps) {
-          const [program, map] = JSON.parse(k) as [string, string];
-          this.set({ program, map }, v.capacity);
-        }
-      },
-    });
+    const mapGauge = (name: string, help: string, pick: (v: { entries: number; capacity: number }) => number): void => {
+      new Gauge({
+        name: `${METRIC_PREFIX}${name}`,
+        help,
+        labelNames: ['program', 'map'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const [k, v] of maps) {
+            const [program, map] = JSON.parse(k) as [string, string];
+            this.set({ program, map }, pick(v));
+          }
+        },
+      });
+    };
+    mapGauge('map_entries', 'Entries currently in a BPF map (hash-like maps; arrays report their size).', (v) => v.entries);
+    mapGauge('map_capacity', 'max_entries of a BPF map.', (v) => v.capacity);
     const attached = this.attached;
     new Gauge({
       name: `${METRIC_PREFIX}program_attached`,
