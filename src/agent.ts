@@ -2,7 +2,6 @@
 // resolves interfaces, prepares the pin root, starts the engines, routes their ring-buffer
 // records to them, serves the API, and takes it all down again. Data flows one way: policy down
 // into maps, events up into alerts.
-import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -15,6 +14,7 @@ import type { Engine, EngineContext, InterfaceRef } from './engines/engine.js';
 import { FirewallEngine } from './engines/firewall/engine.js';
 import { BootClock } from './kernel/boot-clock.js';
 import { ensureBpffs } from './kernel/bpffs.js';
+import { ifindexOf } from './kernel/link.js';
 import { RingReader } from './kernel/ring.js';
 import { createLogger } from './log.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
@@ -29,15 +29,6 @@ export interface AgentOptions {
 
 /** struct sentinel_event_hdr: type at 8 (u16), program at 10 (u8) */
 const HDR_PROGRAM_OFFSET = 10;
-
-/** ifindex of a network interface in the agent's network namespace, or null when absent. */
-export function ifindexOf(ifname: string): number | null {
-  try {
-    return Number.parseInt(readFileSync(`/sys/class/net/${ifname}/ifindex`, 'utf8').trim(), 10);
-  } catch {
-    return null;
-  }
-}
 
 export class AgentStartError extends Error {}
 
@@ -54,6 +45,9 @@ export class Agent {
   private readonly clock = new BootClock();
   private readonly loadedAt = new Date();
   private decodeErrors = 0;
+  /** records decoded per engine since the last foldRingStats() */
+  private readonly received = new Map<Engine, number>();
+  private headerFailures = 0;
   private readonly pinRoot: string;
   private stopped: Promise<void> | null = null;
 
@@ -86,9 +80,11 @@ export class Agent {
 
     // Interfaces first: a policy that cannot attach where it was asked to is not enforced.
     const interfaces: InterfaceRef[] = agent.interfaces.map((ifname) => {
-      const ifindex = ifindexOf(ifname);
-      if (ifindex === null) throw new AgentStartError(`agent.interfaces: interface "${ifname}" does not exist in this network namespace`);
-      return { ifname, ifindex };
+      try {
+        return { ifname, ifindex: ifindexOf(ifname) };
+      } catch (err) {
+        throw new AgentStartError(`agent.interfaces: ${(err as Error).message}`);
+      }
     });
 
     await ensureBpffs(this.pinRoot);
@@ -158,31 +154,28 @@ export class Agent {
   private openRing(): void {
     const fds = this.engines.flatMap((e) => e.ringFds());
     if (!fds.length) return;
-    const received = new Map<Engine, number>();
     this.ring = new RingReader(
       fds,
       (buf, off, len) => {
         const engine = this.byProgramId.get(buf.readUInt8(off + HDR_PROGRAM_OFFSET));
-        const ok = engine?.onRecord(buf, off, len) ?? false;
-        if (ok) received.set(engine!, (received.get(engine!) ?? 0) + 1);
+        if (engine?.onRecord(buf, off, len)) this.received.set(engine, (this.received.get(engine) ?? 0) + 1);
         else this.undecodable(engine?.program ?? 'unknown');
         return true; // counted here, by program
       },
       { onHandlerError: (err) => this.log.error({ err }, 'ring record handler failed') },
     );
-    // Header-level failures (short records) are counted by the reader; fold them in per batch.
-    let seenFailures = 0;
-    const fold = (): void => {
-      const f = this.ring?.stats.decodeFailures ?? 0;
-      if (f > seenFailures) this.undecodable('unknown', f - seenFailures);
-      seenFailures = f;
-      for (const [e, n] of received) this.metrics.eventsReceived(e.program, n);
-      received.clear();
-    };
-    this.foldRingStats = fold;
   }
 
-  private foldRingStats: () => void = () => {};
+  /** Moves what the reader counted since the last call into metrics. Records the reader itself
+   * refused (shorter than the event header) name no program. */
+  private foldRingStats(): void {
+    if (!this.ring) return;
+    const f = this.ring.stats.decodeFailures;
+    if (f > this.headerFailures) this.undecodable('unknown', f - this.headerFailures);
+    this.headerFailures = f;
+    for (const [e, n] of this.received) this.metrics.eventsReceived(e.program, n);
+    this.received.clear();
+  }
 
   private undecodable(program: string, n = 1): void {
     this.decodeErrors += n;

@@ -8,6 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { NativeBridge } from '../kernel/native.js';
+import { bpfMountFor, parseMountinfo } from '../kernel/bpffs.js';
+
+export { bpfMountFor, parseMountinfo, type Mount } from '../kernel/bpffs.js';
 import { BpfHelper, BpfMapType, BpfProgType, type BpfHelperName, type BpfMapTypeName, type BpfProgTypeName } from '../kernel/bpf-enums.js';
 
 export interface DoctorCheck {
@@ -89,28 +92,6 @@ function atLeast(v: readonly number[], min: readonly [number, number]): boolean 
   return a > min[0] || (a === min[0] && b >= min[1]);
 }
 
-export interface Mount {
-  mountPoint: string;
-  fsType: string;
-}
-
-/** /proc/<pid>/mountinfo: field 5 is the mount point (octal escapes), the fs type follows " - ". */
-export function parseMountinfo(text: string): Mount[] {
-  const out: Mount[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const left = line.slice(0, sep).split(' ');
-    const right = line.slice(sep + 3).split(' ');
-    const mp = left[4];
-    const fsType = right[0];
-    if (mp === undefined || fsType === undefined) continue;
-    out.push({ mountPoint: mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), fsType });
-  }
-  return out;
-}
-
 export interface ProcStatus {
   euid: number;
   capEff: bigint;
@@ -144,20 +125,6 @@ function errText(err: unknown): string {
   return e.code === 'ENOENT' ? 'not found' : e.code ?? e.message;
 }
 
-/** The bpf mount point `p` lies on, or undefined. The mount that covers `p` is the one with the
- * longest matching mount point, and of several mounts on one point the last one is visible
- * (mountinfo lists mounts in order). */
-export function bpfMountFor(mounts: Mount[], p: string): string | undefined {
-  const abs = path.resolve(p);
-  const visible = new Map<string, string>();
-  for (const m of mounts) visible.set(m.mountPoint, m.fsType);
-  let best: string | undefined;
-  for (const mp of visible.keys()) {
-    const covers = abs === mp || mp === '/' || abs.startsWith(`${mp}/`);
-    if (covers && (best === undefined || mp.length > best.length)) best = mp;
-  }
-  return best !== undefined && visible.get(best) === 'bpf' ? best : undefined;
-}
 
 export async function runChecks(native: DoctorNative | null, opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];

@@ -6,26 +6,46 @@ import path from 'node:path';
 
 const BPF_FS = '/sys/fs/bpf';
 
-/** Mount points of type bpf, from /proc/self/mountinfo. */
-export function bpffsMounts(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
-  const out: string[] = [];
-  for (const line of mountinfo.split('\n')) {
+export interface Mount {
+  mountPoint: string;
+  fsType: string;
+}
+
+/** /proc/<pid>/mountinfo: field 5 is the mount point (octal escapes), the fs type follows " - ". */
+export function parseMountinfo(text: string): Mount[] {
+  const out: Mount[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
-    const fields = line.slice(0, sep).split(' ');
-    const fstype = line.slice(sep + 3).split(' ')[0];
-    const mnt = fields[4];
-    if (fstype === 'bpf' && mnt) out.push(mnt.replace(/\\040/g, ' '));
+    const left = line.slice(0, sep).split(' ');
+    const right = line.slice(sep + 3).split(' ');
+    const mp = left[4];
+    const fsType = right[0];
+    if (mp === undefined || fsType === undefined) continue;
+    out.push({ mountPoint: mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), fsType });
   }
   return out;
 }
 
-/** The bpffs mount that holds `p`, if any (longest matching mount point). */
-export function bpffsFor(p: string, mounts = bpffsMounts()): string | undefined {
+/** The bpf mount point `p` lies on, or undefined. The mount that covers `p` is the one with the
+ * longest matching mount point, and of several mounts on one point the last one is visible
+ * (mountinfo lists mounts in order). */
+export function bpfMountFor(mounts: Mount[], p: string): string | undefined {
   const abs = path.resolve(p);
-  return mounts
-    .filter((m) => abs === m || abs.startsWith(m.endsWith('/') ? m : `${m}/`))
-    .sort((a, b) => b.length - a.length)[0];
+  const visible = new Map<string, string>();
+  for (const m of mounts) visible.set(m.mountPoint, m.fsType);
+  let best: string | undefined;
+  for (const mp of visible.keys()) {
+    const covers = abs === mp || mp === '/' || abs.startsWith(`${mp}/`);
+    if (covers && (best === undefined || mp.length > best.length)) best = mp;
+  }
+  return best !== undefined && visible.get(best) === 'bpf' ? best : undefined;
+}
+
+/** The bpffs mount that holds `p` in this process's mount namespace, if any. */
+export function bpffsFor(p: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
+  return bpfMountFor(parseMountinfo(mountinfo), p);
 }
 
 /** Makes sure `pinRoot` exists on a bpffs, mounting one at /sys/fs/bpf when pinRoot lies under
