@@ -9,6 +9,8 @@ APT_PACKAGES=(
   clang llvm libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev gcc g++ make python3
   # runtime and tests: namespaces and traffic (ip, ping, socat, tcpdump, ethtool, sysctl, mount)
   iproute2 iputils-ping netcat-openbsd socat hping3 tcpdump nftables ethtool procps mount
+  # netfilter's own conntrack table (compared with tc-conntrack) and promtool (metrics lint)
+  conntrack prometheus
 )
 
 # Node.js 20 or newer runs the agent; Debian 12's own nodejs (18) is too old for it.
