@@ -33,6 +33,15 @@ export interface KernelLosses {
   backpressure: number;
 }
 
+/** A change checked against the kernel's limits, not yet written. Reload is two-phase so a new
+ * config is either applied by every engine or by none: all engines prepare, then all commit. */
+export interface PreparedChange {
+  /** what changes, for the log and the audit trail */
+  readonly summary: Record<string, unknown>;
+  /** writes the change; each kernel policy flips atomically (a packet sees old or new, never a mix) */
+  commit(): Promise<void>;
+}
+
 export interface Engine {
   /** kernel program name as users see it, e.g. "xdp-firewall" */
   readonly program: string;
@@ -40,6 +49,9 @@ export interface Engine {
   readonly programId: number;
   /** loads its objects, writes the policy, attaches; throws when it cannot enforce */
   start(): Promise<void>;
+  /** compiles this engine's part of `next` without touching the kernel; throws an Error whose
+   * message names the offending key when `next` cannot be enforced */
+  prepare(next: Config): PreparedChange;
   /** ring-buffer map fds the agent should read for this engine */
   ringFds(): number[];
   /** one record of this engine's program; false when it cannot be decoded */

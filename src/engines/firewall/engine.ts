@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { MapStatus, ProgramStatus } from '../../api/types.js';
 import { BpfMapType } from '../../kernel/bpf-enums.js';
 import { Attachments } from '../attachments.js';
-import type { Engine, EngineContext, KernelLosses } from '../engine.js';
+import type { Config } from '../../config/index.js';
+import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { pinObjectMaps } from '../pins.js';
 import { compileFirewall } from './compile.js';
 import {
@@ -30,8 +31,11 @@ export class FirewallEngine implements Engine {
   private readonly record: FirewallEventRecord = emptyFirewallEvent();
   private readonly alertCtx: AlertContext;
   private ruleNames = new Map<string, string>();
+  /** the config whose policy is live (ctx.config until the first reload) */
+  private config: Config;
 
   constructor(private readonly ctx: EngineContext) {
+    this.config = ctx.config;
     this.attachments = new Attachments(FIREWALL_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
     this.alertCtx = {
       rule: (num) => {
@@ -44,14 +48,15 @@ export class FirewallEngine implements Engine {
   }
 
   async start(): Promise<void> {
-    const { config, log } = this.ctx;
+    const { log } = this.ctx;
+    const config = this.config;
     const k = FirewallKernel.load({
       objectPath: path.join(this.ctx.objectDir, FIREWALL_OBJECT_FILE),
       ringSize: config.agent.ring_buffer_size,
     });
     this.kernel = k;
     pinObjectMaps(k.obj, this.ctx.pinRoot);
-    this.applyPolicy();
+    await this.prepare(this.config).commit();
     const prog = k.obj.program(FIREWALL_ENTRY);
     const failures: string[] = [];
     for (const iface of this.ctx.interfaces) {
@@ -64,16 +69,23 @@ export class FirewallEngine implements Engine {
     if (failures.length) throw new Error(failures.join('; '));
   }
 
-  /** Compiles the configured policy and makes it live in one generation flip. */
-  private applyPolicy(): void {
-    const { config, log } = this.ctx;
-    const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
-    const res = this.kernel!.writer.apply(compiled);
-    this.ruleNames = new Map(config.firewall.rules.map((r) => [r.id, r.description ?? r.id]));
-    log.info(
-      { program: FIREWALL_PROGRAM, rules: res.rules, set_entries: res.setEntries, generation: res.generation, default_policy: compiled.defaultAction },
-      'firewall policy loaded',
-    );
+  /** Compiles the policy of `next`; commit() makes it live in one generation flip. */
+  prepare(next: Config): PreparedChange {
+    const compiled = compileFirewall(next.firewall, next.resolved.firewallAliases);
+    return {
+      summary: { program: FIREWALL_PROGRAM, rules: compiled.rules.length, default_policy: compiled.defaultAction },
+      commit: async () => {
+        const k = this.kernel;
+        if (!k) throw new Error(`${FIREWALL_PROGRAM} is not loaded`);
+        const res = k.writer.apply(compiled);
+        this.config = next;
+        this.ruleNames = new Map(next.firewall.rules.map((r) => [r.id, r.description ?? r.id]));
+        this.ctx.log.info(
+          { program: FIREWALL_PROGRAM, rules: res.rules, set_entries: res.setEntries, generation: res.generation, default_policy: compiled.defaultAction },
+          'firewall policy loaded',
+        );
+      },
+    };
   }
 
   ringFds(): number[] {
