@@ -37,7 +37,8 @@ struct sn_pkt {
 	__u8 tcp_flags;    /* byte 13 of the TCP header */
 	__u8 vlan_depth;   /* 0, 1 or 2 */
 	__u8 flags;        /* SN_PKT_F_* */
-	__u8 _pad[3];
+	__u8 _pad[1];
+	__u16 icmp_id;     /* ICMP/ICMPv6 echo identifier (host order); 0 for other types */
 };
 
 struct sn_vlan_hdr {
@@ -80,6 +81,10 @@ static __always_inline int sn_parse_l4(struct sn_pkt *p, void *data, void *data_
 			return SN_PARSE_MALFORMED;
 		p->icmp_type = ic[0];
 		p->icmp_code = ic[1];
+		/* Echo request/reply (v4 8/0, v6 128/129): conntrack keys them by identifier. */
+		if ((p->proto == IPPROTO_ICMP && (ic[0] == 8 || ic[0] == 0)) ||
+		    (p->proto == IPPROTO_ICMPV6 && (ic[0] == 128 || ic[0] == 129)))
+			p->icmp_id = ((__u16)ic[4] << 8) | ic[5];
 		break;
 	}
 	default:
