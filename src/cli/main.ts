@@ -42,15 +42,22 @@ program
     process.exitCode = await demoCommand({ keep: opts.keep === true || process.env.DEMO_KEEP === '1' });
   });
 
-program
-  .command('config')
-  .description('configuration tools')
+const configCmd = program.command('config').description('configuration tools');
+configCmd
   .command('check')
   .argument('<file>', 'YAML configuration file')
   .description('validate a configuration file without running')
   .action(async (file: string) => {
     const { configCheckCommand } = await import('./config-check.js');
     process.exitCode = await configCheckCommand(file);
+  });
+configCmd
+  .command('schema')
+  .description('print the JSON Schema of the configuration file (for editors)')
+  .option('-o, --output <file>', 'write it to a file instead of stdout')
+  .action(async (opts: { output?: string }) => {
+    const { configSchemaCommand } = await import('./config-schema.js');
+    process.exitCode = await configSchemaCommand(opts);
   });
 
 try {

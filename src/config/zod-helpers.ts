@@ -33,11 +33,19 @@ export function strictObject<S extends z.core.$ZodLooseShape>(shape: S, unsuppor
 
 export type Fail = (message: string, path?: (string | number)[]) => void;
 
+/** JSON Schema (draft 2020-12) fragment describing what a hand-parsed value accepts. */
+export type JsonSchemaFragment = Readonly<Record<string, unknown>>;
+
+/** The accepted shape of each hand-parsed value, for the exported JSON Schema: a transform says
+ * nothing about its input by itself. Weak so schemas built at runtime are not kept alive. */
+export const inputJsonSchemas = new WeakMap<z.ZodType, JsonSchemaFragment>();
+
 /** A value parsed by hand: `parse` reports problems through `fail` (optionally at a sub-path,
  * e.g. one element of a list) and returns the typed result. A missing value is reported as a
- * missing key; wrap in .optional() or .default() for keys that may be absent. */
-export function custom<T>(parse: (v: unknown, fail: Fail) => T) {
-  return z.unknown().transform((v, ctx): T => {
+ * missing key; wrap in .optional() or .default() for keys that may be absent. `json` describes
+ * the accepted input for the exported JSON Schema (without it editors accept anything there). */
+export function custom<T>(parse: (v: unknown, fail: Fail) => T, json?: JsonSchemaFragment) {
+  const schema = z.unknown().transform((v, ctx): T => {
     if (v === undefined) {
       ctx.addIssue({ code: 'custom', message: 'required key is missing' });
       return z.NEVER;
@@ -49,6 +57,8 @@ export function custom<T>(parse: (v: unknown, fail: Fail) => T) {
     });
     return failed ? z.NEVER : out;
   });
+  if (json) inputJsonSchemas.set(schema, json);
+  return schema;
 }
 
 /** Case-insensitive keyword with aliases, e.g. {allow: 'pass', deny: 'drop'}. `refused` maps
@@ -58,6 +68,7 @@ export function keyword<const T extends string>(
   refused: Readonly<Record<string, string>> = {},
 ) {
   const words = Object.keys(table);
+  // Matched case-insensitively; the schema lists the canonical lower-case spellings.
   return custom((v, fail): T => {
     const w = typeof v === 'string' ? v.trim().toLowerCase() : '';
     const hit = table[w];
@@ -66,7 +77,7 @@ export function keyword<const T extends string>(
     if (why !== undefined) fail(`${show(v)} ${why}`);
     else fail(`expected one of ${words.join(' | ')}; got ${show(v)}${w ? didYouMean(w, words) : ''}`);
     return words[0] as T;
-  });
+  }, { type: 'string', enum: words });
 }
 
 /** Integer within [min, max], with the bounds in the message. */
@@ -74,17 +85,17 @@ export function intIn(min: number, max: number, what = 'an integer') {
   return custom((v, fail): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(`expected ${what} ${min}-${max}; got ${show(v)}`);
     return v as number;
-  });
+  }, { type: 'integer', minimum: min, maximum: max });
 }
 
 export const bool = () =>
   custom((v, fail): boolean => {
     if (typeof v !== 'boolean') fail(`expected true or false; got ${show(v)}`);
     return v as boolean;
-  });
+  }, { type: 'boolean' });
 
 export const str = (what = 'a string') =>
   custom((v, fail): string => {
     if (typeof v !== 'string' || v.length === 0) fail(`expected ${what}; got ${show(v)}`);
     return v as string;
-  });
+  }, { type: 'string', minLength: 1 });
