@@ -35,6 +35,7 @@ enum sentinel_program_id {
 /* Kind of body that follows the event header (event header `type`). */
 enum sentinel_event_type {
 	SN_EV_FIREWALL = 1,
+	SN_EV_RATELIMIT = 2,   /* xdp-ratelimit drops and SYN-cookie events (ratelimit.h) */
 };
 
 /* Address family codes used in every shared struct (0 = any in rules). */
