@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* tc-conntrack: the flow table (ct.h) kept by a TCP/UDP/ICMP-echo state machine that sees both
+ * directions (one entry per ingress and one per egress program, attached to every configured
+ * interface). It never changes a verdict: every packet continues (TCX_NEXT), including malformed
+ * ones, which are only counted (fail-open: tracking is observation, enforcement is elsewhere).
+ *
+ * A packet forwarded between two tracked interfaces passes ingress on one and egress on the
+ * other; it is tracked at ingress only (egress skips packets whose ingress interface is in
+ * ct_ifaces), so every packet counts once and advances the state machine once. */
+#include "sentinel/common.h"
+#include "sentinel/counters.h"
+#include "sentinel/event.h"
+#include "sentinel/parse.h"
+#include "sentinel/ct.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SENTINEL_BTF_EXPORT(ct_key);
+SENTINEL_BTF_EXPORT(ct_entry);
+SENTINEL_BTF_EXPORT(ct_config);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_config);
+} ct_config SEC(".maps");
+
+/* Interfaces this program is attached to (value unused): the forwarded-packet test above. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} ct_ifaces SEC(".maps");
+
+SENTINEL_COUNTER_MAP(ct_counters);
+
+#define SEC_NS 1000000000ULL
+
+/* Built-in defaults (seconds), close to netfilter's; used for every slot the agent left 0. */
+static __always_inline __u64 ct_default_timeout(__u8 state)
+{
+	switch (state) {
+	case CT_S_NEW: return 60;
+	case CT_S_SYN_SENT: return 120;
+	case CT_S_SYN_RECV: return 60;
+	case CT_S_ESTABLISHED: return 432000;
+	case CT_S_FIN_WAIT: return 120;
+	case CT_S_CLOSE_WAIT: return 60;
+	case CT_S_LAST_ACK: return 30;
+	case CT_S_TIME_WAIT: return 120;
+	case CT_S_CLOSE: return 10;
+	case CT_S_UDP_UNREPLIED: return 30;
+	case CT_S_UDP_ASSURED: return 120;
+	case CT_S_ICMP_UNREPLIED: return 30;
+	case CT_S_ICMP_REPLIED: return 30;
+	default: return 30;
+	}
+}
+
+static __always_inline __u64 ct_timeout_ns(__u8 state)
+{
+	__u32 zero = 0;
+	struct ct_config *cfg = bpf_map_lookup_elem(&ct_config, &zero);
+	/* The index is masked (CT_S_MAX <= 16) so the verifier sees the bound clang may move. */
+	__u32 i = state & 15;
+	if (cfg && i < CT_S_MAX) {
+		__u64 t = cfg->timeout_ns[i];
+		if (t)
+			return t;
+	}
+	return ct_default_timeout(state) * SEC_NS;
+}
+
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_ACK 0x10
+
+/* State a packet creates when no live entry exists; CT_S_NONE = creates nothing (invalid). */
+static __always_inline __u8 ct_initial_state(const struct sn_pkt *p)
+{
+	if (p->proto == IPPROTO_UDP)
+		return CT_S_UDP_UNREPLIED;
+	if (p->proto != IPPROTO_TCP)
+		return ct_icmp_is_echo_request(p->proto, p->icmp_type) ? CT_S_ICMP_UNREPLIED : CT_S_NONE;
+	__u8 f = p->tcp_flags;
+	if (f & TH_RST)
+		return CT_S_NONE;
+	if (f & TH_SYN)
+		return (f & TH_ACK) ? CT_S_NONE : CT_S_SYN_SENT; /* a SYN-ACK without a SYN is invalid */
+	return CT_S_NEW; /* mid-stream pickup: flow older than the table */
+}
+
+/* TCP transition for a packet from side `dir` (0 = initiator). Returns the next state, or
+ * CT_S_NONE when the packet fits no valid transition (counted invalid, entry unchanged). */
+static __always_inline __u8 ct_tcp_next(struct ct_entry *e, __u8 dir, __u8 f)
+{
+	__u8 s = e->state;
+	if (f & TH_RST)
+		return CT_S_CLOSE;
+	int syn = f & TH_SYN, ack = f & TH_ACK, fin = f & TH_FIN;
+	__u8 my_fin = dir ? CT_F_FIN_RESP : CT_F_FIN_INIT;
+
+	switch (s) {
+	case CT_S_NEW:
+		if (syn)
+			return CT_S_NONE;
+		if (fin)
+			e->flags |= my_fin;
+		return dir ? CT_S_ESTABLISHED : CT_S_NEW;
+	case CT_S_SYN_SENT:
+		if (dir == 0)
+			return (syn && !ack) ? CT_S_SYN_SENT : CT_S_NONE;
+		if (syn) /* SYN-ACK, or a simultaneous open's SYN */
+			return CT_S_SYN_RECV;
+		return CT_S_NONE;
+	case CT_S_SYN_RECV:
+		if (syn)
+			return (dir == 1 || !ack) ? CT_S_SYN_RECV : CT_S_NONE; /* retransmits */
+		if (dir == 0 && fin) {
+			e->flags |= CT_F_FIN_INIT;
+			return CT_S_FIN_WAIT;
+		}
+		if (dir == 0 && ack)
+			return CT_S_ESTABLISHED;
+		return CT_S_NONE;
+	case CT_S_ESTABLISHED:
+		if (syn)
+			return CT_S_NONE;
+		if (fin) {
+			e->flags |= my_fin;
+			if (dir)
+				e->flags |= CT_F_RESP_CLOSED_FIRST;
+			return CT_S_FIN_WAIT;
+		}
+		return CT_S_ESTABLISHED;
+	case CT_S_FIN_WAIT:
+	case CT_S_CLOSE_WAIT: {
+		if (syn)
+			return CT_S_NONE;
+		__u8 closer = (e->flags & CT_F_RESP_CLOSED_FIRST) ? 1 : 0;
+		if (fin) {
+			e->flags |= my_fin;
+			return dir == closer ? s : CT_S_LAST_ACK;
+		}
+		if (s == CT_S_FIN_WAIT && ack && dir != closer)
+			return CT_S_CLOSE_WAIT; /* the first FIN acknowledged */
+		return s;
+	}
+	case CT_S_LAST_ACK: {
+		if (syn)
+			return CT_S_NONE;
+		__u8 closer = (e->flags & CT_F_RESP_CLOSED_FIRST) ? 1 : 0;
+		if (ack && !fin && dir == closer)
+			return CT_S_TIME_WAIT; /* the last FIN acknowledged */
+		return CT_S_LAST_ACK;
+	}
+	case CT_S_TIME_WAIT:
+	case CT_S_CLOSE:
+		if (syn)
+			return CT_S_NONE; /* only a fresh SYN from the initiator reopens: handled by caller */
+		return s;
+	default:
+		return CT_S_NONE;
+	}
+}
+
+static __always_inline int ct_create(struct ct_key *k, int key_dir, __u8 state, __u64 now, __u64 len,
+				     struct sentinel_counters *c, __u64 flags)
+{
+	struct ct_entry e = {};
+	e.created_ns = now;
+	e.last_seen_ns = now;
+	e.expires_ns = now + ct_timeout_ns(state);
+	e.packets[0] = 1;
+	e.bytes[0] = len;
+	e.state = state;
+	e.flags = key_dir == 0 ? CT_F_INIT_IS_A : 0;
+	if (bpf_map_update_elem(&ct_table, k, &e, flags)) {
+		sn_count(c, CT_CNT_TABLE_FULL, 1);
+		return -1;
+	}
+	sn_count(c, CT_CNT_NEW, 1);
+	return 0;
+}
+
+static __always_inline int ct_track(struct __sk_buff *skb, int egress)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct sentinel_counters *c = sn_counters_get(&ct_counters, skb->ifindex);
+	__u64 len = skb->len;
+
+	sn_count(c, SN_CNT_SEEN, 1);
+	sn_count(c, SN_CNT_BYTES_SEEN, len);
+	sn_count(c, SN_CNT_PASSED, 1);
+
+	if (egress && skb->ingress_ifindex) {
+		__u32 iif = skb->ingress_ifindex;
+		if (bpf_map_lookup_elem(&ct_ifaces, &iif)) {
+			sn_count(c, CT_CNT_SKIPPED_FWD, 1);
+			return TCX_NEXT;
+		}
+	}
+
+	struct sn_pkt p = {};
+	int rc = sn_parse(&p, data, data_end);
+	if (rc == SN_PARSE_NOT_IP) {
+		sn_count(c, SN_CNT_NON_IP, 1);
+		return TCX_NEXT;
+	}
+	if (rc != SN_PARSE_OK) {
+		sn_count(c, SN_CNT_MALFORMED, 1);
+		return TCX_NEXT;
+	}
+
+	struct ct_key k;
+	int key_dir = ct_key_of(&p, &k);
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (key_dir < 0) {
+		/* An error about a tracked flow is related traffic: it refreshes nothing. */
+		if (ct_key_of_icmp_error(data, data_end, &p, &k) == 0) {
+			struct ct_entry *r = bpf_map_lookup_elem(&ct_table, &k);
+			if (r && ct_entry_live(r, now)) {
+				sn_count(c, CT_CNT_RELATED, 1);
+				return TCX_NEXT;
+			}
+		}
+		sn_count(c, CT_CNT_UNTRACKED, 1);
+		return TCX_NEXT;
+	}
+
+	struct ct_entry *e = bpf_map_lookup_elem(&ct_table, &k);
+	if (e && !ct_entry_live(e, now)) {
+		sn_count(c, CT_CNT_EXPIRED, 1);
+		__u8 st = ct_initial_state(&p);
+		if (st == CT_S_NONE) {
+			bpf_map_delete_elem(&ct_table, &k);
+			sn_count(c, CT_CNT_INVALID, 1);
+		} else {
+			ct_create(&k, key_dir, st, now, len, c, BPF_ANY);
+		}
+		return TCX_NEXT;
+	}
+	if (!e) {
+		__u8 st = ct_initial_state(&p);
+		if (st == CT_S_NONE) {
+			sn_count(c, CT_CNT_INVALID, 1);
+			return TCX_NEXT;
+		}
+		/* NOEXIST: when the other direction raced us to it, our packet is simply not counted
+		 * in the new entry (the race is counted as a failed update, never silent). */
+		ct_create(&k, key_dir, st, now, len, c, BPF_NOEXIST);
+		return TCX_NEXT;
+	}
+
+	/* dir: 0 = from the initiator. */
+	__u8 dir = ((e->flags & CT_F_INIT_IS_A) ? 0 : 1) ^ (__u8)key_dir;
+	__u8 next;
+	if (p.proto == IPPROTO_TCP) {
+		__u8 f = p.tcp_flags;
+		if ((e->state == CT_S_TIME_WAIT || e->state == CT_S_CLOSE) && (f & TH_SYN) && !(f & TH_ACK) &&
+		    !(f & TH_RST)) {
+			/* A new connection reusing the tuple: a fresh flow with its SYN sender as initiator
+			 * (the counters and the firewall's marks of the old one go with it). */
+			ct_create(&k, key_dir, CT_S_SYN_SENT, now, len, c, BPF_EXIST);
+			return TCX_NEXT;
+		}
+		next = ct_tcp_next(e, dir, f);
+		if (next == CT_S_NONE) {
+			sn_count(c, CT_CNT_INVALID, 1);
+			return TCX_NEXT;
+		}
+		if (dir == 1)
+			e->flags |= CT_F_SEEN_REPLY;
+		if (next == CT_S_ESTABLISHED)
+			e->flags |= CT_F_ASSURED;
+	} else if (p.proto == IPPROTO_UDP) {
+		next = e->state;
+		if (dir == 1) {
+			e->flags |= CT_F_SEEN_REPLY | CT_F_ASSURED;
+			next = CT_S_UDP_ASSURED;
+		}
+	} else {
+		/* ICMP echo: requests come from the initiator, replies from the responder. */
+		int req = ct_icmp_is_echo_request(p.proto, p.icmp_type);
+		if (req != (dir == 0)) {
+			sn_count(c, CT_CNT_INVALID, 1);
+			return TCX_NEXT;
+		}
+		next = e->state;
+		if (dir == 1) {
+			e->flags |= CT_F_SEEN_REPLY | CT_F_ASSURED;
+			next = CT_S_ICMP_REPLIED;
+		}
+	}
+
+	e->state = next;
+	e->last_seen_ns = now;
+	e->expires_ns = now + ct_timeout_ns(next);
+	if (dir == 0) {
+		__sync_fetch_and_add(&e->packets[0], 1);
+		__sync_fetch_and_add(&e->bytes[0], len);
+	} else {
+		__sync_fetch_and_add(&e->packets[1], 1);
+		__sync_fetch_and_add(&e->bytes[1], len);
+	}
+	return TCX_NEXT;
+}
+
+SEC("tc")
+int tc_conntrack_ingress(struct __sk_buff *skb)
+{
+	return ct_track(skb, 0);
+}
+
+SEC("tc")
+int tc_conntrack_egress(struct __sk_buff *skb)
+{
+	return ct_track(skb, 1);
+}
