@@ -1,0 +1,300 @@
+// The live control plane: reloads (file watch, SIGHUP, API), firewall rules from the API and
+// program enable/disable, all through one serial queue and one two-phase path (every engine
+// prepares, then all commit), so a change is applied whole or not at all and the running policy
+// stays when it is refused. Every outcome is logged, counted and put in the audit trail.
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { AgentStatus } from '../api/types.js';
+import { ConfigError, formatIssue, type Config } from '../config/index.js';
+import { apiRuleView, effectiveConfig, fileRuleView, parseApiRule, type ApiRuleStore, type StoredApiRule } from './api-rules.js';
+import { EnginePrepareError, type EngineSet, type EngineSpec } from './engine-set.js';
+import { maskSecrets } from './mask.js';
+import { Coalescer, SerialQueue } from './serial.js';
+import {
+  ApplyError,
+  ConflictError,
+  ControlError,
+  NotFoundError,
+  RELOAD_TRIGGERS,
+  ValidationError,
+  type ControlPlane,
+  type EngineChange,
+  type FirewallRulesControl,
+  type FirewallRuleView,
+  type ProgramsControl,
+  type ProgramView,
+  type ReloadOutcome,
+  type ReloadTrigger,
+} from './types.js';
+
+/** The store's audit trail (src/store AuditRepo), structurally. */
+export interface AuditTrail {
+  record(e: { actor: string; action: string; target: string; before?: unknown; after?: unknown; outcome: 'ok' | 'rejected'; detail?: string }): unknown;
+}
+
+export interface ControlPlaneDeps {
+  /** the config file the agent runs from */
+  file: string;
+  /** the file's config as loaded at start */
+  initial: Config;
+  /** reads and validates the file (loadConfigFile plus the run command's overrides) */
+  load(file: string): Promise<Config>;
+  engines: EngineSet;
+  rules: ApiRuleStore;
+  audit?: AuditTrail;
+  log: Logger;
+  registry: Registry;
+  status(): AgentStatus;
+  /** told after a change went live, with the file's config and the effective one */
+  onApplied?(file: Config, effective: Config): void;
+}
+
+/** Settings the running agent cannot change without a restart. */
+const RESTART_KEYS = ['interfaces', 'pin_root', 'bind_address', 'http_port', 'xdp_mode', 'ring_buffer_size'] as const;
+
+function describe(err: unknown): { error: string; issues?: ReloadOutcome['issues'] } {
+  if (err instanceof ConfigError) return { error: err.issues.map(formatIssue).join('\n'), issues: err.issues.map((i) => ({ ...i })) };
+  if (err instanceof ValidationError) return { error: err.message, issues: [...err.issues] };
+  return { error: err instanceof Error ? err.message : String(err) };
+}
+
+export class LiveControlPlane implements ControlPlane {
+  private readonly queue = new SerialQueue();
+  private readonly reloads: Coalescer<{ trigger: ReloadTrigger; actor: string }, ReloadOutcome>;
+  private fileConfig: Config;
+  private effective: Config;
+  private generation = 1;
+  private last: ReloadOutcome | null = null;
+  /** runtime enable/disable, with the file's value when it was set: a reload that changes the
+   * file's value for that program ends the override (the file speaks again) */
+  private readonly overrides = new Map<string, { enabled: boolean; fileValue: boolean }>();
+  private readonly reloadCounter: Counter<'trigger' | 'outcome'>;
+  readonly firewallRules: FirewallRulesControl;
+  readonly programs: ProgramsControl;
+
+  constructor(private readonly deps: ControlPlaneDeps) {
+    this.fileConfig = deps.initial;
+    this.effective = effectiveConfig(deps.initial, deps.rules.list());
+    this.reloads = new Coalescer(this.queue, (joined) => this.runReload(joined));
+    this.reloadCounter = new Counter({
+      name: 'ebpfsentinel_config_reloads_total',
+      help: 'Config reloads by trigger (file, signal, api) and outcome (success, failure)',
+      labelNames: ['trigger', 'outcome'],
+      registers: [deps.registry],
+    });
+    for (const t of RELOAD_TRIGGERS) if (t !== 'startup') for (const o of ['success', 'failure']) this.reloadCounter.inc({ trigger: t, outcome: o }, 0);
+    this.firewallRules = this.rulesControl();
+    this.programs = this.programsControl();
+  }
+
+  /** The config engines start with: the file's plus the API rules. */
+  get effectiveConfig(): Config {
+    return this.effective;
+  }
+
+  get policyGeneration(): number {
+    return this.generation;
+  }
+
+  /** Whether `spec` should run: a runtime override, else the file. */
+  readonly wanted = (spec: EngineSpec): boolean => this.overrides.get(spec.program)?.enabled ?? spec.enabledIn(this.fileConfig);
+
+  status(): AgentStatus {
+    return this.deps.status();
+  }
+
+  lastReload(): ReloadOutcome | null {
+    return this.last;
+  }
+
+  runningConfig(): unknown {
+    const { source, resolved: _resolved, warnings: _warnings, ...data } = this.fileConfig;
+    return maskSecrets({ ...(JSON.parse(JSON.stringify(data)) as Record<string, unknown>), source: { file: source.file } });
+  }
+
+  reload(trigger: ReloadTrigger, actor: string): Promise<ReloadOutcome> {
+    return this.reloads.call({ trigger, actor });
+  }
+
+  private async runReload(joined: { trigger: ReloadTrigger; actor: string }[]): Promise<ReloadOutcome> {
+    const { trigger, actor } = joined[joined.length - 1]!;
+    const { log } = this.deps;
+    const base = { trigger, actor, ...(joined.length > 1 ? { coalesced: joined.length } : {}) };
+    let outcome: ReloadOutcome;
+    try {
+      const next = await this.deps.load(this.deps.file);
+      const restart = RESTART_KEYS.filter((k) => JSON.stringify(next.agent[k]) !== JSON.stringify(this.fileConfig.agent[k]));
+      // Settings bound at start keep their running value; the rest of the file applies.
+      for (const k of restart) (next.agent as Record<string, unknown>)[k] = this.fileConfig.agent[k];
+      const overrides = new Map(this.overrides);
+      for (const [program, o] of overrides) {
+        const spec = this.deps.engines.spec(program);
+        if (spec && spec.enabledIn(next) !== o.fileValue) overrides.delete(program);
+      }
+      const applied = await this.apply(next, this.deps.rules.list(), overrides);
+      if (restart.length) applied.push({ program: 'agent', action: 'unchanged', summary: { restart_required: restart.map((k) => `agent.${k}`) } });
+      outcome = { ok: true, ...base, at: new Date().toISOString(), generation: this.generation, applied };
+      if (restart.length) log.warn({ keys: restart.map((k) => `agent.${k}`) }, 'config reloaded, but these settings take effect only after a restart');
+      log.info({ trigger, actor, generation: this.generation, applied }, 'config reloaded');
+    } catch (err) {
+      outcome = { ok: false, ...base, at: new Date().toISOString(), generation: this.generation, ...describe(err) };
+      log.error({ trigger, actor, error: outcome.error }, 'config reload rejected: the running policy stays');
+    }
+    this.last = outcome;
+    this.reloadCounter.inc({ trigger: trigger === 'startup' ? 'file' : trigger, outcome: outcome.ok ? 'success' : 'failure' });
+    this.auditRecord({
+      actor,
+      action: 'config.reload',
+      target: this.deps.file,
+      outcome: outcome.ok ? 'ok' : 'rejected',
+      detail: outcome.ok ? `trigger=${trigger} generation=${outcome.generation}` : `trigger=${trigger}: ${outcome.error ?? ''}`,
+      ...(outcome.applied ? { after: outcome.applied } : {}),
+    });
+    return outcome;
+  }
+
+  /**
+   * The one path to the kernel: merge API rules, let every engine prepare, commit all. On any
+   * failure before the commit nothing changed and the error propagates. The state kept here
+   * (file config, overrides) changes only after the commit.
+   */
+  private async apply(file: Config, apiRules: StoredApiRule[], overrides: Map<string, { enabled: boolean; fileValue: boolean }>, beforeCommit?: () => void): Promise<EngineChange[]> {
+    const effective = effectiveConfig(file, apiRules);
+    const wanted = (s: EngineSpec): boolean => overrides.get(s.program)?.enabled ?? s.enabledIn(file);
+    let tx;
+    try {
+      tx = this.deps.engines.prepare(effective, wanted);
+    } catch (err) {
+      if (err instanceof EnginePrepareError) throw new ValidationError(`the new policy cannot be enforced: ${err.message}`);
+      throw err;
+    }
+    beforeCommit?.();
+    try {
+      await tx.commit();
+    } catch (err) {
+      throw new ApplyError(`applying the change failed: ${(err as Error).message}`);
+    }
+    this.fileConfig = file;
+    this.effective = effective;
+    this.overrides.clear();
+    for (const [k, v] of overrides) this.overrides.set(k, v);
+    this.generation++;
+    this.deps.onApplied?.(file, effective);
+    return tx.changes;
+  }
+
+  private auditRecord(e: Parameters<AuditTrail['record']>[0]): void {
+    try {
+      this.deps.audit?.record(e);
+    } catch (err) {
+      this.deps.log.error({ err, action: e.action, target: e.target }, 'audit trail write failed');
+    }
+  }
+
+  private rulesControl(): FirewallRulesControl {
+    const store = this.deps.rules;
+    const findApi = (id: string): StoredApiRule | undefined => store.list().find((r) => r.id === id);
+    const fileRule = (id: string) => this.fileConfig.firewall.rules.find((r) => r.id === id);
+    /** applies `rules` (the whole API rule list after the change); `persist` runs between
+     * prepare and commit; on a failed commit `undo` restores the store */
+    const change = async (action: string, id: string, actor: string, rules: StoredApiRule[], persist: () => void, undo: () => void, before: unknown, after: unknown): Promise<void> => {
+      let persisted = false;
+      try {
+        await this.apply(this.fileConfig, rules, new Map(this.overrides), () => {
+          persist();
+          persisted = true;
+        });
+      } catch (err) {
+        if (persisted) undo();
+        this.auditRecord({ actor, action, target: id, before, after, outcome: 'rejected', detail: (err as Error).message });
+        throw err;
+      }
+      this.auditRecord({ actor, action, target: id, before, after, outcome: 'ok', detail: `generation=${this.generation}` });
+      this.deps.log.info({ actor, action, rule: id, generation: this.generation }, 'firewall rules changed through the API');
+    };
+    const stamp = (rule: unknown, actor: string, prev?: StoredApiRule): StoredApiRule => {
+      const now = new Date().toISOString();
+      return { id: (rule as { id: string }).id, rule, createdAt: prev?.createdAt ?? now, updatedAt: now, actor };
+    };
+    return {
+      list: (): FirewallRuleView[] => {
+        const views = [...this.fileConfig.firewall.rules.map(fileRuleView), ...store.list().map(apiRuleView)];
+        const prio = (v: FirewallRuleView): number => Number(v.rule.priority);
+        return views.sort((a, b) => prio(a) - prio(b));
+      },
+      get: (id: string): FirewallRuleView | null => {
+        const f = fileRule(id);
+        if (f) return fileRuleView(f);
+        const a = findApi(id);
+        return a ? apiRuleView(a) : null;
+      },
+      create: (input: unknown, actor: string) =>
+        this.queue.run(async () => {
+          parseApiRule(input);
+          const rule = structuredClone(input) as { id: string };
+          if (fileRule(rule.id)) throw new ConflictError(`firewall rule "${rule.id}" exists in the config file; file rules change by editing the file`);
+          if (findApi(rule.id)) throw new ConflictError(`firewall rule "${rule.id}" exists; replace it with PUT`);
+          const stored = stamp(rule, actor);
+          await change('firewall.rule.create', rule.id, actor, [...store.list(), stored], () => store.put(rule, actor), () => store.delete(rule.id, actor), undefined, rule);
+          return apiRuleView(findApi(rule.id) ?? stored);
+        }),
+      replace: (id: string, input: unknown, actor: string) =>
+        this.queue.run(async () => {
+          const withId = typeof input === 'object' && input !== null && !Array.isArray(input) && !('id' in input) ? { ...input, id } : input;
+          parseApiRule(withId);
+          const rule = structuredClone(withId) as { id: string };
+          if (rule.id !== id) throw new ValidationError('the rule id in the body differs from the one in the path', [{ file: 'api', path: 'id', line: 0, column: 0, message: `expected "${id}", got "${rule.id}"` }]);
+          if (fileRule(id)) throw new ConflictError(`firewall rule "${id}" comes from the config file and cannot be changed through the API`);
+          const prev = findApi(id);
+          if (!prev) throw new NotFoundError(`no API firewall rule "${id}"`);
+          const list = store.list().map((r) => (r.id === id ? stamp(rule, actor, prev) : r));
+          await change('firewall.rule.replace', id, actor, list, () => store.put(rule, actor), () => store.put(prev.rule, prev.actor), prev.rule, rule);
+          return apiRuleView(findApi(id)!);
+        }),
+      remove: (id: string, actor: string) =>
+        this.queue.run(async () => {
+          if (fileRule(id)) throw new ConflictError(`firewall rule "${id}" comes from the config file and cannot be removed through the API`);
+          const prev = findApi(id);
+          if (!prev) throw new NotFoundError(`no API firewall rule "${id}"`);
+          const list = store.list().filter((r) => r.id !== id);
+          await change('firewall.rule.delete', id, actor, list, () => store.delete(id, actor), () => store.put(prev.rule, prev.actor), prev.rule, undefined);
+        }),
+    };
+  }
+
+  private programsControl(): ProgramsControl {
+    const view = (spec: EngineSpec): ProgramView => {
+      const o = this.overrides.get(spec.program);
+      const engine = this.deps.engines.get(spec.program);
+      return {
+        name: spec.program,
+        enabled: this.wanted(spec),
+        ...(o && o.enabled !== o.fileValue ? { override: o.enabled ? ('enabled' as const) : ('disabled' as const) } : {}),
+        status: engine ? engine.status() : null,
+      };
+    };
+    return {
+      list: () => this.deps.engines.specs.map(view),
+      setEnabled: (name: string, enabled: boolean, actor: string) =>
+        this.queue.run(async () => {
+          const spec = this.deps.engines.spec(name);
+          if (!spec) throw new NotFoundError(`no program "${name}" (known: ${this.deps.engines.specs.map((s) => s.program).join(', ')})`);
+          const before = this.wanted(spec);
+          const overrides = new Map(this.overrides);
+          const fileValue = spec.enabledIn(this.fileConfig);
+          if (enabled === fileValue) overrides.delete(name);
+          else overrides.set(name, { enabled, fileValue });
+          const action = enabled ? 'program.enable' : 'program.disable';
+          try {
+            await this.apply(this.fileConfig, this.deps.rules.list(), overrides);
+          } catch (err) {
+            this.auditRecord({ actor, action, target: name, before: { enabled: before }, after: { enabled }, outcome: 'rejected', detail: (err as Error).message });
+            throw err instanceof ControlError ? err : new ApplyError((err as Error).message);
+          }
+          this.auditRecord({ actor, action, target: name, before: { enabled: before }, after: { enabled }, outcome: 'ok' });
+          this.deps.log.info({ actor, program: name, enabled }, `program ${enabled ? 'enabled' : 'disabled'} at runtime`);
+          return view(spec);
+        }),
+    };
+  }
+}

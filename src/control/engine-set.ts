@@ -1,0 +1,146 @@
+// The running engines, and how a new config reaches them: all engines that keep running prepare
+// their part first (nothing is written), and only when every one of them accepted it are newly
+// enabled engines started, the others committed and disabled ones stopped. A failure before the
+// commit leaves everything as it was.
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { Engine, EngineContext, PreparedChange } from '../engines/engine.js';
+import type { EngineChange } from './types.js';
+
+/** One line per engine in the composition root: how to tell it is enabled and how to build it. */
+export interface EngineSpec {
+  /** kernel program name, e.g. "xdp-firewall" */
+  readonly program: string;
+  /** whether the config file enables this engine */
+  enabledIn(config: Config): boolean;
+  create(ctx: EngineContext): Engine;
+}
+
+/** A change checked by every engine; commit() makes it live. */
+export interface EngineTransaction {
+  readonly changes: EngineChange[];
+  commit(): Promise<void>;
+}
+
+/** The reason a config cannot be enforced, naming the engine that refused it. */
+export class EnginePrepareError extends Error {
+  override name = 'EnginePrepareError';
+  constructor(
+    readonly program: string,
+    cause: unknown,
+  ) {
+    super(`${program}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+export class EngineSet {
+  private readonly running = new Map<string, Engine>();
+
+  constructor(
+    readonly specs: readonly EngineSpec[],
+    /** context for an engine started with `config` as its first policy */
+    private readonly contextFor: (config: Config) => EngineContext,
+    private readonly log: Logger,
+    /** told when the set of running engines changed, before a removed engine is stopped (the
+     * agent re-reads ring fds; it must let go of a ring before its engine closes it) */
+    private readonly onMembershipChange: () => void = () => {},
+  ) {
+    const seen = new Set<string>();
+    for (const s of specs) {
+      if (seen.has(s.program)) throw new Error(`engine ${s.program} is listed twice`);
+      seen.add(s.program);
+    }
+  }
+
+  spec(program: string): EngineSpec | undefined {
+    return this.specs.find((s) => s.program === program);
+  }
+
+  /** Running engines in start order. */
+  engines(): Engine[] {
+    return this.specs.flatMap((s) => this.running.get(s.program) ?? []);
+  }
+
+  get(program: string): Engine | undefined {
+    return this.running.get(program);
+  }
+
+  /** Starts the wanted engines in order; a failure propagates (the caller stops what started). */
+  async startAll(config: Config, wanted: (spec: EngineSpec) => boolean): Promise<void> {
+    for (const s of this.specs) {
+      if (!wanted(s)) continue;
+      const e = s.create(this.contextFor(config));
+      this.running.set(s.program, e);
+      await e.start();
+    }
+    this.onMembershipChange();
+  }
+
+  /** Phase one: every engine that keeps running compiles its part of `next`. Throws
+   * EnginePrepareError, with nothing changed, when one refuses. */
+  prepare(next: Config, wanted: (spec: EngineSpec) => boolean): EngineTransaction {
+    const changes: EngineChange[] = [];
+    const prepared: PreparedChange[] = [];
+    const toStart: EngineSpec[] = [];
+    const toStop: Engine[] = [];
+    for (const s of this.specs) {
+      const cur = this.running.get(s.program);
+      const want = wanted(s);
+      if (cur && want) {
+        let change: PreparedChange;
+        try {
+          change = cur.prepare(next);
+        } catch (err) {
+          throw new EnginePrepareError(s.program, err);
+        }
+        prepared.push(change);
+        changes.push({ program: s.program, action: 'updated', summary: change.summary });
+      } else if (!cur && want) {
+        toStart.push(s);
+        changes.push({ program: s.program, action: 'started' });
+      } else if (cur && !want) {
+        toStop.push(cur);
+        changes.push({ program: s.program, action: 'stopped' });
+      }
+    }
+    return {
+      changes,
+      commit: async () => {
+        // Starting can fail (load, attach): do it before anything running changes, and undo
+        // only what this commit started.
+        const started: Engine[] = [];
+        try {
+          for (const s of toStart) {
+            const e = s.create(this.contextFor(next));
+            started.push(e);
+            await e.start();
+          }
+        } catch (err) {
+          for (const e of started.reverse()) {
+            const problems = await e.stop();
+            if (problems.length) this.log.warn({ program: e.program, problems }, 'undoing a failed start left problems');
+          }
+          throw err;
+        }
+        for (const e of started) this.running.set(e.program, e);
+        for (const change of prepared) await change.commit();
+        for (const e of toStop) this.running.delete(e.program);
+        // The ring reader lets go of a stopping engine's ring before the engine closes it.
+        if (started.length || toStop.length) this.onMembershipChange();
+        for (const e of toStop) {
+          const problems = await e.stop();
+          if (problems.length) this.log.warn({ program: e.program, problems }, 'stopped with problems');
+        }
+      },
+    };
+  }
+
+  /** Stops every engine in reverse start order; returns the problems met. */
+  async stopAll(): Promise<string[]> {
+    const errors: string[] = [];
+    const all = this.engines().reverse();
+    this.running.clear();
+    for (const e of all) errors.push(...(await e.stop()).map((m) => `${e.program}: ${m}`));
+    return errors;
+  }
+}
