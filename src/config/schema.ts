@@ -5,6 +5,8 @@ import type { z } from 'zod';
 import { firewallSchema } from '../engines/firewall/schema.js';
 import { agentSchema } from './sections/agent.js';
 import { alertingSchema } from './sections/alerting.js';
+import { authSchema } from './sections/auth.js';
+import { storageSchema } from './sections/storage.js';
 import { UNSUPPORTED_SECTIONS } from './sections/unsupported.js';
 import { strictObject } from './zod-helpers.js';
 
@@ -13,6 +15,8 @@ export const configSchema = strictObject(
     agent: agentSchema,
     firewall: firewallSchema.prefault({}),
     alerting: alertingSchema.prefault({}),
+    auth: authSchema.prefault({}),
+    storage: storageSchema.prefault({}),
   },
   UNSUPPORTED_SECTIONS,
 );

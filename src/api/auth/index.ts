@@ -1,0 +1,160 @@
+// Authentication and role enforcement for the API, installed once on the root Fastify instance.
+// Every route states the least role it needs (`config: { minRole }`); a route without one is a
+// registration error, so none can be forgotten. Requests are authenticated by API key or JWT,
+// and refused with 401 (no or bad credential, with WWW-Authenticate) or 403 (role too low).
+// With auth disabled every caller is "anonymous" with admin rights, and says so in the log.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import type { AuthConfig } from '../../config/sections/auth.js';
+import { apiError } from '../errors.js';
+import { ApiKeyStore } from './api-keys.js';
+import { credentialOf } from './credentials.js';
+import { loadJwtKey, verifyJwt, type JwtKey } from './jwt.js';
+import { AuthFailure, MIN_ROLE_VALUES, ROLE_RANK, type MinRole, type Principal } from './types.js';
+
+export type { AuthConfig } from '../../config/sections/auth.js';
+export { ROLES } from '../../config/sections/auth.js';
+export type { AuthVia, MinRole, Principal, Role } from './types.js';
+export { roleFromClaim } from './jwt.js';
+
+export interface AuthLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface InstallAuthOptions {
+  log: AuthLog;
+  /** when given, refusals are counted as ebpfsentinel_api_auth_failures_total{reason} */
+  registry?: Registry;
+}
+
+export const ANONYMOUS: Readonly<Principal> = Object.freeze({ name: 'anonymous', role: 'admin', via: 'none' });
+/** who calls a public route while auth is on: nobody in particular, and no rights */
+const PUBLIC_CALLER: Readonly<Principal> = Object.freeze({ name: 'anonymous', role: 'viewer', via: 'none' });
+
+/** Which open_endpoints switch makes which URLs public. */
+const OPEN_ENDPOINT_URLS: Readonly<Record<keyof AuthConfig['open_endpoints'], readonly string[]>> = {
+  healthz: ['/healthz', '/readyz'],
+  metrics: ['/metrics'],
+};
+
+const REALM = 'Bearer realm="ebpfsentinel"';
+
+export type AuthFailureReason = 'missing_credentials' | 'invalid_credentials' | 'insufficient_role';
+
+export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: InstallAuthOptions): Promise<void> {
+  const keys = new ApiKeyStore(cfg.enabled ? cfg.api_keys : []);
+  const jwtKey: JwtKey | undefined = cfg.enabled && cfg.jwt ? await loadJwtKey(cfg.jwt) : undefined;
+  const failures = opts.registry ? failureCounter(opts.registry) : undefined;
+
+  // the effective role of each route, fixed at registration
+  const forcedPublic = new Set<string>();
+  const forcedPrivate = new Set<string>();
+  for (const [k, urls] of Object.entries(OPEN_ENDPOINT_URLS) as [keyof AuthConfig['open_endpoints'], readonly string[]][]) {
+    for (const u of urls) (cfg.open_endpoints[k] ? forcedPublic : forcedPrivate).add(u);
+  }
+
+  app.decorateRequest('principal', null as unknown as Principal);
+
+  app.addHook('onRoute', (route) => {
+    const declared = route.config?.minRole;
+    if (declared === undefined || !MIN_ROLE_VALUES.includes(declared)) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no valid config.minRole (one of ${MIN_ROLE_VALUES.join(', ')}); every route must say who may call it`);
+    }
+  });
+
+  if (!cfg.enabled) {
+    opts.log.warn({ auth: 'disabled' }, 'API authentication is disabled: every caller is "anonymous" with admin rights');
+  } else {
+    opts.log.info({ api_keys: keys.size, jwt: cfg.jwt ? (cfg.jwt.jwks_url ? 'jwks_url' : 'public_key_path') : 'off', open_endpoints: cfg.open_endpoints }, 'API authentication enabled');
+  }
+
+  const refuse = (req: FastifyRequest, reply: FastifyReply, status: 401 | 403, reason: AuthFailureReason, message: string, tokenGiven: boolean): FastifyReply => {
+    failures?.inc({ reason });
+    req.log.info({ method: req.method, url: req.url, reason, ip: req.ip }, `API request refused: ${message}`);
+    if (status === 401) reply.header('www-authenticate', tokenGiven ? `${REALM}, error="invalid_token"` : REALM);
+    return reply.code(status).send(apiError(status === 401 ? 'AUTHENTICATION_REQUIRED' : 'INSUFFICIENT_ROLE', message));
+  };
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!cfg.enabled) {
+      req.principal = ANONYMOUS;
+      req.log = req.log.child({ actor: ANONYMOUS.name });
+      return;
+    }
+    const url = req.routeOptions.url;
+    // no route matched: the 404 handler answers, nothing to protect
+    if (url === undefined) {
+      req.principal = PUBLIC_CALLER;
+      return;
+    }
+    const need = effectiveRole(url, req.routeOptions.config.minRole, forcedPublic, forcedPrivate);
+    if (need === 'public') {
+      req.principal = PUBLIC_CALLER;
+      return;
+    }
+    let principal: Principal | { name: string; role: undefined; via: 'jwt' };
+    try {
+      const cred = credentialOf(req.headers);
+      if (cred === undefined) return refuse(req, reply, 401, 'missing_credentials', `${req.method} ${url} needs the ${need} role: send "Authorization: Bearer <token>" or "X-API-Key: <key>"`, false);
+      principal = await authenticate(cred, keys, jwtKey, cfg);
+    } catch (err) {
+      if (err instanceof AuthFailure) return refuse(req, reply, 401, 'invalid_credentials', err.message, true);
+      throw err;
+    }
+    if (principal.role === undefined) {
+      return refuse(req, reply, 403, 'insufficient_role', `token for "${principal.name}" carries no known role (${cfg.jwt?.role_claim ?? 'role'} claim: viewer, operator or admin); ${req.method} ${url} needs ${need}`, false);
+    }
+    if (ROLE_RANK[principal.role] < ROLE_RANK[need]) {
+      return refuse(req, reply, 403, 'insufficient_role', `"${principal.name}" has role ${principal.role}; ${req.method} ${url} needs ${need}`, false);
+    }
+    req.principal = principal as Principal;
+    req.log = req.log.child({ actor: principal.name, role: principal.role, via: principal.via });
+    return;
+  });
+}
+
+/** What the server asks for (ApiDeps.auth in src/api/types.ts): one object per agent config. */
+export function apiAuth(cfg: AuthConfig, opts: InstallAuthOptions): { enabled: boolean; install(app: FastifyInstance): Promise<void> } {
+  return { enabled: cfg.enabled, install: (app) => installAuth(app, cfg, opts) };
+}
+
+function effectiveRole(url: string, declared: MinRole | undefined, forcedPublic: Set<string>, forcedPrivate: Set<string>): MinRole {
+  if (forcedPublic.has(url)) return 'public';
+  // an open endpoint switched off needs a caller, the least role that is one
+  if (forcedPrivate.has(url) && (declared === undefined || declared === 'public')) return 'viewer';
+  // onRoute guarantees a declaration; a HEAD twin of a GET route carries the same config
+  return declared ?? 'admin';
+}
+
+async function authenticate(
+  cred: NonNullable<ReturnType<typeof credentialOf>>,
+  keys: ApiKeyStore,
+  jwtKey: JwtKey | undefined,
+  cfg: AuthConfig,
+): Promise<Principal | { name: string; role: undefined; via: 'jwt' }> {
+  if (cred.kind === 'bearer' && cred.looksLikeJwt && jwtKey && cfg.jwt) {
+    let jwtError: AuthFailure;
+    try {
+      const id = await verifyJwt(cred.value, jwtKey, cfg.jwt);
+      return id.role === undefined ? { name: id.name, role: undefined, via: 'jwt' } : { name: id.name, role: id.role, via: 'jwt' };
+    } catch (err) {
+      if (!(err instanceof AuthFailure)) throw err;
+      jwtError = err;
+    }
+    // not a token we accept: it may still be an API key that happens to have the same shape
+    const k = keys.verify(cred.value);
+    if (k) return { ...k, via: 'api_key' };
+    throw jwtError;
+  }
+  const k = keys.verify(cred.value);
+  if (k) return { ...k, via: 'api_key' };
+  throw new AuthFailure(cred.kind === 'bearer' && cred.looksLikeJwt && !jwtKey ? 'JWT is not configured (auth.jwt) and no API key matches' : 'unknown API key');
+}
+
+function failureCounter(registry: Registry): Counter<'reason'> {
+  const name = 'ebpfsentinel_api_auth_failures_total';
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'reason'>;
+  return new Counter({ name, help: 'API requests refused by authentication, by reason', labelNames: ['reason'], registers: [registry] });
+}

@@ -1,0 +1,39 @@
+// `storage`: the embedded SQLite database (alerts, audit trail, API rules and their history) and
+// how long rows are kept.
+import path from 'node:path';
+import type { z } from 'zod';
+import { show } from '../messages.js';
+import { custom, intIn, keyword, strictObject } from '../zod-helpers.js';
+
+const dbPath = custom((v, fail): string => {
+  if (typeof v !== 'string' || v.trim() === '') fail(`expected a database file path; got ${show(v)}`);
+  else if (v.endsWith('/')) fail(`${show(v)} names a directory; give the database file, e.g. ${path.join(v, 'sentinel.db')}`);
+  return v as string;
+});
+
+const retentionSchema = strictObject({
+  /** 0 = keep forever */
+  alerts_max_age_days: intIn(0, 36_500, 'days (0 = no age limit)').default(30),
+  alerts_max_count: intIn(0, 1_000_000_000, 'rows (0 = no count limit)').default(1_000_000),
+  audit_max_age_days: intIn(0, 36_500, 'days (0 = no age limit)').default(365),
+  audit_max_count: intIn(0, 1_000_000_000, 'rows (0 = no count limit)').default(1_000_000),
+  rule_history_max_versions: intIn(0, 1_000_000, 'versions per rule (0 = no limit)').default(100),
+  interval_seconds: intIn(10, 86_400, 'seconds').default(600),
+});
+
+export const storageSchema = strictObject(
+  {
+    /** relative paths are resolved against the config file's directory by the loader */
+    path: dbPath.default('/var/lib/ebpfsentinel/sentinel.db'),
+    synchronous: keyword({ normal: 'normal', full: 'full' }, {
+      off: 'could lose alerts already reported as stored; use normal or full',
+    }).default('normal'),
+    retention: retentionSchema.prefault({}),
+  },
+  {
+    storage_path: 'use storage.path',
+    buffer_size: 'use storage.retention.audit_max_count',
+  },
+);
+
+export type StorageConfig = z.output<typeof storageSchema>;

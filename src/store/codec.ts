@@ -1,0 +1,47 @@
+// Alerts are stored whole as JSON so the model can grow without a migration. JSON has no
+// bigint, so bigints (timestampNs and any the model gains) travel as {"$bigint":"…"}, a shape
+// no alert field has, and come back as bigints.
+import type { Alert } from '../alerts/model.js';
+import { SEVERITIES, type Severity } from '../alerts/model.js';
+import { formatAddress, NetParseError, parseAddress } from '../net/ip.js';
+
+const BIGINT_TAG = '$bigint';
+
+export function encodeJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? { [BIGINT_TAG]: v.toString() } : v));
+}
+
+export function decodeJson(text: string): unknown {
+  return JSON.parse(text, (_k, v: unknown) => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      const tagged = (v as Record<string, unknown>)[BIGINT_TAG];
+      if (keys.length === 1 && typeof tagged === 'string') return BigInt(tagged);
+    }
+    return v;
+  });
+}
+
+export const encodeAlert = (a: Alert): string => encodeJson(a);
+export const decodeAlert = (text: string): Alert => decodeJson(text) as Alert;
+
+/** low=0 … critical=3, so "at least high" is a range comparison on an indexed column. */
+export function severityRank(s: Severity): number {
+  const r = SEVERITIES.indexOf(s);
+  if (r < 0) throw new Error(`unknown severity ${JSON.stringify(s)} (expected one of ${SEVERITIES.join(', ')})`);
+  return r;
+}
+
+/** One spelling per address (RFC 5952 for IPv6) so "2001:DB8:0::1" finds "2001:db8::1". Text
+ * that is not an address is kept as is: it then matches only itself. */
+export function canonicalIp(text: string): string {
+  try {
+    const a = parseAddress(text);
+    return formatAddress(a.family, a.addr);
+  } catch (e) {
+    if (!(e instanceof NetParseError)) throw e;
+    return text;
+  }
+}
+
+export const msToNs = (d: Date): bigint => BigInt(d.getTime()) * 1_000_000n;

@@ -1,0 +1,47 @@
+// Retention: age and count bounds for alerts and the audit trail, a per-rule bound for rule
+// history. Deletes run in one transaction; the caller counts runs and rows.
+import type { Database } from 'better-sqlite3';
+import { msToNs } from './codec.js';
+import type { PruneResult, RetentionOptions } from './types.js';
+
+export const DEFAULT_RETENTION: RetentionOptions = {
+  alertsMaxAgeDays: 30,
+  alertsMaxCount: 1_000_000,
+  auditMaxAgeDays: 365,
+  auditMaxCount: 1_000_000,
+  ruleHistoryMaxVersions: 100,
+};
+
+const DAY_MS = 86_400_000;
+
+export function pruneDatabase(db: Database, r: RetentionOptions, now: Date = new Date()): PruneResult {
+  return db.transaction((): PruneResult => {
+    let alerts = 0;
+    let audit = 0;
+    if (r.alertsMaxAgeDays > 0) {
+      alerts += db.prepare('DELETE FROM alerts WHERE ts_ns < ?').run(msToNs(new Date(now.getTime() - r.alertsMaxAgeDays * DAY_MS))).changes;
+    }
+    if (r.alertsMaxCount > 0) {
+      // ids grow with insertion, so "keep the newest N" is "drop ids below the Nth highest"
+      alerts += db.prepare('DELETE FROM alerts WHERE id <= (SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?)').run(r.alertsMaxCount).changes;
+    }
+    if (r.auditMaxAgeDays > 0) {
+      audit += db.prepare('DELETE FROM audit WHERE at_ms < ?').run(now.getTime() - r.auditMaxAgeDays * DAY_MS).changes;
+    }
+    if (r.auditMaxCount > 0) {
+      audit += db.prepare('DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)').run(r.auditMaxCount).changes;
+    }
+    let ruleVersions = 0;
+    if (r.ruleHistoryMaxVersions > 0) {
+      ruleVersions = db
+        .prepare(
+          `DELETE FROM rule_versions WHERE (rule_id, version) IN (
+             SELECT rule_id, version FROM (
+               SELECT rule_id, version, row_number() OVER (PARTITION BY rule_id ORDER BY version DESC) AS rn FROM rule_versions
+             ) WHERE rn > ?)`,
+        )
+        .run(r.ruleHistoryMaxVersions).changes;
+    }
+    return { alerts, audit, ruleVersions };
+  })();
+}

@@ -1,0 +1,158 @@
+// The store's public shapes: what callers (agent, API, CLI) hand in and get back. Rows are
+// plain data; nothing here leaks SQLite.
+import type { Alert, Severity } from '../alerts/model.js';
+
+export interface StoredAlert {
+  /** row id: strictly increasing, handed out only once the row is committed */
+  id: number;
+  alert: Alert;
+}
+
+export interface AlertQuery {
+  /** inclusive lower bound on the alert's timestamp */
+  from?: Date;
+  /** exclusive upper bound on the alert's timestamp */
+  to?: Date;
+  /** any of these severities */
+  severity?: Severity[];
+  /** this severity or higher */
+  minSeverity?: Severity;
+  engine?: string;
+  /** either side of the flow; compared in canonical form (RFC 5952 for IPv6) */
+  ip?: string;
+  ruleId?: string;
+  /** 1..1000 */
+  limit: number;
+  /** opaque token from a previous page's `next` (keyset pagination, stable under inserts) */
+  cursor?: string;
+  /** plain offset; ignored when a cursor is given */
+  offset?: number;
+}
+
+export interface AlertPage {
+  /** newest first */
+  alerts: StoredAlert[];
+  /** rows matching the filter, all pages */
+  total: number;
+  /** present when more rows follow */
+  next?: string;
+}
+
+export type AuditOutcome = 'ok' | 'rejected';
+
+export interface AuditInput {
+  actor: string;
+  action: string;
+  target: string;
+  before?: unknown;
+  after?: unknown;
+  outcome: AuditOutcome;
+  detail?: string;
+}
+
+export interface AuditEntry extends AuditInput {
+  id: number;
+  /** ISO 8601, UTC, millisecond precision */
+  at: string;
+}
+
+export interface AuditQuery {
+  actor?: string;
+  action?: string;
+  target?: string;
+  from?: Date;
+  to?: Date;
+  limit: number;
+  offset?: number;
+}
+
+export interface AuditPage {
+  /** newest first */
+  entries: AuditEntry[];
+  total: number;
+}
+
+export interface StoredRule {
+  id: string;
+  /** the rule as the caller gave it (config rule shape) */
+  rule: unknown;
+  /** 1 on creation, +1 per update */
+  version: number;
+  /** ISO 8601 */
+  createdAt: string;
+  updatedAt: string;
+  /** who made the current version */
+  actor: string;
+}
+
+export type RuleChange = 'created' | 'updated' | 'deleted';
+
+export interface RuleVersion {
+  ruleId: string;
+  /** monotonic per rule id, never reused (a deleted then re-created rule continues the count) */
+  version: number;
+  /** ISO 8601 */
+  at: string;
+  actor: string;
+  action: RuleChange;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface PruneResult {
+  alerts: number;
+  audit: number;
+  ruleVersions: number;
+}
+
+export interface RetentionOptions {
+  /** 0 = keep forever */
+  alertsMaxAgeDays: number;
+  /** 0 = unbounded */
+  alertsMaxCount: number;
+  auditMaxAgeDays: number;
+  auditMaxCount: number;
+  /** history kept per rule; 0 = unbounded */
+  ruleHistoryMaxVersions: number;
+}
+
+export interface StoreOptions {
+  /** database file; its parent directory is created with mode 0700 when missing */
+  path: string;
+  /** NORMAL survives a crash of the process (SIGKILL); FULL also survives power loss */
+  synchronous?: 'normal' | 'full';
+  retention?: Partial<RetentionOptions>;
+  /** how often prune() runs by itself; 0 = never (call prune() yourself). Default 10 min. */
+  pruneIntervalMs?: number;
+  /** alert writer: flush when this many are queued (default 500) … */
+  batchSize?: number;
+  /** … or this long after the first one was queued (default 50 ms) */
+  flushIntervalMs?: number;
+  /** queued alerts beyond this are dropped and counted (default 100 000) */
+  maxQueue?: number;
+  /** pino-like logger; failures are logged here as well as counted */
+  log?: StoreLog;
+}
+
+export interface StoreLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Monotonic counters since open, for metrics and status. */
+export interface StoreStats {
+  alertsStored: number;
+  /** alerts that reached the writer but whose batch failed to commit */
+  alertsFailed: number;
+  /** alerts refused by enqueue() because the queue was full */
+  alertsDropped: number;
+  /** alerts waiting in the writer's queue now */
+  alertsQueued: number;
+  auditRecorded: number;
+  pruneRuns: number;
+  pruneFailures: number;
+  pruned: PruneResult;
+  /** the database file */
+  path: string;
+}
