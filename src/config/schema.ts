@@ -2,6 +2,7 @@
 // to what it configures (an engine's lives in src/engines/<domain>/schema.ts); adding a section
 // means adding one line here and removing its name from UNSUPPORTED_SECTIONS.
 import type { z } from 'zod';
+import { conntrackSchema } from '../engines/conntrack/schema.js';
 import { firewallSchema } from '../engines/firewall/schema.js';
 import { agentSchema } from './sections/agent.js';
 import { alertingSchema } from './sections/alerting.js';
@@ -14,6 +15,7 @@ export const configSchema = strictObject(
   {
     agent: agentSchema,
     firewall: firewallSchema.prefault({}),
+    conntrack: conntrackSchema.prefault({}),
     alerting: alertingSchema.prefault({}),
     auth: authSchema.prefault({}),
     storage: storageSchema.prefault({}),

@@ -1,0 +1,268 @@
+// tc-conntrack as an engine: load the object (sharing the pinned ct_table), write the per-state
+// timeouts, attach ingress and egress on every configured interface, sweep expired flows on a
+// timer, export table metrics and list flows for the API.
+import path from 'node:path';
+import type { MapStatus, ProgramStatus } from '../../api/types.js';
+import type { Config } from '../../config/index.js';
+import { Attachments } from '../attachments.js';
+import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
+import { countByState, expiredIndexes, listFlows, type FlowFilter, type FlowPage } from './flows.js';
+import {
+  CONNTRACK_OBJECT_FILE,
+  CONNTRACK_PROGRAM,
+  ConntrackKernel,
+  CT_ENTRY_EGRESS,
+  CT_ENTRY_INGRESS,
+  CT_TABLE,
+  zeroCounters,
+  type CtCounters,
+} from './kernel.js';
+import { ConntrackMetrics } from './metrics.js';
+import type { ConntrackConfig } from './schema.js';
+
+export const SN_PROG_TC_CONNTRACK = 3;
+/** most flows one API call returns */
+export const CT_LIST_MAX = 10_000;
+
+/** What the API needs from conntrack (src/api/routes-conntrack.ts). */
+export interface ConntrackSource {
+  listFlows(filter: FlowFilter, limit: number): FlowPage;
+}
+
+export interface GcResult {
+  scanned: number;
+  deleted: number;
+  live: number;
+}
+
+export class ConntrackEngine implements Engine, ConntrackSource {
+  readonly program = CONNTRACK_PROGRAM;
+  readonly programId = SN_PROG_TC_CONNTRACK;
+  private kernel: ConntrackKernel | null = null;
+  private readonly attachments: Attachments;
+  private readonly metrics: ConntrackMetrics;
+  private cfg: ConntrackConfig;
+  private counters = new Map<number, CtCounters>();
+  private gcTimer: NodeJS.Timeout | null = null;
+  private gcDeleted = 0;
+  private gcErrors = 0;
+  private evictions = 0;
+  /** entries already in the (pinned, shared) table when this engine started */
+  private liveAtStart = 0;
+  private live = 0;
+
+  constructor(private readonly ctx: EngineContext) {
+    this.cfg = ctx.config.conntrack;
+    this.attachments = new Attachments(CONNTRACK_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
+    this.metrics = new ConntrackMetrics(ctx.metrics.registry);
+  }
+
+  async start(): Promise<void> {
+    const mapDir = path.join(this.ctx.pinRoot, 'maps');
+    const k = ConntrackKernel.load({
+      objectPath: path.join(this.ctx.objectDir, CONNTRACK_OBJECT_FILE),
+      mapPinDir: mapDir,
+      maxEntries: this.cfg.max_entries,
+    });
+    this.kernel = k;
+    k.pinPrivateMaps(mapDir);
+    k.writeTimeouts(this.cfg.timeouts);
+    const now = this.ctx.clock.bootNowNs();
+    const d = k.dump();
+    this.liveAtStart = d.count - expiredIndexes(d.values, d.count, now).length;
+
+    const failures: string[] = [];
+    const entries = [
+      { hook: 'tc-ingress' as const, prog: k.obj.program(CT_ENTRY_INGRESS), dir: 'ingress' as const },
+      { hook: 'tc-egress' as const, prog: k.obj.program(CT_ENTRY_EGRESS), dir: 'egress' as const },
+    ];
+    for (const iface of this.ctx.interfaces) {
+      for (const e of entries) {
+        const err = this.attachments.add(iface, e.hook, () => e.prog.attachTc(iface.ifindex, e.dir), (l) => (l.kind === 'clsact' ? 'clsact' : 'tcx'));
+        if (err) failures.push(`${CONNTRACK_PROGRAM}: cannot attach ${e.dir} on ${iface.ifname}: ${err}`);
+      }
+    }
+    k.setInterfaces(this.attachments.attached().map((i) => i.ifindex));
+    this.ctx.log.info(
+      { program: CONNTRACK_PROGRAM, max_entries: k.maxEntries, live_at_start: this.liveAtStart, gc_interval_secs: this.cfg.gc_interval_secs },
+      'conntrack table ready',
+    );
+    this.scheduleGc();
+    if (failures.length) throw new Error(failures.join('; '));
+  }
+
+  /** Timeouts and the sweep interval reload live; the table size cannot change under running
+   * programs (every object sharing ct_table was sized with it). */
+  prepare(next: Config): PreparedChange {
+    const c = next.conntrack;
+    if (c.max_entries !== this.cfg.max_entries) {
+      throw new Error(
+        `conntrack.max_entries: cannot change from ${this.cfg.max_entries} to ${c.max_entries} while the agent runs (the table is shared by every program); restart the agent to resize it`,
+      );
+    }
+    if (!c.enabled) throw new Error('conntrack.enabled: cannot switch tc-conntrack off by reload; restart the agent without it');
+    return {
+      summary: { program: CONNTRACK_PROGRAM, timeouts: c.timeouts, gc_interval_secs: c.gc_interval_secs },
+      commit: async () => {
+        const k = this.kernel;
+        if (!k) throw new Error(`${CONNTRACK_PROGRAM} is not loaded`);
+        k.writeTimeouts(c.timeouts);
+        const intervalChanged = c.gc_interval_secs !== this.cfg.gc_interval_secs;
+        this.cfg = c;
+        if (intervalChanged) this.scheduleGc();
+        this.ctx.log.info({ program: CONNTRACK_PROGRAM, timeouts: c.timeouts }, 'conntrack timeouts loaded');
+      },
+    };
+  }
+
+  private scheduleGc(): void {
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    this.gcTimer = setInterval(() => this.gc(), this.cfg.gc_interval_secs * 1000);
+    this.gcTimer.unref();
+  }
+
+  /** One sweep: every dead entry still dead when re-read is deleted; counted and logged. */
+  gc(): GcResult {
+    const k = this.kernel;
+    if (!k) return { scanned: 0, deleted: 0, live: 0 };
+    const t0 = process.hrtime.bigint();
+    try {
+      const now = this.ctx.clock.bootNowNs();
+      const d = k.dump();
+      const dead = expiredIndexes(d.values, d.count, now);
+      const deleted = k.deleteExpired(d, dead, now);
+      this.gcDeleted += deleted;
+      this.live = d.count - dead.length;
+      this.metrics.gcDone(true, Number(process.hrtime.bigint() - t0) / 1e9);
+      if (deleted) this.ctx.log.debug({ program: CONNTRACK_PROGRAM, scanned: d.count, deleted }, 'conntrack sweep');
+      return { scanned: d.count, deleted, live: this.live };
+    } catch (err) {
+      this.gcErrors++;
+      this.metrics.gcDone(false, Number(process.hrtime.bigint() - t0) / 1e9);
+      this.ctx.log.error({ program: CONNTRACK_PROGRAM, err: (err as Error).message }, 'conntrack sweep failed');
+      return { scanned: 0, deleted: 0, live: this.live };
+    }
+  }
+
+  listFlows(filter: FlowFilter, limit: number): FlowPage {
+    const k = this.kernel;
+    if (!k) throw new Error(`${CONNTRACK_PROGRAM} is not loaded`);
+    const d = k.dump();
+    return listFlows(d.keys, d.values, d.count, this.ctx.clock.bootNowNs(), filter, Math.min(limit, CT_LIST_MAX));
+  }
+
+  ringFds(): number[] {
+    return [];
+  }
+
+  onRecord(): boolean {
+    return false; // tc-conntrack emits no records
+  }
+
+  private totals(): CtCounters {
+    const t = zeroCounters();
+    for (const c of this.counters.values()) for (const s of Object.keys(t) as (keyof CtCounters)[]) t[s] += c[s];
+    return t;
+  }
+
+  refresh(): void {
+    const k = this.kernel;
+    if (!k) return;
+    this.counters = k.readCounters();
+    for (const iface of this.attachments.attached()) {
+      const c = this.counters.get(iface.ifindex);
+      if (!c) continue;
+      this.ctx.metrics.setKernelSnapshot(CONNTRACK_PROGRAM, iface.ifname, {
+        seen: c.seen,
+        passed: c.passed,
+        dropped: c.dropped,
+        malformed: c.malformed,
+        nonIp: c.non_ip,
+        bytesSeen: c.bytes_seen,
+        events: c.events,
+        eventsLostFull: c.events_lost_ring_full,
+        eventsLostBackpressure: c.events_lost_backpressure,
+        extra: {
+          new_flows: c.new_flows,
+          invalid: c.invalid,
+          table_full: c.table_full,
+          expired: c.expired,
+          untracked: c.untracked,
+          related: c.related,
+          skipped_forwarded: c.skipped_forwarded,
+        },
+      });
+    }
+    const now = this.ctx.clock.bootNowNs();
+    const d = k.dump();
+    const byState = countByState(d.values, d.count, now);
+    let live = 0;
+    for (const n of byState.values()) live += n;
+    this.live = live;
+    const t = this.totals();
+    // Every entry ever created is either still here, removed as dead (kernel or sweep), or was
+    // evicted by the LRU: evictions are what the other three do not account for.
+    const unaccounted = Number(t.new_flows) + this.liveAtStart - Number(t.expired) - this.gcDeleted - d.count;
+    this.evictions = Math.max(this.evictions, unaccounted);
+    this.metrics.setTable(live, k.maxEntries, byState);
+    this.metrics.setTotals(
+      {
+        newFlows: Number(t.new_flows),
+        invalid: Number(t.invalid),
+        tableFull: Number(t.table_full),
+        expiredKernel: Number(t.expired),
+        related: Number(t.related),
+        untracked: Number(t.untracked),
+      },
+      this.gcDeleted,
+      this.evictions,
+    );
+    for (const m of this.maps()) this.ctx.metrics.setMapUsage(CONNTRACK_PROGRAM, m.name, m.entries, m.max_entries);
+  }
+
+  private maps(): MapStatus[] {
+    const k = this.kernel;
+    if (!k) return [];
+    return [{ name: CT_TABLE, type: 'lru_hash', max_entries: k.maxEntries, entries: this.live }];
+  }
+
+  /** Sweep and eviction figures for status and tests. */
+  tableStats(): { live: number; max_entries: number; evictions: number; gc_deleted: number; gc_errors: number } {
+    return { live: this.live, max_entries: this.kernel?.maxEntries ?? 0, evictions: this.evictions, gc_deleted: this.gcDeleted, gc_errors: this.gcErrors };
+  }
+
+  status(): ProgramStatus {
+    const t = this.totals();
+    return {
+      name: CONNTRACK_PROGRAM,
+      loaded: this.kernel !== null,
+      attachments: this.attachments.status(),
+      maps: this.maps(),
+      counters: {
+        seen: Number(t.seen),
+        passed: Number(t.passed),
+        dropped: Number(t.dropped),
+        malformed: Number(t.malformed),
+        events: 0,
+        events_lost: 0,
+      },
+    };
+  }
+
+  losses(): KernelLosses {
+    return { ring_full: 0, backpressure: 0 };
+  }
+
+  async stop(): Promise<string[]> {
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    this.gcTimer = null;
+    const errors = await this.attachments.removeAll();
+    try {
+      this.kernel?.close();
+    } catch (err) {
+      errors.push(`close: ${(err as Error).message}`);
+    }
+    this.kernel = null;
+    return errors;
+  }
+}

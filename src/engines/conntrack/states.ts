@@ -1,0 +1,93 @@
+// The state vocabulary of tc-conntrack (enum ct_state and CT_F_* of bpf/include/sentinel/ct.h)
+// and the per-state timeout table the agent writes to the kernel. The numbers are the kernel
+// contract; the names are what users see in the API, the CLI, metrics and config.
+
+export const CT_STATES = {
+  new: 1,
+  syn_sent: 2,
+  syn_recv: 3,
+  established: 4,
+  fin_wait: 5,
+  close_wait: 6,
+  last_ack: 7,
+  time_wait: 8,
+  close: 9,
+  udp_unreplied: 10,
+  udp_assured: 11,
+  icmp_unreplied: 12,
+  icmp_replied: 13,
+} as const;
+
+export type CtStateName = keyof typeof CT_STATES;
+/** one past the highest state number (CT_S_MAX): size of the kernel's timeout array */
+export const CT_S_MAX = 14;
+
+export const CT_STATE_NAMES: readonly CtStateName[] = Object.keys(CT_STATES) as CtStateName[];
+
+const BY_NUMBER = new Map<number, CtStateName>(Object.entries(CT_STATES).map(([n, v]) => [v, n as CtStateName]));
+
+/** Name of a kernel state number; unknown numbers stay visible as `state_<n>` rather than vanish. */
+export function stateName(n: number): string {
+  return BY_NUMBER.get(n) ?? `state_${n}`;
+}
+
+export function isStateName(s: string): s is CtStateName {
+  return Object.hasOwn(CT_STATES, s);
+}
+
+export const CT_F = {
+  INIT_IS_A: 0x01,
+  SEEN_REPLY: 0x02,
+  ASSURED: 0x04,
+  FIN_INIT: 0x08,
+  FIN_RESP: 0x10,
+  RESP_CLOSED_FIRST: 0x20,
+} as const;
+
+/** Config key of each state's timeout (conntrack.timeouts.<key>), in seconds. Defaults follow
+ * netfilter's (nf_conntrack_tcp_timeout_*, udp_timeout(_stream), icmp_timeout); `tcp_new` is a
+ * flow picked up mid-stream that nobody has answered yet. */
+export const TIMEOUT_KEYS = {
+  tcp_new: 'new',
+  tcp_syn_sent: 'syn_sent',
+  tcp_syn_recv: 'syn_recv',
+  tcp_established: 'established',
+  tcp_fin_wait: 'fin_wait',
+  tcp_close_wait: 'close_wait',
+  tcp_last_ack: 'last_ack',
+  tcp_time_wait: 'time_wait',
+  tcp_close: 'close',
+  udp_unreplied: 'udp_unreplied',
+  udp_assured: 'udp_assured',
+  icmp_unreplied: 'icmp_unreplied',
+  icmp_replied: 'icmp_replied',
+} as const satisfies Record<string, CtStateName>;
+
+export type TimeoutKey = keyof typeof TIMEOUT_KEYS;
+
+export const DEFAULT_TIMEOUTS: Readonly<Record<TimeoutKey, number>> = {
+  tcp_new: 60,
+  tcp_syn_sent: 120,
+  tcp_syn_recv: 60,
+  tcp_established: 432000,
+  tcp_fin_wait: 120,
+  tcp_close_wait: 60,
+  tcp_last_ack: 30,
+  tcp_time_wait: 120,
+  tcp_close: 10,
+  udp_unreplied: 30,
+  udp_assured: 120,
+  icmp_unreplied: 30,
+  icmp_replied: 30,
+};
+
+/** struct ct_config: one u64 timeout in ns per state number (slot 0 unused). */
+export function encodeTimeouts(t: Readonly<Record<TimeoutKey, number>>, size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (const [key, state] of Object.entries(TIMEOUT_KEYS) as [TimeoutKey, CtStateName][]) {
+    const off = CT_STATES[state] * 8;
+    if (off + 8 > size) throw new Error(`ct_config is ${size} bytes: no slot for state ${state}`);
+    b.writeBigUInt64LE(BigInt(t[key]) * 1_000_000_000n, off);
+  }
+  return b;
+}
