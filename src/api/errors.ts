@@ -2,6 +2,7 @@
 // bad content type, body too large). Internal errors are logged in full and answered with a
 // generic message: no stack or path leaks to clients.
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { ApplyError, ConflictError, ControlError, NotFoundError, ValidationError } from '../control/types.js';
 import type { ApiError } from './types.js';
 
 export class HttpError extends Error {
@@ -9,6 +10,8 @@ export class HttpError extends Error {
     readonly statusCode: number,
     readonly code: string,
     message: string,
+    /** seconds; sent as Retry-After on a 429 */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -25,6 +28,7 @@ const CODES_BY_STATUS: Record<number, string> = {
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   406: 'NOT_ACCEPTABLE',
+  409: 'CONFLICT',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
@@ -50,10 +54,35 @@ export function validationMessage(context: string | undefined, issues: AjvIssue[
     .join('; ');
 }
 
+/** The control plane's typed errors as HTTP: its message already names the key or the rule. */
+export function controlErrorStatus(err: ControlError): { status: number; code: string } {
+  if (err instanceof ValidationError) return { status: 400, code: 'VALIDATION_ERROR' };
+  if (err instanceof NotFoundError) return { status: 404, code: 'NOT_FOUND' };
+  if (err instanceof ConflictError) return { status: 409, code: 'CONFLICT' };
+  if (err instanceof ApplyError) return { status: 500, code: 'APPLY_FAILED' };
+  return { status: 500, code: 'CONTROL_ERROR' };
+}
+
+/** 503 for a route whose backing component the agent was started without. */
+export function notWired(what: string): HttpError {
+  return new HttpError(503, 'SERVICE_UNAVAILABLE', `${what} is not available in this agent`);
+}
+
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof HttpError) {
+      if (err.statusCode === 429 && err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
       return reply.code(err.statusCode).send(apiError(err.code, err.message));
+    }
+    if (err instanceof ControlError) {
+      const { status, code } = controlErrorStatus(err);
+      // an apply failure is the kernel refusing a valid change: worth the full error in the log
+      if (status >= 500) req.log.error({ err, method: req.method, url: req.url }, 'control plane refused the change');
+      return reply.code(status).send(apiError(code, err.message));
+    }
+    // the store's own refusal of a query (bad cursor, bad IP): the caller's mistake
+    if ((err as Error).name === 'StoreQueryError') {
+      return reply.code(400).send(apiError('VALIDATION_ERROR', err.message));
     }
     if (err.validation) {
       return reply.code(400).send(apiError('VALIDATION_ERROR', validationMessage(err.validationContext, err.validation)));

@@ -5,9 +5,9 @@ import { readiness } from './status.js';
 import type { ApiDeps } from './types.js';
 
 export const healthRoutes: FastifyPluginAsync<{ deps: ApiDeps }> = async (app, { deps }) => {
-  app.get('/healthz', { schema: healthzSchema }, async () => ({ status: 'ok' as const }));
+  app.get('/healthz', { schema: healthzSchema, config: { minRole: 'public' } }, async () => ({ status: 'ok' as const }));
 
-  app.get('/readyz', { schema: readyzSchema }, async (req, reply) => {
+  app.get('/readyz', { schema: readyzSchema, config: { minRole: 'public' } }, async (req, reply) => {
     let r;
     try {
       r = readiness(await deps.status());

@@ -20,8 +20,10 @@ export const errorSchema = {
 
 const errorRef = { $ref: 'ApiError#' } as const;
 
-/** The error responses any route can produce. */
-export const commonErrors = { 400: errorRef, 404: errorRef, 500: errorRef } as const;
+/** The error responses any route can produce (auth and rate limits apply to every route). */
+export const commonErrors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 429: errorRef, 500: errorRef, 503: errorRef } as const;
+/** ... and a route that takes a body or changes state. */
+export const writeErrors = { ...commonErrors, 409: errorRef, 413: errorRef, 415: errorRef } as const;
 
 const emptyQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
 
@@ -45,6 +47,7 @@ export const readyzSchema = {
       required: ['status'],
       properties: { status: { type: 'string', enum: ['ready'] } },
     },
+    ...commonErrors,
     503: {
       type: 'object',
       required: ['status', 'reasons'],
@@ -53,7 +56,6 @@ export const readyzSchema = {
         reasons: { type: 'array', items: { type: 'string' } },
       },
     },
-    ...commonErrors,
   },
 } as const;
 
@@ -139,21 +141,106 @@ export const statusSchema = {
             loaded_at: { type: ['string', 'null'], format: 'date-time' },
           },
         },
+        last_reload: { anyOf: [{ $ref: 'ReloadOutcome#' }, { type: 'null' }] },
       },
     },
     ...commonErrors,
   },
 } as const;
 
-export const programParamsSchema = {
+
+const anyObject = { type: 'object', additionalProperties: true } as const;
+const isoTime = { type: 'string', format: 'date-time' } as const;
+
+export const reloadOutcomeSchema = {
+  $id: 'ReloadOutcome',
   type: 'object',
-  required: ['name'],
-  additionalProperties: false,
-  properties: { name: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,63}$' } },
+  required: ['ok', 'trigger', 'actor', 'at', 'generation'],
+  properties: {
+    ok: { type: 'boolean' },
+    trigger: { type: 'string', enum: ['file', 'signal', 'api', 'startup'] },
+    actor: { type: 'string' },
+    at: isoTime,
+    generation: count,
+    error: { type: 'string' },
+    issues: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['file', 'path', 'line', 'column', 'message'],
+        properties: { file: { type: 'string' }, path: { type: 'string' }, line: count, column: count, message: { type: 'string' } },
+      },
+    },
+    applied: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['program', 'action'],
+        properties: {
+          program: { type: 'string' },
+          action: { type: 'string', enum: ['started', 'stopped', 'updated', 'unchanged'] },
+          summary: anyObject,
+        },
+      },
+    },
+    coalesced: count,
+  },
 } as const;
 
-export const programRouteSchema = {
-  params: programParamsSchema,
-  querystring: emptyQuery,
-  response: { 200: programSchema, ...commonErrors },
+export const programNameSchema = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,63}$' } as const;
+
+export const programViewSchema = {
+  $id: 'ProgramView',
+  type: 'object',
+  required: ['name', 'enabled', 'status'],
+  properties: {
+    name: { type: 'string' },
+    enabled: { type: 'boolean' },
+    override: { type: 'string', enum: ['enabled', 'disabled'] },
+    status: { anyOf: [programSchema, { type: 'null' }] },
+  },
 } as const;
+
+export const ruleIdSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
+
+export const ruleViewSchema = {
+  $id: 'FirewallRuleView',
+  type: 'object',
+  required: ['id', 'source', 'rule'],
+  properties: {
+    id: { type: 'string' },
+    source: { type: 'string', enum: ['file', 'api'] },
+    rule: { ...anyObject, description: 'the rule in its config-file shape (docs/configuration.md, firewall.rules[])' },
+    created_at: isoTime,
+    updated_at: isoTime,
+    actor: { type: 'string' },
+  },
+} as const;
+
+/** A rule in the config file's shape. Checked in full by the same validator as the file (the
+ * control plane), so the message names the key exactly as a config error would. */
+export const ruleInputSchema = {
+  type: 'object',
+  additionalProperties: true,
+  description: 'a firewall rule exactly as under firewall.rules[] in the config file (id, priority, action, protocol, src_ip, dst_ip, src_port, dst_port, ...)',
+} as const;
+
+export const alertRecordSchema = {
+  $id: 'AlertRecord',
+  type: 'object',
+  description: 'a Suricata EVE alert record plus the store id',
+  required: ['id', 'timestamp', 'event_type', 'src_ip', 'dest_ip', 'proto', 'alert'],
+  additionalProperties: true,
+  properties: {
+    id: { type: 'integer', minimum: 1 },
+    timestamp: { type: 'string' },
+    event_type: { type: 'string', enum: ['alert'] },
+    src_ip: { type: 'string' },
+    dest_ip: { type: 'string' },
+    proto: { type: 'string' },
+    alert: anyObject,
+    ebpfsentinel: anyObject,
+  },
+} as const;
+
+export const SHARED_SCHEMAS = [errorSchema, reloadOutcomeSchema, programViewSchema, ruleViewSchema, alertRecordSchema] as const;

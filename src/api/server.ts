@@ -1,22 +1,55 @@
-// The agent's HTTP API (Fastify 5). Each concern is an encapsulated plugin; the root owns only
-// what is common: the error shape, the shared error schema, security headers and access logs.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { installErrorHandlers } from './errors.js';
+// The agent's HTTP API (Fastify 5). The root instance owns what every route shares, in this
+// order: the error shape, route roles, the OpenAPI generator, authentication, per-client rate
+// limits, security headers and request metrics; each concern's routes are an encapsulated
+// plugin registered after that.
+import { readFileSync } from 'node:fs';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Server as HttpsServer } from 'node:https';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { isLoopbackBind } from '../config/sections/agent.js';
+import { ApiMetrics, UNMATCHED_ROUTE } from '../metrics/api-metrics.js';
+import { HttpError, installErrorHandlers } from './errors.js';
+import { installRouteRoles } from './roles.js';
+import { alertRoutes } from './routes-alerts.js';
+import { auditRoutes } from './routes-audit.js';
+import { configRoutes } from './routes-config.js';
+import { firewallRoutes } from './routes-firewall.js';
 import { healthRoutes } from './routes-health.js';
 import { metricsRoutes } from './routes-metrics.js';
+import { programRoutes } from './routes-programs.js';
 import { statusRoutes } from './routes-status.js';
-import { errorSchema } from './schemas.js';
-import type { ApiDeps } from './types.js';
+import { SHARED_SCHEMAS } from './schemas.js';
+import type { ApiDeps, ApiOptions } from './types.js';
 
 export const DEFAULT_BIND_ADDRESS = '127.0.0.1';
 export const DEFAULT_HTTP_PORT = 8080;
-/** No route takes a large body; anything bigger is refused before it is parsed. */
+/** The largest body a route takes is one firewall rule; anything bigger is refused before it
+ * is parsed. */
 export const BODY_LIMIT = 64 * 1024;
+export const DEFAULT_RATE_LIMIT = { enabled: true, window_seconds: 60, reads_per_window: 1200, writes_per_window: 120 } as const;
 
-export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
+/** Probes from supervisors must never be refused for being frequent: a 429 on /healthz would
+ * get a healthy agent restarted. */
+const RATE_EXEMPT = new Set(['/healthz', '/readyz']);
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`agent.tls.${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+function isWrite(method: string): boolean {
+  return method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+}
+
+export async function buildApiServer(deps: ApiDeps, opts: ApiOptions = {}): Promise<FastifyInstance> {
   // typed as Fastify's logger interface so the instance keeps the default generics
   const log: FastifyBaseLogger = deps.logger.child({ component: 'api' });
-  const app = Fastify({
+  const base: FastifyServerOptions = {
     loggerInstance: log,
     // per-request lines come from our onResponse hook at debug level, not at info
     logController: new LogController({ disableRequestLogging: true }),
@@ -26,17 +59,74 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       // unknown keys are errors, not silently dropped: a typo must not look like success
       customOptions: { removeAdditional: false, allErrors: true },
     },
-  });
+  };
+  // the https overload has its own server generics; the routes only need the common surface
+  const app = (
+    opts.tls
+      ? Fastify({ ...(base as FastifyHttpsOptions<HttpsServer>), https: { cert: readPem(opts.tls.cert, 'cert'), key: readPem(opts.tls.key, 'key') } })
+      : Fastify(base)
+  ) as unknown as FastifyInstance;
 
   installErrorHandlers(app);
-  app.addSchema(errorSchema);
+  for (const s of SHARED_SCHEMAS) app.addSchema(s);
+  installRouteRoles(app);
 
-  app.addHook('onSend', async (_req, reply, payload) => {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'ebpfsentinel agent API',
+        version: deps.version,
+        description: 'Status, programs, firewall rules, alerts (query and SSE stream), config reload and the audit trail. Roles: viewer reads, operator changes rules, programs and reloads, admin also reads the audit trail.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'an API key or a JWT' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        },
+      },
+    },
+    refResolver: {
+      // shared schemas keep their $id as the component name ("ApiError", not "def-0")
+      buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+  });
+
+  if (deps.auth) await deps.auth.install(app);
+
+  const metrics = ApiMetrics.for(deps.registry);
+  const limits = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
+  if (limits.enabled) {
+    await app.register(rateLimit, {
+      global: true,
+      timeWindow: limits.window_seconds * 1000,
+      // reads and writes are separate budgets of the same client
+      keyGenerator: (req) => `${isWrite(req.method) ? 'w' : 'r'}|${req.ip}`,
+      max: (_req, key) => (key.startsWith('w|') ? limits.writes_per_window : limits.reads_per_window),
+      allowList: (req) => RATE_EXEMPT.has(req.url.split('?')[0] ?? ''),
+      onExceeded: (req) => metrics.rateLimited(isWrite(req.method) ? 'write' : 'read'),
+      errorResponseBuilder: (req, ctx) => {
+        const cls = isWrite(req.method) ? 'write' : 'read';
+        const retry = Math.max(1, Math.ceil(ctx.ttl / 1000));
+        return new HttpError(429, 'RATE_LIMITED', `${cls} budget of ${ctx.max} requests per ${limits.window_seconds} s exhausted for ${req.ip}; retry in ${retry} s`, retry);
+      },
+    });
+  }
+
+  const https = opts.tls !== undefined;
+  app.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
-    reply.header('cache-control', 'no-store');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    // Swagger UI sets its own policy for its pages; everything else is data, never a document
+    if (!req.url.startsWith('/docs')) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    if (https) reply.header('strict-transport-security', 'max-age=31536000');
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {
+    const route = reply.statusCode === 404 && !req.routeOptions.url ? UNMATCHED_ROUTE : (req.routeOptions.url ?? UNMATCHED_ROUTE);
+    metrics.request(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
@@ -44,29 +134,43 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { deps });
   await app.register(metricsRoutes, { deps });
   await app.register(statusRoutes, { deps, startedAt, prefix: '/api/v1' });
+  await app.register(programRoutes, { deps, prefix: '/api/v1' });
+  await app.register(firewallRoutes, { deps, prefix: '/api/v1' });
+  await app.register(alertRoutes, { deps, metrics, opts, prefix: '/api/v1' });
+  await app.register(configRoutes, { deps, prefix: '/api/v1' });
+  await app.register(auditRoutes, { deps, prefix: '/api/v1' });
+
+  app.get('/openapi.json', { schema: { hide: true }, config: { minRole: 'public' } }, async () => app.swagger());
+  if (opts.swaggerUi ?? true) {
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  }
   await app.ready();
   return app;
 }
 
-export interface ListenOptions {
-  /** default 127.0.0.1: the API is local unless the operator says otherwise */
-  bindAddress?: string;
-  /** default 8080; 0 picks a free port (tests) */
-  port?: number;
-}
+/** @deprecated name kept for callers written before ApiOptions; same fields. */
+export type ListenOptions = ApiOptions;
 
 export interface RunningApi {
   app: FastifyInstance;
-  /** e.g. "http://127.0.0.1:8080" (IPv6 addresses in brackets) */
+  /** e.g. "http://127.0.0.1:8080" or "https://[::1]:8443" */
   url: string;
   port: number;
   close(): Promise<void>;
 }
 
-export async function startApiServer(deps: ApiDeps, opts: ListenOptions = {}): Promise<RunningApi> {
+/** The loopback interlock, checked again here so no caller can bypass the config's check. */
+export function exposureRefusal(host: string, authEnabled: boolean, allowUnauthenticated: boolean): string | null {
+  if (authEnabled || allowUnauthenticated || isLoopbackBind(host)) return null;
+  return `API: refusing to listen on ${host} (not loopback) without authentication: set auth.enabled: true or agent.allow_unauthenticated_api: true`;
+}
+
+export async function startApiServer(deps: ApiDeps, opts: ApiOptions = {}): Promise<RunningApi> {
   const host = opts.bindAddress ?? DEFAULT_BIND_ADDRESS;
   const port = opts.port ?? DEFAULT_HTTP_PORT;
-  const app = await buildApiServer(deps);
+  const refusal = exposureRefusal(host, deps.auth?.enabled === true, opts.allowUnauthenticated === true);
+  if (refusal) throw new Error(refusal);
+  const app = await buildApiServer(deps, opts);
   try {
     await app.listen({ host, port });
   } catch (err) {
@@ -76,5 +180,25 @@ export async function startApiServer(deps: ApiDeps, opts: ListenOptions = {}): P
   const addr = app.server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  return { app, url: `http://${shownHost}:${boundPort}`, port: boundPort, close: () => app.close() };
+  const scheme = opts.tls ? 'https' : 'http';
+  return { app, url: `${scheme}://${shownHost}:${boundPort}`, port: boundPort, close: () => app.close() };
+}
+
+/** ApiOptions from the validated `agent` section, so the composition root passes one value. */
+export function apiOptionsFromAgentConfig(agent: {
+  bind_address: string;
+  http_port: number;
+  tls?: { cert: string; key: string } | undefined;
+  api_rate_limit: NonNullable<ApiOptions['rateLimit']>;
+  swagger_ui: boolean;
+  allow_unauthenticated_api: boolean;
+}): ApiOptions {
+  return {
+    bindAddress: agent.bind_address,
+    port: agent.http_port,
+    ...(agent.tls ? { tls: agent.tls } : {}),
+    rateLimit: agent.api_rate_limit,
+    swaggerUi: agent.swagger_ui,
+    allowUnauthenticated: agent.allow_unauthenticated_api,
+  };
 }

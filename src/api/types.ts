@@ -1,7 +1,10 @@
 // The contract between the HTTP API and the composition root (src/agent.ts). The API never
 // reaches into engines or the kernel: it asks an AgentStatusProvider and renders the answer.
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { Alert, Severity } from '../alerts/model.js';
+import type { ControlPlane } from '../control/types.js';
 
 export const HOOKS = ['xdp', 'tc-ingress', 'tc-egress', 'uprobe', 'uretprobe'] as const;
 export type Hook = (typeof HOOKS)[number];
@@ -82,6 +85,121 @@ export interface ApiDeps extends AgentStatusProvider {
   version: string;
   /** when the agent started; default: when the server was built */
   startedAt?: Date;
+  /** the live control plane (rules, programs, reload, running config); routes that need it
+   * answer 503 SERVICE_UNAVAILABLE while it is absent */
+  control?: ControlPlane;
+  /** stored alerts: query and the SSE stream (the store's AlertRepo fits as is) */
+  alerts?: AlertSource;
+  /** the audit trail (the store's AuditRepo) */
+  audit?: AuditSource;
+  /** firewall rule versions (the store's RuleRepo) */
+  ruleHistory?: RuleHistorySource;
+  /** installs authentication on the root instance before any route is registered
+   * (src/api/auth installAuth); absent = no auth, every caller is "anonymous" */
+  auth?: ApiAuth;
+}
+
+/** Authentication as the server sees it: whether it is on (for the loopback interlock) and the
+ * hook that installs it. */
+export interface ApiAuth {
+  enabled: boolean;
+  install(app: FastifyInstance): Promise<void>;
+}
+
+/** One stored alert: the store's id (monotonic; the SSE `id:`) and the alert. */
+export interface StoredAlertRow {
+  id: number;
+  alert: Alert;
+}
+
+export interface AlertQuery {
+  from?: Date;
+  to?: Date;
+  severity?: Severity[];
+  minSeverity?: Severity;
+  engine?: string;
+  ip?: string;
+  ruleId?: string;
+  limit: number;
+  cursor?: string;
+  offset?: number;
+}
+
+export interface AlertPage {
+  alerts: StoredAlertRow[];
+  total: number;
+  next?: string;
+}
+
+export interface AlertSource {
+  query(q: AlertQuery): AlertPage;
+  /** rows with id > `id`, oldest first, at most `limit` */
+  after(id: number, limit: number): StoredAlertRow[];
+  /** called with each committed batch, in id order; returns the unsubscribe function */
+  onStored(fn: (rows: StoredAlertRow[]) => void): () => void;
+}
+
+export interface AuditRow {
+  id: number;
+  /** ISO 8601 */
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: 'ok' | 'rejected';
+  before?: unknown;
+  after?: unknown;
+  detail?: string;
+}
+
+export interface AuditQuery {
+  actor?: string;
+  action?: string;
+  target?: string;
+  from?: Date;
+  to?: Date;
+  limit: number;
+  offset?: number;
+}
+
+export interface AuditSource {
+  query(q: AuditQuery): { entries: AuditRow[]; total: number };
+}
+
+export interface RuleVersionRow {
+  ruleId: string;
+  version: number;
+  /** ISO 8601 */
+  at: string;
+  actor: string;
+  action: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface RuleHistorySource {
+  history(id: string): RuleVersionRow[];
+}
+
+/** How the server is exposed; all of it comes from the `agent` config section. */
+export interface ApiOptions {
+  /** default 127.0.0.1: the API is local unless the operator says otherwise */
+  bindAddress?: string;
+  /** default 8080; 0 picks a free port (tests) */
+  port?: number;
+  /** PEM files; present = HTTPS */
+  tls?: { cert: string; key: string };
+  /** per-client budgets; absent = the defaults of agent.api_rate_limit */
+  rateLimit?: { enabled: boolean; window_seconds: number; reads_per_window: number; writes_per_window: number };
+  /** serve Swagger UI at /docs (the OpenAPI document is always at /openapi.json) */
+  swaggerUi?: boolean;
+  /** agent.allow_unauthenticated_api: listen beyond loopback without auth */
+  allowUnauthenticated?: boolean;
+  /** SSE keepalive comment period; default 15 s */
+  sseKeepaliveMs?: number;
+  /** SSE: a client further behind than this many bytes of unsent output is cut off with a
+   * `resume` event; default 1 MiB */
+  sseMaxBufferedBytes?: number;
 }
 
 /** Every error response: `{"error":{"code":"…","message":"…"}}`. */

@@ -4,7 +4,8 @@
 import type { z } from 'zod';
 import { conntrackSchema } from '../engines/conntrack/schema.js';
 import { firewallSchema } from '../engines/firewall/schema.js';
-import { agentSchema } from './sections/agent.js';
+import { ddosSchema, ratelimitSchema } from '../engines/ratelimit/schema.js';
+import { agentSchema, apiExposureProblem } from './sections/agent.js';
 import { alertingSchema } from './sections/alerting.js';
 import { authSchema } from './sections/auth.js';
 import { storageSchema } from './sections/storage.js';
@@ -15,13 +16,19 @@ export const configSchema = strictObject(
   {
     agent: agentSchema,
     firewall: firewallSchema.prefault({}),
+    ratelimit: ratelimitSchema.prefault({}),
+    ddos: ddosSchema.prefault({}),
     conntrack: conntrackSchema.prefault({}),
     alerting: alertingSchema.prefault({}),
     auth: authSchema.prefault({}),
     storage: storageSchema.prefault({}),
   },
   UNSUPPORTED_SECTIONS,
-);
+).superRefine((c, ctx) => {
+  // cross-section: the API may leave loopback only with auth on (or an explicit opt-out)
+  const problem = apiExposureProblem(c.agent, (c as { auth?: { enabled?: boolean } }).auth?.enabled === true);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['agent', 'bind_address'], message: problem });
+});
 
 /** The validated file, defaults filled in. */
 export type ConfigData = z.output<typeof configSchema>;

@@ -217,20 +217,21 @@ describe('GET /api/v1/status', () => {
 });
 
 describe('GET /api/v1/programs/:name', () => {
-  it('returns one program', async () => {
+  it('returns one program: enabled, with its status (no control plane: what runs is enabled)', async () => {
     const { app } = await fixture();
     const res = await app.inject({ method: 'GET', url: '/api/v1/programs/xdp-firewall' });
     assert.equal(res.statusCode, 200);
     assert.equal(res.json().name, 'xdp-firewall');
-    assert.equal(res.json().maps[1].fill_ratio, 0.25);
+    assert.equal(res.json().enabled, true);
+    assert.equal(res.json().status.maps[1].fill_ratio, 0.25);
   });
 
-  it('is 404 with the configured names for an unknown program', async () => {
+  it('is 404 with the known names for an unknown program', async () => {
     const { app } = await fixture();
     const res = await app.inject({ method: 'GET', url: '/api/v1/programs/tc-dns' });
     assert.equal(res.statusCode, 404);
     const err = assertApiError(res.body, 'PROGRAM_NOT_FOUND');
-    assert.equal(err.message, 'no program named "tc-dns" (configured: xdp-firewall)');
+    assert.equal(err.message, 'no program named "tc-dns" (known: xdp-firewall)');
   });
 
   it('is 400 for a name that cannot be a program', async () => {
@@ -238,6 +239,13 @@ describe('GET /api/v1/programs/:name', () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/programs/Not_A_Program' });
     assert.equal(res.statusCode, 400);
     assert.match(assertApiError(res.body, 'VALIDATION_ERROR').message, /^params\/name must match pattern/);
+  });
+
+  it('enable/disable need the control plane: 503 naming what is missing', async () => {
+    const { app } = await fixture();
+    const res = await app.inject({ method: 'POST', url: '/api/v1/programs/xdp-firewall/disable' });
+    assert.equal(res.statusCode, 503);
+    assert.equal(assertApiError(res.body, 'SERVICE_UNAVAILABLE').message, 'runtime program control is not available in this agent');
   });
 });
 

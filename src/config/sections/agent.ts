@@ -67,6 +67,39 @@ const ringBufferSize = custom((v, fail): number => {
   return n;
 });
 
+/** A PEM file for the API's TLS: an absolute path that is checked to exist when the agent starts
+ * (the loader stays pure; the server says which file it could not read). */
+const tlsSchema = strictObject(
+  {
+    cert: absolutePath('the TLS certificate (PEM)'),
+    key: absolutePath('the TLS private key (PEM)'),
+  },
+  {
+    enabled: 'TLS is on when agent.tls is present; remove the section to serve plain HTTP',
+    cert_path: 'use agent.tls.cert',
+    key_path: 'use agent.tls.key',
+    pq_mode: '',
+    allow_tls12: '',
+  },
+);
+
+/** Per-client budgets (by source IP) over a sliding window: reads (GET, HEAD) and writes (every
+ * other method) are counted apart so a dashboard polling status cannot starve an operator's
+ * rule change, and a runaway script writing rules cannot starve the dashboard. */
+const rateLimitSchema = strictObject(
+  {
+    enabled: bool().default(true),
+    window_seconds: intIn(1, 3600, 'seconds').default(60),
+    reads_per_window: intIn(1, 1_000_000, 'requests').default(1200),
+    writes_per_window: intIn(1, 1_000_000, 'requests').default(120),
+  },
+  {
+    write_per_second: 'use agent.api_rate_limit.writes_per_window with window_seconds',
+    write_burst: 'use agent.api_rate_limit.writes_per_window with window_seconds',
+    exempt_loopback: 'every client is limited, loopback included',
+  },
+);
+
 export const agentSchema = strictObject(
   {
     interfaces,
@@ -77,6 +110,9 @@ export const agentSchema = strictObject(
     bind_address: bindAddress.default('127.0.0.1'),
     http_port: intIn(0, 65535, 'a TCP port (0 = any free port)').default(8080),
     allow_unauthenticated_api: bool().default(false),
+    tls: tlsSchema.optional(),
+    api_rate_limit: rateLimitSchema.prefault({}),
+    swagger_ui: bool().default(true),
     pin_root: absolutePath('the bpffs pin root').default('/sys/fs/bpf/ebpfsentinel'),
     log_level: keyword({ error: 'error', warn: 'warn', info: 'info', debug: 'debug', trace: 'trace' }).default('info'),
     log_format: keyword({ json: 'json', text: 'text' }).default('json'),
@@ -87,23 +123,24 @@ export const agentSchema = strictObject(
     grpc_port: 'there is no gRPC server',
     metrics_port: 'metrics are served on http_port at /metrics',
     attach_mode: '',
-    swagger_ui: '',
     grpc_reflection: 'there is no gRPC server',
     ebpf_program_dir: '',
     event_workers: '',
     bpf_token: 'use agent.pin_root for the bpffs directory',
-    api_rate_limit: '',
-    tls: '',
   },
-).superRefine((a, ctx) => {
-  // The API has no authentication yet: exposing it beyond this host must be a deliberate choice.
-  if (!a.allow_unauthenticated_api && !isLoopbackBind(a.bind_address)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['bind_address'],
-      message: `"${a.bind_address}" is not a loopback address and the API has no authentication; set agent.allow_unauthenticated_api: true to expose it anyway`,
-    });
-  }
-});
+);
 
 export type AgentConfig = z.output<typeof agentSchema>;
+export type ApiRateLimitConfig = AgentConfig['api_rate_limit'];
+export type ApiTlsConfig = NonNullable<AgentConfig['tls']>;
+
+/**
+ * The loopback interlock: the API is reachable from other hosts only when it authenticates its
+ * clients, or when the operator says in so many words that it need not. Needs the auth section,
+ * so the root schema calls it; the server checks the same rule again before it listens.
+ * Returns the problem, or null.
+ */
+export function apiExposureProblem(agent: Pick<AgentConfig, 'bind_address' | 'allow_unauthenticated_api'>, authEnabled: boolean): string | null {
+  if (authEnabled || agent.allow_unauthenticated_api || isLoopbackBind(agent.bind_address)) return null;
+  return `"${agent.bind_address}" is not a loopback address and auth.enabled is not true; enable auth (auth.enabled: true with api_keys or jwt) or set agent.allow_unauthenticated_api: true to expose the API without authentication`;
+}
