@@ -1,0 +1,185 @@
+// tc-conntrack's state machine through BPF_PROG_TEST_RUN: TCP from SYN to TIME_WAIT with both
+// directions on one entry, RST, reuse of a closed tuple, invalid transitions counted and not
+// applied, UDP unreplied → assured, ICMP/ICMPv6 echo keyed by identifier, ICMP errors related to
+// their flow, VLAN-tagged frames — each for IPv4 and IPv6, across the ingress and egress entries.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { icmpEchoFrame, icmpUnreachableFrame, ipPacketOf, tcpFrame, udpFrame, type TcpFlagName } from '../support/frames.js';
+import { conntrackSkipReason, TCX_NEXT_RET, useConntrack, type Dir } from './conntrack-harness.js';
+
+const skip = conntrackSkipReason();
+
+// The client is the numerically higher address in one family and the lower in the other, so
+// both orientations of the normalised key (initiator = endpoint a, and = endpoint b) are covered.
+const FAMILIES = [
+  { name: 'IPv4', client: '198.18.7.200', server: '198.18.7.10' },
+  { name: 'IPv6', client: '2001:db8:7::10', server: '2001:db8:7::200' },
+] as const;
+
+describe('tc-conntrack state machine', { skip }, () => {
+  const ct = useConntrack('state');
+
+  for (const fam of FAMILIES) {
+    const { client: C, server: S } = fam;
+    // client → server leaves through egress, server → client arrives at ingress (a host's view)
+    const c2s = (sport: number, flags: TcpFlagName[], dir: Dir = 'egress') => ct.get().runDelta(tcpFrame({ src: C, dst: S, sport, dport: 443, flags }), dir);
+    const s2c = (dport: number, flags: TcpFlagName[], dir: Dir = 'ingress') => ct.get().runDelta(tcpFrame({ src: S, dst: C, sport: 443, dport, flags }), dir);
+    const state = (sport: number) => ct.get().flow(C, sport)?.state;
+
+    it(`${fam.name}: TCP handshake, data and an orderly close walk every state on one entry`, () => {
+      const p = 41000;
+      const r = c2s(p, ['syn']);
+      assert.equal(r.ret, TCX_NEXT_RET, 'conntrack never ends the TC chain');
+      assert.deepEqual(r.delta, { new_flows: 1 });
+      let f = ct.get().flow(C, p);
+      assert.ok(f, 'the SYN created a flow with the client as initiator');
+      assert.deepEqual([f.state, f.initiator, f.responder], ['syn_sent', { addr: C, port: p }, { addr: S, port: 443 }]);
+      assert.equal(f.seen_reply, false);
+
+      assert.deepEqual(s2c(p, ['syn', 'ack']).delta, {});
+      f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.seen_reply, f.assured], ['syn_recv', true, false]);
+      c2s(p, ['ack']);
+      f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.assured], ['established', true]);
+      c2s(p, ['psh', 'ack']);
+      s2c(p, ['psh', 'ack']);
+      s2c(p, ['ack']);
+      f = ct.get().flow(C, p)!;
+      assert.deepEqual(f.packets, { from_initiator: 3, from_responder: 3 });
+      assert.ok(f.bytes.from_initiator >= 3 * 54 && f.bytes.from_responder >= 3 * 54, JSON.stringify(f.bytes));
+
+      c2s(p, ['fin', 'ack']);
+      assert.equal(state(p), 'fin_wait');
+      s2c(p, ['ack']);
+      assert.equal(state(p), 'close_wait');
+      s2c(p, ['fin', 'ack']);
+      assert.equal(state(p), 'last_ack');
+      c2s(p, ['ack']);
+      const tw = ct.get().flow(C, p)!;
+      assert.equal(tw.state, 'time_wait');
+      assert.ok(tw.expires_in_secs > 110 && tw.expires_in_secs <= 120, `time_wait lasts its default 120 s, got ${tw.expires_in_secs}`);
+      assert.equal(ct.get().flows({ ip: C, port: p }).length, 1, 'both directions hit one entry');
+    });
+
+    it(`${fam.name}: the server closing first, FIN+ACK answered by FIN+ACK`, () => {
+      const p = 41001;
+      c2s(p, ['syn']);
+      s2c(p, ['syn', 'ack']);
+      c2s(p, ['ack']);
+      s2c(p, ['fin', 'ack']);
+      assert.equal(state(p), 'fin_wait');
+      c2s(p, ['fin', 'ack']); // the client's FIN carries the ACK of the server's FIN
+      assert.equal(state(p), 'last_ack');
+      c2s(p, ['ack']); // an ACK from the side that must not finish it
+      assert.equal(state(p), 'last_ack');
+      s2c(p, ['ack']);
+      assert.equal(state(p), 'time_wait');
+    });
+
+    it(`${fam.name}: RST closes; a new SYN on a closed tuple starts a fresh flow`, () => {
+      const p = 41002;
+      c2s(p, ['syn']);
+      s2c(p, ['syn', 'ack']);
+      c2s(p, ['ack']);
+      s2c(p, ['rst']);
+      assert.equal(state(p), 'close');
+      const before = ct.get().flow(C, p)!;
+      assert.ok(before.expires_in_secs <= 10);
+      const r = c2s(p, ['syn']);
+      assert.deepEqual(r.delta, { new_flows: 1 });
+      const f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.packets.from_initiator, f.packets.from_responder, f.seen_reply], ['syn_sent', 1, 0, false]);
+    });
+
+    it(`${fam.name}: packets that fit no transition are counted invalid and change nothing`, () => {
+      const h = ct.get();
+      // no entry: SYN-ACK, RST, and an echo reply create nothing
+      assert.deepEqual(s2c(42000, ['syn', 'ack']).delta, { invalid: 1 });
+      assert.deepEqual(s2c(42001, ['rst']).delta, { invalid: 1 });
+      assert.equal(h.flows({ ip: C, port: 42000 }).length + h.flows({ ip: C, port: 42001 }).length, 0);
+
+      const p = 42002;
+      c2s(p, ['syn']);
+      assert.deepEqual(c2s(p, ['ack']).delta, { invalid: 1 }, 'ACK from the initiator before the SYN-ACK');
+      assert.deepEqual(s2c(p, ['ack']).delta, { invalid: 1 }, 'bare ACK from the responder in syn_sent');
+      let f = h.flow(C, p)!;
+      assert.deepEqual([f.state, f.packets.from_initiator, f.packets.from_responder], ['syn_sent', 1, 0]);
+      s2c(p, ['syn', 'ack']);
+      c2s(p, ['ack']);
+      assert.deepEqual(c2s(p, ['syn']).delta, { invalid: 1 }, 'SYN inside an established flow');
+      f = h.flow(C, p)!;
+      assert.equal(f.state, 'established');
+    });
+
+    it(`${fam.name}: a flow picked up mid-stream is new until the other side answers`, () => {
+      const p = 42003;
+      assert.deepEqual(c2s(p, ['psh', 'ack']).delta, { new_flows: 1 });
+      assert.equal(state(p), 'new');
+      s2c(p, ['ack']);
+      const f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.seen_reply], ['established', true]);
+    });
+
+    it(`${fam.name}: UDP is unreplied until the responder answers, then assured`, () => {
+      const h = ct.get();
+      const q = udpFrame({ src: C, dst: S, sport: 5353, dport: 53 });
+      const a = udpFrame({ src: S, dst: C, sport: 53, dport: 5353 });
+      assert.deepEqual(h.runDelta(q, 'egress').delta, { new_flows: 1 });
+      h.run(q, 'egress');
+      let f = h.flow(C, 5353)!;
+      assert.deepEqual([f.proto, f.state, f.packets.from_initiator, f.packets.from_responder], ['udp', 'udp_unreplied', 2, 0]);
+      assert.ok(f.expires_in_secs <= 30 && f.expires_in_secs > 25);
+      h.run(a, 'ingress');
+      f = h.flow(C, 5353)!;
+      assert.deepEqual([f.state, f.seen_reply, f.packets.from_responder], ['udp_assured', true, 1]);
+      assert.ok(f.expires_in_secs > 115, `assured UDP lives 120 s, got ${f.expires_in_secs}`);
+    });
+
+    it(`${fam.name}: ICMP echo is keyed by identifier; a reply without a request creates nothing`, () => {
+      const h = ct.get();
+      const proto = fam.name === 'IPv4' ? 'icmp' : 'icmpv6';
+      assert.deepEqual(h.runDelta(icmpEchoFrame({ src: S, dst: C, id: 0x0bad, reply: true }), 'ingress').delta, { invalid: 1 });
+      assert.deepEqual(h.runDelta(icmpEchoFrame({ src: C, dst: S, id: 0x4242, seq: 1 }), 'egress').delta, { new_flows: 1 });
+      h.run(icmpEchoFrame({ src: C, dst: S, id: 0x4343, seq: 1 }), 'egress');
+      let f = h.flow(C, 0x4242)!;
+      assert.deepEqual([f.proto, f.state, f.responder], [proto, 'icmp_unreplied', { addr: S, port: 0x4242 }]);
+      h.run(icmpEchoFrame({ src: S, dst: C, id: 0x4242, seq: 1, reply: true }), 'ingress');
+      f = h.flow(C, 0x4242)!;
+      assert.deepEqual([f.state, f.packets.from_responder], ['icmp_replied', 1]);
+      assert.equal(h.flow(C, 0x4343)!.state, 'icmp_unreplied', 'another identifier is another flow');
+      // a request from the responder's side is not part of the initiator's flow
+      assert.deepEqual(h.runDelta(icmpEchoFrame({ src: S, dst: C, id: 0x4242, seq: 2 }), 'ingress').delta, { invalid: 1 });
+    });
+
+    it(`${fam.name}: an ICMP error quoting a tracked flow is related, others untracked`, () => {
+      const h = ct.get();
+      const router = fam.name === 'IPv4' ? '198.18.7.1' : '2001:db8:7::1';
+      const sent = udpFrame({ src: C, dst: S, sport: 6000, dport: 9 });
+      h.run(sent, 'egress');
+      const err = icmpUnreachableFrame({ src: router, dst: C, code: 3, original: ipPacketOf(sent) });
+      assert.deepEqual(h.runDelta(err, 'ingress').delta, { related: 1 });
+      assert.equal(h.flow(C, 6000)!.state, 'udp_unreplied', 'an error is not a reply');
+      const other = icmpUnreachableFrame({ src: router, dst: C, code: 3, original: ipPacketOf(udpFrame({ src: C, dst: S, sport: 6001, dport: 9 })) });
+      assert.deepEqual(h.runDelta(other, 'ingress').delta, { untracked: 1 });
+    });
+
+    it(`${fam.name}: VLAN-tagged frames (802.1Q and QinQ) join the untagged flow`, () => {
+      const h = ct.get();
+      const p = 43000;
+      h.run(tcpFrame({ src: C, dst: S, sport: p, dport: 443, flags: ['syn'], vlans: [{ vid: 42 }] }), 'egress');
+      h.run(tcpFrame({ src: S, dst: C, sport: 443, dport: p, flags: ['syn', 'ack'], vlans: [{ vid: 100 }, { vid: 42 }] }), 'ingress');
+      h.run(tcpFrame({ src: C, dst: S, sport: p, dport: 443, flags: ['ack'] }), 'egress');
+      assert.equal(state(p), 'established');
+    });
+
+    it(`${fam.name}: both entry points update one entry whatever hook saw which direction`, () => {
+      const p = 44000;
+      c2s(p, ['syn'], 'ingress');
+      s2c(p, ['syn', 'ack'], 'egress');
+      c2s(p, ['ack'], 'ingress');
+      const f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.packets.from_initiator, f.packets.from_responder], ['established', 2, 1]);
+    });
+  }
+});
