@@ -9,6 +9,10 @@ export interface BenchArgs {
   listSize: number;
   out: string;
   write: boolean;
+  /** the live-frames drop throughput comparison (xdp-firewall, bare XDP_DROP, nftables) */
+  throughput: boolean;
+  /** live frames per contender, family and round */
+  throughputFrames: number;
   help: boolean;
 }
 
@@ -17,6 +21,10 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (make bench)
   --sample-ms MS   target length of one sample in ms (default 300, 20..5000)
   --list-size N    CIDRs per family in the block list (default 100000, at most what one
                    policy generation may hold per family)
+  --throughput-frames N
+                   live frames per contender, family and round of the drop throughput
+                   comparison (default 2000000, 100000..100000000)
+  --no-throughput  skip the drop throughput comparison
   --out FILE       results file (default bench/results.json in the checkout)
   --no-write       print only; leave the results file alone
   -h, --help       this text`;
@@ -46,6 +54,8 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
         'list-size': { type: 'string' },
         out: { type: 'string' },
         'no-write': { type: 'boolean' },
+        'no-throughput': { type: 'boolean' },
+        'throughput-frames': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -59,6 +69,8 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
     listSize: intArg('list-size', values['list-size'], 100_000, 1, FW_LPM_PER_GENERATION),
     out: values.out ?? defaultOut,
     write: !values['no-write'],
+    throughput: !values['no-throughput'],
+    throughputFrames: intArg('throughput-frames', values['throughput-frames'], 2_000_000, 100_000, 100_000_000),
     help: values.help ?? false,
   };
 }

@@ -38,7 +38,7 @@ function pickPrefix(family: IpFamily, r: number): number {
   }
 }
 
-function overlaps(a: Cidr, b: Cidr): boolean {
+export function overlaps(a: Cidr, b: Cidr): boolean {
   if (a.family !== b.family) return false;
   return a.prefix <= b.prefix ? a.contains(b.family, b.addr) : b.contains(a.family, a.addr);
 }

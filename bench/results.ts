@@ -50,6 +50,28 @@ const methodSchema = z.strictObject({
   timer: z.string(),
 });
 
+const throughputSchema = z.strictObject({
+  method: z.string(),
+  rules: z.number().int().positive(),
+  frames_per_run: z.number().int().positive(),
+  rounds: z.number().int().positive(),
+  figures: z.array(
+    z.strictObject({
+      contender: z.enum(['xdp-firewall', 'xdp-drop', 'nftables']),
+      family: z.union([z.literal(4), z.literal(6)]),
+      pps: z.number().positive(),
+      pps_runs: z.array(z.number()),
+    }),
+  ),
+  ratios: z.array(
+    z.strictObject({
+      family: z.union([z.literal(4), z.literal(6)]),
+      firewall_to_xdp_drop: z.number().positive(),
+      firewall_to_nftables: z.number().positive(),
+    }),
+  ),
+});
+
 export const resultsSchema = z.strictObject({
   version: z.literal(RESULTS_VERSION),
   generated_at: z.string(),
@@ -57,6 +79,8 @@ export const resultsSchema = z.strictObject({
   machine: machineSchema,
   method: methodSchema,
   cases: z.array(caseSchema),
+  /** live-frames drop throughput on a veth pair (absent when the run skipped it) */
+  throughput: throughputSchema.optional(),
 });
 
 export type ResultsFile = z.infer<typeof resultsSchema>;

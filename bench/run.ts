@@ -11,6 +11,7 @@ import { ArgsError, parseBenchArgs, USAGE, type BenchArgs } from './args.js';
 import { setupFirewall, type FirewallBench } from './firewall.js';
 import { TestRunClock, verdictName, XDP_DROP, XDP_PASS, type Subject } from './harness.js';
 import { machineInfo } from './machine.js';
+import { measureThroughput, type ThroughputResult } from './throughput.js';
 import { CLIENT, CLIENT_PORT, MISS_PORT, SERVER } from './policy.js';
 import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, type CaseResult, type ResultsFile } from './results.js';
 import { repeatsFor, summarize } from './stats.js';
@@ -19,6 +20,8 @@ import { fmt, renderTable } from './table.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIREWALL_OBJ = path.join(ROOT, 'build', 'bpf', 'xdp_firewall.bpf.o');
 const FLOOR_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_floor.bpf.o');
+const LIVEGEN_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_livegen.bpf.o');
+const THROUGHPUT_ROUNDS = 5;
 const FLOOR_ID = 'floor.xdp_pass';
 const SEED = 0x5e17;
 const CALIBRATION_REPEATS = 200_000;
@@ -140,6 +143,21 @@ function printResults(res: ResultsFile): void {
   for (const c of res.cases) log(`  ${c.id}: ${c.description}`);
 }
 
+function printThroughput(t: ThroughputResult): void {
+  const mpps = (pps: number): string => fmt(pps / 1e6, 2);
+  log('');
+  log(`drop throughput on a veth pair, live frames, ${t.rules.toLocaleString('en-US')} rules (Mpps, median of ${t.rounds}):`);
+  log(
+    renderTable(
+      [{ title: 'family' }, { title: 'xdp-firewall', align: 'right' }, { title: 'bare XDP_DROP', align: 'right' }, { title: 'nftables', align: 'right' }, { title: 'fw / XDP_DROP', align: 'right' }, { title: 'fw / nftables', align: 'right' }],
+      t.ratios.map((r) => {
+        const f = (c: string): number => t.figures.find((x) => x.contender === c && x.family === r.family)!.pps;
+        return [`IPv${r.family}`, mpps(f('xdp-firewall')), mpps(f('xdp-drop')), mpps(f('nftables')), fmt(r.firewall_to_xdp_drop, 2), fmt(r.firewall_to_nftables, 2)];
+      }),
+    ),
+  );
+}
+
 function printComparison(prevText: string, file: string, next: ResultsFile): void {
   const prev = parseResults(prevText, file);
   log('');
@@ -171,7 +189,7 @@ function main(args: BenchArgs): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the bench loads BPF programs and runs them with BPF_PROG_TEST_RUN: run it as root');
   }
-  for (const f of [FIREWALL_OBJ, FLOOR_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
+  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LIVEGEN_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
   const native = loadNative();
   const machine = machineInfo(native);
   log(`ebpfsentinel bench  ${new Date().toISOString()}`);
@@ -187,8 +205,14 @@ function main(args: BenchArgs): void {
     fw = setupFirewall({ native, objectPath: FIREWALL_OBJ, dir, listSize: args.listSize, seed: SEED, log: (l) => log(`  ${l}`) });
     const clock = new TestRunClock(native);
     const runs = measure(clock, [...floors, ...fw.subjects], args);
+    // The throughput comparison runs after the test-run cases so its traffic never overlaps them.
+    const throughput = args.throughput
+      ? measureThroughput({ root: ROOT, dir, seed: SEED, framesPerRun: args.throughputFrames, rounds: THROUGHPUT_ROUNDS, log })
+      : undefined;
     const res = toResults(runs, machine, args, startedAt);
+    if (throughput) res.throughput = throughput;
     printResults(res);
+    if (throughput) printThroughput(throughput);
 
     if (existsSync(args.out)) printComparison(readFileSync(args.out, 'utf8'), args.out, res);
     if (args.write) {

@@ -1,0 +1,138 @@
+// The 10,000-rule policy of the throughput comparison, written twice from one description: as the
+// product's firewall config and as an nftables netdev ruleset. It is laid out the way large real
+// policies are — specific denies first, then per-service allows, then source-port allows — with
+// IPv4 and IPv6 rules in every group, CIDRs of mixed lengths, single ports and ranges, TCP and
+// UDP, and a default deny. nftables gets it as idiomatically as it allows: one rule per group
+// over a named interval set (concatenated where the group matches several fields), so nftables
+// is not made to walk 10,000 rules one by one.
+import { Cidr, formatAddress, type IpFamily } from '../src/net/ip.js';
+import { generateBlockList, overlaps, xorshift32 } from './blocklist.js';
+
+export type Shape = 'src' | 'src_service' | 'dst_service' | 'src_sport';
+type Proto = 'tcp' | 'udp';
+
+export interface MixedRule {
+  id: string;
+  priority: number;
+  action: 'allow' | 'deny';
+  shape: Shape;
+  family: IpFamily;
+  cidr: Cidr;
+  proto?: Proto;
+  /** inclusive port range (dst for *_service, src for src_sport) */
+  ports?: [number, number];
+}
+
+/** Groups in priority order: [shape, action, share of the rules]. */
+const GROUPS: readonly [Shape, 'allow' | 'deny', number][] = [
+  ['src', 'deny', 0.3],
+  ['src_service', 'deny', 0.2],
+  ['dst_service', 'allow', 0.4],
+  ['src_sport', 'allow', 0.1],
+];
+
+/** A packet no rule matches (its addresses sit in the generator's reserved ranges), so both
+ * firewalls walk their whole structure and then apply the default deny. */
+export const UNMATCHED: Readonly<Record<IpFamily, { src: string; dst: string; sport: number; dport: number }>> = {
+  4: { src: '198.18.7.7', dst: '198.19.9.9', sport: 61_000, dport: 9 },
+  6: { src: '2001:db8:7::7', dst: '2001:db8:9::9', sport: 61_000, dport: 9 },
+};
+
+/** Networks of one family that do not overlap each other (nftables refuses overlapping elements
+ * in concatenated interval sets, and the firewall would shadow them anyway). */
+function disjointNets(family: IpFamily, count: number, seed: number): Cidr[] {
+  const pool = generateBlockList(family, Math.ceil(count * 1.3) + 16, seed).entries;
+  const out: Cidr[] = [];
+  const sorted = [...pool].sort((a, b) => Buffer.compare(a.addr, b.addr) || a.prefix - b.prefix);
+  let last: Cidr | null = null;
+  const kept = new Set<Cidr>();
+  for (const c of sorted) {
+    if (last && overlaps(last, c)) continue;
+    kept.add(c);
+    last = c;
+  }
+  for (const c of pool) if (kept.has(c) && out.length < count) out.push(c);
+  if (out.length < count) throw new Error(`could only generate ${out.length} of ${count} disjoint IPv${family} networks`);
+  return out;
+}
+
+/** `total` rules (even split between families), deterministic for a seed. */
+export function mixedPolicy(total: number, seed: number): MixedRule[] {
+  const rnd = xorshift32(seed);
+  const rules: MixedRule[] = [];
+  let priority = 0;
+  GROUPS.forEach(([shape, action, share], g) => {
+    const perFamily = Math.max(1, Math.round((total * share) / 2));
+    for (const family of [4, 6] as const) {
+      const nets = disjointNets(family, perFamily, seed ^ (g * 0x1000 + family));
+      for (const cidr of nets) {
+        const r: MixedRule = { id: `m${g}-${family}-${rules.length}`, priority: ++priority, action, shape, family, cidr };
+        if (shape !== 'src') {
+          r.proto = rnd() % 2 ? 'tcp' : 'udp';
+          const lo = 1024 + (rnd() % 60_000);
+          r.ports = rnd() % 3 === 0 ? [lo, lo] : [lo, Math.min(65_535, lo + (rnd() % 500))];
+        }
+        rules.push(r);
+      }
+    }
+  });
+  return rules.slice(0, total);
+}
+
+const net = (c: Cidr): string => `${formatAddress(c.family, c.addr)}/${c.prefix}`;
+const portText = (p: [number, number]): string => (p[0] === p[1] ? `${p[0]}` : `${p[0]}-${p[1]}`);
+
+/** The firewall config (YAML; flow style keeps 10,000 rules readable by diff). */
+export function firewallYaml(rules: readonly MixedRule[], iface: string): string {
+  const lines = [`agent:\n  interfaces: [${iface}]\nfirewall:\n  default_policy: deny\n  rules:`];
+  for (const r of rules) {
+    const side = r.shape === 'dst_service' ? 'dst_ip' : 'src_ip';
+    let line = `    - { id: ${r.id}, priority: ${r.priority}, action: ${r.action}, ${side}: "${net(r.cidr)}"`;
+    if (r.proto) line += `, protocol: ${r.proto}`;
+    if (r.ports) line += `, ${r.shape === 'src_sport' ? 'src_port' : 'dst_port'}: "${portText(r.ports)}"`;
+    lines.push(line + ' }');
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The same policy as one nftables netdev table on `device`; the last rule counts and drops
+ * what nothing matched (the default deny), so the bench can check every frame was judged. */
+export function nftRuleset(rules: readonly MixedRule[], table: string, device: string): string {
+  const sets: string[] = [];
+  const chain: string[] = [];
+  // consecutive rules with the same shape, action and family form one set-backed rule
+  let i = 0;
+  let n = 0;
+  while (i < rules.length) {
+    const first = rules[i]!;
+    let j = i;
+    while (j < rules.length && rules[j]!.shape === first.shape && rules[j]!.action === first.action && rules[j]!.family === first.family) j++;
+    const group = rules.slice(i, j);
+    const ip = first.family === 4 ? 'ip' : 'ip6';
+    const addrType = first.family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+    const name = `g${n++}`;
+    const verdict = first.action === 'allow' ? 'accept' : 'drop';
+    if (first.shape === 'src') {
+      sets.push(`  set ${name} { type ${addrType}; flags interval; elements = { ${group.map((r) => net(r.cidr)).join(', ')} } }`);
+      chain.push(`    ${ip} saddr @${name} ${verdict}`);
+    } else {
+      const addr = first.shape === 'dst_service' ? 'daddr' : 'saddr';
+      const port = first.shape === 'src_sport' ? 'sport' : 'dport';
+      const elems = group.map((r) => `${net(r.cidr)} . ${r.proto} . ${portText(r.ports!)}`);
+      sets.push(`  set ${name} { type ${addrType} . inet_proto . inet_service; flags interval; elements = { ${elems.join(', ')} } }`);
+      chain.push(`    ${ip} ${addr} . meta l4proto . th ${port} @${name} ${verdict}`);
+    }
+    i = j;
+  }
+  return [
+    `table netdev ${table} {`,
+    ...sets,
+    `  chain ingress {`,
+    `    type filter hook ingress device "${device}" priority -500; policy accept;`,
+    ...chain,
+    `    counter drop`,
+    `  }`,
+    `}`,
+    '',
+  ].join('\n');
+}
