@@ -3,15 +3,10 @@
 // API itself does with the declaration: refuse a route that forgot it, and write the role and
 // the security requirement into the route's OpenAPI entry so the document says who may call it.
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import { MIN_ROLE_VALUES, type MinRole } from './auth/types.js';
 
-export const MIN_ROLES = ['public', 'viewer', 'operator', 'admin'] as const;
-export type MinRole = (typeof MIN_ROLES)[number];
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    minRole?: MinRole;
-  }
-}
+export const MIN_ROLES = MIN_ROLE_VALUES;
+export type { MinRole };
 
 /** Routes registered by plugins we do not write (Swagger UI's pages and assets) are public. */
 const PUBLIC_PREFIXES = ['/docs'];

@@ -1,8 +1,11 @@
 // The one `ebpfsentinel` binary. `run` starts the agent; `doctor` says whether this kernel can
-// run it; `demo` builds a namespace lab and shows the agent at work. Exit codes: 0 success,
-// 1 runtime failure, 2 bad usage or bad configuration.
+// run it; `demo` builds a namespace lab and shows the agent at work; the client subcommands
+// (status, programs, rules, alerts, audit, reload) drive a running agent over its API. Exit
+// codes: 0 success, 1 runtime failure or an API error, 2 bad usage or bad configuration,
+// 3 cannot connect to the agent's API.
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerClientCommands } from './commands/index.js';
 
 const program = new Command();
 program
@@ -59,6 +62,8 @@ configCmd
     const { configSchemaCommand } = await import('./config-schema.js');
     process.exitCode = await configSchemaCommand(opts);
   });
+
+registerClientCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,30 @@
+// `ebpfsentinel status`: the agent's state, its programs and where they are attached.
+import { type CommonFlags, clientOptions, outputFormat, printJson, renderTable, SentinelClient } from '../client.js';
+import type { StatusView } from './views.js';
+
+export async function statusCommand(flags: CommonFlags): Promise<void> {
+  const format = outputFormat(flags);
+  const s = await new SentinelClient(clientOptions(flags)).get<StatusView>('/api/v1/status');
+  if (format === 'json') return printJson(s);
+  const lost = Object.entries(s.events.lost).filter(([, n]) => n > 0);
+  const lines = [
+    `agent     ${s.state}, version ${s.version}, up ${s.uptime_seconds} s`,
+    `config    ${s.config.path ?? '(none)'}${s.config.loaded_at ? ` (loaded ${s.config.loaded_at})` : ''}`,
+    `events    ${s.events.received} received, lost: ${lost.length ? lost.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`,
+  ];
+  if (s.last_reload) {
+    const r = s.last_reload;
+    lines.push(`reload    ${r.ok ? 'ok' : 'REJECTED'} (${r.trigger} by ${r.actor} at ${r.at}, generation ${r.generation})${r.error ? `: ${r.error}` : ''}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+  const rows = s.programs.map((p) => [
+    p.name,
+    p.loaded ? 'yes' : 'no',
+    p.attachments.map((a) => `${a.interface}/${a.hook}:${a.attached ? a.mode : 'DOWN'}`).join(' ') || '-',
+    String(p.counters.seen),
+    String(p.counters.passed),
+    String(p.counters.dropped),
+    String(p.counters.events_lost),
+  ]);
+  process.stdout.write(renderTable(['program', 'loaded', 'attachments', 'seen', 'passed', 'dropped', 'events_lost'], rows, new Set([3, 4, 5, 6])));
+}

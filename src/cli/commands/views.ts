@@ -1,0 +1,65 @@
+// The API's JSON as the CLI reads it: only the fields the tables show. --output json prints
+// what the agent sent, whole.
+export interface ProgramStatusView {
+  name: string;
+  loaded: boolean;
+  attachments: { interface: string; hook: string; mode: string; attached: boolean; error?: string }[];
+  counters: { seen: number; passed: number; dropped: number; malformed: number; events: number; events_lost: number };
+}
+
+export interface ProgramView {
+  name: string;
+  enabled: boolean;
+  override?: string;
+  status: ProgramStatusView | null;
+}
+
+export interface StatusView {
+  version: string;
+  uptime_seconds: number;
+  state: string;
+  programs: ProgramStatusView[];
+  events: { received: number; lost: Record<string, number> };
+  config: { path: string | null; loaded_at: string | null };
+  last_reload?: ReloadView | null;
+}
+
+export interface ReloadView {
+  ok: boolean;
+  trigger: string;
+  actor: string;
+  at: string;
+  generation: number;
+  error?: string;
+  applied?: { program: string; action: string }[];
+}
+
+export interface RuleView {
+  id: string;
+  source: 'file' | 'api';
+  rule: Record<string, unknown>;
+  actor?: string;
+  updated_at?: string;
+}
+
+export interface AlertRecordView {
+  id: number;
+  timestamp: string;
+  src_ip: string;
+  src_port?: number;
+  dest_ip: string;
+  dest_port?: number;
+  proto: string;
+  alert: { action: string; signature: string };
+  ebpfsentinel?: { engine?: string; rule_id?: string; severity?: string };
+}
+
+export interface AuditView {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  detail?: string;
+}
