@@ -1,0 +1,152 @@
+// Policy -> kernel rows for xdp-ratelimit, without a kernel (unit-testable). Every limit becomes
+// a GCRA meter: interval = 1e9 / rate ns, tolerance = (burst - 1) * interval ns (ratelimit.h).
+import type { Cidr } from '../../net/ip.js';
+import { protocolNumber, type DdosConfig, type RatelimitConfig, type RatelimitRuleConfig } from './schema.js';
+
+export const RL = {
+  MAX_RULES: 1024,
+  ACT_DROP: 0,
+  ACT_PASS: 1,
+  SCOPE_SOURCE: 0,
+  SCOPE_RULE: 1,
+  M_SRC: 0x01,
+  M_PROTO: 0x02,
+  M_DPORT: 0x04,
+  COOKIE_OFF: 0,
+  COOKIE_ALWAYS: 1,
+  COOKIE_THRESHOLD: 2,
+} as const;
+
+export interface Limit {
+  intervalNs: bigint;
+  toleranceNs: bigint;
+}
+
+export const NO_LIMIT: Limit = { intervalNs: 0n, toleranceNs: 0n };
+
+/** GCRA parameters of `rate` packets/s with bursts of `burst` packets. */
+export function limitOf(rate: number, burst: number): Limit {
+  if (rate <= 0) return NO_LIMIT;
+  const intervalNs = BigInt(Math.max(1, Math.round(1e9 / rate)));
+  return { intervalNs, toleranceNs: intervalNs * BigInt(Math.max(0, burst - 1)) };
+}
+
+export interface RuleRow {
+  ruleId: string;
+  ruleNum: number;
+  family: 4 | 6;
+  /** 16 bytes, masked */
+  addr: Buffer;
+  mask: Buffer;
+  limit: Limit;
+  proto: number | null;
+  dportLo: number;
+  dportHi: number;
+  action: number;
+  scope: number;
+  match: number;
+}
+
+export interface GenHeader {
+  sampleEvery: number;
+  dflt: Limit;
+  synAgg: Limit;
+  synSrc: Limit;
+  udpAgg: Limit;
+  udpSrc: Limit;
+  icmpAgg: Limit;
+  icmpSrc: Limit;
+  cookieThreshold: Limit;
+  cookieMode: number;
+}
+
+export interface CompiledRatelimit {
+  rows: RuleRow[];
+  header: GenHeader;
+  housekeeping: { maxIdleNs: bigint; periodNs: bigint };
+  /** SYN cookies on: the engine must set net.ipv4.tcp_syncookies=2 */
+  synCookies: boolean;
+}
+
+const ANY4 = { family: 4 as const, addr: Buffer.alloc(16), prefix: 0 };
+const ANY6 = { family: 6 as const, addr: Buffer.alloc(16), prefix: 0 };
+
+function maskOf(prefix: number): Buffer {
+  const m = Buffer.alloc(16);
+  for (let i = 0; i < 16; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - i * 8));
+    m[i] = bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
+  }
+  return m;
+}
+
+/** Rules in evaluation order: by priority, then the ones without one in list order. */
+export function orderedRules(rules: readonly RatelimitRuleConfig[]): RatelimitRuleConfig[] {
+  const withP = rules.filter((r) => r.priority !== undefined).sort((a, b) => a.priority! - b.priority!);
+  return [...withP, ...rules.filter((r) => r.priority === undefined)];
+}
+
+/** Rule numbers are positions in the ordered, enabled list, from 1 (0 = no rule). */
+export function compileRatelimit(rl: RatelimitConfig, ddos: DdosConfig): CompiledRatelimit {
+  const rows: RuleRow[] = [];
+  const rlOn = rl.enabled;
+  const rules = rlOn ? orderedRules(rl.rules).filter((r) => r.enabled) : [];
+  rules.forEach((r, i) => {
+    const ruleNum = i + 1;
+    const nets: Array<Pick<Cidr, 'family' | 'addr' | 'prefix'>> = r.src_ip ?? [ANY4, ANY6];
+    const proto = protocolNumber(r.protocol);
+    for (const net of nets) {
+      // icmp only exists in IPv4 and icmpv6 only in IPv6: such a row could never match.
+      if ((proto === 1 && net.family === 6) || (proto === 58 && net.family === 4)) continue;
+      rows.push({
+        ruleId: r.id,
+        ruleNum,
+        family: net.family,
+        addr: Buffer.from(net.addr),
+        mask: maskOf(net.prefix),
+        limit: limitOf(r.rate, r.burst ?? r.rate),
+        proto,
+        dportLo: r.dst_port?.lo ?? 0,
+        dportHi: r.dst_port?.hi ?? 0,
+        action: r.action === 'pass' ? RL.ACT_PASS : RL.ACT_DROP,
+        scope: r.per === 'rule' ? RL.SCOPE_RULE : RL.SCOPE_SOURCE,
+        match: RL.M_SRC | (proto !== null ? RL.M_PROTO : 0) | (r.dst_port ? RL.M_DPORT : 0),
+      });
+    }
+  });
+  if (rows.length > RL.MAX_RULES) throw new Error(`ratelimit.rules: ${rows.length} kernel rows, the limit is ${RL.MAX_RULES}`);
+
+  const d = ddos.enabled ? ddos : null;
+  const guard = (g: DdosConfig['udp_protection'] | undefined): [Limit, Limit] =>
+    g && g.enabled ? [limitOf(g.max_pps, g.max_pps), limitOf(g.per_source_pps, g.per_source_pps)] : [NO_LIMIT, NO_LIMIT];
+  const [synAgg, synSrc] = guard(d?.syn_flood);
+  const [udpAgg, udpSrc] = guard(d?.udp_protection);
+  const [icmpAgg, icmpSrc] = guard(d?.icmp_protection);
+  const syn = d?.syn_protection;
+  const cookieMode = !syn?.enabled ? RL.COOKIE_OFF : syn.threshold_mode ? RL.COOKIE_THRESHOLD : RL.COOKIE_ALWAYS;
+  // Threshold mode measures the SYN rate over a 100 ms window: a burst allowance of a tenth of
+  // a second of SYNs, so cookies start within 100 ms of the rate crossing the threshold.
+  const cookieThreshold = syn?.enabled && syn.threshold_mode ? limitOf(syn.threshold_pps, Math.max(1, Math.ceil(syn.threshold_pps / 10))) : NO_LIMIT;
+
+  const dfltRate = rlOn ? rl.default_rate : 0;
+  return {
+    rows,
+    header: {
+      sampleEvery: rl.event_sample_every,
+      dflt: limitOf(dfltRate, rl.default_burst ?? dfltRate),
+      synAgg,
+      synSrc,
+      udpAgg,
+      udpSrc,
+      icmpAgg,
+      icmpSrc,
+      cookieThreshold,
+      cookieMode,
+    },
+    housekeeping: {
+      maxIdleNs: BigInt(rl.bucket_idle_timeout_secs) * 1_000_000_000n,
+      periodNs: BigInt(rl.housekeeping_interval_secs) * 1_000_000_000n,
+    },
+    synCookies: cookieMode !== RL.COOKIE_OFF,
+  };
+}

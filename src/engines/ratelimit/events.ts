@@ -1,0 +1,117 @@
+// xdp-ratelimit ring-buffer records (struct rl_event) -> alerts. Decoded in place at the
+// BTF-generated offsets into one reused record, like the firewall's decoder.
+import type { Alert } from '../../alerts/model.js';
+import { layouts } from '../../kernel/layouts.gen.js';
+import { formatAddress } from '../../net/ip.js';
+import { RATELIMIT_PROGRAM, SN_EV_RATELIMIT } from './kernel.js';
+
+const E = layouts.rl_event.fields;
+const H = layouts.sentinel_event_hdr.fields;
+const HDR = E.hdr.offset;
+export const RL_EVENT_SIZE = layouts.rl_event.size;
+
+/** rl_event.reason (ratelimit.h RL_R_*) */
+export const RL_REASON = { 1: 'rule', 2: 'default', 3: 'syn_flood', 4: 'udp_flood', 5: 'icmp_flood', 6: 'syncookie_invalid' } as const;
+export type RlReason = (typeof RL_REASON)[keyof typeof RL_REASON];
+
+export interface RatelimitEventRecord {
+  bootNs: bigint;
+  cpu: number;
+  ruleNum: number;
+  ifindex: number;
+  family: 4 | 6;
+  proto: number;
+  src: Buffer;
+  dst: Buffer;
+  srcPort: number;
+  dstPort: number;
+  vlanId: number;
+  pktLen: number;
+  reason: number;
+  /** 0 drop, 1 pass (monitor rule) */
+  action: number;
+  tcpFlags: number;
+  aggregate: boolean;
+  /** drops of the bucket so far; the event stands for the drops since the previous one */
+  drops: bigint;
+}
+
+export function emptyRatelimitEvent(): RatelimitEventRecord {
+  return {
+    bootNs: 0n, cpu: 0, ruleNum: 0, ifindex: 0, family: 4, proto: 0, src: Buffer.alloc(0), dst: Buffer.alloc(0),
+    srcPort: 0, dstPort: 0, vlanId: 0, pktLen: 0, reason: 0, action: 0, tcpFlags: 0, aggregate: false, drops: 0n,
+  };
+}
+
+export function decodeRatelimitEvent(buf: Buffer, off: number, len: number, out: RatelimitEventRecord): boolean {
+  if (len < RL_EVENT_SIZE) return false;
+  if (buf.readUInt16LE(off + HDR + H.type.offset) !== SN_EV_RATELIMIT) return false;
+  const family = buf.readUInt8(off + E.family.offset);
+  if (family !== 4 && family !== 6) return false;
+  const reason = buf.readUInt8(off + E.reason.offset);
+  if (!(reason in RL_REASON)) return false;
+  out.bootNs = buf.readBigUInt64LE(off + HDR + H.ts_ns.offset);
+  out.cpu = buf.readUInt16LE(off + HDR + H.cpu.offset);
+  out.ruleNum = buf.readUInt32LE(off + E.rule_num.offset);
+  out.ifindex = buf.readUInt32LE(off + E.ifindex.offset);
+  out.family = family;
+  out.proto = buf.readUInt8(off + E.proto.offset);
+  const alen = family === 6 ? 16 : 4;
+  out.src = buf.subarray(off + E.src_addr.offset, off + E.src_addr.offset + alen);
+  out.dst = buf.subarray(off + E.dst_addr.offset, off + E.dst_addr.offset + alen);
+  out.srcPort = buf.readUInt16LE(off + E.src_port.offset);
+  out.dstPort = buf.readUInt16LE(off + E.dst_port.offset);
+  out.vlanId = buf.readUInt16LE(off + E.vlan_id.offset);
+  out.pktLen = buf.readUInt16LE(off + E.pkt_len.offset);
+  out.reason = reason;
+  out.action = buf.readUInt8(off + E.action.offset);
+  out.tcpFlags = buf.readUInt8(off + E.tcp_flags.offset);
+  out.aggregate = buf.readUInt8(off + E.aggregate.offset) !== 0;
+  out.drops = buf.readBigUInt64LE(off + E.drops.offset);
+  return true;
+}
+
+export interface RatelimitAlertContext {
+  ruleId(num: number): string | undefined;
+  interfaceName(ifindex: number): string | undefined;
+  toWallNs(bootNs: bigint): bigint;
+}
+
+const CATEGORY: Record<RlReason, string> = {
+  rule: 'Rate limit exceeded',
+  default: 'Rate limit exceeded',
+  syn_flood: 'Denial of service: SYN flood',
+  udp_flood: 'Denial of service: UDP flood',
+  icmp_flood: 'Denial of service: ICMP flood',
+  syncookie_invalid: 'Denial of service: forged SYN cookie',
+};
+
+export function ratelimitAlert(ev: RatelimitEventRecord, ctx: RatelimitAlertContext): Alert {
+  const reason = RL_REASON[ev.reason as keyof typeof RL_REASON];
+  const flood = reason !== 'rule' && reason !== 'default';
+  const ruleId = reason === 'rule' ? (ctx.ruleId(ev.ruleNum) ?? `rule#${ev.ruleNum}`) : reason === 'default' ? 'default-rate' : `ddos-${reason.replace('_', '-')}`;
+  const passed = ev.action === 1;
+  const alert: Alert = {
+    timestampNs: ctx.toWallNs(ev.bootNs),
+    severity: flood ? 'high' : 'medium',
+    engine: 'ratelimit',
+    program: RATELIMIT_PROGRAM,
+    ruleId,
+    ruleName: `ebpfsentinel ratelimit ${passed ? 'over limit (monitor)' : 'drop'}: ${ruleId}${ev.aggregate ? ' (all sources)' : ''}; ${ev.drops} over-limit packets so far`,
+    signatureId: ev.ruleNum,
+    action: passed ? 'allowed' : 'blocked',
+    reason,
+    category: CATEGORY[reason],
+    flow: { srcIp: formatAddress(ev.family, ev.src), dstIp: formatAddress(ev.family, ev.dst), proto: ev.proto },
+    packetLength: ev.pktLen,
+  };
+  if (flood) alert.mitre = { techniqueId: 'T1498', techniqueName: 'Network Denial of Service', tactic: 'impact', tacticId: 'TA0040' };
+  if (ev.proto === 6 || ev.proto === 17) {
+    alert.flow.srcPort = ev.srcPort;
+    alert.flow.dstPort = ev.dstPort;
+  }
+  const ifname = ctx.interfaceName(ev.ifindex);
+  if (ifname) alert.interface = ifname;
+  if (ev.vlanId) alert.vlan = [ev.vlanId];
+  return alert;
+}

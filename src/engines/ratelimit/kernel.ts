@@ -1,0 +1,214 @@
+// xdp-ratelimit's kernel face: the loaded object, the generation writer (fill the inactive
+// generation, then flip rl_active), housekeeping config and counter readers. Used by the engine,
+// the kernel tests and the bench so all three drive the program the same way.
+import { BpfObject } from '../../kernel/object.js';
+import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
+import { layouts } from '../../kernel/layouts.gen.js';
+import { RL, type CompiledRatelimit, type GenHeader, type Limit, type RuleRow } from './compile.js';
+
+export const RATELIMIT_PROGRAM = 'xdp-ratelimit';
+export const RATELIMIT_ENTRY = 'xdp_ratelimit';
+export const RATELIMIT_OBJECT_FILE = 'xdp_ratelimit.bpf.o';
+export const SN_PROG_XDP_RATELIMIT = 2;
+export const SN_EV_RATELIMIT = 2;
+
+/** Per-interface counter slots (counters.h, ratelimit.h), in order. */
+export const RL_COUNTER_SLOTS = [
+  'seen', 'passed', 'dropped', 'malformed', 'non_ip', 'events', 'events_lost_ring_full',
+  'events_lost_backpressure', 'bytes_seen', 'drop_rule', 'drop_default', 'drop_syn_flood', 'drop_udp_flood',
+  'drop_icmp_flood', 'syncookie_sent', 'syncookie_invalid',
+] as const;
+export type RlCounterSlot = (typeof RL_COUNTER_SLOTS)[number];
+export type RlCounters = Record<RlCounterSlot, bigint>;
+
+/** rl_stats slots (ratelimit.h RL_ST_*), in order. */
+export const RL_STAT_SLOTS = [
+  'syncookie_valid', 'over_limit_passed', 'syn_not_answered', 'buckets_expired', 'bucket_create_failed',
+  'cas_exhausted', 'housekeeping_runs', 'syn_under_threshold',
+] as const;
+export type RlStatSlot = (typeof RL_STAT_SLOTS)[number];
+export type RlStats = Record<RlStatSlot, bigint>;
+
+const L = layouts;
+
+function writeLimit(b: Buffer, off: number, l: Limit): void {
+  b.writeBigUInt64LE(l.intervalNs, off + L.rl_limit.fields.interval_ns.offset);
+  b.writeBigUInt64LE(l.toleranceNs, off + L.rl_limit.fields.tolerance_ns.offset);
+}
+
+export function encodeRule(r: RuleRow): Buffer {
+  const F = L.rl_rule.fields;
+  const b = Buffer.alloc(L.rl_rule.size);
+  r.addr.copy(b, F.addr.offset, 0, 16);
+  r.mask.copy(b, F.mask.offset, 0, 16);
+  writeLimit(b, F.limit.offset, r.limit);
+  b.writeUInt32LE(r.ruleNum, F.rule_num.offset);
+  b.writeUInt16LE(r.dportLo, F.dport_lo.offset);
+  b.writeUInt16LE(r.dportHi, F.dport_hi.offset);
+  b.writeUInt8(r.family, F.family.offset);
+  b.writeUInt8(r.proto ?? 0, F.proto.offset);
+  b.writeUInt8(r.action, F.action.offset);
+  b.writeUInt8(r.scope, F.scope.offset);
+  b.writeUInt8(r.match, F.match.offset);
+  return b;
+}
+
+export function encodeGen(h: GenHeader, ruleCount: number): Buffer {
+  const F = L.rl_gen.fields;
+  const b = Buffer.alloc(L.rl_gen.size);
+  b.writeUInt32LE(ruleCount, F.rule_count.offset);
+  b.writeUInt32LE(h.sampleEvery, F.sample_every.offset);
+  writeLimit(b, F.dflt.offset, h.dflt);
+  writeLimit(b, F.syn_agg.offset, h.synAgg);
+  writeLimit(b, F.syn_src.offset, h.synSrc);
+  writeLimit(b, F.udp_agg.offset, h.udpAgg);
+  writeLimit(b, F.udp_src.offset, h.udpSrc);
+  writeLimit(b, F.icmp_agg.offset, h.icmpAgg);
+  writeLimit(b, F.icmp_src.offset, h.icmpSrc);
+  writeLimit(b, F.cookie_threshold.offset, h.cookieThreshold);
+  b.writeUInt8(h.cookieMode, F.cookie_mode.offset);
+  return b;
+}
+
+export interface RatelimitKernelOptions {
+  objectPath: string;
+  ringSize?: number;
+}
+
+export interface BucketEntry {
+  family: 4 | 6;
+  kind: number;
+  id: number;
+  addr: Buffer;
+  tatNs: bigint;
+  lastNs: bigint;
+  drops: bigint;
+}
+
+export class RatelimitKernel {
+  private readonly active: BpfMap<number, number>;
+  private readonly gens: BpfMap<number, Buffer>;
+  private readonly rules: BpfMap<number, Buffer>;
+  private readonly counters: BpfMap<number, Buffer>;
+  private readonly stats: BpfMap<number, Buffer>;
+  private readonly hk: BpfMap<number, Buffer>;
+  private readonly buckets: BpfMap<Buffer, Buffer>;
+  /** the generation packets are judged by */
+  generation = 0;
+  compiled: CompiledRatelimit | null = null;
+
+  private constructor(readonly obj: BpfObject) {
+    this.active = obj.map('rl_active', u32Codec, u32Codec);
+    this.gens = obj.map('rl_gen', u32Codec, bytesCodec(L.rl_gen.size));
+    this.rules = obj.map('rl_rules', u32Codec, bytesCodec(L.rl_rule.size));
+    this.counters = obj.map('rl_counters', u32Codec, bytesCodec(L.sentinel_counters.size) as Codec<Buffer>);
+    this.stats = obj.map('rl_stats', u32Codec, bytesCodec(8));
+    this.hk = obj.map('rl_housekeeping', u32Codec, bytesCodec(L.rl_housekeeping.size));
+    this.buckets = obj.map('rl_buckets', bytesCodec(L.rl_key.size), bytesCodec(L.rl_bucket.size));
+  }
+
+  static load(opts: RatelimitKernelOptions): RatelimitKernel {
+    const obj = BpfObject.load(opts.objectPath, opts.ringSize ? { maxEntries: { rl_events: opts.ringSize } } : {});
+    try {
+      const k = new RatelimitKernel(obj);
+      k.generation = (k.active.lookup(0) ?? 0) & 1;
+      return k;
+    } catch (e) {
+      obj.close();
+      throw e;
+    }
+  }
+
+  get progFd(): number {
+    return this.obj.progFd(RATELIMIT_ENTRY);
+  }
+
+  get eventsFd(): number {
+    return this.obj.mapFd('rl_events');
+  }
+
+  /** Writes the whole policy into the inactive generation, then flips: a packet is judged by
+   * the old policy or the new one, never a mix. Bucket state (TATs) survives the flip, so a
+   * reload never hands anyone a fresh burst. Returns the new generation. */
+  apply(c: CompiledRatelimit): number {
+    const next = this.generation ^ 1;
+    const base = next * RL.MAX_RULES;
+    if (c.rows.length) this.rules.updateBatch(c.rows.map((r, i) => [base + i, encodeRule(r)] as const));
+    this.gens.update(next, encodeGen(c.header, c.rows.length));
+    this.active.update(0, next);
+    this.generation = next;
+    this.compiled = c;
+    this.writeHousekeeping(c.housekeeping.maxIdleNs, c.housekeeping.periodNs);
+    return next;
+  }
+
+  /** Sets the idle age and period; the next packet (re)arms the timer with them. */
+  writeHousekeeping(maxIdleNs: bigint, periodNs: bigint): void {
+    const F = L.rl_housekeeping.fields;
+    const cur = this.hk.lookup(0);
+    const b = Buffer.alloc(L.rl_housekeeping.size);
+    b.writeBigUInt64LE(maxIdleNs, F.max_idle_ns.offset);
+    b.writeBigUInt64LE(periodNs, F.period_ns.offset);
+    // An armed timer re-reads both values on its next run; only a changed period needs a re-arm
+    // (the kernel keeps the timer field itself untouched by updates from user space).
+    const samePeriod = cur !== undefined && cur.readBigUInt64LE(F.period_ns.offset) === periodNs;
+    b.writeUInt32LE(samePeriod ? cur.readUInt32LE(F.armed.offset) : 0, F.armed.offset);
+    this.hk.update(0, b);
+  }
+
+  readCounters(): Map<number, RlCounters> {
+    const out = new Map<number, RlCounters>();
+    for (const [ifindex, perCpu] of this.counters.allPerCpu()) {
+      const sums = sumU64Slots(perCpu);
+      const snap = {} as RlCounters;
+      RL_COUNTER_SLOTS.forEach((name, i) => (snap[name] = sums[i]!));
+      out.set(ifindex, snap);
+    }
+    return out;
+  }
+
+  readStats(): RlStats {
+    const out = {} as RlStats;
+    RL_STAT_SLOTS.forEach((name, i) => {
+      const per = this.stats.lookupPerCpu(i);
+      out[name] = per ? sumU64Slots(per, 1)[0]! : 0n;
+    });
+    return out;
+  }
+
+  /** Every live bucket (status, tests; not the hot path). */
+  readBuckets(): BucketEntry[] {
+    const K = L.rl_key.fields;
+    const V = L.rl_bucket.fields;
+    return this.buckets.all().map(([k, v]) => {
+      const family = k.readUInt8(K.family.offset) as 4 | 6;
+      return {
+        family,
+        kind: k.readUInt8(K.kind.offset),
+        id: k.readUInt32LE(K.id.offset),
+        addr: Buffer.from(k.subarray(K.addr.offset, K.addr.offset + (family === 6 ? 16 : 4))),
+        tatNs: v.readBigUInt64LE(V.tat.offset),
+        lastNs: v.readBigUInt64LE(V.last_ns.offset),
+        drops: v.readBigUInt64LE(V.drops.offset),
+      };
+    });
+  }
+
+  bucketCount(): number {
+    let n = 0;
+    for (const _ of this.buckets.keys()) n++;
+    return n;
+  }
+
+  /** Forgets every bucket (tests and benches start from a clean slate). */
+  clearBuckets(): void {
+    for (const k of [...this.buckets.keys()]) this.buckets.delete(k);
+    const zero = Buffer.alloc(L.rl_bucket.size);
+    const agg = this.obj.map('rl_agg', u32Codec, bytesCodec(L.rl_bucket.size));
+    for (let i = 0; i < 4; i++) agg.update(i, zero);
+  }
+
+  close(): void {
+    this.obj.close();
+  }
+}

@@ -1,0 +1,42 @@
+// Metrics of xdp-ratelimit that are not per interface (rl_stats): cookies validated, buckets
+// expired by housekeeping, packets passed unmetered... Per-interface drop reasons go through the
+// agent's program_counter_total like every program's own counter slots.
+import { Counter, type Registry } from 'prom-client';
+import { METRIC_PREFIX } from '../../metrics/agent-metrics.js';
+import { MonotonicSeries } from '../../metrics/monotonic.js';
+import type { RlStats } from './kernel.js';
+
+const instances = new WeakMap<Registry, RatelimitMetrics>();
+
+export class RatelimitMetrics {
+  private readonly stats = new MonotonicSeries<{ stat: string }>(['stat']);
+
+  /** One per registry: an engine restarted by a reload keeps counting into the same series
+   * (MonotonicSeries absorbs the kernel counters starting again from zero). */
+  static for(registry: Registry): RatelimitMetrics {
+    let m = instances.get(registry);
+    if (!m) {
+      m = new RatelimitMetrics(registry);
+      instances.set(registry, m);
+    }
+    return m;
+  }
+
+  private constructor(registry: Registry) {
+    const stats = this.stats;
+    new Counter({
+      name: `${METRIC_PREFIX}ratelimit_stats_total`,
+      help: 'xdp-ratelimit events that are not per interface: syncookie_valid, over_limit_passed, syn_not_answered, buckets_expired, bucket_create_failed, cas_exhausted, housekeeping_runs, syn_under_threshold.',
+      labelNames: ['stat'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, v] of stats.entries()) this.inc(labels, v);
+      },
+    });
+  }
+
+  observe(s: RlStats): void {
+    for (const [stat, v] of Object.entries(s)) this.stats.observe({ stat }, v);
+  }
+}
