@@ -2,16 +2,24 @@
 // resolves interfaces, prepares the pin root, starts the engines, routes their ring-buffer
 // records to them, serves the API, and takes it all down again. Data flows one way: policy down
 // into maps, events up into alerts.
-import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { EveFileWriter } from './alerts/eve-file.js';
 import type { Alert } from './alerts/model.js';
 import { startApiServer, type RunningApi } from './api/server.js';
 import type { AgentStatus } from './api/types.js';
-import type { Config } from './config/index.js';
+import { loadConfigFile, type Config } from './config/index.js';
+import { MemoryApiRuleStore, type ApiRuleStore } from './control/api-rules.js';
+import { ConfigFileWatcher } from './control/config-watch.js';
+import { LiveControlPlane, type AuditTrail } from './control/control-plane.js';
+import { EngineSet, type EngineSpec } from './control/engine-set.js';
+import type { ControlPlane } from './control/types.js';
 import type { Engine, EngineContext, InterfaceRef } from './engines/engine.js';
 import { FirewallEngine } from './engines/firewall/engine.js';
+import { RatelimitEngine, ratelimitEnabled } from './engines/ratelimit/engine.js';
+import { RATELIMIT_PROGRAM } from './engines/ratelimit/kernel.js';
+import { FIREWALL_PROGRAM } from './engines/firewall/kernel.js';
 import { BootClock } from './kernel/boot-clock.js';
 import { ensureBpffs } from './kernel/bpffs.js';
 import { ifindexOf } from './kernel/link.js';
@@ -20,11 +28,30 @@ import { createLogger } from './log.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import { REPO_ROOT, VERSION } from './version.js';
 
+/**
+ * Every engine the agent knows, in start order (one line each; stopped in reverse). An engine
+ * runs when its config section enables it, or when the API switched it on at runtime; a reload
+ * that flips `enabled` starts or stops it without touching the others.
+ */
+export const ENGINES: readonly EngineSpec[] = [
+  { program: FIREWALL_PROGRAM, enabledIn: (c) => c.firewall.enabled, create: (ctx) => new FirewallEngine(ctx) },
+  { program: RATELIMIT_PROGRAM, enabledIn: ratelimitEnabled, create: (ctx) => new RatelimitEngine(ctx) },
+];
+
 export interface AgentOptions {
   config: Config;
   logger?: Logger;
   /** directory holding the built BPF objects; default <repo>/build/bpf */
   objectDir?: string;
+  /** reads the config file again on reload (default loadConfigFile; the run command adds its
+   * command-line overrides) */
+  loadConfig?: (file: string) => Promise<Config>;
+  /** watch the config file and reload when it changes (default true) */
+  watchConfig?: boolean;
+  watchDebounceMs?: number;
+  /** where API firewall rules are kept (default: in memory, lost on restart) */
+  rules?: ApiRuleStore;
+  audit?: AuditTrail;
 }
 
 /** struct sentinel_event_hdr: type at 8 (u16), program at 10 (u8) */
@@ -35,15 +62,21 @@ export class AgentStartError extends Error {}
 export class Agent {
   readonly metrics = new AgentMetrics({ version: VERSION });
   readonly log: Logger;
-  private engines: Engine[] = [];
+  private engineSet: EngineSet | null = null;
+  private controlPlane: LiveControlPlane | null = null;
+  private watcher: ConfigFileWatcher | null = null;
   private byProgramId = new Map<number, Engine>();
   private ring: RingReader | null = null;
+  /** records/failures counted by ring readers replaced since start (engines came and went) */
+  private ringBase = { records: 0 };
   private eve: EveFileWriter | null = null;
   private api: RunningApi | null = null;
   private poller: NodeJS.Timeout | null = null;
   private state: 'starting' | 'running' | 'stopping' = 'starting';
   private readonly clock = new BootClock();
-  private readonly loadedAt = new Date();
+  private loadedAt = new Date();
+  /** the file's config now live (the one given at start until a reload) */
+  private current: Config;
   private decodeErrors = 0;
   /** records decoded per engine since the last foldRingStats() */
   private readonly received = new Map<Engine, number>();
@@ -57,6 +90,7 @@ export class Agent {
   ) {
     this.log = opts.logger ?? createLogger({ level: config.agent.log_level, format: config.agent.log_format });
     this.pinRoot = config.agent.pin_root;
+    this.current = config;
   }
 
   /** Starts everything or nothing: a failure half-way tears down what was started. */
@@ -73,6 +107,22 @@ export class Agent {
 
   get apiUrl(): string | null {
     return this.api?.url ?? null;
+  }
+
+  /** Reloads, API rules and runtime enable/disable; null before start completed. */
+  get control(): ControlPlane | null {
+    return this.controlPlane;
+  }
+
+  /** Running engines, in start order. */
+  private get engines(): Engine[] {
+    return this.engineSet?.engines() ?? [];
+  }
+
+  /** SIGHUP: logrotate moved the EVE file, and/or the config changed. */
+  async onSighup(): Promise<void> {
+    await this.eve?.reopen();
+    await this.controlPlane?.reload('signal', 'signal:SIGHUP');
   }
 
   private async bringUp(): Promise<void> {
@@ -96,7 +146,7 @@ export class Agent {
       this.eve = await EveFileWriter.open({ path: alerting.eve.path, observer: this.metrics, logger: this.log });
     }
 
-    const ctx: EngineContext = {
+    const baseCtx: EngineContext = {
       config: this.config,
       log: this.log,
       metrics: this.metrics,
@@ -108,13 +158,24 @@ export class Agent {
         this.eve?.write(alert);
       },
     };
-    if (this.config.firewall.enabled) this.engines.push(new FirewallEngine(ctx));
-
-    for (const e of this.engines) {
-      this.byProgramId.set(e.programId, e);
-      await e.start();
-    }
-    this.openRing();
+    this.engineSet = new EngineSet(ENGINES, (config) => ({ ...baseCtx, config }), this.log, () => this.openRing());
+    const control = new LiveControlPlane({
+      file: this.config.source.file,
+      initial: this.config,
+      load: this.opts.loadConfig ?? loadConfigFile,
+      engines: this.engineSet,
+      rules: this.opts.rules ?? new MemoryApiRuleStore(),
+      ...(this.opts.audit ? { audit: this.opts.audit } : {}),
+      log: this.log,
+      registry: this.metrics.registry,
+      status: () => this.status(),
+      onApplied: (file) => {
+        this.current = file;
+        this.loadedAt = new Date();
+      },
+    });
+    await this.engineSet.startAll(control.effectiveConfig, control.wanted);
+    this.controlPlane = control;
 
     this.refresh();
     this.poller = setInterval(() => this.refresh(), agent.metrics_interval_ms);
@@ -131,6 +192,14 @@ export class Agent {
       },
       { bindAddress: agent.bind_address, port: agent.http_port },
     );
+    if (this.opts.watchConfig !== false) {
+      const text = await readFile(this.config.source.file).catch(() => undefined);
+      this.watcher = new ConfigFileWatcher(this.config.source.file, () => void control.reload('file', 'file-watch'), {
+        log: this.log,
+        ...(this.opts.watchDebounceMs !== undefined ? { debounceMs: this.opts.watchDebounceMs } : {}),
+      });
+      this.watcher.start(text);
+    }
     this.state = 'running';
     this.log.info({ api: this.api.url, pin_root: this.pinRoot, interfaces: agent.interfaces, programs: this.engines.map((e) => e.program) }, 'ebpfsentinel running');
   }
@@ -150,8 +219,23 @@ export class Agent {
     }
   }
 
-  /** One reader over every engine's ring; records go to the engine named in their header. */
+  /** One reader over every running engine's ring; records go to the engine named in their
+   * header. Called again whenever engines start or stop: the old reader is drained first so
+   * no record of a leaving engine is lost, and its counts carry over. */
   private openRing(): void {
+    if (this.ring) {
+      try {
+        this.ring.consume();
+      } catch (err) {
+        this.log.error({ err }, 'draining the ring reader before replacing it failed');
+      }
+      this.foldRingStats();
+      this.ringBase.records += this.ring.stats.records;
+      this.headerFailures = 0;
+      this.ring.close();
+      this.ring = null;
+    }
+    this.byProgramId = new Map(this.engines.map((e) => [e.programId, e]));
     const fds = this.engines.flatMap((e) => e.ringFds());
     if (!fds.length) return;
     this.ring = new RingReader(
@@ -209,8 +293,8 @@ export class Agent {
     return {
       state: this.state,
       programs: this.engines.map((e) => e.status()),
-      events: { received: this.ring?.stats.records ?? 0, lost },
-      config: { path: path.resolve(this.config.source.file), loaded_at: this.loadedAt },
+      events: { received: this.ringBase.records + (this.ring?.stats.records ?? 0), lost },
+      config: { path: path.resolve(this.current.source.file), loaded_at: this.loadedAt },
     };
   }
 
@@ -223,6 +307,7 @@ export class Agent {
   private async doStop(): Promise<void> {
     this.state = 'stopping';
     if (this.poller) clearInterval(this.poller);
+    this.watcher?.close();
     const errors: string[] = [];
     const attempt = async (what: string, fn: () => unknown): Promise<void> => {
       try {
@@ -239,8 +324,7 @@ export class Agent {
       this.ring.close();
       this.ring = null;
     }
-    for (const e of this.engines) errors.push(...(await e.stop()).map((m) => `${e.program}: ${m}`));
-    this.engines = [];
+    if (this.engineSet) errors.push(...(await this.engineSet.stopAll()));
     if (this.eve) await attempt('eve close', () => this.eve!.close());
     // Only what this agent created: pin_root may be shared with other tools.
     await attempt('pins', async () => {

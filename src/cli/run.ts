@@ -1,6 +1,7 @@
-// `ebpfsentinel run`: load the config, start the agent, stop cleanly on SIGTERM/SIGINT.
-// A bad config exits 2 with every problem named (file:line:col key: message); a failure to
-// start exits 1 after undoing whatever had been attached.
+// `ebpfsentinel run`: load the config, start the agent, stop cleanly on SIGTERM/SIGINT, reload
+// on SIGHUP (and reopen the EVE file for logrotate). A bad config exits 2 with every problem
+// named (file:line:col key: message); a failure to start exits 1 after undoing whatever had
+// been attached. A bad config on reload is refused and the agent keeps running.
 import { Agent } from '../agent.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { createLogger } from '../log.js';
@@ -12,9 +13,16 @@ export interface RunOptions {
 }
 
 export async function runAgentCommand(opts: RunOptions): Promise<number> {
+  // Command-line overrides hold for every reload too, not only for the first load.
+  const load = async (file: string): Promise<Config> => {
+    const c = await loadConfigFile(file);
+    if (opts.pinRoot !== undefined) c.agent.pin_root = opts.pinRoot;
+    if (opts.httpPort !== undefined) c.agent.http_port = opts.httpPort;
+    return c;
+  };
   let config: Config;
   try {
-    config = await loadConfigFile(opts.config);
+    config = await load(opts.config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`ebpfsentinel: ${err.message}\n`);
@@ -22,14 +30,12 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
     }
     throw err;
   }
-  if (opts.pinRoot !== undefined) config.agent.pin_root = opts.pinRoot;
-  if (opts.httpPort !== undefined) config.agent.http_port = opts.httpPort;
   const log = createLogger({ level: config.agent.log_level, format: config.agent.log_format });
   for (const w of config.warnings) log.warn({ file: w.file, line: w.line, key: w.path }, w.message);
 
   let agent: Agent;
   try {
-    agent = await Agent.start({ config, logger: log });
+    agent = await Agent.start({ config, logger: log, loadConfig: load });
   } catch (err) {
     const e = err as Error & { verifierLog?: string };
     log.error({ err: e, ...(e.verifierLog ? { verifier_log: e.verifierLog } : {}) }, `start failed: ${e.message}`);
@@ -50,7 +56,18 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    const hup = (): void => {
+      if (stopping) return;
+      agent.onSighup().catch((err: unknown) => log.error({ err }, 'SIGHUP handling failed'));
+    };
+    process.on('SIGHUP', hup);
+    process.once('SIGTERM', (s) => {
+      process.off('SIGHUP', hup);
+      stop(s);
+    });
+    process.once('SIGINT', (s) => {
+      process.off('SIGHUP', hup);
+      stop(s);
+    });
   });
 }
