@@ -5,7 +5,6 @@ import type { z } from 'zod';
 import { conntrackSchema } from '../engines/conntrack/schema.js';
 import { firewallSchema } from '../engines/firewall/schema.js';
 import { ddosSchema, ratelimitSchema } from '../engines/ratelimit/schema.js';
-import { ddosSchema, ratelimitSchema } from '../engines/ratelimit/schema.js';
 import { agentSchema, apiExposureProblem } from './sections/agent.js';
 import { alertingSchema } from './sections/alerting.js';
 import { authSchema } from './sections/auth.js';
@@ -17,8 +16,6 @@ export const configSchema = strictObject(
   {
     agent: agentSchema,
     firewall: firewallSchema.prefault({}),
-    ratelimit: ratelimitSchema.prefault({}),
-    ddos: ddosSchema.prefault({}),
     ratelimit: ratelimitSchema.prefault({}),
     ddos: ddosSchema.prefault({}),
     conntrack: conntrackSchema.prefault({}),
