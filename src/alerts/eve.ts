@@ -63,7 +63,9 @@ export interface EveAlertRecord {
     reason: string;
     severity: string;
     packet_length?: number;
-    mitre?: { technique_id: string; technique_name?: string; tactic?: string };
+    mitre?: { technique_id: string; technique_name?: string; tactic?: string; tactic_id?: string };
+    suppressed?: number;
+    summary?: boolean;
   };
 }
 
@@ -115,6 +117,7 @@ export function toEveRecord(a: Alert, opts: EveOptions = {}): EveAlertRecord {
             metadata: {
               mitre_technique_id: [a.mitre.techniqueId],
               ...(a.mitre.techniqueName ? { mitre_technique_name: [a.mitre.techniqueName] } : {}),
+              ...(a.mitre.tacticId ? { mitre_tactic_id: [a.mitre.tacticId] } : {}),
               ...(a.mitre.tactic ? { mitre_tactic_name: [a.mitre.tactic] } : {}),
             },
           }
@@ -133,9 +136,12 @@ export function toEveRecord(a: Alert, opts: EveOptions = {}): EveAlertRecord {
               technique_id: a.mitre.techniqueId,
               ...(a.mitre.techniqueName ? { technique_name: a.mitre.techniqueName } : {}),
               ...(a.mitre.tactic ? { tactic: a.mitre.tactic } : {}),
+              ...(a.mitre.tacticId ? { tactic_id: a.mitre.tacticId } : {}),
             },
           }
         : {}),
+      ...(a.suppressed ? { suppressed: a.suppressed } : {}),
+      ...(a.summary ? { summary: true } : {}),
     },
   };
   return rec;
@@ -144,4 +150,20 @@ export function toEveRecord(a: Alert, opts: EveOptions = {}): EveAlertRecord {
 /** One EVE line, newline-terminated. */
 export function toEveLine(a: Alert, opts: EveOptions = {}): string {
   return `${JSON.stringify(toEveRecord(a, opts))}\n`;
+}
+
+/** Renders each alert once however many sinks want its EVE line (file, stdout, syslog): the
+ * cache is keyed by the alert object, which the pipeline never mutates after push. */
+export class EveRenderer {
+  private readonly lines = new WeakMap<Alert, string>();
+  constructor(private readonly opts: EveOptions = {}) {}
+
+  line(a: Alert): string {
+    let l = this.lines.get(a);
+    if (l === undefined) {
+      l = toEveLine(a, this.opts);
+      this.lines.set(a, l);
+    }
+    return l;
+  }
 }

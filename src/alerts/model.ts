@@ -1,5 +1,7 @@
 // The one alert model every engine produces and every sink consumes. Engines fill it from their
-// kernel events; sinks render it (EVE JSON today; webhook, syslog, SSE later).
+// kernel events; the pipeline (pipeline.ts) dedups/throttles it and fans it out to sinks, which
+// render it (EVE JSON, syslog, OTLP). An alert handed to the pipeline is owned by it: engines
+// build a fresh object per alert and never mutate it afterwards (sinks queue the reference).
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -13,6 +15,8 @@ export interface MitreRef {
   techniqueName?: string;
   /** e.g. "initial-access" */
   tactic?: string;
+  /** e.g. "TA0001" */
+  tacticId?: string;
 }
 
 export interface AlertFlow {
@@ -57,6 +61,16 @@ export interface Alert {
   mitre?: MitreRef;
   /** bytes on the wire */
   packetLength?: number;
+  /** set by the pipeline: alerts with the same dedup/throttle key suppressed since the last one
+   * of that key was emitted (absent = none) */
+  suppressed?: number;
+  /** set by the pipeline: this record only reports suppressed alerts whose window closed; its
+   * other fields are those of the last suppressed alert */
+  summary?: boolean;
+}
+
+export function severityRank(s: Severity): number {
+  return SEVERITIES.indexOf(s);
 }
 
 /** Suricata's 1 (highest) .. 3 scale. */

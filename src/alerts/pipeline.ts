@@ -1,0 +1,211 @@
+// The alert pipeline: engines push() alerts from the kernel-event path; the pipeline counts
+// them, applies dedup and throttle, and offers what remains to every sink whose route takes it
+// (minimum severity, engines). Each sink and each in-process subscriber has its own bounded
+// queue and worker (queued-sink.ts), so a slow or dead one delays and costs nobody else.
+// push() never awaits and never throws: an internal error loses that one alert, counted.
+import type { Logger } from 'pino';
+import type { AlertMetrics } from './metrics.js';
+import { severityRank, type Alert, type Severity } from './model.js';
+import { QueuedSink, type SinkStats } from './queued-sink.js';
+import { Suppressor, type SuppressOptions } from './suppress.js';
+
+export interface RouteFilter {
+  /** alerts below this severity skip the sink; default low (everything) */
+  minSeverity?: Severity;
+  /** only these engines' alerts; default all */
+  engines?: readonly string[];
+}
+
+interface Route {
+  sink: QueuedSink;
+  minRank: number;
+  engines: ReadonlySet<string> | null;
+}
+
+export interface AlertPipelineOptions {
+  suppress: SuppressOptions;
+  metrics: AlertMetrics;
+  logger?: Logger;
+  /** wall clock in ms, for the dedup and throttle windows; default Date.now */
+  now?: () => number;
+  /** how often closed windows are swept for summaries; 0 = never on a timer (call sweep());
+   * default: a quarter of the shortest window, within 100 ms .. 5 s */
+  sweepIntervalMs?: number;
+}
+
+export interface SubscribeOptions extends RouteFilter {
+  /** `sink` label in metrics is "subscriber:<name>" */
+  name: string;
+  /** default 10000 */
+  queueSize?: number;
+  /** alerts handed over per call of the worker; default 256 */
+  batchMax?: number;
+}
+
+export interface PipelineStats {
+  raised: number;
+  emitted: number;
+  summaries: number;
+  suppressed: { dedup: number; throttle: number };
+  internal_errors: number;
+  /** dedup/throttle keys currently tracked, and keys not tracked because the table was full */
+  keys: { tracked: number; untracked: number };
+  sinks: SinkStats[];
+}
+
+export class AlertPipeline {
+  private readonly routes: Route[] = [];
+  private readonly suppressor: Suppressor;
+  private readonly now: () => number;
+  private readonly sweeper: NodeJS.Timeout | null = null;
+  private closed = false;
+  private raised = 0;
+  private emitted = 0;
+  private summaries = 0;
+  private readonly suppressed = { dedup: 0, throttle: 0 };
+  private internalErrors = 0;
+  private lastErrorLog = -Infinity;
+
+  constructor(private readonly o: AlertPipelineOptions) {
+    this.suppressor = new Suppressor(o.suppress);
+    this.now = o.now ?? Date.now;
+    const windows = [o.suppress.dedupWindowMs, o.suppress.throttleMax > 0 ? o.suppress.throttleWindowMs : 0].filter((w) => w > 0);
+    const interval = o.sweepIntervalMs ?? (windows.length ? Math.min(5000, Math.max(100, Math.min(...windows) / 4)) : 0);
+    if (interval > 0 && this.suppressor.enabled) {
+      this.sweeper = setInterval(() => this.sweep(), interval);
+      this.sweeper.unref();
+    }
+  }
+
+  /** Adds a sink behind a route filter. Sinks are added at construction, before alerts flow. */
+  addSink(sink: QueuedSink, filter: RouteFilter = {}): void {
+    this.routes.push({ sink, minRank: severityRank(filter.minSeverity ?? 'low'), engines: filter.engines?.length ? new Set(filter.engines) : null });
+  }
+
+  /** The event path's one call. O(1) amortised, never blocks, never throws. */
+  push(alert: Alert): void {
+    try {
+      this.raised++;
+      this.o.metrics.raised(alert.engine, alert.severity);
+      let out = alert;
+      if (this.suppressor.enabled) {
+        const v = this.suppressor.admit(alert, this.now());
+        if (v !== 'emit') {
+          this.suppressed[v]++;
+          this.o.metrics.suppress(v);
+          return;
+        }
+        out = this.suppressor.out!;
+      }
+      this.emitted++;
+      this.dispatch(out);
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  /**
+   * In-process consumer (the alert store, the SSE stream). `fn` is called from the
+   * subscriber's own worker, never from push(); it may throw (counted as a failure, the alert
+   * is dropped for that subscriber only). Returns the unsubscribe function, which delivers what
+   * is already queued first.
+   */
+  subscribe(fn: (alert: Alert) => void, o: SubscribeOptions): () => Promise<void> {
+    const name = `subscriber:${o.name}`;
+    if (this.routes.some((r) => r.sink.name === name)) throw new Error(`alert pipeline: a subscriber named "${o.name}" already exists`);
+    const capacity = o.queueSize ?? 10_000;
+    const sink = new QueuedSink(
+      name,
+      'subscriber',
+      {
+        deliver: async (batch, _signal, reject) => {
+          // one consumer's exception costs it that alert, not the rest of the batch
+          for (const a of batch) {
+            try {
+              fn(a);
+            } catch (err) {
+              reject(a, err);
+            }
+          }
+        },
+      },
+      { capacity, batchMax: o.batchMax ?? 256, metrics: this.o.metrics.sink(name, capacity), ...(this.o.logger ? { logger: this.o.logger } : {}) },
+    );
+    this.addSink(sink, o);
+    return async () => {
+      const i = this.routes.findIndex((r) => r.sink === sink);
+      if (i >= 0) this.routes.splice(i, 1);
+      await sink.close();
+    };
+  }
+
+  /** Emits summaries for windows that closed with suppressed alerts (the timer calls this). */
+  sweep(): void {
+    try {
+      for (const s of this.suppressor.sweep(this.now())) {
+        this.summaries++;
+        this.dispatch(s);
+      }
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  /** Resolves when every sink has delivered (or counted) what was queued so far. */
+  async flush(): Promise<void> {
+    await Promise.all(this.routes.map((r) => r.sink.flush()));
+  }
+
+  /** Re-opens files by path (logrotate, SIGHUP). */
+  async reopen(): Promise<void> {
+    await Promise.all(this.routes.map((r) => r.sink.reopen()));
+  }
+
+  /** Emits the pending suppression summaries, then closes every sink, giving each up to
+   * `drainMs` to deliver its queue (what is left is counted as dropped `closed`). */
+  async close(drainMs = 5000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const s of this.suppressor.drain()) {
+      this.summaries++;
+      this.dispatch(s);
+    }
+    await Promise.all(this.routes.map((r) => r.sink.close(drainMs)));
+  }
+
+  stats(): PipelineStats {
+    return {
+      raised: this.raised,
+      emitted: this.emitted,
+      summaries: this.summaries,
+      suppressed: { ...this.suppressed },
+      internal_errors: this.internalErrors,
+      keys: { tracked: this.suppressor.trackedKeys, untracked: this.suppressor.untracked },
+      sinks: this.routes.map((r) => r.sink.stats()),
+    };
+  }
+
+  private dispatch(a: Alert): void {
+    const rank = severityRank(a.severity);
+    for (const r of this.routes) {
+      if (rank < r.minRank) continue;
+      if (r.engines && !r.engines.has(a.engine)) continue;
+      r.sink.offer(a);
+    }
+  }
+
+  private internalError(err: unknown): void {
+    this.internalErrors++;
+    try {
+      this.o.metrics.internalError();
+      const now = Date.now();
+      if (now - this.lastErrorLog >= 10_000) {
+        this.lastErrorLog = now;
+        this.o.logger?.error({ err, internal_errors: this.internalErrors }, 'alert pipeline: alert lost to an internal error');
+      }
+    } catch {
+      // nothing left to report through; the count above survives
+    }
+  }
+}
