@@ -6,7 +6,7 @@ import type { MapStatus, ProgramStatus } from '../../api/types.js';
 import type { Config } from '../../config/index.js';
 import { Attachments } from '../attachments.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
-import { countByState, expiredIndexes, listFlows, type FlowFilter, type FlowPage } from './flows.js';
+import { countByState, evictedCount, expiredIndexes, listFlows, type FlowFilter, type FlowPage } from './flows.js';
 import {
   CONNTRACK_OBJECT_FILE,
   CONNTRACK_PROGRAM,
@@ -48,7 +48,7 @@ export class ConntrackEngine implements Engine, ConntrackSource {
   private gcErrors = 0;
   private evictions = 0;
   /** entries already in the (pinned, shared) table when this engine started */
-  private liveAtStart = 0;
+  private presentAtStart = 0;
   private live = 0;
 
   constructor(private readonly ctx: EngineContext) {
@@ -67,9 +67,7 @@ export class ConntrackEngine implements Engine, ConntrackSource {
     this.kernel = k;
     k.pinPrivateMaps(mapDir);
     k.writeTimeouts(this.cfg.timeouts);
-    const now = this.ctx.clock.bootNowNs();
-    const d = k.dump();
-    this.liveAtStart = d.count - expiredIndexes(d.values, d.count, now).length;
+    this.presentAtStart = k.dump().count;
 
     const failures: string[] = [];
     const entries = [
@@ -84,7 +82,7 @@ export class ConntrackEngine implements Engine, ConntrackSource {
     }
     k.setInterfaces(this.attachments.attached().map((i) => i.ifindex));
     this.ctx.log.info(
-      { program: CONNTRACK_PROGRAM, max_entries: k.maxEntries, live_at_start: this.liveAtStart, gc_interval_secs: this.cfg.gc_interval_secs },
+      { program: CONNTRACK_PROGRAM, max_entries: k.maxEntries, present_at_start: this.presentAtStart, gc_interval_secs: this.cfg.gc_interval_secs },
       'conntrack table ready',
     );
     this.scheduleGc();
@@ -200,10 +198,8 @@ export class ConntrackEngine implements Engine, ConntrackSource {
     for (const n of byState.values()) live += n;
     this.live = live;
     const t = this.totals();
-    // Every entry ever created is either still here, removed as dead (kernel or sweep), or was
-    // evicted by the LRU: evictions are what the other three do not account for.
-    const unaccounted = Number(t.new_flows) + this.liveAtStart - Number(t.expired) - this.gcDeleted - d.count;
-    this.evictions = Math.max(this.evictions, unaccounted);
+    // Counters and the dump are not one snapshot: never let the derived total go backwards.
+    this.evictions = Math.max(this.evictions, evictedCount(Number(t.new_flows), this.presentAtStart, Number(t.expired), this.gcDeleted, d.count));
     this.metrics.setTable(live, k.maxEntries, byState);
     this.metrics.setTotals(
       {

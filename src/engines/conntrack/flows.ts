@@ -148,3 +148,10 @@ export function countByState(values: Buffer, count: number, now: bigint): Map<st
   }
   return m;
 }
+
+/** Entries the LRU pushed out: every entry ever created is still present, was removed as dead
+ * (by the kernel on touch or by the sweep), or was evicted — evictions are the remainder.
+ * `presentAtStart` counts entries the table already held when counting began. */
+export function evictedCount(created: number, presentAtStart: number, expiredKernel: number, gcDeleted: number, present: number): number {
+  return Math.max(0, created + presentAtStart - expiredKernel - gcDeleted - present);
+}
