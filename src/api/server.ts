@@ -14,6 +14,7 @@ import { HttpError, installErrorHandlers } from './errors.js';
 import { installRouteRoles } from './roles.js';
 import { alertRoutes } from './routes-alerts.js';
 import { auditRoutes } from './routes-audit.js';
+import { conntrackRoutes } from './routes-conntrack.js';
 import { configRoutes } from './routes-config.js';
 import { firewallRoutes } from './routes-firewall.js';
 import { healthRoutes } from './routes-health.js';
@@ -139,6 +140,7 @@ export async function buildApiServer(deps: ApiDeps, opts: ApiOptions = {}): Prom
   await app.register(alertRoutes, { deps, metrics, opts, prefix: '/api/v1' });
   await app.register(configRoutes, { deps, prefix: '/api/v1' });
   await app.register(auditRoutes, { deps, prefix: '/api/v1' });
+  await app.register(conntrackRoutes, { deps, prefix: '/api/v1' });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { minRole: 'public' } }, async () => app.swagger());
   if (opts.swaggerUi ?? true) {

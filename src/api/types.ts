@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Alert, Severity } from '../alerts/model.js';
 import type { ControlPlane } from '../control/types.js';
+import type { ConntrackApiSource } from './routes-conntrack.js';
 
 export const HOOKS = ['xdp', 'tc-ingress', 'tc-egress', 'uprobe', 'uretprobe'] as const;
 export type Hook = (typeof HOOKS)[number];
@@ -97,6 +98,8 @@ export interface ApiDeps extends AgentStatusProvider {
   /** installs authentication on the root instance before any route is registered
    * (src/api/auth installAuth); absent = no auth, every caller is "anonymous" */
   auth?: ApiAuth;
+  /** tracked flows for /api/v1/conntrack (the conntrack engine); absent = 503 */
+  conntrack?: ConntrackApiSource;
 }
 
 /** Authentication as the server sees it: whether it is on (for the loopback interlock) and the

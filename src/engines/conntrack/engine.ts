@@ -2,6 +2,7 @@
 // timeouts, attach ingress and egress on every configured interface, sweep expired flows on a
 // timer, export table metrics and list flows for the API.
 import path from 'node:path';
+import type { ConntrackApiSource } from '../../api/routes-conntrack.js';
 import type { MapStatus, ProgramStatus } from '../../api/types.js';
 import type { Config } from '../../config/index.js';
 import { Attachments } from '../attachments.js';
@@ -24,18 +25,13 @@ export const SN_PROG_TC_CONNTRACK = 3;
 /** most flows one API call returns */
 export const CT_LIST_MAX = 10_000;
 
-/** What the API needs from conntrack (src/api/routes-conntrack.ts). */
-export interface ConntrackSource {
-  listFlows(filter: FlowFilter, limit: number): FlowPage;
-}
-
 export interface GcResult {
   scanned: number;
   deleted: number;
   live: number;
 }
 
-export class ConntrackEngine implements Engine, ConntrackSource {
+export class ConntrackEngine implements Engine, ConntrackApiSource {
   readonly program = CONNTRACK_PROGRAM;
   readonly programId = SN_PROG_TC_CONNTRACK;
   private kernel: ConntrackKernel | null = null;
