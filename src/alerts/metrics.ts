@@ -1,6 +1,6 @@
 // Prometheus series of the alert pipeline, registered on the registry the agent passes in.
-// Children are cached per label set so the event path bumps a counter without building label
-// objects each time.
+// The event path only bumps plain numbers in objects resolved once per engine or sink; the
+// series are built from them in collect() at scrape time, so a push costs no label hashing.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { SEVERITIES, type Severity } from './model.js';
 
@@ -19,109 +19,145 @@ export interface SinkMetrics {
   circuit(state: CircuitState): void;
 }
 
+interface SinkState {
+  capacity: number;
+  queue: number;
+  delivered: number;
+  failures: Map<string, number>;
+  dropped: Map<string, number>;
+  circuit: CircuitState;
+}
+
 export class AlertMetrics {
-  private readonly alerts: Counter<'engine' | 'severity'>;
-  private readonly suppressed: Counter<'reason'>;
-  private readonly deliveries: Counter<'sink'>;
-  private readonly failures: Counter<'sink' | 'reason'>;
-  private readonly drops: Counter<'sink' | 'reason'>;
-  private readonly queue: Gauge<'sink'>;
-  private readonly capacity: Gauge<'sink'>;
-  private readonly circuitState: Gauge<'sink' | 'state'>;
-  private readonly errors: Counter;
-  private readonly perEngine = new Map<string, Counter.Internal[]>();
-  private readonly suppressedBy: Record<SuppressReason, Counter.Internal>;
+  /** per engine: counts indexed like SEVERITIES */
+  private readonly raisedBy = new Map<string, number[]>();
+  private readonly suppressed: Record<SuppressReason, number> = { dedup: 0, throttle: 0 };
+  private readonly sinks = new Map<string, SinkState>();
+  private errors = 0;
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.alerts = new Counter({
+    const self = this;
+    new Counter({
       name: `${P}alerts_total`,
       help: 'Alerts raised by the engines, before dedup and throttle.',
       labelNames: ['engine', 'severity'],
       registers,
+      collect() {
+        this.reset();
+        for (const [engine, row] of self.raisedBy) SEVERITIES.forEach((severity, i) => this.inc({ engine, severity }, row[i]!));
+      },
     });
-    this.suppressed = new Counter({
+    new Counter({
       name: `${P}alerts_suppressed_total`,
-      help: 'Alerts not emitted: dedup (identical key within the dedup window) or throttle (over throttle_max per key per window).',
+      help: 'Alerts not emitted: dedup (same key within the dedup window) or throttle (over throttle_max per key per window).',
       labelNames: ['reason'],
       registers,
+      collect() {
+        this.reset();
+        for (const reason of ['dedup', 'throttle'] as const) this.inc({ reason }, self.suppressed[reason]);
+      },
     });
-    this.deliveries = new Counter({ name: `${P}alert_sink_deliveries_total`, help: 'Alerts a sink delivered.', labelNames: ['sink'], registers });
-    this.failures = new Counter({
-      name: `${P}alert_sink_failures_total`,
-      help: 'Failed delivery attempts of a sink (an attempt may be retried).',
-      labelNames: ['sink', 'reason'],
-      registers,
-    });
-    this.drops = new Counter({
-      name: `${P}alert_sink_dropped_total`,
-      help: 'Alerts a sink gave up on: queue_full, retries_exhausted, rejected, write_error, closed.',
-      labelNames: ['sink', 'reason'],
-      registers,
-    });
-    this.queue = new Gauge({ name: `${P}alert_sink_queue_length`, help: 'Alerts waiting in a sink queue.', labelNames: ['sink'], registers });
-    this.capacity = new Gauge({ name: `${P}alert_sink_queue_capacity`, help: 'Bound of a sink queue.', labelNames: ['sink'], registers });
-    this.circuitState = new Gauge({
+    const perSink = (name: string, help: string, pick: (s: SinkState) => number): void => {
+      new Counter({
+        name: `${P}${name}`,
+        help,
+        labelNames: ['sink'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [sink, s] of self.sinks) this.inc({ sink }, pick(s));
+        },
+      });
+    };
+    perSink('alert_sink_deliveries_total', 'Alerts a sink delivered.', (s) => s.delivered);
+    const perReason = (name: string, help: string, pick: (s: SinkState) => Map<string, number>): void => {
+      new Counter({
+        name: `${P}${name}`,
+        help,
+        labelNames: ['sink', 'reason'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [sink, s] of self.sinks) for (const [reason, v] of pick(s)) this.inc({ sink, reason }, v);
+        },
+      });
+    };
+    perReason('alert_sink_failures_total', 'Failed delivery attempts of a sink (an attempt may be retried).', (s) => s.failures);
+    perReason('alert_sink_dropped_total', 'Alerts a sink gave up on: queue_full, retries_exhausted, rejected, write_error, closed.', (s) => s.dropped);
+    const gauge = (name: string, help: string, pick: (s: SinkState) => number): void => {
+      new Gauge({
+        name: `${P}${name}`,
+        help,
+        labelNames: ['sink'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [sink, s] of self.sinks) this.set({ sink }, pick(s));
+        },
+      });
+    };
+    gauge('alert_sink_queue_length', 'Alerts waiting in a sink queue.', (s) => s.queue);
+    gauge('alert_sink_queue_capacity', 'Bound of a sink queue.', (s) => s.capacity);
+    new Gauge({
       name: `${P}alert_sink_circuit_state`,
       help: 'Circuit breaker state of a sink: 1 for the current state, 0 for the others.',
       labelNames: ['sink', 'state'],
       registers,
+      collect() {
+        this.reset();
+        for (const [sink, s] of self.sinks) for (const state of CIRCUIT_STATES) this.set({ sink, state }, s.circuit === state ? 1 : 0);
+      },
     });
-    this.errors = new Counter({
+    new Counter({
       name: `${P}alert_pipeline_errors_total`,
       help: 'Alerts the pipeline failed to process because of an internal error (the alert is lost).',
       registers,
+      collect() {
+        this.reset();
+        this.inc(self.errors);
+      },
     });
-    this.errors.inc(0);
-    this.suppressedBy = { dedup: this.suppressed.labels('dedup'), throttle: this.suppressed.labels('throttle') };
-    this.suppressedBy.dedup.inc(0);
-    this.suppressedBy.throttle.inc(0);
   }
 
   raised(engine: string, severity: Severity): void {
-    let row = this.perEngine.get(engine);
+    let row = this.raisedBy.get(engine);
     if (!row) {
-      row = SEVERITIES.map((s) => this.alerts.labels(engine, s));
-      this.perEngine.set(engine, row);
+      row = SEVERITIES.map(() => 0);
+      this.raisedBy.set(engine, row);
     }
-    row[SEVERITIES.indexOf(severity)]?.inc();
+    // SEVERITIES is tiny; indexOf beats building a lookup key
+    row[SEVERITIES.indexOf(severity)]!++;
   }
 
   suppress(reason: SuppressReason): void {
-    this.suppressedBy[reason].inc();
+    this.suppressed[reason]++;
   }
 
   internalError(): void {
-    this.errors.inc();
+    this.errors++;
   }
 
-  /** The handle a sink reports through; series start at 0 so dashboards see every sink. */
+  /** The handle a sink reports through; its series exist (at 0) from now on. */
   sink(name: string, capacity: number): SinkMetrics {
-    const delivered = this.deliveries.labels(name);
-    delivered.inc(0);
-    const queue = this.queue.labels(name);
-    queue.set(0);
-    this.capacity.labels(name).set(capacity);
-    const states = CIRCUIT_STATES.map((s) => this.circuitState.labels(name, s));
-    const failures = new Map<string, Counter.Internal>();
-    const drops = new Map<string, Counter.Internal>();
-    const child = (m: Map<string, Counter.Internal>, c: Counter<'sink' | 'reason'>, reason: string): Counter.Internal => {
-      let x = m.get(reason);
-      if (!x) {
-        x = c.labels(name, reason);
-        m.set(reason, x);
-      }
-      return x;
+    const s: SinkState = { capacity, queue: 0, delivered: 0, failures: new Map(), dropped: new Map([['queue_full', 0]]), circuit: 'closed' };
+    this.sinks.set(name, s);
+    return {
+      delivered: (n) => {
+        s.delivered += n;
+      },
+      failed: (reason) => {
+        s.failures.set(reason, (s.failures.get(reason) ?? 0) + 1);
+      },
+      dropped: (reason, n) => {
+        s.dropped.set(reason, (s.dropped.get(reason) ?? 0) + n);
+      },
+      queueLength: (n) => {
+        s.queue = n;
+      },
+      circuit: (state) => {
+        s.circuit = state;
+      },
     };
-    child(drops, this.drops, 'queue_full').inc(0);
-    const sm: SinkMetrics = {
-      delivered: (n) => delivered.inc(n),
-      failed: (reason) => child(failures, this.failures, reason).inc(),
-      dropped: (reason, n) => child(drops, this.drops, reason).inc(n),
-      queueLength: (n) => queue.set(n),
-      circuit: (state) => CIRCUIT_STATES.forEach((s, i) => states[i]!.set(s === state ? 1 : 0)),
-    };
-    sm.circuit('closed');
-    return sm;
   }
 }
