@@ -16,6 +16,8 @@ import { LiveControlPlane, type AuditTrail } from './control/control-plane.js';
 import { EngineSet, type EngineSpec } from './control/engine-set.js';
 import type { ControlPlane } from './control/types.js';
 import type { Engine, EngineContext, InterfaceRef } from './engines/engine.js';
+import { ConntrackEngine, conntrackSource } from './engines/conntrack/engine.js';
+import { CONNTRACK_PROGRAM } from './engines/conntrack/kernel.js';
 import { FirewallEngine } from './engines/firewall/engine.js';
 import { RatelimitEngine, ratelimitEnabled } from './engines/ratelimit/engine.js';
 import { RATELIMIT_PROGRAM } from './engines/ratelimit/kernel.js';
@@ -35,6 +37,7 @@ import { REPO_ROOT, VERSION } from './version.js';
  */
 export const ENGINES: readonly EngineSpec[] = [
   { program: FIREWALL_PROGRAM, enabledIn: (c) => c.firewall.enabled, create: (ctx) => new FirewallEngine(ctx) },
+  { program: CONNTRACK_PROGRAM, enabledIn: (c) => c.conntrack.enabled, create: (ctx) => new ConntrackEngine(ctx) },
   { program: RATELIMIT_PROGRAM, enabledIn: ratelimitEnabled, create: (ctx) => new RatelimitEngine(ctx) },
 ];
 
@@ -189,6 +192,7 @@ export class Agent {
         logger: this.log,
         version: VERSION,
         startedAt: this.loadedAt,
+        conntrack: conntrackSource(() => this.engines),
       },
       { bindAddress: agent.bind_address, port: agent.http_port },
     );

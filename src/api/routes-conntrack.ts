@@ -8,9 +8,9 @@ import { HttpError, notWired } from './errors.js';
 import { commonErrors } from './schemas.js';
 import type { ApiDeps } from './types.js';
 
-/** What the route needs from the conntrack engine. */
+/** What the route needs from the conntrack engine; null while tc-conntrack is not running. */
 export interface ConntrackApiSource {
-  listFlows(filter: FlowFilter, limit: number): FlowPage;
+  listFlows(filter: FlowFilter, limit: number): FlowPage | null;
 }
 
 export const CT_API_MAX_LIMIT = 10_000;
@@ -96,6 +96,7 @@ export const conntrackRoutes: FastifyPluginAsync<{ deps: ApiDeps }> = async (app
         }
       }
       const page = src.listFlows(filter, q.limit);
+      if (!page) throw notWired('connection tracking (conntrack.enabled)');
       return { ...page, limit: q.limit };
     },
   );

@@ -31,6 +31,16 @@ export interface GcResult {
   live: number;
 }
 
+/** The API's view of whichever conntrack engine is running now (engines come and go on reload). */
+export function conntrackSource(engines: () => readonly Engine[]): ConntrackApiSource {
+  return {
+    listFlows: (filter, limit) => {
+      const e = engines().find((x): x is ConntrackEngine => x instanceof ConntrackEngine);
+      return e ? e.listFlows(filter, limit) : null;
+    },
+  };
+}
+
 export class ConntrackEngine implements Engine, ConntrackApiSource {
   readonly program = CONNTRACK_PROGRAM;
   readonly programId = SN_PROG_TC_CONNTRACK;
@@ -94,7 +104,6 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
         `conntrack.max_entries: cannot change from ${this.cfg.max_entries} to ${c.max_entries} while the agent runs (the table is shared by every program); restart the agent to resize it`,
       );
     }
-    if (!c.enabled) throw new Error('conntrack.enabled: cannot switch tc-conntrack off by reload; restart the agent without it');
     return {
       summary: { program: CONNTRACK_PROGRAM, timeouts: c.timeouts, gc_interval_secs: c.gc_interval_secs },
       commit: async () => {
@@ -138,9 +147,9 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
     }
   }
 
-  listFlows(filter: FlowFilter, limit: number): FlowPage {
+  listFlows(filter: FlowFilter, limit: number): FlowPage | null {
     const k = this.kernel;
-    if (!k) throw new Error(`${CONNTRACK_PROGRAM} is not loaded`);
+    if (!k) return null;
     const d = k.dump();
     return listFlows(d.keys, d.values, d.count, this.ctx.clock.bootNowNs(), filter, Math.min(limit, CT_LIST_MAX));
   }
