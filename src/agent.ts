@@ -5,8 +5,10 @@
 import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { EveFileWriter } from './alerts/eve-file.js';
+import { createAlertPipeline } from './alerts/build.js';
 import type { Alert } from './alerts/model.js';
+import type { AlertPipeline } from './alerts/pipeline.js';
+import { apiAuth } from './api/auth/index.js';
 import { startApiServer, type RunningApi } from './api/server.js';
 import type { AgentStatus } from './api/types.js';
 import { loadConfigFile, type Config } from './config/index.js';
@@ -28,6 +30,7 @@ import { ifindexOf } from './kernel/link.js';
 import { RingReader } from './kernel/ring.js';
 import { createLogger } from './log.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
+import { Store } from './store/index.js';
 import { REPO_ROOT, VERSION } from './version.js';
 
 /**
@@ -52,9 +55,11 @@ export interface AgentOptions {
   /** watch the config file and reload when it changes (default true) */
   watchConfig?: boolean;
   watchDebounceMs?: number;
-  /** where API firewall rules are kept (default: in memory, lost on restart) */
+  /** where API firewall rules are kept (default: the store's, kept across restarts) */
   rules?: ApiRuleStore;
   audit?: AuditTrail;
+  /** false: no SQLite store (API rules in memory, no stored alerts or audit trail) */
+  store?: boolean;
 }
 
 /** struct sentinel_event_hdr: type at 8 (u16), program at 10 (u8) */
@@ -72,7 +77,10 @@ export class Agent {
   private ring: RingReader | null = null;
   /** records/failures counted by ring readers replaced since start (engines came and went) */
   private ringBase = { records: 0 };
-  private eve: EveFileWriter | null = null;
+  private alerts: AlertPipeline | null = null;
+  private store: Store | null = null;
+  /** deliveries per sink already folded into alerts_written_total */
+  private readonly delivered = new Map<string, number>();
   private api: RunningApi | null = null;
   private poller: NodeJS.Timeout | null = null;
   private state: 'starting' | 'running' | 'stopping' = 'starting';
@@ -124,12 +132,12 @@ export class Agent {
 
   /** SIGHUP: logrotate moved the EVE file, and/or the config changed. */
   async onSighup(): Promise<void> {
-    await this.eve?.reopen();
+    await this.alerts?.reopen();
     await this.controlPlane?.reload('signal', 'signal:SIGHUP');
   }
 
   private async bringUp(): Promise<void> {
-    const { agent, alerting } = this.config;
+    const { agent, alerting, storage } = this.config;
 
     // Interfaces first: a policy that cannot attach where it was asked to is not enforced.
     const interfaces: InterfaceRef[] = agent.interfaces.map((ifname) => {
@@ -145,8 +153,24 @@ export class Agent {
     await mkdir(path.join(this.pinRoot, 'maps'), { recursive: true });
     await mkdir(path.join(this.pinRoot, 'links'), { recursive: true });
 
-    if (alerting.eve.enabled) {
-      this.eve = await EveFileWriter.open({ path: alerting.eve.path, observer: this.metrics, logger: this.log });
+    this.alerts = await createAlertPipeline(alerting, { registry: this.metrics.registry, logger: this.log, version: VERSION });
+    if (this.opts.store !== false) {
+      const r = storage.retention;
+      this.store = Store.open({
+        path: storage.path,
+        synchronous: storage.synchronous,
+        retention: {
+          alertsMaxAgeDays: r.alerts_max_age_days,
+          alertsMaxCount: r.alerts_max_count,
+          auditMaxAgeDays: r.audit_max_age_days,
+          auditMaxCount: r.audit_max_count,
+          ruleHistoryMaxVersions: r.rule_history_max_versions,
+        },
+        pruneIntervalMs: r.interval_seconds * 1000,
+        log: this.log,
+      });
+      const store = this.store;
+      this.alerts.subscribe((a) => void store.alerts.enqueue(a), { name: 'store' });
     }
 
     const baseCtx: EngineContext = {
@@ -158,17 +182,23 @@ export class Agent {
       clock: this.clock,
       interfaces,
       emit: (alert: Alert) => {
-        this.eve?.write(alert);
+        this.alerts?.push(alert);
       },
     };
     this.engineSet = new EngineSet(ENGINES, (config) => ({ ...baseCtx, config }), this.log, () => this.openRing());
     const control = new LiveControlPlane({
       file: this.config.source.file,
       initial: this.config,
-      load: this.opts.loadConfig ?? loadConfigFile,
+      load: async (file) => {
+        // What a signal or API reload read is what the watcher has seen: its own event for the
+        // same write must not reload a second time.
+        const text = await readFile(file).catch(() => undefined);
+        if (text) this.watcher?.seen(text);
+        return (this.opts.loadConfig ?? loadConfigFile)(file);
+      },
       engines: this.engineSet,
-      rules: this.opts.rules ?? new MemoryApiRuleStore(),
-      ...(this.opts.audit ? { audit: this.opts.audit } : {}),
+      rules: this.opts.rules ?? this.store?.rules ?? new MemoryApiRuleStore(),
+      ...(this.opts.audit ?? this.store?.audit ? { audit: (this.opts.audit ?? this.store?.audit)! } : {}),
       log: this.log,
       registry: this.metrics.registry,
       status: () => this.status(),
@@ -193,8 +223,18 @@ export class Agent {
         version: VERSION,
         startedAt: this.loadedAt,
         conntrack: conntrackSource(() => this.engines),
+        control,
+        ...(this.store ? { alerts: this.store.alerts, audit: this.store.audit, ruleHistory: this.store.rules } : {}),
+        auth: apiAuth(this.config.auth, { log: this.log, registry: this.metrics.registry }),
       },
-      { bindAddress: agent.bind_address, port: agent.http_port },
+      {
+        bindAddress: agent.bind_address,
+        port: agent.http_port,
+        ...(agent.tls ? { tls: agent.tls } : {}),
+        rateLimit: agent.api_rate_limit,
+        swaggerUi: agent.swagger_ui,
+        allowUnauthenticated: agent.allow_unauthenticated_api,
+      },
     );
     if (this.opts.watchConfig !== false) {
       const text = await readFile(this.config.source.file).catch(() => undefined);
@@ -270,8 +310,19 @@ export class Agent {
     this.metrics.userspaceLoss(program, 'decode_error', n);
   }
 
+  /** Sink deliveries into alerts_written_total{sink} (the EVE file keeps its "eve-file" label). */
+  private foldAlertStats(): void {
+    if (!this.alerts) return;
+    for (const sink of this.alerts.stats().sinks) {
+      const prev = this.delivered.get(sink.name) ?? 0;
+      if (sink.delivered > prev) this.metrics.alertsWritten(sink.name, sink.delivered - prev);
+      this.delivered.set(sink.name, sink.delivered);
+    }
+  }
+
   private refresh(): void {
     this.foldRingStats();
+    this.foldAlertStats();
     for (const e of this.engines) {
       try {
         e.refresh();
@@ -289,10 +340,18 @@ export class Agent {
       lost.ring_full! += l.ring_full;
       lost.backpressure! += l.backpressure;
     }
-    if (this.eve) {
-      const s = this.eve.stats();
-      lost.queue_full = s.lost.queue_full;
-      lost.sink_error = s.lost.sink_error;
+    if (this.alerts) {
+      for (const sink of this.alerts.stats().sinks) {
+        for (const [reason, n] of Object.entries(sink.dropped)) {
+          if (reason === 'queue_full') lost.queue_full! += n;
+          else lost.sink_error! += n;
+        }
+      }
+    }
+    if (this.store) {
+      const st = this.store.stats();
+      lost.queue_full! += st.alertsDropped;
+      lost.sink_error! += st.alertsFailed;
     }
     return {
       state: this.state,
@@ -329,7 +388,8 @@ export class Agent {
       this.ring = null;
     }
     if (this.engineSet) errors.push(...(await this.engineSet.stopAll()));
-    if (this.eve) await attempt('eve close', () => this.eve!.close());
+    if (this.alerts) await attempt('alerts close', () => this.alerts!.close());
+    if (this.store) await attempt('store close', () => this.store!.close());
     // Only what this agent created: pin_root may be shared with other tools.
     await attempt('pins', async () => {
       await rm(path.join(this.pinRoot, 'links'), { recursive: true, force: true });

@@ -171,6 +171,7 @@ export function parseConfigText(text: string, fileName: string, opts: ParseOptio
 
   const eve = cfg.alerting.eve;
   eve.path = path.resolve(baseDir, eve.path);
+  cfg.storage.path = path.resolve(baseDir, cfg.storage.path);
 
   return Object.assign(cfg, {
     source: { file: fileName, dir: baseDir },
