@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerClientCommands } from './commands/index.js';
+import { registerConntrackCommand } from './conntrack.js';
 
 const program = new Command();
 program
@@ -64,6 +65,7 @@ configCmd
   });
 
 registerClientCommands(program);
+registerConntrackCommand(program);
 
 try {
   await program.parseAsync(process.argv);
