@@ -71,7 +71,7 @@ export class AlertStream {
         for (;;) {
           const page = this.source.after(this.lastSent, this.opts.replayPage);
           if (page.length === 0) break;
-          this.send(page);
+          this.send(page, true);
           if (this.ended) return;
           await this.drained();
           if (this.ended) return;
@@ -96,7 +96,9 @@ export class AlertStream {
     this.send(rows);
   }
 
-  private send(rows: readonly StoredAlertRow[]): void {
+  /** `paced`: a replay page, written only after the previous one drained, so its size is
+   * bounded by the page and not by how far behind the client is; live rows are not paced. */
+  private send(rows: readonly StoredAlertRow[], paced = false): void {
     let out = '';
     for (const r of rows) {
       if (r.id <= this.lastSent) continue; // replayed already, or held and replayed
@@ -106,7 +108,7 @@ export class AlertStream {
       out += sseFrame(r);
     }
     if (out) this.write(out);
-    if (this.res.writableLength > this.opts.maxBufferedBytes) this.cutOff();
+    if (!paced && this.res.writableLength > this.opts.maxBufferedBytes) this.cutOff();
   }
 
   private write(s: string): void {

@@ -26,7 +26,7 @@ export const configSchema = strictObject(
   UNSUPPORTED_SECTIONS,
 ).superRefine((c, ctx) => {
   // cross-section: the API may leave loopback only with auth on (or an explicit opt-out)
-  const problem = apiExposureProblem(c.agent, (c as { auth?: { enabled?: boolean } }).auth?.enabled === true);
+  const problem = apiExposureProblem(c.agent, c.auth.enabled);
   if (problem) ctx.addIssue({ code: 'custom', path: ['agent', 'bind_address'], message: problem });
 });
 
