@@ -1,0 +1,118 @@
+// Traffic tools the rate-limit and SYN-flood e2e tests run inside lab namespaces
+// (`ip netns exec NS node synflood-tools.js CMD ...`); each prints one JSON line when done.
+//   serve PORT                      TCP echo server on every address of both families
+//   clients ADDR PORT N CONC        N connections (CONC at a time), each a request and its echo
+//   udp ADDR PORT PPS SECS          UDP datagrams at PPS for SECS seconds (paced every 2 ms)
+//   recv PORT SKIP_MS WINDOW_MS     counts UDP datagrams (both families); after 1 s of silence
+//                                   prints the total and how many arrived in the window that
+//                                   starts SKIP_MS after the first one
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+const [cmd, ...args] = process.argv.slice(2);
+
+function serve(port: number): void {
+  let accepted = 0;
+  const s = net.createServer((c) => {
+    accepted++;
+    c.on('data', (d) => c.write(d));
+    c.on('error', () => c.destroy());
+  });
+  s.listen({ host: '::', port, ipv6Only: false, backlog: 4096 }, () => process.stdout.write(`${JSON.stringify({ listening: port })}\n`));
+  process.on('SIGTERM', () => {
+    process.stdout.write(`${JSON.stringify({ accepted })}\n`);
+    process.exit(0);
+  });
+}
+
+function oneClient(addr: string, port: number, i: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const want = `request-${i}\n`;
+    let got = '';
+    const sock = net.connect({ host: addr, port });
+    const done = (err: string | null): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(err);
+    };
+    const timer = setTimeout(() => done('timeout'), 5000);
+    sock.on('connect', () => sock.write(want));
+    sock.on('data', (d) => {
+      got += d.toString();
+      if (got === want) done(null);
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+  });
+}
+
+async function clients(addr: string, port: number, n: number, conc: number): Promise<void> {
+  const errors: Record<string, number> = {};
+  let ok = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      const i = next++;
+      const err = await oneClient(addr, port, i);
+      if (err === null) ok++;
+      else errors[err] = (errors[err] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, worker));
+  process.stdout.write(`${JSON.stringify({ ok, failed: n - ok, errors })}\n`);
+}
+
+async function udp(addr: string, port: number, pps: number, secs: number): Promise<void> {
+  const sock = dgram.createSocket(net.isIPv6(addr) ? 'udp6' : 'udp4');
+  const payload = Buffer.alloc(32, 0x61);
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(Math.round(secs * 1e9));
+  let sent = 0;
+  let errors = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = process.hrtime.bigint();
+      if (now >= end) return resolve();
+      // Send what the elapsed time calls for: pacing holds on average even when ticks are late.
+      const due = Math.floor((Number(now - start) / 1e9) * pps);
+      for (; sent < due; sent++) sock.send(payload, port, addr, (e) => { if (e) errors++; });
+      setTimeout(tick, 2);
+    };
+    tick();
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  sock.close();
+  process.stdout.write(`${JSON.stringify({ sent, errors, secs })}\n`);
+}
+
+function recv(port: number, skipMs: number, windowMs: number): void {
+  const arrivals: bigint[] = [];
+  const sock = dgram.createSocket({ type: 'udp6', ipv6Only: false, recvBufferSize: 8 << 20 });
+  let idle: NodeJS.Timeout | undefined;
+  const finish = (): void => {
+    sock.close();
+    const t0 = arrivals[0] ?? 0n;
+    const from = t0 + BigInt(skipMs) * 1_000_000n;
+    const to = from + BigInt(windowMs) * 1_000_000n;
+    const inWindow = arrivals.filter((t) => t >= from && t < to).length;
+    const last = arrivals.at(-1) ?? 0n;
+    process.stdout.write(`${JSON.stringify({ received: arrivals.length, inWindow, windowMs, spanMs: Number(last - t0) / 1e6 })}\n`);
+  };
+  sock.on('message', () => {
+    arrivals.push(process.hrtime.bigint());
+    clearTimeout(idle);
+    idle = setTimeout(finish, 1000);
+  });
+  sock.bind(port, '::', () => process.stdout.write(`${JSON.stringify({ listening: port })}\n`));
+}
+
+const num = (i: number): number => {
+  const v = Number(args[i]);
+  if (!Number.isFinite(v)) throw new Error(`synflood-tools ${cmd}: argument ${i + 1} must be a number, got ${args[i]}`);
+  return v;
+};
+
+if (cmd === 'serve') serve(num(0));
+else if (cmd === 'clients') await clients(args[0]!, num(1), num(2), num(3));
+else if (cmd === 'udp') await udp(args[0]!, num(1), num(2), num(3));
+else if (cmd === 'recv') recv(num(0), num(1), num(2));
+else throw new Error(`synflood-tools: unknown command ${cmd} (serve | clients | udp | recv)`);
