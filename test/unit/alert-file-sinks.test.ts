@@ -1,0 +1,168 @@
+// EVE file sink with size rotation, stdout sink, reopen after logrotate: real files, real
+// streams; every alert accounted for across rotations.
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { createAlertPipeline } from '../../src/alerts/build.js';
+import { toEveLine } from '../../src/alerts/eve.js';
+import type { Alert } from '../../src/alerts/model.js';
+import { RotatingFile } from '../../src/alerts/rotating-file.js';
+import { alertingSchema } from '../../src/config/sections/alerting.js';
+
+const T0_NS = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n;
+
+/** lines are the same length for ids of the same number of digits (v4 and v6 addresses here
+ * are the same length too), so sizes can be computed from one line */
+function alert(i: number, severity: Alert['severity'] = 'high'): Alert {
+  return {
+    timestampNs: T0_NS + BigInt(i) * 1000n,
+    severity,
+    engine: 'firewall',
+    program: 'xdp-firewall',
+    ruleId: 'r',
+    ruleName: 'rule',
+    signatureId: i,
+    action: 'blocked',
+    reason: 'rule',
+    flow:
+      i % 2
+        ? { srcIp: '2001:db8:1::10', dstIp: '2001:db8:2::20', proto: 6, srcPort: 40000, dstPort: 22 }
+        : { srcIp: '198.18.101.100', dstIp: '198.18.102.200', proto: 6, srcPort: 40000, dstPort: 22 },
+  };
+}
+
+async function lines(file: string): Promise<{ alert: { signature_id: number }; src_ip: string }[]> {
+  const t = await readFile(file, 'utf8');
+  assert.ok(t === '' || t.endsWith('\n'), `${file} ends with a whole line`);
+  return t.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { alert: { signature_id: number }; src_ip: string });
+}
+
+describe('EVE file sink', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sn-eve-rot-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('rotates by size: eve.json, eve.json.1 .. .N, oldest deleted, no line split, nothing lost among the kept files', async () => {
+    const file = path.join(dir, 'a', 'eve.json');
+    const lineBytes = Buffer.byteLength(toEveLine(alert(100)));
+    const MAX = lineBytes * 10 + 5; // ten lines per file
+    const KEEP = 3;
+    const registry = new Registry();
+    const cfg = alertingSchema.parse({ eve: { path: file, max_size: MAX, keep: KEEP } });
+    const p = await createAlertPipeline(cfg, { registry });
+    const N = 100;
+    for (let i = 100; i < 100 + N; i++) {
+      p.push(alert(i));
+      if (i % 7 === 0) await p.flush(); // several batches of different sizes
+    }
+    await p.close();
+    const names = (await readdir(path.dirname(file))).sort();
+    assert.deepEqual(names, ['eve.json', 'eve.json.1', 'eve.json.2', 'eve.json.3']);
+    const ids: number[] = [];
+    for (const n of ['eve.json.3', 'eve.json.2', 'eve.json.1', 'eve.json']) {
+      const f = path.join(path.dirname(file), n);
+      assert.ok((await stat(f)).size <= MAX, `${n} is within max_size`);
+      ids.push(...(await lines(f)).map((l) => l.alert.signature_id));
+    }
+    // the kept files hold the newest alerts, in order, without gaps
+    const first = ids[0]!;
+    assert.deepEqual(ids, Array.from({ length: ids.length }, (_, k) => first + k));
+    assert.equal(ids.at(-1), 100 + N - 1);
+    assert.equal(ids.length, 40, 'three full rotated files plus the current one (100 lines, 10 per file)');
+  });
+
+  it('keeps everything across rotation when keep covers it; v4 and v6 lines', async () => {
+    const file = path.join(dir, 'b', 'eve.json');
+    const lineBytes = Buffer.byteLength(toEveLine(alert(100)));
+    const cfg = alertingSchema.parse({ eve: { path: file, max_size: lineBytes * 4, keep: 100 } });
+    const p = await createAlertPipeline(cfg, { registry: new Registry() });
+    for (let i = 100; i < 140; i++) p.push(alert(i));
+    await p.close();
+    const names = await readdir(path.dirname(file));
+    const all: { alert: { signature_id: number }; src_ip: string }[] = [];
+    const order = names.map((n) => ({ n, k: n === 'eve.json' ? 0 : Number(n.split('.').pop()) })).sort((a, b) => b.k - a.k);
+    for (const { n } of order) all.push(...(await lines(path.join(path.dirname(file), n))));
+    assert.deepEqual(all.map((l) => l.alert.signature_id), Array.from({ length: 40 }, (_, k) => 100 + k));
+    assert.equal(names.length, 10, '40 lines, 4 per file');
+    assert.ok(all.some((l) => l.src_ip === '2001:db8:1::10') && all.some((l) => l.src_ip === '198.18.101.100'));
+  });
+
+  it('appends to an existing file and counts its size toward rotation', async () => {
+    const file = path.join(dir, 'c', 'eve.json');
+    const one = Buffer.byteLength(toEveLine(alert(10)));
+    let f = await RotatingFile.open(file, { maxBytes: one * 3, keep: 1 });
+    await f.appendLines([toEveLine(alert(10)), toEveLine(alert(12))]);
+    await f.close();
+    f = await RotatingFile.open(file, { maxBytes: one * 3, keep: 1 });
+    assert.equal(f.bytes, one * 2);
+    await f.appendLines([toEveLine(alert(14)), toEveLine(alert(16))]);
+    await f.close();
+    assert.deepEqual((await lines(`${file}.1`)).map((l) => l.alert.signature_id), [10, 12, 14]);
+    assert.deepEqual((await lines(file)).map((l) => l.alert.signature_id), [16]);
+    assert.equal(f.rotated, 1);
+    // a line longer than max_size gets a file of its own rather than being split or lost
+    f = await RotatingFile.open(path.join(dir, 'c2', 'eve.json'), { maxBytes: 10, keep: 2 });
+    await f.appendLines([toEveLine(alert(20)), toEveLine(alert(22))]);
+    await f.close();
+    assert.deepEqual((await lines(path.join(dir, 'c2', 'eve.json.1'))).map((l) => l.alert.signature_id), [20]);
+    assert.deepEqual((await lines(path.join(dir, 'c2', 'eve.json'))).map((l) => l.alert.signature_id), [22]);
+    await assert.rejects(RotatingFile.open(path.join(dir, 'x'), { maxBytes: -1, keep: 1 }), /max size must be an integer number of bytes >= 0, got -1/);
+  });
+
+  it('reopen() after logrotate moved the file: old lines stay in the moved file, new ones in a fresh file', async () => {
+    const file = path.join(dir, 'd', 'eve.json');
+    const cfg = alertingSchema.parse({ eve: { path: file, max_size: 0 } });
+    const p = await createAlertPipeline(cfg, { registry: new Registry() });
+    p.push(alert(1));
+    await p.flush();
+    await rename(file, `${file}.rotated`);
+    p.push(alert(2));
+    await p.flush();
+    await p.reopen();
+    p.push(alert(3));
+    await p.close();
+    assert.deepEqual((await lines(`${file}.rotated`)).map((l) => l.alert.signature_id), [1, 2]);
+    assert.deepEqual((await lines(file)).map((l) => l.alert.signature_id), [3]);
+  });
+
+  it('write errors are counted per sink (a full disk: /dev/full), not retried forever', async () => {
+    const registry = new Registry();
+    const cfg = alertingSchema.parse({ eve: { path: '/dev/full', max_size: 0 } });
+    const p = await createAlertPipeline(cfg, { registry });
+    p.push(alert(1));
+    p.push(alert(2));
+    await p.close();
+    const st = p.stats().sinks.find((s) => s.name === 'eve-file')!;
+    assert.deepEqual(st.dropped, { write_error: 2 });
+    assert.deepEqual(st.failures, { disk_full: 1 });
+  });
+
+  it('refuses a path it cannot open, naming it', async () => {
+    const cfg = alertingSchema.parse({ eve: { path: '/proc/version/eve.json' } });
+    await assert.rejects(createAlertPipeline(cfg, { registry: new Registry() }), /EVE alert file \/proc\/version\/eve\.json: cannot open for appending/);
+  });
+});
+
+describe('stdout sink', () => {
+  it('writes EVE lines to the stream for the alerts its route takes', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (c: Buffer) => (text += c.toString('utf8')));
+    const cfg = alertingSchema.parse({ eve: { enabled: false }, stdout: { enabled: true, min_severity: 'high' } });
+    const p = await createAlertPipeline(cfg, { registry: new Registry(), stdout: out });
+    for (let i = 0; i < 6; i++) p.push(alert(i, i % 3 === 0 ? 'low' : 'high'));
+    await p.close();
+    const recs = text.trim().split('\n').map((l) => JSON.parse(l) as { alert: { signature_id: number; severity: number }; src_ip: string });
+    assert.deepEqual(recs.map((r) => r.alert.signature_id), [1, 2, 4, 5]);
+    assert.ok(recs.every((r) => r.alert.severity === 1));
+    assert.deepEqual([...new Set(recs.map((r) => r.src_ip))].sort(), ['198.18.101.100', '2001:db8:1::10']);
+  });
+});
