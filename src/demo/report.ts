@@ -35,7 +35,7 @@ export function ruleTable(rules: readonly FirewallRuleConfig[], defaultPolicy: s
     String(m.value('ebpfsentinel_firewall_rule_hits_total', { rule_id: r.id })),
     String(m.value('ebpfsentinel_firewall_rule_hit_bytes_total', { rule_id: r.id })),
   ]);
-  rows.push(['(default policy)', defaultPolicy, String(m.sum('ebpfsentinel_program_counter_total', { counter: 'default_policy' })), '-']);
+  rows.push(['(default policy)', defaultPolicy, String(m.sum('ebpfsentinel_program_reasons_total', { counter: 'default_policy' })), '-']);
   return table(['rule', 'verdict', 'packets', 'bytes'], rows, new Set([2, 3]));
 }
 

@@ -101,7 +101,7 @@ function ruleDeltas(before: MetricsSnapshot, after: MetricsSnapshot): Map<string
     const d = s.value - before.value('ebpfsentinel_firewall_rule_hits_total', { rule_id: id });
     if (d > 0) out.set(id, d);
   }
-  const dp = after.sum('ebpfsentinel_program_counter_total', { counter: 'default_policy' }) - before.sum('ebpfsentinel_program_counter_total', { counter: 'default_policy' });
+  const dp = after.sum('ebpfsentinel_program_reasons_total', { counter: 'default_policy' }) - before.sum('ebpfsentinel_program_reasons_total', { counter: 'default_policy' });
   if (dp > 0) out.set('default-policy', dp);
   return out;
 }

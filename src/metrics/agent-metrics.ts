@@ -10,6 +10,8 @@ import { MonotonicSeries } from './monotonic.js';
 
 export const METRIC_PREFIX = 'ebpfsentinel_';
 
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total', 'nodejs_active_handles', 'nodejs_active_requests', 'nodejs_active_resources'];
+
 /** Absolute per-CPU sums of one program's counter block on one interface (counters.h). */
 export interface KernelCounters {
   seen: number | bigint;
@@ -115,7 +117,7 @@ export class AgentMetrics implements AlertSinkObserver {
     perIface('packets_malformed_total', 'Truncated or invalid packets (verdict documented per program).', this.kernel.malformed);
     perIface('packets_non_ip_total', 'Packets that were neither IPv4 nor IPv6, passed untouched.', this.kernel.nonIp);
     perIface('bytes_seen_total', 'Bytes of every packet a program ran on.', this.kernel.bytesSeen);
-    this.counter('program_counter_total', 'Program-specific kernel counters (e.g. rule_hit, default_policy).', ['program', 'interface', 'counter'], () =>
+    this.counter('program_reasons_total', 'Packets per program-specific reason slot (e.g. rule_hit, default_policy), from the kernel counters.', ['program', 'interface', 'counter'], () =>
       this.extra.entries(),
     );
     this.counter('firewall_rule_hits_total', 'Packets matched per firewall rule.', ['rule_id'], () => this.ruleHits.entries());
@@ -174,7 +176,20 @@ export class AgentMetrics implements AlertSinkObserver {
     });
     info.set({ version: opts.version ?? 'unknown' }, 1);
 
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: r });
+    if (opts.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: r });
+      // prom-client exports these gauges with a _total suffix, which promtool (rightly) flags:
+      // replaced by one correctly named gauge
+      for (const n of MISNAMED_DEFAULTS) r.removeSingleMetric(n);
+      new Gauge({
+        name: 'nodejs_active_resources',
+        help: 'Resources (handles, requests, timers) keeping the Node.js event loop alive.',
+        registers: [r],
+        collect() {
+          this.set(process.getActiveResourcesInfo().length);
+        },
+      });
+    }
   }
 
   private counter<L extends string>(

@@ -265,5 +265,5 @@ export function ruleHits(m: MetricsSnapshot, id: string): number {
 }
 
 export function defaultPolicyHits(m: MetricsSnapshot, ifname: string): number {
-  return m.value('ebpfsentinel_program_counter_total', { program: 'xdp-firewall', interface: ifname, counter: 'default_policy' });
+  return m.value('ebpfsentinel_program_reasons_total', { program: 'xdp-firewall', interface: ifname, counter: 'default_policy' });
 }

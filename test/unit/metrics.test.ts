@@ -87,8 +87,8 @@ describe('AgentMetrics', () => {
     assert.equal(await value(m, 'ebpfsentinel_packets_malformed_total', { program: 'xdp-firewall', interface: 'veth-b' }), 2);
     assert.equal(await value(m, 'ebpfsentinel_packets_non_ip_total', { program: 'xdp-firewall', interface: 'veth-b' }), 4);
     assert.equal(await value(m, 'ebpfsentinel_bytes_seen_total', { program: 'xdp-firewall', interface: 'veth-b' }), 2000);
-    assert.equal(await value(m, 'ebpfsentinel_program_counter_total', { program: 'xdp-firewall', interface: 'veth-b', counter: 'rule_hit' }), 7);
-    assert.equal(await value(m, 'ebpfsentinel_program_counter_total', { program: 'xdp-firewall', interface: 'veth-b', counter: 'default_policy' }), 9);
+    assert.equal(await value(m, 'ebpfsentinel_program_reasons_total', { program: 'xdp-firewall', interface: 'veth-b', counter: 'rule_hit' }), 7);
+    assert.equal(await value(m, 'ebpfsentinel_program_reasons_total', { program: 'xdp-firewall', interface: 'veth-b', counter: 'default_policy' }), 9);
     // events and kernel losses are per program: summed over interfaces
     assert.equal(await value(m, 'ebpfsentinel_events_total', { program: 'xdp-firewall' }), 4 + 8);
     assert.equal(await value(m, 'ebpfsentinel_events_lost_total', { program: 'xdp-firewall', reason: 'ring_full' }), 1 + 2);

@@ -1,6 +1,6 @@
 // Metrics of xdp-ratelimit that are not per interface (rl_stats): cookies validated, buckets
 // expired by housekeeping, packets passed unmetered... Per-interface drop reasons go through the
-// agent's program_counter_total like every program's own counter slots.
+// agent's program_reasons_total like every program's own counter slots.
 import { Counter, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../../metrics/agent-metrics.js';
 import { MonotonicSeries } from '../../metrics/monotonic.js';
