@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import type { Alert } from '../alerts/model.js';
+import type { StorageConfig } from '../config/sections/storage.js';
 import { AlertRepo } from './alerts.js';
 import { AuditRepo } from './audit.js';
 import { migrate } from './migrations.js';
@@ -22,9 +23,28 @@ export { AlertRepo, StoreQueryError, MAX_PAGE } from './alerts.js';
 export { AuditRepo } from './audit.js';
 export { RuleRepo } from './rules.js';
 export { DEFAULT_RETENTION } from './retention.js';
+export { registerStoreMetrics } from './metrics.js';
 
 export const DEFAULT_STORE_PATH = '/var/lib/ebpfsentinel/sentinel.db';
 const DEFAULT_PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** The `storage` config section as StoreOptions (the agent's one call: Store.open(storeOptions(cfg.storage, log))). */
+export function storeOptions(cfg: StorageConfig, log?: StoreLog): StoreOptions {
+  const r = cfg.retention;
+  return {
+    path: cfg.path,
+    synchronous: cfg.synchronous,
+    retention: {
+      alertsMaxAgeDays: r.alerts_max_age_days,
+      alertsMaxCount: r.alerts_max_count,
+      auditMaxAgeDays: r.audit_max_age_days,
+      auditMaxCount: r.audit_max_count,
+      ruleHistoryMaxVersions: r.rule_history_max_versions,
+    },
+    pruneIntervalMs: r.interval_seconds * 1000,
+    ...(log ? { log } : {}),
+  };
+}
 
 export class StoreOpenError extends Error {
   override name = 'StoreOpenError';

@@ -3,9 +3,13 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import BetterSqlite3 from 'better-sqlite3';
+import { Registry } from 'prom-client';
+import { namingProblems } from '../../src/metrics/naming.js';
+import { parseConfigText } from '../../src/config/index.js';
 import type { Alert, Severity } from '../../src/alerts/model.js';
-import { Store, StoreOpenError, StoreQueryError, type StoredAlert } from '../../src/store/index.js';
+import { registerStoreMetrics, Store, StoreOpenError, StoreQueryError, storeOptions, type StoredAlert } from '../../src/store/index.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'sentinel-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -403,6 +407,56 @@ describe('Store: API rules', () => {
       assert.throws(() => r.rules.put({ priority: 1 }, 'x'), /needs a non-empty string "id"/);
     } finally {
       r.close();
+    }
+  });
+});
+
+describe('Store: config and metrics', () => {
+  it('storeOptions maps the storage section (retention in days and seconds) onto the store', () => {
+    const cfg = parseConfigText(
+      `agent:\n  interfaces: [eth1]\nstorage:\n  path: ${dbPath()}\n  synchronous: full\n  retention: { alerts_max_count: 4, rule_history_max_versions: 7, interval_seconds: 30 }\n`,
+      'config.yaml',
+    );
+    const opts = storeOptions(cfg.storage);
+    assert.equal(opts.pruneIntervalMs, 30_000);
+    const s = Store.open(opts);
+    try {
+      assert.equal(s.pragma('synchronous'), 2);
+      assert.deepEqual(s.retention, { alertsMaxAgeDays: 30, alertsMaxCount: 4, auditMaxAgeDays: 365, auditMaxCount: 1_000_000, ruleHistoryMaxVersions: 7 });
+    } finally {
+      s.close();
+    }
+  });
+
+  it('exports stored/failed/dropped, queue, audit, retention and size; names pass promtool and our rules', async () => {
+    const s = Store.open({ path: dbPath(), pruneIntervalMs: 0, maxQueue: 2, flushIntervalMs: 60_000, retention: { alertsMaxCount: 1 } });
+    const registry = new Registry();
+    registerStoreMetrics(registry, s);
+    try {
+      s.alerts.insertBatch([alert(1), alert(2)]);
+      s.enqueue(alert(3));
+      s.enqueue(alert(4));
+      s.enqueue(alert(5));
+      s.audit.record({ actor: 'a', action: 'b', target: 'c', outcome: 'ok' });
+      s.prune();
+      const text = await registry.metrics();
+      const value = (series: string): number => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        assert.ok(line, `no ${series} in\n${text}`);
+        return Number(line.split(' ')[1]);
+      };
+      assert.equal(value('ebpfsentinel_store_alerts_total{outcome="stored"}'), 2);
+      assert.equal(value('ebpfsentinel_store_alerts_total{outcome="dropped"}'), 1);
+      assert.equal(value('ebpfsentinel_store_alerts_total{outcome="failed"}'), 0);
+      assert.equal(value('ebpfsentinel_store_alerts_queued'), 2);
+      assert.equal(value('ebpfsentinel_store_audit_records_total'), 1);
+      assert.equal(value('ebpfsentinel_store_retention_runs_total{outcome="ok"}'), 2);
+      assert.equal(value('ebpfsentinel_store_rows_pruned_total{table="alerts"}'), 1);
+      assert.ok(value('ebpfsentinel_store_size_bytes') > 4096);
+      assert.deepEqual(namingProblems(text), []);
+      execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    } finally {
+      s.close();
     }
   });
 });

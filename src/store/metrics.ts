@@ -1,0 +1,81 @@
+// Prometheus view of the store, read from its counters at scrape time: nothing here is on the
+// write path.
+import fs from 'node:fs';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Store } from './index.js';
+
+const P = 'ebpfsentinel_store_';
+
+export function registerStoreMetrics(registry: Registry, store: Store): void {
+  new Counter({
+    name: `${P}alerts_total`,
+    help: 'Alerts handed to the store, by outcome: stored (committed), failed (batch not written), dropped (writer queue full)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      const s = store.stats();
+      this.reset();
+      this.inc({ outcome: 'stored' }, s.alertsStored);
+      this.inc({ outcome: 'failed' }, s.alertsFailed);
+      this.inc({ outcome: 'dropped' }, s.alertsDropped);
+    },
+  });
+  new Gauge({
+    name: `${P}alerts_queued`,
+    help: 'Alerts waiting in the store writer queue',
+    registers: [registry],
+    collect() {
+      this.set(store.stats().alertsQueued);
+    },
+  });
+  new Counter({
+    name: `${P}audit_records_total`,
+    help: 'Audit trail entries written',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(store.stats().auditRecorded);
+    },
+  });
+  new Counter({
+    name: `${P}retention_runs_total`,
+    help: 'Retention passes over the database, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      const s = store.stats();
+      this.reset();
+      this.inc({ outcome: 'ok' }, s.pruneRuns);
+      this.inc({ outcome: 'failed' }, s.pruneFailures);
+    },
+  });
+  new Counter({
+    name: `${P}rows_pruned_total`,
+    help: 'Rows removed by retention, by table',
+    labelNames: ['table'],
+    registers: [registry],
+    collect() {
+      const p = store.stats().pruned;
+      this.reset();
+      this.inc({ table: 'alerts' }, p.alerts);
+      this.inc({ table: 'audit' }, p.audit);
+      this.inc({ table: 'rule_versions' }, p.ruleVersions);
+    },
+  });
+  new Gauge({
+    name: `${P}size_bytes`,
+    help: 'Size of the database file and its write-ahead log',
+    registers: [registry],
+    collect() {
+      let bytes = 0;
+      for (const f of [store.path, `${store.path}-wal`]) {
+        try {
+          bytes += fs.statSync(f).size;
+        } catch {
+          // the WAL file exists only while the database is open and written
+        }
+      }
+      this.set(bytes);
+    },
+  });
+}
