@@ -1,0 +1,236 @@
+// tc-conntrack against the kernel's own netfilter conntrack on the same traffic. The agent runs
+// tc-conntrack on both gateway interfaces of the lab; an nft table with a `ct state` rule in the
+// gateway namespace makes netfilter track the same forwarded flows. Real tools make the traffic
+// (socat TCP and UDP, ping and ping -6) and, for each case, the state the agent reports through
+// GET /api/v1/conntrack must equal the netfilter state (`conntrack -L -o extended`) mapped into
+// our vocabulary, and the state the case is meant to produce: TCP established, TCP after an
+// orderly close (time_wait), UDP unreplied, UDP answered, ICMP echo answered — IPv4 and IPv6.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Flow } from '../../src/engines/conntrack/flows.js';
+import { buildGatewayLab, type GatewayLab } from '../../src/lab/index.js';
+import type { LabProcess } from '../../src/lab/process.js';
+import { canonicalIp } from '../../src/lab/inet.js';
+import { ping, tcpConnect, udpSend, type EchoServer } from '../../src/lab/traffic.js';
+import { labPrerequisites } from '../support/env.js';
+import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
+
+const skip = agentPrerequisites() ?? labPrerequisites(['conntrack', 'nft']);
+
+/** One netfilter conntrack entry: the original direction's tuple and how far the flow got. */
+export interface NfEntry {
+  family: 'ipv4' | 'ipv6';
+  proto: string;
+  /** TCP state word (ESTABLISHED, TIME_WAIT...); absent for UDP and ICMP */
+  tcpState?: string;
+  src: string;
+  dst: string;
+  /** TCP/UDP ports; ICMP echo: the identifier in both */
+  sport: number;
+  dport: number;
+  unreplied: boolean;
+}
+
+/** Parses `conntrack -L -o extended` lines (ipv4 2 tcp 6 117 TIME_WAIT src=... [ASSURED] ...). */
+export function parseConntrackL(text: string): NfEntry[] {
+  const out: NfEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6 || (f[0] !== 'ipv4' && f[0] !== 'ipv6')) continue;
+    const kv = (k: string): string | undefined => f.find((x) => x.startsWith(`${k}=`))?.slice(k.length + 1);
+    const proto = f[2]!;
+    const word = f[5]!;
+    const e: NfEntry = {
+      family: f[0],
+      proto,
+      src: canonicalIp(kv('src') ?? ''),
+      dst: canonicalIp(kv('dst') ?? ''),
+      sport: Number(kv('sport') ?? kv('id')),
+      dport: Number(kv('dport') ?? kv('id')),
+      unreplied: f.includes('[UNREPLIED]'),
+    };
+    if (/^[A-Z_]+$/.test(word)) e.tcpState = word;
+    out.push(e);
+  }
+  return out;
+}
+
+/** netfilter's vocabulary → ours. TCP states map word for word; UDP and ICMP have no state word
+ * in netfilter, only whether the other side has answered ([UNREPLIED] absent). */
+export function nfToOurs(e: NfEntry): string {
+  if (e.proto === 'tcp') {
+    const map: Record<string, string> = {
+      SYN_SENT: 'syn_sent',
+      SYN_RECV: 'syn_recv',
+      ESTABLISHED: 'established',
+      FIN_WAIT: 'fin_wait',
+      CLOSE_WAIT: 'close_wait',
+      LAST_ACK: 'last_ack',
+      TIME_WAIT: 'time_wait',
+      CLOSE: 'close',
+    };
+    const s = map[e.tcpState ?? ''];
+    if (!s) throw new Error(`netfilter TCP state ${e.tcpState ?? '(none)'} has no counterpart`);
+    return s;
+  }
+  if (e.proto === 'udp') return e.unreplied ? 'udp_unreplied' : 'udp_assured';
+  if (e.proto === 'icmp' || e.proto === 'icmpv6') return e.unreplied ? 'icmp_unreplied' : 'icmp_replied';
+  throw new Error(`netfilter protocol ${e.proto} is not tracked by tc-conntrack`);
+}
+
+const NFT = `
+table inet esnct {
+  chain track {
+    type filter hook forward priority 0; policy accept;
+    ct state { new, established, related, invalid } counter accept
+  }
+}
+`;
+
+interface Case {
+  name: string;
+  family: 4 | 6;
+  proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6';
+  /** responder port (ICMP: none, matched by addresses) */
+  port?: number;
+  expect: string;
+}
+
+describe('tc-conntrack agrees with netfilter conntrack on real traffic (gateway lab)', { skip: skip ?? false }, () => { // CI=true: the prerequisites throw instead of skipping
+  let g: GatewayLab;
+  let bpffs: SharedBpffs;
+  let a: RunningAgent;
+  const procs: LabProcess[] = [];
+  const servers: EchoServer[] = [];
+
+  before(async () => {
+    bpffs = SharedBpffs.mount();
+    g = await buildGatewayLab();
+    await g.lab.exec('gw', 'nft', ['-f', '-'], { input: NFT });
+    const policy = `
+agent:
+  interfaces: [${g.gw.outside.ifname}, ${g.gw.inside.ifname}]
+  pin_root: @PIN@
+  http_port: @PORT@
+  metrics_interval_ms: 200
+firewall:
+  enabled: false
+conntrack:
+  enabled: true
+  max_entries: 8192
+alerting:
+  eve: { path: "@EVE@" }
+`;
+    a = await startAgent(g, policy, { pinRoot: `${bpffs.dir}/esn-ct`, name: 'conntrack' });
+  });
+
+  after(async () => {
+    for (const p of procs) await p.stop('SIGTERM', 2000).catch(() => undefined);
+    for (const s of servers) await s.stop().catch(() => undefined);
+    await a?.stop();
+    await g?.destroy();
+    bpffs?.unmount();
+  });
+
+  const ours = async (): Promise<Flow[]> => {
+    const r = await a.api.json<{ flows: Flow[] }>('/api/v1/conntrack?limit=10000');
+    return r.flows;
+  };
+  const theirs = async (): Promise<NfEntry[]> => parseConntrackL((await g.lab.exec('gw', 'conntrack', ['-L', '-o', 'extended'], { allowFail: true })).stdout);
+
+  const clientOf = (fam: 4 | 6): string => (fam === 4 ? g.client.ipv4 : g.client.ipv6);
+  const serverOf = (fam: 4 | 6): string => (fam === 4 ? g.server.ipv4 : g.server.ipv6);
+  const hostPort = (fam: 4 | 6, addr: string, port: number): string => (fam === 4 ? `${addr}:${port}` : `[${addr}]:${port}`);
+
+  /** The one flow of the case in each table; both must exist and agree with each other and with
+   * what the case is meant to produce. */
+  async function compare(c: Case): Promise<void> {
+    const cli = canonicalIp(clientOf(c.family));
+    const srv = canonicalIp(serverOf(c.family));
+    const fam = c.family === 4 ? 'ipv4' : 'ipv6';
+    const pick = async (): Promise<{ o: Flow; n: NfEntry } | undefined> => {
+      const o = (await ours()).filter(
+        (f) => f.family === fam && f.proto === c.proto && f.initiator.addr === cli && f.responder.addr === srv && (c.port === undefined || f.responder.port === c.port),
+      );
+      const n = (await theirs()).filter((e) => e.family === fam && e.proto === c.proto && e.src === cli && e.dst === srv && (c.port === undefined || e.dport === c.port));
+      if (o.length !== 1 || n.length !== 1) return undefined;
+      // states settle within a round trip: wait until ours reached the expected one (or time out
+      // and assert on what is there)
+      return o[0]!.state === c.expect && nfToOurs(n[0]!) === c.expect ? { o: o[0]!, n: n[0]! } : undefined;
+    };
+    let got: { o: Flow; n: NfEntry } | undefined;
+    try {
+      got = await eventually(pick, 5000, `${c.name}: one flow in each table in state ${c.expect}`);
+    } catch (err) {
+      const o = (await ours()).filter((f) => f.family === fam && f.proto === c.proto);
+      const n = (await theirs()).filter((e) => e.family === fam && e.proto === c.proto);
+      assert.fail(`${(err as Error).message}\n  tc-conntrack: ${JSON.stringify(o)}\n  netfilter: ${JSON.stringify(n)}`);
+    }
+    assert.equal(got.o.state, nfToOurs(got.n), `${c.name}: tc-conntrack says ${got.o.state}, netfilter says ${got.n.tcpState ?? (got.n.unreplied ? 'UNREPLIED' : 'replied')}`);
+    assert.equal(got.o.state, c.expect);
+    // same flow, same orientation: netfilter's original direction is our initiator
+    assert.equal(got.o.initiator.port, got.n.sport, `${c.name}: initiator port`);
+    assert.equal(got.o.responder.port, got.n.dport, `${c.name}: responder port`);
+  }
+
+  for (const fam of [4, 6] as const) {
+    it(`IPv${fam}: TCP connection held open → established`, async () => {
+      const port = 9100 + fam;
+      const listen = fam === 4 ? `TCP4-LISTEN:${port},reuseaddr` : `TCP6-LISTEN:${port},reuseaddr,ipv6only=1`;
+      const srv = g.lab.spawn('server', 'socat', ['-d', '-d', listen, 'EXEC:sleep 30']);
+      procs.push(srv);
+      await srv.waitFor(/listening on/, 5000);
+      const cli = g.lab.spawn('client', 'socat', ['-d', '-d', '-u', 'EXEC:sleep 30', `TCP${fam}:${hostPort(fam, serverOf(fam), port)}`]);
+      procs.push(cli);
+      await cli.waitFor(/starting data transfer loop/, 5000);
+      await compare({ name: `IPv${fam} TCP open`, family: fam, proto: 'tcp', port, expect: 'established' });
+      const o = (await ours()).find((f) => f.proto === 'tcp' && f.responder.port === port && f.family === (fam === 4 ? 'ipv4' : 'ipv6'))!;
+      assert.ok(o.assured && o.seen_reply);
+      assert.ok(o.packets.from_initiator >= 2 && o.packets.from_responder >= 1, JSON.stringify(o.packets));
+    });
+
+    it(`IPv${fam}: TCP exchange closed by both sides → time_wait`, async () => {
+      const port = 8000 + fam;
+      servers.push(await g.lab.startTcpServer('server', port, fam));
+      const r = await tcpConnect(g.lab, 'client', serverOf(fam), port, { payload: `hello v${fam}\n` });
+      assert.ok(r.connected, r.error);
+      assert.equal(r.echoed, `hello v${fam}\n`);
+      await compare({ name: `IPv${fam} TCP closed`, family: fam, proto: 'tcp', port, expect: 'time_wait' });
+    });
+
+    it(`IPv${fam}: UDP to a closed port → udp_unreplied (the ICMP error is not a reply)`, async () => {
+      const port = 7700 + fam;
+      await udpSend(g.lab, 'client', serverOf(fam), port, 'anyone?\n', { timeoutMs: 300 });
+      await compare({ name: `IPv${fam} UDP unreplied`, family: fam, proto: 'udp', port, expect: 'udp_unreplied' });
+    });
+
+    it(`IPv${fam}: UDP answered → udp_assured`, async () => {
+      const port = 5300 + fam;
+      servers.push(await g.lab.startUdpServer('server', port, fam));
+      const r = await udpSend(g.lab, 'client', serverOf(fam), port, `ping v${fam}\n`);
+      assert.equal(r.reply, `ping v${fam}\n`);
+      await compare({ name: `IPv${fam} UDP answered`, family: fam, proto: 'udp', port, expect: 'udp_assured' });
+    });
+
+    it(`IPv${fam}: ping → icmp_replied`, async () => {
+      const r = await ping(g.lab, 'client', serverOf(fam), { count: 1 });
+      assert.equal(r.received, 1);
+      await compare({ name: `IPv${fam} ping`, family: fam, proto: fam === 4 ? 'icmp' : 'icmpv6', expect: 'icmp_replied' });
+      // crossing both tracked interfaces, each packet still counts once (egress skips what
+      // ingress already tracked)
+      const o = (await ours()).find((f) => f.proto === (fam === 4 ? 'icmp' : 'icmpv6') && f.initiator.addr === canonicalIp(clientOf(fam)))!;
+      assert.deepEqual(o.packets, { from_initiator: 1, from_responder: 1 });
+    });
+  }
+
+  it('metrics show the table; status shows ingress and egress on both interfaces', async () => {
+    const text = await a.api.get('/metrics');
+    assert.match(text.body, /ebpfsentinel_conntrack_entries \d+/);
+    assert.match(text.body, /ebpfsentinel_conntrack_max_entries 8192/);
+    assert.match(text.body, /ebpfsentinel_conntrack_flows\{state="established"\} [1-9]/);
+    const st = await a.api.json<{ programs: { name: string; attachments: { hook: string; attached: boolean }[] }[] }>('/api/v1/status');
+    const ct = st.programs.find((p) => p.name === 'tc-conntrack');
+    assert.ok(ct, 'tc-conntrack in status');
+    assert.deepEqual(ct.attachments.map((x) => `${x.hook}:${x.attached}`).sort(), ['tc-egress:true', 'tc-egress:true', 'tc-ingress:true', 'tc-ingress:true']);
+  });
+});
