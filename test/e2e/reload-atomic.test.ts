@@ -1,6 +1,6 @@
 // Issue 3 point 6: a firewall policy reload under continuous traffic never exposes an empty,
 // partial or mixed rule set. The real agent runs on the gateway lab; its config file alternates
-// between policies A and B and is reloaded 100 times (SIGHUP and the agent's own file watch, alternately)
+// between policies A and B and is reloaded 100 times (POST /api/v1/config/reload, SIGHUP and the agent's own file watch, in turn)
 // while the client sends numbered UDP datagrams to five ports, IPv4 and IPv6, and the server
 // records every datagram it receives.
 //
@@ -24,6 +24,8 @@ const skip = agentPrerequisites();
 const RELOADS = 100;
 const PORT = { both: 7000, trap: 7001, onlyA: 7002, onlyB: 7003 } as const;
 const PORTS = [PORT.both, PORT.trap, PORT.onlyA, PORT.onlyB];
+/** Reloads rotate through every way the agent offers. */
+const TRIGGERS = ['api', 'signal', 'file'] as const;
 
 const HEAD = `
 agent:
@@ -177,7 +179,7 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
     bpffs?.unmount();
   });
 
-  test(`${RELOADS} reloads A⇄B while traffic flows: every packet judged by A or B in full (IPv4, IPv6)`, { timeout: 600_000 }, async () => {
+  test(`${RELOADS} reloads A⇄B while traffic flows: every packet judged by A or B in full (IPv4, IPv6)`, { timeout: 600_000 }, async (t) => {
     const configText = (p: 'A' | 'B'): string =>
       POLICY[p].replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(8080));
     assert.equal(readFileSync(a.configPath, 'utf8'), configText('A'), 'the agent started on policy A');
@@ -209,7 +211,7 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
       return { ok: sum('success'), failed: sum('failure') };
     };
     let seen = await reloads();
-    const triggers = { signal: 0, file: 0 };
+    const triggers = { api: 0, signal: 0, file: 0 };
     for (let i = 1; i <= RELOADS; i++) {
       const next: 'A' | 'B' = i % 2 === 1 ? 'B' : 'A';
       // Written aside and renamed into place, as an operator's tooling should: the file watcher
@@ -217,16 +219,20 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
       writeFileSync(`${a.configPath}.tmp`, configText(next));
       renameSync(`${a.configPath}.tmp`, a.configPath);
       const prev = seen;
-      if (i % 2 === 1) {
+      const how = TRIGGERS[(i - 1) % TRIGGERS.length]!;
+      triggers[how]++;
+      if (how === 'api') {
+        const res = await fetch(`${a.api.baseUrl}/api/v1/config/reload`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
+        const body = (await res.json()) as { ok?: boolean };
+        assert.equal(res.status, 200, `reload ${i} through the API: ${JSON.stringify(body)}`);
+        assert.equal(body.ok, true);
+      } else if (how === 'signal') {
         process.kill(a.agent.pid, 'SIGHUP');
-        triggers.signal++;
-      } else {
-        triggers.file++; // the rename alone: the agent's config watcher reloads
-      }
+      } // 'file': the rename alone; the agent's config watcher reloads
       const done = await eventually(async () => {
         const now = await reloads();
         return now.ok + now.failed > prev.ok + prev.failed ? now : undefined;
-      }, 20_000, `reload ${i} (${i % 2 === 1 ? 'SIGHUP' : 'file watch'})`);
+      }, 20_000, `reload ${i} (${how})`);
       assert.equal(done.failed, prev.failed, `reload ${i} was rejected: ${a.agent.process.stderr.slice(-1500)}`);
       await confirm(next, `reload ${i} (to ${next})`);
       // A watcher event for the same write may land after the reload above; the next reload is
@@ -243,12 +249,13 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
     const got = JSON.parse(readFileSync(jsonOut, 'utf8')) as Record<string, number[]>;
     assert.equal(await rcvbufErrors(g, 'server'), rbErr0, 'no datagram was lost in a receive buffer');
 
+    const phaseCounts: number[] = [];
     for (const fam of [4, 6] as const) {
-      const seen = new Set(got[`${fam}/${PORT.both}`]);
+      const delivered = new Set(got[`${fam}/${PORT.both}`]);
       const missing: number[] = [];
-      for (let r = 0; r < rounds; r++) if (!seen.has(r)) missing.push(r);
+      for (let r = 0; r < rounds; r++) if (!delivered.has(r)) missing.push(r);
       assert.deepEqual(missing.slice(0, 20), [], `IPv${fam}: ${missing.length} of ${rounds} datagrams to port ${PORT.both} were dropped — judged by an empty or partial rule set`);
-      assert.equal(seen.size, rounds, `IPv${fam}: each datagram to port ${PORT.both} arrived once`);
+      assert.equal(got[`${fam}/${PORT.both}`]!.length, rounds, `IPv${fam}: each datagram to port ${PORT.both} arrived once`);
       assert.deepEqual(got[`${fam}/${PORT.trap}`], [], `IPv${fam}: datagrams to port ${PORT.trap} passed — judged by a set holding the allow range but not the deny`);
       // Which policy judged each round, by its marker ports. A flip inside a round (between
       // the datagrams to 7002 and 7003) gives that one round both markers (A→B) or none (B→A);
@@ -271,8 +278,10 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
       assert.deepEqual(bad.slice(0, 10), [], `IPv${fam}: ${bad.length} rounds whose marker fates no single flip explains`);
       assert.equal(cls[0], 'A', `IPv${fam}: the first round was judged by A`);
       assert.equal(phases, RELOADS + 1, `IPv${fam}: policy phases seen in the traffic`);
+      phaseCounts.push(phases);
     }
-    assert.deepEqual(triggers, { signal: RELOADS / 2, file: RELOADS / 2 });
+    assert.deepEqual(triggers, { api: 34, signal: 33, file: 33 });
+    t.diagnostic(`${RELOADS} reloads (${JSON.stringify(triggers)}), ${rounds} rounds = ${rounds * PORTS.length * 2} datagrams; policy phases seen: ${phaseCounts.join(' / ')} (IPv4 / IPv6)`);
     const m = await a.api.metrics();
     for (const trigger of ['api', 'signal', 'file']) {
       assert.equal(m.value('ebpfsentinel_config_reloads_total', { trigger, outcome: 'failure' }), 0, `no ${trigger} reload was rejected`);
