@@ -190,7 +190,7 @@ describe('OpenAPI', () => {
     assert.equal(res.statusCode, 200);
     const doc = res.json() as {
       openapi: string;
-      paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown[]; parameters?: { in: string; name: string }[]; requestBody?: unknown }>>;
+      paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown[]; parameters?: { in: string; name: string }[]; requestBody?: unknown; 'x-min-role'?: string }>>;
       components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
     };
     assert.equal(doc.openapi, '3.0.3');
@@ -207,9 +207,12 @@ describe('OpenAPI', () => {
         assert.ok(op.responses && Object.keys(op.responses).some((c) => c.startsWith('2')), `${m} ${p} documents a success response`);
         const isPublic = ['/healthz', '/readyz'].includes(p);
         assert.deepEqual(op.security ?? [], isPublic ? [] : [{ bearer: [] }, { apiKey: [] }], `${m} ${p} security`);
+        assert.ok(['public', 'viewer', 'operator', 'admin'].includes(op['x-min-role'] ?? ''), `${m} ${p} states its least role`);
       }
     }
     assert.ok(doc.paths['/api/v1/firewall/rules']!.post!.requestBody, 'POST rules documents its body');
+    assert.equal(doc.paths['/api/v1/audit']!.get!['x-min-role'], 'admin');
+    assert.equal(doc.paths['/api/v1/firewall/rules']!.post!['x-min-role'], 'operator');
     assert.ok(doc.paths['/api/v1/alerts']!.get!.parameters!.some((x) => x.in === 'query' && x.name === 'min_severity'));
     assert.ok(doc.components.securitySchemes.bearer && doc.components.securitySchemes.apiKey);
     // every $ref points at something that exists
