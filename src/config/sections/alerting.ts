@@ -232,18 +232,27 @@ const route = routeShape.transform((r, ctx): RouteConfig => {
   }
 });
 
-const routes = z.array(route).superRefine((list, ctx) => {
-  const seen = new Map<string, number>();
-  list.forEach((r, i) => {
-    if (r.name === 'eve-file' || r.name === 'stdout') {
-      ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `route name "${r.name}" is reserved for alerting.${r.name === 'stdout' ? 'stdout' : 'eve'}` });
-      return;
-    }
-    const first = seen.get(r.name);
-    if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `route name "${r.name}" is already used by routes[${first}]` });
-    else seen.set(r.name, i);
-  });
-});
+// Names are checked even when some route has other problems (`when`), so one run reports all.
+const routes = z.array(route).check(
+  z.superRefine(
+    (list: unknown[], ctx) => {
+      if (!Array.isArray(list)) return;
+      const seen = new Map<string, number>();
+      list.forEach((r, i) => {
+        const name = typeof r === 'object' && r !== null ? (r as { name?: unknown }).name : undefined;
+        if (typeof name !== 'string') return;
+        if (name === 'eve-file' || name === 'stdout') {
+          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `route name "${name}" is reserved for alerting.${name === 'stdout' ? 'stdout' : 'eve'}` });
+          return;
+        }
+        const first = seen.get(name);
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `route name "${name}" is already used by routes[${first}]` });
+        else seen.set(name, i);
+      });
+    },
+    { when: () => true },
+  ),
+);
 
 const eveSchema = strictObject({
   enabled: bool().default(true),
