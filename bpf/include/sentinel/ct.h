@@ -86,6 +86,18 @@ static __always_inline int ct_entry_live(const struct ct_entry *e, __u64 now)
 	return e->expires_ns > now;
 }
 
+#ifndef CT_NO_TABLE
+/* The live entry for k, or NULL when there is none or it is dead (a dead entry is left for
+ * tc-conntrack to replace on touch or for the agent's sweep: readers never delete). */
+static __always_inline struct ct_entry *ct_lookup_live(const struct ct_key *k, __u64 now)
+{
+	struct ct_entry *e = bpf_map_lookup_elem(&ct_table, k);
+	if (e && !ct_entry_live(e, now))
+		return 0;
+	return e;
+}
+#endif
+
 /* < 0 when endpoint (a1,pa) sorts before (a2,pb), 0 equal, > 0 after. Bytes in network order:
  * comparing the host-order value of each word compares the bytes lexicographically. */
 static __always_inline int ct_endpoint_cmp(const __u32 *a1, __u16 p1, const __u32 *a2, __u16 p2)
