@@ -371,6 +371,8 @@ export class Agent {
     this.state = 'stopping';
     if (this.poller) clearInterval(this.poller);
     this.watcher?.close();
+    // a reload or API change in flight finishes before engines go away; later ones are refused
+    if (this.controlPlane) await this.controlPlane.close().catch(() => undefined);
     const errors: string[] = [];
     const attempt = async (what: string, fn: () => unknown): Promise<void> => {
       try {

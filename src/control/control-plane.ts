@@ -64,6 +64,7 @@ export class LiveControlPlane implements ControlPlane {
   private fileConfig: Config;
   private effective: Config;
   private generation = 1;
+  private closed = false;
   private last: ReloadOutcome | null = null;
   /** runtime enable/disable, with the file's value when it was set: a reload that changes the
    * file's value for that program ends the override (the file speaks again) */
@@ -116,6 +117,13 @@ export class LiveControlPlane implements ControlPlane {
     return this.reloads.call({ trigger, actor });
   }
 
+  /** Refuses new changes and waits for the one in progress, so the agent can stop engines
+   * without a commit racing the teardown. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue.run(async () => undefined);
+  }
+
   private async runReload(joined: { trigger: ReloadTrigger; actor: string }[]): Promise<ReloadOutcome> {
     const { trigger, actor } = joined[joined.length - 1]!;
     const { log } = this.deps;
@@ -159,6 +167,7 @@ export class LiveControlPlane implements ControlPlane {
    * (file config, overrides) changes only after the commit.
    */
   private async apply(file: Config, apiRules: StoredApiRule[], overrides: Map<string, { enabled: boolean; fileValue: boolean }>, beforeCommit?: () => void): Promise<EngineChange[]> {
+    if (this.closed) throw new ApplyError('the agent is stopping; nothing was changed');
     const effective = effectiveConfig(file, apiRules);
     const wanted = (s: EngineSpec): boolean => overrides.get(s.program)?.enabled ?? s.enabledIn(file);
     let tx;
