@@ -6,6 +6,9 @@
 // our vocabulary, and the state the case is meant to produce: TCP established, TCP after an
 // orderly close (time_wait), UDP unreplied, UDP answered, ICMP echo answered — IPv4 and IPv6.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { Flow } from '../../src/engines/conntrack/flows.js';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/index.js';
@@ -13,6 +16,7 @@ import type { LabProcess } from '../../src/lab/process.js';
 import { canonicalIp } from '../../src/lab/inet.js';
 import { ping, tcpConnect, udpSend, type EchoServer } from '../../src/lab/traffic.js';
 import { labPrerequisites } from '../support/env.js';
+import { REPO_ROOT } from '../../src/version.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
 
 const skip = agentPrerequisites() ?? labPrerequisites(['conntrack', 'nft']);
@@ -232,5 +236,19 @@ alerting:
     const ct = st.programs.find((p) => p.name === 'tc-conntrack');
     assert.ok(ct, 'tc-conntrack in status');
     assert.deepEqual(ct.attachments.map((x) => `${x.hook}:${x.attached}`).sort(), ['tc-egress:true', 'tc-egress:true', 'tc-ingress:true', 'tc-ingress:true']);
+  });
+
+  it('ebpfsentinel conntrack lists the same flows through the API (json and table)', async () => {
+    const cli = (args: string[]) => promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'), 'conntrack', '--api', a.forwarder.url, ...args]);
+    const j = await cli(['--state', 'udp_assured', '--output', 'json']);
+    const page = JSON.parse(j.stdout) as { flows: Flow[] };
+    assert.deepEqual(
+      page.flows.map((f) => `${f.family} ${f.responder.addr}:${f.responder.port}`).sort(),
+      [`ipv4 ${canonicalIp(g.server.ipv4)}:5304`, `ipv6 ${canonicalIp(g.server.ipv6)}:5306`],
+    );
+    const t = await cli(['--ip', g.server.ipv6, '--proto', 'udp']);
+    assert.match(t.stdout, new RegExp(`udp\\s+udp_assured\\s+\\[${canonicalIp(g.client.ipv6)}\\]:\\d+\\s+\\[${canonicalIp(g.server.ipv6)}\\]:5306\\s+1/1`));
+    assert.match(t.stdout, /udp\s+udp_unreplied\s+.*:7706/);
+    await assert.rejects(cli(['--state', 'bogus']), (e: { code?: number; stderr?: string }) => e.code === 2 && /--state must be one of/.test(e.stderr ?? ''));
   });
 });
