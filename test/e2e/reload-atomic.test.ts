@@ -43,23 +43,26 @@ firewall:
     - { id: v6-mld, priority: 4, action: allow, protocol: icmpv6, icmp_type: 143 }
 `;
 
-const POLICY = {
-  A: `${HEAD}
-    - { id: a-trap, priority: 10, action: deny, protocol: udp, dst_port: ${PORT.trap} }
+// Reload i installs policy A or B behind i % 3 filler rules (never matching). With two
+// generations in the kernel, the slot being written always held the same policy two reloads
+// earlier; the fillers make its content differ every time and shift the rule slots, so a packet
+// judged by a half-written slot, by one policy's classifier over the other's rules, or by the
+// live slot overwritten in place loses a "both" datagram or passes a "trap" one.
+function policy(which: 'A' | 'B', fillers: number): string {
+  const fill = Array.from({ length: fillers }, (_, j) => `    - { id: filler-${j}, priority: ${5 + j}, action: deny, protocol: udp, dst_port: ${9900 + j} }\n`).join('');
+  const rules =
+    which === 'A'
+      ? `    - { id: a-trap, priority: 10, action: deny, protocol: udp, dst_port: ${PORT.trap} }
     - { id: a-not-b, priority: 20, action: deny, protocol: udp, dst_port: ${PORT.onlyB} }
     - { id: a-range, priority: 30, action: allow, protocol: udp, dst_port: "${PORT.both}-${PORT.onlyB}" }
-alerting:
-  eve: { path: "@EVE@" }
-`,
-  B: `${HEAD}
-    - { id: b-trap, priority: 15, action: deny, protocol: udp, dst_port: "${PORT.trap}" }
+`
+      : `    - { id: b-trap, priority: 15, action: deny, protocol: udp, dst_port: "${PORT.trap}" }
     - { id: b-not-a, priority: 25, action: deny, protocol: udp, dst_port: ${PORT.onlyA} }
     - { id: b-both, priority: 26, action: allow, protocol: udp, dst_port: ${PORT.both} }
     - { id: b-range, priority: 35, action: allow, protocol: udp, dst_port: "${PORT.both}-${PORT.onlyB}" }
-alerting:
-  eve: { path: "@EVE@" }
-`,
-} as const;
+`;
+  return `${HEAD}${fill}${rules}alerting:\n  eve: { path: "@EVE@" }\n`;
+}
 
 // Sends one datagram per port and family each round (payload = round number) until SIGTERM;
 // a round is always sent whole, and the count of rounds is printed last.
@@ -81,7 +84,7 @@ while not stop:
         s4.sendto(b, (dst4, p))
         s6.sendto(b, (dst6, p))
     r += 1
-    time.sleep(0.001)
+    time.sleep(0.0002)
 print('rounds %d' % r, flush=True)
 `;
 
@@ -164,7 +167,7 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
   before(async () => {
     bpffs = SharedBpffs.mount();
     g = await buildGatewayLab();
-    a = await startAgent(g, POLICY.A, { pinRoot: `${bpffs.dir}/esn-reload`, name: 'reload' });
+    a = await startAgent(g, policy('A', 0), { pinRoot: `${bpffs.dir}/esn-reload`, name: 'reload' });
     // Static neighbours: no ARP/ND exchange can delay or lose a datagram, so a missing one was
     // judged by the firewall.
     await g.lab.ip('client', 'neigh', 'replace', g.client.gateway4, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
@@ -180,9 +183,9 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
   });
 
   test(`${RELOADS} reloads A⇄B while traffic flows: every packet judged by A or B in full (IPv4, IPv6)`, { timeout: 600_000 }, async (t) => {
-    const configText = (p: 'A' | 'B'): string =>
-      POLICY[p].replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(8080));
-    assert.equal(readFileSync(a.configPath, 'utf8'), configText('A'), 'the agent started on policy A');
+    const configText = (p: 'A' | 'B', fillers: number): string =>
+      policy(p, fillers).replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(8080));
+    assert.equal(readFileSync(a.configPath, 'utf8'), configText('A', 0), 'the agent started on policy A');
 
     const rbErr0 = await rcvbufErrors(g, 'server');
     const jsonOut = path.join(g.lab.tmpDir, 'reload-received.json');
@@ -216,7 +219,7 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
       const next: 'A' | 'B' = i % 2 === 1 ? 'B' : 'A';
       // Written aside and renamed into place, as an operator's tooling should: the file watcher
       // never reads half a file.
-      writeFileSync(`${a.configPath}.tmp`, configText(next));
+      writeFileSync(`${a.configPath}.tmp`, configText(next, i % 3));
       renameSync(`${a.configPath}.tmp`, a.configPath);
       const prev = seen;
       const how = TRIGGERS[(i - 1) % TRIGGERS.length]!;
