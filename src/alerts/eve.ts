@@ -35,6 +35,7 @@ export function formatEveTimestamp(ns: bigint): string {
 
 export interface EveAlertRecord {
   timestamp: string;
+  flow_id?: number;
   in_iface?: string;
   event_type: 'alert';
   vlan?: number[];
@@ -69,6 +70,19 @@ export interface EveAlertRecord {
   };
 }
 
+/**
+ * Suricata's flow_id ties every record of one flow together. Ours is derived from the
+ * Community ID digest (both directions of a flow share it), cut to 52 bits so it stays exact in
+ * JSON readers that parse numbers as doubles. Absent when the community id is not a v1 digest.
+ */
+export function eveFlowId(cid: string): number | undefined {
+  if (!cid.startsWith('1:')) return undefined;
+  const digest = Buffer.from(cid.slice(2), 'base64');
+  if (digest.length !== 20) return undefined;
+  // 6.5 bytes: the top 52 bits of the digest
+  return digest.readUIntBE(0, 6) * 16 + (digest[6]! >> 4);
+}
+
 export interface EveOptions {
   /** Community ID seed, default 0 (must match the other tools' seed to correlate) */
   communityIdSeed?: number;
@@ -89,9 +103,11 @@ export function toEveRecord(a: Alert, opts: EveOptions = {}): EveAlertRecord {
       },
       { seed: opts.communityIdSeed ?? 0 },
     );
+  const flowId = eveFlowId(cid);
   // Built in Suricata's key order: people read these lines too.
   const rec: EveAlertRecord = {
     timestamp: formatEveTimestamp(a.timestampNs),
+    ...(flowId !== undefined ? { flow_id: flowId } : {}),
     ...(a.interface !== undefined ? { in_iface: a.interface } : {}),
     event_type: 'alert',
     ...(a.vlan && a.vlan.length > 0 ? { vlan: [...a.vlan] } : {}),

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { communityId } from '../../src/alerts/community-id.js';
 import { EveFileWriter } from '../../src/alerts/eve-file.js';
-import { eveProtoName, formatEveTimestamp, toEveLine, toEveRecord } from '../../src/alerts/eve.js';
+import { eveFlowId, eveProtoName, formatEveTimestamp, toEveLine, toEveRecord } from '../../src/alerts/eve.js';
+import { mitreFor, mitreForPort, mitreTechnique } from '../../src/alerts/mitre.js';
 import type { Alert } from '../../src/alerts/model.js';
 import { createLogger, type LineSink } from '../../src/log.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
@@ -66,7 +67,7 @@ describe('EVE record', () => {
   it('renders a TCP/IPv4 block with Suricata fields in Suricata order, plus ours', () => {
     const rec = toEveRecord(tcpV4({ vlan: [100, 20], mitre: { techniqueId: 'T1110.001', tactic: 'credential-access' } }));
     assert.deepEqual(Object.keys(rec), [
-      'timestamp', 'in_iface', 'event_type', 'vlan', 'src_ip', 'src_port', 'dest_ip', 'dest_port', 'proto', 'community_id', 'alert', 'ebpfsentinel',
+      'timestamp', 'flow_id', 'in_iface', 'event_type', 'vlan', 'src_ip', 'src_port', 'dest_ip', 'dest_port', 'proto', 'community_id', 'alert', 'ebpfsentinel',
     ]);
     assert.equal(rec.event_type, 'alert');
     assert.equal(rec.proto, 'TCP');
@@ -136,6 +137,98 @@ describe('EVE record', () => {
     const line = toEveLine(tcpV4({ ruleName: 'a "quoted"\nname' }));
     assert.equal(line.indexOf('\n'), line.length - 1);
     assert.equal((JSON.parse(line) as { alert: { signature: string } }).alert.signature, 'a "quoted"\nname');
+  });
+});
+
+// Field names and value types Suricata's EVE alert records use (docs.suricata.io, "Eve JSON
+// Format"); anything of ours must live under `ebpfsentinel`.
+const SURICATA_TOP = new Set(['timestamp', 'flow_id', 'in_iface', 'event_type', 'vlan', 'src_ip', 'src_port', 'dest_ip', 'dest_port', 'proto', 'icmp_type', 'icmp_code', 'community_id', 'alert', 'ebpfsentinel']);
+const SURICATA_ALERT = new Set(['action', 'gid', 'signature_id', 'rev', 'signature', 'category', 'severity', 'metadata']);
+
+function assertSuricataShape(line: string): void {
+  const r = JSON.parse(line) as Record<string, unknown>;
+  for (const k of Object.keys(r)) assert.ok(SURICATA_TOP.has(k), `top-level key "${k}" is not a Suricata EVE alert field`);
+  assert.match(String(r.timestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0000$/);
+  assert.equal(r.event_type, 'alert');
+  assert.equal(typeof r.src_ip, 'string');
+  assert.equal(typeof r.dest_ip, 'string');
+  assert.equal(typeof r.proto, 'string');
+  if ('src_port' in r) assert.ok(Number.isInteger(r.src_port) && Number.isInteger(r.dest_port));
+  if ('flow_id' in r) assert.ok(Number.isSafeInteger(r.flow_id));
+  if ('vlan' in r) assert.ok(Array.isArray(r.vlan) && (r.vlan as unknown[]).every((v) => Number.isInteger(v)));
+  assert.match(String(r.community_id), /^1:[A-Za-z0-9+/]{27}=$/);
+  const a = r.alert as Record<string, unknown>;
+  for (const k of Object.keys(a)) assert.ok(SURICATA_ALERT.has(k), `alert.${k} is not a Suricata alert field`);
+  assert.ok(a.action === 'allowed' || a.action === 'blocked');
+  assert.ok(Number.isInteger(a.signature_id) && a.gid === 1 && a.rev === 1);
+  assert.ok([1, 2, 3].includes(a.severity as number), 'Suricata severity: 1 high .. 3 low');
+  if (a.metadata) for (const v of Object.values(a.metadata as Record<string, unknown>)) assert.ok(Array.isArray(v) && v.every((x) => typeof x === 'string'), 'metadata values are lists of strings');
+}
+
+describe('Suricata compatibility', () => {
+  it('every record uses only Suricata field names and types (TCP/UDP/ICMP, v4 and v6, MITRE, VLAN, suppressed)', () => {
+    const flows = [
+      { srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 6, srcPort: 40512, dstPort: 22 },
+      { srcIp: '2001:db8:1::10', dstIp: '2001:db8:2::20', proto: 17, srcPort: 5353, dstPort: 53 },
+      { srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 1, icmpType: 8, icmpCode: 0 },
+      { srcIp: '2001:db8::1', dstIp: '2001:db8::2', proto: 58, icmpType: 128, icmpCode: 0 },
+    ];
+    for (const flow of flows) {
+      assertSuricataShape(toEveLine(tcpV4({ flow })));
+      assertSuricataShape(toEveLine(tcpV4({ flow, vlan: [100, 20], mitre: mitreTechnique('T1021.004'), suppressed: 3, severity: 'low', action: 'allowed' })));
+    }
+  });
+
+  it('carries suppressed counts and summaries under ebpfsentinel, MITRE ids as Suricata rule metadata', () => {
+    const rec = toEveRecord(tcpV4({ suppressed: 41, summary: true, mitre: mitreTechnique('t1021.004') }));
+    assert.equal(rec.ebpfsentinel.suppressed, 41);
+    assert.equal(rec.ebpfsentinel.summary, true);
+    assert.deepEqual(rec.alert.metadata, {
+      mitre_technique_id: ['T1021.004'],
+      mitre_technique_name: ['Remote Services: SSH'],
+      mitre_tactic_id: ['TA0008'],
+      mitre_tactic_name: ['lateral-movement'],
+    });
+    const plain = toEveRecord(tcpV4());
+    assert.equal('suppressed' in plain.ebpfsentinel, false);
+    assert.equal('summary' in plain.ebpfsentinel, false);
+  });
+
+  it('derives flow_id from the community id: same for both directions, different per flow, 52 bits', () => {
+    const fwd = toEveRecord(tcpV4());
+    const rev = toEveRecord(tcpV4({ flow: { srcIp: '198.18.2.20', dstIp: '198.18.1.10', proto: 6, srcPort: 22, dstPort: 40512 } }));
+    const other = toEveRecord(tcpV4({ flow: { srcIp: '2001:db8::1', dstIp: '2001:db8::2', proto: 6, srcPort: 40512, dstPort: 22 } }));
+    assert.equal(fwd.flow_id, rev.flow_id);
+    assert.notEqual(fwd.flow_id, other.flow_id);
+    assert.ok(fwd.flow_id! < 2 ** 52 && fwd.flow_id! >= 0);
+    // top 52 bits of the digest, computed independently with BigInt
+    const digest = Buffer.from(fwd.community_id.slice(2), 'base64');
+    assert.equal(BigInt(fwd.flow_id!), BigInt(`0x${digest.subarray(0, 7).toString('hex')}`) >> 4n);
+    assert.equal(eveFlowId('1:given'), undefined);
+    assert.equal('flow_id' in toEveRecord(tcpV4({ communityId: '1:given' })), false);
+  });
+});
+
+describe('MITRE ATT&CK helper', () => {
+  it('names known techniques with their tactic, keeps unknown ones as given, refuses what is not an id', () => {
+    assert.deepEqual(mitreTechnique('T1498'), { techniqueId: 'T1498', techniqueName: 'Network Denial of Service', tactic: 'impact', tacticId: 'TA0040' });
+    // a sub-technique we do not list inherits its parent's tactic
+    assert.deepEqual(mitreTechnique('T1110.003'), { techniqueId: 'T1110.003', tactic: 'credential-access', tacticId: 'TA0006' });
+    assert.deepEqual(mitreTechnique('T9999'), { techniqueId: 'T9999' });
+    assert.throws(() => mitreTechnique('TA0001'), /"TA0001" is not a technique id/);
+    assert.throws(() => mitreTechnique('T12'), /not a technique id/);
+  });
+
+  it('maps remote-service ports (TCP/UDP/SCTP only), engines, and prefers explicit rule metadata', () => {
+    assert.equal(mitreForPort(6, 22)?.techniqueId, 'T1021.004');
+    assert.equal(mitreForPort(6, 3389)?.techniqueId, 'T1021.001');
+    assert.equal(mitreForPort(17, 445)?.techniqueId, 'T1021.002');
+    assert.equal(mitreForPort(6, 80), undefined);
+    assert.equal(mitreForPort(1, 22), undefined, 'ICMP type/code are not ports');
+    assert.equal(mitreFor({ engine: 'ratelimit', proto: 6, dstPort: 22 })?.techniqueId, 'T1498');
+    assert.equal(mitreFor({ technique: 'T1190', engine: 'ratelimit' })?.techniqueId, 'T1190');
+    assert.equal(mitreFor({ engine: 'firewall', proto: 6, dstPort: 5900 })?.techniqueId, 'T1021.005');
+    assert.equal(mitreFor({ engine: 'firewall', proto: 6, dstPort: 8080 }), undefined);
   });
 });
 
