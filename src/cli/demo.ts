@@ -11,7 +11,7 @@ import { ApiClient } from '../demo/api-client.js';
 import { AgentProcess } from '../demo/agent-process.js';
 import { DEMO_POLICY, writeDemoConfig } from '../demo/config.js';
 import { startApiForwarder, type ApiForwarder } from '../demo/forwarder.js';
-import { countersTable, eventsLine, renderAlerts, ruleTable, stepRow, table } from '../demo/report.js';
+import { countersTable, eventsLine, renderAlerts, ruleTable, stepRow, whereTable } from '../demo/report.js';
 import { demoSteps, runStep, serverPorts, Servers, type StepResult } from '../demo/scenario.js';
 import { buildGatewayLab, type GatewayLab } from '../lab/gateway.js';
 import { missingTools } from '../lab/run.js';
@@ -174,8 +174,8 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     if (unexpectedRule.length) {
       say(`  note: for ${unexpectedRule.length} attempt(s) the agent did not count the rule the demo expected (marked ok?)`);
     }
-    say('\nFiles');
-    say(table(['what', 'path'], [['EVE alerts', files.eve], ['agent log', files.agentLog], ['config', files.config]]));
+    say('\nWhere to look');
+    say(whereTable({ apiUrl: fwd.url, eve: files.eve, agentLog: files.agentLog, config: files.config }));
     if (!opts.keep) say(`  the API (${fwd.url}) goes away with the demo; run \`ebpfsentinel demo --keep\` (or DEMO_KEEP=1 make demo) to explore it`);
 
     if (opts.keep && !interrupted) {

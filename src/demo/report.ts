@@ -14,6 +14,19 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
   return [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].map((l) => `  ${l}`).join('\n');
 }
 
+/** Where to look: the API (and its Swagger UI, OpenAPI document, metrics) and the files. */
+export function whereTable(w: { apiUrl: string; eve: string; agentLog: string; config: string }): string {
+  return table(['what', 'where'], [
+    ['API', `${w.apiUrl}/api/v1/status`],
+    ['Swagger UI', `${w.apiUrl}/docs`],
+    ['OpenAPI', `${w.apiUrl}/openapi.json`],
+    ['metrics', `${w.apiUrl}/metrics`],
+    ['EVE alerts', w.eve],
+    ['agent log', w.agentLog],
+    ['config', w.config],
+  ]);
+}
+
 function credit(r: StepResult): string {
   if (r.credited.size === 0) return 'agent counted no rule';
   return [...r.credited.entries()].map(([id, n]) => `${id} +${n}`).join(', ');

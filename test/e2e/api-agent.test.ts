@@ -5,12 +5,15 @@
 // scrape.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SseParser, type SseEvent } from '../../src/cli/sse-client.js';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import type { EchoServer } from '../../src/lab/traffic.js';
 import { namingProblems } from '../../src/metrics/naming.js';
+import { REPO_ROOT } from '../../src/version.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
 import { AGENT_YAML, call, DENIED_PORT, KEYS, udpBurst } from './api-support.js';
 
@@ -179,5 +182,10 @@ describe('e2e: API of the running agent', { skip: skip ?? false }, () => {
     assert.equal(r.status, 0);
     assert.deepEqual(namingProblems(scrape.text), []);
     assert.match(scrape.text, /^ebpfsentinel_api_requests_total\{route="\/api\/v1\/status",method="GET",status="200"\} \d+$/m);
+    // every metric the running agent exports is documented
+    const doc = readFileSync(path.join(REPO_ROOT, 'docs', 'metrics.md'), 'utf8');
+    const documented = new Set([...doc.matchAll(/^\| `(ebpfsentinel_[a-z0-9_]+)`/gm)].map((x) => x[1]!));
+    const exported = [...new Set([...scrape.text.matchAll(/^# TYPE (ebpfsentinel_\S+) /gm)].map((x) => x[1]!))];
+    assert.deepEqual(exported.filter((n) => !documented.has(n)), [], 'undocumented metrics in docs/metrics.md');
   });
 });
