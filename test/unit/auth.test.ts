@@ -11,6 +11,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 
 import { Registry } from 'prom-client';
 import { installErrorHandlers } from '../../src/api/errors.js';
 import { installAuth, roleFromClaim, type AuthConfig, type MinRole } from '../../src/api/auth/index.js';
+import { FailureThrottle } from '../../src/api/auth/failure-throttle.js';
 import { authSchema } from '../../src/config/sections/auth.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'sentinel-auth-'));
@@ -340,6 +341,46 @@ describe('auth: JWT EdDSA from a JWKS URL', () => {
     await expectRefused(app, await ed.sign({ sub: 'x', role: 'admin' }, { aud: 'ebpfsentinel', exp: Math.floor(Date.now() / 1000) - 5 }), 401, /expired/);
     // no API keys configured: a non-JWT bearer is simply unknown
     await expectRefused(app, 'plain-key-0123456789abcdef', 401, /unknown API key/);
+  });
+});
+
+describe('auth: failed attempts are throttled per client', () => {
+  it('after maxFailures bad credentials a client gets 429 with Retry-After, even with a good key; other clients are unaffected', async () => {
+    const registry = new Registry();
+    const app = Fastify();
+    await installAuth(app, authConfig({ enabled: true, api_keys: [{ name: 'v', key: KEYS.viewer }] }), { log: silent, registry, failureThrottle: { maxFailures: 3, windowMs: 60_000, maxClients: 100 } });
+    app.get('/x', { config: { minRole: 'viewer' } }, async () => 'ok');
+    try {
+      const from = (ip: string, key: string) => app.inject({ url: '/x', remoteAddress: ip, headers: { 'x-api-key': key } });
+      // no credential at all is not a guess and does not count
+      for (let i = 0; i < 5; i++) assert.equal((await app.inject({ url: '/x', remoteAddress: '198.18.0.7' })).statusCode, 401);
+      for (let i = 0; i < 3; i++) assert.equal((await from('198.18.0.7', `guess-${i}-0123456789abcdef`)).statusCode, 401);
+      const blocked = await from('198.18.0.7', 'guess-9-0123456789abcdef');
+      assert.equal(blocked.statusCode, 429);
+      assert.equal((blocked.json() as { error: { code: string } }).error.code, 'RATE_LIMITED');
+      assert.ok(Number(blocked.headers['retry-after']) > 0 && Number(blocked.headers['retry-after']) <= 60);
+      assert.equal((await from('198.18.0.7', KEYS.viewer)).statusCode, 429);
+      assert.equal((await from('2001:db8::7', KEYS.viewer)).statusCode, 200);
+      for (let i = 0; i < 3; i++) assert.equal((await from('2001:db8::7', `guess-${i}-0123456789abcdef`)).statusCode, 401);
+      assert.equal((await from('2001:db8::7', KEYS.viewer)).statusCode, 429);
+      assert.match(await registry.metrics(), /ebpfsentinel_api_auth_failures_total\{reason="throttled"\} 3/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a window ends, and memory stays bounded under a spray from many addresses', () => {
+    let t = 0;
+    const th = new FailureThrottle({ maxFailures: 2, windowMs: 1000, maxClients: 50 }, () => t);
+    th.failed('a');
+    th.failed('a');
+    assert.equal(th.blockedFor('a'), 1);
+    t = 999;
+    assert.equal(th.blockedFor('a'), 1);
+    t = 1000;
+    assert.equal(th.blockedFor('a'), 0);
+    for (let i = 0; i < 500; i++) th.failed(`198.18.${i >> 8}.${i & 255}`);
+    assert.ok(th.tracked <= 50, `tracking ${th.tracked}`);
   });
 });
 

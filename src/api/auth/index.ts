@@ -9,6 +9,7 @@ import type { AuthConfig } from '../../config/sections/auth.js';
 import { apiError } from '../errors.js';
 import { ApiKeyStore } from './api-keys.js';
 import { credentialOf } from './credentials.js';
+import { DEFAULT_THROTTLE, FailureThrottle, type ThrottleOptions } from './failure-throttle.js';
 import { loadJwtKey, verifyJwt, type JwtKey } from './jwt.js';
 import { AuthFailure, MIN_ROLE_VALUES, ROLE_RANK, type MinRole, type Principal } from './types.js';
 
@@ -26,6 +27,8 @@ export interface InstallAuthOptions {
   log: AuthLog;
   /** when given, refusals are counted as ebpfsentinel_api_auth_failures_total{reason} */
   registry?: Registry;
+  /** failed authentications allowed per client address before 429 (default 30 per minute) */
+  failureThrottle?: ThrottleOptions;
 }
 
 export const ANONYMOUS: Readonly<Principal> = Object.freeze({ name: 'anonymous', role: 'admin', via: 'none' });
@@ -40,12 +43,13 @@ const OPEN_ENDPOINT_URLS: Readonly<Record<keyof AuthConfig['open_endpoints'], re
 
 const REALM = 'Bearer realm="ebpfsentinel"';
 
-export type AuthFailureReason = 'missing_credentials' | 'invalid_credentials' | 'insufficient_role';
+export type AuthFailureReason = 'missing_credentials' | 'invalid_credentials' | 'insufficient_role' | 'throttled';
 
 export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: InstallAuthOptions): Promise<void> {
   const keys = new ApiKeyStore(cfg.enabled ? cfg.api_keys : []);
   const jwtKey: JwtKey | undefined = cfg.enabled && cfg.jwt ? await loadJwtKey(cfg.jwt) : undefined;
   const failures = opts.registry ? failureCounter(opts.registry) : undefined;
+  const throttle = new FailureThrottle(opts.failureThrottle ?? DEFAULT_THROTTLE);
 
   // the effective role of each route, fixed at registration
   const forcedPublic = new Set<string>();
@@ -93,13 +97,23 @@ export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: I
       req.principal = PUBLIC_CALLER;
       return;
     }
+    const wait = throttle.blockedFor(req.ip);
+    if (wait > 0) {
+      failures?.inc({ reason: 'throttled' });
+      req.log.warn({ method: req.method, url: req.url, ip: req.ip }, 'API request refused: too many failed authentications from this client');
+      reply.header('retry-after', String(wait));
+      return reply.code(429).send(apiError('RATE_LIMITED', `too many failed authentication attempts from ${req.ip}; retry in ${wait} s`));
+    }
     let principal: Principal | { name: string; role: undefined; via: 'jwt' };
     try {
       const cred = credentialOf(req.headers);
       if (cred === undefined) return refuse(req, reply, 401, 'missing_credentials', `${req.method} ${url} needs the ${need} role: send "Authorization: Bearer <token>" or "X-API-Key: <key>"`, false);
       principal = await authenticate(cred, keys, jwtKey, cfg);
     } catch (err) {
-      if (err instanceof AuthFailure) return refuse(req, reply, 401, 'invalid_credentials', err.message, true);
+      if (err instanceof AuthFailure) {
+        throttle.failed(req.ip);
+        return refuse(req, reply, 401, 'invalid_credentials', err.message, true);
+      }
       throw err;
     }
     if (principal.role === undefined) {
