@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* xdp-firewall: first program on the ingress path. L3/L4 rules in priority order (first match
- * wins), CIDR sets in LPM tries, a default policy, per-rule hit counters, per-interface counters
- * and drop/log events. On pass it tail-calls the next program of the XDP chain when one is
- * installed (xdp-ratelimit), else passes to the stack.
+ * wins) found through a precompiled decision DAG (firewall.h) so the cost does not grow with
+ * the rule count, CIDR sets in LPM tries, conntrack state (ct_table of tc-conntrack) with a
+ * fast path for established/related flows, a default policy, reject answers, per-rule hit
+ * counters, per-interface counters and drop/log/reject events. On pass it tail-calls the next
+ * program of the XDP chain when one is installed (xdp-ratelimit), else passes to the stack.
  *
  * Verdicts for packets it cannot judge:
  *   - non-IP (ARP, LLDP, ...): pass, counted as non_ip (ARP must flow for IPv4 to work);
@@ -13,12 +15,28 @@
 #include "sentinel/event.h"
 #include "sentinel/parse.h"
 #include "sentinel/firewall.h"
+#include "sentinel/ct.h"
+#if __has_include("sentinel/reply.h")
+#define SN_REPLY_CNT_BASE FW_XCNT_REPLY_BASE
+#include "sentinel/reply.h"
+#define FW_HAVE_REPLY 1
+#endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SENTINEL_BTF_EXPORT(fw_event);
 SENTINEL_BTF_EXPORT(sentinel_event_hdr);
 SENTINEL_BTF_EXPORT(sn_pkt);
+SENTINEL_BTF_EXPORT(fw_key);
+
+/* Present in the BTF only when this build answers reject with a forged reply; the agent
+ * refuses `reject` rules when it is absent. */
+#ifdef FW_HAVE_REPLY
+struct fw_reject_support {
+	__u32 version;
+};
+SENTINEL_BTF_EXPORT(fw_reject_support);
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -40,6 +58,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fw_rule);
 } fw_rules SEC(".maps");
+
+/* Classifier inner nodes: generation g, node n, byte value v at g*FW_TREE_NODES*256 + n*256 + v. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * FW_TREE_NODES * 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} fw_tree SEC(".maps");
+
+/* Classifier leaves: candidate rule slots (generation-relative), runs in priority order. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * FW_LEAF_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fw_leaf SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -65,6 +99,7 @@ struct {
 } fw_rule_hits SEC(".maps");
 
 SENTINEL_COUNTER_MAP(fw_counters);
+SENTINEL_COUNTER_MAP(fw_counters_ext);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -81,9 +116,11 @@ struct {
 /* State handed to the bpf_loop callback; lives on the stack (the verifier wants that). */
 struct fw_scan {
 	struct sn_pkt *pkt;
-	__u32 base;       /* first slot of the active generation */
+	__u32 rule_base;  /* first fw_rules slot of the active generation */
+	__u32 leaf_base;  /* first fw_leaf slot of the leaf */
 	__u32 count;
-	__u32 matched;    /* slot index + 1 of the first matching rule, 0 = none */
+	__u32 matched;    /* rule slot + 1 of the first matching candidate, 0 = none */
+	__u8 ct;          /* FW_CT_* of the packet */
 };
 
 static __always_inline int fw_net_match(const __u32 *addr, const __u32 *want, const __u32 *mask)
@@ -104,7 +141,7 @@ static __always_inline int fw_set_match(const struct sn_pkt *p, __u32 set_id, co
 	return bpf_map_lookup_elem(&fw_lpm_v6, &k6) != 0;
 }
 
-static __always_inline int fw_rule_match(const struct fw_rule *r, const struct sn_pkt *p)
+static __always_inline int fw_rule_match(const struct fw_rule *r, const struct sn_pkt *p, __u8 ct)
 {
 	__u16 m = r->match;
 
@@ -128,6 +165,8 @@ static __always_inline int fw_rule_match(const struct fw_rule *r, const struct s
 		return 0;
 	if ((m & FW_M_ICMP_CODE) && r->icmp_code != p->icmp_code)
 		return 0;
+	if ((m & FW_M_CT_STATE) && !(r->ct_states & (1 << (ct & 3))))
+		return 0;
 	if ((m & FW_M_SRC_NET) && !fw_net_match(p->src, r->src_addr, r->src_mask))
 		return 0;
 	if ((m & FW_M_DST_NET) && !fw_net_match(p->dst, r->dst_addr, r->dst_mask))
@@ -145,15 +184,110 @@ static long fw_scan_one(__u32 i, void *ctx)
 	struct fw_scan *s = ctx;
 	if (i >= s->count)
 		return 1;
-	__u32 slot = s->base + i;
-	struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &slot);
+	__u32 li = s->leaf_base + i;
+	__u32 *slot = bpf_map_lookup_elem(&fw_leaf, &li);
+	if (!slot)
+		return 1;
+	__u32 ri = s->rule_base + (*slot & (FW_MAX_RULES - 1));
+	struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &ri);
 	if (!r)
 		return 1;
-	if (fw_rule_match(r, s->pkt)) {
-		s->matched = i + 1;
+	if (fw_rule_match(r, s->pkt, s->ct)) {
+		s->matched = ri + 1;
 		return 1;
 	}
 	return 0;
+}
+
+/* The classifier key of a parsed packet (layout and meaning in firewall.h). */
+static __always_inline void fw_key_of(struct fw_key *k, const struct sn_pkt *p, __u8 ct)
+{
+	k->meta = (p->family == SN_AF_INET6 ? FW_META_V6 : 0) |
+		  ((p->flags & SN_PKT_F_LATER_FRAG) ? FW_META_LATER_FRAG : 0) | (ct & FW_META_CT_MASK);
+	k->proto = p->proto;
+	__u16 vlan = p->vlan_depth ? (0x1000 | p->vlan_id) : 0;
+	k->vlan[0] = vlan >> 8;
+	k->vlan[1] = vlan & 0xff;
+	k->sport[0] = p->sport >> 8;
+	k->sport[1] = p->sport & 0xff;
+	k->dport[0] = p->dport >> 8;
+	k->dport[1] = p->dport & 0xff;
+	k->icmp_type = p->icmp_type;
+	k->icmp_code = p->icmp_code;
+	__builtin_memcpy(k->src, p->src, 16);
+	__builtin_memcpy(k->dst, p->dst, 16);
+}
+
+/* Walks the active generation's DAG; returns the leaf reference (0 when the structure does not
+ * end in a leaf within FW_MAX_DEPTH levels, which the compiler never produces). */
+static __always_inline __u32 fw_classify(const struct fw_key *k, __u32 gen_idx, __u32 root)
+{
+	__u32 ref = root;
+	__u32 base = gen_idx * FW_TREE_NODES * 256;
+	const __u8 *kb = (const __u8 *)k;
+#pragma unroll
+	for (int d = 0; d < FW_MAX_DEPTH; d++) {
+		if (ref & FW_REF_LEAF)
+			return ref;
+		__u32 byte = (ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
+		__u32 node = ref & FW_REF_NODE_MASK;
+		if (byte >= FW_KEY_SIZE || node >= FW_TREE_NODES)
+			return 0;
+		__u32 idx = base + (node << 8) + kb[byte];
+		__u32 *next = bpf_map_lookup_elem(&fw_tree, &idx);
+		if (!next)
+			return 0;
+		ref = *next;
+	}
+	return (ref & FW_REF_LEAF) ? ref : 0;
+}
+
+/* Invalid TCP flag combinations: never part of a valid connection whatever its state. */
+static __always_inline int fw_tcp_flags_invalid(__u8 f)
+{
+	const __u8 FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20;
+	if ((f & (FIN | SYN | RST | PSH | ACK | URG)) == 0)
+		return 1;
+	if ((f & (SYN | FIN)) == (SYN | FIN) || (f & (SYN | RST)) == (SYN | RST))
+		return 1;
+	if (!(f & ACK) && (f & (FIN | PSH | URG)))
+		return 1;
+	return 0;
+}
+
+/* Conntrack view of a packet. entry and dir are set for an established packet of a flow (dir is
+ * the ct_entry index: 0 from the initiator, 1 from the responder), *entry alone for related. */
+static __always_inline __u8 fw_ct_state(void *data, void *data_end, const struct sn_pkt *p,
+					struct ct_entry **entry, int *dir)
+{
+	if (p->flags & SN_PKT_F_LATER_FRAG)
+		return FW_CT_NEW; /* no L4 header: nothing to track or check */
+	if (p->proto == IPPROTO_TCP && fw_tcp_flags_invalid(p->tcp_flags))
+		return FW_CT_INVALID;
+	struct ct_key key;
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (((p->proto == IPPROTO_ICMP && p->family == SN_AF_INET) ||
+	     (p->proto == IPPROTO_ICMPV6 && p->family == SN_AF_INET6)) &&
+	    ct_icmp_is_error(p->proto, p->icmp_type)) {
+		if (ct_key_of_icmp_error(data, data_end, p, &key) != 0)
+			return FW_CT_INVALID; /* an error quoting nothing we can read */
+		struct ct_entry *e = bpf_map_lookup_elem(&ct_table, &key);
+		if (e && ct_entry_live(e, now)) {
+			*entry = e;
+			return FW_CT_RELATED;
+		}
+		return FW_CT_NEW;
+	}
+	int d = ct_key_of(p, &key);
+	if (d < 0)
+		return FW_CT_NEW;
+	struct ct_entry *e = bpf_map_lookup_elem(&ct_table, &key);
+	if (!e || !ct_entry_live(e, now) || !(e->flags & CT_F_SEEN_REPLY))
+		return FW_CT_NEW;
+	/* d is relative to the key (0 = a->b); the entry's arrays are relative to the initiator. */
+	*dir = ((d == 0) == ((e->flags & CT_F_INIT_IS_A) != 0)) ? 0 : 1;
+	*entry = e;
+	return FW_CT_ESTABLISHED;
 }
 
 static __always_inline void fw_emit(struct xdp_md *ctx, struct sentinel_counters *c, const struct sn_pkt *p,
@@ -186,6 +320,15 @@ static __always_inline void fw_emit(struct xdp_md *ctx, struct sentinel_counters
 static __always_inline int fw_apply(struct xdp_md *ctx, struct sentinel_counters *c, const struct sn_pkt *p,
 				    __u8 action, __u32 rule_num, __u8 reason)
 {
+	if (action == FW_ACT_REJECT) {
+		sn_count(c, SN_CNT_DROPPED, 1);
+		fw_emit(ctx, c, p, rule_num, action, reason);
+#ifdef FW_HAVE_REPLY
+		return sn_reply_reject(ctx, p, sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex));
+#else
+		return XDP_DROP; /* the agent refuses reject rules in such a build */
+#endif
+	}
 	if (action == FW_ACT_DROP) {
 		sn_count(c, SN_CNT_DROPPED, 1);
 		fw_emit(ctx, c, p, rule_num, action, reason);
@@ -224,31 +367,73 @@ static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters
 	if (pkt.flags & SN_PKT_F_FRAGMENT)
 		sn_count(c, FW_CNT_FRAGMENT, 1);
 
+	struct ct_entry *ce = 0;
+	int cdir = -1;
+	__u8 ct = fw_ct_state(data, data_end, &pkt, &ce, &cdir);
+	__u32 policy = gen->policy_id;
+
+	/* Fast path: a flow (direction) already passed by a full evaluation under this very
+	 * policy skips the rules; a new policy id sends it through the rules again once. Related
+	 * packets need both directions of their flow passed under this policy. */
+	if (ce && policy) {
+		int fast = ct == FW_CT_ESTABLISHED
+				   ? (cdir == 0 ? ce->fw_pass_gen[0] == policy : ce->fw_pass_gen[1] == policy)
+				   : (ce->fw_pass_gen[0] == policy && ce->fw_pass_gen[1] == policy);
+		if (fast) {
+			sn_count(sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex), FW_XCNT_CT_FASTPATH, 1);
+			sn_count(c, SN_CNT_PASSED, 1);
+			return XDP_PASS;
+		}
+	}
+
+	struct fw_key key = {};
+	fw_key_of(&key, &pkt, ct);
+	__u32 leaf = fw_classify(&key, gen_idx, gen->root);
 	struct fw_scan scan = {
 		.pkt = &pkt,
-		.base = gen_idx * FW_MAX_RULES,
-		.count = gen->rule_count > FW_MAX_RULES ? FW_MAX_RULES : gen->rule_count,
+		.rule_base = gen_idx * FW_MAX_RULES,
+		.leaf_base = gen_idx * FW_LEAF_SLOTS + (leaf & FW_REF_SLOT_MASK),
+		.count = (leaf >> FW_REF_COUNT_SHIFT) & FW_REF_COUNT_MASK,
 		.matched = 0,
+		.ct = ct,
 	};
+	if (!leaf) {
+		/* Never produced by the compiler; counted so a broken structure cannot hide. */
+		sn_count(sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex), FW_XCNT_TREE_BROKEN, 1);
+		scan.count = 0;
+	}
 	if (scan.count)
-		bpf_loop(FW_MAX_RULES, fw_scan_one, &scan, 0);
+		bpf_loop(FW_REF_COUNT_MASK, fw_scan_one, &scan, 0);
 
+	__u8 action = gen->default_action;
+	__u32 num = 0;
+	__u8 reason = FW_REASON_DEFAULT;
 	if (scan.matched) {
-		__u32 slot = scan.base + scan.matched - 1;
+		__u32 slot = scan.matched - 1;
 		struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &slot);
 		if (r) {
-			__u32 num = r->rule_num;
+			num = r->rule_num;
 			struct fw_hit *h = bpf_map_lookup_elem(&fw_rule_hits, &num);
 			if (h) {
 				h->packets++;
 				h->bytes += pkt.pkt_len;
 			}
 			sn_count(c, FW_CNT_RULE_HIT, 1);
-			return fw_apply(ctx, c, &pkt, r->action, num, FW_REASON_RULE);
+			action = r->action;
+			reason = FW_REASON_RULE;
 		}
 	}
-	sn_count(c, FW_CNT_DEFAULT, 1);
-	return fw_apply(ctx, c, &pkt, gen->default_action, 0, FW_REASON_DEFAULT);
+	if (reason == FW_REASON_DEFAULT)
+		sn_count(c, FW_CNT_DEFAULT, 1);
+	/* A plain pass of an established direction is remembered for the fast path (log rules
+	 * keep their per-packet events, so they are not). */
+	if (action == FW_ACT_PASS && ct == FW_CT_ESTABLISHED && ce && policy) {
+		if (cdir == 0)
+			ce->fw_pass_gen[0] = policy;
+		else
+			ce->fw_pass_gen[1] = policy;
+	}
+	return fw_apply(ctx, c, &pkt, action, num, reason);
 }
 
 SEC("xdp")

@@ -202,7 +202,7 @@ function genPacket(r: Rand): GeneratedPacket {
   return { frame: buildFrame(spec), facts: full, text };
 }
 
-const ACT_CODE = { pass: FW_ACT.pass, drop: FW_ACT.drop, log: FW_ACT.log } as const;
+const ACT_CODE = { pass: FW_ACT.pass, drop: FW_ACT.drop, log: FW_ACT.log, reject: FW_ACT.reject } as const;
 
 function hitsOf(h: FirewallHarness, ids: readonly string[]): Map<string, number> {
   const nums = ids.map((id) => h.ruleNum(id));
@@ -220,7 +220,7 @@ describe('xdp-firewall differential: kernel vs reference matcher (test-run)', { 
     const r = new Rand(prng(SEED));
     let rejected = 0;
     let judged = 0;
-    const outcomes = { pass: 0, drop: 0, log: 0, byRule: 0, byDefault: 0 };
+    const outcomes = { pass: 0, drop: 0, log: 0, reject: 0, byRule: 0, byDefault: 0 };
     const t0 = performance.now();
     for (let s = 0; s < SETS; s++) {
       let policy: GeneratedPolicy;

@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { parseConfigText, type Config } from '../../src/config/index.js';
 import { compileFirewall, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { decodeFirewallEvent, emptyFirewallEvent, type FirewallEventRecord } from '../../src/engines/firewall/events.js';
-import { COUNTER_SLOTS, FirewallKernel, type CounterSlot, type CounterSnapshot } from '../../src/engines/firewall/kernel.js';
+import { COUNTER_SLOTS, EXT_COUNTER_SLOTS, FirewallKernel, type CounterSlot, type CounterSnapshot } from '../../src/engines/firewall/kernel.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
 import { loadNative, type NativeBridge } from '../../src/kernel/native.js';
 import { formatAddress } from '../../src/net/ip.js';
@@ -76,7 +76,7 @@ export interface Installed {
 /** The firewall section as YAML text (un-indented, as under `firewall:`) or as an object. */
 export type FirewallSection = string | Record<string, unknown>;
 
-export const FW_ACT = { pass: 0, drop: 1, log: 2 } as const;
+export const FW_ACT = { pass: 0, drop: 1, log: 2, reject: 3 } as const;
 export const FW_REASON = { rule: 1, default: 2, malformed: 3 } as const;
 
 export class FirewallHarness {
@@ -240,7 +240,7 @@ export class FirewallHarness {
     const c = this.kernel.readCounters().get(ifindex);
     if (c) return c;
     const zero = {} as CounterSnapshot;
-    for (const s of COUNTER_SLOTS) zero[s] = 0n;
+    for (const s of [...COUNTER_SLOTS, ...EXT_COUNTER_SLOTS]) zero[s] = 0n;
     return zero;
   }
 
@@ -267,7 +267,7 @@ function describeRaw(buf: Buffer, off: number, len: number): RefusedRecord {
 /** The slots that moved between two snapshots, as numbers. */
 export function counterDelta(before: CounterSnapshot, after: CounterSnapshot): CounterDelta {
   const d: CounterDelta = {};
-  for (const s of COUNTER_SLOTS) {
+  for (const s of [...COUNTER_SLOTS, ...EXT_COUNTER_SLOTS]) {
     const n = after[s] - before[s];
     if (n !== 0n) d[s] = Number(n);
   }

@@ -41,7 +41,7 @@ describe('firewall: a 100,000-CIDR block list', () => {
     const t1 = performance.now();
     const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewallAliases);
     const t2 = performance.now();
-    const enc = encodeGeneration(compiled, { generation: 0, ruleNums: new Map([['bl', 1], ['web', 2]]), setIdBase: 1 });
+    const enc = encodeGeneration(compiled, { generation: 0, ruleNums: new Map([['bl', 1], ['web', 2]]), setIdBase: 1, policyId: 1 });
     const t3 = performance.now();
     t.diagnostic(`load ${(t1 - t0).toFixed(0)} ms, compile ${(t2 - t1).toFixed(0)} ms, encode ${(t3 - t2).toFixed(0)} ms`);
 

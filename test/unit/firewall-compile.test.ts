@@ -194,14 +194,14 @@ describe('firewall compile: errors', () => {
   const fw = (rules: FirewallRuleConfig[]): FirewallConfig => ({ enabled: true, mode: 'block', default_policy: 'pass', rules, aliases: {} });
 
   it('refuses more than FW_MAX_RULES kernel rules, naming the count', () => {
-    // 2049 config rules, each split into IPv4 + IPv6 = 4098 kernel rules
-    const lines = Array.from({ length: 2049 }, (_, i) => `    - { id: r${i}, priority: ${i + 1}, action: deny, src_ip: [198.18.${i >> 8}.${i & 255}, "2001:db8::${i.toString(16)}"] }`);
+    // 8193 config rules, each split into IPv4 + IPv6 = 16386 kernel rules
+    const lines = Array.from({ length: 8193 }, (_, i) => `    - { id: r${i}, priority: ${i + 1}, action: deny, src_ip: [198.18.${i >> 8}.${i & 255}, "2001:db8::${i.toString(16)}"] }`);
     assert.throws(
       () => compile(`  rules:\n${lines.join('\n')}\n`),
-      (e: unknown) => /firewall\.rules: 4098 kernel rules \(config rules split per address family\) exceed the limit of 4096/.test(String((e as Error).message)),
+      (e: unknown) => /firewall\.rules: 16386 kernel rules \(config rules split per address family\) exceed the limit of 16384/.test(String((e as Error).message)),
     );
     // exactly at the limit is fine
-    const ok = compile(`  rules:\n${lines.slice(0, 2048).join('\n')}\n`);
+    const ok = compile(`  rules:\n${lines.slice(0, 8192).join('\n')}\n`);
     assert.equal(ok.rules.length, FW.MAX_RULES);
   });
 

@@ -42,7 +42,7 @@ describe('firewall encode', () => {
     ['web', 1],
     ['ping6', 7],
   ]);
-  const enc = encodeGeneration(policy, { generation: 1, ruleNums, setIdBase: 0x8000_0001 });
+  const enc = encodeGeneration(policy, { generation: 1, ruleNums, setIdBase: 0x8000_0001, policyId: 1 });
 
   it('one fw_rule of the layout size per kernel rule, in priority order', () => {
     assert.equal(enc.rules.length, 4);
@@ -98,7 +98,7 @@ describe('firewall encode', () => {
     assert.equal(field(enc.gen, layouts.fw_gen, 'rule_count'), 4);
     assert.equal(field(enc.gen, layouts.fw_gen, 'default_action'), FW.ACT_DROP);
     const alert = compile(`  mode: alert\n  default_policy: drop\n`);
-    const e = encodeGeneration(alert, { generation: 0, ruleNums: new Map(), setIdBase: 1 });
+    const e = encodeGeneration(alert, { generation: 0, ruleNums: new Map(), setIdBase: 1, policyId: 1 });
     assert.equal(field(e.gen, layouts.fw_gen, 'default_action'), FW.ACT_LOG);
     assert.equal(field(e.gen, layouts.fw_gen, 'rule_count'), 0);
     assert.deepEqual([e.rules, e.lpmV4, e.lpmV6], [[], [], []]);
@@ -125,10 +125,10 @@ describe('firewall encode', () => {
   });
 
   it('refuses a rule without a number, or a number the hit map cannot hold', () => {
-    assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums: new Map([['web', 1]]), setIdBase: 1 }), /no rule number assigned to rule "bl"/);
+    assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums: new Map([['web', 1]]), setIdBase: 1, policyId: 1 }), /no rule number assigned to rule "bl"/);
     const bad = new Map(ruleNums);
     bad.set('web', FW.MAX_RULE_NUMS);
-    assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums: bad, setIdBase: 1 }), /rule number 8192 of "web" is outside 1\.\.8191/);
-    assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums, setIdBase: 0xffff_ffff }), /set id base/);
+    assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums: bad, setIdBase: 1, policyId: 1 }), /rule number 32768 of "web" is outside 1\.\.32767/);
+    assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums, setIdBase: 0xffff_ffff, policyId: 1 }), /set id base/);
   });
 });

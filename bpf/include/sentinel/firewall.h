@@ -1,24 +1,36 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* xdp-firewall: the contract between the kernel program and the agent's firewall engine.
  *
- * Policy is double-buffered. fw_rules holds two generations of FW_MAX_RULES slots each; the
- * agent fills the inactive generation (rules, its fw_gen entry, its LPM sets), then flips the
- * single u32 in fw_active. A packet reads fw_active once, so it is judged by the whole old
- * rule set or the whole new one, never a mix and never an empty one. */
+ * Policy is double-buffered. fw_rules holds two generations of FW_MAX_RULES slots each, and so
+ * do the classifier maps (fw_tree nodes, fw_leaf slots); the agent fills the inactive
+ * generation (rules, tree, leaves, its fw_gen entry, its LPM sets), then flips the single u32
+ * in fw_active. A packet reads fw_active once, so it is judged by the whole old rule set or
+ * the whole new one, never a mix and never an empty one.
+ *
+ * Classifier: rules are not scanned one by one. The agent compiles them into a 256-way
+ * decision DAG over a fixed packet key (struct fw_key): each inner node cuts one key byte and
+ * has 256 child references (one ARRAY lookup per level, at most FW_MAX_DEPTH levels); a leaf
+ * lists at most a few candidate rule slots in priority order, checked exactly with the rule
+ * matcher. The first candidate that matches is the first matching rule of the whole policy. */
 #ifndef SENTINEL_FIREWALL_H
 #define SENTINEL_FIREWALL_H
 
 #include "common.h"
 #include "event.h"
 
-#define FW_MAX_RULES 4096        /* rules per generation */
-#define FW_MAX_RULE_NUMS 8192    /* stable rule numbers (hit counters), both generations */
+#define FW_MAX_RULES 16384       /* rules per generation */
+#define FW_MAX_RULE_NUMS 32768   /* stable rule numbers (hit counters), both generations */
+#define FW_TREE_NODES 8192       /* inner classifier nodes per generation (256 refs each) */
+#define FW_LEAF_SLOTS 262144     /* candidate rule slots in leaves, per generation */
+#define FW_MAX_DEPTH 12          /* inner nodes on any root-to-leaf path */
+#define FW_KEY_SIZE 48
 #define FW_LPM_MAX 262144        /* CIDR set entries per family */
 
 /* Actions (rule action and default policy). */
 #define FW_ACT_PASS 0
 #define FW_ACT_DROP 1
 #define FW_ACT_LOG 2 /* pass and emit an event */
+#define FW_ACT_REJECT 3 /* drop and answer: TCP RST, else ICMP/ICMPv6 unreachable */
 
 /* fw_rule.match bits: a criterion is checked only when its bit is set. */
 #define FW_M_SRC_NET 0x0001   /* src_addr/src_mask */
@@ -31,6 +43,46 @@
 #define FW_M_ICMP_TYPE 0x0080
 #define FW_M_ICMP_CODE 0x0100
 #define FW_M_VLAN 0x0200      /* vlan_id exact; 0 = untagged only */
+#define FW_M_CT_STATE 0x0400  /* packet's conntrack state bit (1 << FW_CT_*) in ct_states */
+
+/* Conntrack state of a packet as rules see it (fw_rule.ct_states bit numbers). */
+#define FW_CT_NEW 0
+#define FW_CT_ESTABLISHED 1
+#define FW_CT_RELATED 2
+#define FW_CT_INVALID 3
+
+/* Classifier references (fw_gen.root and fw_tree values).
+ *   leaf:  FW_REF_LEAF | count << FW_REF_COUNT_SHIFT | first fw_leaf slot (of the generation)
+ *   inner: key byte to cut << FW_REF_BYTE_SHIFT | node index (of the generation) */
+#define FW_REF_LEAF 0x80000000
+#define FW_REF_COUNT_SHIFT 20
+#define FW_REF_COUNT_MASK 0x7ff
+#define FW_REF_SLOT_MASK 0xfffff
+#define FW_REF_BYTE_SHIFT 24
+#define FW_REF_BYTE_MASK 0x3f
+#define FW_REF_NODE_MASK 0xffffff
+
+/* fw_key.meta bits: family, later fragment, conntrack state (FW_CT_*). */
+#define FW_META_V6 0x80
+#define FW_META_LATER_FRAG 0x40
+#define FW_META_CT_MASK 0x03
+
+/* The packet key the classifier cuts. Multi-byte fields are big-endian so a byte cut splits
+ * a field into contiguous ranges; addresses are the packet's bytes (IPv4 in bytes 0..3 of the
+ * 16, the rest zero). vlan = 0x1000 | innermost VID when tagged, 0 when untagged. Ports are 0
+ * for a later fragment or a protocol without ports, exactly as the matcher sees them. */
+struct fw_key {
+	__u8 meta;
+	__u8 proto;
+	__u8 vlan[2];
+	__u8 sport[2];
+	__u8 dport[2];
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 src[16];
+	__u8 dst[16];
+	__u8 _pad[6];
+};
 
 struct fw_rule {
 	__u32 src_addr[4];  /* network byte order, pre-masked; IPv4 in word 0 */
@@ -51,13 +103,17 @@ struct fw_rule {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 action;        /* FW_ACT_* */
-	__u8 _pad[3];
+	__u8 ct_states;     /* FW_M_CT_STATE: bit (1 << FW_CT_*) per accepted state */
+	__u8 _pad[2];
 };
 
-/* Per-generation header: rule count and default policy flip together with the rules. */
+/* Per-generation header: rule count, classifier root, default policy and policy id flip
+ * together with the rules. */
 struct fw_gen {
 	__u32 rule_count;
-	__u8 default_action; /* FW_ACT_PASS / FW_ACT_DROP / FW_ACT_LOG */
+	__u32 root;          /* FW_REF_* of the classifier's root */
+	__u32 policy_id;     /* monotonic, never 0: conntrack fast path is valid only for this id */
+	__u8 default_action; /* FW_ACT_PASS / FW_ACT_DROP / FW_ACT_LOG / FW_ACT_REJECT */
 	__u8 _pad[3];
 };
 
@@ -110,6 +166,13 @@ struct fw_event {
 #define FW_CNT_DEFAULT (SN_CNT_PROG_0 + 1)       /* default policy applied */
 #define FW_CNT_TAILCALL_MISS (SN_CNT_PROG_0 + 2) /* no next program in the XDP chain */
 #define FW_CNT_FRAGMENT (SN_CNT_PROG_0 + 3)      /* IP fragments seen */
+
+/* Slots of the second counter map (fw_counters_ext, same shape, looked up only when one of
+ * them moves so the common path pays for one counter lookup). The reject answer's four slots
+ * (sent, suppressed, rate-limited, failed: reply.h) come first. */
+#define FW_XCNT_REPLY_BASE (SN_CNT_PROG_0 + 0)
+#define FW_XCNT_CT_FASTPATH (SN_CNT_PROG_0 + 4)  /* established/related: rules skipped */
+#define FW_XCNT_TREE_BROKEN (SN_CNT_PROG_0 + 5)  /* classifier walk ended off a leaf: default */
 
 /* Slots of the XDP chain reached by tail call after a pass verdict. */
 #define FW_TAIL_RATELIMIT 0

@@ -3,16 +3,18 @@
 // so a differential test can hold the two against each other. No I/O, no kernel.
 import { Cidr, cidrKey, type IpFamily } from '../../net/ip.js';
 import type { PortRange } from '../../net/port.js';
-import { PROTO_ICMP, PROTO_ICMPV6, type FirewallConfig, type FirewallRuleConfig, type FwAction } from './schema.js';
+import { buildClassifier, classifierCandidates, ClassifierFitError, packetKey, type Classifier } from './classifier.js';
+import { CT_STATE_BITS, PROTO_ICMP, PROTO_ICMPV6, type CtStateName, type FirewallConfig, type FirewallRuleConfig, type FwAction } from './schema.js';
 
 /** Constants of firewall.h / common.h (a unit test checks them against the header). */
 export const FW = {
-  MAX_RULES: 4096,
-  MAX_RULE_NUMS: 8192,
+  MAX_RULES: 16384,
+  MAX_RULE_NUMS: 32768,
   LPM_MAX: 262144,
   ACT_PASS: 0,
   ACT_DROP: 1,
   ACT_LOG: 2,
+  ACT_REJECT: 3,
   M_SRC_NET: 0x0001,
   M_DST_NET: 0x0002,
   M_SRC_SET: 0x0004,
@@ -23,6 +25,7 @@ export const FW = {
   M_ICMP_TYPE: 0x0080,
   M_ICMP_CODE: 0x0100,
   M_VLAN: 0x0200,
+  M_CT_STATE: 0x0400,
   AF_ANY: 0,
   AF_INET: 4,
   AF_INET6: 6,
@@ -32,7 +35,7 @@ export const FW = {
  * generation the active one's entries are still there: one generation may use half. */
 export const FW_LPM_PER_GENERATION = FW.LPM_MAX / 2;
 
-export const ACTION_CODE: Readonly<Record<FwAction, number>> = { pass: FW.ACT_PASS, drop: FW.ACT_DROP, log: FW.ACT_LOG };
+export const ACTION_CODE: Readonly<Record<FwAction, number>> = { pass: FW.ACT_PASS, drop: FW.ACT_DROP, log: FW.ACT_LOG, reject: FW.ACT_REJECT };
 
 /** Alias name -> every address/CIDR it holds (inline values and file lines). */
 export type ResolvedAliases = ReadonlyMap<string, readonly Cidr[]>;
@@ -73,6 +76,8 @@ export interface CompiledRule {
   readonly icmpType: number | null;
   readonly icmpCode: number | null;
   readonly vlanId: number | null;
+  /** FW_CT_* bits the rule accepts (FW_M_CT_STATE), null for any state */
+  readonly ctStates: number | null;
 }
 
 export interface CompileIssue {
@@ -92,6 +97,8 @@ export interface CompiledFirewall {
   readonly lpmEntries: { readonly v4: number; readonly v6: number };
   /** things that compile but are probably not what was meant */
   readonly warnings: readonly CompileIssue[];
+  /** the decision structure the kernel walks (classifier.ts) */
+  readonly classifier: Classifier;
 }
 
 export class FirewallCompileError extends Error {
@@ -141,6 +148,18 @@ function familiesText(fams: Iterable<IpFamily>): string {
  * families becomes two adjacent kernel rules (IPv4 first).
  */
 export function compileFirewall(fw: FirewallConfig, aliases: ResolvedAliases): CompiledFirewall {
+  // Config validation compiles, and so does the engine's prepare(): building the classifier
+  // for 10,000 rules takes seconds, so the same section is compiled once.
+  const cached = compiledCache.get(fw);
+  if (cached && cached.aliases === aliases) return cached.result;
+  const result = compileUncached(fw, aliases);
+  compiledCache.set(fw, { aliases, result });
+  return result;
+}
+
+const compiledCache = new WeakMap<FirewallConfig, { aliases: ResolvedAliases; result: CompiledFirewall }>();
+
+function compileUncached(fw: FirewallConfig, aliases: ResolvedAliases): CompiledFirewall {
   const issues: CompileIssue[] = [];
   const warnings: CompileIssue[] = [];
   const sets: CompiledSet[] = [];
@@ -275,8 +294,16 @@ export function compileFirewall(fw: FirewallConfig, aliases: ResolvedAliases): C
   }
   if (issues.length) throw new FirewallCompileError(issues);
 
+  let classifier: Classifier;
+  try {
+    classifier = buildClassifier(rules);
+  } catch (e) {
+    if (!(e instanceof ClassifierFitError)) throw e;
+    throw new FirewallCompileError([{ path: ['rules'], message: e.message }]);
+  }
+
   const defaultAction: FwAction = alert && fw.default_policy === 'drop' ? 'log' : fw.default_policy;
-  return { enabled: fw.enabled, mode: fw.mode, defaultAction, rules, sets, lpmEntries: { v4, v6 }, warnings };
+  return { enabled: fw.enabled, mode: fw.mode, defaultAction, rules, sets, lpmEntries: { v4, v6 }, warnings, classifier };
 }
 
 function kernelRule(
@@ -303,12 +330,16 @@ function kernelRule(
   if (r.icmp_type !== undefined) match |= FW.M_ICMP_TYPE;
   if (r.icmp_code !== undefined) match |= FW.M_ICMP_CODE;
   if (r.vlan_id !== undefined) match |= FW.M_VLAN;
+  const ctStates = r.state ? r.state.reduce((b: number, n: CtStateName) => b | (1 << CT_STATE_BITS[n]), 0) : null;
+  if (ctStates !== null) match |= FW.M_CT_STATE;
+  // Alert mode only watches: drop and reject become log.
+  const enforcing = r.action === 'drop' || r.action === 'reject';
   return {
     ruleId: r.id,
     priority: r.priority,
     configIndex,
     family,
-    action: alert && r.action === 'drop' ? 'log' : r.action,
+    action: alert && enforcing ? 'log' : r.action,
     configuredAction: r.action,
     match,
     srcNet,
@@ -321,6 +352,7 @@ function kernelRule(
     icmpType: r.icmp_type ?? null,
     icmpCode: r.icmp_code ?? null,
     vlanId: r.vlan_id ?? null,
+    ctStates,
   };
 }
 
@@ -345,6 +377,8 @@ export interface PacketFacts {
   vlanDepth?: number;
   /** a non-first IP fragment: no L4 header */
   laterFragment?: boolean;
+  /** FW_CT_* state the kernel derived (0 = new when omitted) */
+  ctState?: number;
 }
 
 export interface MatchResult {
@@ -387,7 +421,8 @@ function inSet(set: CompiledSet, family: IpFamily, addr: Uint8Array): boolean {
   return false;
 }
 
-function ruleMatches(c: CompiledFirewall, r: CompiledRule, p: PacketFacts): boolean {
+/** One rule against one packet, with the kernel's fw_rule_match semantics. */
+export function ruleMatches(c: CompiledFirewall, r: CompiledRule, p: PacketFacts): boolean {
   const m = r.match;
   if (r.family !== 0 && r.family !== p.family) return false;
   if (m & FW.M_PROTO && r.proto !== p.proto) return false;
@@ -401,12 +436,23 @@ function ruleMatches(c: CompiledFirewall, r: CompiledRule, p: PacketFacts): bool
   if (m & FW.M_DST_PORT && (dport < r.dstPort!.lo || dport > r.dstPort!.hi)) return false;
   if (m & FW.M_ICMP_TYPE && r.icmpType !== (p.icmpType ?? 0)) return false;
   if (m & FW.M_ICMP_CODE && r.icmpCode !== (p.icmpCode ?? 0)) return false;
+  if (m & FW.M_CT_STATE && !((r.ctStates ?? 0) & (1 << (p.ctState ?? 0)))) return false;
   // The kernel compares all 16 bytes under the mask; an IPv4 rule's mask is zero past byte 3.
   if (m & FW.M_SRC_NET && !r.srcNet!.contains(p.family, p.src)) return false;
   if (m & FW.M_DST_NET && !r.dstNet!.contains(p.family, p.dst)) return false;
   if (m & FW.M_SRC_SET && !inSet(c.sets[r.srcSet!]!, p.family, p.src)) return false;
   if (m & FW.M_DST_SET && !inSet(c.sets[r.dstSet!]!, p.family, p.dst)) return false;
   return true;
+}
+
+/** The verdict through the classifier, as the kernel reaches it: walk to a leaf, first
+ * candidate that matches. Must always equal matchPacket (the linear oracle). */
+export function classifyPacket(c: CompiledFirewall, p: PacketFacts): MatchResult {
+  for (const slot of classifierCandidates(c.classifier, packetKey(p))) {
+    const r = c.rules[slot]!;
+    if (ruleMatches(c, r, p)) return { action: r.action, ruleId: r.ruleId };
+  }
+  return { action: c.defaultAction, ruleId: null };
 }
 
 /** The verdict the kernel reaches for a well-formed packet: first matching rule, else default. */

@@ -3,6 +3,7 @@
 // definition of the structs; a field whose size is not what we write is an error, not a guess.
 import { endianness } from 'node:os';
 import { layouts } from '../../kernel/layouts.gen.js';
+import { CLASSIFIER } from './classifier.js';
 import { ACTION_CODE, FW, type CompiledFirewall, type CompiledRule } from './compile.js';
 
 interface Field {
@@ -50,6 +51,15 @@ export interface EncodeOptions {
   ruleNums: ReadonlyMap<string, number>;
   /** kernel set id of set index 0; the agent keeps the two generations' ranges apart */
   setIdBase: number;
+  /** monotonic policy id of this generation (never 0): conntrack fast-path validity */
+  policyId: number;
+}
+
+/** Many u32-keyed array entries at once: keys and values concatenated (bpf batch update). */
+export interface ArrayBulk {
+  count: number;
+  keys: Buffer;
+  values: Buffer;
 }
 
 export interface LpmEntry {
@@ -67,6 +77,26 @@ export interface EncodedGeneration {
   gen: Buffer;
   lpmV4: LpmEntry[];
   lpmV6: LpmEntry[];
+  /** fw_tree entries (u32 references) of the generation's inner nodes */
+  tree: ArrayBulk;
+  /** fw_leaf entries (u32 rule slots) of the generation's leaves */
+  leaves: ArrayBulk;
+}
+
+function bulk(base: number, values: Uint32Array): ArrayBulk {
+  const n = values.length;
+  const keys = Buffer.alloc(n * 4);
+  const vals = Buffer.alloc(n * 4);
+  for (let i = 0; i < n; i++) {
+    if (HOST_LE) {
+      keys.writeUInt32LE(base + i, i * 4);
+      vals.writeUInt32LE(values[i]!, i * 4);
+    } else {
+      keys.writeUInt32BE(base + i, i * 4);
+      vals.writeUInt32BE(values[i]!, i * 4);
+    }
+  }
+  return { count: n, keys, values: vals };
 }
 
 /** fw_rules array index of slot `i` of a generation. */
@@ -107,6 +137,7 @@ function encodeRule(r: CompiledRule, ruleNum: number, setIdBase: number): Buffer
   if (r.icmpType !== null) u8(b, F.icmp_type, r.icmpType, 'fw_rule.icmp_type');
   if (r.icmpCode !== null) u8(b, F.icmp_code, r.icmpCode, 'fw_rule.icmp_code');
   u8(b, F.action, ACTION_CODE[r.action], 'fw_rule.action');
+  if (r.ctStates !== null) u8(b, F.ct_states, r.ctStates, 'fw_rule.ct_states');
   return b;
 }
 
@@ -155,7 +186,15 @@ export function encodeGeneration(c: CompiledFirewall, opts: EncodeOptions): Enco
   const gen = Buffer.alloc(G.size);
   u32(gen, G.fields.rule_count, c.rules.length, 'fw_gen.rule_count');
   u8(gen, G.fields.default_action, ACTION_CODE[c.defaultAction], 'fw_gen.default_action');
+  u32(gen, G.fields.root, c.classifier.root, 'fw_gen.root');
+  if (!Number.isInteger(opts.policyId) || opts.policyId < 1 || opts.policyId > 0xffffffff) throw new Error(`policy id ${opts.policyId} is outside 1..2^32-1`);
+  u32(gen, G.fields.policy_id, opts.policyId, 'fw_gen.policy_id');
+  const cls = c.classifier;
+  if (cls.nodes.length > CLASSIFIER.TREE_NODES * 256) throw new Error(`${cls.nodes.length / 256} classifier nodes exceed FW_TREE_NODES (${CLASSIFIER.TREE_NODES})`);
+  if (cls.leafSlots.length > CLASSIFIER.LEAF_SLOTS) throw new Error(`${cls.leafSlots.length} leaf slots exceed FW_LEAF_SLOTS (${CLASSIFIER.LEAF_SLOTS})`);
   return {
+    tree: bulk(opts.generation * CLASSIFIER.TREE_NODES * 256, cls.nodes),
+    leaves: bulk(opts.generation * CLASSIFIER.LEAF_SLOTS, cls.leafSlots),
     generation: opts.generation,
     maxRules: FW.MAX_RULES,
     rules,

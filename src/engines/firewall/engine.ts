@@ -16,7 +16,8 @@ import {
   type AlertContext,
   type FirewallEventRecord,
 } from './events.js';
-import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, type CounterSnapshot } from './kernel.js';
+import { ensureBpffsSync } from '../../kernel/bpffs.js';
+import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, rejectSupport, type CounterSnapshot } from './kernel.js';
 
 const MAP_TYPE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(BpfMapType).map(([name, id]) => [id, name.toLowerCase()]),
@@ -50,9 +51,16 @@ export class FirewallEngine implements Engine {
   async start(): Promise<void> {
     const { log } = this.ctx;
     const config = this.config;
+    // ct_table is shared with tc-conntrack by its pin under <pin_root>/maps, and must have
+    // the size tc-conntrack gives it. Without tc-conntrack the table stays empty and every
+    // packet is `new` to the rules.
+    const mapPinDir = path.join(this.ctx.pinRoot, 'maps');
+    ensureBpffsSync(mapPinDir);
     const k = FirewallKernel.load({
       objectPath: path.join(this.ctx.objectDir, FIREWALL_OBJECT_FILE),
       ringSize: config.agent.ring_buffer_size,
+      mapPinDir,
+      ctMaxEntries: config.conntrack.max_entries,
     });
     this.kernel = k;
     pinObjectMaps(k.obj, this.ctx.pinRoot);
@@ -72,6 +80,10 @@ export class FirewallEngine implements Engine {
   /** Compiles the policy of `next`; commit() makes it live in one generation flip. */
   prepare(next: Config): PreparedChange {
     const compiled = compileFirewall(next.firewall, next.resolved.firewallAliases);
+    const rejecting = compiled.rules.filter((r) => r.action === 'reject');
+    if (rejecting.length && !rejectSupport(path.join(this.ctx.objectDir, FIREWALL_OBJECT_FILE))) {
+      throw new Error(`firewall: reject is not available in this build (rules ${[...new Set(rejecting.map((r) => r.ruleId))].join(', ')}); use deny`);
+    }
     return {
       summary: { program: FIREWALL_PROGRAM, rules: compiled.rules.length, default_policy: compiled.defaultAction },
       commit: async () => {
@@ -81,7 +93,15 @@ export class FirewallEngine implements Engine {
         this.config = next;
         this.ruleNames = new Map(next.firewall.rules.map((r) => [r.id, r.description ?? r.id]));
         this.ctx.log.info(
-          { program: FIREWALL_PROGRAM, rules: res.rules, set_entries: res.setEntries, generation: res.generation, default_policy: compiled.defaultAction },
+          {
+            program: FIREWALL_PROGRAM,
+            rules: res.rules,
+            set_entries: res.setEntries,
+            generation: res.generation,
+            default_policy: compiled.defaultAction,
+            policy_id: k.writer.policyId,
+            classifier: compiled.classifier.stats,
+          },
           'firewall policy loaded',
         );
       },
@@ -116,7 +136,18 @@ export class FirewallEngine implements Engine {
         events: c.events,
         eventsLostFull: c.events_lost_ring_full,
         eventsLostBackpressure: c.events_lost_backpressure,
-        extra: { rule_hit: c.rule_hit, default_policy: c.default_policy, tailcall_miss: c.tailcall_miss, fragment: c.fragment },
+        extra: {
+          rule_hit: c.rule_hit,
+          default_policy: c.default_policy,
+          tailcall_miss: c.tailcall_miss,
+          fragment: c.fragment,
+          ct_fastpath: c.ct_fastpath,
+          classifier_broken: c.tree_broken,
+          reject_sent: c.reject_sent,
+          reject_suppressed: c.reject_suppressed,
+          reject_ratelimited: c.reject_ratelimited,
+          reject_failed: c.reject_failed,
+        },
       });
     }
     const compiled = k.writer.compiled;
@@ -137,6 +168,8 @@ export class FirewallEngine implements Engine {
     if (!k) return [];
     const entries: Record<string, () => number> = {
       fw_rules: () => k.writer.compiled?.rules.length ?? 0,
+      fw_tree: () => (k.writer.compiled?.classifier.stats.nodes ?? 0) * 256,
+      fw_leaf: () => k.writer.compiled?.classifier.stats.leafSlots ?? 0,
       fw_lpm_v4: () => k.writer.setEntries(4),
       fw_lpm_v6: () => k.writer.setEntries(6),
       fw_rule_hits: () => k.writer.numbers.inUse,

@@ -101,13 +101,14 @@ export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert
   const reason = FW_REASON[ev.reason as keyof typeof FW_REASON] ?? 'unknown';
   const rule = ev.ruleNum ? ctx.rule(ev.ruleNum) : undefined;
   const ruleId = rule?.id ?? (reason === 'malformed' ? 'malformed-packet' : reason === 'default' ? 'default-policy' : `rule#${ev.ruleNum}`);
-  const dropped = ev.action === FW.ACT_DROP;
-  const verdict = dropped ? 'deny' : 'log';
+  const rejected = ev.action === FW.ACT_REJECT;
+  const dropped = ev.action === FW.ACT_DROP || rejected;
+  const verdict = rejected ? 'reject' : dropped ? 'deny' : 'log';
   const ruleName =
     reason === 'rule'
       ? `ebpfsentinel firewall ${verdict}: ${rule?.name ?? ruleId}`
       : reason === 'default'
-        ? `ebpfsentinel firewall default policy ${dropped ? 'drop' : 'log'}`
+        ? `ebpfsentinel firewall default policy ${rejected ? 'reject' : dropped ? 'drop' : 'log'}`
         : `ebpfsentinel firewall malformed packet ${dropped ? 'dropped' : 'logged'}`;
   const alert: Alert = {
     timestampNs: ctx.toWallNs(ev.bootNs),

@@ -2,8 +2,10 @@
 // fill the inactive generation (rules, header, LPM set entries under fresh set ids), flip the
 // single u32 in fw_active, then remove the previous generation's set entries. A packet reads
 // fw_active once, so it is judged by the whole old policy or the whole new one.
+import { endianness } from 'node:os';
+import { layouts } from '../../kernel/layouts.gen.js';
 import type { CompiledFirewall } from './compile.js';
-import { encodeGeneration, type EncodedGeneration } from './encode.js';
+import { encodeGeneration, type ArrayBulk, type EncodedGeneration } from './encode.js';
 import { RuleNumbers } from './rule-numbers.js';
 
 /** The raw map operations this writer needs (satisfied by src/kernel BpfMap). */
@@ -13,12 +15,16 @@ export interface RawMap {
   lookup(key: Buffer): Buffer | null;
   /** many entries at once; implementations fall back to single updates where batch is unsupported */
   updateMany(keys: Buffer[], values: Buffer[]): void;
+  /** many entries given as concatenated keys and values (array maps: one batch call) */
+  updateBulk(bulk: ArrayBulk): void;
 }
 
 export interface FirewallMaps {
   active: RawMap;
   gen: RawMap;
   rules: RawMap;
+  tree: RawMap;
+  leaves: RawMap;
   lpmV4: RawMap;
   lpmV6: RawMap;
   /** zeroes the hit counters of rule numbers about to be (re)used */
@@ -51,10 +57,22 @@ export class GenerationWriter {
   /** set keys each generation currently has in the tries */
   private readonly sets: [LiveSets, LiveSets] = [{ v4: [], v6: [] }, { v4: [], v6: [] }];
   private lastCompiled: CompiledFirewall | null = null;
+  /** policy id of the live generation (monotonic, never 0) */
+  private policy: number;
 
   constructor(private readonly maps: FirewallMaps) {
     const cur = maps.active.lookup(u32(0));
     this.active = cur && (cur.readUInt32LE(0) & 1) === 1 ? 1 : 0;
+    // Continue from the live generation's id so an adopted program never sees an id reused
+    // (a reused id would let flows judged by an older policy keep their fast path).
+    const g = maps.gen.lookup(u32(this.active));
+    const at = layouts.fw_gen.fields.policy_id.offset;
+    this.policy = g ? (endianness() === 'LE' ? g.readUInt32LE(at) : g.readUInt32BE(at)) : 0;
+  }
+
+  /** Policy id of the live generation (0 before the first apply). */
+  get policyId(): number {
+    return this.policy;
   }
 
   get activeGeneration(): 0 | 1 {
@@ -86,6 +104,7 @@ export class GenerationWriter {
       generation: next,
       ruleNums: nums,
       setIdBase: SET_ID_BASE[next],
+      policyId: this.policy >= 0xffffffff ? 1 : this.policy + 1,
     });
 
     if (enc.rules.length) {
@@ -95,6 +114,8 @@ export class GenerationWriter {
         enc.rules,
       );
     }
+    if (enc.tree.count) this.maps.tree.updateBulk(enc.tree);
+    if (enc.leaves.count) this.maps.leaves.updateBulk(enc.leaves);
     this.writeSet(this.maps.lpmV4, enc.lpmV4, this.sets[next].v4);
     this.writeSet(this.maps.lpmV6, enc.lpmV6, this.sets[next].v6);
     this.maps.gen.update(u32(next), enc.gen);
@@ -103,6 +124,7 @@ export class GenerationWriter {
     this.maps.active.update(u32(0), u32(next));
     const prev = this.active;
     this.active = next;
+    this.policy = this.policy >= 0xffffffff ? 1 : this.policy + 1;
     this.numbers.committed(new Set(ids));
     this.lastCompiled = compiled;
 

@@ -1,11 +1,15 @@
 // The firewall's kernel face: the loaded xdp_firewall object, its maps as the generation writer
 // needs them, and the readers for counters and rule hits. Used by the agent, the kernel tests
 // and the bench, so all three drive the program exactly the same way.
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
 import { BpfMapType } from '../../kernel/bpf-enums.js';
+import { ensureBpffsSync, removePinTree } from '../../kernel/bpffs.js';
 import { BpfObject } from '../../kernel/object.js';
 import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { loadNative } from '../../kernel/native.js';
+import type { ArrayBulk } from './encode.js';
 import { GenerationWriter, type FirewallMaps, type RawMap } from './generations.js';
 import { FW } from './compile.js';
 
@@ -18,10 +22,14 @@ export const COUNTER_SLOTS = [
   'seen', 'passed', 'dropped', 'malformed', 'non_ip', 'events', 'events_lost_ring_full',
   'events_lost_backpressure', 'bytes_seen', 'rule_hit', 'default_policy', 'tailcall_miss', 'fragment',
 ] as const;
-export type CounterSlot = (typeof COUNTER_SLOTS)[number];
+/** Slots of fw_counters_ext (firewall.h FW_XCNT_*, reply.h's four reject slots first). */
+export const EXT_COUNTER_SLOTS = ['reject_sent', 'reject_suppressed', 'reject_ratelimited', 'reject_failed', 'ct_fastpath', 'tree_broken'] as const;
+const EXT_FIRST_SLOT = 9; // SN_CNT_PROG_0
+export type CounterSlot = (typeof COUNTER_SLOTS)[number] | (typeof EXT_COUNTER_SLOTS)[number];
 export type CounterSnapshot = Record<CounterSlot, bigint>;
 
 const COUNTERS_SIZE = layouts.sentinel_counters.size;
+const PRIVATE_PIN_PARENT = '/sys/fs/bpf';
 const HIT_SIZE = layouts.fw_hit.size;
 
 /** BpfMap<Buffer, Buffer> as the generation writer's raw map: LPM tries have no batch update
@@ -41,6 +49,18 @@ class RawBpfMap implements RawMap {
     return this.m.delete(key);
   }
 
+  updateBulk(bulk: ArrayBulk): void {
+    // Chunks keep each syscall's kernel-side copy bounded.
+    const CHUNK = 65536;
+    for (let i = 0; i < bulk.count; i += CHUNK) {
+      const n = Math.min(CHUNK, bulk.count - i);
+      const keys = bulk.keys.subarray(i * 4, (i + n) * 4);
+      const values = bulk.values.subarray(i * 4, (i + n) * 4);
+      const done = loadNative().mapUpdateBatch(this.m.fd, keys, values, n);
+      if (done !== n) throw new Error(`${this.m.name}: batch update wrote ${done} of ${n} entries`);
+    }
+  }
+
   updateMany(keys: Buffer[], values: Buffer[]): void {
     if (keys.length !== values.length) throw new Error(`${this.m.name}: ${keys.length} keys for ${values.length} values`);
     if (this.m.info.type === BpfMapType.LPM_TRIE) {
@@ -54,10 +74,32 @@ class RawBpfMap implements RawMap {
   }
 }
 
+const rejectCache = new Map<string, boolean>();
+
+/** The object's BTF carries struct fw_reject_support only when reject is compiled in. */
+export function rejectSupport(objectPath: string): boolean {
+  let v = rejectCache.get(objectPath);
+  if (v === undefined) {
+    try {
+      loadNative().btfStructs(objectPath, ['fw_reject_support']);
+      v = true;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw e;
+      v = false;
+    }
+    rejectCache.set(objectPath, v);
+  }
+  return v;
+}
+
 export interface FirewallKernelOptions {
   objectPath: string;
-  /** bpffs directory for libbpf's pin root (maps marked for pinning); optional */
-  pinRoot?: string;
+  /** bpffs directory of the shared maps pinned by name (ct_table of tc-conntrack):
+   * <pin_root>/maps. Without it a private directory is made (and removed on close), so a
+   * test or bench never touches the agent's table. */
+  mapPinDir?: string;
+  /** ct_table size: must equal what tc-conntrack uses (conntrack.max_entries) */
+  ctMaxEntries?: number;
   /** ring buffer size in bytes (power of two) */
   ringSize?: number;
 }
@@ -71,16 +113,22 @@ export interface RuleHitCount {
 export class FirewallKernel {
   readonly writer: GenerationWriter;
   private readonly counters: BpfMap<number, Buffer>;
+  private readonly extCounters: BpfMap<number, Buffer>;
   private readonly hits: BpfMap<number, Buffer>;
+
+  private privatePins: string | null = null;
 
   private constructor(readonly obj: BpfObject) {
     const raw = (name: string, k: number, v: number): RawBpfMap => new RawBpfMap(obj.map(name, bytesCodec(k), bytesCodec(v)));
     this.counters = obj.map('fw_counters', u32Codec, bytesCodec(COUNTERS_SIZE) as Codec<Buffer>);
+    this.extCounters = obj.map('fw_counters_ext', u32Codec, bytesCodec(COUNTERS_SIZE) as Codec<Buffer>);
     this.hits = obj.map('fw_rule_hits', u32Codec, bytesCodec(HIT_SIZE) as Codec<Buffer>);
     const fwMaps: FirewallMaps = {
       active: raw('fw_active', 4, 4),
       gen: raw('fw_gen', 4, layouts.fw_gen.size),
       rules: raw('fw_rules', 4, layouts.fw_rule.size),
+      tree: raw('fw_tree', 4, 4),
+      leaves: raw('fw_leaf', 4, 4),
       lpmV4: raw('fw_lpm_v4', layouts.fw_lpm_v4_key.size, 1),
       lpmV6: raw('fw_lpm_v6', layouts.fw_lpm_v6_key.size, 1),
       resetRuleHits: (nums) => {
@@ -93,16 +141,36 @@ export class FirewallKernel {
 
   /** Opens and loads the object; a verifier rejection throws with the log attached. */
   static load(opts: FirewallKernelOptions): FirewallKernel {
-    const obj = BpfObject.load(opts.objectPath, {
-      ...(opts.pinRoot ? { pinRoot: opts.pinRoot } : {}),
-      ...(opts.ringSize ? { maxEntries: { fw_events: opts.ringSize } } : {}),
-    });
+    let dir = opts.mapPinDir;
+    let priv: string | null = null;
+    if (!dir) {
+      ensureBpffsSync(PRIVATE_PIN_PARENT);
+      priv = dir = mkdtempSync(path.join(PRIVATE_PIN_PARENT, 'sn-fw-'));
+    }
+    const maxEntries: Record<string, number> = {};
+    if (opts.ringSize) maxEntries.fw_events = opts.ringSize;
+    if (opts.ctMaxEntries) maxEntries.ct_table = opts.ctMaxEntries;
+    let obj: BpfObject;
     try {
-      return new FirewallKernel(obj);
+      obj = BpfObject.load(opts.objectPath, { pinRoot: dir, maxEntries });
     } catch (e) {
-      obj.close();
+      if (priv) removePinTree(priv);
       throw e;
     }
+    try {
+      const k = new FirewallKernel(obj);
+      k.privatePins = priv;
+      return k;
+    } catch (e) {
+      obj.close();
+      if (priv) removePinTree(priv);
+      throw e;
+    }
+  }
+
+  /** Whether this build answers reject rules (built with reply.h). */
+  static rejectAvailable(objectPath: string): boolean {
+    return rejectSupport(objectPath);
   }
 
   get progFd(): number {
@@ -116,11 +184,22 @@ export class FirewallKernel {
   /** Counters per ifindex, summed over CPUs. */
   readCounters(): Map<number, CounterSnapshot> {
     const out = new Map<number, CounterSnapshot>();
+    const blank = (): CounterSnapshot => {
+      const z = {} as CounterSnapshot;
+      for (const n of [...COUNTER_SLOTS, ...EXT_COUNTER_SLOTS]) z[n] = 0n;
+      return z;
+    };
     for (const [ifindex, perCpu] of this.counters.allPerCpu()) {
       const sums = sumU64Slots(perCpu);
-      const snap = {} as CounterSnapshot;
+      const snap = blank();
       COUNTER_SLOTS.forEach((name, i) => (snap[name] = sums[i]!));
       out.set(ifindex, snap);
+    }
+    for (const [ifindex, perCpu] of this.extCounters.allPerCpu()) {
+      const sums = sumU64Slots(perCpu);
+      let snap = out.get(ifindex);
+      if (!snap) out.set(ifindex, (snap = blank()));
+      EXT_COUNTER_SLOTS.forEach((name, i) => (snap[name] = sums[EXT_FIRST_SLOT + i]!));
     }
     return out;
   }
@@ -148,6 +227,11 @@ export class FirewallKernel {
   }
 
   close(): void {
-    this.obj.close();
+    try {
+      this.obj.close();
+    } finally {
+      if (this.privatePins) removePinTree(this.privatePins);
+      this.privatePins = null;
+    }
   }
 }

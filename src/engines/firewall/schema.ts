@@ -7,7 +7,11 @@ import { bool, custom, intIn, keyword, strictObject, type Fail } from '../../con
 import { Cidr, tryParseCidr } from '../../net/ip.js';
 import { parsePortRange, type PortRange } from '../../net/port.js';
 
-export type FwAction = 'pass' | 'drop' | 'log';
+export type FwAction = 'pass' | 'drop' | 'log' | 'reject';
+
+/** Conntrack states a rule can match (`state`), with their FW_CT_* bit numbers. */
+export const CT_STATE_BITS = { new: 0, established: 1, related: 2, invalid: 3 } as const;
+export type CtStateName = keyof typeof CT_STATE_BITS;
 
 export const PROTO_ICMP = 1;
 export const PROTO_TCP = 6;
@@ -96,13 +100,24 @@ const aliasRef = custom((v, fail): string => {
   return v as string;
 });
 
-const ACTIONS = { allow: 'pass', pass: 'pass', accept: 'pass', deny: 'drop', drop: 'drop', block: 'drop', log: 'log' } as const;
-const NOT_YET = 'is not supported yet: the firewall cannot forge TCP resets or ICMP errors; use deny';
+const ACTIONS = { allow: 'pass', pass: 'pass', accept: 'pass', deny: 'drop', drop: 'drop', block: 'drop', log: 'log', reject: 'reject', reset: 'reject' } as const;
+
+const ctStateList = custom((v, fail): CtStateName[] => {
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length === 0) fail('an empty state list matches nothing; omit the key to match any state');
+  const out = new Set<CtStateName>();
+  list.forEach((s, i) => {
+    const name = typeof s === 'string' ? s.trim().toLowerCase() : s;
+    if (typeof name === 'string' && Object.hasOwn(CT_STATE_BITS, name)) out.add(name as CtStateName);
+    else fail(`expected new | established | related | invalid; got ${show(s)}`, Array.isArray(v) ? [i] : []);
+  });
+  return [...out];
+});
 
 const ruleShape = {
   id: ruleId,
   priority: intIn(1, 0xffffffff, 'a priority (lower is evaluated first)'),
-  action: keyword<FwAction>(ACTIONS, { reject: NOT_YET, reset: NOT_YET }),
+  action: keyword<FwAction>(ACTIONS),
   enabled: bool().default(true),
   protocol: protocol.default(null),
   src_ip: cidrList.optional(),
@@ -114,13 +129,14 @@ const ruleShape = {
   icmp_type: intIn(0, 255).optional(),
   icmp_code: intIn(0, 255).optional(),
   vlan_id: intIn(0, 4094, 'a VLAN id (0 = untagged only)').optional(),
+  /** conntrack state(s) the packet must be in */
+  state: ctStateList.optional(),
   description: z.string().optional(),
 };
 
 const RULE_UNSUPPORTED: Record<string, string> = {
   scope: '',
   flags: '',
-  state: 'connection tracking is not implemented yet',
   negate_source: '',
   negate_destination: '',
   src_mac: '',

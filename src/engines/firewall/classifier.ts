@@ -1,0 +1,567 @@
+// Compiles the ordered kernel rules into the classifier the kernel walks instead of scanning
+// rules one by one (see firewall.h): a 256-way decision DAG over the fixed packet key
+// (struct fw_key). Each inner node cuts one key byte; a leaf lists the few rules that can still
+// match in its region, in priority order, and the kernel checks them with the exact matcher.
+//
+// Why it stays first-match exact: a rule is dropped from a region only when it cannot match
+// any packet there, or when an earlier rule of the list matches every packet there (shadowed).
+// Everything else is conservative: address sets (LPM) count as "any address" for the cut and
+// never shadow anything, and the leaf check decides.
+//
+// Why it stays small: siblings whose rule lists and relevant region agree share one subtree
+// (a DAG), and a node budget makes the compiler fall back to bigger leaves before it gives up.
+import { FW, type CompiledRule, type PacketFacts } from './compile.js';
+
+/** Key layout (struct fw_key). */
+export const KEY = {
+  META: 0,
+  PROTO: 1,
+  VLAN: 2,
+  SPORT: 4,
+  DPORT: 6,
+  ICMP_TYPE: 8,
+  ICMP_CODE: 9,
+  SRC: 10,
+  DST: 26,
+  SIZE: 48,
+} as const;
+
+export const CLASSIFIER = {
+  TREE_NODES: 8192,
+  LEAF_SLOTS: 262144,
+  MAX_DEPTH: 12,
+  REF_LEAF: 0x80000000,
+  REF_COUNT_SHIFT: 20,
+  REF_COUNT_MASK: 0x7ff,
+  REF_SLOT_MASK: 0xfffff,
+  REF_BYTE_SHIFT: 24,
+  REF_NODE_MASK: 0xffffff,
+  META_V6: 0x80,
+  META_LATER_FRAG: 0x40,
+  CT_NEW: 0,
+  CT_ESTABLISHED: 1,
+  CT_RELATED: 2,
+  CT_INVALID: 3,
+} as const;
+
+/** Leaf size the compiler aims for; doubled (up to the reference's count field) when the
+ * node budget runs out. */
+export const DEFAULT_LEAF_TARGET = 4;
+
+/** Every meta byte the kernel can produce: 2 families x later-fragment x 4 ct states. */
+const VALID_META: readonly number[] = (() => {
+  const out: number[] = [];
+  for (const v6 of [0, CLASSIFIER.META_V6]) for (const lf of [0, CLASSIFIER.META_LATER_FRAG]) for (let ct = 0; ct < 4; ct++) out.push(v6 | lf | ct);
+  return out;
+})();
+
+/** Masked key bytes: rules constrain each with (byte & mask) == want, masks prefix-shaped
+ * (CIDRs) or full (exact values), so any of them can be cut in any order. */
+const MASKED_COLS: readonly number[] = [
+  KEY.PROTO, KEY.VLAN, KEY.VLAN + 1, KEY.ICMP_TYPE, KEY.ICMP_CODE,
+  ...Array.from({ length: 16 }, (_, i) => KEY.SRC + i),
+  ...Array.from({ length: 16 }, (_, i) => KEY.DST + i),
+];
+
+/** Port fields: intervals over two big-endian bytes, cut high byte first. */
+const RANGE_FIELDS = [
+  { off: KEY.SPORT, len: 2 },
+  { off: KEY.DPORT, len: 2 },
+] as const;
+const NR = RANGE_FIELDS.length;
+
+/** A rule as the classifier sees it. */
+interface Cond {
+  /** 256 flags: meta values the rule accepts */
+  readonly meta: Uint8Array;
+  /** meta set holds every value the kernel produces */
+  readonly metaAll: boolean;
+  /** per key byte: required bits and their values (mask 0 = any) */
+  readonly want: Uint8Array;
+  readonly mask: Uint8Array;
+  /** masked columns with a non-zero mask */
+  readonly cols: readonly number[];
+  /** per port field: [lo, hi] big-endian, or null for any */
+  readonly ranges: readonly ([Uint8Array, Uint8Array] | null)[];
+  /** an LPM set criterion: never shadows others (membership is not known here) */
+  readonly hasSet: boolean;
+}
+
+function be(n: number, len: number): Uint8Array {
+  const b = new Uint8Array(len);
+  for (let i = len - 1; i >= 0; i--) {
+    b[i] = n & 0xff;
+    n = Math.floor(n / 256);
+  }
+  return b;
+}
+
+function condOf(r: CompiledRule): Cond {
+  const m = r.match;
+  const meta = new Uint8Array(256);
+  const needL4 = (m & (FW.M_SRC_PORT | FW.M_DST_PORT | FW.M_ICMP_TYPE | FW.M_ICMP_CODE)) !== 0;
+  for (const v of VALID_META) {
+    const v6 = (v & CLASSIFIER.META_V6) !== 0;
+    if (r.family === 4 && v6) continue;
+    if (r.family === 6 && !v6) continue;
+    if (needL4 && v & CLASSIFIER.META_LATER_FRAG) continue;
+    if (m & FW.M_CT_STATE && !((r.ctStates ?? 0) & (1 << (v & 3)))) continue;
+    meta[v] = 1;
+  }
+  const metaAll = VALID_META.every((v) => meta[v] === 1);
+  const want = new Uint8Array(KEY.SIZE);
+  const mask = new Uint8Array(KEY.SIZE);
+  const exact = (off: number, bytes: Uint8Array): void => {
+    want.set(bytes, off);
+    mask.fill(0xff, off, off + bytes.length);
+  };
+  if (m & FW.M_PROTO) exact(KEY.PROTO, be(r.proto!, 1));
+  if (m & FW.M_VLAN) exact(KEY.VLAN, be(r.vlanId === 0 ? 0 : 0x1000 | r.vlanId!, 2));
+  if (m & FW.M_ICMP_TYPE) exact(KEY.ICMP_TYPE, be(r.icmpType!, 1));
+  if (m & FW.M_ICMP_CODE) exact(KEY.ICMP_CODE, be(r.icmpCode!, 1));
+  // The kernel compares all 16 bytes under the mask; an IPv4 mask is zero past byte 3.
+  for (const [bit, net, off] of [
+    [FW.M_SRC_NET, r.srcNet, KEY.SRC],
+    [FW.M_DST_NET, r.dstNet, KEY.DST],
+  ] as const) {
+    if (!(m & bit) || !net) continue;
+    const nm = net.mask();
+    for (let i = 0; i < 16; i++) {
+      mask[off + i] = nm[i]!;
+      want[off + i] = net.addr[i]! & nm[i]!;
+    }
+  }
+  const cols = MASKED_COLS.filter((c) => mask[c] !== 0);
+  const ranges: ([Uint8Array, Uint8Array] | null)[] = [
+    m & FW.M_SRC_PORT ? [be(r.srcPort!.lo, 2), be(r.srcPort!.hi, 2)] : null,
+    m & FW.M_DST_PORT ? [be(r.dstPort!.lo, 2), be(r.dstPort!.hi, 2)] : null,
+  ];
+  return { meta, metaAll, want, mask, cols, ranges, hasSet: (m & (FW.M_SRC_SET | FW.M_DST_SET)) !== 0 };
+}
+
+/** The part of key space a node covers: meta (or free), each masked byte fixed or free, and a
+ * fixed prefix per port field (an interval). */
+interface Region {
+  readonly meta: number; // -1 = free
+  readonly fixed: Int16Array; // per key byte: value, or -1 = free
+  readonly prefix: readonly Uint8Array[]; // per port field
+}
+
+/** Compares a[0..n) with b[0..n). */
+function cmpPrefix(a: Uint8Array, b: Uint8Array, n: number): number {
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
+
+function allFrom(a: Uint8Array, from: number, v: number): boolean {
+  for (let i = from; i < a.length; i++) if (a[i] !== v) return false;
+  return true;
+}
+
+/** For a rule that intersects the region on a port field: the child byte values it reaches
+ * when the field's next byte is cut. */
+function childSpan(range: [Uint8Array, Uint8Array], p: Uint8Array): { a: number; b: number } {
+  const j = p.length;
+  const [lo, hi] = range;
+  return { a: cmpPrefix(lo, p, j) < 0 ? 0 : lo[j]!, b: cmpPrefix(hi, p, j) > 0 ? 255 : hi[j]! };
+}
+
+function coversRange(range: [Uint8Array, Uint8Array] | null, p: Uint8Array): boolean {
+  if (!range) return true;
+  const j = p.length;
+  const [lo, hi] = range;
+  const c1 = cmpPrefix(lo, p, j);
+  const c2 = cmpPrefix(hi, p, j);
+  return (c1 < 0 || (c1 === 0 && allFrom(lo, j, 0))) && (c2 > 0 || (c2 === 0 && allFrom(hi, j, 0xff)));
+}
+
+function covers(c: Cond, reg: Region): boolean {
+  if (c.hasSet) return false;
+  if (reg.meta < 0 ? !c.metaAll : c.meta[reg.meta] !== 1) return false;
+  for (const j of c.cols) {
+    const v = reg.fixed[j]!;
+    if (v < 0 || (v & c.mask[j]!) !== c.want[j]) return false;
+  }
+  for (let f = 0; f < NR; f++) if (!coversRange(c.ranges[f]!, reg.prefix[f]!)) return false;
+  return true;
+}
+
+/** Keeps rules up to and including the first that covers the whole region (first match:
+ * nothing after it can decide a packet there). */
+function pruneShadowed(list: number[], conds: readonly Cond[], reg: Region): number[] {
+  for (let i = 0; i < list.length; i++) {
+    if (covers(conds[list[i]!]!, reg)) return list.slice(0, i + 1);
+  }
+  return list;
+}
+
+export interface Classifier {
+  /** reference of the root (FW_REF_*) */
+  root: number;
+  /** inner nodes, 256 references each, node i at [i*256, i*256+256) */
+  nodes: Uint32Array;
+  /** leaf candidate slots: rule slot indexes (generation-relative) */
+  leafSlots: Uint32Array;
+  stats: ClassifierStats;
+}
+
+export interface ClassifierStats {
+  rules: number;
+  nodes: number;
+  leaves: number;
+  leafSlots: number;
+  maxLeaf: number;
+  maxDepth: number;
+  /** leaf size the build aimed for (grows when the node budget is short) */
+  leafTarget: number;
+}
+
+export class ClassifierFitError extends Error {
+  override name = 'ClassifierFitError';
+}
+
+export interface ClassifierLimits {
+  nodes: number;
+  leafSlots: number;
+  maxDepth: number;
+  leafTarget: number;
+}
+
+const DEFAULT_LIMITS: ClassifierLimits = {
+  nodes: CLASSIFIER.TREE_NODES,
+  leafSlots: CLASSIFIER.LEAF_SLOTS,
+  maxDepth: CLASSIFIER.MAX_DEPTH,
+  leafTarget: DEFAULT_LEAF_TARGET,
+};
+
+class BudgetExceeded extends Error {}
+
+/** Builds the classifier for rules (in priority order; slot i = rules[i]). Tries the leaf
+ * target first and doubles it while the node or leaf budget is exceeded; throws
+ * ClassifierFitError when even the largest leaves do not fit. */
+export function buildClassifier(rules: readonly CompiledRule[], limits: Partial<ClassifierLimits> = {}): Classifier {
+  const lim = { ...DEFAULT_LIMITS, ...limits };
+  const conds = rules.map(condOf);
+  let target = lim.leafTarget;
+  let depth = lim.maxDepth;
+  let last = '';
+  // Each round trades walk depth for leaf size: fewer, bigger leaves need fewer nodes and
+  // fewer leaf slots (rules repeated across leaves).
+  for (;;) {
+    try {
+      return new Builder(conds, { ...lim, maxDepth: depth }, target).build();
+    } catch (e) {
+      if (!(e instanceof BudgetExceeded)) throw e;
+      last = e.message;
+      if (target >= CLASSIFIER.REF_COUNT_MASK && depth <= 1) break;
+      target = Math.min(CLASSIFIER.REF_COUNT_MASK, target * 2);
+      depth = Math.max(1, depth - 1);
+    }
+  }
+  throw new ClassifierFitError(
+    `the ${rules.length} firewall rules do not fit the kernel classifier (${last}, even with leaves of up to ${CLASSIFIER.REF_COUNT_MASK} rules); ` +
+      'merge rules that differ only in addresses into aliases (LPM sets) or reduce the number of rules',
+  );
+}
+
+class Builder {
+  private readonly nodes: number[][] = [];
+  private readonly leafSlots: number[] = [];
+  private readonly memo = new Map<string, number>();
+  private readonly leafMemo = new Map<string, number>();
+  private readonly nodeMemo = new Map<string, number>();
+  /** inner nodes below a reference, counting itself (leaves: absent = 0) */
+  private readonly height = new Map<number, number>();
+  private maxHeight = 0;
+  private leaves = 0;
+  private maxLeaf = 0;
+
+  constructor(
+    private readonly conds: readonly Cond[],
+    private readonly lim: ClassifierLimits,
+    private readonly target: number,
+  ) {}
+
+  build(): Classifier {
+    const all = this.conds.map((_, i) => i);
+    const reg: Region = { meta: -1, fixed: new Int16Array(KEY.SIZE).fill(-1), prefix: RANGE_FIELDS.map(() => new Uint8Array(0)) };
+    const root = this.node(pruneShadowed(all, this.conds, reg), reg, 0);
+    const nodes = new Uint32Array(this.nodes.length * 256);
+    this.nodes.forEach((n, i) => nodes.set(n, i * 256));
+    return {
+      root,
+      nodes,
+      leafSlots: Uint32Array.from(this.leafSlots),
+      stats: {
+        rules: this.conds.length,
+        nodes: this.nodes.length,
+        leaves: this.leaves,
+        leafSlots: this.leafSlots.length,
+        maxLeaf: this.maxLeaf,
+        maxDepth: this.maxHeight,
+        leafTarget: this.target,
+      },
+    };
+  }
+
+  private leaf(list: number[]): number {
+    if (list.length > CLASSIFIER.REF_COUNT_MASK) throw new BudgetExceeded(`a leaf would hold ${list.length} rules`);
+    const k = list.join(',');
+    let ref = this.leafMemo.get(k);
+    if (ref !== undefined) return ref;
+    const start = this.leafSlots.length;
+    if (start + list.length > this.lim.leafSlots) throw new BudgetExceeded(`more than ${this.lim.leafSlots} leaf slots`);
+    for (const s of list) this.leafSlots.push(s);
+    this.leaves++;
+    this.maxLeaf = Math.max(this.maxLeaf, list.length);
+    ref = (CLASSIFIER.REF_LEAF | (list.length << CLASSIFIER.REF_COUNT_SHIFT) | start) >>> 0;
+    this.leafMemo.set(k, ref);
+    return ref;
+  }
+
+  /** Memo key: the list and what of the region can still matter below: which masked bytes
+   * the list looks at are fixed (their values cannot matter: every rule of the list accepts
+   * them), the port prefixes where a rule is cut by the bounds, and whether meta is open. */
+  private key(list: number[], reg: Region): string {
+    let metaUsed = false;
+    const usedRange = [false, false];
+    const fixedUsed = new Set<number>();
+    for (const i of list) {
+      const c = this.conds[i]!;
+      if (reg.meta < 0 && !c.metaAll) metaUsed = true;
+      for (const j of c.cols) if (reg.fixed[j]! >= 0) fixedUsed.add(j);
+      for (let f = 0; f < NR; f++) {
+        if (!usedRange[f] && c.ranges[f] && !coversRange(c.ranges[f]!, reg.prefix[f]!)) usedRange[f] = true;
+      }
+    }
+    let k = list.join(',') + '|' + (metaUsed ? 'm' : '*') + '|' + [...fixedUsed].sort((a, b) => a - b).join('.');
+    for (let f = 0; f < NR; f++) k += '|' + (usedRange[f] ? reg.prefix[f]!.join('.') : '*');
+    return k;
+  }
+
+  private node(list: number[], reg: Region, depth: number): number {
+    if (list.length <= this.target || depth >= this.lim.maxDepth) return this.leaf(list);
+    const k = this.key(list, reg);
+    const hit = this.memo.get(k);
+    // A shared subtree must still fit under the depth bound where it is reused.
+    if (hit !== undefined && depth + (this.height.get(hit) ?? 0) <= this.lim.maxDepth) return hit;
+
+    const cut = this.chooseCut(list, reg);
+    if (cut === null) {
+      const ref = this.leaf(list);
+      this.memo.set(k, ref);
+      return ref;
+    }
+    const refs = new Array<number>(256).fill(0);
+    for (const seg of this.split(list, reg, cut)) {
+      const ref = this.node(seg.list, seg.reg, depth + 1);
+      for (let v = seg.from; v <= seg.to; v++) refs[v] = ref;
+    }
+    const byte = cut.kind === 'meta' ? KEY.META : cut.kind === 'col' ? cut.col : RANGE_FIELDS[cut.field]!.off + reg.prefix[cut.field]!.length;
+    const ref = this.intern(byte, refs);
+    if (!this.memo.has(k)) this.memo.set(k, ref);
+    return ref;
+  }
+
+  /** One node per distinct (byte, children): different rule lists often end in the same
+   * structure; a node whose children are all alike is that child. */
+  private intern(byte: number, refs: number[]): number {
+    if (refs.every((r) => r === refs[0])) return refs[0]!;
+    const k = `${byte}:${refs.join(',')}`;
+    const hit = this.nodeMemo.get(k);
+    if (hit !== undefined) return hit;
+    let h = 0;
+    for (const r of new Set(refs)) h = Math.max(h, this.height.get(r) ?? 0);
+    const idx = this.nodes.length;
+    if (idx >= this.lim.nodes) throw new BudgetExceeded(`more than ${this.lim.nodes} nodes`);
+    this.nodes.push(refs);
+    const ref = ((byte << CLASSIFIER.REF_BYTE_SHIFT) | idx) >>> 0;
+    this.nodeMemo.set(k, ref);
+    this.height.set(ref, h + 1);
+    if (h + 1 > this.maxHeight) this.maxHeight = h + 1;
+    return ref;
+  }
+
+  /** The cut that leaves the fewest rules per child on average (then the smallest largest
+   * child); null when no cut separates anything. */
+  private chooseCut(list: number[], reg: Region): Cut | null {
+    const n = list.length;
+    let best: Cut | null = null;
+    let bestAvg = n; // a cut must do better than keeping every rule everywhere
+    let bestMax = n;
+    const consider = (cut: Cut, counts: Int32Array, base: number, values: readonly number[] | null): void => {
+      let max = 0;
+      let sum = 0;
+      let acc = 0;
+      let nv = 0;
+      let vi = 0;
+      for (let v = 0; v < 256; v++) {
+        acc += counts[base + v]!;
+        if (values) {
+          if (values[vi] !== v) continue;
+          vi++;
+        }
+        nv++;
+        if (acc > max) max = acc;
+        sum += acc;
+      }
+      const avg = sum / nv;
+      if (avg < bestAvg - 1e-9 || (Math.abs(avg - bestAvg) <= 1e-9 && max < bestMax)) {
+        best = cut;
+        bestAvg = avg;
+        bestMax = max;
+      }
+    };
+    if (reg.meta < 0) {
+      const counts = new Int32Array(257);
+      let useful = false;
+      for (const i of list) {
+        const c = this.conds[i]!;
+        if (!c.metaAll) useful = true;
+        for (const v of VALID_META) {
+          if (c.meta[v]) {
+            counts[v]!++;
+            counts[v + 1]!--;
+          }
+        }
+      }
+      if (useful) consider({ kind: 'meta' }, counts, 0, VALID_META);
+    }
+    // Masked bytes: one difference array per byte; rules that ignore a byte reach every child.
+    const counts = new Int32Array(KEY.SIZE * 257);
+    const constrained = new Int32Array(KEY.SIZE);
+    for (const i of list) {
+      const c = this.conds[i]!;
+      for (const j of c.cols) {
+        if (reg.fixed[j]! >= 0) continue;
+        const m = c.mask[j]!;
+        const w = c.want[j]!;
+        constrained[j]!++;
+        counts[j * 257 + w]!++;
+        counts[j * 257 + (w | (~m & 0xff)) + 1]!--;
+      }
+    }
+    for (const j of MASKED_COLS) {
+      if (!constrained[j]) continue;
+      counts[j * 257]! += n - constrained[j]!;
+      consider({ kind: 'col', col: j }, counts, j * 257, null);
+    }
+    for (let f = 0; f < NR; f++) {
+      const p = reg.prefix[f]!;
+      if (p.length >= RANGE_FIELDS[f]!.len) continue;
+      const rc = new Int32Array(257);
+      let useful = false;
+      for (const i of list) {
+        const r = this.conds[i]!.ranges[f];
+        if (!r || coversRange(r, p)) {
+          rc[0]!++;
+          rc[256]!--;
+          continue;
+        }
+        useful = true;
+        const s = childSpan(r, p);
+        rc[s.a]!++;
+        rc[s.b + 1]!--;
+      }
+      if (useful) consider({ kind: 'range', field: f }, rc, 0, null);
+    }
+    return best;
+  }
+
+  /** Children of a cut as runs of byte values that share one subtree. */
+  private split(list: number[], reg: Region, cut: Cut): { from: number; to: number; list: number[]; reg: Region }[] {
+    const out: { from: number; to: number; list: number[]; reg: Region }[] = [];
+    if (cut.kind === 'meta') {
+      for (let v = 0; v < 256; v++) {
+        const r: Region = { meta: v, fixed: reg.fixed, prefix: reg.prefix };
+        const l = VALID_META.includes(v) ? list.filter((i) => this.conds[i]!.meta[v]) : [];
+        out.push({ from: v, to: v, list: pruneShadowed(l, this.conds, r), reg: r });
+      }
+      return out;
+    }
+    // Breakpoints: where some rule starts or stops reaching (and, for ports, starts or stops
+    // covering a whole child). Between them every child has the same list and the same
+    // relation to every rule, so one subtree serves the whole run.
+    const spans = new Map<number, { a: number; b: number } | null>();
+    const breaks = new Set<number>([0, 256]);
+    const col = cut.kind === 'col' ? cut.col : -1;
+    const field = cut.kind === 'range' ? cut.field : -1;
+    const p = field >= 0 ? reg.prefix[field]! : new Uint8Array(0);
+    for (const i of list) {
+      const c = this.conds[i]!;
+      let s: { a: number; b: number } | null = null;
+      if (col >= 0) {
+        const m = c.mask[col]!;
+        if (m !== 0) s = { a: c.want[col]!, b: c.want[col]! | (~m & 0xff) };
+      } else {
+        const r = c.ranges[field];
+        if (r && !coversRange(r, p)) s = childSpan(r, p);
+      }
+      spans.set(i, s);
+      if (s) for (const b of field >= 0 ? [s.a, s.a + 1, s.b, s.b + 1] : [s.a, s.b + 1]) breaks.add(b);
+    }
+    const points = [...breaks].filter((b) => b <= 256).sort((a, b) => a - b);
+    for (let k = 0; k + 1 < points.length; k++) {
+      const from = points[k]!;
+      const to = points[k + 1]! - 1;
+      let r: Region;
+      if (col >= 0) {
+        const fixed = Int16Array.from(reg.fixed);
+        fixed[col] = from;
+        r = { meta: reg.meta, fixed, prefix: reg.prefix };
+      } else {
+        const np = new Uint8Array(p.length + 1);
+        np.set(p);
+        np[p.length] = from;
+        const prefix = reg.prefix.slice();
+        prefix[field] = np;
+        r = { meta: reg.meta, fixed: reg.fixed, prefix };
+      }
+      const l: number[] = [];
+      for (const i of list) {
+        const s = spans.get(i);
+        if (s === null || (s !== undefined && from >= s.a && from <= s.b)) l.push(i);
+      }
+      out.push({ from, to, list: pruneShadowed(l, this.conds, r), reg: r });
+    }
+    return out;
+  }
+}
+
+type Cut = { kind: 'meta' } | { kind: 'col'; col: number } | { kind: 'range'; field: number };
+
+/** The classifier's walk in TS, as the kernel does it: the candidate slots for a key. */
+export function classifierCandidates(c: Classifier, key: Uint8Array): number[] {
+  let ref = c.root;
+  for (let d = 0; d < CLASSIFIER.MAX_DEPTH + 1 && !(ref & CLASSIFIER.REF_LEAF); d++) {
+    const byte = (ref >>> CLASSIFIER.REF_BYTE_SHIFT) & 0x3f;
+    const node = ref & CLASSIFIER.REF_NODE_MASK;
+    ref = c.nodes[node * 256 + key[byte]!]!;
+  }
+  if (!(ref & CLASSIFIER.REF_LEAF)) throw new Error('classifier walk ended off a leaf');
+  const count = (ref >>> CLASSIFIER.REF_COUNT_SHIFT) & CLASSIFIER.REF_COUNT_MASK;
+  const start = ref & CLASSIFIER.REF_SLOT_MASK;
+  return Array.from(c.leafSlots.subarray(start, start + count));
+}
+
+/** struct fw_key of a packet, as fw_key_of builds it in the kernel. */
+export function packetKey(p: PacketFacts): Uint8Array {
+  const k = new Uint8Array(KEY.SIZE);
+  const later = p.laterFragment === true;
+  k[KEY.META] = (p.family === 6 ? CLASSIFIER.META_V6 : 0) | (later ? CLASSIFIER.META_LATER_FRAG : 0) | ((p.ctState ?? 0) & 3);
+  k[KEY.PROTO] = p.proto;
+  const vlan = (p.vlanDepth ?? 0) > 0 ? 0x1000 | (p.vlanId ?? 0) : 0;
+  k[KEY.VLAN] = vlan >> 8;
+  k[KEY.VLAN + 1] = vlan & 0xff;
+  const sport = later ? 0 : (p.srcPort ?? 0);
+  const dport = later ? 0 : (p.dstPort ?? 0);
+  k[KEY.SPORT] = sport >> 8;
+  k[KEY.SPORT + 1] = sport & 0xff;
+  k[KEY.DPORT] = dport >> 8;
+  k[KEY.DPORT + 1] = dport & 0xff;
+  k[KEY.ICMP_TYPE] = later ? 0 : (p.icmpType ?? 0);
+  k[KEY.ICMP_CODE] = later ? 0 : (p.icmpCode ?? 0);
+  k.set(p.src.subarray(0, 16), KEY.SRC);
+  k.set(p.dst.subarray(0, 16), KEY.DST);
+  return k;
+}
