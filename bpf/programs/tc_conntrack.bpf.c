@@ -268,6 +268,13 @@ static __always_inline int ct_track(struct __sk_buff *skb, int egress)
 			ct_create(&k, key_dir, CT_S_SYN_SENT, now, len, c, BPF_EXIST);
 			return TCX_NEXT;
 		}
+		if ((f & TH_RST) && !(e->flags & CT_F_SEEN_REPLY)) {
+			/* A connection whose only answer is a reset never existed (refused, or aborted
+			 * before any reply): removed at once, as netfilter does. */
+			bpf_map_delete_elem(&ct_table, &k);
+			sn_count(c, CT_CNT_EXPIRED, 1);
+			return TCX_NEXT;
+		}
 		next = ct_tcp_next(e, dir, f);
 		if (next == CT_S_NONE) {
 			sn_count(c, CT_CNT_INVALID, 1);

@@ -97,8 +97,21 @@ interface Case {
   proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6';
   /** responder port (ICMP: none, matched by addresses) */
   port?: number;
+  /** responder address when not the server */
+  dst?: string;
   expect: string;
 }
+
+/** The server drops SYNs to this port silently (the client's SYN stays unanswered). */
+const BLACKHOLE_PORT = 9300;
+const SERVER_NFT = `
+table inet esnsrv {
+  chain in {
+    type filter hook input priority 0; policy accept;
+    tcp dport ${BLACKHOLE_PORT} drop
+  }
+}
+`;
 
 describe('tc-conntrack agrees with netfilter conntrack on real traffic (gateway lab)', { skip: skip ?? false }, () => { // CI=true: the prerequisites throw instead of skipping
   let g: GatewayLab;
@@ -111,6 +124,7 @@ describe('tc-conntrack agrees with netfilter conntrack on real traffic (gateway 
     bpffs = SharedBpffs.mount();
     g = await buildGatewayLab();
     await g.lab.exec('gw', 'nft', ['-f', '-'], { input: NFT });
+    await g.lab.exec('server', 'nft', ['-f', '-'], { input: SERVER_NFT });
     const policy = `
 agent:
   interfaces: [${g.gw.outside.ifname}, ${g.gw.inside.ifname}]
@@ -150,7 +164,7 @@ alerting:
    * what the case is meant to produce. */
   async function compare(c: Case): Promise<void> {
     const cli = canonicalIp(clientOf(c.family));
-    const srv = canonicalIp(serverOf(c.family));
+    const srv = canonicalIp(c.dst ?? serverOf(c.family));
     const fam = c.family === 4 ? 'ipv4' : 'ipv6';
     const pick = async (): Promise<{ o: Flow; n: NfEntry } | undefined> => {
       const o = (await ours()).filter(
@@ -224,6 +238,36 @@ alerting:
       // ingress already tracked)
       const o = (await ours()).find((f) => f.proto === (fam === 4 ? 'icmp' : 'icmpv6') && f.initiator.addr === canonicalIp(clientOf(fam)))!;
       assert.deepEqual(o.packets, { from_initiator: 1, from_responder: 1 });
+    });
+  }
+
+  for (const fam of [4, 6] as const) {
+    it(`IPv${fam}: TCP to a closed port, refused with RST → no flow in either table`, async () => {
+      const kernelEnded = async (): Promise<number> => {
+        const m = /^ebpfsentinel_conntrack_expired_total\{by="kernel"\} (\d+)/m.exec((await a.api.get('/metrics')).body);
+        return Number(m?.[1] ?? 0);
+      };
+      const before = await kernelEnded();
+      const r = await tcpConnect(g.lab, 'client', serverOf(fam), 9200, { timeoutMs: 1000 });
+      assert.equal(r.connected, false);
+      assert.match(r.error, /refused/i);
+      const fam_ = fam === 4 ? 'ipv4' : 'ipv6';
+      assert.deepEqual((await ours()).filter((f) => f.family === fam_ && f.responder.port === 9200), []);
+      assert.deepEqual((await theirs()).filter((e) => e.family === fam_ && e.dport === 9200), []);
+      assert.equal(await kernelEnded(), before + 1, 'the refused flow was tracked, then ended by the reset');
+    });
+
+    it(`IPv${fam}: TCP SYN nobody answers → syn_sent`, async () => {
+      const r = await tcpConnect(g.lab, 'client', serverOf(fam), BLACKHOLE_PORT, { timeoutMs: 1000 });
+      assert.equal(r.connected, false);
+      await compare({ name: `IPv${fam} TCP unanswered`, family: fam, proto: 'tcp', port: BLACKHOLE_PORT, expect: 'syn_sent' });
+    });
+
+    it(`IPv${fam}: ping to an address nobody holds → icmp_unreplied`, async () => {
+      const ghost = fam === 4 ? '198.18.1.77' : '2001:db8:0:1::77';
+      const r = await ping(g.lab, 'client', ghost, { count: 1, replyTimeoutMs: 1000 });
+      assert.equal(r.received, 0);
+      await compare({ name: `IPv${fam} ping unanswered`, family: fam, proto: fam === 4 ? 'icmp' : 'icmpv6', dst: ghost, expect: 'icmp_unreplied' });
     });
   }
 

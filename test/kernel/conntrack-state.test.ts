@@ -92,6 +92,18 @@ describe('tc-conntrack state machine', { skip }, () => {
       assert.deepEqual([f.state, f.packets.from_initiator, f.packets.from_responder, f.seen_reply], ['syn_sent', 1, 0, false]);
     });
 
+    it(`${fam.name}: a reset before any reply removes the flow (refused or aborted), as netfilter does`, () => {
+      c2s(42100, ['syn']);
+      assert.deepEqual(s2c(42100, ['rst', 'ack']).delta, { expired: 1 }, 'refused by the server');
+      assert.equal(ct.get().flow(C, 42100), undefined);
+      c2s(42101, ['syn']);
+      assert.deepEqual(c2s(42101, ['rst']).delta, { expired: 1 }, 'aborted by the client');
+      assert.equal(ct.get().flow(C, 42101), undefined);
+      c2s(42102, ['psh', 'ack']);
+      assert.deepEqual(c2s(42102, ['rst']).delta, { expired: 1 }, 'a mid-stream pickup nobody answered');
+      assert.equal(ct.get().flow(C, 42102), undefined);
+    });
+
     it(`${fam.name}: packets that fit no transition are counted invalid and change nothing`, () => {
       const h = ct.get();
       // no entry: SYN-ACK, RST, and an echo reply create nothing

@@ -244,7 +244,8 @@ struct ct_config {
 #define CT_CNT_NEW (SN_CNT_PROG_0 + 0)          /* flows created */
 #define CT_CNT_INVALID (SN_CNT_PROG_0 + 1)      /* packets that fit no valid transition */
 #define CT_CNT_TABLE_FULL (SN_CNT_PROG_0 + 2)   /* map update failed (entry not created) */
-#define CT_CNT_EXPIRED (SN_CNT_PROG_0 + 3)      /* dead entries found on touch and replaced/removed */
+#define CT_CNT_EXPIRED (SN_CNT_PROG_0 + 3)      /* entries ended by the kernel: dead on touch, a closed
+						  * flow replaced by a new SYN, a reset before any reply */
 #define CT_CNT_UNTRACKED (SN_CNT_PROG_0 + 4)    /* IP packets of a protocol/type not tracked */
 #define CT_CNT_RELATED (SN_CNT_PROG_0 + 5)      /* ICMP errors whose quoted flow is in the table */
 #define CT_CNT_SKIPPED_FWD (SN_CNT_PROG_0 + 6)  /* egress of a packet already tracked at ingress */

@@ -58,7 +58,7 @@ export class ConntrackMetrics {
     this.related = new AbsoluteCounter(counter('related_total', 'ICMP/ICMPv6 errors quoting a tracked flow.') as Counter<never>);
     this.untracked = new AbsoluteCounter(counter('untracked_total', 'IP packets of a protocol or ICMP type that is not tracked.') as Counter<never>);
     this.expired = new AbsoluteCounter(
-      counter('expired_total', 'Dead entries removed: by="kernel" when a packet touched one (or a new connection replaced a closed one), by="gc" by the agent sweep.', ['by']) as Counter<'by'>,
+      counter('expired_total', 'Entries ended: by="kernel" (dead on touch, a closed flow replaced by a new SYN, a reset before any reply), by="gc" (dead entries removed by the agent sweep).', ['by']) as Counter<'by'>,
     );
     this.evictions = new AbsoluteCounter(
       counter('evictions_total', 'Live flows pushed out by the LRU when the table was full (flows created minus flows removed minus flows present).') as Counter<never>,
