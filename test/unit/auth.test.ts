@@ -342,6 +342,25 @@ describe('auth: JWT EdDSA from a JWKS URL', () => {
     // no API keys configured: a non-JWT bearer is simply unknown
     await expectRefused(app, 'plain-key-0123456789abcdef', 401, /unknown API key/);
   });
+
+  it('a JWKS endpoint that is down answers 503 (the token may be good), not 401', async () => {
+    const dead = http.createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(dead.address() as AddressInfo).port}/jwks`;
+    await new Promise((r) => dead.close(r));
+    const app2 = Fastify();
+    await installAuth(app2, authConfig({ enabled: true, jwt: { algorithm: 'EdDSA', jwks_url: url } }), { log: silent });
+    app2.get('/x', { config: { minRole: 'viewer' } }, async () => 'ok');
+    try {
+      const res = await app2.inject({ url: '/x', headers: { authorization: `Bearer ${await ed.sign({ sub: 's', role: 'viewer' })}` } });
+      assert.equal(res.statusCode, 503, res.body);
+      const body = res.json() as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'SERVICE_UNAVAILABLE');
+      assert.match(body.error.message, /the JWKS endpoint is unavailable \(ECONNREFUSED\)/);
+    } finally {
+      await app2.close();
+    }
+  });
 });
 
 describe('auth: failed attempts are throttled per client', () => {

@@ -43,7 +43,7 @@ const OPEN_ENDPOINT_URLS: Readonly<Record<keyof AuthConfig['open_endpoints'], re
 
 const REALM = 'Bearer realm="ebpfsentinel"';
 
-export type AuthFailureReason = 'missing_credentials' | 'invalid_credentials' | 'insufficient_role' | 'throttled';
+export type AuthFailureReason = 'missing_credentials' | 'invalid_credentials' | 'insufficient_role' | 'throttled' | 'key_source_unavailable';
 
 export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: InstallAuthOptions): Promise<void> {
   const keys = new ApiKeyStore(cfg.enabled ? cfg.api_keys : []);
@@ -111,6 +111,12 @@ export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: I
       principal = await authenticate(cred, keys, jwtKey, cfg);
     } catch (err) {
       if (err instanceof AuthFailure) {
+        if (err.keySourceDown) {
+          // the caller's token may well be good: this is ours to fix, and theirs to retry
+          failures?.inc({ reason: 'key_source_unavailable' });
+          req.log.warn({ jwks_url: cfg.jwt?.jwks_url }, `API authentication: ${err.message}`);
+          return reply.code(503).send(apiError('SERVICE_UNAVAILABLE', err.message));
+        }
         throttle.failed(req.ip);
         return refuse(req, reply, 401, 'invalid_credentials', err.message, true);
       }

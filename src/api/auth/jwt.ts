@@ -68,6 +68,9 @@ export async function verifyJwt(token: string, key: JwtKey, cfg: JwtConfig): Pro
     // two overloads (key vs key resolver); the branches only narrow the type
     payload = typeof key === 'function' ? (await jwtVerify(token, key, opts)).payload : (await jwtVerify(token, key, opts)).payload;
   } catch (err) {
+    if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
+      throw new AuthFailure(`token not verified: the JWKS endpoint is unavailable (${describeJoseError(err)})`, true);
+    }
     throw new AuthFailure(`invalid token: ${describeJoseError(err)}`);
   }
   const name = typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
@@ -96,6 +99,8 @@ function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no matching key in the JWKS';
   if (err instanceof joseErrors.JWKSTimeout) return 'JWKS endpoint timed out';
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'malformed';
+  if (err instanceof joseErrors.JWKSInvalid) return 'the JWKS endpoint did not answer a JWK set';
   if (err instanceof joseErrors.JOSEError) return err.code;
-  return 'verification failed';
+  const cause = (err as { cause?: { code?: unknown } }).cause?.code;
+  return typeof cause === 'string' ? cause : err instanceof Error ? err.message : 'verification failed';
 }

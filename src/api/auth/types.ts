@@ -25,6 +25,13 @@ export const ROLE_RANK: Readonly<Record<Role, number>> = { viewer: 1, operator: 
 /** An authentication failure: the hook turns it into a 401. `message` is safe to show. */
 export class AuthFailure extends Error {
   override name = 'AuthFailure';
+  constructor(
+    message: string,
+    /** the fault is ours (JWKS endpoint down), not the caller's: logged as a warning */
+    readonly keySourceDown = false,
+  ) {
+    super(message);
+  }
 }
 
 /** What a route declares in `config.minRole`: the least role that may call it, or public. */
