@@ -138,6 +138,7 @@ export const alertRoutes: FastifyPluginAsync<{ deps: ApiDeps; metrics: ApiMetric
       if (q.engine) filter.engine = q.engine;
 
       reply.hijack();
+      const opened = performance.now();
       const res = reply.raw;
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
@@ -159,7 +160,11 @@ export const alertRoutes: FastifyPluginAsync<{ deps: ApiDeps; metrics: ApiMetric
           replayPage: 500,
         },
         metrics,
-        (s) => streams.delete(s),
+        (s) => {
+          streams.delete(s);
+          // a hijacked reply skips onResponse: the stream is counted when it ends
+          metrics.request(req.routeOptions.url ?? '/api/v1/alerts/stream', 'GET', 200, (performance.now() - opened) / 1000);
+        },
       );
       streams.add(stream);
       await stream.start();

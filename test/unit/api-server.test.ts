@@ -172,6 +172,8 @@ describe('SSE slow client', () => {
       assert.deepEqual(all, Array.from({ length: 12_000 }, (_, i) => base + 1 + i));
       const m = await f.app.inject({ method: 'GET', url: '/metrics', headers: auth });
       assert.match(m.body, /^ebpfsentinel_api_sse_streams_total\{outcome="too_slow"\} 1$/m);
+      // streams are requests too, counted when they end
+      assert.match(m.body, /^ebpfsentinel_api_requests_total\{route="\/api\/v1\/alerts\/stream",method="GET",status="200"\} [12]$/m);
     } finally {
       await f.close();
     }
