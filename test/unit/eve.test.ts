@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { communityId } from '../../src/alerts/community-id.js';
-import { EveFileWriter } from '../../src/alerts/eve-file.js';
 import { eveFlowId, eveProtoName, formatEveTimestamp, toEveLine, toEveRecord } from '../../src/alerts/eve.js';
 import { mitreFor, mitreForPort, mitreTechnique } from '../../src/alerts/mitre.js';
 import type { Alert } from '../../src/alerts/model.js';
-import { createLogger, type LineSink } from '../../src/log.js';
-import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 
 // 2026-11-26T14:00:00Z, computed independently of the formatter under test
 const T0_MS = Date.UTC(2026, 10, 26, 14, 0, 0);
@@ -32,24 +26,6 @@ function tcpV4(over: Partial<Alert> = {}): Alert {
     packetLength: 74,
     ...over,
   };
-}
-
-class Lines implements LineSink {
-  records: Record<string, unknown>[] = [];
-  write(chunk: string): void {
-    for (const l of chunk.split('\n')) if (l) this.records.push(JSON.parse(l) as Record<string, unknown>);
-  }
-}
-
-async function readLines(file: string): Promise<Record<string, unknown>[]> {
-  const text = await readFile(file, 'utf8');
-  assert.ok(text === '' || text.endsWith('\n'), 'file ends with a complete line');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function metricValue(m: AgentMetrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const metric = (await m.registry.getMetricsAsJSON()).find((x) => x.name === name);
-  return metric?.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))?.value;
 }
 
 describe('EVE record', () => {
@@ -229,107 +205,5 @@ describe('MITRE ATT&CK helper', () => {
     assert.equal(mitreFor({ technique: 'T1190', engine: 'ratelimit' })?.techniqueId, 'T1190');
     assert.equal(mitreFor({ engine: 'firewall', proto: 6, dstPort: 5900 })?.techniqueId, 'T1021.005');
     assert.equal(mitreFor({ engine: 'firewall', proto: 6, dstPort: 8080 }), undefined);
-  });
-});
-
-describe('EveFileWriter', () => {
-  let dir = '';
-  before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'sn-eve-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it('creates parent directories and appends one line per alert, v4 and v6', async () => {
-    const file = path.join(dir, 'a', 'b', 'eve.json');
-    const metrics = new AgentMetrics({ defaultMetrics: false });
-    const w = await EveFileWriter.open({ path: file, observer: metrics });
-    assert.equal(w.write(tcpV4()), true);
-    assert.equal(w.write(tcpV4({ flow: { srcIp: '2001:db8::1', dstIp: '2001:db8::2', proto: 6, srcPort: 1, dstPort: 443 } })), true);
-    await w.flush();
-    let lines = await readLines(file);
-    assert.equal(lines.length, 2);
-    assert.equal(lines[0]!.src_ip, '198.18.1.10');
-    assert.equal(lines[1]!.src_ip, '2001:db8::1');
-    // appends across writers (agent restart), never truncates
-    await w.close();
-    const w2 = await EveFileWriter.open({ path: file, observer: metrics });
-    w2.write(tcpV4({ signatureId: 99 }));
-    await w2.close();
-    lines = await readLines(file);
-    assert.equal(lines.length, 3);
-    assert.equal((lines[2]!.alert as { signature_id: number }).signature_id, 99);
-    assert.equal(await metricValue(metrics, 'ebpfsentinel_alerts_written_total', { sink: 'eve-file' }), 3);
-    assert.deepEqual(w.stats(), { queued: 0, written: 2, lost: { queue_full: 0, sink_error: 0 } });
-  });
-
-  it('drops and counts when its queue is full, without blocking the caller', async () => {
-    const file = path.join(dir, 'full.json');
-    const metrics = new AgentMetrics({ defaultMetrics: false });
-    const log = new Lines();
-    const w = await EveFileWriter.open({ path: file, queueCapacity: 4, observer: metrics, logger: createLogger({ destination: log }) });
-    const N = 50;
-    let accepted = 0;
-    for (let i = 0; i < N; i++) if (w.write(tcpV4({ signatureId: i }))) accepted++; // one synchronous burst
-    await w.flush();
-    const lines = await readLines(file);
-    const stats = w.stats();
-    assert.ok(stats.lost.queue_full > 0, 'a burst larger than the queue loses some alerts');
-    assert.equal(lines.length, accepted);
-    assert.equal(stats.written, accepted);
-    assert.equal(accepted + stats.lost.queue_full, N);
-    assert.equal(await metricValue(metrics, 'ebpfsentinel_events_lost_total', { program: 'xdp-firewall', reason: 'queue_full' }), N - accepted);
-    assert.ok(log.records.some((r) => r.msg === 'EVE alerts dropped' && r.reason === 'queue_full'));
-    // what was accepted was written in order
-    const ids = lines.map((l) => (l.alert as { signature_id: number }).signature_id);
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
-    await w.close();
-  });
-
-  it('counts alerts it cannot write as sink_error (a full disk: /dev/full)', async () => {
-    const metrics = new AgentMetrics({ defaultMetrics: false });
-    const log = new Lines();
-    const w = await EveFileWriter.open({ path: '/dev/full', observer: metrics, logger: createLogger({ destination: log }) });
-    w.write(tcpV4());
-    w.write(tcpV4({ program: 'tc-ids', engine: 'ids' }));
-    await w.flush();
-    assert.deepEqual(w.stats().lost, { queue_full: 0, sink_error: 2 });
-    assert.equal(await metricValue(metrics, 'ebpfsentinel_events_lost_total', { program: 'xdp-firewall', reason: 'sink_error' }), 1);
-    assert.equal(await metricValue(metrics, 'ebpfsentinel_events_lost_total', { program: 'tc-ids', reason: 'sink_error' }), 1);
-    assert.ok(log.records.some((r) => r.msg === 'EVE alerts dropped' && String(r.detail).includes('ENOSPC')));
-    await w.close();
-  });
-
-  it('reopens by path after logrotate moved the file', async () => {
-    const file = path.join(dir, 'rot', 'eve.json');
-    const w = await EveFileWriter.open({ path: file });
-    w.write(tcpV4({ signatureId: 1 }));
-    await w.flush();
-    await rename(file, `${file}.1`);
-    w.write(tcpV4({ signatureId: 2 })); // still goes to the moved file until reopen
-    await w.reopen();
-    w.write(tcpV4({ signatureId: 3 }));
-    await w.close();
-    const old = (await readLines(`${file}.1`)).map((l) => (l.alert as { signature_id: number }).signature_id);
-    const cur = (await readLines(file)).map((l) => (l.alert as { signature_id: number }).signature_id);
-    assert.deepEqual(old, [1, 2]);
-    assert.deepEqual(cur, [3]);
-  });
-
-  it('refuses a path it cannot open, naming it', async () => {
-    const blocker = path.join(dir, 'not-a-dir');
-    await writeFile(blocker, 'x');
-    await assert.rejects(EveFileWriter.open({ path: path.join(blocker, 'eve.json') }), new RegExp(`EVE alert file ${blocker}/eve.json: cannot open for appending: .*(EEXIST|ENOTDIR)`));
-    await assert.rejects(EveFileWriter.open({ path: path.join(dir, 'x.json'), queueCapacity: 0 }), /queueCapacity must be an integer >= 1, got 0/);
-  });
-
-  it('counts writes after close instead of losing them silently', async () => {
-    const metrics = new AgentMetrics({ defaultMetrics: false });
-    const w = await EveFileWriter.open({ path: path.join(dir, 'closed.json'), observer: metrics });
-    await w.close();
-    assert.equal(w.write(tcpV4()), false);
-    assert.equal(w.stats().lost.sink_error, 1);
-    assert.equal(await metricValue(metrics, 'ebpfsentinel_events_lost_total', { reason: 'sink_error' }), 1);
   });
 });
