@@ -24,6 +24,8 @@ import type { ConntrackConfig } from './schema.js';
 export const SN_PROG_TC_CONNTRACK = 3;
 /** most flows one API call returns */
 export const CT_LIST_MAX = 10_000;
+/** least interval between two whole-table reads for metrics */
+const TABLE_SCAN_NS = 1_000_000_000n;
 
 export interface GcResult {
   scanned: number;
@@ -56,6 +58,7 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
   /** entries already in the (pinned, shared) table when this engine started */
   private presentAtStart = 0;
   private live = 0;
+  private lastScanNs = -TABLE_SCAN_NS;
 
   constructor(private readonly ctx: EngineContext) {
     this.cfg = ctx.config.conntrack;
@@ -130,12 +133,13 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
     if (!k) return { scanned: 0, deleted: 0, live: 0 };
     const t0 = process.hrtime.bigint();
     try {
+      this.counters = k.readCounters();
       const now = this.ctx.clock.bootNowNs();
       const d = k.dump();
       const dead = expiredIndexes(d.values, d.count, now);
       const deleted = k.deleteExpired(d, dead, now);
       this.gcDeleted += deleted;
-      this.live = d.count - dead.length;
+      this.tableScanned(d.values, d.count, d.count - deleted, now);
       this.metrics.gcDone(true, Number(process.hrtime.bigint() - t0) / 1e9);
       if (deleted) this.ctx.log.debug({ program: CONNTRACK_PROGRAM, scanned: d.count, deleted }, 'conntrack sweep');
       return { scanned: d.count, deleted, live: this.live };
@@ -197,15 +201,13 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
       });
     }
     const now = this.ctx.clock.bootNowNs();
-    const d = k.dump();
-    const byState = countByState(d.values, d.count, now);
-    let live = 0;
-    for (const n of byState.values()) live += n;
-    this.live = live;
+    // A whole-table read costs a copy of every entry: at most once per TABLE_SCAN_NS however
+    // often metrics are refreshed (the sweep scans too).
+    if (now - this.lastScanNs >= TABLE_SCAN_NS) {
+      const d = k.dump();
+      this.tableScanned(d.values, d.count, d.count, now);
+    }
     const t = this.totals();
-    // Counters and the dump are not one snapshot: never let the derived total go backwards.
-    this.evictions = Math.max(this.evictions, evictedCount(Number(t.new_flows), this.presentAtStart, Number(t.expired), this.gcDeleted, d.count));
-    this.metrics.setTable(live, k.maxEntries, byState);
     this.metrics.setTotals(
       {
         newFlows: Number(t.new_flows),
@@ -219,6 +221,23 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
       this.evictions,
     );
     for (const m of this.maps()) this.ctx.metrics.setMapUsage(CONNTRACK_PROGRAM, m.name, m.entries, m.max_entries);
+  }
+
+  /** Table figures from one dump: live flows by state, and evictions against the counters read
+   * just before the dump (so created is never ahead of what the dump shows: no false evictions).
+   * `present` is what stays in the table after the caller's deletions. */
+  private tableScanned(values: Buffer, count: number, present: number, now: bigint): void {
+    const k = this.kernel;
+    if (!k) return;
+    const byState = countByState(values, count, now);
+    let live = 0;
+    for (const n of byState.values()) live += n;
+    this.live = live;
+    const t = this.totals();
+    // Counters and the dump are not one snapshot: never let the derived total go backwards.
+    this.evictions = Math.max(this.evictions, evictedCount(Number(t.new_flows), this.presentAtStart, Number(t.expired), this.gcDeleted, present));
+    this.metrics.setTable(live, k.maxEntries, byState);
+    this.lastScanNs = now;
   }
 
   private maps(): MapStatus[] {
