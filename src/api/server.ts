@@ -93,13 +93,13 @@ export async function buildApiServer(deps: ApiDeps, opts: ApiOptions = {}): Prom
     },
   });
 
-  if (deps.auth) await deps.auth.install(app);
-
   const metrics = ApiMetrics.for(deps.registry);
   const limits = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
   if (limits.enabled) {
     await app.register(rateLimit, {
-      global: true,
+      // not per route: one instance-level hook added before authentication, so a client
+      // guessing keys spends its budget like any other (route-level hooks would run after auth)
+      global: false,
       timeWindow: limits.window_seconds * 1000,
       // reads and writes are separate budgets of the same client
       keyGenerator: (req) => `${isWrite(req.method) ? 'w' : 'r'}|${req.ip}`,
@@ -112,7 +112,10 @@ export async function buildApiServer(deps: ApiDeps, opts: ApiOptions = {}): Prom
         return new HttpError(429, 'RATE_LIMITED', `${cls} budget of ${ctx.max} requests per ${limits.window_seconds} s exhausted for ${req.ip}; retry in ${retry} s`, retry);
       },
     });
+    app.addHook('onRequest', app.rateLimit());
   }
+
+  if (deps.auth) await deps.auth.install(app);
 
   const https = opts.tls !== undefined;
   app.addHook('onSend', async (req, reply, payload) => {

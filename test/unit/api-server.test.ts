@@ -262,6 +262,21 @@ describe('limits', () => {
     }
   });
 
+  it('counts requests before authentication: a client guessing keys is limited like any other', async () => {
+    const f = await routeFixture(CONFIG, { rateLimit: { enabled: true, window_seconds: 60, reads_per_window: 3, writes_per_window: 3 } });
+    try {
+      const guess = (i: number) => f.app.inject({ method: 'GET', url: '/api/v1/status', headers: { authorization: `Bearer guess-${i}-0123456789abcdef` }, remoteAddress: '2001:db8::bad' });
+      for (let i = 0; i < 3; i++) assert.equal((await guess(i)).statusCode, 401);
+      const limited = await guess(3);
+      assert.equal(limited.statusCode, 429);
+      assert.equal(JSON.parse(limited.body).error.code, 'RATE_LIMITED');
+      // even the right key waits out the window from that address
+      assert.equal((await f.app.inject({ method: 'GET', url: '/api/v1/status', headers: auth, remoteAddress: '2001:db8::bad' })).statusCode, 429);
+    } finally {
+      await f.close();
+    }
+  });
+
   it('refuses a body over 64 KiB with 413 before parsing it', async () => {
     const f = await routeFixture();
     try {
