@@ -31,6 +31,7 @@ export class AlertRepo {
   private readonly listeners = new Set<Listener>();
   private queue: Alert[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   readonly counters: AlertCounters = { stored: 0, failed: 0, dropped: 0 };
 
   constructor(
@@ -80,32 +81,17 @@ export class AlertRepo {
       return false;
     }
     this.queue.push(alert);
-    if (this.queue.length >= this.opts.batchSize) {
-      // write on the next tick so a burst delivered in one callback still becomes one batch
-      // per batchSize, and the caller's loop is not interrupted by disk I/O
-      this.schedule(0);
-    } else {
-      this.schedule(this.opts.flushIntervalMs);
-    }
+    if (this.queue.length >= this.opts.batchSize) this.soon();
+    else if (!this.timer && !this.immediate) this.timer = setTimeout(() => this.drainStep(), this.opts.flushIntervalMs);
     return true;
   }
 
-  /** Writes everything queued now (shutdown, tests). Returns the rows committed. */
+  /** Writes everything queued now, in batchSize transactions (shutdown, tests). Returns the
+   * rows committed. */
   flush(): StoredAlert[] {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.cancel();
     const out: StoredAlert[] = [];
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.opts.batchSize);
-      try {
-        out.push(...this.insertBatch(batch));
-      } catch (err) {
-        this.counters.failed += batch.length;
-        this.opts.log?.error({ err, alerts: batch.length }, 'store: alert batch not written; alerts lost');
-      }
-    }
+    while (this.queue.length > 0) out.push(...this.writeOne());
     return out;
   }
 
@@ -191,13 +177,42 @@ export class AlertRepo {
     this.listeners.clear();
   }
 
-  private schedule(ms: number): void {
-    if (this.timer && ms > 0) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+  /** Next macrotask: a backlog is written one batch per turn of the event loop, so ring
+   * polling and the API keep running between batches. */
+  private soon(): void {
+    if (this.immediate) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
       this.timer = undefined;
-      this.flush();
-    }, ms);
+    }
+    this.immediate = setImmediate(() => this.drainStep());
+  }
+
+  private drainStep(): void {
+    this.timer = undefined;
+    this.immediate = undefined;
+    this.writeOne();
+    if (this.queue.length >= this.opts.batchSize) this.soon();
+    else if (this.queue.length > 0) this.timer = setTimeout(() => this.drainStep(), this.opts.flushIntervalMs);
+  }
+
+  private writeOne(): StoredAlert[] {
+    const batch = this.queue.splice(0, this.opts.batchSize);
+    if (batch.length === 0) return [];
+    try {
+      return this.insertBatch(batch);
+    } catch (err) {
+      this.counters.failed += batch.length;
+      this.opts.log?.error({ err, alerts: batch.length }, 'store: alert batch not written; alerts lost');
+      return [];
+    }
+  }
+
+  private cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
   }
 
   private emit(rows: StoredAlert[]): void {
