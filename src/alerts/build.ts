@@ -1,19 +1,21 @@
 // One call from config to a running pipeline, for the composition root:
 //   const alerts = await createAlertPipeline(config.alerting, { registry, logger });
 //   engine ctx.emit = (a) => alerts.push(a);  SIGHUP -> alerts.reopen();  stop -> alerts.close()
+//   reload: const r = await prepareAlertingReload(alerts, next.alerting, deps); then r.commit() or r.abort()
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AlertingConfig, DeliveryPolicy } from '../config/sections/alerting.js';
 import { EveRenderer } from './eve.js';
 import { AlertMetrics } from './metrics.js';
-import { AlertPipeline } from './pipeline.js';
+import { AlertPipeline, type RouteFilter } from './pipeline.js';
 import { QueuedSink, type QueuedSinkOptions, type SinkTransport } from './queued-sink.js';
 import { EveFileTransport } from './sinks/eve-file.js';
 import { otlpLogsUrl, OtlpLogsTransport } from './sinks/otlp.js';
 import { StreamTransport } from './sinks/stdout.js';
 import { SyslogTransport } from './sinks/syslog.js';
 import { WebhookTransport } from './sinks/webhook.js';
+import type { SuppressOptions } from './suppress.js';
 
 export interface AlertPipelineDeps {
   registry: Registry;
@@ -30,23 +32,56 @@ export interface AlertPipelineDeps {
 /** The `sink` label of the EVE file sink (kept from the first release's metrics). */
 export const EVE_SINK = 'eve-file';
 
+function suppressOptions(cfg: AlertingConfig): SuppressOptions {
+  return {
+    dedupWindowMs: cfg.dedup_window_secs * 1000,
+    dedupKeys: cfg.dedup_keys,
+    throttleMax: cfg.throttle_max,
+    throttleWindowMs: cfg.throttle_window_secs * 1000,
+    throttleKeys: cfg.throttle_keys,
+  };
+}
+
 export async function createAlertPipeline(cfg: AlertingConfig, deps: AlertPipelineDeps): Promise<AlertPipeline> {
   const metrics = new AlertMetrics(deps.registry);
-  const eveOpts = { communityIdSeed: cfg.community_id_seed };
-  const eve = new EveRenderer(eveOpts);
   const pipeline = new AlertPipeline({
     metrics,
-    suppress: {
-      dedupWindowMs: cfg.dedup_window_secs * 1000,
-      dedupKeys: cfg.dedup_keys,
-      throttleMax: cfg.throttle_max,
-      throttleWindowMs: cfg.throttle_window_secs * 1000,
-      throttleKeys: cfg.throttle_keys,
-    },
+    suppress: suppressOptions(cfg),
     ...(deps.logger ? { logger: deps.logger } : {}),
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.sweepIntervalMs !== undefined ? { sweepIntervalMs: deps.sweepIntervalMs } : {}),
   });
+  for (const { sink, filter } of await buildSinks(cfg, deps, metrics)) pipeline.addSink(sink, filter);
+  return pipeline;
+}
+
+/**
+ * Reload, in two phases like the engines: prepare() opens the new sinks (a file that cannot be
+ * opened fails here, and the running pipeline is untouched); commit() swaps them in and drains
+ * the old ones; abort() closes what prepare opened.
+ */
+export async function prepareAlertingReload(
+  pipeline: AlertPipeline,
+  cfg: AlertingConfig,
+  deps: Omit<AlertPipelineDeps, 'registry' | 'now' | 'sweepIntervalMs'>,
+): Promise<{ commit(): Promise<void>; abort(): Promise<void> }> {
+  const sinks = await buildSinks(cfg, deps, pipeline.metrics);
+  return {
+    commit: () => pipeline.reconfigure(suppressOptions(cfg), sinks),
+    abort: async () => {
+      await Promise.all(sinks.map(({ sink }) => sink.close(0)));
+    },
+  };
+}
+
+async function buildSinks(
+  cfg: AlertingConfig,
+  deps: Omit<AlertPipelineDeps, 'registry' | 'now' | 'sweepIntervalMs'>,
+  metrics: AlertMetrics,
+): Promise<{ sink: QueuedSink; filter: RouteFilter }[]> {
+  const eveOpts = { communityIdSeed: cfg.community_id_seed };
+  const eve = new EveRenderer(eveOpts);
+  const out: { sink: QueuedSink; filter: RouteFilter }[] = [];
   const log = deps.logger ? { logger: deps.logger } : {};
   const sink = (name: string, kind: string, t: SinkTransport, capacity: number, o: Omit<QueuedSinkOptions, 'capacity' | 'metrics'>): QueuedSink =>
     new QueuedSink(name, kind, t, { ...o, ...log, capacity, metrics: metrics.sink(name, capacity) });
@@ -55,19 +90,18 @@ export async function createAlertPipeline(cfg: AlertingConfig, deps: AlertPipeli
     retry: { maxRetries: d.maxRetries, initialMs: d.retryInitialMs, maxMs: d.retryMaxMs },
     breaker: { failureThreshold: d.breakerFailures, cooldownMs: d.breakerCooldownMs },
   });
+  const filter = (minSeverity: RouteFilter['minSeverity'], engines: string[] | undefined): RouteFilter => ({
+    ...(minSeverity ? { minSeverity } : {}),
+    ...(engines ? { engines } : {}),
+  });
 
   if (cfg.eve.enabled) {
     const t = await EveFileTransport.open(cfg.eve.path, { maxBytes: cfg.eve.max_size, keep: cfg.eve.keep }, eve);
-    pipeline.addSink(sink(EVE_SINK, 'eve-file', t, cfg.eve.queue_size, { batchMax: 4096 }), {
-      minSeverity: cfg.eve.min_severity,
-      ...(cfg.eve.event_types ? { engines: cfg.eve.event_types } : {}),
-    });
+    out.push({ sink: sink(EVE_SINK, 'eve-file', t, cfg.eve.queue_size, { batchMax: 4096 }), filter: filter(cfg.eve.min_severity, cfg.eve.event_types) });
   }
   if (cfg.stdout.enabled) {
-    pipeline.addSink(sink('stdout', 'stdout', new StreamTransport(deps.stdout ?? process.stdout, eve), cfg.stdout.queue_size, { batchMax: 500 }), {
-      minSeverity: cfg.stdout.min_severity,
-      ...(cfg.stdout.event_types ? { engines: cfg.stdout.event_types } : {}),
-    });
+    const t = new StreamTransport(deps.stdout ?? process.stdout, eve);
+    out.push({ sink: sink('stdout', 'stdout', t, cfg.stdout.queue_size, { batchMax: 500 }), filter: filter(cfg.stdout.min_severity, cfg.stdout.event_types) });
   }
   for (const r of cfg.routes) {
     let t: SinkTransport;
@@ -90,7 +124,7 @@ export async function createAlertPipeline(cfg: AlertingConfig, deps: AlertPipeli
         o = { batchMax: r.batchMax };
         break;
     }
-    pipeline.addSink(sink(r.name, r.destination, t, r.queueSize, o), { minSeverity: r.minSeverity, ...(r.eventTypes ? { engines: r.eventTypes } : {}) });
+    out.push({ sink: sink(r.name, r.destination, t, r.queueSize, o), filter: filter(r.minSeverity, r.eventTypes) });
   }
-  return pipeline;
+  return out;
 }

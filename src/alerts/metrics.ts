@@ -138,25 +138,34 @@ export class AlertMetrics {
     this.errors++;
   }
 
-  /** The handle a sink reports through; its series exist (at 0) from now on. */
+  /** The handle a sink reports through; its series exist (at 0) from now on. A sink re-made
+   * under the same name (config reload) continues its counters: they never go backwards. */
   sink(name: string, capacity: number): SinkMetrics {
-    const s: SinkState = { capacity, queue: 0, delivered: 0, failures: new Map(), dropped: new Map([['queue_full', 0]]), circuit: 'closed' };
-    this.sinks.set(name, s);
+    let s = this.sinks.get(name);
+    if (s) {
+      s.capacity = capacity;
+      s.queue = 0;
+      s.circuit = 'closed';
+    } else {
+      s = { capacity, queue: 0, delivered: 0, failures: new Map(), dropped: new Map([['queue_full', 0]]), circuit: 'closed' };
+      this.sinks.set(name, s);
+    }
+    const st = s;
     return {
       delivered: (n) => {
-        s.delivered += n;
+        st.delivered += n;
       },
       failed: (reason) => {
-        s.failures.set(reason, (s.failures.get(reason) ?? 0) + 1);
+        st.failures.set(reason, (st.failures.get(reason) ?? 0) + 1);
       },
       dropped: (reason, n) => {
-        s.dropped.set(reason, (s.dropped.get(reason) ?? 0) + n);
+        st.dropped.set(reason, (st.dropped.get(reason) ?? 0) + n);
       },
       queueLength: (n) => {
-        s.queue = n;
+        st.queue = n;
       },
       circuit: (state) => {
-        s.circuit = state;
+        st.circuit = state;
       },
     };
   }

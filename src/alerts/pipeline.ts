@@ -54,10 +54,10 @@ export interface PipelineStats {
 }
 
 export class AlertPipeline {
-  private readonly routes: Route[] = [];
-  private readonly suppressor: Suppressor;
+  private routes: Route[] = [];
+  private suppressor: Suppressor;
   private readonly now: () => number;
-  private readonly sweeper: NodeJS.Timeout | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
   private raised = 0;
   private emitted = 0;
@@ -69,17 +69,46 @@ export class AlertPipeline {
   constructor(private readonly o: AlertPipelineOptions) {
     this.suppressor = new Suppressor(o.suppress);
     this.now = o.now ?? Date.now;
-    const windows = [o.suppress.dedupWindowMs, o.suppress.throttleMax > 0 ? o.suppress.throttleWindowMs : 0].filter((w) => w > 0);
-    const interval = o.sweepIntervalMs ?? (windows.length ? Math.min(5000, Math.max(100, Math.min(...windows) / 4)) : 0);
+    this.startSweeper(o.suppress);
+  }
+
+  /** The metrics every sink of this pipeline reports through (new sinks on reload too). */
+  get metrics(): AlertMetrics {
+    return this.o.metrics;
+  }
+
+  private startSweeper(s: SuppressOptions): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    const windows = [s.dedupWindowMs, s.throttleMax > 0 ? s.throttleWindowMs : 0].filter((w) => w > 0);
+    const interval = this.o.sweepIntervalMs ?? (windows.length ? Math.min(5000, Math.max(100, Math.min(...windows) / 4)) : 0);
     if (interval > 0 && this.suppressor.enabled) {
       this.sweeper = setInterval(() => this.sweep(), interval);
       this.sweeper.unref();
     }
   }
 
+  /**
+   * Reload: new dedup/throttle settings and a new set of configured sinks, swapped in at once
+   * (subscribers stay). Pending suppression counts are reported first, as summaries, so a
+   * reload loses none; the replaced sinks then drain their queues and close. Returns when done.
+   */
+  async reconfigure(suppress: SuppressOptions, sinks: readonly { sink: QueuedSink; filter: RouteFilter }[], drainMs = 5000): Promise<void> {
+    for (const s of this.suppressor.drain()) {
+      this.summaries++;
+      this.dispatch(s);
+    }
+    this.suppressor = new Suppressor(suppress);
+    this.startSweeper(suppress);
+    const old = this.routes.filter((r) => r.sink.kind !== 'subscriber');
+    const fresh = sinks.map(({ sink, filter }) => toRoute(sink, filter));
+    this.routes = [...fresh, ...this.routes.filter((r) => r.sink.kind === 'subscriber')];
+    await Promise.all(old.map((r) => r.sink.close(drainMs)));
+  }
+
   /** Adds a sink behind a route filter. Sinks are added at construction, before alerts flow. */
   addSink(sink: QueuedSink, filter: RouteFilter = {}): void {
-    this.routes.push({ sink, minRank: severityRank(filter.minSeverity ?? 'low'), engines: filter.engines?.length ? new Set(filter.engines) : null });
+    this.routes.push(toRoute(sink, filter));
   }
 
   /** The event path's one call. O(1) amortised, never blocks, never throws. */
@@ -208,4 +237,8 @@ export class AlertPipeline {
       // nothing left to report through; the count above survives
     }
   }
+}
+
+function toRoute(sink: QueuedSink, filter: RouteFilter): Route {
+  return { sink, minRank: severityRank(filter.minSeverity ?? 'low'), engines: filter.engines?.length ? new Set(filter.engines) : null };
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { createAlertPipeline } from '../../src/alerts/build.js';
+import { createAlertPipeline, prepareAlertingReload } from '../../src/alerts/build.js';
 import { toEveLine } from '../../src/alerts/eve.js';
 import type { Alert } from '../../src/alerts/model.js';
 import { RotatingFile } from '../../src/alerts/rotating-file.js';
@@ -179,6 +179,48 @@ describe('EVE file sink', () => {
   it('refuses a path it cannot open, naming it', async () => {
     const cfg = alertingSchema.parse({ eve: { path: '/proc/version/eve.json' } });
     await assert.rejects(createAlertPipeline(cfg, { registry: new Registry() }), /EVE alert file \/proc\/version\/eve\.json: cannot open for appending/);
+  });
+});
+
+describe('reload', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'sn-eve-reload-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('swaps sinks and suppression at once: pending counts reported, subscribers kept, counters continue; a bad new config changes nothing', async () => {
+    const registry = new Registry();
+    const first = path.join(dir, 'one', 'eve.json');
+    const second = path.join(dir, 'two', 'eve.json');
+    const p = await createAlertPipeline(alertingSchema.parse({ dedup_window_secs: 3600, dedup_keys: ['rule_id'], eve: { path: first } }), { registry });
+    const seen: Alert[] = [];
+    p.subscribe((a) => seen.push(a), { name: 'store' });
+    p.push(alert(100));
+    p.push(alert(101)); // suppressed (same rule)
+    p.push(alert(102)); // suppressed
+    await p.flush();
+
+    // a new config whose file cannot be opened is refused before anything changes
+    await assert.rejects(prepareAlertingReload(p, alertingSchema.parse({ eve: { path: '/proc/version/eve.json' } }), {}), /cannot open for appending/);
+    p.push(alert(103)); // still deduped by the running config
+    await p.flush();
+    assert.equal(seen.length, 1);
+
+    const r = await prepareAlertingReload(p, alertingSchema.parse({ eve: { path: second } }), {});
+    await r.commit();
+    p.push(alert(104));
+    p.push(alert(105)); // no dedup any more
+    await p.close();
+    const one = await lines(first);
+    const two = await lines(second);
+    assert.deepEqual(one.map((l) => l.alert.signature_id), [100, 103], 'first alert, then the summary of the 3 suppressed (the last one repeated)');
+    assert.equal((one[1] as unknown as { ebpfsentinel: { suppressed: number; summary: boolean } }).ebpfsentinel.suppressed, 3);
+    assert.deepEqual(two.map((l) => l.alert.signature_id), [104, 105]);
+    assert.deepEqual(seen.map((a) => a.signatureId), [100, 103, 104, 105], 'the subscriber saw everything across the reload');
+    assert.match(await registry.metrics(), /^ebpfsentinel_alert_sink_deliveries_total\{sink="eve-file"\} 4$/m);
   });
 });
 
