@@ -115,6 +115,8 @@ export class AlertPipeline {
   push(alert: Alert): void {
     try {
       this.raised++;
+      // an alert no route could ever match would vanish silently: make it a counted error
+      if (severityRank(alert.severity) < 0) throw new TypeError(`alert from ${alert.engine} has unknown severity ${JSON.stringify(alert.severity)}`);
       this.o.metrics.raised(alert.engine, alert.severity);
       let out = alert;
       if (this.suppressor.enabled) {

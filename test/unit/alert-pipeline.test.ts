@@ -11,6 +11,7 @@ import type { Alert } from '../../src/alerts/model.js';
 import { AlertPipeline } from '../../src/alerts/pipeline.js';
 import type { SuppressOptions } from '../../src/alerts/suppress.js';
 import { alertingSchema } from '../../src/config/sections/alerting.js';
+import { createLogger } from '../../src/log.js';
 
 const T0 = Date.UTC(2026, 10, 26, 14, 0, 0);
 
@@ -221,6 +222,24 @@ describe('routing and subscribers', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('internal errors', () => {
+  it('an alert with an unknown severity is a counted, logged error, not a silent skip', async () => {
+    const registry = new Registry();
+    const log: Record<string, unknown>[] = [];
+    const logger = createLogger({ destination: { write: (c: string) => c.split('\n').filter(Boolean).forEach((l) => log.push(JSON.parse(l) as Record<string, unknown>)) } });
+    const p = new AlertPipeline({ metrics: new AlertMetrics(registry), suppress: OFF, sweepIntervalMs: 0, logger });
+    const got: Alert[] = [];
+    p.subscribe((a) => got.push(a), { name: 'all' });
+    p.push(alert({ severity: 'urgent' as Alert['severity'] }));
+    p.push(v6());
+    await p.close();
+    assert.equal(got.length, 1);
+    assert.equal(p.stats().internal_errors, 1);
+    assert.equal(await value(registry, 'ebpfsentinel_alert_pipeline_errors_total'), 1);
+    assert.ok(log.some((r) => String((r.err as { message?: string })?.message).includes('unknown severity "urgent"')));
   });
 });
 

@@ -83,11 +83,16 @@ export class SyslogTransport implements SinkTransport {
   /** messages of a batch already sent, so a retry resumes instead of duplicating */
   private readonly sent = new WeakMap<readonly Alert[], number>();
 
+  private readonly format: SyslogFormat;
+
   constructor(
     private readonly target: SyslogTarget,
-    private readonly format: SyslogFormat,
+    format: SyslogFormat,
     private readonly eve: EveRenderer,
-  ) {}
+  ) {
+    // resolved once: the host name is in every message
+    this.format = { ...format, hostname: format.hostname ?? hostname() };
+  }
 
   async deliver(batch: readonly Alert[], signal: AbortSignal, reject: RejectOne): Promise<void> {
     let i = this.sent.get(batch) ?? 0;
