@@ -3,7 +3,7 @@
 // OpenAPI document; per-client read/write rate limits; the body limit; TLS; the loopback
 // interlock; request metrics.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exposureRefusal, startApiServer, type RunningApi } from '../../src/api/server.js';
+import { AGENT_BIN } from '../../src/demo/agent-process.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
@@ -136,6 +137,33 @@ describe('SSE alert stream', () => {
     await new Promise((r) => setTimeout(r, 50));
     s.stop();
     assert.deepEqual(alertIds(s.events), critical);
+  });
+});
+
+describe('SSE keepalive', () => {
+  it('sends a keepalive comment every sseKeepaliveMs on an idle stream', async () => {
+    const f = await routeFixture(CONFIG, { sseKeepaliveMs: 50 });
+    try {
+      await f.app.listen({ host: '::1', port: 0 });
+      const addr = f.app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      const raw = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const req = http.get(`http://[::1]:${port}/api/v1/alerts/stream`, { headers: auth }, (res) => {
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          setTimeout(() => {
+            req.destroy();
+            resolve(text);
+          }, 400);
+        });
+        req.on('error', reject);
+      });
+      assert.match(raw, /^retry: 2000$/m);
+      assert.ok((raw.match(/^: keepalive$/gm) ?? []).length >= 3, `keepalives in ${JSON.stringify(raw)}`);
+    } finally {
+      await f.close();
+    }
   });
 });
 
@@ -363,6 +391,36 @@ describe('TLS and exposure', () => {
       }
     });
   }
+
+  it('the CLI talks HTTPS with --cacert (exit 0, both output formats) and refuses an untrusted certificate (exit 3)', async () => {
+    const api = await startApiServer(deps(), { bindAddress: '127.0.0.1', port: 0, tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } });
+    try {
+      // asynchronous: the server under test runs in this process's event loop
+      const cli = (...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+        new Promise((resolve) => {
+          const c = spawn(process.execPath, [AGENT_BIN, ...args], { env: { ...process.env, EBPFSENTINEL_TOKEN: '', EBPFSENTINEL_CACERT: '' } });
+          let stdout = '';
+          let stderr = '';
+          c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+          c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+          c.on('close', (status) => resolve({ status, stdout, stderr }));
+        });
+      const ok = await cli('status', '--api', api.url, '--cacert', path.join(dir, 'cert.pem'), '--output', 'json');
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.equal((JSON.parse(ok.stdout) as { version: string }).version, 'tls-test');
+      const table = await cli('status', '--api', api.url, '--cacert', path.join(dir, 'cert.pem'));
+      assert.equal(table.status, 0, table.stderr);
+      assert.match(table.stdout, /^agent\s+running, version tls-test/m);
+      const untrusted = await cli('status', '--api', api.url);
+      assert.equal(untrusted.status, 3);
+      assert.match(untrusted.stderr, /cannot reach the agent at https:\/\/127\.0\.0\.1:\d+ .*(self.signed|certificate)/i);
+      const noFile = await cli('status', '--api', api.url, '--cacert', path.join(dir, 'nope.pem'));
+      assert.equal(noFile.status, 2);
+      assert.match(noFile.stderr, /--cacert: cannot read .*nope\.pem: ENOENT/);
+    } finally {
+      await api.close();
+    }
+  });
 
   it('names the file it cannot read', async () => {
     await assert.rejects(startApiServer(deps(), { port: 0, tls: { cert: path.join(dir, 'missing.pem'), key: path.join(dir, 'key.pem') } }), /agent\.tls\.cert: cannot read .*missing\.pem: ENOENT/);
