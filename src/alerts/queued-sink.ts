@@ -283,9 +283,13 @@ export class QueuedSink {
         if (this.abort.signal.aborted) return this.drop('closed', batch.length - this.refusedInBatch, e.message);
         bump(this.failures, e.reason, 1);
         this.opts.metrics.failed(e.reason);
-        this.breaker?.failure();
         const left = batch.length - this.refusedInBatch;
-        if (!e.retryable) return this.drop('rejected', left, e.message);
+        // a refusal (4xx) is an answer: the endpoint is up, so it does not trip the breaker
+        if (!e.retryable) {
+          this.breaker?.success();
+          return this.drop('rejected', left, e.message);
+        }
+        this.breaker?.failure();
         if (!retry || attempt >= retry.maxRetries) return this.drop(retry && retry.maxRetries > 0 ? 'retries_exhausted' : 'write_error', left, e.message);
         await this.sleep(backoffMs(retry, attempt + 1));
       }
