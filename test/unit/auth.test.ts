@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { Registry } from 'prom-client';
 import { installErrorHandlers } from '../../src/api/errors.js';
-import { installAuth, roleFromClaim, type AuthConfig, type MinRole } from '../../src/api/auth/index.js';
+import { apiAuth, installAuth, roleFromClaim, type AuthConfig, type MinRole } from '../../src/api/auth/index.js';
 import { FailureThrottle } from '../../src/api/auth/failure-throttle.js';
 import { authSchema } from '../../src/config/sections/auth.js';
 
@@ -400,6 +400,37 @@ describe('auth: failed attempts are throttled per client', () => {
     assert.equal(th.blockedFor('a'), 0);
     for (let i = 0; i < 500; i++) th.failed(`198.18.${i >> 8}.${i & 255}`);
     assert.ok(th.tracked <= 50, `tracking ${th.tracked}`);
+  });
+});
+
+describe('auth: reload', () => {
+  it('prepare() builds new settings without touching the running ones; commit swaps them whole; a bad key file is refused and nothing changes', async () => {
+    const auth = apiAuth(authConfig({ enabled: true, api_keys: [{ name: 'old', key: KEYS.admin, role: 'admin' }] }), { log: silent });
+    const app = Fastify();
+    await auth.install(app);
+    app.get('/x', { config: { minRole: 'operator' } }, async (req) => req.principal);
+    const who = async (key: string): Promise<number> => (await app.inject({ url: '/x', headers: { 'x-api-key': key } })).statusCode;
+    try {
+      assert.equal(await who(KEYS.admin), 200);
+      const commit = await auth.prepare(authConfig({ enabled: true, api_keys: [{ name: 'new', key: KEYS.operator, role: 'operator' }, { name: 'v', key: KEYS.viewer }] }));
+      // prepared, not committed: the running keys still rule
+      assert.equal(await who(KEYS.admin), 200);
+      assert.equal(await who(KEYS.operator), 401);
+      commit();
+      assert.equal(await who(KEYS.admin), 401, 'a key removed by the reload is revoked');
+      assert.equal(await who(KEYS.operator), 200);
+      assert.equal(await who(KEYS.viewer), 403);
+      await assert.rejects(auth.prepare(authConfig({ enabled: true, jwt: { public_key_path: path.join(root, 'absent.pem') } })), /cannot read .*absent\.pem/);
+      assert.equal(await who(KEYS.operator), 200);
+      // switching auth off by reload: everyone is anonymous admin again
+      (await auth.prepare(authConfig({})))();
+      assert.equal(auth.enabled, false);
+      assert.equal(await who('anything-at-all-0123456789'), 200);
+      assert.equal(await who(KEYS.operator), 200);
+      await assert.rejects(auth.install(Fastify()), /already installed/);
+    } finally {
+      await app.close();
+    }
   });
 });
 

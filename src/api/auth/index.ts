@@ -45,18 +45,79 @@ const REALM = 'Bearer realm="ebpfsentinel"';
 
 export type AuthFailureReason = 'missing_credentials' | 'invalid_credentials' | 'insufficient_role' | 'throttled' | 'key_source_unavailable';
 
-export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: InstallAuthOptions): Promise<void> {
-  const keys = new ApiKeyStore(cfg.enabled ? cfg.api_keys : []);
-  const jwtKey: JwtKey | undefined = cfg.enabled && cfg.jwt ? await loadJwtKey(cfg.jwt) : undefined;
-  const failures = opts.registry ? failureCounter(opts.registry) : undefined;
-  const throttle = new FailureThrottle(opts.failureThrottle ?? DEFAULT_THROTTLE);
+/** Everything a request is checked against, built whole from one AuthConfig so a reload swaps
+ * it in one assignment: a request sees the old settings or the new ones, never a mix. */
+interface AuthState {
+  cfg: AuthConfig;
+  keys: ApiKeyStore;
+  jwtKey: JwtKey | undefined;
+  forcedPublic: Set<string>;
+  forcedPrivate: Set<string>;
+}
 
-  // the effective role of each route, fixed at registration
+/** Reads the key file / sets up the JWKS client; throws (naming the key) when it cannot. */
+async function buildState(cfg: AuthConfig): Promise<AuthState> {
   const forcedPublic = new Set<string>();
   const forcedPrivate = new Set<string>();
   for (const [k, urls] of Object.entries(OPEN_ENDPOINT_URLS) as [keyof AuthConfig['open_endpoints'], readonly string[]][]) {
     for (const u of urls) (cfg.open_endpoints[k] ? forcedPublic : forcedPrivate).add(u);
   }
+  return {
+    cfg,
+    keys: new ApiKeyStore(cfg.enabled ? cfg.api_keys : []),
+    jwtKey: cfg.enabled && cfg.jwt ? await loadJwtKey(cfg.jwt) : undefined,
+    forcedPublic,
+    forcedPrivate,
+  };
+}
+
+function announce(log: AuthLog, s: AuthState, what: string): void {
+  if (!s.cfg.enabled) log.warn({ auth: 'disabled' }, `API authentication is disabled${what === 'reloaded' ? ' (by a reload)' : ''}: every caller is "anonymous" with admin rights`);
+  else log.info({ api_keys: s.keys.size, jwt: s.cfg.jwt ? (s.cfg.jwt.jwks_url ? 'jwks_url' : 'public_key_path') : 'off', open_endpoints: s.cfg.open_endpoints }, `API authentication ${what}`);
+}
+
+/** Authentication for one API server whose settings can change while it runs (config reload).
+ * `install` once on the root instance; `prepare(next)` checks and builds new settings without
+ * touching the running ones and returns the commit that swaps them in. */
+export interface ApiAuthenticator {
+  /** whether the settings in force require authentication (for the loopback interlock) */
+  readonly enabled: boolean;
+  install(app: FastifyInstance): Promise<void>;
+  prepare(next: AuthConfig): Promise<() => void>;
+}
+
+export function apiAuth(cfg: AuthConfig, opts: InstallAuthOptions): ApiAuthenticator {
+  let state: AuthState | undefined;
+  let installed = false;
+  return {
+    get enabled() {
+      return (state?.cfg ?? cfg).enabled;
+    },
+    async install(app) {
+      if (installed) throw new Error('API authentication is already installed on a server');
+      installed = true;
+      state = await buildState(cfg);
+      announce(opts.log, state, 'enabled');
+      attachHooks(app, () => state as AuthState, opts);
+    },
+    async prepare(next) {
+      const built = await buildState(next);
+      return () => {
+        state = built;
+        announce(opts.log, built, 'reloaded');
+      };
+    },
+  };
+}
+
+/** One-shot form: authentication with fixed settings. */
+export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: InstallAuthOptions): Promise<void> {
+  await apiAuth(cfg, opts).install(app);
+}
+
+function attachHooks(app: FastifyInstance, current: () => AuthState, opts: InstallAuthOptions): void {
+  const failures = opts.registry ? failureCounter(opts.registry) : undefined;
+  const throttle = new FailureThrottle(opts.failureThrottle ?? DEFAULT_THROTTLE);
 
   app.decorateRequest('principal', null as unknown as Principal);
 
@@ -67,12 +128,6 @@ export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: I
     }
   });
 
-  if (!cfg.enabled) {
-    opts.log.warn({ auth: 'disabled' }, 'API authentication is disabled: every caller is "anonymous" with admin rights');
-  } else {
-    opts.log.info({ api_keys: keys.size, jwt: cfg.jwt ? (cfg.jwt.jwks_url ? 'jwks_url' : 'public_key_path') : 'off', open_endpoints: cfg.open_endpoints }, 'API authentication enabled');
-  }
-
   const refuse = (req: FastifyRequest, reply: FastifyReply, status: 401 | 403, reason: AuthFailureReason, message: string, tokenGiven: boolean): FastifyReply => {
     failures?.inc({ reason });
     req.log.info({ method: req.method, url: req.url, reason, ip: req.ip }, `API request refused: ${message}`);
@@ -81,6 +136,7 @@ export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: I
   };
 
   app.addHook('onRequest', async (req, reply) => {
+    const { cfg, keys, jwtKey, forcedPublic, forcedPrivate } = current();
     if (!cfg.enabled) {
       req.principal = ANONYMOUS;
       req.log = req.log.child({ actor: ANONYMOUS.name });
@@ -132,11 +188,6 @@ export async function installAuth(app: FastifyInstance, cfg: AuthConfig, opts: I
     req.log = req.log.child({ actor: principal.name, role: principal.role, via: principal.via });
     return;
   });
-}
-
-/** What the server asks for (ApiDeps.auth in src/api/types.ts): one object per agent config. */
-export function apiAuth(cfg: AuthConfig, opts: InstallAuthOptions): { enabled: boolean; install(app: FastifyInstance): Promise<void> } {
-  return { enabled: cfg.enabled, install: (app) => installAuth(app, cfg, opts) };
 }
 
 function effectiveRole(url: string, declared: MinRole | undefined, forcedPublic: Set<string>, forcedPrivate: Set<string>): MinRole {
