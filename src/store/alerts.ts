@@ -4,7 +4,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Alert } from '../alerts/model.js';
 import { SEVERITIES, type Severity } from '../alerts/model.js';
-import { canonicalIp, decodeAlert, encodeAlert, msToNs, severityRank } from './codec.js';
+import { canonicalIp, decodeAlert, encodeAlert, msToNs, parseIpFilter, severityRank } from './codec.js';
 import type { AlertPage, AlertQuery, StoredAlert, StoreLog } from './types.js';
 
 export const MAX_PAGE = 1000;
@@ -142,7 +142,8 @@ export class AlertRepo {
       args.push(q.ruleId);
     }
     if (q.ip !== undefined) {
-      const ip = canonicalIp(q.ip);
+      const ip = parseIpFilter(q.ip);
+      if (typeof ip !== 'string') throw new StoreQueryError(`ip filter: ${ip.message}`);
       where.push('(src_ip = ? OR dst_ip = ?)');
       args.push(ip, ip);
     }

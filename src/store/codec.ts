@@ -32,8 +32,8 @@ export function severityRank(s: Severity): number {
   return r;
 }
 
-/** One spelling per address (RFC 5952 for IPv6) so "2001:DB8:0::1" finds "2001:db8::1". Text
- * that is not an address is kept as is: it then matches only itself. */
+/** One spelling per address (RFC 5952 for IPv6) so "2001:DB8:0::1" finds "2001:db8::1". An
+ * alert's text that is not an address is stored as is (it then matches only itself). */
 export function canonicalIp(text: string): string {
   try {
     const a = parseAddress(text);
@@ -41,6 +41,17 @@ export function canonicalIp(text: string): string {
   } catch (e) {
     if (!(e instanceof NetParseError)) throw e;
     return text;
+  }
+}
+
+/** The same for a query's filter, where a non-address is the caller's mistake. */
+export function parseIpFilter(text: string): string | NetParseError {
+  try {
+    const a = parseAddress(text.trim());
+    return formatAddress(a.family, a.addr);
+  } catch (e) {
+    if (!(e instanceof NetParseError)) throw e;
+    return e;
   }
 }
 

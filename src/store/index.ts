@@ -88,7 +88,10 @@ export class Store {
     let db: Database | undefined;
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      const created = !fs.existsSync(file);
       db = new BetterSqlite3(file);
+      // alerts and the audit trail name hosts and people: readable by the agent's user only
+      if (created) fs.chmodSync(file, 0o600);
       db.pragma('journal_mode = WAL');
       const mode = db.pragma('journal_mode', { simple: true });
       if (mode !== 'wal') throw new Error(`the file system refused WAL mode (journal_mode is ${String(mode)})`);

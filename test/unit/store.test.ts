@@ -43,6 +43,7 @@ describe('Store: file, pragmas, schema', () => {
     const s = Store.open({ path: p, pruneIntervalMs: 0 });
     try {
       assert.equal(statSync(path.dirname(p)).mode & 0o777, 0o700);
+      assert.equal(statSync(p).mode & 0o777, 0o600);
       assert.equal(s.pragma('journal_mode'), 'wal');
       assert.equal(s.pragma('synchronous'), 1); // NORMAL
       assert.equal(s.pragma('user_version'), 1);
@@ -196,6 +197,8 @@ describe('Store: alerts', () => {
       assert.throws(() => s.alerts.query({ limit: 1001 }), /limit must be an integer 1-1000/);
       assert.throws(() => s.alerts.query({ limit: 5, offset: -1 }), /offset must be a non-negative integer/);
       assert.throws(() => s.alerts.query({ limit: 5, minSeverity: 'urgent' as Severity }), /unknown severity "urgent"/);
+      assert.throws(() => s.alerts.query({ limit: 5, ip: '198.18.0.300' }), (e: unknown) => e instanceof StoreQueryError && /ip filter: "198\.18\.0\.300" is not a valid IPv4 address/.test(e.message));
+      assert.throws(() => s.alerts.query({ limit: 5, ip: '2001:db8:::1' }), /ip filter: "2001:db8:::1" is not a valid IPv6 address/);
     } finally {
       s.close();
     }
