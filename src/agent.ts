@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { createAlertPipeline } from './alerts/build.js';
+import { createAlertPipeline, prepareAlertingReload } from './alerts/build.js';
 import type { Alert } from './alerts/model.js';
 import type { AlertPipeline } from './alerts/pipeline.js';
 import { apiAuth } from './api/auth/index.js';
@@ -197,6 +197,16 @@ export class Agent {
         return (this.opts.loadConfig ?? loadConfigFile)(file);
       },
       engines: this.engineSet,
+      participants: [
+        {
+          name: 'alerting',
+          // sinks are reopened only when the alerting section changed
+          prepare: async (next, running) =>
+            this.alerts && JSON.stringify(next.alerting) !== JSON.stringify(running.alerting)
+              ? prepareAlertingReload(this.alerts, next.alerting, { logger: this.log, version: VERSION })
+              : null,
+        },
+      ],
       rules: this.opts.rules ?? this.store?.rules ?? new MemoryApiRuleStore(),
       ...(this.opts.audit ?? this.store?.audit ? { audit: (this.opts.audit ?? this.store?.audit)! } : {}),
       log: this.log,

@@ -32,6 +32,14 @@ export interface AuditTrail {
   record(e: { actor: string; action: string; target: string; before?: unknown; after?: unknown; outcome: 'ok' | 'rejected'; detail?: string }): unknown;
 }
 
+/** Something besides the engines that a new config file reconfigures (the alert pipeline): it
+ * prepares with the engines and commits with them, or is aborted when anything refuses. */
+export interface ReloadParticipant {
+  readonly name: string;
+  /** null: nothing of its part changed */
+  prepare(next: Config, running: Config): Promise<{ commit(): Promise<void>; abort(): Promise<void> } | null>;
+}
+
 export interface ControlPlaneDeps {
   /** the config file the agent runs from */
   file: string;
@@ -40,6 +48,8 @@ export interface ControlPlaneDeps {
   /** reads and validates the file (loadConfigFile plus the run command's overrides) */
   load(file: string): Promise<Config>;
   engines: EngineSet;
+  /** reconfigured by a new file after the engines accepted it (not by API rule changes) */
+  participants?: readonly ReloadParticipant[];
   rules: ApiRuleStore;
   audit?: AuditTrail;
   log: Logger;
@@ -177,19 +187,44 @@ export class LiveControlPlane implements ControlPlane {
       if (err instanceof EnginePrepareError) throw new ValidationError(`the new policy cannot be enforced: ${err.message}`);
       throw err;
     }
+    const parts: { name: string; change: { commit(): Promise<void>; abort(): Promise<void> } }[] = [];
+    const abortParts = async (): Promise<void> => {
+      for (const p of parts) await p.change.abort().catch((err: unknown) => this.deps.log.warn({ err, part: p.name }, 'abort after a refused reload failed'));
+    };
+    if (file !== this.fileConfig) {
+      for (const p of this.deps.participants ?? []) {
+        try {
+          const change = await p.prepare(file, this.fileConfig);
+          if (change) parts.push({ name: p.name, change });
+        } catch (err) {
+          await abortParts();
+          throw new ValidationError(`the new config cannot be applied: ${p.name}: ${(err as Error).message}`);
+        }
+      }
+    }
     beforeCommit?.();
     try {
       await tx.commit();
     } catch (err) {
+      await abortParts();
       throw new ApplyError(`applying the change failed: ${(err as Error).message}`);
     }
+    // The kernel side is live from here: record it, then report a part that did not follow.
     this.fileConfig = file;
     this.effective = effective;
     this.overrides.clear();
     for (const [k, v] of overrides) this.overrides.set(k, v);
     this.generation++;
     this.deps.onApplied?.(file, effective);
-    return tx.changes;
+    for (const p of parts) {
+      try {
+        await p.change.commit();
+      } catch (err) {
+        this.deps.log.error({ err, part: p.name }, 'reconfiguring after a reload failed');
+        throw new ApplyError(`the policy was applied (generation ${this.generation}), but ${p.name} could not be reconfigured: ${(err as Error).message}`);
+      }
+    }
+    return [...tx.changes, ...parts.map((p) => ({ program: p.name, action: 'updated' as const }))];
   }
 
   private auditRecord(e: Parameters<AuditTrail['record']>[0]): void {

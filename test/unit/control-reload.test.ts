@@ -14,7 +14,7 @@ import type { ProgramStatus } from '../../src/api/types.js';
 import { loadConfigFile, type Config } from '../../src/config/index.js';
 import { MemoryApiRuleStore } from '../../src/control/api-rules.js';
 import { ConfigFileWatcher } from '../../src/control/config-watch.js';
-import { LiveControlPlane } from '../../src/control/control-plane.js';
+import { LiveControlPlane, type ReloadParticipant } from '../../src/control/control-plane.js';
 import { EngineSet, type EngineSpec } from '../../src/control/engine-set.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/control/types.js';
 import type { Engine, EngineContext, PreparedChange } from '../../src/engines/engine.js';
@@ -73,7 +73,7 @@ function policy(rules: { id: string; priority: number; action?: string; src?: st
 }
 
 let n = 0;
-async function setup(initial: string, opts: { watch?: boolean } = {}) {
+async function setup(initial: string, opts: { watch?: boolean; participants?: ReloadParticipant[] } = {}) {
   const file = path.join(dir, `c${++n}`, 'sentinel.yaml');
   rmSync(path.dirname(file), { recursive: true, force: true });
   (await import('node:fs')).mkdirSync(path.dirname(file));
@@ -88,6 +88,7 @@ async function setup(initial: string, opts: { watch?: boolean } = {}) {
     initial: config,
     load: loadConfigFile,
     engines,
+    ...(opts.participants ? { participants: opts.participants } : {}),
     rules,
     audit: { record: (e) => audit.push(e) },
     log,
@@ -240,6 +241,48 @@ describe('control plane: reload', () => {
     assert.equal(t.control.programs.list()[0]!.override, undefined);
     await assert.rejects(t.control.programs.setEnabled('xdp-nope', true, 'ops'), NotFoundError);
     assert.ok(t.audit.some((a) => a.action === 'program.enable' && a.outcome === 'ok' && a.actor === 'ops'));
+    t.close();
+  });
+});
+
+describe('control plane: other parts reconfigured by a reload', () => {
+  beforeEach(() => RecordingEngine.live.clear());
+
+  it('prepare with the engines, commit after them, abort when anything refuses; untouched by API rule changes', async () => {
+    const calls: string[] = [];
+    const part: ReloadParticipant = {
+      name: 'alerting',
+      prepare: async (next, running) => {
+        if (next.alerting.eve.path === running.alerting.eve.path) return null;
+        if (next.alerting.eve.path.includes('refuse')) throw new Error('alerting.eve.path: cannot open');
+        calls.push(`prepare:${path.basename(next.alerting.eve.path)}`);
+        return { commit: async () => void calls.push('commit'), abort: async () => void calls.push('abort') };
+      },
+    };
+    const eve = (p: string): string => `alerting:\n  eve: { path: ${p} }\n`;
+    const t = await setup(policy([{ id: 'a', priority: 10 }]) + eve('/tmp/one.json'), { participants: [part] });
+    writeFileSync(t.file, policy([{ id: 'b', priority: 10 }]) + eve('/tmp/two.json'));
+    const ok = await t.control.reload('api', 'ops');
+    assert.equal(ok.ok, true, ok.error);
+    assert.deepEqual(calls, ['prepare:two.json', 'commit']);
+    assert.deepEqual(ok.applied?.map((c) => `${c.program}:${c.action}`), ['xdp-firewall:updated', 'alerting:updated']);
+
+    // the part refuses: nothing changes, not even the engines
+    writeFileSync(t.file, policy([{ id: 'c', priority: 10 }]) + eve('/tmp/refuse.json'));
+    const bad = await t.control.reload('api', 'ops');
+    assert.equal(bad.ok, false);
+    assert.match(bad.error!, /alerting: alerting\.eve\.path: cannot open/);
+    assert.deepEqual(fw().ruleIds, ['b']);
+    // an engine refuses: the engines are asked first, so the part is not even prepared
+    writeFileSync(t.file, policy([{ id: 'refuse-me', priority: 10 }]) + eve('/tmp/three.json'));
+    assert.equal((await t.control.reload('api', 'ops')).ok, false);
+    assert.deepEqual(calls, ['prepare:two.json', 'commit']);
+
+    // unchanged section, and API rule changes: the part is not asked
+    await t.control.firewallRules.create({ id: 'x', priority: 20, action: 'deny' }, 'ops');
+    writeFileSync(t.file, policy([{ id: 'd', priority: 10 }]) + eve('/tmp/two.json'));
+    assert.equal((await t.control.reload('api', 'ops')).ok, true);
+    assert.deepEqual(calls, ['prepare:two.json', 'commit']);
     t.close();
   });
 });
