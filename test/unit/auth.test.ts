@@ -11,7 +11,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 
 import { Registry } from 'prom-client';
 import { installErrorHandlers } from '../../src/api/errors.js';
 import { apiAuth, installAuth, roleFromClaim, type AuthConfig, type MinRole } from '../../src/api/auth/index.js';
-import { FailureThrottle } from '../../src/api/auth/failure-throttle.js';
+import { clientKey, FailureThrottle } from '../../src/api/auth/failure-throttle.js';
 import { authSchema } from '../../src/config/sections/auth.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'sentinel-auth-'));
@@ -380,12 +380,21 @@ describe('auth: failed attempts are throttled per client', () => {
       assert.ok(Number(blocked.headers['retry-after']) > 0 && Number(blocked.headers['retry-after']) <= 60);
       assert.equal((await from('198.18.0.7', KEYS.viewer)).statusCode, 429);
       assert.equal((await from('2001:db8::7', KEYS.viewer)).statusCode, 200);
-      for (let i = 0; i < 3; i++) assert.equal((await from('2001:db8::7', `guess-${i}-0123456789abcdef`)).statusCode, 401);
+      // rotating addresses inside one /64 does not reset the budget
+      for (let i = 0; i < 3; i++) assert.equal((await from(`2001:db8::${i + 10}`, `guess-${i}-0123456789abcdef`)).statusCode, 401);
       assert.equal((await from('2001:db8::7', KEYS.viewer)).statusCode, 429);
+      assert.equal((await from('2001:db8:0:1::7', KEYS.viewer)).statusCode, 200);
       assert.match(await registry.metrics(), /ebpfsentinel_api_auth_failures_total\{reason="throttled"\} 3/);
     } finally {
       await app.close();
     }
+  });
+
+  it('keys clients by IPv4 address or IPv6 /64, IPv4-mapped IPv6 as IPv4', () => {
+    assert.equal(clientKey('198.18.0.7'), '198.18.0.7');
+    assert.equal(clientKey('::ffff:198.18.0.7'), '198.18.0.7');
+    assert.equal(clientKey('2001:db8:0:0:1:2:3:4'), '2001:db8::/64');
+    assert.equal(clientKey('2001:db8:0:5::1'), '2001:db8:0:5::/64');
   });
 
   it('a window ends, and memory stays bounded under a spray from many addresses', () => {

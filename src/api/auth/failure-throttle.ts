@@ -3,6 +3,22 @@
 // chain), so authentication keeps its own budget of failures per client address: past it, the
 // client is answered 429 until the window ends, without its credential even being checked.
 
+import { NetParseError, parseCidr } from '../../net/ip.js';
+
+/** Whom a budget belongs to: an IPv4 address, or an IPv6 /64 (one host usually holds a whole
+ * /64 and could otherwise rotate addresses to reset its budget). IPv4-mapped IPv6 counts as IPv4. */
+export function clientKey(ip: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (v4) return v4[1] as string;
+  if (!ip.includes(':')) return ip;
+  try {
+    return parseCidr(`${ip.replace(/%.*$/, '')}/64`).toString();
+  } catch (e) {
+    if (!(e instanceof NetParseError)) throw e;
+    return ip;
+  }
+}
+
 export interface ThrottleOptions {
   /** failed attempts allowed per client per window */
   maxFailures: number;

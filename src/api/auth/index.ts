@@ -9,7 +9,7 @@ import type { AuthConfig } from '../../config/sections/auth.js';
 import { apiError } from '../errors.js';
 import { ApiKeyStore } from './api-keys.js';
 import { credentialOf } from './credentials.js';
-import { DEFAULT_THROTTLE, FailureThrottle, type ThrottleOptions } from './failure-throttle.js';
+import { clientKey, DEFAULT_THROTTLE, FailureThrottle, type ThrottleOptions } from './failure-throttle.js';
 import { loadJwtKey, verifyJwt, type JwtKey } from './jwt.js';
 import { AuthFailure, MIN_ROLE_VALUES, ROLE_RANK, type MinRole, type Principal } from './types.js';
 
@@ -153,7 +153,8 @@ function attachHooks(app: FastifyInstance, current: () => AuthState, opts: Insta
       req.principal = PUBLIC_CALLER;
       return;
     }
-    const wait = throttle.blockedFor(req.ip);
+    const client = clientKey(req.ip);
+    const wait = throttle.blockedFor(client);
     if (wait > 0) {
       failures?.inc({ reason: 'throttled' });
       req.log.warn({ method: req.method, url: req.url, ip: req.ip }, 'API request refused: too many failed authentications from this client');
@@ -173,7 +174,7 @@ function attachHooks(app: FastifyInstance, current: () => AuthState, opts: Insta
           req.log.warn({ jwks_url: cfg.jwt?.jwks_url }, `API authentication: ${err.message}`);
           return reply.code(503).send(apiError('SERVICE_UNAVAILABLE', err.message));
         }
-        throttle.failed(req.ip);
+        throttle.failed(client);
         return refuse(req, reply, 401, 'invalid_credentials', err.message, true);
       }
       throw err;
