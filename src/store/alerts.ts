@@ -28,6 +28,7 @@ export class AlertRepo {
   private readonly insert: Statement<[bigint, number, string, string, string, string, string]>;
   private readonly afterStmt: Statement<[number, number], { id: number; body: string }>;
   private readonly countStmt: Statement<[], { n: number }>;
+  private readonly getStmt: Statement<[number], { id: number; body: string }>;
   private readonly listeners = new Set<Listener>();
   private queue: Alert[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -41,6 +42,7 @@ export class AlertRepo {
     this.insert = db.prepare('INSERT INTO alerts (ts_ns, severity, engine, rule_id, src_ip, dst_ip, body) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.afterStmt = db.prepare('SELECT id, body FROM alerts WHERE id > ? ORDER BY id LIMIT ?');
     this.countStmt = db.prepare('SELECT count(*) AS n FROM alerts');
+    this.getStmt = db.prepare('SELECT id, body FROM alerts WHERE id = ?');
   }
 
   /** One transaction; returns the rows with their ids once committed. Throws (nothing stored)
@@ -109,7 +111,7 @@ export class AlertRepo {
   }
 
   get(id: number): StoredAlert | undefined {
-    const r = this.db.prepare<[number], { id: number; body: string }>('SELECT id, body FROM alerts WHERE id = ?').get(id);
+    const r = this.getStmt.get(id);
     return r ? toStored(r) : undefined;
   }
 

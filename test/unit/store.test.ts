@@ -98,6 +98,8 @@ describe('Store: alerts', () => {
       assert.equal(got[0]!.alert.timestampNs, a.timestampNs);
       assert.equal(typeof got[0]!.alert.timestampNs, 'bigint');
       assert.deepEqual(got[0]!.alert, a);
+      assert.deepEqual(r.alerts.get(rows[0]!.id), { id: rows[0]!.id, alert: a });
+      assert.equal(r.alerts.get(rows[1]!.id + 1), undefined);
       assert.deepEqual(got[1]!.alert.flow, JSON.parse(JSON.stringify(b.flow)));
     } finally {
       r.close();
