@@ -63,7 +63,8 @@ async function buildState(cfg: AuthConfig): Promise<AuthState> {
     for (const u of urls) (cfg.open_endpoints[k] ? forcedPublic : forcedPrivate).add(u);
   }
   return {
-    cfg,
+    // the plain keys stay behind: only their digests live in the running state
+    cfg: { ...cfg, api_keys: [] },
     keys: new ApiKeyStore(cfg.enabled ? cfg.api_keys : []),
     jwtKey: cfg.enabled && cfg.jwt ? await loadJwtKey(cfg.jwt) : undefined,
     forcedPublic,
