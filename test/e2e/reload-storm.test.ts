@@ -312,4 +312,53 @@ describe('e2e: reload storm under traffic, engines switched by reload', { skip: 
       assert.equal(await delivered(5000, fam, `after-toggles-5000-v${fam}`), false, `v${fam}: the firewall still denies 5000`);
     }
   });
+
+  test('programs API: xdp-ratelimit disabled and enabled at runtime; a reload that leaves the file\'s enabled alone keeps the override', async () => {
+    const post = async (p: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const r = await fetch(`${a.api.baseUrl}${p}`, { method: 'POST' });
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    const programs = async (): Promise<string[]> => (await a.api.status()).programs.map((p) => p.name).sort();
+    const limited = async (fam: 4 | 6): Promise<number> => {
+      const tag = `api-toggle-${Date.now()}-v${fam}-`;
+      const py = `import socket,sys\ns=socket.socket(socket.AF_INET${fam === 6 ? '6' : ''},socket.SOCK_DGRAM)\nfor i in range(20): s.sendto(("${tag}%02d;" % i).encode(),(sys.argv[1],5002))\n`;
+      await g.lab.exec('client', 'python3', ['-c', py, addr(fam)]);
+      const count = (): number => srv(5002, fam).received().split(';').filter((x) => x.startsWith(tag)).length;
+      let n = count();
+      for (let quiet = 0; quiet < 10 && n < 20; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        const m = count();
+        quiet = m === n ? quiet + 1 : 0;
+        n = m;
+      }
+      return n;
+    };
+    // the file (from the previous test) enables xdp-ratelimit
+    assert.deepEqual(await programs(), ['xdp-firewall', 'xdp-ratelimit']);
+    const off = await post('/api/v1/programs/xdp-ratelimit/disable');
+    assert.equal(off.status, 200, JSON.stringify(off.body));
+    assert.equal(off.body.enabled, false);
+    assert.equal(off.body.override, 'disabled');
+    assert.deepEqual(await programs(), ['xdp-firewall']);
+    for (const fam of [4, 6] as const) assert.equal(await limited(fam), 20, `v${fam}: unlimited while disabled`);
+
+    const seen = outcomes(a).length;
+    process.kill(a.agent.pid, 'SIGHUP'); // same file: ratelimit.enabled still true there
+    const r = await eventually(() => outcomes(a)[seen], 10_000, 'reload by SIGHUP');
+    assert.equal(r.msg, 'config reloaded', r.error);
+    assert.deepEqual(await programs(), ['xdp-firewall'], 'the runtime override outlives a reload that does not change enabled');
+
+    const on = await post('/api/v1/programs/xdp-ratelimit/enable');
+    assert.equal(on.status, 200, JSON.stringify(on.body));
+    assert.equal(on.body.override, undefined);
+    assert.deepEqual(await programs(), ['xdp-firewall', 'xdp-ratelimit']);
+    for (const fam of [4, 6] as const) {
+      const n = await limited(fam);
+      assert.ok(n >= 1 && n <= 5, `v${fam}: ${n} of 20 passed once enabled again`);
+    }
+    assert.equal((await post('/api/v1/programs/xdp-nonesuch/disable')).status, 404);
+    const audit = await fetch(`${a.api.baseUrl}/api/v1/audit?limit=50`).then(async (x) => (await x.json()) as { entries: { action: string; target: string; outcome: string }[] });
+    const seenAudit = audit.entries.filter((e) => e.target === 'xdp-ratelimit').map((e) => `${e.action}:${e.outcome}`);
+    assert.ok(seenAudit.includes('program.disable:ok') && seenAudit.includes('program.enable:ok'), seenAudit.join(', '));
+  });
 });
