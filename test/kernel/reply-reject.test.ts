@@ -285,6 +285,16 @@ describe('reject answers forged from XDP (reply.h, test-run)', { skip: skipReaso
         });
       });
 
+      it('a TCP header claiming more bytes than the packet holds cannot be answered: dropped, counted as failed', () => {
+        const input = buildFrame({
+          ip: family === 4 ? { src: client, dst: server, ttl: 64, id: 1 } : { version: 6 as const, src: client, dst: server, hopLimit: 64 },
+          l4: { proto: 'tcp', sport: 40020, dport: 23, flags: ['syn'], dataOffset: 15 },
+        });
+        const r = run(input);
+        assert.equal(r.verdict, XDP_DROP);
+        assert.deepEqual(r.delta, { failed: 1 });
+      });
+
       describe('rate limit per source', () => {
         const limited = family === 4 ? '198.18.0.77' : '2001:db8::77';
         const other = family === 4 ? '198.18.0.78' : '2001:db8::78';
