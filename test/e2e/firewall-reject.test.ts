@@ -5,16 +5,25 @@
 // the answer field by field with valid checksums, and nothing rejected reaches the server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../src/version.js';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { readPcap } from '../../src/lab/pcap.js';
 import type { EchoServer } from '../../src/lab/traffic.js';
 import { ipPacketOf, parseFrame, tcpFrame, verifyIpv4Checksum, verifyL4Checksum, type ParsedFrame } from '../support/frames.js';
+import { IN_CI } from '../support/env.js';
 import { agentPrerequisites, fwCounters, ruleHits, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
 
-const skip = agentPrerequisites();
 const PEER_PASS = path.join(REPO_ROOT, 'build', 'bpf-test', 'reply_peer_pass.bpf.o');
+const skip = agentPrerequisites() ?? missingPeerProgram();
+
+function missingPeerProgram(): string | undefined {
+  if (existsSync(PEER_PASS)) return undefined;
+  const reason = `${PEER_PASS} is not built (make bpf)`;
+  if (IN_CI) throw new Error(`CI=true and this test cannot run: ${reason}`);
+  return reason;
+}
 
 const POLICY = `
 agent:
