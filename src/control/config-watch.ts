@@ -41,8 +41,11 @@ export class ConfigFileWatcher {
   start(currentText?: string | Buffer): void {
     if (currentText !== undefined) this.lastHash = contentHash(currentText);
     this.watcher = watch(this.dir, { persistent: false }, (_event, name) => {
-      // Some platforms give no name; then any event in the directory may be ours.
-      if (name !== null && name !== this.base) return;
+      // Some platforms give no name; then any event in the directory may be ours. Kubernetes
+      // mounts a ConfigMap file as a symlink through "..data", swapped atomically to a new
+      // "..<timestamp>" directory: those events are ours too. Anything else in the directory
+      // (an EVE file next to the config, say) must not keep postponing the debounce.
+      if (name !== null && name !== this.base && !name.startsWith('..')) return;
       this.schedule();
     });
     this.watcher.on('error', (err) => this.opts.log?.error({ err, dir: this.dir }, 'config watch failed: file changes are no longer picked up (SIGHUP and the API still reload)'));

@@ -195,6 +195,32 @@ describe('control plane: reload', () => {
     t.close();
   });
 
+  it('file watch: a Kubernetes-style ConfigMap swap (symlinked ..data directory) is seen', async () => {
+    const { mkdirSync, symlinkSync } = await import('node:fs');
+    const base = path.join(dir, 'k8s');
+    mkdirSync(path.join(base, '..v1'), { recursive: true });
+    writeFileSync(path.join(base, '..v1', 'sentinel.yaml'), policy([{ id: 'k1', priority: 10 }]));
+    symlinkSync('..v1', path.join(base, '..data'));
+    symlinkSync('..data/sentinel.yaml', path.join(base, 'sentinel.yaml'));
+    const file = path.join(base, 'sentinel.yaml');
+    let changes = 0;
+    const w = new ConfigFileWatcher(file, () => changes++, { debounceMs: 100 });
+    w.start(policy([{ id: 'k1', priority: 10 }]));
+    try {
+      mkdirSync(path.join(base, '..v2'));
+      writeFileSync(path.join(base, '..v2', 'sentinel.yaml'), policy([{ id: 'k2', priority: 10, src: '2001:db8::9' }]));
+      symlinkSync('..v2', path.join(base, '..data_tmp'));
+      renameSync(path.join(base, '..data_tmp'), path.join(base, '..data'));
+      await until(() => changes === 1, 5000, 'change seen through the ..data swap');
+      // other files in the directory do not count
+      writeFileSync(path.join(base, 'eve.json'), '{}\n');
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(changes, 1);
+    } finally {
+      w.close();
+    }
+  });
+
   it('serialises reloads and coalesces a burst of triggers', async () => {
     const t = await setup(policy([{ id: 'a', priority: 10 }]));
     writeFileSync(t.file, policy([{ id: 'b', priority: 10 }]));
