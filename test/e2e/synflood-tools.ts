@@ -1,13 +1,24 @@
 // Traffic tools the rate-limit and SYN-flood e2e tests run inside lab namespaces
 // (`ip netns exec NS node synflood-tools.js CMD ...`); each prints one JSON line when done.
 //   serve PORT                      TCP echo server on every address of both families
-//   clients ADDR PORT N CONC        N connections (CONC at a time), each a request and its echo
+//   clients ADDR PORT N CONC [SECS] N connections (CONC at a time), each a request and its echo,
+//                                   each given SECS (default 20: lost SYNs are retransmitted
+//                                   after 1, 3 and 7 s, as any client would)
 //   udp ADDR PORT PPS SECS          UDP datagrams at PPS for SECS seconds (paced every 2 ms)
+//   napi IFNAME                     a pass-everything XDP program on IFNAME (xdp-ratelimit with an
+//                                   empty policy) until SIGTERM: a veth peer needs one (its NAPI)
+//                                   to take frames sent with XDP_TX
 //   recv PORT SKIP_MS WINDOW_MS     counts UDP datagrams (both families); after 1 s of silence
 //                                   prints the total and how many arrived in the window that
 //                                   starts SKIP_MS after the first one
 import dgram from 'node:dgram';
 import net from 'node:net';
+import path from 'node:path';
+import { compileRatelimit } from '../../src/engines/ratelimit/compile.js';
+import { RatelimitKernel, RATELIMIT_OBJECT_FILE } from '../../src/engines/ratelimit/kernel.js';
+import { ddosSchema, ratelimitSchema } from '../../src/engines/ratelimit/schema.js';
+import { ifindexOf } from '../../src/kernel/link.js';
+import { REPO_ROOT } from '../../src/version.js';
 
 const [cmd, ...args] = process.argv.slice(2);
 
@@ -25,7 +36,7 @@ function serve(port: number): void {
   });
 }
 
-function oneClient(addr: string, port: number, i: number): Promise<string | null> {
+function oneClient(addr: string, port: number, i: number, secs: number): Promise<string | null> {
   return new Promise((resolve) => {
     const want = `request-${i}\n`;
     let got = '';
@@ -35,8 +46,12 @@ function oneClient(addr: string, port: number, i: number): Promise<string | null
       sock.destroy();
       resolve(err);
     };
-    const timer = setTimeout(() => done('timeout'), 5000);
-    sock.on('connect', () => sock.write(want));
+    let connected = false;
+    const timer = setTimeout(() => done(connected ? 'timeout-echo' : 'timeout-connect'), secs * 1000);
+    sock.on('connect', () => {
+      connected = true;
+      sock.write(want);
+    });
     sock.on('data', (d) => {
       got += d.toString();
       if (got === want) done(null);
@@ -45,14 +60,14 @@ function oneClient(addr: string, port: number, i: number): Promise<string | null
   });
 }
 
-async function clients(addr: string, port: number, n: number, conc: number): Promise<void> {
+async function clients(addr: string, port: number, n: number, conc: number, secs: number): Promise<void> {
   const errors: Record<string, number> = {};
   let ok = 0;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < n) {
       const i = next++;
-      const err = await oneClient(addr, port, i);
+      const err = await oneClient(addr, port, i, secs);
       if (err === null) ok++;
       else errors[err] = (errors[err] ?? 0) + 1;
     }
@@ -105,6 +120,19 @@ function recv(port: number, skipMs: number, windowMs: number): void {
   sock.bind(port, '::', () => process.stdout.write(`${JSON.stringify({ listening: port })}\n`));
 }
 
+function napi(ifname: string): void {
+  const k = RatelimitKernel.load({ objectPath: path.join(REPO_ROOT, 'build', 'bpf', RATELIMIT_OBJECT_FILE) });
+  k.apply(compileRatelimit(ratelimitSchema.parse({}), ddosSchema.parse({})));
+  const link = k.obj.program('xdp_ratelimit').attachXdp(ifindexOf(ifname), 'native');
+  process.stdout.write(`${JSON.stringify({ attached: ifname })}\n`);
+  process.on('SIGTERM', () => {
+    link.destroy();
+    k.close();
+    process.exit(0);
+  });
+  setInterval(() => undefined, 1 << 30);
+}
+
 const num = (i: number): number => {
   const v = Number(args[i]);
   if (!Number.isFinite(v)) throw new Error(`synflood-tools ${cmd}: argument ${i + 1} must be a number, got ${args[i]}`);
@@ -112,7 +140,8 @@ const num = (i: number): number => {
 };
 
 if (cmd === 'serve') serve(num(0));
-else if (cmd === 'clients') await clients(args[0]!, num(1), num(2), num(3));
+else if (cmd === 'clients') await clients(args[0]!, num(1), num(2), num(3), args[4] === undefined ? 20 : num(4));
 else if (cmd === 'udp') await udp(args[0]!, num(1), num(2), num(3));
 else if (cmd === 'recv') recv(num(0), num(1), num(2));
-else throw new Error(`synflood-tools: unknown command ${cmd} (serve | clients | udp | recv)`);
+else if (cmd === 'napi') napi(args[0]!);
+else throw new Error(`synflood-tools: unknown command ${cmd} (serve | clients | udp | recv | napi)`);
