@@ -121,7 +121,7 @@ describe('e2e: CLI client subcommands against the running agent', { skip: skip ?
     assert.deepEqual(JSON.parse((await as('viewer', 'rules', 'list', '--source', 'api', '--output', 'json')).stdout), { rules: [] });
   });
 
-  test('programs list and disable/enable at runtime; reload; audit shows who did it', async () => {
+  test('programs list; reload; audit shows who did it', async () => {
     const list = await as('viewer', 'programs', '--output', 'json');
     assert.equal(list.code, 0, list.stderr);
     assert.ok((JSON.parse(list.stdout) as { programs: { name: string; enabled: boolean }[] }).programs.some((p) => p.name === 'xdp-firewall' && p.enabled));
@@ -176,5 +176,23 @@ describe('e2e: CLI client subcommands against the running agent', { skip: skip ?
     assert.match(table.stdout, /deny-udp-5000\s+blocked\s+UDP\s+/);
     assert.match(table.stdout, /^3 of \d+ alerts \(next page: --cursor \S+\)$/m);
     assert.equal((await as('viewer', 'alerts', '--since', 'yesterday')).code, 2);
+  });
+
+  // last: it switches the firewall off and on, and the other tests need it on
+  test('programs disable/enable xdp-firewall at runtime: operator only, shown as an API override, attached again after enable', async () => {
+    const refused = await as('viewer', 'programs', 'disable', 'xdp-firewall');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /INSUFFICIENT_ROLE \(HTTP 403\)/);
+    const off = await as('operator', 'programs', 'disable', 'xdp-firewall', '--output', 'json');
+    assert.equal(off.code, 0, off.stderr);
+    const offView = JSON.parse(off.stdout) as { enabled: boolean; override?: string; status: unknown };
+    assert.deepEqual([offView.enabled, offView.override, offView.status], [false, 'disabled', null]);
+    const offTable = await as('viewer', 'programs');
+    assert.match(offTable.stdout, /^xdp-firewall\s+disabled\s+api \(disabled\)/m);
+    const on = await as('operator', 'programs', 'enable', 'xdp-firewall');
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stdout, /^xdp-firewall\s+enabled\s+/m);
+    const st = JSON.parse((await as('viewer', 'status', '--output', 'json')).stdout) as { programs: { name: string; attachments: { attached: boolean }[] }[] };
+    assert.ok(st.programs.find((p) => p.name === 'xdp-firewall')?.attachments.every((x) => x.attached), 'attached again after enable');
   });
 });
