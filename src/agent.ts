@@ -41,7 +41,7 @@ import { REPO_ROOT, VERSION } from './version.js';
 export const ENGINES: readonly EngineSpec[] = [
   { program: FIREWALL_PROGRAM, enabledIn: (c) => c.firewall.enabled, create: (ctx) => new FirewallEngine(ctx) },
   { program: CONNTRACK_PROGRAM, enabledIn: (c) => c.conntrack.enabled, create: (ctx) => new ConntrackEngine(ctx) },
-  { program: RATELIMIT_PROGRAM, enabledIn: ratelimitEnabled, create: (ctx) => new RatelimitEngine(ctx) },
+  { program: RATELIMIT_PROGRAM, enabledIn: ratelimitEnabled, create: (ctx) => new RatelimitEngine(ctx), dependsOn: [FIREWALL_PROGRAM] },
 ];
 
 export interface AgentOptions {

@@ -14,6 +14,10 @@ export interface EngineSpec {
   /** whether the config file enables this engine */
   enabledIn(config: Config): boolean;
   create(ctx: EngineContext): Engine;
+  /** engines whose presence shapes how this one attaches (xdp-ratelimit joins xdp-firewall's
+   * tail-call chain, or takes the XDP hook itself without it): when one of them starts or
+   * stops at runtime, this engine is restarted around the change */
+  dependsOn?: readonly string[];
 }
 
 /** A change checked by every engine; commit() makes it live. */
@@ -35,6 +39,8 @@ export class EnginePrepareError extends Error {
 
 export class EngineSet {
   private readonly running = new Map<string, Engine>();
+  /** the config the running engines were last started or committed with */
+  private current: Config | null = null;
 
   constructor(
     readonly specs: readonly EngineSpec[],
@@ -73,6 +79,7 @@ export class EngineSet {
       this.running.set(s.program, e);
       await e.start();
     }
+    this.current = config;
     this.onMembershipChange();
   }
 
@@ -83,7 +90,15 @@ export class EngineSet {
     const prepared: PreparedChange[] = [];
     const toStart: EngineSpec[] = [];
     const toStop: Engine[] = [];
+    // Dependents of an engine that comes or goes are restarted: stopped before, started after.
+    const flips = new Set(this.specs.filter((s) => this.running.has(s.program) !== wanted(s)).map((s) => s.program));
+    const restart = this.specs.filter((s) => this.running.has(s.program) && wanted(s) && (s.dependsOn ?? []).some((d) => flips.has(d)));
     for (const s of this.specs) {
+      if (restart.includes(s)) {
+        toStart.push(s);
+        changes.push({ program: s.program, action: 'started', summary: { restarted: true, because: (s.dependsOn ?? []).filter((d) => flips.has(d)) } });
+        continue;
+      }
       const cur = this.running.get(s.program);
       const want = wanted(s);
       if (cur && want) {
@@ -106,6 +121,19 @@ export class EngineSet {
     return {
       changes,
       commit: async () => {
+        const restarting = restart.map((s) => this.running.get(s.program)!);
+        if (restarting.length) {
+          // Dependents let go of hooks and chains first; a dependency that leaves goes before
+          // they come back, so they can take its place.
+          for (const e of restarting) this.running.delete(e.program);
+          for (const e of toStop) this.running.delete(e.program);
+          this.onMembershipChange();
+          for (const e of [...restarting, ...toStop]) {
+            const problems = await e.stop();
+            if (problems.length) this.log.warn({ program: e.program, problems }, 'stopped with problems');
+          }
+          toStop.length = 0;
+        }
         // Starting can fail (load, attach): do it before anything running changes, and undo
         // only what this commit started.
         const started: Engine[] = [];
@@ -120,6 +148,17 @@ export class EngineSet {
             const problems = await e.stop();
             if (problems.length) this.log.warn({ program: e.program, problems }, 'undoing a failed start left problems');
           }
+          // Restarted dependents come back as they were (best effort; said loudly otherwise).
+          for (const s of restart) {
+            try {
+              const e = s.create(this.contextFor(this.current ?? next));
+              await e.start();
+              this.running.set(s.program, e);
+            } catch (again) {
+              this.log.error({ err: again, program: s.program }, 'could not restart after a failed change: the program is not running');
+            }
+          }
+          if (restart.length) this.onMembershipChange();
           throw err;
         }
         for (const e of started) this.running.set(e.program, e);
@@ -131,6 +170,7 @@ export class EngineSet {
           const problems = await e.stop();
           if (problems.length) this.log.warn({ program: e.program, problems }, 'stopped with problems');
         }
+        this.current = next;
       },
     };
   }

@@ -26,6 +26,7 @@ const log = pino({ level: 'silent' });
 /** Records which rule ids it enforces; refuses a policy holding a rule id "refuse-me". */
 class RecordingEngine implements Engine {
   static live = new Map<string, RecordingEngine>();
+  static journal: string[] = [];
   readonly programId = 0;
   ruleIds: string[] = [];
   started = false;
@@ -37,6 +38,7 @@ class RecordingEngine implements Engine {
     await this.prepare(this.ctx.config).commit();
     this.started = true;
     RecordingEngine.live.set(this.program, this);
+    RecordingEngine.journal.push(`start ${this.program}`);
   }
   prepare(next: Config): PreparedChange {
     const ids = next.firewall.rules.map((r) => r.id);
@@ -58,6 +60,7 @@ class RecordingEngine implements Engine {
   }
   async stop(): Promise<string[]> {
     this.started = false;
+    RecordingEngine.journal.push(`stop ${this.program}`);
     if (RecordingEngine.live.get(this.program) === this) RecordingEngine.live.delete(this.program);
     return [];
   }
@@ -73,7 +76,7 @@ function policy(rules: { id: string; priority: number; action?: string; src?: st
 }
 
 let n = 0;
-async function setup(initial: string, opts: { watch?: boolean; participants?: ReloadParticipant[] } = {}) {
+async function setup(initial: string, opts: { watch?: boolean; participants?: ReloadParticipant[]; specs?: EngineSpec[] } = {}) {
   const file = path.join(dir, `c${++n}`, 'sentinel.yaml');
   rmSync(path.dirname(file), { recursive: true, force: true });
   (await import('node:fs')).mkdirSync(path.dirname(file));
@@ -81,7 +84,7 @@ async function setup(initial: string, opts: { watch?: boolean; participants?: Re
   const config = await loadConfigFile(file);
   const registry = new Registry();
   const audit: { action: string; outcome: string; actor: string; detail?: string; before?: unknown; after?: unknown }[] = [];
-  const engines = new EngineSet(SPECS, (c) => ({ config: c }) as unknown as EngineContext, log);
+  const engines = new EngineSet(opts.specs ?? SPECS, (c) => ({ config: c }) as unknown as EngineContext, log);
   const rules = new MemoryApiRuleStore();
   const control = new LiveControlPlane({
     file,
@@ -267,6 +270,38 @@ describe('control plane: reload', () => {
     assert.equal(t.control.programs.list()[0]!.override, undefined);
     await assert.rejects(t.control.programs.setEnabled('xdp-nope', true, 'ops'), NotFoundError);
     assert.ok(t.audit.some((a) => a.action === 'program.enable' && a.outcome === 'ok' && a.actor === 'ops'));
+    t.close();
+  });
+});
+
+describe('control plane: engines that depend on another', () => {
+  beforeEach(() => RecordingEngine.live.clear());
+
+  it('a dependent is stopped before and started after its dependency comes or goes; untouched otherwise', async () => {
+    const specs: EngineSpec[] = [
+      ...SPECS,
+      { program: 'xdp-ratelimit', enabledIn: () => true, create: (ctx) => new RecordingEngine('xdp-ratelimit', ctx), dependsOn: ['xdp-firewall'] },
+    ];
+    const t = await setup(policy([{ id: 'a', priority: 10 }]), { specs });
+    const first = RecordingEngine.live.get('xdp-ratelimit')!;
+    RecordingEngine.journal = [];
+    writeFileSync(t.file, policy([{ id: 'a', priority: 10 }], { enabled: false }));
+    const off = await t.control.reload('api', 'ops');
+    assert.equal(off.ok, true, off.error);
+    assert.deepEqual(RecordingEngine.journal, ['stop xdp-ratelimit', 'stop xdp-firewall', 'start xdp-ratelimit']);
+    assert.notEqual(RecordingEngine.live.get('xdp-ratelimit'), first);
+    assert.deepEqual(off.applied?.map((c) => `${c.program}:${c.action}`), ['xdp-firewall:stopped', 'xdp-ratelimit:started']);
+
+    RecordingEngine.journal = [];
+    await t.control.programs.setEnabled('xdp-firewall', true, 'ops');
+    assert.deepEqual(RecordingEngine.journal, ['stop xdp-ratelimit', 'start xdp-firewall', 'start xdp-ratelimit']);
+
+    // a policy change of the dependency alone restarts nothing
+    RecordingEngine.journal = [];
+    writeFileSync(t.file, policy([{ id: 'b', priority: 10 }], { enabled: false }));
+    assert.equal((await t.control.reload('api', 'ops')).ok, true);
+    assert.deepEqual(RecordingEngine.journal, []);
+    assert.deepEqual(fw().ruleIds, ['b']);
     t.close();
   });
 });
