@@ -9,6 +9,7 @@ import { loadNative, type NativeBridge } from '../src/kernel/native.js';
 import { tcpFrame } from '../test/support/frames.js';
 import { ArgsError, parseBenchArgs, USAGE, type BenchArgs } from './args.js';
 import { setupFirewall, type FirewallBench } from './firewall.js';
+import { setupRatelimit, type RatelimitBench } from './ratelimit.js';
 import { TestRunClock, verdictName, XDP_DROP, XDP_PASS, type Subject } from './harness.js';
 import { machineInfo } from './machine.js';
 import { measureThroughput, type ThroughputResult } from './throughput.js';
@@ -20,6 +21,7 @@ import { fmt, renderTable } from './table.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIREWALL_OBJ = path.join(ROOT, 'build', 'bpf', 'xdp_firewall.bpf.o');
 const FLOOR_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_floor.bpf.o');
+const RATELIMIT_OBJ = path.join(ROOT, 'build', 'bpf', 'xdp_ratelimit.bpf.o');
 const LIVEGEN_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_livegen.bpf.o');
 const THROUGHPUT_ROUNDS = 5;
 const FLOOR_ID = 'floor.xdp_pass';
@@ -198,13 +200,15 @@ function main(args: BenchArgs): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'sentinel-bench-'));
   let floorObj = -1;
   let fw: FirewallBench | null = null;
+  let rl: RatelimitBench | null = null;
   try {
     floorObj = native.objOpen(FLOOR_OBJ, {});
     native.objLoad(floorObj);
     const floors = floorSubjects(native, floorObj);
     fw = setupFirewall({ native, objectPath: FIREWALL_OBJ, dir, listSize: args.listSize, seed: SEED, log: (l) => log(`  ${l}`) });
     const clock = new TestRunClock(native);
-    const runs = measure(clock, [...floors, ...fw.subjects], args);
+    rl = setupRatelimit({ native, objectPath: RATELIMIT_OBJ, log: (l) => log(`  ${l}`) });
+    const runs = measure(clock, [...floors, ...fw.subjects, ...rl.subjects], args);
     // The throughput comparison runs after the test-run cases so its traffic never overlaps them.
     const throughput = args.throughput
       ? measureThroughput({ root: ROOT, dir, seed: SEED, framesPerRun: args.throughputFrames, rounds: THROUGHPUT_ROUNDS, log })
@@ -223,6 +227,7 @@ function main(args: BenchArgs): void {
     } else log(`\n--no-write: ${args.out} left as it was (${res.duration_s} s)`);
   } finally {
     fw?.close();
+    rl?.close();
     if (floorObj >= 0) native.objClose(floorObj);
     rmSync(dir, { recursive: true, force: true });
   }
