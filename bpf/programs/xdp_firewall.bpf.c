@@ -101,6 +101,14 @@ struct {
 SENTINEL_COUNTER_MAP(fw_counters);
 SENTINEL_COUNTER_MAP(fw_counters_ext);
 
+/* Counters of packets seen on interfaces beyond fw_counters' 256 (reported as ifindex 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sentinel_counters);
+} fw_counters_spill SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -113,13 +121,24 @@ struct {
 	__type(value, __u32);
 } fw_chain SEC(".maps");
 
-/* State handed to the bpf_loop callback; lives on the stack (the verifier wants that). */
+/* State of the classifier walk, handed to the bpf_loop callback; lives on the stack (the
+ * verifier wants that). One loop runs every tree: each iteration either descends one level
+ * or checks one leaf candidate, so the callback is verified once whatever the tree count. */
 struct fw_scan {
+	struct fw_key key;
 	struct sn_pkt *pkt;
+	__u32 roots[FW_MAX_TREES];
+	__u32 trees;
+	__u32 ref;        /* current reference in that tree */
+	__u32 node_base;  /* first fw_tree entry of the active generation */
 	__u32 rule_base;  /* first fw_rules slot of the active generation */
-	__u32 leaf_base;  /* first fw_leaf slot of the leaf */
-	__u32 count;
-	__u32 matched;    /* rule slot + 1 of the first matching candidate, 0 = none */
+	__u32 leaf_first; /* fw_leaf index of the generation's slot 0 */
+	__u32 leaf_base;  /* first fw_leaf slot of the current leaf */
+	__u32 count;      /* candidates in the current leaf */
+	__u32 leaf_n;     /* loop iteration that checks the current leaf's first candidate */
+	__u32 limit;      /* only slots below it can still win (a lower slot matched elsewhere) */
+	__u32 matched;    /* fw_rules index + 1 of the first matching rule, 0 = none */
+	__u32 broken;     /* walks that did not end in a leaf */
 	__u8 ct;          /* FW_CT_* of the packet */
 };
 
@@ -179,24 +198,74 @@ static __always_inline int fw_rule_match(const struct fw_rule *r, const struct s
 	return 1;
 }
 
-static long fw_scan_one(__u32 i, void *ctx)
+/* Makes ref the current position of the walk; a leaf sets up its candidates, the first of
+ * them checked at loop iteration first_n. Candidate positions derive from the loop index
+ * rather than a counter kept here, so the verifier does not track one state per candidate. */
+static __always_inline void fw_enter(struct fw_scan *s, __u32 ref, __u32 first_n)
+{
+	s->ref = ref;
+	s->leaf_n = first_n;
+	s->count = 0;
+	if (ref & FW_REF_LEAF) {
+		s->leaf_base = s->leaf_first + (ref & FW_REF_SLOT_MASK);
+		s->count = (ref >> FW_REF_COUNT_SHIFT) & FW_REF_COUNT_MASK;
+	}
+}
+
+/* Ends the walk of the current tree (the bpf_loop callback's "stop"). The loop's bound, not a
+ * depth counter, stops a walk through a broken (cyclic) structure. */
+static __always_inline long fw_next_tree(struct fw_scan *s, __u32 n)
+{
+	return 1;
+}
+
+static long fw_scan_one(__u32 n, void *ctx)
 {
 	struct fw_scan *s = ctx;
+	if (!(s->ref & FW_REF_LEAF)) {
+		__u32 byte = (s->ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
+		__u32 node = s->ref & FW_REF_NODE_MASK;
+		if (byte >= FW_KEY_SIZE || node >= FW_TREE_NODES) {
+			s->broken = 1;
+			return 1;
+		}
+		__u32 idx = s->node_base + (node << 8) + ((const __u8 *)&s->key)[byte];
+		__u32 *next = bpf_map_lookup_elem(&fw_tree, &idx);
+		if (!next) {
+			s->broken = 1;
+			return 1;
+		}
+		fw_enter(s, *next, n + 1);
+		return 0;
+	}
+	__u32 i = n - s->leaf_n;
 	if (i >= s->count)
-		return 1;
+		return fw_next_tree(s, n);
 	__u32 li = s->leaf_base + i;
 	__u32 *slot = bpf_map_lookup_elem(&fw_leaf, &li);
 	if (!slot)
-		return 1;
-	__u32 ri = s->rule_base + (*slot & (FW_MAX_RULES - 1));
+		return fw_next_tree(s, n);
+	__u32 rel = *slot & (FW_MAX_RULES - 1);
+	if (rel >= s->limit)
+		return fw_next_tree(s, n); /* leaves are in priority order: nothing further can win */
+	__u32 ri = s->rule_base + rel;
 	struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &ri);
 	if (!r)
-		return 1;
+		return fw_next_tree(s, n);
 	if (fw_rule_match(r, s->pkt, s->ct)) {
 		s->matched = ri + 1;
-		return 1;
+		s->limit = rel;
+		return fw_next_tree(s, n);
 	}
 	return 0;
+}
+
+static __always_inline void fw_walk(struct fw_scan *s, __u32 t)
+{
+	if (t >= s->trees)
+		return;
+	fw_enter(s, s->roots[t], 0);
+	bpf_loop(FW_MAX_DEPTH + FW_REF_COUNT_MASK + 1, fw_scan_one, s, 0);
 }
 
 /* The classifier key of a parsed packet (layout and meaning in firewall.h). */
@@ -218,28 +287,28 @@ static __always_inline void fw_key_of(struct fw_key *k, const struct sn_pkt *p, 
 	__builtin_memcpy(k->dst, p->dst, 16);
 }
 
-/* Walks the active generation's DAG; returns the leaf reference (0 when the structure does not
- * end in a leaf within FW_MAX_DEPTH levels, which the compiler never produces). */
-static __always_inline __u32 fw_classify(const struct fw_key *k, __u32 gen_idx, __u32 root)
+/* The first matching rule over every tree: fw_rules index + 1, 0 for none. A subprogram of
+ * its own so its stack (the walk state) is not added to the reject path's. */
+static __noinline __u32 fw_lookup(struct sn_pkt *pkt, __u32 gen_idx, struct fw_gen *gen, __u8 ct, int *broken)
 {
-	__u32 ref = root;
-	__u32 base = gen_idx * FW_TREE_NODES * 256;
-	const __u8 *kb = (const __u8 *)k;
-#pragma unroll
-	for (int d = 0; d < FW_MAX_DEPTH; d++) {
-		if (ref & FW_REF_LEAF)
-			return ref;
-		__u32 byte = (ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
-		__u32 node = ref & FW_REF_NODE_MASK;
-		if (byte >= FW_KEY_SIZE || node >= FW_TREE_NODES)
-			return 0;
-		__u32 idx = base + (node << 8) + kb[byte];
-		__u32 *next = bpf_map_lookup_elem(&fw_tree, &idx);
-		if (!next)
-			return 0;
-		ref = *next;
-	}
-	return (ref & FW_REF_LEAF) ? ref : 0;
+	struct fw_scan scan = {
+		.pkt = pkt,
+		.trees = gen->tree_count,
+		.node_base = gen_idx * FW_TREE_NODES * 256,
+		.rule_base = gen_idx * FW_MAX_RULES,
+		.leaf_first = gen_idx * FW_LEAF_SLOTS,
+		.limit = FW_MAX_RULES,
+		.ct = ct,
+	};
+	fw_key_of(&scan.key, pkt, ct);
+	__builtin_memcpy(scan.roots, gen->roots, sizeof(scan.roots));
+	/* One loop per tree: the callback descends one level or checks one candidate per call. */
+	_Static_assert(FW_MAX_TREES == 3, "one fw_walk per tree");
+	fw_walk(&scan, 0);
+	fw_walk(&scan, 1);
+	fw_walk(&scan, 2);
+	*broken = scan.broken;
+	return scan.matched;
 }
 
 /* Invalid TCP flag combinations: never part of a valid connection whatever its state. */
@@ -386,30 +455,17 @@ static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters
 		}
 	}
 
-	struct fw_key key = {};
-	fw_key_of(&key, &pkt, ct);
-	__u32 leaf = fw_classify(&key, gen_idx, gen->root);
-	struct fw_scan scan = {
-		.pkt = &pkt,
-		.rule_base = gen_idx * FW_MAX_RULES,
-		.leaf_base = gen_idx * FW_LEAF_SLOTS + (leaf & FW_REF_SLOT_MASK),
-		.count = (leaf >> FW_REF_COUNT_SHIFT) & FW_REF_COUNT_MASK,
-		.matched = 0,
-		.ct = ct,
-	};
-	if (!leaf) {
+	int broken = 0;
+	__u32 matched = fw_lookup(&pkt, gen_idx, gen, ct, &broken);
+	if (broken)
 		/* Never produced by the compiler; counted so a broken structure cannot hide. */
 		sn_count(sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex), FW_XCNT_TREE_BROKEN, 1);
-		scan.count = 0;
-	}
-	if (scan.count)
-		bpf_loop(FW_REF_COUNT_MASK, fw_scan_one, &scan, 0);
 
 	__u8 action = gen->default_action;
 	__u32 num = 0;
 	__u8 reason = FW_REASON_DEFAULT;
-	if (scan.matched) {
-		__u32 slot = scan.matched - 1;
+	if (matched) {
+		__u32 slot = matched - 1;
 		struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &slot);
 		if (r) {
 			num = r->rule_num;
@@ -440,6 +496,15 @@ SEC("xdp")
 int xdp_firewall(struct xdp_md *ctx)
 {
 	struct sentinel_counters *c = sn_counters_get(&fw_counters, ctx->ingress_ifindex);
+	if (!c) {
+		/* More interfaces than fw_counters holds: count them together rather than not at
+		 * all. A pointer that is never NULL past here also keeps the compiler from caching
+		 * the NULL test where the verifier cannot follow it. */
+		__u32 zero = 0;
+		c = bpf_map_lookup_elem(&fw_counters_spill, &zero);
+		if (!c)
+			return XDP_PASS; /* unreachable: a one-slot per-CPU array */
+	}
 	sn_count(c, SN_CNT_SEEN, 1);
 	sn_count(c, SN_CNT_BYTES_SEEN, (__u64)(ctx->data_end - ctx->data));
 

@@ -11,7 +11,9 @@
  * decision DAG over a fixed packet key (struct fw_key): each inner node cuts one key byte and
  * has 256 child references (one ARRAY lookup per level, at most FW_MAX_DEPTH levels); a leaf
  * lists at most a few candidate rule slots in priority order, checked exactly with the rule
- * matcher. The first candidate that matches is the first matching rule of the whole policy. */
+ * matcher. Rules are split into up to FW_MAX_TREES trees (by which address they name narrowly)
+ * so that rules ignoring a field are not copied across every cut of it; the packet walks each
+ * tree, and the lowest matching slot over all trees is the first matching rule of the policy. */
 #ifndef SENTINEL_FIREWALL_H
 #define SENTINEL_FIREWALL_H
 
@@ -23,6 +25,7 @@
 #define FW_TREE_NODES 8192       /* inner classifier nodes per generation (256 refs each) */
 #define FW_LEAF_SLOTS 262144     /* candidate rule slots in leaves, per generation */
 #define FW_MAX_DEPTH 12          /* inner nodes on any root-to-leaf path */
+#define FW_MAX_TREES 3           /* classifier trees walked per packet (rules partitioned) */
 #define FW_KEY_SIZE 48
 #define FW_LPM_MAX 262144        /* CIDR set entries per family */
 
@@ -111,7 +114,8 @@ struct fw_rule {
  * together with the rules. */
 struct fw_gen {
 	__u32 rule_count;
-	__u32 root;          /* FW_REF_* of the classifier's root */
+	__u32 tree_count;    /* trees in roots[] */
+	__u32 roots[FW_MAX_TREES]; /* FW_REF_* of each classifier tree's root */
 	__u32 policy_id;     /* monotonic, never 0: conntrack fast path is valid only for this id */
 	__u8 default_action; /* FW_ACT_PASS / FW_ACT_DROP / FW_ACT_LOG / FW_ACT_REJECT */
 	__u8 _pad[3];

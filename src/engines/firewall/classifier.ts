@@ -30,6 +30,7 @@ export const CLASSIFIER = {
   TREE_NODES: 8192,
   LEAF_SLOTS: 262144,
   MAX_DEPTH: 12,
+  MAX_TREES: 3,
   REF_LEAF: 0x80000000,
   REF_COUNT_SHIFT: 20,
   REF_COUNT_MASK: 0x7ff,
@@ -85,6 +86,7 @@ interface Cond {
   readonly ranges: readonly ([Uint8Array, Uint8Array] | null)[];
   /** an LPM set criterion: never shadows others (membership is not known here) */
   readonly hasSet: boolean;
+  readonly family: 0 | 4 | 6;
 }
 
 function be(n: number, len: number): Uint8Array {
@@ -136,7 +138,7 @@ function condOf(r: CompiledRule): Cond {
     m & FW.M_SRC_PORT ? [be(r.srcPort!.lo, 2), be(r.srcPort!.hi, 2)] : null,
     m & FW.M_DST_PORT ? [be(r.dstPort!.lo, 2), be(r.dstPort!.hi, 2)] : null,
   ];
-  return { meta, metaAll, want, mask, cols, ranges, hasSet: (m & (FW.M_SRC_SET | FW.M_DST_SET)) !== 0 };
+  return { meta, metaAll, want, mask, cols, ranges, hasSet: (m & (FW.M_SRC_SET | FW.M_DST_SET)) !== 0, family: r.family };
 }
 
 /** The part of key space a node covers: meta (or free), each masked byte fixed or free, and a
@@ -196,8 +198,9 @@ function pruneShadowed(list: number[], conds: readonly Cond[], reg: Region): num
 }
 
 export interface Classifier {
-  /** reference of the root (FW_REF_*) */
-  root: number;
+  /** references of the trees' roots (FW_REF_*), at most MAX_TREES; a packet's rule is the
+   * first (lowest slot) match over all of them */
+  roots: number[];
   /** inner nodes, 256 references each, node i at [i*256, i*256+256) */
   nodes: Uint32Array;
   /** leaf candidate slots: rule slot indexes (generation-relative) */
@@ -283,13 +286,12 @@ class Builder {
   ) {}
 
   build(): Classifier {
-    const all = this.conds.map((_, i) => i);
     const reg: Region = { meta: -1, fixed: new Int16Array(KEY.SIZE).fill(-1), prefix: RANGE_FIELDS.map(() => new Uint8Array(0)) };
-    const root = this.node(pruneShadowed(all, this.conds, reg), reg, 0);
+    const roots = partition(this.conds).map((part) => this.node(pruneShadowed(part, this.conds, reg), reg, 0));
     const nodes = new Uint32Array(this.nodes.length * 256);
     this.nodes.forEach((n, i) => nodes.set(n, i * 256));
     return {
-      root,
+      roots,
       nodes,
       leafSlots: Uint32Array.from(this.leafSlots),
       stats: {
@@ -530,9 +532,42 @@ class Builder {
 
 type Cut = { kind: 'meta' } | { kind: 'col'; col: number } | { kind: 'range'; field: number };
 
-/** The classifier's walk in TS, as the kernel does it: the candidate slots for a key. */
+/** Small = names one network narrowly (IPv4 /24 or longer, IPv6 /64 or longer). */
+function small(c: Cond, off: number, family: 4 | 6): boolean {
+  const need = family === 4 ? 3 : 8; // whole bytes that must be fixed
+  for (let i = 0; i < need; i++) if (c.mask[off + i] !== 0xff) return false;
+  return true;
+}
+
+/**
+ * Rules split into up to MAX_TREES trees by which address they name narrowly: by destination,
+ * else by source, else the rest (ports, protocols, wide networks). In one tree, a rule that
+ * ignores the field a node cuts is copied into every child, so mixing "any source, this
+ * destination" with "this source, any destination" multiplies nodes; apart, each tree cuts
+ * its own field and the packet walks each (a fixed number of walks whatever the rule count).
+ */
+function partition(conds: readonly Cond[]): number[][] {
+  const parts: number[][] = [[], [], []];
+  conds.forEach((c, i) => {
+    const fam = c.family;
+    if (fam !== 0 && small(c, KEY.DST, fam)) parts[0]!.push(i);
+    else if (fam !== 0 && small(c, KEY.SRC, fam)) parts[1]!.push(i);
+    else parts[2]!.push(i);
+  });
+  const out = parts.filter((p) => p.length > 0);
+  return out.length ? out : [[]];
+}
+
+/** The classifier's walk in TS, as the kernel does it: every tree's candidate slots for a key,
+ * in priority order. */
 export function classifierCandidates(c: Classifier, key: Uint8Array): number[] {
-  let ref = c.root;
+  const all = new Set<number>();
+  for (const root of c.roots) for (const s of treeCandidates(c, root, key)) all.add(s);
+  return [...all].sort((a, b) => a - b);
+}
+
+function treeCandidates(c: Classifier, root: number, key: Uint8Array): number[] {
+  let ref = root;
   for (let d = 0; d < CLASSIFIER.MAX_DEPTH + 1 && !(ref & CLASSIFIER.REF_LEAF); d++) {
     const byte = (ref >>> CLASSIFIER.REF_BYTE_SHIFT) & 0x3f;
     const node = ref & CLASSIFIER.REF_NODE_MASK;

@@ -186,7 +186,11 @@ export function encodeGeneration(c: CompiledFirewall, opts: EncodeOptions): Enco
   const gen = Buffer.alloc(G.size);
   u32(gen, G.fields.rule_count, c.rules.length, 'fw_gen.rule_count');
   u8(gen, G.fields.default_action, ACTION_CODE[c.defaultAction], 'fw_gen.default_action');
-  u32(gen, G.fields.root, c.classifier.root, 'fw_gen.root');
+  const roots = c.classifier.roots;
+  const R = G.fields.roots;
+  if (R.size !== 4 * CLASSIFIER.MAX_TREES || roots.length > CLASSIFIER.MAX_TREES) throw new Error(`layout mismatch: fw_gen.roots is ${R.size} bytes for ${roots.length} trees`);
+  roots.forEach((ref, i) => u32(gen, { offset: R.offset + 4 * i, size: 4 }, ref, 'fw_gen.roots'));
+  u32(gen, G.fields.tree_count, roots.length, 'fw_gen.tree_count');
   if (!Number.isInteger(opts.policyId) || opts.policyId < 1 || opts.policyId > 0xffffffff) throw new Error(`policy id ${opts.policyId} is outside 1..2^32-1`);
   u32(gen, G.fields.policy_id, opts.policyId, 'fw_gen.policy_id');
   const cls = c.classifier;
