@@ -13,6 +13,7 @@ import { DEMO_POLICY, writeDemoConfig } from '../demo/config.js';
 import { startApiForwarder, type ApiForwarder } from '../demo/forwarder.js';
 import { countersTable, eventsLine, renderAlerts, ruleTable, stepRow, whereTable } from '../demo/report.js';
 import { demoSteps, runStep, serverPorts, Servers, type StepResult } from '../demo/scenario.js';
+import { runSynFloodStep } from '../demo/synflood.js';
 import { buildGatewayLab, type GatewayLab } from '../lab/gateway.js';
 import { missingTools } from '../lab/run.js';
 import { REPO_ROOT } from '../version.js';
@@ -166,6 +167,12 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     const alerts = renderAlerts(eveText, ALERT_LINES_SHOWN);
     say(`\nAlerts (${alerts.count} EVE lines in ${files.eve})`);
     say(alerts.text);
+
+    // SYN cookies protect the host the agent runs on, so this step brings its own small lab.
+    const syn = await runSynFloodStep({ runDir, say });
+    if (syn.served < syn.connections || syn.halfOpen > 0 || syn.cookiesSent === 0) {
+      failures.push(`SYN flood: ${syn.served}/${syn.connections} connections served, ${syn.halfOpen} half-open sockets, ${syn.cookiesSent} cookies sent`);
+    }
 
     const delivered = results.filter((r) => r.outcome === 'delivered').length;
     const blocked = results.filter((r) => r.outcome === 'blocked').length;
