@@ -37,6 +37,8 @@ firewall:
     - { id: udp-log, priority: 30, action: log, protocol: udp, dst_port: 5000 }
 alerting:
   eve: { path: "@EVE@" }
+storage:
+  path: sentinel.db
 `;
 
 const POLICY_B = `
@@ -49,6 +51,8 @@ firewall:
   default_policy: drop
 alerting:
   eve: { path: "@EVE@" }
+storage:
+  path: sentinel.db
 `;
 
 describe('agent e2e: two agents, two labs, one bpffs', { skip: skip ?? false }, () => { // process.env.CI: agentPrerequisites() throws instead of skipping

@@ -49,6 +49,8 @@ firewall:
     - { id: udp-log, priority: 60, action: log, protocol: udp, dst_port: "5000-5001" }
 alerting:
   eve: { path: "@EVE@" }
+storage:
+  path: sentinel.db
 `;
 const RULES = 12;
 
