@@ -15,7 +15,10 @@ import { machineInfo } from './machine.js';
 import { measureThroughput, type ThroughputResult } from './throughput.js';
 import { CLIENT, CLIENT_PORT, MISS_PORT, SERVER } from './policy.js';
 import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, type CaseResult, type ResultsFile } from './results.js';
-import { repeatsFor, summarize } from './stats.js';
+import { summarize } from './stats.js';
+import { measure, type Measured } from './measure.js';
+import { setupConntrack, type ConntrackBench } from './conntrack.js';
+import { measureSyncookie } from './syncookie.js';
 import { fmt, renderTable } from './table.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -23,23 +26,14 @@ const FIREWALL_OBJ = path.join(ROOT, 'build', 'bpf', 'xdp_firewall.bpf.o');
 const FLOOR_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_floor.bpf.o');
 const RATELIMIT_OBJ = path.join(ROOT, 'build', 'bpf', 'xdp_ratelimit.bpf.o');
 const LIVEGEN_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_livegen.bpf.o');
+const RESTORE_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_restore.bpf.o');
 const THROUGHPUT_ROUNDS = 5;
 const FLOOR_ID = 'floor.xdp_pass';
 const SEED = 0x5e17;
-const CALIBRATION_REPEATS = 200_000;
 const TIMER =
   "BPF_PROG_TEST_RUN duration (whole ns, excludes reschedules), placed inside its 1-ns step by the calling thread's CPU time minus the measured fixed cost per call";
 
 const log = (line: string): void => void process.stdout.write(line + '\n');
-
-interface Measured {
-  subject: Subject;
-  repeats: number;
-  samples: number[];
-  kernel: number[];
-  /** samples whose CPU-time estimate fell more than 1 % outside the kernel's interval */
-  disagreed: number;
-}
 
 function floorSubjects(native: NativeBridge, obj: number): Subject[] {
   // The floor never reads the packet; it gets the same SYN as the firewall's cases.
@@ -60,32 +54,8 @@ function floorSubjects(native: NativeBridge, obj: number): Subject[] {
   ];
 }
 
-function measure(clock: TestRunClock, subjects: Subject[], args: BenchArgs): Measured[] {
-  for (const s of subjects) clock.verify(s);
-  log(`verified: every case returns its verdict, through the expected rule, with its events (${subjects.length} cases)`);
-
-  const targetNs = args.sampleMs * 1e6;
-  const runs = subjects.map((s): Measured => {
-    const cal = clock.sample(s, Math.min(CALIBRATION_REPEATS, s.maxRepeatPerCall));
-    return { subject: s, repeats: repeatsFor(targetNs, cal.ns, { min: 10_000, max: 0xffffffff }), samples: [], kernel: [], disagreed: 0 };
-  });
-  const eta = (subjects.length * args.samples * args.sampleMs) / 1000;
-  log(`calibrated; ${args.samples} samples x ${subjects.length} cases x ~${args.sampleMs} ms, about ${Math.ceil(eta)} s`);
-
-  // Rounds interleave the cases and rotate their order, so drift (frequency, a noisy neighbour)
-  // lands on every case alike instead of on whichever ran last.
-  for (let round = 0; round < args.samples; round++) {
-    const t0 = performance.now();
-    for (let i = 0; i < runs.length; i++) {
-      const m = runs[(i + round) % runs.length]!;
-      const r = clock.sample(m.subject, m.repeats);
-      m.samples.push(r.ns);
-      m.kernel.push(r.kernelLo);
-      const outside = Math.max(r.kernelLo - r.cpuEstimate, r.cpuEstimate - r.kernelHi);
-      if (outside > 0.01 * r.ns) m.disagreed++;
-    }
-    process.stdout.write(`  round ${round + 1}/${args.samples} ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-  }
+function measureAll(clock: TestRunClock, subjects: Subject[], args: BenchArgs): Measured[] {
+  const runs = measure(clock, subjects, args, log);
   // CPU time should land in or near the kernel's interval; far outside it, the thread did work
   // the kernel's timer leaves out. The figure is clamped (within 1 ns of the kernel) either way,
   // but a reader should know the two clocks disagreed.
@@ -109,7 +79,7 @@ function toResults(runs: Measured[], machine: ResultsFile['machine'], args: Benc
       verdict: verdictName(m.subject.retval),
       ns_per_packet: r2(s.median),
       spread: { min: r2(s.min), max: r2(s.max), p25: r2(s.p25), p75: r2(s.p75) },
-      ratio_to_floor: Math.round((s.median / floorNs) * 1000) / 1000,
+      ratio_to_floor: Math.round((s.median / (m.floorNs ?? floorNs)) * 1000) / 1000,
       floor: FLOOR_ID,
       repeats_per_sample: m.repeats,
       samples_ns: m.samples.map(r2),
@@ -191,7 +161,7 @@ function main(args: BenchArgs): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the bench loads BPF programs and runs them with BPF_PROG_TEST_RUN: run it as root');
   }
-  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LIVEGEN_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
+  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LIVEGEN_OBJ, RATELIMIT_OBJ, RESTORE_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
   const native = loadNative();
   const machine = machineInfo(native);
   log(`ebpfsentinel bench  ${new Date().toISOString()}`);
@@ -201,6 +171,7 @@ function main(args: BenchArgs): void {
   let floorObj = -1;
   let fw: FirewallBench | null = null;
   let rl: RatelimitBench | null = null;
+  let ct: ConntrackBench | null = null;
   try {
     floorObj = native.objOpen(FLOOR_OBJ, {});
     native.objLoad(floorObj);
@@ -208,7 +179,11 @@ function main(args: BenchArgs): void {
     fw = setupFirewall({ native, objectPath: FIREWALL_OBJ, dir, listSize: args.listSize, seed: SEED, log: (l) => log(`  ${l}`) });
     const clock = new TestRunClock(native);
     rl = setupRatelimit({ native, objectPath: RATELIMIT_OBJ, log: (l) => log(`  ${l}`) });
-    const runs = measure(clock, [...floors, ...fw.subjects, ...rl.subjects], args);
+    ct = setupConntrack({ native, objectPath: FIREWALL_OBJ, dir, log: (l) => log(`  ${l}`) });
+    const runs = measureAll(clock, [...floors, ...fw.subjects, ...ct.subjects, ...rl.subjects], args);
+    // SYN cookies need a listener in the namespace of the test runs: a child in a namespace of
+    // its own measures them beside its own floor, after the main cases.
+    runs.push(...measureSyncookie({ root: ROOT, samples: args.samples, sampleMs: args.sampleMs, log }));
     // The throughput comparison runs after the test-run cases so its traffic never overlaps them.
     const throughput = args.throughput
       ? measureThroughput({ root: ROOT, dir, seed: SEED, framesPerRun: args.throughputFrames, rounds: THROUGHPUT_ROUNDS, log })
@@ -228,6 +203,7 @@ function main(args: BenchArgs): void {
   } finally {
     fw?.close();
     rl?.close();
+    ct?.close();
     if (floorObj >= 0) native.objClose(floorObj);
     rmSync(dir, { recursive: true, force: true });
   }
