@@ -219,23 +219,34 @@ static __always_inline long fw_next_tree(struct fw_scan *s, __u32 n)
 	return 1;
 }
 
+#define FW_WALK_STEP 4
+
 static long fw_scan_one(__u32 n, void *ctx)
 {
 	struct fw_scan *s = ctx;
 	if (!(s->ref & FW_REF_LEAF)) {
-		__u32 byte = (s->ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
-		__u32 node = s->ref & FW_REF_NODE_MASK;
-		if (byte >= FW_KEY_SIZE || node >= FW_TREE_NODES) {
+		/* Up to FW_WALK_STEP levels per call: array lookups are inlined, calls are not. */
+		__u32 ref = s->ref;
+		const __u8 *kb = (const __u8 *)&s->key;
+		int bad = 0;
+#pragma unroll
+		for (int d = 0; d < FW_WALK_STEP; d++) {
+			if (!(ref & FW_REF_LEAF) && !bad) {
+				__u32 byte = (ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
+				__u32 node = ref & FW_REF_NODE_MASK;
+				__u32 idx = s->node_base + (node << 8) + kb[byte < FW_KEY_SIZE ? byte : 0];
+				__u32 *next = bpf_map_lookup_elem(&fw_tree, &idx);
+				if (next && byte < FW_KEY_SIZE && node < FW_TREE_NODES)
+					ref = *next;
+				else
+					bad = 1;
+			}
+		}
+		if (bad) {
 			s->broken = 1;
 			return 1;
 		}
-		__u32 idx = s->node_base + (node << 8) + ((const __u8 *)&s->key)[byte];
-		__u32 *next = bpf_map_lookup_elem(&fw_tree, &idx);
-		if (!next) {
-			s->broken = 1;
-			return 1;
-		}
-		fw_enter(s, *next, n + 1);
+		fw_enter(s, ref, n + 1);
 		return 0;
 	}
 	__u32 i = n - s->leaf_n;
