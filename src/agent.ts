@@ -12,6 +12,7 @@ import { apiAuth } from './api/auth/index.js';
 import { startApiServer, type RunningApi } from './api/server.js';
 import type { AgentStatus } from './api/types.js';
 import { loadConfigFile, type Config } from './config/index.js';
+import { apiExposureProblem } from './config/sections/agent.js';
 import { MemoryApiRuleStore, type ApiRuleStore } from './control/api-rules.js';
 import { ConfigFileWatcher } from './control/config-watch.js';
 import { LiveControlPlane, type AuditTrail } from './control/control-plane.js';
@@ -185,6 +186,7 @@ export class Agent {
         this.alerts?.push(alert);
       },
     };
+    const auth = apiAuth(this.config.auth, { log: this.log, registry: this.metrics.registry });
     this.engineSet = new EngineSet(ENGINES, (config) => ({ ...baseCtx, config }), this.log, () => this.openRing());
     const control = new LiveControlPlane({
       file: this.config.source.file,
@@ -198,6 +200,18 @@ export class Agent {
       },
       engines: this.engineSet,
       participants: [
+        {
+          name: 'auth',
+          // keys and JWT settings swap in one step; a bad key file refuses the reload
+          prepare: async (next, running) => {
+            if (JSON.stringify(next.auth) === JSON.stringify(running.auth)) return null;
+            // the listener keeps its running address until a restart: judge exposure by it
+            const exposure = apiExposureProblem({ bind_address: running.agent.bind_address, allow_unauthenticated_api: next.agent.allow_unauthenticated_api }, next.auth.enabled);
+            if (exposure) throw new Error(exposure);
+            const commit = await auth.prepare(next.auth);
+            return { commit: async () => commit(), abort: async () => undefined };
+          },
+        },
         {
           name: 'alerting',
           // sinks are reopened only when the alerting section changed
@@ -235,7 +249,7 @@ export class Agent {
         conntrack: conntrackSource(() => this.engines),
         control,
         ...(this.store ? { alerts: this.store.alerts, audit: this.store.audit, ruleHistory: this.store.rules } : {}),
-        auth: apiAuth(this.config.auth, { log: this.log, registry: this.metrics.registry }),
+        auth,
       },
       {
         bindAddress: agent.bind_address,
