@@ -56,5 +56,7 @@ export function measureSyncookie(o: { root: string; samples: number; sampleMs: n
   }
   const res = parseChildResult(out);
   o.log(`syncookie: floor in the namespace ${res.floorNs.toFixed(2)} ns/pkt (its cases' ratios refer to it)`);
+  const odd = res.cases.filter((c) => c.disagreed > 0).map((c) => `${c.subject.id} ${c.disagreed}/${c.samples.length}`);
+  if (odd.length) o.log(`syncookie: CPU time and the kernel's timer disagreed by over 1 % (figure clamped to the kernel's): ${odd.join(', ')}`);
   return res.cases.map((c) => ({ ...c, floorNs: res.floorNs }));
 }
