@@ -22,7 +22,7 @@
 
 #define FW_MAX_RULES 16384       /* rules per generation */
 #define FW_MAX_RULE_NUMS 32768   /* stable rule numbers (hit counters), both generations */
-#define FW_TREE_NODES 8192       /* inner classifier nodes per generation (256 refs each) */
+#define FW_TREE_NODES 16384      /* inner classifier nodes per generation (256 refs each) */
 #define FW_LEAF_SLOTS 262144     /* candidate rule slots in leaves, per generation */
 #define FW_MAX_DEPTH 12          /* inner nodes on any root-to-leaf path */
 #define FW_MAX_TREES 3           /* classifier trees walked per packet (rules partitioned) */

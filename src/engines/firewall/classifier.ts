@@ -27,7 +27,7 @@ export const KEY = {
 } as const;
 
 export const CLASSIFIER = {
-  TREE_NODES: 8192,
+  TREE_NODES: 16384,
   LEAF_SLOTS: 262144,
   MAX_DEPTH: 12,
   MAX_TREES: 3,
