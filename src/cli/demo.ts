@@ -121,6 +121,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
         iface: g.gw.outside.ifname,
         pinRoot: `/sys/fs/bpf/ebpfsentinel-demo-${g.prefix}`,
         evePath: files.eve,
+        dbPath: path.join(runDir, 'sentinel.db'),
         httpPort: AGENT_PORT,
       });
     } catch (e) {

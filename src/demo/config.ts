@@ -18,6 +18,8 @@ export interface DemoConfigOptions {
   iface: string;
   pinRoot: string;
   evePath: string;
+  /** the run's SQLite store (alerts, audit, API rules): never the host's default */
+  dbPath: string;
   httpPort: number;
 }
 
@@ -35,6 +37,7 @@ export async function writeDemoConfig(opts: DemoConfigOptions): Promise<DemoConf
   doc.setIn(['agent', 'pin_root'], opts.pinRoot);
   doc.setIn(['agent', 'http_port'], opts.httpPort);
   doc.setIn(['alerting', 'eve', 'path'], opts.evePath);
+  doc.setIn(['storage', 'path'], opts.dbPath);
   // The derived file lives elsewhere: alias files named relative to the template must still
   // be found.
   const aliases = doc.getIn(['firewall', 'aliases']);

@@ -67,7 +67,8 @@ export async function runSynFloodStep(o: SynFloodOptions): Promise<SynFloodResul
       configPath,
       `agent:\n  interfaces: [${lab.ifname('ser')}]\n  pin_root: /sys/fs/bpf/ebpfsentinel-demo-${lab.prefix}\n  http_port: ${AGENT_PORT}\n` +
         `firewall:\n  enabled: false\nddos:\n  enabled: true\n  syn_protection: { enabled: true, threshold_mode: true, threshold_pps: 500 }\n` +
-        `alerting:\n  eve: { path: "${path.join(dir, 'eve.json')}" }\n`,
+        `alerting:\n  eve: { path: "${path.join(dir, 'eve.json')}" }\n` +
+        `storage:\n  path: "${path.join(dir, 'sentinel.db')}"\n`,
     );
     agent = AgentProcess.start({ ns: lab.ns('server'), configPath, logFile: path.join(dir, 'agent.log') });
     fwd = await startApiForwarder({ ns: lab.ns('server'), targetPort: AGENT_PORT });

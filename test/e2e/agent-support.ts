@@ -106,7 +106,9 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
   const dir = mkdtempSync(path.join(tmpdir(), `esn-e2e-${opts.name ?? 'agent'}-`));
   const configPath = path.join(dir, 'agent.yaml');
   const evePath = path.join(dir, 'eve.json');
-  const text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', opts.pinRoot).replaceAll('@EVE@', evePath).replaceAll('@PORT@', String(AGENT_PORT));
+  let text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', opts.pinRoot).replaceAll('@EVE@', evePath).replaceAll('@PORT@', String(AGENT_PORT));
+  // A test's store lives with its run, never in the host's default /var/lib/ebpfsentinel.
+  if (!/^storage:/m.test(text)) text += `storage:\n  path: ${path.join(dir, 'sentinel.db')}\n`;
   writeFileSync(configPath, text);
   const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log') });
   let forwarder: ApiForwarder | null = null;

@@ -23,7 +23,7 @@ describe('demo building blocks', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'esn-demo-cfg-'));
     try {
       const shipped = await loadConfigFile(DEMO_POLICY);
-      const d = await writeDemoConfig({ outPath: path.join(dir, 'demo.yaml'), iface: 'esnabcdgwout', pinRoot: '/sys/fs/bpf/ebpfsentinel-demo-esnabcd', evePath: path.join(dir, 'eve.json'), httpPort: 8080 });
+      const d = await writeDemoConfig({ outPath: path.join(dir, 'demo.yaml'), iface: 'esnabcdgwout', pinRoot: '/sys/fs/bpf/ebpfsentinel-demo-esnabcd', evePath: path.join(dir, 'eve.json'), dbPath: path.join(dir, 'sentinel.db'), httpPort: 8080 });
       assert.deepEqual(d.config.agent.interfaces, ['esnabcdgwout']);
       assert.equal(d.config.agent.pin_root, '/sys/fs/bpf/ebpfsentinel-demo-esnabcd');
       assert.equal(d.config.agent.http_port, 8080);

@@ -116,7 +116,7 @@ describe('SYN flood e2e: cookies from XDP keep a protected server serving (one-s
     dir = mkdtempSync(path.join(tmpdir(), 'esn-e2e-synflood-'));
     syncookiesBefore = await syncookies();
     const configPath = path.join(dir, 'agent.yaml');
-    writeFileSync(configPath, POLICY.replace('@IFACE@', lab.ifname('ser')).replace('@PIN@', `${bpffs.dir}/esn-agent`));
+    writeFileSync(configPath, POLICY.replace('@IFACE@', lab.ifname('ser')).replace('@PIN@', `${bpffs.dir}/esn-agent`) + `storage:\n  path: ${path.join(dir, 'sentinel.db')}\n`);
     writeFileSync(path.join(dir, 'flood6.py'), FLOOD6_PY);
     agent = AgentProcess.start({ ns: lab.ns('server'), configPath, logFile: path.join(dir, 'agent.log') });
     fwd = await startApiForwarder({ ns: lab.ns('server'), targetPort: AGENT_PORT });
