@@ -12,13 +12,15 @@ describe('bench command line', () => {
       listSize: 100_000,
       out: '/r/bench/results.json',
       write: true,
+      throughput: true,
+      throughputFrames: 2_000_000,
       help: false,
     });
   });
 
   it('takes every option', () => {
-    const a = parseBenchArgs(['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write'], 'd');
-    assert.deepEqual(a, { samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, help: false });
+    const a = parseBenchArgs(['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write', '--no-throughput', '--throughput-frames', '500000'], 'd');
+    assert.deepEqual(a, { samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, throughput: false, throughputFrames: 500_000, help: false });
     assert.equal(parseBenchArgs(['-h'], 'd').help, true);
   });
 
@@ -29,6 +31,7 @@ describe('bench command line', () => {
     err(['--sample-ms', '-5'], /--sample-ms/);
     err(['--list-size', '200000'], /--list-size: 200000 is outside 1\.\.131072/);
     err(['--out', ''], /--out: expected a file name/);
+    err(['--throughput-frames', '10'], /--throughput-frames: 10 is outside 100000\.\.100000000/);
     err(['--fast'], /--fast/);
     err(['extra'], /extra/);
   });
