@@ -2,6 +2,7 @@
 // (bpftool) and a restarted agent can find it. Internal maps (.rodata, .bss) stay private.
 // Maps shared between objects (`pinning LIBBPF_PIN_BY_NAME`, e.g. ct_table) are pinned by libbpf
 // at load, at the same path: finding our own map there is not a clash.
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BpfError } from '../kernel/errors.js';
 import { loadNative } from '../kernel/native.js';
@@ -36,4 +37,13 @@ export function pinObjectMaps(obj: BpfObject, pinRoot: string): string[] {
     pinned.push(p);
   }
   return pinned;
+}
+
+/** Removes an engine's own pins when it stops, so a runtime restart (disable, then enable) can
+ * pin again. Shared maps pinned by libbpf (never in an engine's list) stay for the others.
+ * Returns what could not be removed, for the engine's stop report. */
+export async function removePins(paths: readonly string[]): Promise<string[]> {
+  const errors: string[] = [];
+  for (const p of paths) await rm(p, { force: true }).catch((err: Error) => errors.push(`unpin ${p}: ${err.message}`));
+  return errors;
 }

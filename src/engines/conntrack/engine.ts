@@ -6,6 +6,7 @@ import type { ConntrackApiSource } from '../../api/routes-conntrack.js';
 import type { MapStatus, ProgramStatus } from '../../api/types.js';
 import type { Config } from '../../config/index.js';
 import { Attachments } from '../attachments.js';
+import { removePins } from '../pins.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { countByState, evictedCount, expiredIndexes, listFlows, type FlowFilter, type FlowPage } from './flows.js';
 import {
@@ -57,6 +58,8 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
   private evictions = 0;
   /** entries already in the (pinned, shared) table when this engine started */
   private presentAtStart = 0;
+  /** this engine's own map pins (the shared ct_table is not one of them), removed on stop */
+  private pinned: string[] = [];
   private live = 0;
   private lastScanNs = -TABLE_SCAN_NS;
 
@@ -74,7 +77,7 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
       maxEntries: this.cfg.max_entries,
     });
     this.kernel = k;
-    k.pinPrivateMaps(mapDir);
+    this.pinned = k.pinPrivateMaps(mapDir);
     k.writeTimeouts(this.cfg.timeouts);
     this.presentAtStart = k.dump().count;
 
@@ -283,6 +286,8 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
       errors.push(`close: ${(err as Error).message}`);
     }
     this.kernel = null;
+    errors.push(...(await removePins(this.pinned)));
+    this.pinned = [];
     return errors;
   }
 }

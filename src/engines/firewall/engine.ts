@@ -6,7 +6,7 @@ import { BpfMapType } from '../../kernel/bpf-enums.js';
 import { Attachments } from '../attachments.js';
 import type { Config } from '../../config/index.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
-import { pinObjectMaps } from '../pins.js';
+import { pinObjectMaps, removePins } from '../pins.js';
 import { compileFirewall } from './compile.js';
 import {
   decodeFirewallEvent,
@@ -34,6 +34,8 @@ export class FirewallEngine implements Engine {
   private ruleNames = new Map<string, string>();
   /** the config whose policy is live (ctx.config until the first reload) */
   private config: Config;
+  /** map pins this engine created (not the shared ct_table), removed on stop */
+  private pinned: string[] = [];
 
   constructor(private readonly ctx: EngineContext) {
     this.config = ctx.config;
@@ -63,7 +65,7 @@ export class FirewallEngine implements Engine {
       ctMaxEntries: config.conntrack.max_entries,
     });
     this.kernel = k;
-    pinObjectMaps(k.obj, this.ctx.pinRoot);
+    this.pinned = pinObjectMaps(k.obj, this.ctx.pinRoot);
     await this.prepare(this.config).commit();
     const prog = k.obj.program(FIREWALL_ENTRY);
     const failures: string[] = [];
@@ -216,6 +218,8 @@ export class FirewallEngine implements Engine {
       errors.push(`close: ${(err as Error).message}`);
     }
     this.kernel = null;
+    errors.push(...(await removePins(this.pinned)));
+    this.pinned = [];
     return errors;
   }
 }

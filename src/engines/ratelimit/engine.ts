@@ -7,7 +7,6 @@
 // Reloads: prepare() compiles, commit() writes the inactive generation and flips rl_active
 // (ratelimit.h), so a packet is judged by the whole old policy or the whole new one. Bucket
 // state survives the flip (a reload never grants a fresh burst).
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { MapStatus, ProgramStatus } from '../../api/types.js';
 import type { Config } from '../../config/index.js';
@@ -15,7 +14,7 @@ import { BpfMapType } from '../../kernel/bpf-enums.js';
 import { BpfMap, u32Codec } from '../../kernel/map.js';
 import { Attachments } from '../attachments.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
-import { pinObjectMaps } from '../pins.js';
+import { pinObjectMaps, removePins } from '../pins.js';
 import { compileRatelimit, type CompiledRatelimit } from './compile.js';
 import { decodeRatelimitEvent, emptyRatelimitEvent, ratelimitAlert, type RatelimitAlertContext } from './events.js';
 import { RATELIMIT_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel, SN_PROG_XDP_RATELIMIT, type RlCounters } from './kernel.js';
@@ -267,7 +266,7 @@ export class RatelimitEngine implements Engine {
     }
     this.kernel = null;
     // Our map pins go too, so a runtime restart (reload off, then on) can pin again.
-    for (const p of this.pinned) await rm(p, { force: true }).catch((err: Error) => errors.push(`unpin ${p}: ${err.message}`));
+    errors.push(...(await removePins(this.pinned)));
     this.pinned = [];
     this.placement = { kind: 'none' };
     return errors;
