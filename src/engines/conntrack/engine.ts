@@ -6,6 +6,7 @@ import type { ConntrackApiSource } from '../../api/routes-conntrack.js';
 import type { MapStatus, ProgramStatus } from '../../api/types.js';
 import type { Config } from '../../config/index.js';
 import { Attachments } from '../attachments.js';
+import { kernelSnapshot } from '../kernel-status.js';
 import { removePins } from '../pins.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { countByState, evictedCount, expiredIndexes, listFlows, type FlowFilter, type FlowPage } from './flows.js';
@@ -182,17 +183,7 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
     for (const iface of this.attachments.attached()) {
       const c = this.counters.get(iface.ifindex);
       if (!c) continue;
-      this.ctx.metrics.setKernelSnapshot(CONNTRACK_PROGRAM, iface.ifname, {
-        seen: c.seen,
-        passed: c.passed,
-        dropped: c.dropped,
-        malformed: c.malformed,
-        nonIp: c.non_ip,
-        bytesSeen: c.bytes_seen,
-        events: c.events,
-        eventsLostFull: c.events_lost_ring_full,
-        eventsLostBackpressure: c.events_lost_backpressure,
-        extra: {
+      this.ctx.metrics.setKernelSnapshot(CONNTRACK_PROGRAM, iface.ifname, kernelSnapshot(c, {
           new_flows: c.new_flows,
           invalid: c.invalid,
           table_full: c.table_full,
@@ -200,8 +191,7 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
           untracked: c.untracked,
           related: c.related,
           skipped_forwarded: c.skipped_forwarded,
-        },
-      });
+        }));
     }
     const now = this.ctx.clock.bootNowNs();
     // A whole-table read costs a copy of every entry: at most once per TABLE_SCAN_NS however

@@ -2,8 +2,8 @@
 // configured interface, turn drop/log records into alerts, export counters and rule hits.
 import path from 'node:path';
 import type { MapStatus, ProgramStatus } from '../../api/types.js';
-import { BpfMapType } from '../../kernel/bpf-enums.js';
 import { Attachments } from '../attachments.js';
+import { kernelLosses, kernelSnapshot, mapStatuses, programCounters } from '../kernel-status.js';
 import type { Config } from '../../config/index.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { pinObjectMaps, removePins } from '../pins.js';
@@ -18,10 +18,6 @@ import {
 } from './events.js';
 import { ensureBpffsSync } from '../../kernel/bpffs.js';
 import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, rejectSupport, type CounterSnapshot } from './kernel.js';
-
-const MAP_TYPE_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(BpfMapType).map(([name, id]) => [id, name.toLowerCase()]),
-);
 
 export class FirewallEngine implements Engine {
   readonly program = FIREWALL_PROGRAM;
@@ -128,17 +124,7 @@ export class FirewallEngine implements Engine {
     for (const iface of this.attachments.attached()) {
       const c = this.counters.get(iface.ifindex);
       if (!c) continue;
-      metrics.setKernelSnapshot(FIREWALL_PROGRAM, iface.ifname, {
-        seen: c.seen,
-        passed: c.passed,
-        dropped: c.dropped,
-        malformed: c.malformed,
-        nonIp: c.non_ip,
-        bytesSeen: c.bytes_seen,
-        events: c.events,
-        eventsLostFull: c.events_lost_ring_full,
-        eventsLostBackpressure: c.events_lost_backpressure,
-        extra: {
+      metrics.setKernelSnapshot(FIREWALL_PROGRAM, iface.ifname, kernelSnapshot(c, {
           rule_hit: c.rule_hit,
           default_policy: c.default_policy,
           tailcall_miss: c.tailcall_miss,
@@ -149,8 +135,7 @@ export class FirewallEngine implements Engine {
           reject_suppressed: c.reject_suppressed,
           reject_ratelimited: c.reject_ratelimited,
           reject_failed: c.reject_failed,
-        },
-      });
+        }));
     }
     const compiled = k.writer.compiled;
     if (compiled) {
@@ -177,16 +162,7 @@ export class FirewallEngine implements Engine {
       fw_rule_hits: () => k.writer.numbers.inUse,
       fw_counters: () => this.counters.size,
     };
-    return k.obj
-      .mapInfo()
-      .filter((m) => entries[m.name])
-      .map((m) => ({ name: m.name, type: MAP_TYPE_NAMES[m.type] ?? `type_${m.type}`, max_entries: m.maxEntries, entries: entries[m.name]!() }));
-  }
-
-  private sum(slot: keyof CounterSnapshot): number {
-    let n = 0n;
-    for (const c of this.counters.values()) n += c[slot];
-    return Number(n);
+    return mapStatuses(k.obj, entries);
   }
 
   status(): ProgramStatus {
@@ -195,19 +171,12 @@ export class FirewallEngine implements Engine {
       loaded: this.kernel !== null,
       attachments: this.attachments.status(),
       maps: this.maps(),
-      counters: {
-        seen: this.sum('seen'),
-        passed: this.sum('passed'),
-        dropped: this.sum('dropped'),
-        malformed: this.sum('malformed'),
-        events: this.sum('events'),
-        events_lost: this.sum('events_lost_ring_full') + this.sum('events_lost_backpressure'),
-      },
+      counters: programCounters(this.counters.values()),
     };
   }
 
   losses(): KernelLosses {
-    return { ring_full: this.sum('events_lost_ring_full'), backpressure: this.sum('events_lost_backpressure') };
+    return kernelLosses(this.counters.values());
   }
 
   async stop(): Promise<string[]> {

@@ -10,9 +10,9 @@
 import path from 'node:path';
 import type { MapStatus, ProgramStatus } from '../../api/types.js';
 import type { Config } from '../../config/index.js';
-import { BpfMapType } from '../../kernel/bpf-enums.js';
 import { BpfMap, u32Codec } from '../../kernel/map.js';
 import { Attachments } from '../attachments.js';
+import { kernelLosses, kernelSnapshot, mapStatuses, programCounters } from '../kernel-status.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { pinObjectMaps, removePins } from '../pins.js';
 import { compileRatelimit, type CompiledRatelimit } from './compile.js';
@@ -23,8 +23,6 @@ import { SyncookiesGuard, SYNCOOKIES_ALWAYS } from './syncookies.js';
 
 /** fw_chain slot of xdp-ratelimit (firewall.h FW_TAIL_RATELIMIT) */
 export const FW_TAIL_RATELIMIT = 0;
-
-const MAP_TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(BpfMapType).map(([n, id]) => [id, n.toLowerCase()]));
 
 /** Where the program runs: chained behind the firewall, or attached by itself. */
 export type Placement = { kind: 'chained'; pin: string } | { kind: 'attached' } | { kind: 'none' };
@@ -177,17 +175,7 @@ export class RatelimitEngine implements Engine {
     for (const iface of this.interfaces()) {
       const c = this.counters.get(iface.ifindex);
       if (!c) continue;
-      metrics.setKernelSnapshot(RATELIMIT_PROGRAM, iface.ifname, {
-        seen: c.seen,
-        passed: c.passed,
-        dropped: c.dropped,
-        malformed: c.malformed,
-        nonIp: c.non_ip,
-        bytesSeen: c.bytes_seen,
-        events: c.events,
-        eventsLostFull: c.events_lost_ring_full,
-        eventsLostBackpressure: c.events_lost_backpressure,
-        extra: {
+      metrics.setKernelSnapshot(RATELIMIT_PROGRAM, iface.ifname, kernelSnapshot(c, {
           drop_rule: c.drop_rule,
           drop_default: c.drop_default,
           drop_syn_flood: c.drop_syn_flood,
@@ -195,8 +183,7 @@ export class RatelimitEngine implements Engine {
           drop_icmp_flood: c.drop_icmp_flood,
           syncookie_sent: c.syncookie_sent,
           syncookie_invalid: c.syncookie_invalid,
-        },
-      });
+        }));
     }
     this.rlMetrics.observe(k.readStats());
     for (const m of this.maps()) metrics.setMapUsage(RATELIMIT_PROGRAM, m.name, m.entries, m.max_entries);
@@ -210,16 +197,7 @@ export class RatelimitEngine implements Engine {
       rl_buckets: () => k.bucketCount(),
       rl_counters: () => this.counters.size,
     };
-    return k.obj
-      .mapInfo()
-      .filter((m) => entries[m.name])
-      .map((m) => ({ name: m.name, type: MAP_TYPE_NAMES[m.type] ?? `type_${m.type}`, max_entries: m.maxEntries, entries: entries[m.name]!() }));
-  }
-
-  private sum(slot: keyof RlCounters): number {
-    let n = 0n;
-    for (const c of this.counters.values()) n += c[slot];
-    return Number(n);
+    return mapStatuses(k.obj, entries);
   }
 
   status(): ProgramStatus {
@@ -228,19 +206,12 @@ export class RatelimitEngine implements Engine {
       loaded: this.kernel !== null,
       attachments: this.attachments.status(),
       maps: this.maps(),
-      counters: {
-        seen: this.sum('seen'),
-        passed: this.sum('passed'),
-        dropped: this.sum('dropped'),
-        malformed: this.sum('malformed'),
-        events: this.sum('events'),
-        events_lost: this.sum('events_lost_ring_full') + this.sum('events_lost_backpressure'),
-      },
+      counters: programCounters(this.counters.values()),
     };
   }
 
   losses(): KernelLosses {
-    return { ring_full: this.sum('events_lost_ring_full'), backpressure: this.sum('events_lost_backpressure') };
+    return kernelLosses(this.counters.values());
   }
 
   /** Leaves the chain (slot 0 cleared: the firewall passes straight to the stack again, and

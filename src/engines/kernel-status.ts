@@ -1,0 +1,75 @@
+// What every program's status and metrics are made of: the common counter slots of counters.h
+// (summed per interface by each engine's kernel wrapper) and the fill of the maps worth
+// watching. One place, so every engine reports them alike.
+import type { MapStatus, ProgramCounters } from '../api/types.js';
+import { BpfMapType } from '../kernel/bpf-enums.js';
+import type { BpfObject } from '../kernel/object.js';
+import type { KernelCounters } from '../metrics/agent-metrics.js';
+import type { KernelLosses } from './engine.js';
+
+/** The slots every program has (counters.h), as one interface's per-CPU sums. */
+export interface CommonCounters {
+  seen: bigint;
+  passed: bigint;
+  dropped: bigint;
+  malformed: bigint;
+  non_ip: bigint;
+  bytes_seen: bigint;
+  events: bigint;
+  events_lost_ring_full: bigint;
+  events_lost_backpressure: bigint;
+}
+
+const MAP_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(BpfMapType).map(([name, id]) => [id, name.toLowerCase()]),
+);
+
+/** Status rows of the object's maps named in `entries` (each gives its entries in use). */
+export function mapStatuses(obj: BpfObject, entries: Readonly<Record<string, () => number>>): MapStatus[] {
+  return obj
+    .mapInfo()
+    .filter((m) => entries[m.name])
+    .map((m) => ({ name: m.name, type: MAP_TYPE_NAMES[m.type] ?? `type_${m.type}`, max_entries: m.maxEntries, entries: entries[m.name]!() }));
+}
+
+/** One slot summed over every interface. */
+export function sumSlot<S extends string>(perInterface: Iterable<Readonly<Record<S, bigint>>>, slot: S): number {
+  let n = 0n;
+  for (const c of perInterface) n += c[slot];
+  return Number(n);
+}
+
+/** The status block of a program from its per-interface counters. */
+export function programCounters(perInterface: Iterable<CommonCounters>): ProgramCounters {
+  const all = [...perInterface];
+  const s = (slot: keyof CommonCounters): number => sumSlot(all, slot);
+  return {
+    seen: s('seen'),
+    passed: s('passed'),
+    dropped: s('dropped'),
+    malformed: s('malformed'),
+    events: s('events'),
+    events_lost: s('events_lost_ring_full') + s('events_lost_backpressure'),
+  };
+}
+
+export function kernelLosses(perInterface: Iterable<CommonCounters>): KernelLosses {
+  const all = [...perInterface];
+  return { ring_full: sumSlot(all, 'events_lost_ring_full'), backpressure: sumSlot(all, 'events_lost_backpressure') };
+}
+
+/** One interface's counters as the metrics layer takes them; `extra` are the program's own slots. */
+export function kernelSnapshot(c: CommonCounters, extra: Record<string, bigint>): KernelCounters {
+  return {
+    seen: c.seen,
+    passed: c.passed,
+    dropped: c.dropped,
+    malformed: c.malformed,
+    nonIp: c.non_ip,
+    bytesSeen: c.bytes_seen,
+    events: c.events,
+    eventsLostFull: c.events_lost_ring_full,
+    eventsLostBackpressure: c.events_lost_backpressure,
+    extra,
+  };
+}
