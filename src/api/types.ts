@@ -3,8 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Alert, Severity } from '../alerts/model.js';
 import type { ControlPlane } from '../control/types.js';
+import type { AlertPage, AlertQuery, StoredAlert } from '../store/types.js';
 import type { ConntrackApiSource } from './routes-conntrack.js';
 
 export const HOOKS = ['xdp', 'tc-ingress', 'tc-egress', 'uprobe', 'uretprobe'] as const;
@@ -109,30 +109,9 @@ export interface ApiAuth {
   install(app: FastifyInstance): Promise<void>;
 }
 
-/** One stored alert: the store's id (monotonic; the SSE `id:`) and the alert. */
-export interface StoredAlertRow {
-  id: number;
-  alert: Alert;
-}
-
-export interface AlertQuery {
-  from?: Date;
-  to?: Date;
-  severity?: Severity[];
-  minSeverity?: Severity;
-  engine?: string;
-  ip?: string;
-  ruleId?: string;
-  limit: number;
-  cursor?: string;
-  offset?: number;
-}
-
-export interface AlertPage {
-  alerts: StoredAlertRow[];
-  total: number;
-  next?: string;
-}
+/** The data shapes of stored alerts are the store's; the API only needs the AlertSource port. */
+export type { AlertPage, AlertQuery } from '../store/types.js';
+export type StoredAlertRow = StoredAlert;
 
 export interface AlertSource {
   query(q: AlertQuery): AlertPage;
