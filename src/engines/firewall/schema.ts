@@ -3,9 +3,9 @@
 // its users can bring their files; departures are listed in docs/configuration.md.
 import { z } from 'zod';
 import { show } from '../../config/messages.js';
-import { bool, custom, intIn, keyword, strictObject, type Fail } from '../../config/zod-helpers.js';
-import { Cidr, tryParseCidr } from '../../net/ip.js';
-import { parsePortRange, type PortRange } from '../../net/port.js';
+import { cidrList, cidrOf, portRange, ruleId } from '../../config/values.js';
+import { bool, custom, intIn, keyword, strictObject } from '../../config/zod-helpers.js';
+import type { Cidr } from '../../net/ip.js';
 
 export type FwAction = 'pass' | 'drop' | 'log' | 'reject';
 
@@ -46,53 +46,6 @@ const protocol = custom((v, fail): number | null => {
   return null;
 });
 
-const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
-
-const ruleId = custom((v, fail): string => {
-  if (typeof v !== 'string' || !ID_RE.test(v)) {
-    fail(`expected an id of 1-128 letters, digits, "-" or "_"; got ${show(v)}`);
-  }
-  return v as string;
-});
-
-/** Parses one address/CIDR text, reporting at `at` (a sub-path) on failure. */
-function cidrOf(v: unknown, fail: Fail, at: (string | number)[]): Cidr | null {
-  if (typeof v !== 'string') {
-    fail(`expected an IPv4/IPv6 address or CIDR; got ${show(v)}`, at);
-    return null;
-  }
-  const c = tryParseCidr(v.trim());
-  if (typeof c === 'string') {
-    fail(c, at);
-    return null;
-  }
-  return c;
-}
-
-/** One CIDR or a list of them (our extension for block lists). Always a list after parsing. */
-const cidrList = custom((v, fail): Cidr[] => {
-  if (Array.isArray(v)) {
-    if (v.length === 0) fail('an empty list matches nothing; omit the key to match any address');
-    const out: Cidr[] = [];
-    for (let i = 0; i < v.length; i++) {
-      const c = cidrOf(v[i], fail, [i]);
-      if (c) out.push(c);
-    }
-    return out;
-  }
-  const c = cidrOf(v, fail, []);
-  return c ? [c] : [];
-});
-
-const portRange = custom((v, fail): PortRange => {
-  const r = parsePortRange(v);
-  if (typeof r === 'string') {
-    fail(r);
-    return { lo: 0, hi: 0 };
-  }
-  return r;
-});
-
 const ALIAS_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 const aliasRef = custom((v, fail): string => {
@@ -120,8 +73,8 @@ const ruleShape = {
   action: keyword<FwAction>(ACTIONS),
   enabled: bool().default(true),
   protocol: protocol.default(null),
-  src_ip: cidrList.optional(),
-  dst_ip: cidrList.optional(),
+  src_ip: cidrList('omit the key to match any address').optional(),
+  dst_ip: cidrList('omit the key to match any address').optional(),
   src_alias: aliasRef.optional(),
   dst_alias: aliasRef.optional(),
   src_port: portRange.optional(),

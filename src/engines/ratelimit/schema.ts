@@ -4,63 +4,18 @@
 // with its limits lifted: src_ip takes CIDRs and lists, IPv4 and IPv6, and rules can match a
 // protocol and a destination port range. Departures are listed in docs/configuration.md.
 import { z } from 'zod';
-import { show } from '../../config/messages.js';
-import { bool, custom, intIn, keyword, strictObject, type Fail } from '../../config/zod-helpers.js';
-import { Cidr, tryParseCidr } from '../../net/ip.js';
-import { parsePortRange, type PortRange } from '../../net/port.js';
+import { cidrList, portRange, ruleId } from '../../config/values.js';
+import { bool, intIn, keyword, strictObject } from '../../config/zod-helpers.js';
 
 export const MAX_RATE = 100_000_000;
 /** kernel rule slots per generation (ratelimit.h RL_MAX_RULES); a rule with both families takes two */
 export const RL_MAX_RULE_ROWS = 1024;
 
-const ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
-const ruleId = custom((v, fail): string => {
-  if (typeof v !== 'string' || !ID_RE.test(v)) fail(`expected an id of 1-128 letters, digits, "-" or "_"; got ${show(v)}`);
-  return v as string;
-}, { type: 'string', pattern: ID_RE.source });
-
 const rate = (what: string) => intIn(1, MAX_RATE, what);
-
-function cidrOf(v: unknown, fail: Fail, at: (string | number)[]): Cidr | null {
-  if (typeof v !== 'string') {
-    fail(`expected an IPv4/IPv6 address or CIDR; got ${show(v)}`, at);
-    return null;
-  }
-  const c = tryParseCidr(v.trim());
-  if (typeof c === 'string') {
-    fail(c, at);
-    return null;
-  }
-  return c;
-}
-
-/** One address/CIDR or a list of them, IPv4 and IPv6. */
-const cidrList = custom((v, fail): Cidr[] => {
-  if (Array.isArray(v)) {
-    if (v.length === 0) fail('an empty list matches nothing; omit the key to match every source');
-    const out: Cidr[] = [];
-    v.forEach((x, i) => {
-      const c = cidrOf(x, fail, [i]);
-      if (c) out.push(c);
-    });
-    return out;
-  }
-  const c = cidrOf(v, fail, []);
-  return c ? [c] : [];
-}, { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }] });
 
 export type RlProtocol = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'any';
 const PROTO_NUM: Record<RlProtocol, number | null> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, any: null };
 export const protocolNumber = (p: RlProtocol): number | null => PROTO_NUM[p];
-
-const portRange = custom((v, fail): PortRange => {
-  const r = parsePortRange(v);
-  if (typeof r === 'string') {
-    fail(r);
-    return { lo: 0, hi: 0 };
-  }
-  return r;
-}, { anyOf: [{ type: 'integer' }, { type: 'string' }, { type: 'object' }] });
 
 const ruleSchema = strictObject(
   {
@@ -69,7 +24,7 @@ const ruleSchema = strictObject(
     priority: intIn(1, 0xffffffff, 'a priority (lower is evaluated first)').optional(),
     enabled: bool().default(true),
     /** sources this rule applies to; omitted = every source (both families) */
-    src_ip: cidrList.optional(),
+    src_ip: cidrList('omit the key to match every source').optional(),
     protocol: keyword<RlProtocol>({ tcp: 'tcp', udp: 'udp', icmp: 'icmp', icmpv6: 'icmpv6', any: 'any', '*': 'any' }).default('any'),
     dst_port: portRange.optional(),
     rate: rate('a rate in packets per second'),
