@@ -4,6 +4,7 @@
 import type { Alert } from '../../alerts/model.js';
 import { formatAddress } from '../../net/ip.js';
 import { layouts } from '../../kernel/layouts.gen.js';
+import { decodeFlow, type FlowRecord } from '../event-flow.js';
 import { FW } from './compile.js';
 
 const E = layouts.fw_event.fields;
@@ -19,26 +20,14 @@ export const FW_REASON = { 1: 'rule', 2: 'default', 3: 'malformed' } as const;
 const FW_REASON_MALFORMED = 3;
 const FAMILY_UNKNOWN = 0;
 
-export interface FirewallEventRecord {
-  bootNs: bigint;
-  cpu: number;
-  ruleNum: number;
-  ifindex: number;
+export interface FirewallEventRecord extends FlowRecord {
   /** 0 when a malformed frame was judged before its IP header could be read */
   family: 0 | 4 | 6;
-  proto: number;
-  src: Buffer;
-  dst: Buffer;
-  srcPort: number;
-  dstPort: number;
-  vlanId: number;
   vlanDepth: number;
-  pktLen: number;
   action: number;
   reason: number;
   icmpType: number;
   icmpCode: number;
-  tcpFlags: number;
 }
 
 /** Decodes one record into `out`; returns false (and leaves `out` unspecified) when the record
@@ -51,25 +40,13 @@ export function decodeFirewallEvent(buf: Buffer, off: number, len: number, out: 
   // A malformed frame may be dropped before any IP header was read: no family, no addresses.
   if (family === 0 && reason === FW_REASON_MALFORMED) family = FAMILY_UNKNOWN;
   else if (family !== 4 && family !== 6) return false;
-  out.bootNs = buf.readBigUInt64LE(off + HDR + H.ts_ns.offset);
-  out.cpu = buf.readUInt16LE(off + HDR + H.cpu.offset);
-  out.ruleNum = buf.readUInt32LE(off + E.rule_num.offset);
-  out.ifindex = buf.readUInt32LE(off + E.ifindex.offset);
+  decodeFlow(buf, off, E, family, out);
   out.family = family as 0 | 4 | 6;
-  out.proto = buf.readUInt8(off + E.proto.offset);
-  const alen = family === 6 ? 16 : 4;
-  out.src = buf.subarray(off + E.src_addr.offset, off + E.src_addr.offset + alen);
-  out.dst = buf.subarray(off + E.dst_addr.offset, off + E.dst_addr.offset + alen);
-  out.srcPort = buf.readUInt16LE(off + E.src_port.offset);
-  out.dstPort = buf.readUInt16LE(off + E.dst_port.offset);
-  out.vlanId = buf.readUInt16LE(off + E.vlan_id.offset);
   out.vlanDepth = buf.readUInt8(off + E.vlan_depth.offset);
-  out.pktLen = buf.readUInt16LE(off + E.pkt_len.offset);
   out.action = buf.readUInt8(off + E.action.offset);
   out.reason = reason;
   out.icmpType = buf.readUInt8(off + E.icmp_type.offset);
   out.icmpCode = buf.readUInt8(off + E.icmp_code.offset);
-  out.tcpFlags = buf.readUInt8(off + E.tcp_flags.offset);
   return true;
 }
 

@@ -3,6 +3,7 @@
 import type { Alert } from '../../alerts/model.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { formatAddress } from '../../net/ip.js';
+import { decodeFlow, type FlowRecord } from '../event-flow.js';
 import { RATELIMIT_PROGRAM, SN_EV_RATELIMIT } from './kernel.js';
 
 const E = layouts.rl_event.fields;
@@ -14,23 +15,11 @@ export const RL_EVENT_SIZE = layouts.rl_event.size;
 export const RL_REASON = { 1: 'rule', 2: 'default', 3: 'syn_flood', 4: 'udp_flood', 5: 'icmp_flood', 6: 'syncookie_invalid' } as const;
 export type RlReason = (typeof RL_REASON)[keyof typeof RL_REASON];
 
-export interface RatelimitEventRecord {
-  bootNs: bigint;
-  cpu: number;
-  ruleNum: number;
-  ifindex: number;
+export interface RatelimitEventRecord extends FlowRecord {
   family: 4 | 6;
-  proto: number;
-  src: Buffer;
-  dst: Buffer;
-  srcPort: number;
-  dstPort: number;
-  vlanId: number;
-  pktLen: number;
   reason: number;
   /** 0 drop, 1 pass (monitor rule) */
   action: number;
-  tcpFlags: number;
   aggregate: boolean;
   /** drops of the bucket so far; the event stands for the drops since the previous one */
   drops: bigint;
@@ -50,22 +39,10 @@ export function decodeRatelimitEvent(buf: Buffer, off: number, len: number, out:
   if (family !== 4 && family !== 6) return false;
   const reason = buf.readUInt8(off + E.reason.offset);
   if (!(reason in RL_REASON)) return false;
-  out.bootNs = buf.readBigUInt64LE(off + HDR + H.ts_ns.offset);
-  out.cpu = buf.readUInt16LE(off + HDR + H.cpu.offset);
-  out.ruleNum = buf.readUInt32LE(off + E.rule_num.offset);
-  out.ifindex = buf.readUInt32LE(off + E.ifindex.offset);
+  decodeFlow(buf, off, E, family, out);
   out.family = family;
-  out.proto = buf.readUInt8(off + E.proto.offset);
-  const alen = family === 6 ? 16 : 4;
-  out.src = buf.subarray(off + E.src_addr.offset, off + E.src_addr.offset + alen);
-  out.dst = buf.subarray(off + E.dst_addr.offset, off + E.dst_addr.offset + alen);
-  out.srcPort = buf.readUInt16LE(off + E.src_port.offset);
-  out.dstPort = buf.readUInt16LE(off + E.dst_port.offset);
-  out.vlanId = buf.readUInt16LE(off + E.vlan_id.offset);
-  out.pktLen = buf.readUInt16LE(off + E.pkt_len.offset);
   out.reason = reason;
   out.action = buf.readUInt8(off + E.action.offset);
-  out.tcpFlags = buf.readUInt8(off + E.tcp_flags.offset);
   out.aggregate = buf.readUInt8(off + E.aggregate.offset) !== 0;
   out.drops = buf.readBigUInt64LE(off + E.drops.offset);
   return true;
