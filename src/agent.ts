@@ -31,7 +31,7 @@ import { ifindexOf } from './kernel/link.js';
 import { RingReader } from './kernel/ring.js';
 import { createLogger } from './log.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
-import { Store } from './store/index.js';
+import { registerStoreMetrics, Store, storeOptions } from './store/index.js';
 import { REPO_ROOT, VERSION } from './version.js';
 
 /**
@@ -156,20 +156,8 @@ export class Agent {
 
     this.alerts = await createAlertPipeline(alerting, { registry: this.metrics.registry, logger: this.log, version: VERSION });
     if (this.opts.store !== false) {
-      const r = storage.retention;
-      this.store = Store.open({
-        path: storage.path,
-        synchronous: storage.synchronous,
-        retention: {
-          alertsMaxAgeDays: r.alerts_max_age_days,
-          alertsMaxCount: r.alerts_max_count,
-          auditMaxAgeDays: r.audit_max_age_days,
-          auditMaxCount: r.audit_max_count,
-          ruleHistoryMaxVersions: r.rule_history_max_versions,
-        },
-        pruneIntervalMs: r.interval_seconds * 1000,
-        log: this.log,
-      });
+      this.store = Store.open(storeOptions(storage, this.log));
+      registerStoreMetrics(this.metrics.registry, this.store);
       const store = this.store;
       this.alerts.subscribe((a) => void store.alerts.enqueue(a), { name: 'store' });
     }
