@@ -1,0 +1,330 @@
+// Issue 3 point 6 for the rate limiter: a `ratelimit` policy reload under continuous traffic never
+// exposes an empty or mixed rule set. The real agent runs on the gateway lab with xdp-ratelimit
+// attached on its own (firewall disabled: only the rate limiter's generation flip is under test;
+// its policy is the same whether it is tail-called or attached); its config alternates between policies A and B and is
+// reloaded 100 times (API, SIGHUP and the file watch, in turn) while the client sends rounds of
+// numbered UDP datagrams — BURST per port per family — and the server records every one.
+//
+// Each policy opens one marker port and holds the other and a guard port to 1 packet/s (burst 1),
+// so a limited port delivers at most one datagram of a round (two if a flip falls inside its
+// burst: one from each generation's bucket):
+//   port 7100 "A"      A: open        B: limited
+//   port 7101 "B"      A: limited     B: open
+//   port 7102 "guard"  limited in A and in B, ahead of a broad open range (7100-7102): an empty
+//                      set (no rules, no default limit) or a set holding the range but not the
+//                      guard rule delivers the whole burst
+// A round is A (7100 open, 7101 limited) or B (the reverse). A set holding both opens or both
+// limits shows as a round with both markers open or both limited inside a phase; only the one
+// round a flip lands in may look like that, and only in the direction of that flip.
+//
+// What is not atomic, by design: buckets are keyed by source and rule *number* (the rule's
+// position in the ordered list), not by rule id, and survive reloads. The fillers shift the
+// positions, so after a flip a rule meters with the bucket another rule used at that position
+// before. This test only relies on a limited rule admitting at most one packet per bucket per
+// round, which holds whatever bucket it inherits (its tolerance is 0).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
+import type { LabProcess } from '../../src/lab/process.js';
+import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
+
+const skip = agentPrerequisites();
+
+const RELOADS = 100;
+const BURST = 8;
+const PORT = { a: 7100, b: 7101, guard: 7102 } as const;
+const PORTS = [PORT.a, PORT.b, PORT.guard];
+const TRIGGERS = ['api', 'signal', 'file'] as const;
+/** most datagrams a limited port may deliver in one round (one per generation's bucket) */
+const LIMITED_MAX = 2;
+
+const HEAD = `
+agent:
+  interfaces: [@IFACE@]
+  pin_root: @PIN@
+  http_port: @PORT@
+  metrics_interval_ms: 200
+  api_rate_limit: { enabled: false }
+firewall:
+  enabled: false
+`;
+
+const limited = (id: string, prio: number, port: number | string): string =>
+  `    - { id: ${id}, priority: ${prio}, protocol: udp, dst_port: "${port}", rate: 1, burst: 1, action: drop }\n`;
+
+// Reload i installs A or B behind i % 3 filler rules (never matching): the generation being
+// written held the same policy two reloads earlier, so the fillers make its content and rule
+// positions differ every time. A's open range is a monitor-only rule (over-limit packets pass);
+// B's is a limit so high it never trips — both kinds of "open" are exercised.
+function policy(which: 'A' | 'B', fillers: number): string {
+  const fill = Array.from({ length: fillers }, (_, j) => `    - { id: filler-${j}, priority: ${1 + j}, protocol: udp, dst_port: ${9900 + j}, rate: 1, burst: 1 }\n`).join('');
+  const range = `${PORT.a}-${PORT.guard}`;
+  const rules =
+    which === 'A'
+      ? limited('a-guard', 10, PORT.guard) +
+        limited('a-hold-b', 20, PORT.b) +
+        `    - { id: a-open, priority: 30, protocol: udp, dst_port: "${range}", rate: 1, burst: 1, action: pass }\n`
+      : limited('b-hold-a', 12, PORT.a) +
+        limited('b-guard', 14, PORT.guard) +
+        `    - { id: b-open, priority: 24, protocol: udp, dst_port: "${range}", rate: 1000000, burst: 100000000 }\n`;
+  return `${HEAD}ratelimit:\n  enabled: true\n  event_sample_every: 1000000\n  rules:\n${fill}${rules}`;
+}
+
+// Sends rounds until SIGTERM: BURST datagrams per port and family, payload = round number; a
+// round is always sent whole; the count of rounds is printed last.
+const SENDER_PY = `
+import signal, socket, sys, time
+dst4, dst6, ports, burst = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3].split(',')], int(sys.argv[4])
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+print('sending', flush=True)
+r = 0
+while not stop:
+    b = str(r).encode()
+    for p in ports:
+        for _ in range(burst):
+            s4.sendto(b, (dst4, p))
+            s6.sendto(b, (dst6, p))
+    r += 1
+    time.sleep(0.004)
+print('rounds %d' % r, flush=True)
+`;
+
+// Records the round number of every datagram per family/port, prints running counts, and on
+// SIGTERM writes them all as JSON.
+const RECEIVER_PY = `
+import json, select, signal, socket, sys, time
+out, ports = sys.argv[1], [int(p) for p in sys.argv[2].split(',')]
+socks, got = {}, {}
+for fam in (4, 6):
+    for p in ports:
+        s = socket.socket(socket.AF_INET if fam == 4 else socket.AF_INET6, socket.SOCK_DGRAM)
+        if fam == 6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE: no loss in our own socket
+        s.bind(('0.0.0.0' if fam == 4 else '::', p))
+        s.setblocking(False)
+        key = '%d/%d' % (fam, p)
+        socks[s.fileno()] = (s, key)
+        got[key] = []
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+def drain(fds):
+    for fd in fds:
+        s, key = socks[fd]
+        while True:
+            try:
+                d = s.recv(64)
+            except BlockingIOError:
+                break
+            got[key].append(int(d))
+print('receiving', flush=True)
+last = 0.0
+while not stop:
+    r, _, _ = select.select(list(socks), [], [], 0.02)
+    drain(r)
+    now = time.monotonic()
+    if now - last >= 0.02:
+        print('counts ' + ' '.join('%s=%d' % (k, len(v)) for k, v in got.items()), flush=True)
+        last = now
+drain(list(socks))
+with open(out, 'w') as f:
+    json.dump(got, f)
+print('written', flush=True)
+`;
+
+async function rcvbufErrors(g: GatewayLab, host: string): Promise<number> {
+  const snmp = (await g.lab.exec(host, 'cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = snmp[0]!.split(/\s+/);
+  const vals = snmp[1]!.split(/\s+/);
+  const v4 = Number(vals[names.indexOf('RcvbufErrors')]);
+  const v6 = Number(/Udp6RcvbufErrors\s+(\d+)/.exec((await g.lab.exec(host, 'cat', ['/proc/net/snmp6'])).stdout)?.[1] ?? 'NaN');
+  return v4 + v6;
+}
+
+function latestCounts(rx: LabProcess): Map<string, number> {
+  const out = rx.stdout;
+  const i = out.lastIndexOf('counts ');
+  const m = new Map<string, number>();
+  if (i < 0) return m;
+  const end = out.indexOf('\n', i);
+  for (const kv of out.slice(i + 7, end < 0 ? undefined : end).trim().split(' ')) {
+    const [k, v] = kv.split('=');
+    if (k && v !== undefined) m.set(k, Number(v));
+  }
+  return m;
+}
+
+type PortFate = 'open' | 'limited' | 'partial';
+/** The fate of one port in one round, from how many of its BURST datagrams arrived. */
+const fate = (n: number): PortFate => (n === BURST ? 'open' : n <= LIMITED_MAX ? 'limited' : 'partial');
+
+/**
+ * Classifies every round of one family. Clean rounds are A or B; a flip lands in one round,
+ * which may then show the markers of both (A→B: the A port is sent first, so it may still be open
+ * when the B port already is) or of neither (B→A). Returns the phases seen and every round no
+ * single flip explains.
+ */
+function classifyRounds(rounds: number, count: (port: number, round: number) => number): { phases: Array<'A' | 'B'>; bad: string[]; first: string } {
+  const cls: string[] = [];
+  const bad: string[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const a = fate(count(PORT.a, r));
+    const b = fate(count(PORT.b, r));
+    const gcount = count(PORT.guard, r);
+    if (gcount > LIMITED_MAX) bad.push(`round ${r}: guard port delivered ${gcount} of ${BURST} (empty or partial set)`);
+    cls.push(a === 'open' && b === 'limited' ? 'A' : a === 'limited' && b === 'open' ? 'B' : `${a}/${b}`);
+  }
+  const phases: Array<'A' | 'B'> = [];
+  let pending: { r: number; c: string } | null = null;
+  for (let r = 0; r < rounds; r++) {
+    const c = cls[r]!;
+    if (c === 'A' || c === 'B') {
+      const prev = phases[phases.length - 1];
+      if (pending) {
+        const [pa, pb] = pending.c.split('/') as [PortFate, PortFate];
+        // Ports are sent A, B, guard: a flip inside the round leaves the A and B ports open or
+        // partial (A→B), or limited or partial (B→A); never both partial.
+        const aToB = prev === 'A' && c === 'B' && pa !== 'limited' && pb !== 'limited' && !(pa === 'partial' && pb === 'partial');
+        const bToA = prev === 'B' && c === 'A' && pa !== 'open' && pb !== 'open' && !(pa === 'partial' && pb === 'partial');
+        if (!aToB && !bToA) bad.push(`round ${pending.r}: ${pending.c} between ${prev ?? 'start'} and ${c}`);
+        pending = null;
+      }
+      if (c !== prev) phases.push(c);
+    } else if (pending) {
+      bad.push(`round ${r}: ${c} right after another unexplained round ${pending.r} (${pending.c})`);
+    } else {
+      pending = { r, c };
+    }
+  }
+  if (pending) bad.push(`round ${pending.r}: ${pending.c} at the end`);
+  return { phases, bad, first: cls[0] ?? 'none' };
+}
+
+describe('atomic rate-limit reloads under traffic (gateway lab, real agent)', { skip: skip ?? false }, () => { // process.env.CI: agentPrerequisites() throws instead of skipping
+  let g: GatewayLab;
+  let bpffs: SharedBpffs;
+  let a: RunningAgent;
+
+  before(async () => {
+    bpffs = SharedBpffs.mount();
+    g = await buildGatewayLab();
+    a = await startAgent(g, policy('A', 0), { pinRoot: `${bpffs.dir}/esn-rl-reload`, name: 'rl-reload' });
+    // Static neighbours: no ARP/ND exchange can delay or lose a datagram.
+    await g.lab.ip('client', 'neigh', 'replace', g.client.gateway4, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
+    await g.lab.ip('client', 'neigh', 'replace', g.client.gateway6, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
+    await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv4, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
+    await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv6, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
+  });
+
+  after(async () => {
+    if (a) await a.stop();
+    await g?.destroy();
+    bpffs?.unmount();
+  });
+
+  test(`${RELOADS} ratelimit reloads A⇄B while traffic flows: every round judged by A or B in full (IPv4, IPv6)`, { timeout: 600_000 }, async (t) => {
+    const configText = (p: 'A' | 'B', fillers: number): string =>
+      policy(p, fillers).replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@PORT@', String(8080));
+    assert.equal(readFileSync(a.configPath, 'utf8').startsWith(configText('A', 0)), true, 'the agent started on policy A');
+    const status = await a.api.status();
+    assert.ok(status.programs.some((p) => p.name === 'xdp-ratelimit' && p.loaded), 'xdp-ratelimit is loaded');
+
+    const rbErr0 = await rcvbufErrors(g, 'server');
+    const jsonOut = path.join(g.lab.tmpDir, 'rl-reload-received.json');
+    const rx = g.lab.spawn('server', 'python3', ['-c', RECEIVER_PY, jsonOut, PORTS.join(',')]);
+    await rx.waitFor(/receiving/, 5000);
+    const tx = g.lab.spawn('client', 'python3', ['-c', SENDER_PY, g.server.ipv4, g.server.ipv6, PORTS.join(','), String(BURST)]);
+    await tx.waitFor(/sending/, 5000);
+
+    // A reload is done once the new policy's open port has delivered more than its limit could
+    // ever let through in the wait (1 per second), in both families.
+    const confirm = async (live: 'A' | 'B', what: string): Promise<void> => {
+      const port = live === 'A' ? PORT.a : PORT.b;
+      const base = latestCounts(rx);
+      await eventually(() => {
+        const now = latestCounts(rx);
+        return [4, 6].every((f) => (now.get(`${f}/${port}`) ?? 0) - (base.get(`${f}/${port}`) ?? 0) >= 5 * BURST);
+      }, 20_000, `${what}: port ${port} (open only in policy ${live}) delivering whole bursts in IPv4 and IPv6`);
+    };
+
+    await confirm('A', 'start');
+    const reloads = async (): Promise<{ ok: number; failed: number }> => {
+      const m = await a.api.metrics();
+      const sum = (outcome: string): number => TRIGGERS.reduce((n, trigger) => n + m.value('ebpfsentinel_config_reloads_total', { trigger, outcome }), 0);
+      return { ok: sum('success'), failed: sum('failure') };
+    };
+    let seen = await reloads();
+    const triggers = { api: 0, signal: 0, file: 0 };
+    for (let i = 1; i <= RELOADS; i++) {
+      const next: 'A' | 'B' = i % 2 === 1 ? 'B' : 'A';
+      writeFileSync(`${a.configPath}.tmp`, configText(next, i % 3));
+      renameSync(`${a.configPath}.tmp`, a.configPath);
+      const prev = seen;
+      const how = TRIGGERS[(i - 1) % TRIGGERS.length]!;
+      triggers[how]++;
+      if (how === 'api') {
+        const res = await fetch(`${a.api.baseUrl}/api/v1/config/reload`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
+        const body = (await res.json()) as { ok?: boolean };
+        assert.equal(res.status, 200, `reload ${i} through the API: ${JSON.stringify(body)}`);
+        assert.equal(body.ok, true);
+      } else if (how === 'signal') {
+        process.kill(a.agent.pid, 'SIGHUP');
+      }
+      const done = await eventually(async () => {
+        const now = await reloads();
+        return now.ok + now.failed > prev.ok + prev.failed ? now : undefined;
+      }, 20_000, `reload ${i} (${how})`);
+      assert.equal(done.failed, prev.failed, `reload ${i} was rejected: ${a.agent.process.stderr.slice(-1500)}`);
+      await confirm(next, `reload ${i} (to ${next})`);
+      seen = await reloads();
+    }
+
+    await tx.stop('SIGTERM', 5000);
+    const rounds = Number(/rounds (\d+)/.exec(tx.stdout)?.[1]);
+    assert.ok(Number.isInteger(rounds) && rounds > 0, `the sender reported its rounds: ${tx.stdout.slice(-200)} ${tx.stderr.slice(-500)}`);
+    await new Promise((r) => setTimeout(r, 500));
+    await rx.stop('SIGTERM', 5000);
+    assert.match(rx.stdout, /written/, `receiver wrote its record: ${rx.stderr.slice(-500)}`);
+    const got = JSON.parse(readFileSync(jsonOut, 'utf8')) as Record<string, number[]>;
+    assert.equal(await rcvbufErrors(g, 'server'), rbErr0, 'no datagram was lost in a receive buffer');
+
+    const summary: string[] = [];
+    for (const fam of [4, 6] as const) {
+      const perRound = new Map<number, Uint16Array>();
+      for (const p of PORTS) {
+        const c = new Uint16Array(rounds);
+        for (const r of got[`${fam}/${p}`] ?? []) {
+          assert.ok(r >= 0 && r < rounds, `IPv${fam} port ${p}: round ${r} was sent`);
+          c[r]!++;
+        }
+        perRound.set(p, c);
+      }
+      const { phases, bad, first } = classifyRounds(rounds, (p, r) => perRound.get(p)![r]!);
+      assert.deepEqual(bad.slice(0, 10), [], `IPv${fam}: ${bad.length} rounds judged by neither A nor B in full`);
+      assert.equal(first, 'A', `IPv${fam}: the first round was judged by A`);
+      assert.equal(phases.length, RELOADS + 1, `IPv${fam}: policy phases seen in the traffic`);
+      const nA = phases.filter((p) => p === 'A').length;
+      const nB = phases.length - nA;
+      assert.ok(nA >= 40 && nB >= 40, `IPv${fam}: both phases observed at least 40 times (A ${nA}, B ${nB})`);
+      const limitedPassed = PORTS.map((p) => `${p}:${(got[`${fam}/${p}`] ?? []).length}`).join(' ');
+      summary.push(`IPv${fam}: ${phases.length} phases (A ${nA}, B ${nB}), delivered per port ${limitedPassed}`);
+    }
+    assert.deepEqual(triggers, { api: 34, signal: 33, file: 33 });
+    const m = await a.api.metrics();
+    const dropRule = m.value('ebpfsentinel_program_reasons_total', { program: 'xdp-ratelimit', interface: g.gw.outside.ifname, counter: 'drop_rule' });
+    assert.ok(dropRule > 0, 'the limited ports were dropped by rule (counted)');
+    for (const trigger of TRIGGERS) assert.equal(m.value('ebpfsentinel_config_reloads_total', { trigger, outcome: 'failure' }), 0, `no ${trigger} reload was rejected`);
+    t.diagnostic(`${RELOADS} reloads (${JSON.stringify(triggers)}), ${rounds} rounds × ${PORTS.length} ports × ${BURST} × 2 families; ${summary.join('; ')}; drop_rule ${dropRule}`);
+  });
+});
