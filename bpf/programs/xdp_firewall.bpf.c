@@ -362,10 +362,17 @@ static __always_inline __u8 fw_ct_state(void *data, void *data_end, const struct
 	if (d < 0)
 		return FW_CT_NEW;
 	struct ct_entry *e = bpf_map_lookup_elem(&ct_table, &key);
-	if (!e || !ct_entry_live(e, now) || !(e->flags & CT_F_SEEN_REPLY))
+	if (!e || !ct_entry_live(e, now))
 		return FW_CT_NEW;
 	/* d is relative to the key (0 = a->b); the entry's arrays are relative to the initiator. */
-	*dir = ((d == 0) == ((e->flags & CT_F_INIT_IS_A) != 0)) ? 0 : 1;
+	int rd = ((d == 0) == ((e->flags & CT_F_INIT_IS_A) != 0)) ? 0 : 1;
+	/* The responder's packets are established from the first reply on, as in netfilter:
+	 * tc-conntrack records that reply only after XDP has judged it, so waiting for
+	 * CT_F_SEEN_REPLY would drop every first reply under a default deny. The initiator's
+	 * packets are established once a reply was seen. */
+	if (rd == 0 && !(e->flags & CT_F_SEEN_REPLY))
+		return FW_CT_NEW;
+	*dir = rd;
 	*entry = e;
 	return FW_CT_ESTABLISHED;
 }

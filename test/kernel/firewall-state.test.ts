@@ -103,6 +103,12 @@ describe('xdp-firewall: conntrack state and fast path (test-run)', { skip }, () 
         const j = h.judge(syn);
         assert.equal(j.verdict, XDP_PASS);
         assert.deepEqual(j.events.map((e) => e.ruleNum), [h.ruleNum('fresh')], 'unanswered flow is new');
+        // The responder's first answer is established already (netfilter's view): conntrack
+        // only records the reply after XDP has judged it.
+        const synAck = tcpFrame({ src: server, dst: client, sport: 443, dport: 40001, flags: ['syn', 'ack'] });
+        const a = h.judge(synAck);
+        assert.equal(a.verdict, XDP_PASS);
+        assert.deepEqual(a.events, [], 'the first reply is established, not new (no log event)');
         for (const flags of [['syn', 'fin'], ['syn', 'rst'], [], ['fin'], ['urg']] as const) {
           const f = tcpFrame({ src: client, dst: server, sport: 40001, dport: 443, flags: [...flags] });
           const k = h.judge(f);
