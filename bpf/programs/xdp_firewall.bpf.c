@@ -121,25 +121,20 @@ struct {
 	__type(value, __u32);
 } fw_chain SEC(".maps");
 
-/* State of the classifier walk, handed to the bpf_loop callback; lives on the stack (the
- * verifier wants that). One loop runs every tree: each iteration either descends one level
- * or checks one leaf candidate, so the callback is verified once whatever the tree count. */
-struct fw_scan {
-	struct fw_key key;
-	struct sn_pkt *pkt;
-	__u32 roots[FW_MAX_TREES];
-	__u32 trees;
-	__u32 ref;        /* current reference in that tree */
-	__u32 node_base;  /* first fw_tree entry of the active generation */
-	__u32 rule_base;  /* first fw_rules slot of the active generation */
-	__u32 leaf_first; /* fw_leaf index of the generation's slot 0 */
-	__u32 leaf_base;  /* first fw_leaf slot of the current leaf */
-	__u32 count;      /* candidates in the current leaf */
-	__u32 leaf_n;     /* loop iteration that checks the current leaf's first candidate */
-	__u32 limit;      /* only slots below it can still win (a lower slot matched elsewhere) */
-	__u32 matched;    /* fw_rules index + 1 of the first matching rule, 0 = none */
-	__u32 broken;     /* walks that did not end in a leaf */
-	__u8 ct;          /* FW_CT_* of the packet */
+/* fw_tree_walk's result besides a matching generation-relative slot. */
+#define FW_WALK_NONE 0x10000   /* no candidate of the tree beats the limit */
+#define FW_WALK_BROKEN 0x20000 /* the walk did not end in a leaf */
+#define FW_WALK_MORE 0x40000   /* a long leaf: candidates past the inline ones are left (fw_leaf_rest) */
+
+/* In and out of fw_tree_walk beyond its scalars, and the state of a long leaf's remaining
+ * candidates when fw_lookup hands them to bpf_loop (one struct: the stack of the three frames
+ * main -> fw_lookup -> fw_tree_walk is tight). */
+struct fw_leaf_rest {
+	const struct fw_key *key; /* for the bpf_loop callback (on fw_lookup's stack; set after the walk) */
+	__u32 gen;    /* active generation, 0 or 1 */
+	__u32 limit;  /* only slots below it can win; the callback lowers it to a matching slot */
+	__u32 base;   /* out of fw_tree_walk: fw_leaf index of the first candidate left */
+	__u32 count;  /* out of fw_tree_walk: candidates left */
 };
 
 static __always_inline int fw_net_match(const __u32 *addr, const __u32 *want, const __u32 *mask)
@@ -148,9 +143,9 @@ static __always_inline int fw_net_match(const __u32 *addr, const __u32 *want, co
 	       ((addr[2] & mask[2]) == want[2]) & ((addr[3] & mask[3]) == want[3]);
 }
 
-static __always_inline int fw_set_match(const struct sn_pkt *p, __u32 set_id, const __u32 *addr)
+static __always_inline int fw_set_match(__u8 family, __u32 set_id, const __u8 *addr)
 {
-	if (p->family == SN_AF_INET) {
+	if (family == SN_AF_INET) {
 		struct fw_lpm_v4_key k = { .prefixlen = 64, .set_id = bpf_htonl(set_id) };
 		__builtin_memcpy(k.addr, addr, 4);
 		return bpf_map_lookup_elem(&fw_lpm_v4, &k) != 0;
@@ -160,123 +155,121 @@ static __always_inline int fw_set_match(const struct sn_pkt *p, __u32 set_id, co
 	return bpf_map_lookup_elem(&fw_lpm_v6, &k6) != 0;
 }
 
-static __always_inline int fw_rule_match(const struct fw_rule *r, const struct sn_pkt *p, __u8 ct)
+/* The exact rule check, on the classifier key: it holds everything a rule can look at
+ * (firewall.h), so the walk needs no other view of the packet. */
+static __always_inline int fw_rule_match(const struct fw_rule *r, const struct fw_key *k)
 {
 	__u16 m = r->match;
+	__u8 family = (k->meta & FW_META_V6) ? SN_AF_INET6 : SN_AF_INET;
 
-	if (r->family && r->family != p->family)
+	if (r->family && r->family != family)
 		return 0;
-	if ((m & FW_M_PROTO) && r->proto != p->proto)
+	if ((m & FW_M_PROTO) && r->proto != k->proto)
 		return 0;
-	if ((m & FW_M_VLAN) && r->vlan_id != p->vlan_id)
-		return 0;
-	if ((m & FW_M_VLAN) && r->vlan_id == 0 && p->vlan_depth)
+	/* The key's vlan is 0x1000 | VID when tagged, 0 when untagged; rule VLAN 0 = untagged only. */
+	if ((m & FW_M_VLAN) && ((__u16)(k->vlan[0] << 8 | k->vlan[1]) != (r->vlan_id ? (0x1000 | r->vlan_id) : 0)))
 		return 0;
 	/* Port and ICMP criteria need the L4 header: a later fragment never matches them. */
-	if ((m & (FW_M_SRC_PORT | FW_M_DST_PORT | FW_M_ICMP_TYPE | FW_M_ICMP_CODE)) &&
-	    (p->flags & SN_PKT_F_LATER_FRAG))
+	if ((m & (FW_M_SRC_PORT | FW_M_DST_PORT | FW_M_ICMP_TYPE | FW_M_ICMP_CODE)) && (k->meta & FW_META_LATER_FRAG))
 		return 0;
-	if ((m & FW_M_SRC_PORT) && (p->sport < r->src_port_lo || p->sport > r->src_port_hi))
+	__u16 sport = k->sport[0] << 8 | k->sport[1];
+	__u16 dport = k->dport[0] << 8 | k->dport[1];
+	if ((m & FW_M_SRC_PORT) && (sport < r->src_port_lo || sport > r->src_port_hi))
 		return 0;
-	if ((m & FW_M_DST_PORT) && (p->dport < r->dst_port_lo || p->dport > r->dst_port_hi))
+	if ((m & FW_M_DST_PORT) && (dport < r->dst_port_lo || dport > r->dst_port_hi))
 		return 0;
-	if ((m & FW_M_ICMP_TYPE) && r->icmp_type != p->icmp_type)
+	if ((m & FW_M_ICMP_TYPE) && r->icmp_type != k->icmp_type)
 		return 0;
-	if ((m & FW_M_ICMP_CODE) && r->icmp_code != p->icmp_code)
+	if ((m & FW_M_ICMP_CODE) && r->icmp_code != k->icmp_code)
 		return 0;
-	if ((m & FW_M_CT_STATE) && !(r->ct_states & (1 << (ct & 3))))
+	if ((m & FW_M_CT_STATE) && !(r->ct_states & (1 << (k->meta & FW_META_CT_MASK))))
 		return 0;
-	if ((m & FW_M_SRC_NET) && !fw_net_match(p->src, r->src_addr, r->src_mask))
+	if ((m & FW_M_SRC_NET) && !fw_net_match((const __u32 *)k->src, r->src_addr, r->src_mask))
 		return 0;
-	if ((m & FW_M_DST_NET) && !fw_net_match(p->dst, r->dst_addr, r->dst_mask))
+	if ((m & FW_M_DST_NET) && !fw_net_match((const __u32 *)k->dst, r->dst_addr, r->dst_mask))
 		return 0;
 	/* Set lookups last: they are the most expensive criterion. */
-	if ((m & FW_M_SRC_SET) && !fw_set_match(p, r->src_set, p->src))
+	if ((m & FW_M_SRC_SET) && !fw_set_match(family, r->src_set, k->src))
 		return 0;
-	if ((m & FW_M_DST_SET) && !fw_set_match(p, r->dst_set, p->dst))
+	if ((m & FW_M_DST_SET) && !fw_set_match(family, r->dst_set, k->dst))
 		return 0;
 	return 1;
 }
 
-/* Makes ref the current position of the walk; a leaf sets up its candidates, the first of
- * them checked at loop iteration first_n. Candidate positions derive from the loop index
- * rather than a counter kept here, so the verifier does not track one state per candidate. */
-static __always_inline void fw_enter(struct fw_scan *s, __u32 ref, __u32 first_n)
-{
-	s->ref = ref;
-	s->leaf_n = first_n;
-	s->count = 0;
-	if (ref & FW_REF_LEAF) {
-		s->leaf_base = s->leaf_first + (ref & FW_REF_SLOT_MASK);
-		s->count = (ref >> FW_REF_COUNT_SHIFT) & FW_REF_COUNT_MASK;
-	}
-}
+/* Candidates checked without a callback; leaves the compiler aims for are this size or less. */
+#define FW_LEAF_INLINE 4
 
-/* Ends the walk of the current tree (the bpf_loop callback's "stop"). The loop's bound, not a
- * depth counter, stops a walk through a broken (cyclic) structure. */
-static __always_inline long fw_next_tree(struct fw_scan *s, __u32 n)
+/* Checks fw_leaf slot li: the generation-relative rule slot when that rule matches, FW_WALK_NONE
+ * when this and every later candidate of the leaf cannot win (leaves are in priority order, so a
+ * slot at or past the limit ends the leaf), 0xffffffff to go on with the next candidate. */
+static __always_inline __u32 fw_candidate(const struct fw_key *key, __u32 rule_base, __u32 li, __u32 limit)
 {
-	return 1;
-}
-
-#define FW_WALK_STEP 4
-
-static long fw_scan_one(__u32 n, void *ctx)
-{
-	struct fw_scan *s = ctx;
-	if (!(s->ref & FW_REF_LEAF)) {
-		/* Up to FW_WALK_STEP levels per call: array lookups are inlined, calls are not. */
-		__u32 ref = s->ref;
-		const __u8 *kb = (const __u8 *)&s->key;
-		int bad = 0;
-#pragma unroll
-		for (int d = 0; d < FW_WALK_STEP; d++) {
-			if (!(ref & FW_REF_LEAF) && !bad) {
-				__u32 byte = (ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
-				__u32 node = ref & FW_REF_NODE_MASK;
-				__u32 idx = s->node_base + (node << 8) + kb[byte < FW_KEY_SIZE ? byte : 0];
-				__u32 *next = bpf_map_lookup_elem(&fw_tree, &idx);
-				if (next && byte < FW_KEY_SIZE && node < FW_TREE_NODES)
-					ref = *next;
-				else
-					bad = 1;
-			}
-		}
-		if (bad) {
-			s->broken = 1;
-			return 1;
-		}
-		fw_enter(s, ref, n + 1);
-		return 0;
-	}
-	__u32 i = n - s->leaf_n;
-	if (i >= s->count)
-		return fw_next_tree(s, n);
-	__u32 li = s->leaf_base + i;
 	__u32 *slot = bpf_map_lookup_elem(&fw_leaf, &li);
 	if (!slot)
-		return fw_next_tree(s, n);
+		return FW_WALK_NONE;
 	__u32 rel = *slot & (FW_MAX_RULES - 1);
-	if (rel >= s->limit)
-		return fw_next_tree(s, n); /* leaves are in priority order: nothing further can win */
-	__u32 ri = s->rule_base + rel;
+	if (rel >= limit)
+		return FW_WALK_NONE;
+	__u32 ri = rule_base + rel;
 	struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &ri);
 	if (!r)
-		return fw_next_tree(s, n);
-	if (fw_rule_match(r, s->pkt, s->ct)) {
-		s->matched = ri + 1;
-		s->limit = rel;
-		return fw_next_tree(s, n);
-	}
-	return 0;
+		return FW_WALK_NONE;
+	return fw_rule_match(r, key) ? rel : 0xffffffff;
 }
 
-static __always_inline void fw_walk(struct fw_scan *s, __u32 t)
+static long fw_candidate_cb(__u32 n, void *ctx)
 {
-	if (t >= s->trees)
-		return;
-	fw_enter(s, s->roots[t], 0);
-	bpf_loop(FW_MAX_DEPTH + FW_REF_COUNT_MASK + 1, fw_scan_one, s, 0);
+	struct fw_leaf_rest *c = ctx;
+	__u32 got = fw_candidate(c->key, (c->gen & 1) * FW_MAX_RULES, c->base + n, c->limit);
+	if (got == 0xffffffff)
+		return 0;
+	if (got < c->limit)
+		c->limit = got;
+	return 1;
+}
+
+/* Walks one tree: descends to its leaf, checks its first FW_LEAF_INLINE candidates, and returns
+ * the first matching slot below st->limit, FW_WALK_NONE, FW_WALK_BROKEN or FW_WALK_MORE. A
+ * global function: the verifier checks it once, apart from its caller, so the packet path
+ * walks with no callback (inline walks of every tree multiply the verifier's states past its
+ * budget, and a bpf_loop callback per level or candidate costs more than the work it does).
+ * The depth bound, not trust in the structure, ends a walk through a broken (cyclic) one. */
+__noinline __u32 fw_tree_walk(const struct fw_key *key, __u32 ref, struct fw_leaf_rest *st)
+{
+	if (!key || !st)
+		return FW_WALK_BROKEN;
+	const __u8 *kb = (const __u8 *)key;
+	__u32 g = st->gen & 1;
+	__u32 limit = st->limit;
+	for (int d = 0; d < FW_MAX_DEPTH; d++) {
+		if (ref & FW_REF_LEAF)
+			break;
+		__u32 byte = (ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
+		__u32 node = ref & FW_REF_NODE_MASK;
+		if (byte >= FW_KEY_SIZE || node >= FW_TREE_NODES)
+			return FW_WALK_BROKEN;
+		__u32 idx = g * FW_TREE_NODES * 256 + (node << 8) + kb[byte];
+		__u32 *next = bpf_map_lookup_elem(&fw_tree, &idx);
+		if (!next)
+			return FW_WALK_BROKEN;
+		ref = *next;
+	}
+	if (!(ref & FW_REF_LEAF))
+		return FW_WALK_BROKEN;
+	__u32 base = g * FW_LEAF_SLOTS + (ref & FW_REF_SLOT_MASK);
+	__u32 count = (ref >> FW_REF_COUNT_SHIFT) & FW_REF_COUNT_MASK;
+	for (__u32 i = 0; i < FW_LEAF_INLINE; i++) {
+		if (i >= count)
+			return FW_WALK_NONE;
+		__u32 got = fw_candidate(key, g * FW_MAX_RULES, base + i, limit);
+		if (got != 0xffffffff)
+			return got;
+	}
+	if (count <= FW_LEAF_INLINE)
+		return FW_WALK_NONE;
+	st->base = base + FW_LEAF_INLINE;
+	st->count = count - FW_LEAF_INLINE;
+	return FW_WALK_MORE;
 }
 
 /* The classifier key of a parsed packet (layout and meaning in firewall.h). */
@@ -298,28 +291,45 @@ static __always_inline void fw_key_of(struct fw_key *k, const struct sn_pkt *p, 
 	__builtin_memcpy(k->dst, p->dst, 16);
 }
 
-/* The first matching rule over every tree: fw_rules index + 1, 0 for none. A subprogram of
- * its own so its stack (the walk state) is not added to the reject path's. */
-static __noinline __u32 fw_lookup(struct sn_pkt *pkt, __u32 gen_idx, struct fw_gen *gen, __u8 ct, int *broken)
+/* fw_lookup's flag: a tree walk did not end in a leaf. */
+#define FW_LOOKUP_BROKEN 0x80000000
+
+/* The first matching rule over the packet family's trees: fw_rules index + 1, 0 for none, with
+ * FW_LOOKUP_BROKEN or'ed in when a walk broke. A global function, verified once apart from the
+ * packet path: its many exits (one per outcome of each tree) would otherwise each re-verify
+ * the rest of the program; its stack is not added to the reject path's either. */
+__noinline __u32 fw_lookup(const struct sn_pkt *pkt, __u32 gen_idx, const struct fw_gen *gen, __u32 ct)
 {
-	struct fw_scan scan = {
-		.pkt = pkt,
-		.trees = gen->tree_count,
-		.node_base = gen_idx * FW_TREE_NODES * 256,
-		.rule_base = gen_idx * FW_MAX_RULES,
-		.leaf_first = gen_idx * FW_LEAF_SLOTS,
-		.limit = FW_MAX_RULES,
-		.ct = ct,
-	};
-	fw_key_of(&scan.key, pkt, ct);
-	__builtin_memcpy(scan.roots, gen->roots, sizeof(scan.roots));
-	/* One loop per tree: the callback descends one level or checks one candidate per call. */
-	_Static_assert(FW_MAX_TREES == 3, "one fw_walk per tree");
-	fw_walk(&scan, 0);
-	fw_walk(&scan, 1);
-	fw_walk(&scan, 2);
-	*broken = scan.broken;
-	return scan.matched;
+	if (!pkt || !gen)
+		return FW_LOOKUP_BROKEN;
+	gen_idx &= 1;
+	__u32 broken = 0;
+	__u32 f = pkt->family == SN_AF_INET6 ? 1 : 0;
+	struct fw_key key;
+	fw_key_of(&key, pkt, ct & FW_META_CT_MASK);
+	__u32 trees = gen->tree_count[f];
+	__u32 limit = FW_MAX_RULES;
+	_Static_assert(FW_MAX_TREES == 3, "one fw_tree_walk per tree");
+#pragma unroll
+	for (__u32 t = 0; t < FW_MAX_TREES; t++) {
+		if (t < trees) {
+			struct fw_leaf_rest st = { .gen = gen_idx, .limit = limit };
+			__u32 got = fw_tree_walk(&key, gen->roots[f][t], &st);
+			if (got == FW_WALK_MORE) {
+				/* Only leaves longer than the compiler aims for: the node budget was short.
+				 * The key pointer is set here: memory handed to a global function comes
+				 * back as plain data to the verifier, a pointer in it no longer usable. */
+				st.key = &key;
+				bpf_loop(st.count, fw_candidate_cb, &st, 0);
+				got = st.limit < limit ? st.limit : FW_WALK_NONE;
+			}
+			if (got == FW_WALK_BROKEN)
+				broken = FW_LOOKUP_BROKEN;
+			else if (got < limit)
+				limit = got; /* later trees need a lower slot to win */
+		}
+	}
+	return (limit < FW_MAX_RULES ? gen_idx * FW_MAX_RULES + limit + 1 : 0) | broken;
 }
 
 /* Invalid TCP flag combinations: never part of a valid connection whatever its state. */
@@ -473,8 +483,9 @@ static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters
 		}
 	}
 
-	int broken = 0;
-	__u32 matched = fw_lookup(&pkt, gen_idx, gen, ct, &broken);
+	__u32 matched = fw_lookup(&pkt, gen_idx, gen, ct);
+	int broken = (matched & FW_LOOKUP_BROKEN) != 0;
+	matched &= ~FW_LOOKUP_BROKEN;
 	if (broken)
 		/* Never produced by the compiler; counted so a broken structure cannot hide. */
 		sn_count(sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex), FW_XCNT_TREE_BROKEN, 1);

@@ -11,9 +11,11 @@
  * decision DAG over a fixed packet key (struct fw_key): each inner node cuts one key byte and
  * has 256 child references (one ARRAY lookup per level, at most FW_MAX_DEPTH levels); a leaf
  * lists at most a few candidate rule slots in priority order, checked exactly with the rule
- * matcher. Rules are split into up to FW_MAX_TREES trees (by which address they name narrowly)
- * so that rules ignoring a field are not copied across every cut of it; the packet walks each
- * tree, and the lowest matching slot over all trees is the first matching rule of the policy. */
+ * matcher. Each packet family has trees of its own (its family's rules and family-less ones),
+ * so no level is spent telling IPv4 from IPv6. A family's rules are split into up to
+ * FW_MAX_TREES trees (by which address they name narrowly) so that rules ignoring a field are
+ * not copied across every cut of it; the packet walks each tree of its family, and the lowest
+ * matching slot over them is the first matching rule of the policy. */
 #ifndef SENTINEL_FIREWALL_H
 #define SENTINEL_FIREWALL_H
 
@@ -22,7 +24,7 @@
 
 #define FW_MAX_RULES 16384       /* rules per generation */
 #define FW_MAX_RULE_NUMS 32768   /* stable rule numbers (hit counters), both generations */
-#define FW_TREE_NODES 16384      /* inner classifier nodes per generation (256 refs each) */
+#define FW_TREE_NODES 32768      /* inner classifier nodes per generation (256 refs each: 32 MiB) */
 #define FW_LEAF_SLOTS 262144     /* candidate rule slots in leaves, per generation */
 #define FW_MAX_DEPTH 12          /* inner nodes on any root-to-leaf path */
 #define FW_MAX_TREES 3           /* classifier trees walked per packet (rules partitioned) */
@@ -70,7 +72,7 @@
 #define FW_META_LATER_FRAG 0x40
 #define FW_META_CT_MASK 0x03
 
-/* The packet key the classifier cuts. Multi-byte fields are big-endian so a byte cut splits
+/* The packet key the classifier cuts, and all the leaf check reads of the packet. Multi-byte fields are big-endian so a byte cut splits
  * a field into contiguous ranges; addresses are the packet's bytes (IPv4 in bytes 0..3 of the
  * 16, the rest zero). vlan = 0x1000 | innermost VID when tagged, 0 when untagged. Ports are 0
  * for a later fragment or a protocol without ports, exactly as the matcher sees them. */
@@ -82,9 +84,9 @@ struct fw_key {
 	__u8 dport[2];
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 src[16];
-	__u8 dst[16];
 	__u8 _pad[6];
+	__u8 src[16];  /* 4-byte aligned: the rule matcher reads the addresses as words */
+	__u8 dst[16];
 };
 
 struct fw_rule {
@@ -114,8 +116,8 @@ struct fw_rule {
  * together with the rules. */
 struct fw_gen {
 	__u32 rule_count;
-	__u32 tree_count;    /* trees in roots[] */
-	__u32 roots[FW_MAX_TREES]; /* FW_REF_* of each classifier tree's root */
+	__u32 tree_count[2]; /* trees in roots[family]: [0] IPv4 packets, [1] IPv6 packets */
+	__u32 roots[2][FW_MAX_TREES]; /* FW_REF_* of each classifier tree's root, per family */
 	__u32 policy_id;     /* monotonic, never 0: conntrack fast path is valid only for this id */
 	__u8 default_action; /* FW_ACT_PASS / FW_ACT_DROP / FW_ACT_LOG / FW_ACT_REJECT */
 	__u8 _pad[3];

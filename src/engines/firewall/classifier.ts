@@ -21,13 +21,13 @@ export const KEY = {
   DPORT: 6,
   ICMP_TYPE: 8,
   ICMP_CODE: 9,
-  SRC: 10,
-  DST: 26,
+  SRC: 16,
+  DST: 32,
   SIZE: 48,
 } as const;
 
 export const CLASSIFIER = {
-  TREE_NODES: 16384,
+  TREE_NODES: 32768,
   LEAF_SLOTS: 262144,
   MAX_DEPTH: 12,
   MAX_TREES: 3,
@@ -45,9 +45,10 @@ export const CLASSIFIER = {
   CT_INVALID: 3,
 } as const;
 
-/** Leaf size the compiler aims for; doubled (up to the reference's count field) when the
+/** Leaf size the compiler aims for (a candidate check costs more than a level of descent, so
+ * small leaves and more nodes pay); doubled (up to the reference's count field) when the
  * node budget runs out. */
-export const DEFAULT_LEAF_TARGET = 4;
+export const DEFAULT_LEAF_TARGET = 2;
 
 /** Every meta byte the kernel can produce: 2 families x later-fragment x 4 ct states. */
 const VALID_META: readonly number[] = (() => {
@@ -55,6 +56,13 @@ const VALID_META: readonly number[] = (() => {
   for (const v6 of [0, CLASSIFIER.META_V6]) for (const lf of [0, CLASSIFIER.META_LATER_FRAG]) for (let ct = 0; ct < 4; ct++) out.push(v6 | lf | ct);
   return out;
 })();
+
+/** Meta values per family: each family has trees of its own (fw_gen.roots[family]), so the
+ * family is decided before the walk and never costs a level. */
+const FAMILY_META: Readonly<Record<4 | 6, readonly number[]>> = {
+  4: VALID_META.filter((v) => !(v & CLASSIFIER.META_V6)),
+  6: VALID_META.filter((v) => (v & CLASSIFIER.META_V6) !== 0),
+};
 
 /** Masked key bytes: rules constrain each with (byte & mask) == want, masks prefix-shaped
  * (CIDRs) or full (exact values), so any of them can be cut in any order. */
@@ -77,6 +85,8 @@ interface Cond {
   readonly meta: Uint8Array;
   /** meta set holds every value the kernel produces */
   readonly metaAll: boolean;
+  /** meta set holds every value of a family's packets */
+  readonly metaFam: Readonly<Record<4 | 6, boolean>>;
   /** per key byte: required bits and their values (mask 0 = any) */
   readonly want: Uint8Array;
   readonly mask: Uint8Array;
@@ -138,13 +148,16 @@ function condOf(r: CompiledRule): Cond {
     m & FW.M_SRC_PORT ? [be(r.srcPort!.lo, 2), be(r.srcPort!.hi, 2)] : null,
     m & FW.M_DST_PORT ? [be(r.dstPort!.lo, 2), be(r.dstPort!.hi, 2)] : null,
   ];
-  return { meta, metaAll, want, mask, cols, ranges, hasSet: (m & (FW.M_SRC_SET | FW.M_DST_SET)) !== 0, family: r.family };
+  const metaFam = { 4: FAMILY_META[4].every((v) => meta[v] === 1), 6: FAMILY_META[6].every((v) => meta[v] === 1) };
+  return { meta, metaAll, metaFam, want, mask, cols, ranges, hasSet: (m & (FW.M_SRC_SET | FW.M_DST_SET)) !== 0, family: r.family };
 }
 
 /** The part of key space a node covers: meta (or free), each masked byte fixed or free, and a
  * fixed prefix per port field (an interval). */
 interface Region {
   readonly meta: number; // -1 = free
+  /** the tree's family: the meta values a packet reaching this tree can carry */
+  readonly fam: 4 | 6;
   readonly fixed: Int16Array; // per key byte: value, or -1 = free
   readonly prefix: readonly Uint8Array[]; // per port field
 }
@@ -177,9 +190,14 @@ function coversRange(range: [Uint8Array, Uint8Array] | null, p: Uint8Array): boo
   return (c1 < 0 || (c1 === 0 && allFrom(lo, j, 0))) && (c2 > 0 || (c2 === 0 && allFrom(hi, j, 0xff)));
 }
 
+/** The rule accepts every meta value of the family's tree. */
+function metaAllOf(c: Cond, fam: 4 | 6): boolean {
+  return c.metaFam[fam];
+}
+
 function covers(c: Cond, reg: Region): boolean {
   if (c.hasSet) return false;
-  if (reg.meta < 0 ? !c.metaAll : c.meta[reg.meta] !== 1) return false;
+  if (reg.meta < 0 ? !metaAllOf(c, reg.fam) : c.meta[reg.meta] !== 1) return false;
   for (const j of c.cols) {
     const v = reg.fixed[j]!;
     if (v < 0 || (v & c.mask[j]!) !== c.want[j]) return false;
@@ -198,9 +216,9 @@ function pruneShadowed(list: number[], conds: readonly Cond[], reg: Region): num
 }
 
 export interface Classifier {
-  /** references of the trees' roots (FW_REF_*), at most MAX_TREES; a packet's rule is the
-   * first (lowest slot) match over all of them */
-  roots: number[];
+  /** per packet family, references of its trees' roots (FW_REF_*), at most MAX_TREES each; a
+   * packet's rule is the first (lowest slot) match over its family's trees */
+  roots: Record<4 | 6, number[]>;
   /** inner nodes, 256 references each, node i at [i*256, i*256+256) */
   nodes: Uint32Array;
   /** leaf candidate slots: rule slot indexes (generation-relative) */
@@ -286,8 +304,11 @@ class Builder {
   ) {}
 
   build(): Classifier {
-    const reg: Region = { meta: -1, fixed: new Int16Array(KEY.SIZE).fill(-1), prefix: RANGE_FIELDS.map(() => new Uint8Array(0)) };
-    const roots = partition(this.conds).map((part) => this.node(pruneShadowed(part, this.conds, reg), reg, 0));
+    const rootsOf = (fam: 4 | 6): number[] => {
+      const reg: Region = { meta: -1, fam, fixed: new Int16Array(KEY.SIZE).fill(-1), prefix: RANGE_FIELDS.map(() => new Uint8Array(0)) };
+      return partition(this.conds, fam).map((part) => this.node(pruneShadowed(part, this.conds, reg), reg, 0));
+    };
+    const roots = { 4: rootsOf(4), 6: rootsOf(6) };
     const nodes = new Uint32Array(this.nodes.length * 256);
     this.nodes.forEach((n, i) => nodes.set(n, i * 256));
     return {
@@ -330,13 +351,13 @@ class Builder {
     const fixedUsed = new Set<number>();
     for (const i of list) {
       const c = this.conds[i]!;
-      if (reg.meta < 0 && !c.metaAll) metaUsed = true;
+      if (reg.meta < 0 && !metaAllOf(c, reg.fam)) metaUsed = true;
       for (const j of c.cols) if (reg.fixed[j]! >= 0) fixedUsed.add(j);
       for (let f = 0; f < NR; f++) {
         if (!usedRange[f] && c.ranges[f] && !coversRange(c.ranges[f]!, reg.prefix[f]!)) usedRange[f] = true;
       }
     }
-    let k = list.join(',') + '|' + (metaUsed ? 'm' : '*') + '|' + [...fixedUsed].sort((a, b) => a - b).join('.');
+    let k = list.join(',') + '|' + (metaUsed ? `m${reg.fam}` : '*') + '|' + [...fixedUsed].sort((a, b) => a - b).join('.');
     for (let f = 0; f < NR; f++) k += '|' + (usedRange[f] ? reg.prefix[f]!.join('.') : '*');
     return k;
   }
@@ -384,13 +405,14 @@ class Builder {
     return ref;
   }
 
-  /** The cut that leaves the fewest rules per child on average (then the smallest largest
-   * child); null when no cut separates anything. */
+  /** Among cuts that shrink every child (else any), the one that leaves the fewest rules per
+   * child on average (then the smallest largest child); null when no cut separates anything. */
   private chooseCut(list: number[], reg: Region): Cut | null {
     const n = list.length;
     let best: Cut | null = null;
     let bestAvg = n; // a cut must do better than keeping every rule everywhere
     let bestMax = n;
+    let bestSplits = false;
     const consider = (cut: Cut, counts: Int32Array, base: number, values: readonly number[] | null): void => {
       let max = 0;
       let sum = 0;
@@ -408,7 +430,12 @@ class Builder {
         sum += acc;
       }
       const avg = sum / nv;
-      if (avg < bestAvg - 1e-9 || (Math.abs(avg - bestAvg) <= 1e-9 && max < bestMax)) {
+      const splits = max < n;
+      // A cut that leaves some child with every rule only helps packets elsewhere (e.g. an
+      // address byte all IPv4 rules share): prefer cuts that shrink every child.
+      if (!splits && bestSplits) return;
+      if ((splits && !bestSplits) || avg < bestAvg - 1e-9 || (Math.abs(avg - bestAvg) <= 1e-9 && max < bestMax)) {
+        bestSplits = splits;
         best = cut;
         bestAvg = avg;
         bestMax = max;
@@ -419,15 +446,15 @@ class Builder {
       let useful = false;
       for (const i of list) {
         const c = this.conds[i]!;
-        if (!c.metaAll) useful = true;
-        for (const v of VALID_META) {
+        if (!metaAllOf(c, reg.fam)) useful = true;
+        for (const v of FAMILY_META[reg.fam]) {
           if (c.meta[v]) {
             counts[v]!++;
             counts[v + 1]!--;
           }
         }
       }
-      if (useful) consider({ kind: 'meta' }, counts, 0, VALID_META);
+      if (useful) consider({ kind: 'meta' }, counts, 0, FAMILY_META[reg.fam]);
     }
     // Masked bytes: one difference array per byte; rules that ignore a byte reach every child.
     const counts = new Int32Array(KEY.SIZE * 257);
@@ -475,8 +502,8 @@ class Builder {
     const out: { from: number; to: number; list: number[]; reg: Region }[] = [];
     if (cut.kind === 'meta') {
       for (let v = 0; v < 256; v++) {
-        const r: Region = { meta: v, fixed: reg.fixed, prefix: reg.prefix };
-        const l = VALID_META.includes(v) ? list.filter((i) => this.conds[i]!.meta[v]) : [];
+        const r: Region = { meta: v, fam: reg.fam, fixed: reg.fixed, prefix: reg.prefix };
+        const l = FAMILY_META[reg.fam].includes(v) ? list.filter((i) => this.conds[i]!.meta[v]) : [];
         out.push({ from: v, to: v, list: pruneShadowed(l, this.conds, r), reg: r });
       }
       return out;
@@ -510,14 +537,14 @@ class Builder {
       if (col >= 0) {
         const fixed = Int16Array.from(reg.fixed);
         fixed[col] = from;
-        r = { meta: reg.meta, fixed, prefix: reg.prefix };
+        r = { meta: reg.meta, fam: reg.fam, fixed, prefix: reg.prefix };
       } else {
         const np = new Uint8Array(p.length + 1);
         np.set(p);
         np[p.length] = from;
         const prefix = reg.prefix.slice();
         prefix[field] = np;
-        r = { meta: reg.meta, fixed: reg.fixed, prefix };
+        r = { meta: reg.meta, fam: reg.fam, fixed: reg.fixed, prefix };
       }
       const l: number[] = [];
       for (const i of list) {
@@ -540,16 +567,18 @@ function small(c: Cond, off: number, family: 4 | 6): boolean {
 }
 
 /**
- * Rules split into up to MAX_TREES trees by which address they name narrowly: by destination,
+ * A family's rules (its own and family-less ones) split into up to MAX_TREES trees by which
+ * address they name narrowly: by destination,
  * else by source, else the rest (ports, protocols, wide networks). In one tree, a rule that
  * ignores the field a node cuts is copied into every child, so mixing "any source, this
  * destination" with "this source, any destination" multiplies nodes; apart, each tree cuts
  * its own field and the packet walks each (a fixed number of walks whatever the rule count).
  */
-function partition(conds: readonly Cond[]): number[][] {
+function partition(conds: readonly Cond[], family: 4 | 6): number[][] {
   const parts: number[][] = [[], [], []];
   conds.forEach((c, i) => {
     const fam = c.family;
+    if (fam !== 0 && fam !== family) return;
     if (fam !== 0 && small(c, KEY.DST, fam)) parts[0]!.push(i);
     else if (fam !== 0 && small(c, KEY.SRC, fam)) parts[1]!.push(i);
     else parts[2]!.push(i);
@@ -562,7 +591,8 @@ function partition(conds: readonly Cond[]): number[][] {
  * in priority order. */
 export function classifierCandidates(c: Classifier, key: Uint8Array): number[] {
   const all = new Set<number>();
-  for (const root of c.roots) for (const s of treeCandidates(c, root, key)) all.add(s);
+  const fam = key[KEY.META]! & CLASSIFIER.META_V6 ? 6 : 4;
+  for (const root of c.roots[fam]) for (const s of treeCandidates(c, root, key)) all.add(s);
   return [...all].sort((a, b) => a - b);
 }
 

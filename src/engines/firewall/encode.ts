@@ -186,11 +186,15 @@ export function encodeGeneration(c: CompiledFirewall, opts: EncodeOptions): Enco
   const gen = Buffer.alloc(G.size);
   u32(gen, G.fields.rule_count, c.rules.length, 'fw_gen.rule_count');
   u8(gen, G.fields.default_action, ACTION_CODE[c.defaultAction], 'fw_gen.default_action');
-  const roots = c.classifier.roots;
   const R = G.fields.roots;
-  if (R.size !== 4 * CLASSIFIER.MAX_TREES || roots.length > CLASSIFIER.MAX_TREES) throw new Error(`layout mismatch: fw_gen.roots is ${R.size} bytes for ${roots.length} trees`);
-  roots.forEach((ref, i) => u32(gen, { offset: R.offset + 4 * i, size: 4 }, ref, 'fw_gen.roots'));
-  u32(gen, G.fields.tree_count, roots.length, 'fw_gen.tree_count');
+  const T = G.fields.tree_count;
+  if (R.size !== 2 * 4 * CLASSIFIER.MAX_TREES || T.size !== 8) throw new Error(`layout mismatch: fw_gen.roots is ${R.size} bytes, tree_count ${T.size}, for 2 x ${CLASSIFIER.MAX_TREES} trees`);
+  ([4, 6] as const).forEach((fam, f) => {
+    const roots = c.classifier.roots[fam];
+    if (roots.length > CLASSIFIER.MAX_TREES) throw new Error(`${roots.length} IPv${fam} classifier trees exceed FW_MAX_TREES (${CLASSIFIER.MAX_TREES})`);
+    roots.forEach((ref, i) => u32(gen, { offset: R.offset + 4 * (f * CLASSIFIER.MAX_TREES + i), size: 4 }, ref, 'fw_gen.roots'));
+    u32(gen, { offset: T.offset + 4 * f, size: 4 }, roots.length, 'fw_gen.tree_count');
+  });
   if (!Number.isInteger(opts.policyId) || opts.policyId < 1 || opts.policyId > 0xffffffff) throw new Error(`policy id ${opts.policyId} is outside 1..2^32-1`);
   u32(gen, G.fields.policy_id, opts.policyId, 'fw_gen.policy_id');
   const cls = c.classifier;
