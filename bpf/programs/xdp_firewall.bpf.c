@@ -354,6 +354,11 @@ static __always_inline __u8 fw_ct_state(void *data, void *data_end, const struct
 		return FW_CT_NEW; /* no L4 header: nothing to track or check */
 	if (p->proto == IPPROTO_TCP && fw_tcp_flags_invalid(p->tcp_flags))
 		return FW_CT_INVALID;
+	/* A pure SYN (no ACK, RST or FIN) opens a connection attempt: new whatever the table holds
+	 * (on a live flow it is a retransmission or a port reuse, for the rules to judge again),
+	 * so it needs no lookup and never takes the fast path. */
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & 0x17) == 0x02)
+		return FW_CT_NEW;
 	struct ct_key key;
 	__u64 now = bpf_ktime_get_boot_ns();
 	if (((p->proto == IPPROTO_ICMP && p->family == SN_AF_INET) ||

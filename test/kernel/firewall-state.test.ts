@@ -120,6 +120,36 @@ describe('xdp-firewall: conntrack state and fast path (test-run)', { skip }, () 
       }
     });
 
+    it(`${v}: a pure SYN is new even on a live, answered flow already passed under this policy (no fast path)`, () => {
+      const h = fw();
+      const ct = ctMap(h);
+      h.install({
+        default_policy: 'pass',
+        rules: [
+          { id: 'est', priority: 1, action: 'allow', state: ['established'] },
+          { id: 'fresh', priority: 2, action: 'log', state: ['new'] },
+        ],
+      });
+      const key = ctKey(family, 6, client, 40002, server, 443);
+      const clientIsA = Buffer.compare(Buffer.from(parseAddress(client).addr), Buffer.from(parseAddress(server).addr)) < 0;
+      ct.update(key, liveEntry(clientIsA));
+      try {
+        const ack = tcpFrame({ src: client, dst: server, sport: 40002, dport: 443, flags: ['ack'] });
+        assert.deepEqual(h.judge(ack).events, [], 'the ACK is established (rule est, no log)');
+        assert.equal(h.judge(ack).delta.ct_fastpath, 1, 'and its direction now takes the fast path');
+        const syn = tcpFrame({ src: client, dst: server, sport: 40002, dport: 443, flags: ['syn'] });
+        const j = h.judge(syn);
+        assert.equal(j.verdict, XDP_PASS);
+        assert.equal(j.delta.ct_fastpath, undefined, 'a SYN never takes the fast path');
+        assert.deepEqual(j.events.map((e) => e.ruleNum), [h.ruleNum('fresh')], 'a pure SYN is new');
+        // SYN with ACK (a responder's answer) is not a pure SYN: still established.
+        const synAck = tcpFrame({ src: server, dst: client, sport: 443, dport: 40002, flags: ['syn', 'ack'] });
+        assert.deepEqual(h.judge(synAck).events, [], 'SYN-ACK of the live flow is established');
+      } finally {
+        ct.delete(key);
+      }
+    });
+
     it(`${v}: an ICMP error quoting a tracked flow is related; one quoting nothing readable is invalid`, () => {
       const h = fw();
       const ct = ctMap(h);
