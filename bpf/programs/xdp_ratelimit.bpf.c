@@ -35,6 +35,14 @@ struct {
 	__type(value, __u32);
 } rl_active SEC(".maps");
 
+/* per TCP port: when the agent last stamped its listeners (RL_STAMP_VALID_NS) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} rl_stamped SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2);
@@ -302,6 +310,12 @@ static __always_inline int rl_syn_cookies(struct xdp_md *ctx, struct sentinel_co
 			rl_stat(RL_ST_SYN_NOT_ANSWERED);
 			return RL_CONTINUE;
 		}
+		__u32 port = p->dport;
+		__u64 *stamped = bpf_map_lookup_elem(&rl_stamped, &port);
+		if (!stamped || now - *stamped > RL_STAMP_VALID_NS) {
+			rl_stat(RL_ST_SYN_UNSTAMPED);
+			return RL_CONTINUE;
+		}
 		int r = p->family == SN_AF_INET ? sp_answer_syn_v4(ctx, p) : sp_answer_syn_v6(ctx, p);
 		if (r != SP_OK) {
 			rl_stat(RL_ST_SYN_NOT_ANSWERED);
@@ -444,4 +458,13 @@ int xdp_ratelimit(struct xdp_md *ctx)
 	if (v == XDP_PASS)
 		sn_count(c, SN_CNT_PASSED, 1);
 	return v;
+}
+
+/* Never attached. The agent runs it with BPF_PROG_TEST_RUN in live-frames mode on the loopback
+ * device to hand the stack one SYN per local listener, so each listener keeps accepting the
+ * cookies answered above (see src/engines/ratelimit/listener-stamp.ts). */
+SEC("xdp")
+int xdp_ratelimit_stamp(struct xdp_md *ctx)
+{
+	return XDP_PASS;
 }

@@ -47,12 +47,17 @@ static napi_value test_run(napi_env env, napi_callback_info info)
 	    (present && !sn_arg_u32(env, fn, "opts.batchSize", v, &batch)))
 		return NULL;
 
+	/* Live frames go out of the program (XDP_TX/REDIRECT/PASS into the stack): the kernel
+	 * refuses an output buffer or output context for them. */
+	int live = (flags & BPF_F_TEST_XDP_LIVE_FRAMES) != 0;
+	if (live)
+		out_size = 0;
 	void *out = NULL, *ctx_out = NULL;
 	napi_value jout, jctx;
 	/* Buffers are created up front so the kernel writes straight into them. */
 	if (napi_create_buffer(env, out_size, &out, &jout) != napi_ok)
 		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating %u output bytes", out_size);
-	if (ctx_len) {
+	if (ctx_len && !live) {
 		if (napi_create_buffer(env, ctx_len, &ctx_out, &jctx) != napi_ok)
 			return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating the output context");
 	} else {
@@ -60,7 +65,7 @@ static napi_value test_run(napi_env env, napi_callback_info info)
 	}
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = data, .data_size_in = (__u32)data_len,
 		    .data_out = out_size ? out : NULL, .data_size_out = out_size, .ctx_in = ctx,
-		    .ctx_size_in = (__u32)ctx_len, .ctx_out = ctx_out, .ctx_size_out = (__u32)ctx_len,
+		    .ctx_size_in = (__u32)ctx_len, .ctx_out = ctx_out, .ctx_size_out = ctx_out ? (__u32)ctx_len : 0,
 		    .repeat = repeat, .flags = flags, .batch_size = batch);
 	int rc = bpf_prog_test_run_opts(prog_fd, &o);
 	if (rc)
@@ -75,7 +80,7 @@ static napi_value test_run(napi_env env, napi_callback_info info)
 		args[1] = sn_make_u32(env, o.data_size_out);
 		NAPI_OK(env, napi_call_function(env, jout, subarray, 2, args, &sliced));
 	}
-	if (ctx_len && o.ctx_size_out < ctx_len) {
+	if (ctx_out && o.ctx_size_out < ctx_len) {
 		napi_value subarray, args[2];
 		NAPI_OK(env, napi_get_named_property(env, jctx, "subarray", &subarray));
 		args[0] = sn_make_u32(env, 0);

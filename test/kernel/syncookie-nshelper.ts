@@ -5,6 +5,8 @@
 // line (verdict, output frame, counter and stat deltas); syncookie-xdp.test.ts asserts.
 import net from 'node:net';
 import readline from 'node:readline';
+import { RATELIMIT_STAMP_ENTRY } from '../../src/engines/ratelimit/kernel.js';
+import { stampListeners } from '../../src/engines/ratelimit/listener-stamp.js';
 import { RatelimitHarness } from './ratelimit-harness.js';
 
 /** One frame to judge (hex), one per stdin line; a line { "policy": {...} } installs a policy
@@ -43,6 +45,11 @@ try {
     const msg = JSON.parse(line) as SyncookieStep | { policy: { ddos: Record<string, unknown> } };
     if ('policy' in msg) {
       h.install(msg.policy);
+      // As the engine does: stamp this namespace's listeners, so XDP may answer their SYNs.
+      const at = process.hrtime.bigint();
+      const st = stampListeners(h.kernel.obj.progFd(RATELIMIT_STAMP_ENTRY));
+      if (st.errors.length) throw new Error(`stamping listeners: ${st.errors.join('; ')}`);
+      h.kernel.markStamped(st.ports, at);
       process.stdout.write('{"installed":true}\n');
       continue;
     }

@@ -131,7 +131,15 @@ struct rl_housekeeping {
 #define RL_ST_CAS_EXHAUSTED 5    /* TAT update lost every retry: packet passed */
 #define RL_ST_HOUSEKEEPING_RUNS 6
 #define RL_ST_SYN_PASSED_UNDER_THRESHOLD 7 /* threshold mode, SYN below it, left to the stack */
-#define RL_ST_MAX 8
+#define RL_ST_SYN_UNSTAMPED 8 /* SYN to a port whose listeners the agent has not stamped recently: left to the stack */
+#define RL_ST_MAX 9
+
+/* The kernel takes a cookie ACK only on a listener that sent a cookie itself in the last two
+ * minutes. The agent stamps every local listener (src/engines/ratelimit/listener-stamp.ts) and
+ * writes the time, CLOCK_MONOTONIC ns, per port into rl_stamped; XDP answers SYNs to a port
+ * only while its stamp is younger than this. Otherwise the SYN goes to the stack, which (with
+ * tcp_syncookies=2) answers with its own cookie: still nothing half-open, only slower. */
+#define RL_STAMP_VALID_NS (60ULL * 1000000000ULL)
 
 /* rl_event.reason */
 #define RL_R_RULE 1

@@ -17,7 +17,8 @@ import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../eng
 import { pinObjectMaps, removePins } from '../pins.js';
 import { compileRatelimit, type CompiledRatelimit } from './compile.js';
 import { decodeRatelimitEvent, emptyRatelimitEvent, ratelimitAlert, type RatelimitAlertContext } from './events.js';
-import { RATELIMIT_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel, SN_PROG_XDP_RATELIMIT, type RlCounters } from './kernel.js';
+import { RATELIMIT_ENTRY, RATELIMIT_STAMP_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel, SN_PROG_XDP_RATELIMIT, type RlCounters } from './kernel.js';
+import { stampListeners, STAMP_INTERVAL_MS } from './listener-stamp.js';
 import { RatelimitMetrics } from './metrics.js';
 import { SyncookiesGuard, SYNCOOKIES_ALWAYS } from './syncookies.js';
 
@@ -43,6 +44,7 @@ export class RatelimitEngine implements Engine {
   private readonly alertCtx: RatelimitAlertContext;
   private readonly syncookies = new SyncookiesGuard();
   private readonly rlMetrics: RatelimitMetrics;
+  private stampTimer: NodeJS.Timeout | null = null;
   private config: Config;
   private ruleIds: string[] = [];
   private pinned: string[] = [];
@@ -109,9 +111,15 @@ export class RatelimitEngine implements Engine {
         if (!k) throw new Error(`${RATELIMIT_PROGRAM} is not loaded`);
         // Cookie ACKs must be accepted before the first cookie goes out; and the sysctl goes
         // back only after the kernel stopped sending cookies.
-        if (compiled.synCookies) this.enableSyncookies();
+        if (compiled.synCookies) {
+          this.enableSyncookies();
+          this.startStamping();
+        }
         const gen = k.apply(compiled);
-        if (!compiled.synCookies) this.restoreSyncookies();
+        if (!compiled.synCookies) {
+          this.stopStamping();
+          this.restoreSyncookies();
+        }
         this.config = next;
         this.ruleIds = [...new Set(compiled.rows.map((r) => r.ruleId))];
         this.logPolicy(compiled, gen);
@@ -124,6 +132,31 @@ export class RatelimitEngine implements Engine {
       { program: RATELIMIT_PROGRAM, generation, kernel_rows: c.rows.length, cookie_mode: c.header.cookieMode, default_interval_ns: String(c.header.dflt.intervalNs) },
       'rate-limit policy loaded',
     );
+  }
+
+  /** While SYN cookies are on, every local listener is stamped now and every
+   * STAMP_INTERVAL_MS (listener-stamp.ts says why): before the first cookie goes out. */
+  private startStamping(): void {
+    if (this.stampTimer) return;
+    const stamp = (): void => {
+      const k = this.kernel;
+      if (!k) return;
+      // the clock read before the SYNs: the kernel's stamp is at least this fresh
+      const at = process.hrtime.bigint();
+      const r = stampListeners(k.obj.progFd(RATELIMIT_STAMP_ENTRY));
+      k.markStamped(r.ports, at);
+      this.rlMetrics.stamped(r.stamped, r.errors.length);
+      if (r.errors.length) this.ctx.log.warn({ program: RATELIMIT_PROGRAM, errors: r.errors }, 'could not stamp some TCP listeners for SYN cookies: their clients may be reset during a flood');
+      else this.ctx.log.debug({ program: RATELIMIT_PROGRAM, listeners: r.listeners }, 'TCP listeners stamped for SYN cookies');
+    };
+    stamp();
+    this.stampTimer = setInterval(stamp, STAMP_INTERVAL_MS);
+    this.stampTimer.unref();
+  }
+
+  private stopStamping(): void {
+    if (this.stampTimer) clearInterval(this.stampTimer);
+    this.stampTimer = null;
   }
 
   private enableSyncookies(): void {
@@ -218,6 +251,7 @@ export class RatelimitEngine implements Engine {
    * counts tailcall_miss) or detaches; restores the sysctl; closes. Never throws. */
   async stop(): Promise<string[]> {
     const errors: string[] = [];
+    this.stopStamping();
     if (this.chain) {
       try {
         this.chain.delete(FW_TAIL_RATELIMIT);

@@ -2,12 +2,14 @@
 // generation, then flip rl_active), housekeeping config and counter readers. Used by the engine,
 // the kernel tests and the bench so all three drive the program the same way.
 import { BpfObject } from '../../kernel/object.js';
-import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
+import { BpfMap, bytesCodec, sumU64Slots, u32Codec, u64Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { RL, type CompiledRatelimit, type GenHeader, type Limit, type RuleRow } from './compile.js';
 
 export const RATELIMIT_PROGRAM = 'xdp-ratelimit';
 export const RATELIMIT_ENTRY = 'xdp_ratelimit';
+/** never attached: hands the stack listener-stamping SYNs (listener-stamp.ts) */
+export const RATELIMIT_STAMP_ENTRY = 'xdp_ratelimit_stamp';
 export const RATELIMIT_OBJECT_FILE = 'xdp_ratelimit.bpf.o';
 export const SN_PROG_XDP_RATELIMIT = 2;
 export const SN_EV_RATELIMIT = 2;
@@ -24,7 +26,7 @@ export type RlCounters = Record<RlCounterSlot, bigint>;
 /** rl_stats slots (ratelimit.h RL_ST_*), in order. */
 export const RL_STAT_SLOTS = [
   'syncookie_valid', 'over_limit_passed', 'syn_not_answered', 'buckets_expired', 'bucket_create_failed',
-  'cas_exhausted', 'housekeeping_runs', 'syn_under_threshold',
+  'cas_exhausted', 'housekeeping_runs', 'syn_under_threshold', 'syn_unstamped',
 ] as const;
 export type RlStatSlot = (typeof RL_STAT_SLOTS)[number];
 export type RlStats = Record<RlStatSlot, bigint>;
@@ -93,6 +95,7 @@ export class RatelimitKernel {
   private readonly stats: BpfMap<number, Buffer>;
   private readonly hk: BpfMap<number, Buffer>;
   private readonly buckets: BpfMap<Buffer, Buffer>;
+  private readonly stamped: BpfMap<number, bigint>;
   /** the generation packets are judged by */
   generation = 0;
   compiled: CompiledRatelimit | null = null;
@@ -105,6 +108,7 @@ export class RatelimitKernel {
     this.stats = obj.map('rl_stats', u32Codec, bytesCodec(8));
     this.hk = obj.map('rl_housekeeping', u32Codec, bytesCodec(L.rl_housekeeping.size));
     this.buckets = obj.map('rl_buckets', bytesCodec(L.rl_key.size), bytesCodec(L.rl_bucket.size));
+    this.stamped = obj.map('rl_stamped', u32Codec, u64Codec);
   }
 
   static load(opts: RatelimitKernelOptions): RatelimitKernel {
@@ -117,6 +121,12 @@ export class RatelimitKernel {
       obj.close();
       throw e;
     }
+  }
+
+  /** Ports whose listeners were stamped at `monoNs` (CLOCK_MONOTONIC, bpf_ktime_get_ns's clock):
+   * XDP answers SYNs to them for RL_STAMP_VALID_NS. */
+  markStamped(ports: readonly number[], monoNs: bigint): void {
+    for (const p of ports) this.stamped.update(p, monoNs);
   }
 
   get progFd(): number {
