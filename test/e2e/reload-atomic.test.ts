@@ -184,7 +184,9 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
 
   test(`${RELOADS} reloads A⇄B while traffic flows: every packet judged by A or B in full (IPv4, IPv6)`, { timeout: 600_000 }, async (t) => {
     const configText = (p: 'A' | 'B', fillers: number): string =>
-      policy(p, fillers).replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(8080));
+      policy(p, fillers).replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(8080)) +
+      // the store startAgent put beside the config (a reload must not move it)
+      `storage:\n  path: ${path.join(path.dirname(a.configPath), 'sentinel.db')}\n`;
     assert.equal(readFileSync(a.configPath, 'utf8'), configText('A', 0), 'the agent started on policy A');
 
     const rbErr0 = await rcvbufErrors(g, 'server');

@@ -7,7 +7,7 @@
 //
 // Conntrack state is made real, not assumed: TCP packets carry random flags (invalid ones make
 // the kernel say `invalid`), some flows get a live entry with a reply seen in ct_table
-// (`established`), and ICMP errors (which quote nothing here) are `invalid` as the kernel judges
+// (`established`, except for a pure SYN, which is `new` whatever the table holds), and ICMP errors (which quote nothing here) are `invalid` as the kernel judges
 // them. Seeded: FW_DIFF_SEED reproduces a run; FW_DIFF_SETS / FW_DIFF_PACKETS scale it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -92,12 +92,14 @@ function probe(r: Rand, section: Record<string, unknown>): Probe {
   let l4: L4Spec;
   let state: number = CT.new;
   let ct: Probe['ct'] = null;
+  let pureSyn = false;
   if (f.laterFragment) {
     l4 = { proto: 'raw', number: f.proto, bytes: Buffer.from([0, 80, 0, 80, 8, 0, 0, 0]) };
   } else if (f.proto === 6) {
     const fl = r.pick(TCP_FLAG_SETS);
     l4 = { proto: 'tcp', sport: f.srcPort ?? 0, dport: f.dstPort ?? 0, flags: fl.flags };
     if (fl.invalid) state = CT.invalid;
+    pureSyn = fl.flags.length === 1 && fl.flags[0] === 'syn';
   } else if (f.proto === 17) {
     l4 = { proto: 'udp', sport: f.srcPort ?? 0, dport: f.dstPort ?? 0 };
   } else if (f.proto === 1 || f.proto === 58) {
@@ -108,7 +110,9 @@ function probe(r: Rand, section: Record<string, unknown>): Probe {
     l4 = { proto: 'raw', number: f.proto, bytes: Buffer.alloc(8, 0x5a) };
   }
   if (state === CT.new && (f.proto === 6 || f.proto === 17) && !f.laterFragment && r.chance(0.35)) {
-    state = CT.established;
+    // A pure SYN is `new` whatever the table holds (it opens a connection attempt): the
+    // entry is written anyway, so the kernel is seen to ignore it.
+    state = pureSyn ? CT.new : CT.established;
     ct = { key: ctKeyOf(f), value: ctEstablished() };
   }
   f.ctState = state;

@@ -62,6 +62,50 @@ describe('firewall classifier', () => {
     }
   });
 
+  it('gives each packet family trees of its own: they hold its rules and family-less ones only', () => {
+    const rules = Array.from({ length: 400 }, (_, i) => ({
+      id: `r${i}`,
+      priority: i + 1,
+      action: i % 2 ? 'allow' : 'deny',
+      protocol: i % 3 ? 'tcp' : 'udp',
+      ...(i % 7 === 0 ? {} : { dst_ip: i % 2 ? `198.18.${i & 255}.0/24` : `2001:db8:${i.toString(16)}::/64` }),
+      dst_port: String(1000 + i),
+    }));
+    const c = compile({ rules });
+    const cls = c.classifier;
+    const slotsUnder = (root: number): Set<number> => {
+      const out = new Set<number>();
+      const seen = new Set<number>();
+      const visit = (ref: number): void => {
+        if (seen.has(ref)) return;
+        seen.add(ref);
+        if (ref & CLASSIFIER.REF_LEAF) {
+          const start = ref & CLASSIFIER.REF_SLOT_MASK;
+          const n = (ref >>> CLASSIFIER.REF_COUNT_SHIFT) & CLASSIFIER.REF_COUNT_MASK;
+          for (const s of cls.leafSlots.subarray(start, start + n)) out.add(s);
+          return;
+        }
+        const node = ref & CLASSIFIER.REF_NODE_MASK;
+        for (const child of cls.nodes.subarray(node * 256, node * 256 + 256)) visit(child);
+      };
+      visit(root);
+      return out;
+    };
+    for (const fam of [4, 6] as const) {
+      assert.ok(cls.roots[fam].length >= 1 && cls.roots[fam].length <= CLASSIFIER.MAX_TREES, `IPv${fam}: ${cls.roots[fam].length} trees`);
+      const reach = new Set<number>();
+      for (const root of cls.roots[fam]) for (const s of slotsUnder(root)) reach.add(s);
+      for (const s of reach) {
+        const r = c.rules[s]!;
+        assert.ok(r.family === 0 || r.family === fam, `IPv${fam} trees reach rule ${r.ruleId} of family ${r.family}`);
+      }
+      // and every rule of the family (or of none) is reachable from them
+      c.rules.forEach((r, s) => {
+        if (r.family === 0 || r.family === fam) assert.ok(reach.has(s), `rule ${r.ruleId} is missing from the IPv${fam} trees`);
+      });
+    }
+  });
+
   it('drops rules shadowed by an earlier rule covering the region', () => {
     const c = compile({ rules: [{ id: 'all-tcp', priority: 1, action: 'deny', protocol: 'tcp' }, ...Array.from({ length: 50 }, (_, i) => ({ id: `t${i}`, priority: i + 2, action: 'allow', protocol: 'tcp', dst_port: String(i + 1) }))] });
     const key = packetKey({ family: 4, src: new Uint8Array(16), dst: new Uint8Array(16), proto: 6, srcPort: 1, dstPort: 5 });
