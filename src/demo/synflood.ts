@@ -78,6 +78,14 @@ export async function runSynFloodStep(o: SynFloodOptions): Promise<SynFloodResul
     o.say(`  SYN flood       second agent in ${lab.ns('server')} (the protected server), ddos.syn_protection above 500 SYN/s; net.ipv4.tcp_syncookies=${sysctl} there`);
     const server = await lab.startTcpServer('server', SERVICE_PORT, 4);
     procs.push(server.process);
+    // XDP answers SYNs only for ports whose listeners the agent has stamped (every 2 s; until
+    // then the kernel's own cookies answer): wait for the first stamping round that sees it.
+    const stamps = async (): Promise<number> => (await api.metrics()).value('ebpfsentinel_ratelimit_listener_stamps_total', { outcome: 'sent' });
+    const stamped0 = await stamps();
+    for (const until = Date.now() + 10_000; (await stamps()) <= stamped0; ) {
+      if (Date.now() > until) throw new Error('the agent did not stamp the demo server\'s listener within 10 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
 
     const cookies = async (): Promise<number> =>
       (await api.metrics()).value('ebpfsentinel_program_reasons_total', { program: 'xdp-ratelimit', interface: lab.ifname('ser'), counter: 'syncookie_sent' });
