@@ -7,7 +7,8 @@
 import net from 'node:net';
 import { loadNative } from '../src/kernel/native.js';
 import { compileRatelimit } from '../src/engines/ratelimit/compile.js';
-import { RatelimitKernel, type RlCounters } from '../src/engines/ratelimit/kernel.js';
+import { stampListeners } from '../src/engines/ratelimit/listener-stamp.js';
+import { RATELIMIT_STAMP_ENTRY, RatelimitKernel, type RlCounters } from '../src/engines/ratelimit/kernel.js';
 import { ddosSchema, ratelimitSchema } from '../src/engines/ratelimit/schema.js';
 import { tcpFrame, tcpOptions } from '../test/support/frames.js';
 import { parseFrame, verifyIpv4Checksum, verifyL4Checksum } from '../test/support/frame-parse.js';
@@ -78,6 +79,12 @@ async function main(spec: SyncookieChildSpec): Promise<SyncookieChildResult> {
         ddosSchema.parse({ enabled: true, syn_protection: { enabled: true, threshold_mode: false } }),
       ),
     );
+    // As the engine does: stamp the listeners so XDP may answer their SYNs (valid 60 s, far
+    // longer than this child runs).
+    const stampedAt = process.hrtime.bigint();
+    const st = stampListeners(rl.obj.progFd(RATELIMIT_STAMP_ENTRY));
+    if (st.errors.length || !st.ports.includes(port[4]) || !st.ports.includes(port[6])) throw new Error(`stamping the listeners failed: ${st.errors.join('; ')}`);
+    rl.markStamped(st.ports, stampedAt);
     restoreObj = native.objOpen(spec.restoreObj, {});
     native.objLoad(restoreObj);
     floorObj = native.objOpen(spec.floorObj, {});
