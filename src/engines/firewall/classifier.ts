@@ -559,9 +559,13 @@ class Builder {
 
 type Cut = { kind: 'meta' } | { kind: 'col'; col: number } | { kind: 'range'; field: number };
 
-/** Small = names one network narrowly (IPv4 /24 or longer, IPv6 /64 or longer). */
+/** Small = names a network at all (IPv4 /8 or longer, IPv6 /16 or longer): such a rule is cut
+ * well by its address bytes, and what must not share a tree is rules that name a source with
+ * rules that name only a destination (each is copied into every child of the other's cuts).
+ * A /24 threshold sent every wider network to the rest tree, where a grouped 10,000-rule policy
+ * ran out of nodes and fell back to leaves of 830 rules. */
 function small(c: Cond, off: number, family: 4 | 6): boolean {
-  const need = family === 4 ? 3 : 8; // whole bytes that must be fixed
+  const need = family === 4 ? 1 : 2; // whole bytes that must be fixed
   for (let i = 0; i < need; i++) if (c.mask[off + i] !== 0xff) return false;
   return true;
 }
