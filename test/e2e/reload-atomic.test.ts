@@ -13,11 +13,11 @@
 //                      took effect before the next one starts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
-import { latestCounts, rcvbufErrors, RECEIVER_PY } from './reload-traffic-support.js';
+import { collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, rotateReloads } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites();
 
@@ -25,7 +25,6 @@ const RELOADS = 100;
 const PORT = { both: 7000, trap: 7001, onlyA: 7002, onlyB: 7003 } as const;
 const PORTS = [PORT.both, PORT.trap, PORT.onlyA, PORT.onlyB];
 /** Reloads rotate through every way the agent offers. */
-const TRIGGERS = ['api', 'signal', 'file'] as const;
 
 const HEAD = `
 agent:
@@ -137,51 +136,8 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
     };
 
     await confirm('A', 'start');
-    // Reloads are followed through the agent's own reload counter (Prometheus), whatever
-    // triggered them.
-    const reloads = async (): Promise<{ ok: number; failed: number }> => {
-      const m = await a.api.metrics();
-      const sum = (outcome: string): number => ['api', 'signal', 'file'].reduce((n, trigger) => n + m.value('ebpfsentinel_config_reloads_total', { trigger, outcome }), 0);
-      return { ok: sum('success'), failed: sum('failure') };
-    };
-    let seen = await reloads();
-    const triggers = { api: 0, signal: 0, file: 0 };
-    for (let i = 1; i <= RELOADS; i++) {
-      const next: 'A' | 'B' = i % 2 === 1 ? 'B' : 'A';
-      // Written aside and renamed into place, as an operator's tooling should: the file watcher
-      // never reads half a file.
-      writeFileSync(`${a.configPath}.tmp`, configText(next, i % 3));
-      renameSync(`${a.configPath}.tmp`, a.configPath);
-      const prev = seen;
-      const how = TRIGGERS[(i - 1) % TRIGGERS.length]!;
-      triggers[how]++;
-      if (how === 'api') {
-        const res = await fetch(`${a.api.baseUrl}/api/v1/config/reload`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
-        const body = (await res.json()) as { ok?: boolean };
-        assert.equal(res.status, 200, `reload ${i} through the API: ${JSON.stringify(body)}`);
-        assert.equal(body.ok, true);
-      } else if (how === 'signal') {
-        process.kill(a.agent.pid, 'SIGHUP');
-      } // 'file': the rename alone; the agent's config watcher reloads
-      const done = await eventually(async () => {
-        const now = await reloads();
-        return now.ok + now.failed > prev.ok + prev.failed ? now : undefined;
-      }, 20_000, `reload ${i} (${how})`);
-      assert.equal(done.failed, prev.failed, `reload ${i} was rejected: ${a.agent.process.stderr.slice(-1500)}`);
-      await confirm(next, `reload ${i} (to ${next})`);
-      // A watcher event for the same write may land after the reload above; the next reload is
-      // told apart from it by counting from here.
-      seen = await reloads();
-    }
-
-    await tx.stop('SIGTERM', 5000);
-    const rounds = Number(/rounds (\d+)/.exec(tx.stdout)?.[1]);
-    assert.ok(Number.isInteger(rounds) && rounds > 0, `the sender reported its rounds: ${tx.stdout.slice(-200)} ${tx.stderr.slice(-500)}`);
-    await new Promise((r) => setTimeout(r, 500)); // the last datagrams cross the gateway
-    await rx.stop('SIGTERM', 5000);
-    assert.match(rx.stdout, /written/, `receiver wrote its record: ${rx.stderr.slice(-500)}`);
-    const got = JSON.parse(readFileSync(jsonOut, 'utf8')) as Record<string, number[]>;
-    assert.equal(await rcvbufErrors(g, 'server'), rbErr0, 'no datagram was lost in a receive buffer');
+    const triggers = await rotateReloads(a, RELOADS, configText, confirm);
+    const { rounds, got } = await collectRounds(g, tx, rx, jsonOut, rbErr0);
 
     const phaseCounts: number[] = [];
     for (const fam of [4, 6] as const) {

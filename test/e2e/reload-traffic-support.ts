@@ -1,8 +1,11 @@
 // What the atomic-reload tests share: a UDP receiver that records which round of the sender
 // each datagram belongs to, per family and port, and the counters that prove no datagram was
 // lost outside the policy under test.
+import assert from 'node:assert/strict';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { GatewayLab } from '../../src/lab/gateway.js';
 import type { LabProcess } from '../../src/lab/process.js';
+import { eventually, type RunningAgent } from './agent-support.js';
 
 // Records the round number of every datagram per family/port; prints running counts so the
 // test can follow the live policy, and on SIGTERM writes every round received as JSON.
@@ -73,4 +76,77 @@ export function latestCounts(rx: LabProcess): Map<string, number> {
     if (k && v !== undefined) m.set(k, Number(v));
   }
   return m;
+}
+
+export const TRIGGERS = ['api', 'signal', 'file'] as const;
+export type ReloadTrigger = (typeof TRIGGERS)[number];
+export type Policy = 'A' | 'B';
+
+/**
+ * Reloads the running agent `count` times, alternating B, A, B, ... (`configText(policy, i % 3)`
+ * written aside and renamed into place, so the file watcher never reads half a file), through
+ * the API, SIGHUP and the file watch in turn. Each reload is followed through the agent's own
+ * counter (ebpfsentinel_config_reloads_total), must be accepted, and is confirmed by
+ * `confirm(policy)` seeing the new policy in the traffic. Returns the reloads per trigger.
+ */
+export async function rotateReloads(
+  a: RunningAgent,
+  count: number,
+  configText: (policy: Policy, fillers: number) => string,
+  confirm: (policy: Policy, what: string) => Promise<void>,
+): Promise<Record<ReloadTrigger, number>> {
+  const reloads = async (): Promise<{ ok: number; failed: number }> => {
+    const m = await a.api.metrics();
+    const sum = (outcome: string): number => TRIGGERS.reduce((n, trigger) => n + m.value('ebpfsentinel_config_reloads_total', { trigger, outcome }), 0);
+    return { ok: sum('success'), failed: sum('failure') };
+  };
+  let seen = await reloads();
+  const triggers = { api: 0, signal: 0, file: 0 };
+  for (let i = 1; i <= count; i++) {
+    const next: Policy = i % 2 === 1 ? 'B' : 'A';
+    writeFileSync(`${a.configPath}.tmp`, configText(next, i % 3));
+    renameSync(`${a.configPath}.tmp`, a.configPath);
+    const prev = seen;
+    const how = TRIGGERS[(i - 1) % TRIGGERS.length]!;
+    triggers[how]++;
+    if (how === 'api') {
+      const res = await fetch(`${a.api.baseUrl}/api/v1/config/reload`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
+      const body = (await res.json()) as { ok?: boolean };
+      assert.equal(res.status, 200, `reload ${i} through the API: ${JSON.stringify(body)}`);
+      assert.equal(body.ok, true);
+    } else if (how === 'signal') {
+      process.kill(a.agent.pid, 'SIGHUP');
+    } // 'file': the rename alone; the agent's config watcher reloads
+    const done = await eventually(async () => {
+      const now = await reloads();
+      return now.ok + now.failed > prev.ok + prev.failed ? now : undefined;
+    }, 20_000, `reload ${i} (${how})`);
+    assert.equal(done.failed, prev.failed, `reload ${i} was rejected: ${a.agent.process.stderr.slice(-1500)}`);
+    await confirm(next, `reload ${i} (to ${next})`);
+    // A watcher event for the same write may land after the reload above; the next reload is
+    // told apart from it by counting from here.
+    seen = await reloads();
+  }
+  return triggers;
+}
+
+/** Stops the sender and then the receiver, and returns what the receiver recorded: every round
+ * received per "family/port", and how many rounds were sent. No datagram may have been lost in
+ * a receive buffer since `rcvbufErrorsBefore`. */
+export async function collectRounds(
+  g: GatewayLab,
+  tx: LabProcess,
+  rx: LabProcess,
+  jsonOut: string,
+  rcvbufErrorsBefore: number,
+): Promise<{ rounds: number; got: Record<string, number[]> }> {
+  await tx.stop('SIGTERM', 5000);
+  const rounds = Number(/rounds (\d+)/.exec(tx.stdout)?.[1]);
+  assert.ok(Number.isInteger(rounds) && rounds > 0, `the sender reported its rounds: ${tx.stdout.slice(-200)} ${tx.stderr.slice(-500)}`);
+  await new Promise((r) => setTimeout(r, 500)); // the last datagrams cross the gateway
+  await rx.stop('SIGTERM', 5000);
+  assert.match(rx.stdout, /written/, `receiver wrote its record: ${rx.stderr.slice(-500)}`);
+  const got = JSON.parse(readFileSync(jsonOut, 'utf8')) as Record<string, number[]>;
+  assert.equal(await rcvbufErrors(g, 'server'), rcvbufErrorsBefore, 'no datagram was lost in a receive buffer');
+  return { rounds, got };
 }
