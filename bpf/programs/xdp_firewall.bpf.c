@@ -399,21 +399,12 @@ static __always_inline void fw_emit(struct xdp_md *ctx, struct sentinel_counters
 	if (!e)
 		return;
 	sn_event_fill_hdr(&e->hdr, SN_EV_FIREWALL, SN_PROG_XDP_FIREWALL, 0, sizeof(*e));
-	__builtin_memcpy(e->src_addr, p->src, 16);
-	__builtin_memcpy(e->dst_addr, p->dst, 16);
+	SN_EVENT_FILL_FLOW(e, ctx, p);
 	e->rule_num = rule_num;
-	e->ifindex = ctx->ingress_ifindex;
-	e->src_port = p->sport;
-	e->dst_port = p->dport;
-	e->vlan_id = p->vlan_id;
-	e->pkt_len = p->pkt_len;
-	e->family = p->family;
-	e->proto = p->proto;
 	e->action = action;
 	e->reason = reason;
 	e->icmp_type = p->icmp_type;
 	e->icmp_code = p->icmp_code;
-	e->tcp_flags = p->tcp_flags;
 	e->vlan_depth = p->vlan_depth;
 	sn_event_submit(e, c);
 }

@@ -138,20 +138,11 @@ static __always_inline void rl_emit(struct xdp_md *ctx, struct sentinel_counters
 	if (!e)
 		return;
 	sn_event_fill_hdr(&e->hdr, SN_EV_RATELIMIT, SN_PROG_XDP_RATELIMIT, 0, sizeof(*e));
-	__builtin_memcpy(e->src_addr, p->src, 16);
-	__builtin_memcpy(e->dst_addr, p->dst, 16);
+	SN_EVENT_FILL_FLOW(e, ctx, p);
 	e->drops = drops;
 	e->rule_num = rule_num;
-	e->ifindex = ctx->ingress_ifindex;
-	e->src_port = p->sport;
-	e->dst_port = p->dport;
-	e->vlan_id = p->vlan_id;
-	e->pkt_len = p->pkt_len;
-	e->family = p->family;
-	e->proto = p->proto;
 	e->reason = reason;
 	e->action = action;
-	e->tcp_flags = p->tcp_flags;
 	e->aggregate = aggregate;
 	e->_pad[0] = 0;
 	e->_pad[1] = 0;

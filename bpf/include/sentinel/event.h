@@ -60,4 +60,22 @@ static __always_inline void sn_event_submit(void *rec, struct sentinel_counters 
 	sn_count(c, SN_CNT_EVENTS, 1);
 }
 
+/* The flow part every packet event has under the same member names (src_addr, dst_addr,
+ * ifindex, src_port, dst_port, vlan_id, pkt_len, family, proto, tcp_flags), filled from the
+ * parsed packet; the agent decodes it with one function (src/engines/event-flow.ts). A macro
+ * because the event structs differ around it. */
+#define SN_EVENT_FILL_FLOW(e, xdp, p)                           \
+	do {                                                    \
+		__builtin_memcpy((e)->src_addr, (p)->src, 16);  \
+		__builtin_memcpy((e)->dst_addr, (p)->dst, 16);  \
+		(e)->ifindex = (xdp)->ingress_ifindex;          \
+		(e)->src_port = (p)->sport;                     \
+		(e)->dst_port = (p)->dport;                     \
+		(e)->vlan_id = (p)->vlan_id;                    \
+		(e)->pkt_len = (p)->pkt_len;                    \
+		(e)->family = (p)->family;                      \
+		(e)->proto = (p)->proto;                        \
+		(e)->tcp_flags = (p)->tcp_flags;                \
+	} while (0)
+
 #endif
