@@ -13,6 +13,8 @@ export interface BenchArgs {
   throughput: boolean;
   /** live frames per contender, family and round */
   throughputFrames: number;
+  /** only the cases whose id matches (floors always run); implies no write */
+  only: RegExp | null;
   help: boolean;
 }
 
@@ -25,6 +27,9 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (make bench)
                    live frames per contender, family and round of the drop throughput
                    comparison (default 2000000, 100000..100000000)
   --no-throughput  skip the drop throughput comparison
+  --only REGEX     measure only the cases whose id matches (the floors always run; the SYN-cookie
+                   and throughput parts run only when REGEX matches "syncookie" / "throughput");
+                   a partial run never writes the results file
   --out FILE       results file (default bench/results.json in the checkout)
   --no-write       print only; leave the results file alone
   -h, --help       this text`;
@@ -56,6 +61,7 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
         'no-write': { type: 'boolean' },
         'no-throughput': { type: 'boolean' },
         'throughput-frames': { type: 'string' },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -63,14 +69,23 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
     throw new ArgsError((e as Error).message);
   }
   if (values.out !== undefined && values.out.trim() === '') throw new ArgsError('--out: expected a file name');
+  let only: RegExp | null = null;
+  if (values.only !== undefined) {
+    try {
+      only = new RegExp(values.only);
+    } catch (e) {
+      throw new ArgsError(`--only: not a regular expression: ${(e as Error).message}`);
+    }
+  }
   return {
     samples: intArg('samples', values.samples, 7, 3, 99),
     sampleMs: intArg('sample-ms', values['sample-ms'], 300, 20, 5000),
     listSize: intArg('list-size', values['list-size'], 100_000, 1, FW_LPM_PER_GENERATION),
     out: values.out ?? defaultOut,
-    write: !values['no-write'],
-    throughput: !values['no-throughput'],
+    write: !values['no-write'] && only === null,
+    throughput: !values['no-throughput'] && (only === null || only.test('throughput')),
     throughputFrames: intArg('throughput-frames', values['throughput-frames'], 2_000_000, 100_000, 100_000_000),
+    only,
     help: values.help ?? false,
   };
 }

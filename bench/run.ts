@@ -130,7 +130,7 @@ function printThroughput(t: ThroughputResult): void {
   );
 }
 
-function printComparison(prevText: string, file: string, next: ResultsFile): void {
+function printComparison(prevText: string, file: string, next: ResultsFile, partial: boolean): void {
   const prev = parseResults(prevText, file);
   log('');
   if (!prev.ok) {
@@ -140,7 +140,8 @@ function printComparison(prevText: string, file: string, next: ResultsFile): voi
   log(`change against ${path.relative(process.cwd(), file) || file} of ${prev.file.generated_at}:`);
   const diffs = machineDifferences(prev.file.machine, next.machine);
   if (diffs.length) log(`  note: measured on a different machine (${diffs.join('; ')}); compare ratios, not ns`);
-  const rows = compareResults(prev.file, next).map((ch) => [
+  // A partial run (--only) leaves cases out on purpose: they are not "gone".
+  const rows = compareResults(prev.file, next).filter((ch) => !partial || ch.status !== 'gone').map((ch) => [
     ch.id,
     ch.before === null ? '-' : fmt(ch.before, 2),
     ch.now === null ? '-' : fmt(ch.now, 2),
@@ -180,10 +181,11 @@ function main(args: BenchArgs): void {
     const clock = new TestRunClock(native);
     rl = setupRatelimit({ native, objectPath: RATELIMIT_OBJ, log: (l) => log(`  ${l}`) });
     ct = setupConntrack({ native, objectPath: FIREWALL_OBJ, dir, log: (l) => log(`  ${l}`) });
-    const runs = measureAll(clock, [...floors, ...fw.subjects, ...ct.subjects, ...rl.subjects], args);
+    const picked = (s: Subject): boolean => args.only === null || args.only.test(s.id);
+    const runs = measureAll(clock, [...floors, ...[...fw.subjects, ...ct.subjects, ...rl.subjects].filter(picked)], args);
     // SYN cookies need a listener in the namespace of the test runs: a child in a namespace of
     // its own measures them beside its own floor, after the main cases.
-    runs.push(...measureSyncookie({ root: ROOT, samples: args.samples, sampleMs: args.sampleMs, log }));
+    if (args.only === null || args.only.test('syncookie')) runs.push(...measureSyncookie({ root: ROOT, samples: args.samples, sampleMs: args.sampleMs, log }));
     // The throughput comparison runs after the test-run cases so its traffic never overlaps them.
     const throughput = args.throughput
       ? measureThroughput({ root: ROOT, dir, seed: SEED, framesPerRun: args.throughputFrames, rounds: THROUGHPUT_ROUNDS, log })
@@ -193,7 +195,7 @@ function main(args: BenchArgs): void {
     printResults(res);
     if (throughput) printThroughput(throughput);
 
-    if (existsSync(args.out)) printComparison(readFileSync(args.out, 'utf8'), args.out, res);
+    if (existsSync(args.out)) printComparison(readFileSync(args.out, 'utf8'), args.out, res, args.only !== null);
     if (args.write) {
       const tmp = `${args.out}.tmp`;
       writeFileSync(tmp, JSON.stringify(res, null, 2) + '\n');

@@ -14,13 +14,24 @@ describe('bench command line', () => {
       write: true,
       throughput: true,
       throughputFrames: 2_000_000,
+      only: null,
       help: false,
     });
   });
 
+  it('--only picks cases, runs the optional parts only when named, and never writes', () => {
+    const a = parseBenchArgs(['--only', 'mixed_10'], 'd');
+    assert.equal(a.only?.test('xdp-firewall.v4.syn.mixed_10000_hit'), true);
+    assert.equal(a.only?.test('ratelimit.pass.v4'), false);
+    assert.equal(a.write, false);
+    assert.equal(a.throughput, false);
+    assert.equal(parseBenchArgs(['--only', 'throughput|mixed'], 'd').throughput, true);
+    assert.throws(() => parseBenchArgs(['--only', '(x'], 'd'), (e: unknown) => e instanceof ArgsError && /--only: not a regular expression/.test(e.message));
+  });
+
   it('takes every option', () => {
     const a = parseBenchArgs(['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write', '--no-throughput', '--throughput-frames', '500000'], 'd');
-    assert.deepEqual(a, { samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, throughput: false, throughputFrames: 500_000, help: false });
+    assert.deepEqual(a, { samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, throughput: false, throughputFrames: 500_000, only: null, help: false });
     assert.equal(parseBenchArgs(['-h'], 'd').help, true);
   });
 
