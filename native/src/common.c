@@ -401,6 +401,8 @@ static const char *kind_name(enum sn_kind kind)
 		return "link";
 	case SN_RING:
 		return "ring";
+	case SN_MMAP:
+		return "map mapping";
 	}
 	return "unknown";
 }

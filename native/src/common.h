@@ -53,7 +53,7 @@ napi_value sn_make_string(napi_env env, const char *s);
 bool sn_set(napi_env env, napi_value obj, const char *key, napi_value v);
 
 /* Handle tables: JS sees small positive integers, never pointers. */
-enum sn_kind { SN_OBJ = 1, SN_LINK = 2, SN_RING = 3 };
+enum sn_kind { SN_OBJ = 1, SN_LINK = 2, SN_RING = 3, SN_MMAP = 4 };
 uint32_t sn_handle_put(enum sn_kind kind, void *ptr);
 void *sn_handle_get(enum sn_kind kind, uint32_t h);
 void sn_handle_drop(enum sn_kind kind, uint32_t h);

@@ -5,8 +5,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define SN_ENOTSUPP 524
@@ -394,6 +396,95 @@ static napi_value obj_pin(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* Mappings of BPF_F_MMAPABLE arrays, for arrays whose values are too big to rewrite whole on
+ * every change: the writer touches only the bytes it changes, with no copy through the kernel.
+ * Mapping is not cheap (the kernel maps every page of the area up front), so a mapping is made
+ * once (mapMmap) and kept until mmapClose; it holds a reference on the map meanwhile. */
+struct sn_mmap {
+	char *addr;
+	size_t span; /* mapped bytes (page-rounded) */
+	size_t size; /* value area: max_entries * round_up(value_size, 8) */
+	char name[BPF_OBJ_NAME_LEN];
+};
+
+static napi_value map_mmap(napi_env env, napi_callback_info info)
+{
+	const char *fn = "mapMmap";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	int fd;
+	struct map_geom g;
+	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_fd(env, fn, argv[0], &fd) ||
+	    !map_geom(env, fn, fd, &g))
+		return NULL;
+	if (g.info.type != BPF_MAP_TYPE_ARRAY || !(g.info.map_flags & BPF_F_MMAPABLE))
+		return sn_throw_type(env, fn, "map '%s' is not a BPF_F_MMAPABLE array", g.info.name);
+	struct sn_mmap *mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return sn_throw_errno(env, fn, -ENOMEM, NULL, "mapping map '%s'", g.info.name);
+	long page = sysconf(_SC_PAGESIZE);
+	mm->size = (size_t)g.info.max_entries * ((g.info.value_size + 7u) & ~7u);
+	mm->span = (mm->size + (size_t)page - 1) & ~((size_t)page - 1);
+	snprintf(mm->name, sizeof(mm->name), "%s", g.info.name);
+	void *m = mmap(NULL, mm->span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		int err = errno;
+		free(mm);
+		return sn_throw_errno(env, fn, -err, NULL, "mapping map '%s'", g.info.name);
+	}
+	mm->addr = m;
+	uint32_t h = sn_handle_put(SN_MMAP, mm);
+	if (!h) {
+		munmap(m, mm->span);
+		free(mm);
+		return sn_throw_type(env, fn, "no free handle");
+	}
+	return sn_make_u32(env, h);
+}
+
+/* mmapWrite(handle, offset, data): data at byte offset of the value area (element i starts at
+ * i * round_up(value_size, 8)). */
+static napi_value mmap_write(napi_env env, napi_callback_info info)
+{
+	const char *fn = "mmapWrite";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	uint32_t h;
+	void *ptr;
+	double off_d;
+	void *data;
+	size_t len;
+	if (!sn_get_args(env, info, fn, 3, argv, NULL) || !sn_arg_handle(env, fn, SN_MMAP, argv[0], &h, &ptr))
+		return NULL;
+	if (napi_get_value_double(env, argv[1], &off_d) != napi_ok || off_d < 0 || off_d != (double)(size_t)off_d)
+		return sn_throw_type(env, fn, "offset must be a whole number of bytes");
+	if (!sn_arg_buffer(env, fn, "data", argv[2], &data, &len))
+		return NULL;
+	struct sn_mmap *mm = ptr;
+	size_t off = (size_t)off_d;
+	if (off > mm->size || len > mm->size - off)
+		return sn_throw_type(env, fn, "%zu bytes at offset %zu pass the end of map '%s' (%zu bytes)", len, off,
+				     mm->name, mm->size);
+	memcpy(mm->addr + off, data, len);
+	return NULL;
+}
+
+static napi_value mmap_close(napi_env env, napi_callback_info info)
+{
+	const char *fn = "mmapClose";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	uint32_t h;
+	void *ptr;
+	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_handle(env, fn, SN_MMAP, argv[0], &h, &ptr))
+		return NULL;
+	struct sn_mmap *mm = ptr;
+	munmap(mm->addr, mm->span);
+	free(mm);
+	sn_handle_drop(SN_MMAP, h);
+	return NULL;
+}
+
 static napi_value map_info(napi_env env, napi_callback_info info)
 {
 	const char *fn = "mapInfo";
@@ -449,6 +540,8 @@ napi_value sn_init_maps(napi_env env, napi_value exports)
 	    !sn_export(env, exports, "mapLookupAll", map_lookup_all) ||
 	    !sn_export(env, exports, "objGet", obj_get) || !sn_export(env, exports, "objPin", obj_pin) ||
 	    !sn_export(env, exports, "mapInfo", map_info) ||
+	    !sn_export(env, exports, "mapMmap", map_mmap) || !sn_export(env, exports, "mmapWrite", mmap_write) ||
+	    !sn_export(env, exports, "mmapClose", mmap_close) ||
 	    !sn_export(env, exports, "closeFd", close_fd) ||
 	    !sn_export(env, exports, "numPossibleCpus", num_possible_cpus))
 		return NULL;

@@ -140,6 +140,11 @@ export interface NativeBridge {
   objGet(path: string): number;
   /** pins an fd to a bpffs path */
   objPin(fd: number, path: string): void;
+  /** maps a BPF_F_MMAPABLE array's value area; the handle keeps a reference on the map until mmapClose */
+  mapMmap(fd: number): number;
+  /** copies data into a mapped array at a byte offset of its value area (element i at i * round_up(valueSize, 8)) */
+  mmapWrite(mmap: number, offset: number, data: Buffer): void;
+  mmapClose(mmap: number): void;
   /** info about a map fd */
   mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number; name: string; id: number };
   /** close an fd returned by objGet */
