@@ -59,21 +59,41 @@ struct {
 	__type(value, struct fw_rule);
 } fw_rules SEC(".maps");
 
-/* Classifier inner nodes: generation g, node n, byte value v at g*FW_TREE_NODES*256 + n*256 + v. */
+/* Classifier arrays, one value per generation (firewall.h). Mmapable: the agent writes the used
+ * part of the inactive generation in place rather than a 32 MiB value per policy change. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * FW_TREE_NODES * 256);
+	__uint(max_entries, 2);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct fw_tree_gen);
 } fw_tree SEC(".maps");
 
-/* Classifier leaves: candidate rule slots (generation-relative), runs in priority order. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * FW_LEAF_SLOTS);
+	__uint(max_entries, 2);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct fw_wide_gen);
+} fw_wide SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct fw_leaf_gen);
 } fw_leaf SEC(".maps");
+
+/* The lookup's per-packet state (struct fw_leaf_rest): per CPU rather than on the stack, because
+ * the frames main -> fw_lookup -> bpf_loop callback would pass the verifier's 512-byte limit. */
+struct fw_leaf_rest;
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fw_leaf_rest);
+} fw_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -121,20 +141,22 @@ struct {
 	__type(value, __u32);
 } fw_chain SEC(".maps");
 
-/* fw_tree_walk's result besides a matching generation-relative slot. */
-#define FW_WALK_NONE 0x10000   /* no candidate of the tree beats the limit */
-#define FW_WALK_BROKEN 0x20000 /* the walk did not end in a leaf */
-#define FW_WALK_MORE 0x40000   /* a long leaf: candidates past the inline ones are left (fw_leaf_rest) */
+/* fw_candidate's result besides a matching generation-relative slot: no candidate of the leaf
+ * beats the limit. */
+#define FW_WALK_NONE 0x10000
 
-/* In and out of fw_tree_walk beyond its scalars, and the state of a long leaf's remaining
- * candidates when fw_lookup hands them to bpf_loop (one struct: the stack of the three frames
- * main -> fw_lookup -> fw_tree_walk is tight). */
+/* Where a walk that did not end in a leaf stops: a leaf of no candidates (so nothing is checked)
+ * at a slot the compiler never uses (FW_LEAF_SLOTS is far below the slot field's range). */
+#define FW_REF_BROKEN (FW_REF_LEAF | FW_REF_SLOT_MASK)
+
+/* The lookup's state (in fw_scratch): the packet key, and a long leaf's remaining candidates for
+ * the bpf_loop callback. */
 struct fw_leaf_rest {
-	const struct fw_key *key; /* for the bpf_loop callback (on fw_lookup's stack; set after the walk) */
+	struct fw_key key;
 	__u32 gen;    /* active generation, 0 or 1 */
 	__u32 limit;  /* only slots below it can win; the callback lowers it to a matching slot */
-	__u32 base;   /* out of fw_tree_walk: fw_leaf index of the first candidate left */
-	__u32 count;  /* out of fw_tree_walk: candidates left */
+	__u32 base;   /* fw_leaf index of the first candidate left */
+	__u32 pad;
 };
 
 static __always_inline int fw_net_match(const __u32 *addr, const __u32 *want, const __u32 *mask)
@@ -199,17 +221,21 @@ static __always_inline int fw_rule_match(const struct fw_rule *r, const struct f
 /* Candidates checked without a callback; leaves the compiler aims for are this size or less. */
 #define FW_LEAF_INLINE 4
 
-/* Checks fw_leaf slot li: the generation-relative rule slot when that rule matches, FW_WALK_NONE
- * when this and every later candidate of the leaf cannot win (leaves are in priority order, so a
- * slot at or past the limit ends the leaf), 0xffffffff to go on with the next candidate. */
-static __always_inline __u32 fw_candidate(const struct fw_key *key, __u32 rule_base, __u32 li, __u32 limit)
+/* Checks leaf entry li of the generation: the generation-relative rule slot when that rule
+ * matches, FW_WALK_NONE when this and every later candidate of the leaf cannot win (leaves are in
+ * priority order, so a slot at or past the limit ends the leaf), 0xffffffff to go on with the
+ * next candidate. */
+static __always_inline __u32 fw_candidate(const struct fw_key *key, const struct fw_leaf_gen *leaves, __u32 rule_base,
+					   __u32 li, __u32 limit)
 {
-	__u32 *slot = bpf_map_lookup_elem(&fw_leaf, &li);
-	if (!slot)
-		return FW_WALK_NONE;
-	__u32 rel = *slot & (FW_MAX_RULES - 1);
+	__u32 e = leaves->entry[li & (FW_LEAF_SLOTS - 1)];
+	__u32 rel = e & FW_LEAF_SLOT_MASK;
 	if (rel >= limit)
 		return FW_WALK_NONE;
+	__u32 fb = (e >> FW_LEAF_BYTE_SHIFT) & 0x3f;
+	__u32 fmask = (0xff00 >> ((e >> FW_LEAF_MASKLEN_SHIFT) & 0xf)) & 0xff;
+	if (fb >= FW_KEY_SIZE || ((((const __u8 *)key)[fb] ^ (e >> FW_LEAF_VALUE_SHIFT)) & fmask))
+		return 0xffffffff; /* filtered out: this candidate cannot match */
 	__u32 ri = rule_base + rel;
 	struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &ri);
 	if (!r)
@@ -219,8 +245,15 @@ static __always_inline __u32 fw_candidate(const struct fw_key *key, __u32 rule_b
 
 static long fw_candidate_cb(__u32 n, void *ctx)
 {
-	struct fw_leaf_rest *c = ctx;
-	__u32 got = fw_candidate(c->key, (c->gen & 1) * FW_MAX_RULES, c->base + n, c->limit);
+	__u32 zero = 0;
+	struct fw_leaf_rest *c = bpf_map_lookup_elem(&fw_scratch, &zero);
+	if (!c)
+		return 1;
+	__u32 g = c->gen & 1;
+	struct fw_leaf_gen *leaves = bpf_map_lookup_elem(&fw_leaf, &g);
+	if (!leaves)
+		return 1;
+	__u32 got = fw_candidate(&c->key, leaves, g * FW_MAX_RULES, c->base + n, c->limit);
 	if (got == 0xffffffff)
 		return 0;
 	if (got < c->limit)
@@ -228,48 +261,53 @@ static long fw_candidate_cb(__u32 n, void *ctx)
 	return 1;
 }
 
-/* Walks one tree: descends to its leaf, checks its first FW_LEAF_INLINE candidates, and returns
- * the first matching slot below st->limit, FW_WALK_NONE, FW_WALK_BROKEN or FW_WALK_MORE. A
- * global function: the verifier checks it once, apart from its caller, so the packet path
- * walks with no callback (inline walks of every tree multiply the verifier's states past its
- * budget, and a bpf_loop callback per level or candidate costs more than the work it does).
- * The depth bound, not trust in the structure, ends a walk through a broken (cyclic) one. */
-__noinline __u32 fw_tree_walk(const struct fw_key *key, __u32 ref, struct fw_leaf_rest *st)
+/* One level down: the child of inner node ref for the key, FW_REF_BROKEN on a reference the
+ * compiler does not produce there. */
+static __always_inline __u32 fw_step(const __u8 *kb, const struct fw_tree_gen *tree, __u32 ref)
 {
-	if (!key || !st)
-		return FW_WALK_BROKEN;
-	const __u8 *kb = (const __u8 *)key;
-	__u32 g = st->gen & 1;
-	__u32 limit = st->limit;
-	for (int d = 0; d < FW_MAX_DEPTH; d++) {
-		if (ref & FW_REF_LEAF)
-			break;
-		__u32 byte = (ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
-		__u32 node = ref & FW_REF_NODE_MASK;
-		if (byte >= FW_KEY_SIZE || node >= FW_TREE_NODES)
-			return FW_WALK_BROKEN;
-		__u32 idx = g * FW_TREE_NODES * 256 + (node << 8) + kb[byte];
-		__u32 *next = bpf_map_lookup_elem(&fw_tree, &idx);
-		if (!next)
-			return FW_WALK_BROKEN;
-		ref = *next;
-	}
-	if (!(ref & FW_REF_LEAF))
-		return FW_WALK_BROKEN;
-	__u32 base = g * FW_LEAF_SLOTS + (ref & FW_REF_SLOT_MASK);
-	__u32 count = (ref >> FW_REF_COUNT_SHIFT) & FW_REF_COUNT_MASK;
+	__u32 byte = (ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
+	__u32 node = ref & FW_REF_NODE_MASK;
+	if ((ref & FW_REF_WIDE) || byte >= FW_KEY_SIZE || node >= FW_TREE_NODES)
+		return FW_REF_BROKEN;
+	return tree->ref[((node & (FW_TREE_NODES - 1)) << 8) | kb[byte]];
+}
+
+/* Where a tree's root leads for the key: a wide root is looked up by its two key bytes at once
+ * (firewall.h); any other root is itself. */
+static __always_inline __u32 fw_root(const __u8 *kb, const struct fw_wide_gen *wide, __u32 ref)
+{
+	if ((ref & (FW_REF_LEAF | FW_REF_WIDE)) != FW_REF_WIDE)
+		return ref;
+	__u32 a = (ref >> FW_REF_BYTE_SHIFT) & FW_REF_BYTE_MASK;
+	__u32 b = (ref >> FW_REF_BYTE2_SHIFT) & FW_REF_BYTE_MASK;
+	__u32 t = ref & FW_REF_TABLE_MASK;
+	if (a >= FW_KEY_SIZE || b >= FW_KEY_SIZE || t >= FW_WIDE_TABLES)
+		return FW_REF_BROKEN;
+	_Static_assert(FW_WIDE_SLOTS == 1 << 16 && FW_WIDE_TABLES == 8, "a masked wide index stays in fw_wide_gen");
+	return wide->ref[(t & 7) << 16 | (__u32)kb[a] << 8 | kb[b]];
+}
+
+/* The first candidate of a leaf that matches below limit (generation-relative slot), or
+ * FW_WALK_NONE. Its first FW_LEAF_INLINE candidates are checked here; the rest of a longer leaf
+ * (only when the compiler's node budget ran short) through bpf_loop. */
+static __always_inline __u32 fw_leaf_first(struct fw_leaf_rest *st, const struct fw_leaf_gen *leaves, __u32 g,
+					    __u32 leaf, __u32 limit)
+{
+	__u32 base = leaf & FW_REF_SLOT_MASK;
+	__u32 count = (leaf >> FW_REF_COUNT_SHIFT) & FW_REF_COUNT_MASK;
 	for (__u32 i = 0; i < FW_LEAF_INLINE; i++) {
 		if (i >= count)
 			return FW_WALK_NONE;
-		__u32 got = fw_candidate(key, g * FW_MAX_RULES, base + i, limit);
+		__u32 got = fw_candidate(&st->key, leaves, g * FW_MAX_RULES, base + i, limit);
 		if (got != 0xffffffff)
-			return got;
+			return got; /* a matching slot, or FW_WALK_NONE: the leaf is done */
 	}
 	if (count <= FW_LEAF_INLINE)
 		return FW_WALK_NONE;
+	st->limit = limit;
 	st->base = base + FW_LEAF_INLINE;
-	st->count = count - FW_LEAF_INLINE;
-	return FW_WALK_MORE;
+	bpf_loop(count - FW_LEAF_INLINE, fw_candidate_cb, NULL, 0);
+	return st->limit < limit ? st->limit : FW_WALK_NONE;
 }
 
 /* The classifier key of a parsed packet (layout and meaning in firewall.h). */
@@ -295,41 +333,68 @@ static __always_inline void fw_key_of(struct fw_key *k, const struct sn_pkt *p, 
 #define FW_LOOKUP_BROKEN 0x80000000
 
 /* The first matching rule over the packet family's trees: fw_rules index + 1, 0 for none, with
- * FW_LOOKUP_BROKEN or'ed in when a walk broke. A global function, verified once apart from the
- * packet path: its many exits (one per outcome of each tree) would otherwise each re-verify
- * the rest of the program; its stack is not added to the reject path's either. */
+ * FW_LOOKUP_BROKEN or'ed in when a walk broke. The trees are descended side by side, level by
+ * level: each walk is a chain of dependent loads, and side by side the CPU overlaps the chains,
+ * so a packet pays about for its deepest walk rather than for the sum (one after the other, each
+ * further tree cost as much as the whole lookup of a small policy). Then each leaf's
+ * candidates, tree by tree: later trees need a lower slot to win. A global function: verified
+ * once, apart from the packet path. The depth bound, not trust in the structure, ends a walk
+ * through a broken (cyclic) one. */
 __noinline __u32 fw_lookup(const struct sn_pkt *pkt, __u32 gen_idx, const struct fw_gen *gen, __u32 ct)
 {
 	if (!pkt || !gen)
 		return FW_LOOKUP_BROKEN;
-	gen_idx &= 1;
-	__u32 broken = 0;
+	__u32 zero = 0;
+	struct fw_leaf_rest *st = bpf_map_lookup_elem(&fw_scratch, &zero);
+	if (!st)
+		return FW_LOOKUP_BROKEN;
+	__u32 g = gen_idx & 1;
+	struct fw_tree_gen *tree = bpf_map_lookup_elem(&fw_tree, &g);
+	struct fw_wide_gen *wide = bpf_map_lookup_elem(&fw_wide, &g);
+	struct fw_leaf_gen *leaves = bpf_map_lookup_elem(&fw_leaf, &g);
+	if (!tree || !wide || !leaves)
+		return FW_LOOKUP_BROKEN; /* unreachable: 2-slot arrays */
 	__u32 f = pkt->family == SN_AF_INET6 ? 1 : 0;
-	struct fw_key key;
-	fw_key_of(&key, pkt, ct & FW_META_CT_MASK);
+	fw_key_of(&st->key, pkt, ct & FW_META_CT_MASK);
+	st->gen = g;
+	const __u8 *kb = (const __u8 *)&st->key;
 	__u32 trees = gen->tree_count[f];
-	__u32 limit = FW_MAX_RULES;
-	_Static_assert(FW_MAX_TREES == 3, "one fw_tree_walk per tree");
-#pragma unroll
-	for (__u32 t = 0; t < FW_MAX_TREES; t++) {
-		if (t < trees) {
-			struct fw_leaf_rest st = { .gen = gen_idx, .limit = limit };
-			__u32 got = fw_tree_walk(&key, gen->roots[f][t], &st);
-			if (got == FW_WALK_MORE) {
-				/* Only leaves longer than the compiler aims for: the node budget was short.
-				 * The key pointer is set here: memory handed to a global function comes
-				 * back as plain data to the verifier, a pointer in it no longer usable. */
-				st.key = &key;
-				bpf_loop(st.count, fw_candidate_cb, &st, 0);
-				got = st.limit < limit ? st.limit : FW_WALK_NONE;
-			}
-			if (got == FW_WALK_BROKEN)
-				broken = FW_LOOKUP_BROKEN;
-			else if (got < limit)
-				limit = got; /* later trees need a lower slot to win */
-		}
+	_Static_assert(FW_MAX_TREES == 3, "three walks side by side");
+	/* An absent tree is a leaf of no candidates. */
+	__u32 r0 = trees > 0 ? fw_root(kb, wide, gen->roots[f][0]) : FW_REF_LEAF;
+	__u32 r1 = trees > 1 ? fw_root(kb, wide, gen->roots[f][1]) : FW_REF_LEAF;
+	__u32 r2 = trees > 2 ? fw_root(kb, wide, gen->roots[f][2]) : FW_REF_LEAF;
+	for (int d = 0; d < FW_MAX_DEPTH; d++) {
+		if (r0 & r1 & r2 & FW_REF_LEAF)
+			break;
+		if (!(r0 & FW_REF_LEAF))
+			r0 = fw_step(kb, tree, r0);
+		if (!(r1 & FW_REF_LEAF))
+			r1 = fw_step(kb, tree, r1);
+		if (!(r2 & FW_REF_LEAF))
+			r2 = fw_step(kb, tree, r2);
 	}
-	return (limit < FW_MAX_RULES ? gen_idx * FW_MAX_RULES + limit + 1 : 0) | broken;
+	__u32 broken = 0;
+	if (!(r0 & r1 & r2 & FW_REF_LEAF) || r0 == FW_REF_BROKEN || r1 == FW_REF_BROKEN || r2 == FW_REF_BROKEN) {
+		/* Never produced by the compiler; the caller counts it. Such a walk checks nothing. */
+		broken = FW_LOOKUP_BROKEN;
+		r0 = (r0 & FW_REF_LEAF) ? r0 : FW_REF_BROKEN;
+		r1 = (r1 & FW_REF_LEAF) ? r1 : FW_REF_BROKEN;
+		r2 = (r2 & FW_REF_LEAF) ? r2 : FW_REF_BROKEN;
+	}
+	__u32 limit = fw_leaf_first(st, leaves, g, r0, FW_MAX_RULES);
+	const __u32 has = FW_REF_COUNT_MASK << FW_REF_COUNT_SHIFT;
+	if (r1 & has) {
+		__u32 got = fw_leaf_first(st, leaves, g, r1, limit);
+		if (got < limit)
+			limit = got;
+	}
+	if (r2 & has) {
+		__u32 got = fw_leaf_first(st, leaves, g, r2, limit);
+		if (got < limit)
+			limit = got;
+	}
+	return (limit < FW_MAX_RULES ? g * FW_MAX_RULES + limit + 1 : 0) | broken;
 }
 
 /* Invalid TCP flag combinations: never part of a valid connection whatever its state. */

@@ -24,12 +24,20 @@ const MAP_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(BpfMapType).map(([name, id]) => [id, name.toLowerCase()]),
 );
 
-/** Status rows of the object's maps named in `entries` (each gives its entries in use). */
-export function mapStatuses(obj: BpfObject, entries: Readonly<Record<string, () => number>>): MapStatus[] {
+/** What a map holds: entries in use, or for a map whose values are arrays themselves (one value
+ * per generation: the firewall classifier) the slots in use out of the slots it has. */
+export type MapFill = number | { entries: number; capacity: number };
+
+/** Status rows of the object's maps named in `entries` (each gives its fill). */
+export function mapStatuses(obj: BpfObject, entries: Readonly<Record<string, () => MapFill>>): MapStatus[] {
   return obj
     .mapInfo()
     .filter((m) => entries[m.name])
-    .map((m) => ({ name: m.name, type: MAP_TYPE_NAMES[m.type] ?? `type_${m.type}`, max_entries: m.maxEntries, entries: entries[m.name]!() }));
+    .map((m) => {
+      const fill = entries[m.name]!();
+      const [used, max] = typeof fill === 'number' ? [fill, m.maxEntries] : [fill.entries, fill.capacity];
+      return { name: m.name, type: MAP_TYPE_NAMES[m.type] ?? `type_${m.type}`, max_entries: max, entries: used };
+    });
 }
 
 /** One slot summed over every interface. */

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FirewallCompileError, matchPacket, type CompiledFirewall, type PacketFacts } from '../../src/engines/firewall/compile.js';
 import { compileFirewall } from '../../src/engines/firewall/compile.js';
+import { buildClassifier } from '../../src/engines/firewall/classifier.js';
 import { rejectSupport } from '../../src/engines/firewall/kernel.js';
 import { firewallSchema } from '../../src/engines/firewall/schema.js';
 import { bytesCodec } from '../../src/kernel/map.js';
@@ -27,6 +28,8 @@ const SEED = process.env.FW_DIFF_SEED ? Number(process.env.FW_DIFF_SEED) >>> 0 :
 const SETS = Number(process.env.FW_DIFF_SETS ?? 10000);
 const PACKETS = Number(process.env.FW_DIFF_PACKETS ?? 6);
 const XDP_TX = 3;
+/** FW_LEAF_INLINE: candidates a leaf checks without bpf_loop */
+const LEAF_INLINE = 4;
 
 const CT = { new: 0, established: 1, related: 2, invalid: 3 } as const;
 const TCP_FLAG_SETS: { flags: TcpFlagName[]; invalid: boolean }[] = [
@@ -128,70 +131,78 @@ function probe(r: Rand, section: Record<string, unknown>): Probe {
   return { frame: buildFrame(spec), facts: f, ct, text };
 }
 
+type Outcomes = Record<'pass' | 'drop' | 'log' | 'reject' | 'byRule' | 'byDefault' | 'v4' | 'v6' | 'established' | 'invalid', number>;
+
+/** Runs `sets` random rule sets through the kernel and the reference matcher; `shape` may
+ * rebuild the compiled policy's classifier (the reference decides from the rules alone). */
+function runSets(h: ReturnType<ReturnType<typeof useFirewall>>, seed: number, sets: number, shape: (c: CompiledFirewall) => CompiledFirewall): { outcomes: Outcomes; redrawn: number; reject: boolean } {
+  const reject = rejectSupport(FIREWALL_OBJECT);
+  const ctMap = h.kernel.obj.map('ct_table', bytesCodec(layouts.ct_key.size), bytesCodec(layouts.ct_entry.size));
+  const r = new Rand(prng(seed));
+  const outcomes: Outcomes = { pass: 0, drop: 0, log: 0, reject: 0, byRule: 0, byDefault: 0, v4: 0, v6: 0, established: 0, invalid: 0 };
+  let redrawn = 0;
+  for (let s = 0; s < sets; s++) {
+    let section: Record<string, unknown>;
+    let compiled: CompiledFirewall;
+    for (;;) {
+      section = randomPolicy(r, r.int(1, 60), { reject });
+      try {
+        compiled = shape(compileFirewall(firewallSchema.parse(section), new Map()));
+        break;
+      } catch (e) {
+        if (!(e instanceof FirewallCompileError)) throw e;
+        redrawn++;
+      }
+    }
+    const applied = h.kernel.writer.apply(compiled);
+    h.drainEvents();
+    for (let p = 0; p < PACKETS; p++) {
+      const pk = probe(r, section);
+      const want = matchPacket(compiled, pk.facts);
+      const where = (): string => `FW_DIFF_SEED=${seed} set ${s} packet ${p}: ${pk.text}\nwant ${want.action} by ${want.ruleId ?? 'default'}\npolicy ${JSON.stringify(section)}`;
+      const num = want.ruleId ? applied.ruleNums.get(want.ruleId)! : 0;
+      const hit0 = want.ruleId && want.action === 'pass' ? h.kernel.readRuleHits([num])[0]!.packets : 0n;
+      const c0 = h.counters();
+      if (pk.ct) ctMap.update(pk.ct.key, pk.ct.value);
+      const verdict = h.verdict(pk.frame);
+      if (pk.ct) ctMap.delete(pk.ct.key);
+      const c1 = h.counters();
+      const events = h.drainEvents();
+      const ok = want.action === 'drop' ? [XDP_DROP] : want.action === 'reject' ? [XDP_TX, XDP_DROP] : [XDP_PASS];
+      assert.ok(ok.includes(verdict), `verdict ${verdict}, want one of ${ok.join('/')}; ${where()}`);
+      if (want.action === 'pass') {
+        assert.deepEqual(events, [], `no event for a pass; ${where()}`);
+        if (want.ruleId) {
+          const hit1 = h.kernel.readRuleHits([num])[0]!.packets;
+          assert.equal(hit1 - hit0, 1n, `rule ${want.ruleId} must decide (hit counter); ${where()}`);
+          assert.equal(c1.rule_hit - c0.rule_hit, 1n, `one rule hit; ${where()}`);
+        } else assert.equal(c1.default_policy - c0.default_policy, 1n, `the default must decide; ${where()}`);
+      } else {
+        assert.deepEqual(
+          events.map((e) => [e.ruleNum, e.action]),
+          [[num, FW_ACT[want.action]]],
+          `event names the deciding rule and action; ${where()}`,
+        );
+      }
+      assert.equal(c1.tree_broken - c0.tree_broken, 0n, `classifier walk ended off a leaf; ${where()}`);
+      outcomes[want.action]++;
+      if (want.ruleId) outcomes.byRule++;
+      else outcomes.byDefault++;
+      outcomes[pk.facts.family === 4 ? 'v4' : 'v6']++;
+      if (pk.facts.ctState === CT.established) outcomes.established++;
+      if (pk.facts.ctState === CT.invalid) outcomes.invalid++;
+    }
+  }
+  return { outcomes, redrawn, reject };
+}
+
 describe('xdp-firewall differential: kernel vs linear reference matcher (test-run)', { skip }, () => {
   const fw = useFirewall();
 
   it(`${SETS} random rule sets x ${PACKETS} edge-biased packets agree, IPv4 and IPv6 (seed ${SEED})`, (t) => {
     t.diagnostic(`FW_DIFF_SEED=${SEED} reproduces this run`);
-    const h = fw();
-    const reject = rejectSupport(FIREWALL_OBJECT);
-    const ctMap = h.kernel.obj.map('ct_table', bytesCodec(layouts.ct_key.size), bytesCodec(layouts.ct_entry.size));
-    const r = new Rand(prng(SEED));
-    const outcomes = { pass: 0, drop: 0, log: 0, reject: 0, byRule: 0, byDefault: 0, v4: 0, v6: 0, established: 0, invalid: 0 };
-    let redrawn = 0;
     const t0 = performance.now();
-    for (let s = 0; s < SETS; s++) {
-      let section: Record<string, unknown>;
-      let compiled: CompiledFirewall;
-      for (;;) {
-        section = randomPolicy(r, r.int(1, 60), { reject });
-        try {
-          compiled = compileFirewall(firewallSchema.parse(section), new Map());
-          break;
-        } catch (e) {
-          if (!(e instanceof FirewallCompileError)) throw e;
-          redrawn++;
-        }
-      }
-      const applied = h.kernel.writer.apply(compiled);
-      h.drainEvents();
-      for (let p = 0; p < PACKETS; p++) {
-        const pk = probe(r, section);
-        const want = matchPacket(compiled, pk.facts);
-        const where = (): string => `FW_DIFF_SEED=${SEED} set ${s} packet ${p}: ${pk.text}\nwant ${want.action} by ${want.ruleId ?? 'default'}\npolicy ${JSON.stringify(section)}`;
-        const num = want.ruleId ? applied.ruleNums.get(want.ruleId)! : 0;
-        const hit0 = want.ruleId && want.action === 'pass' ? h.kernel.readRuleHits([num])[0]!.packets : 0n;
-        const c0 = h.counters();
-        if (pk.ct) ctMap.update(pk.ct.key, pk.ct.value);
-        const verdict = h.verdict(pk.frame);
-        if (pk.ct) ctMap.delete(pk.ct.key);
-        const c1 = h.counters();
-        const events = h.drainEvents();
-        const ok = want.action === 'drop' ? [XDP_DROP] : want.action === 'reject' ? [XDP_TX, XDP_DROP] : [XDP_PASS];
-        assert.ok(ok.includes(verdict), `verdict ${verdict}, want one of ${ok.join('/')}; ${where()}`);
-        if (want.action === 'pass') {
-          assert.deepEqual(events, [], `no event for a pass; ${where()}`);
-          if (want.ruleId) {
-            const hit1 = h.kernel.readRuleHits([num])[0]!.packets;
-            assert.equal(hit1 - hit0, 1n, `rule ${want.ruleId} must decide (hit counter); ${where()}`);
-            assert.equal(c1.rule_hit - c0.rule_hit, 1n, `one rule hit; ${where()}`);
-          } else assert.equal(c1.default_policy - c0.default_policy, 1n, `the default must decide; ${where()}`);
-        } else {
-          assert.deepEqual(
-            events.map((e) => [e.ruleNum, e.action]),
-            [[num, FW_ACT[want.action]]],
-            `event names the deciding rule and action; ${where()}`,
-          );
-        }
-        assert.equal(c1.tree_broken - c0.tree_broken, 0n, `classifier walk ended off a leaf; ${where()}`);
-        outcomes[want.action]++;
-        if (want.ruleId) outcomes.byRule++;
-        else outcomes.byDefault++;
-        outcomes[pk.facts.family === 4 ? 'v4' : 'v6']++;
-        if (pk.facts.ctState === CT.established) outcomes.established++;
-        if (pk.facts.ctState === CT.invalid) outcomes.invalid++;
-      }
-    }
+    const { outcomes, redrawn, reject } = runSets(fw(), SEED, SETS, (c) => c);
     const n = SETS * PACKETS;
     t.diagnostic(`${n} packets in ${SETS} sets (${redrawn} redrawn) in ${Math.round(performance.now() - t0)} ms; ${JSON.stringify(outcomes)}`);
     // The comparison says little unless every kind of outcome happened often.
@@ -199,5 +210,19 @@ describe('xdp-firewall differential: kernel vs linear reference matcher (test-ru
       assert.ok(outcomes[k] > n / 50, `outcome ${k} occurred only ${outcomes[k]} times in ${n}`);
     }
     if (reject) assert.ok(outcomes.reject > n / 50, `reject occurred only ${outcomes.reject} times`);
+  });
+
+  it(`long leaves (the node-budget fallback: candidates past the inline ones go through bpf_loop) agree too (seed ${SEED})`, (t) => {
+    // Classifiers of no inner nodes at all: each tree is one leaf of all its rules.
+    let long = 0;
+    const sets = 400;
+    const { outcomes } = runSets(fw(), SEED ^ 0x1f, sets, (c) => {
+      const classifier = buildClassifier(c.rules, { maxDepth: 0 });
+      if (classifier.stats.maxLeaf > LEAF_INLINE) long++;
+      return { ...c, classifier };
+    });
+    t.diagnostic(`${sets} sets, ${long} with a leaf longer than ${LEAF_INLINE}; ${JSON.stringify(outcomes)}`);
+    assert.ok(long > sets / 2, `only ${long} of ${sets} sets had a long leaf`);
+    assert.ok(outcomes.byRule > (sets * PACKETS) / 5, `only ${outcomes.byRule} packets decided by a rule`);
   });
 });

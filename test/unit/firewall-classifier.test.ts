@@ -3,7 +3,7 @@
 // through the plain scan. Pure TS; FW_CLS_SEED reproduces a run.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildClassifier, CLASSIFIER, ClassifierFitError, packetKey } from '../../src/engines/firewall/classifier.js';
+import { buildClassifier, classifierCandidates, CLASSIFIER, ClassifierFitError, packetKey } from '../../src/engines/firewall/classifier.js';
 import { classifyPacket, compileFirewall, matchPacket, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { firewallSchema } from '../../src/engines/firewall/schema.js';
 import { prng, Rand, randomFacts, randomPolicy } from '../support/firewall-random.js';
@@ -20,9 +20,13 @@ describe('firewall classifier', () => {
     const r = new Rand(prng(SEED));
     let packets = 0;
     let byRule = 0;
+    let wideRoots = 0;
+    let filters = 0;
     for (let s = 0; s < 600; s++) {
       const section = randomPolicy(r, r.int(1, 80), { reject: true });
       const c = compile(section);
+      wideRoots += c.classifier.stats.wideRoots;
+      for (const e of c.classifier.leafSlots) if (e >>> CLASSIFIER.LEAF_MASKLEN_SHIFT) filters++;
       for (let p = 0; p < 60; p++) {
         const f = randomFacts(r, section);
         const want = matchPacket(c, f);
@@ -32,8 +36,11 @@ describe('firewall classifier', () => {
         if (want.ruleId) byRule++;
       }
     }
-    // The edge bias must make rules decide often, or the comparison says little.
+    // The edge bias must make rules decide often, or the comparison says little; and the walks
+    // must go through wide roots and leaf filters, or they are not what was compared.
     assert.ok(byRule > packets * 0.3, `${byRule} of ${packets} packets were decided by a rule`);
+    assert.ok(wideRoots > 50, `${wideRoots} wide roots over 600 policies`);
+    assert.ok(filters > 1000, `${filters} filtered leaf entries over 600 policies`);
   });
 
   it('keeps leaves small and the walk shallow for many disjoint rules', () => {
@@ -82,7 +89,13 @@ describe('firewall classifier', () => {
         if (ref & CLASSIFIER.REF_LEAF) {
           const start = ref & CLASSIFIER.REF_SLOT_MASK;
           const n = (ref >>> CLASSIFIER.REF_COUNT_SHIFT) & CLASSIFIER.REF_COUNT_MASK;
-          for (const s of cls.leafSlots.subarray(start, start + n)) out.add(s);
+          for (const e of cls.leafSlots.subarray(start, start + n)) out.add(e & CLASSIFIER.LEAF_SLOT_MASK);
+          return;
+        }
+        if (ref & CLASSIFIER.REF_WIDE) {
+          const table = cls.wide.get(ref & CLASSIFIER.REF_TABLE_MASK);
+          assert.ok(table, `wide root ${ref.toString(16)} without its table`);
+          for (const child of new Set(table)) visit(child);
           return;
         }
         const node = ref & CLASSIFIER.REF_NODE_MASK;
@@ -103,6 +116,56 @@ describe('firewall classifier', () => {
       c.rules.forEach((r, s) => {
         if (r.family === 0 || r.family === fam) assert.ok(reach.has(s), `rule ${r.ruleId} is missing from the IPv${fam} trees`);
       });
+    }
+  });
+
+  it('skips leaf candidates by their filter byte without reading the rule, and only those that cannot match', () => {
+    const c = compile({
+      rules: [
+        { id: 'imaps-from-ephemeral', priority: 1, action: 'allow', protocol: 'tcp', src_port: '40000-40100', dst_port: '993' },
+        { id: 'web', priority: 2, action: 'allow', protocol: 'tcp', dst_port: '80' },
+      ],
+    });
+    // One tree, one leaf holds both rules (a leaf target of 8 leaves nothing to cut).
+    const cls = buildClassifier(c.rules, { leafTarget: 8 });
+    assert.equal(cls.stats.leaves, 1);
+    const src = (a: string): Uint8Array => Uint8Array.from([...a.split('.').map(Number), ...new Array<number>(12).fill(0)]);
+    const facts = (sport: number, port: number) => ({ family: 4 as const, src: src('198.19.0.7'), dst: src('198.18.0.10'), proto: 6, srcPort: sport, dstPort: port });
+    const key = (sport: number, port: number): Uint8Array => packetKey(facts(sport, port));
+    // Each rule's filter is its destination port's low byte, the most telling byte it needs.
+    assert.deepEqual(classifierCandidates(cls, key(40000, 443)), []);
+    assert.deepEqual(classifierCandidates(cls, key(40000, 80)), [1]);
+    assert.deepEqual(classifierCandidates(cls, key(40000, 993)), [0]);
+    // A filter is only a necessary condition: a packet passing it still gets the full check.
+    assert.deepEqual(classifierCandidates(cls, key(50000, 993)), [0]);
+    assert.equal(classifyPacket({ ...c, classifier: cls }, facts(50000, 993)).ruleId, null);
+    assert.equal(classifyPacket({ ...c, classifier: cls }, facts(40050, 993)).ruleId, 'imaps-from-ephemeral');
+    // A port range within one high byte filters on that byte; 0x0150 (336) is outside 256..300's 0x01.
+    const r = compile({ rules: [{ id: 'range', priority: 1, action: 'allow', protocol: 'udp', dst_port: '256-300' }] });
+    const rc = buildClassifier(r.rules, { leafTarget: 8 });
+    const udp = (port: number): Uint8Array => packetKey({ family: 4, src: src('198.19.0.7'), dst: src('198.18.0.10'), proto: 17, srcPort: 40000, dstPort: port });
+    assert.deepEqual(classifierCandidates(rc, udp(0x0250)), []);
+    assert.deepEqual(classifierCandidates(rc, udp(0x0150)), [0]);
+  });
+
+  it('flattens a root and its children into a wide table that leads where the two cuts lead', () => {
+    const rules = Array.from({ length: 600 }, (_, i) => ({
+      id: `r${i}`,
+      priority: i + 1,
+      action: i % 2 ? 'allow' : 'deny',
+      protocol: 'tcp',
+      dst_ip: `198.${18 + (i % 2)}.${(i * 7) & 255}.${i & 255}/32`,
+      dst_port: String(1000 + (i % 50)),
+    }));
+    const c = compile({ rules });
+    assert.ok(c.classifier.stats.wideRoots >= 1, 'a root over inner nodes becomes wide');
+    const root = c.classifier.roots[4][0]!;
+    assert.equal(root & (CLASSIFIER.REF_WIDE | CLASSIFIER.REF_LEAF), CLASSIFIER.REF_WIDE);
+    for (let i = 0; i < rules.length; i += 7) {
+      const rl = rules[i]!;
+      const [a, b, x, y] = rl.dst_ip.split('/')[0]!.split('.').map(Number);
+      const f = { family: 4 as const, src: new Uint8Array(16), dst: Uint8Array.from([a!, b!, x!, y!, ...new Array<number>(12).fill(0)]), proto: 6, srcPort: 40000, dstPort: Number(rl.dst_port) };
+      assert.deepEqual(classifyPacket(c, f), matchPacket(c, f));
     }
   });
 

@@ -2,20 +2,21 @@
 /* xdp-firewall: the contract between the kernel program and the agent's firewall engine.
  *
  * Policy is double-buffered. fw_rules holds two generations of FW_MAX_RULES slots each, and so
- * do the classifier maps (fw_tree nodes, fw_leaf slots); the agent fills the inactive
+ * do the classifier maps (fw_tree, fw_wide, fw_leaf: one value each); the agent fills the inactive
  * generation (rules, tree, leaves, its fw_gen entry, its LPM sets), then flips the single u32
  * in fw_active. A packet reads fw_active once, so it is judged by the whole old rule set or
  * the whole new one, never a mix and never an empty one.
  *
  * Classifier: rules are not scanned one by one. The agent compiles them into a 256-way
  * decision DAG over a fixed packet key (struct fw_key): each inner node cuts one key byte and
- * has 256 child references (one ARRAY lookup per level, at most FW_MAX_DEPTH levels); a leaf
- * lists at most a few candidate rule slots in priority order, checked exactly with the rule
+ * has 256 child references (one load per level, at most FW_MAX_DEPTH levels; a tree's root may
+ * be wide: two key bytes in one load); a leaf lists at most a few candidate rule slots in
+ * priority order, each with a one-byte quick-reject filter, checked exactly with the rule
  * matcher. Each packet family has trees of its own (its family's rules and family-less ones),
  * so no level is spent telling IPv4 from IPv6. A family's rules are split into up to
  * FW_MAX_TREES trees (by which address they name narrowly) so that rules ignoring a field are
- * not copied across every cut of it; the packet walks each tree of its family, and the lowest
- * matching slot over them is the first matching rule of the policy. */
+ * not copied across every cut of it; the packet walks the trees of its family side by side, and
+ * the lowest matching slot over them is the first matching rule of the policy. */
 #ifndef SENTINEL_FIREWALL_H
 #define SENTINEL_FIREWALL_H
 
@@ -28,6 +29,8 @@
 #define FW_LEAF_SLOTS 262144     /* candidate rule slots in leaves, per generation */
 #define FW_MAX_DEPTH 12          /* inner nodes on any root-to-leaf path */
 #define FW_MAX_TREES 3           /* classifier trees walked per packet (rules partitioned) */
+#define FW_WIDE_SLOTS 65536      /* references in a wide root table (two key bytes at once) */
+#define FW_WIDE_TABLES 8         /* wide root tables per generation: one per family and tree (2 x FW_MAX_TREES), a power of two */
 #define FW_KEY_SIZE 48
 #define FW_LPM_MAX 262144        /* CIDR set entries per family */
 
@@ -58,14 +61,30 @@
 
 /* Classifier references (fw_gen.root and fw_tree values).
  *   leaf:  FW_REF_LEAF | count << FW_REF_COUNT_SHIFT | first fw_leaf slot (of the generation)
- *   inner: key byte to cut << FW_REF_BYTE_SHIFT | node index (of the generation) */
+ *   inner: key byte to cut << FW_REF_BYTE_SHIFT | node index (of the generation)
+ *   wide:  FW_REF_WIDE | first key byte << FW_REF_BYTE_SHIFT | second key byte << FW_REF_BYTE2_SHIFT
+ *          | table (of the generation's FW_WIDE_TABLES in fw_wide); only as a tree's root. A wide
+ *          root cuts two key bytes in one lookup: it is the root node and its children flattened
+ *          (entry hi << 8 | lo is where cutting both bytes leads), so a tree walk saves a level. */
 #define FW_REF_LEAF 0x80000000
+#define FW_REF_WIDE 0x40000000
+#define FW_REF_BYTE2_SHIFT 8
+#define FW_REF_TABLE_MASK 0xff
 #define FW_REF_COUNT_SHIFT 20
 #define FW_REF_COUNT_MASK 0x7ff
 #define FW_REF_SLOT_MASK 0xfffff
 #define FW_REF_BYTE_SHIFT 24
 #define FW_REF_BYTE_MASK 0x3f
 #define FW_REF_NODE_MASK 0xffffff
+
+/* fw_leaf entries: the candidate's rule slot, and a quick-reject filter tested before the rule is
+ * read: key byte FW_LEAF_BYTE must equal FW_LEAF_VALUE under a prefix mask of FW_LEAF_MASKLEN
+ * bits (0 = no filter). The agent picks a byte the rule needs and the packets reaching the leaf
+ * do not all share, so most candidates that cannot match cost one key byte, not a rule. */
+#define FW_LEAF_SLOT_MASK 0x3fff /* FW_MAX_RULES - 1 */
+#define FW_LEAF_BYTE_SHIFT 14
+#define FW_LEAF_MASKLEN_SHIFT 20
+#define FW_LEAF_VALUE_SHIFT 24
 
 /* fw_key.meta bits: family, later fragment, conntrack state (FW_CT_*). */
 #define FW_META_V6 0x80
@@ -110,6 +129,21 @@ struct fw_rule {
 	__u8 action;        /* FW_ACT_* */
 	__u8 ct_states;     /* FW_M_CT_STATE: bit (1 << FW_CT_*) per accepted state */
 	__u8 _pad[2];
+};
+
+/* The classifier's arrays of one generation, each a single map value so that a walk looks its
+ * generation up once and then follows references by plain loads (a map lookup per level costs
+ * a store and reload of the index on the critical path of every step). */
+struct fw_tree_gen {
+	__u32 ref[FW_TREE_NODES * 256]; /* node n, key byte value v at n * 256 + v */
+};
+
+struct fw_wide_gen {
+	__u32 ref[FW_WIDE_TABLES * FW_WIDE_SLOTS]; /* table t, entry e at t * FW_WIDE_SLOTS + e */
+};
+
+struct fw_leaf_gen {
+	__u32 entry[FW_LEAF_SLOTS]; /* FW_LEAF_* candidate entries, runs in priority order */
 };
 
 /* Per-generation header: rule count, classifier root, default policy and policy id flip

@@ -31,7 +31,17 @@ export const CLASSIFIER = {
   LEAF_SLOTS: 262144,
   MAX_DEPTH: 12,
   MAX_TREES: 3,
+  WIDE_SLOTS: 65536,
+  /** wide tables per generation (FW_WIDE_TABLES): one per family and tree, rounded to a power of two */
+  WIDE_TABLES: 8,
   REF_LEAF: 0x80000000,
+  REF_WIDE: 0x40000000,
+  REF_BYTE2_SHIFT: 8,
+  REF_TABLE_MASK: 0xff,
+  LEAF_SLOT_MASK: 0x3fff,
+  LEAF_BYTE_SHIFT: 14,
+  LEAF_MASKLEN_SHIFT: 20,
+  LEAF_VALUE_SHIFT: 24,
   REF_COUNT_SHIFT: 20,
   REF_COUNT_MASK: 0x7ff,
   REF_SLOT_MASK: 0xfffff,
@@ -215,13 +225,69 @@ function pruneShadowed(list: number[], conds: readonly Cond[], reg: Region): num
   return list;
 }
 
+/** Rank of a key byte as a quick-reject filter: the likelier a packet that reached the leaf
+ * differs there, the higher. Late address bytes tell hosts apart, a port's low byte tells
+ * services apart; protocol, VLAN and ICMP bytes are shared by much of the traffic. */
+function filterRank(col: number): number {
+  if (col >= KEY.SRC) return 16 + ((col - KEY.SRC) & 15);
+  if (col === KEY.SPORT + 1 || col === KEY.DPORT + 1) return 40;
+  if (col === KEY.SPORT || col === KEY.DPORT) return 8;
+  return col === KEY.PROTO ? 1 : 4;
+}
+
+/** A leaf entry's quick-reject filter (LEAF_*_SHIFT fields; 0 = none): one key byte the rule
+ * needs to hold a value under a prefix mask, which the kernel tests before it reads the rule
+ * (a candidate that fails it cannot match). It is a necessary condition of the rule whatever
+ * the region, so it never changes a verdict; the region only says which bytes are worth it
+ * (a byte every packet there already has is not). */
+function leafFilter(c: Cond, reg: Region): number {
+  let best = -1;
+  let bestRank = -1;
+  let bestMask = 0;
+  let bestValue = 0;
+  const consider = (col: number, mask: number, value: number): void => {
+    // Prefix masks only: the kernel rebuilds the mask from its length.
+    const len = Math.clz32(~(mask << 24));
+    if (len === 0 || ((0xff00 >> len) & 0xff) !== mask) return;
+    const rank = filterRank(col) * 16 + len;
+    if (rank > bestRank) {
+      best = col;
+      bestRank = rank;
+      bestMask = len;
+      bestValue = value & mask;
+    }
+  };
+  for (const j of c.cols) if (reg.fixed[j]! < 0) consider(j, c.mask[j]!, c.want[j]!);
+  RANGE_FIELDS.forEach((f, i) => {
+    const r = c.ranges[i];
+    if (!r || coversRange(r, reg.prefix[i]!)) return;
+    const [lo, hi] = r;
+    // A range within one high byte pins it; a single port pins both.
+    if (reg.prefix[i]!.length === 0 && lo[0] === hi[0]) consider(f.off, 0xff, lo[0]!);
+    if (lo[0] === hi[0] && lo[1] === hi[1] && reg.prefix[i]!.length < 2) consider(f.off + 1, 0xff, lo[1]!);
+  });
+  if (best < 0) return 0;
+  return ((best << CLASSIFIER.LEAF_BYTE_SHIFT) | (bestMask << CLASSIFIER.LEAF_MASKLEN_SHIFT) | (bestValue << CLASSIFIER.LEAF_VALUE_SHIFT)) >>> 0;
+}
+
+/** Whether a key passes a leaf entry's filter (as the kernel tests it). */
+export function leafFilterPasses(entry: number, key: Uint8Array): boolean {
+  const col = (entry >>> CLASSIFIER.LEAF_BYTE_SHIFT) & 0x3f;
+  const mask = (0xff00 >> ((entry >>> CLASSIFIER.LEAF_MASKLEN_SHIFT) & 0xf)) & 0xff;
+  return ((key[col]! ^ (entry >>> CLASSIFIER.LEAF_VALUE_SHIFT)) & mask) === 0;
+}
+
 export interface Classifier {
   /** per packet family, references of its trees' roots (FW_REF_*), at most MAX_TREES each; a
    * packet's rule is the first (lowest slot) match over its family's trees */
   roots: Record<4 | 6, number[]>;
+  /** wide root tables (fw_wide), WIDE_SLOTS references each; table t of a generation is the one
+   * a wide root reference names (family f, tree i: t = f * MAX_TREES + i, f = 0 for IPv4) */
+  wide: Map<number, Uint32Array>;
   /** inner nodes, 256 references each, node i at [i*256, i*256+256) */
   nodes: Uint32Array;
-  /** leaf candidate slots: rule slot indexes (generation-relative) */
+  /** leaf candidates: rule slot index (generation-relative, LEAF_SLOT_MASK) and a quick-reject
+   * filter on one key byte (leafFilter) */
   leafSlots: Uint32Array;
   stats: ClassifierStats;
 }
@@ -235,6 +301,8 @@ export interface ClassifierStats {
   maxDepth: number;
   /** leaf size the build aimed for (grows when the node budget is short) */
   leafTarget: number;
+  /** trees whose root is a wide table (two key bytes in one lookup) */
+  wideRoots: number;
 }
 
 export class ClassifierFitError extends Error {
@@ -309,10 +377,20 @@ class Builder {
       return partition(this.conds, fam).map((part) => this.node(pruneShadowed(part, this.conds, reg), reg, 0));
     };
     const roots = { 4: rootsOf(4), 6: rootsOf(6) };
+    const wide = new Map<number, Uint32Array>();
+    ([4, 6] as const).forEach((fam, f) => {
+      roots[fam] = roots[fam].map((ref, i) => {
+        const w = this.widen(ref, f * CLASSIFIER.MAX_TREES + i);
+        if (!w) return ref;
+        wide.set(f * CLASSIFIER.MAX_TREES + i, w.table);
+        return w.ref;
+      });
+    });
     const nodes = new Uint32Array(this.nodes.length * 256);
     this.nodes.forEach((n, i) => nodes.set(n, i * 256));
     return {
       roots,
+      wide,
       nodes,
       leafSlots: Uint32Array.from(this.leafSlots),
       stats: {
@@ -323,18 +401,44 @@ class Builder {
         maxLeaf: this.maxLeaf,
         maxDepth: this.maxHeight,
         leafTarget: this.target,
+        wideRoots: wide.size,
       },
     };
   }
 
-  private leaf(list: number[]): number {
+  /** The wide form of a tree's root: the root node and its children flattened into one table
+   * indexed by (root byte value << 8 | second byte value), where the second byte is the one most
+   * of the root's children cut. An entry is where cutting both bytes leads: the grandchild when
+   * the child cuts that byte, else the child itself (leaf, or a node cutting another byte, whose
+   * walk simply goes on), so it is exact whatever the children. Worth it only when some child
+   * is an inner node: a root over leaves already decides in one lookup. */
+  private widen(ref: number, table: number): { ref: number; table: Uint32Array } | null {
+    if (ref & CLASSIFIER.REF_LEAF) return null;
+    const byteOf = (r: number): number => (r >>> CLASSIFIER.REF_BYTE_SHIFT) & 0x3f;
+    const children = this.nodes[ref & CLASSIFIER.REF_NODE_MASK]!;
+    const votes = new Map<number, number>();
+    for (const c of children) if (!(c & CLASSIFIER.REF_LEAF)) votes.set(byteOf(c), (votes.get(byteOf(c)) ?? 0) + 1);
+    if (!votes.size) return null;
+    const second = [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0];
+    const t = new Uint32Array(CLASSIFIER.WIDE_SLOTS);
+    for (let hi = 0; hi < 256; hi++) {
+      const c = children[hi]!;
+      if (!(c & CLASSIFIER.REF_LEAF) && byteOf(c) === second) t.set(this.nodes[c & CLASSIFIER.REF_NODE_MASK]!, hi << 8);
+      else t.fill(c, hi << 8, (hi + 1) << 8);
+    }
+    const wideRef = (CLASSIFIER.REF_WIDE | (byteOf(ref) << CLASSIFIER.REF_BYTE_SHIFT) | (second << CLASSIFIER.REF_BYTE2_SHIFT) | table) >>> 0;
+    return { ref: wideRef, table: t };
+  }
+
+  private leaf(list: number[], reg: Region): number {
     if (list.length > CLASSIFIER.REF_COUNT_MASK) throw new BudgetExceeded(`a leaf would hold ${list.length} rules`);
-    const k = list.join(',');
+    const entries = list.map((i) => (i | leafFilter(this.conds[i]!, reg)) >>> 0);
+    const k = entries.join(',');
     let ref = this.leafMemo.get(k);
     if (ref !== undefined) return ref;
     const start = this.leafSlots.length;
     if (start + list.length > this.lim.leafSlots) throw new BudgetExceeded(`more than ${this.lim.leafSlots} leaf slots`);
-    for (const s of list) this.leafSlots.push(s);
+    for (const e of entries) this.leafSlots.push(e);
     this.leaves++;
     this.maxLeaf = Math.max(this.maxLeaf, list.length);
     ref = (CLASSIFIER.REF_LEAF | (list.length << CLASSIFIER.REF_COUNT_SHIFT) | start) >>> 0;
@@ -363,7 +467,7 @@ class Builder {
   }
 
   private node(list: number[], reg: Region, depth: number): number {
-    if (list.length <= this.target || depth >= this.lim.maxDepth) return this.leaf(list);
+    if (list.length <= this.target || depth >= this.lim.maxDepth) return this.leaf(list, reg);
     const k = this.key(list, reg);
     const hit = this.memo.get(k);
     // A shared subtree must still fit under the depth bound where it is reused.
@@ -371,7 +475,7 @@ class Builder {
 
     const cut = this.chooseCut(list, reg);
     if (cut === null) {
-      const ref = this.leaf(list);
+      const ref = this.leaf(list, reg);
       this.memo.set(k, ref);
       return ref;
     }
@@ -602,6 +706,13 @@ export function classifierCandidates(c: Classifier, key: Uint8Array): number[] {
 
 function treeCandidates(c: Classifier, root: number, key: Uint8Array): number[] {
   let ref = root;
+  if ((ref & (CLASSIFIER.REF_LEAF | CLASSIFIER.REF_WIDE)) === CLASSIFIER.REF_WIDE) {
+    const table = c.wide.get(ref & CLASSIFIER.REF_TABLE_MASK);
+    if (!table) throw new Error(`wide root ${ref.toString(16)} names a table the classifier does not hold`);
+    const a = (ref >>> CLASSIFIER.REF_BYTE_SHIFT) & 0x3f;
+    const b = (ref >>> CLASSIFIER.REF_BYTE2_SHIFT) & 0x3f;
+    ref = table[(key[a]! << 8) | key[b]!]!;
+  }
   for (let d = 0; d < CLASSIFIER.MAX_DEPTH + 1 && !(ref & CLASSIFIER.REF_LEAF); d++) {
     const byte = (ref >>> CLASSIFIER.REF_BYTE_SHIFT) & 0x3f;
     const node = ref & CLASSIFIER.REF_NODE_MASK;
@@ -610,7 +721,9 @@ function treeCandidates(c: Classifier, root: number, key: Uint8Array): number[] 
   if (!(ref & CLASSIFIER.REF_LEAF)) throw new Error('classifier walk ended off a leaf');
   const count = (ref >>> CLASSIFIER.REF_COUNT_SHIFT) & CLASSIFIER.REF_COUNT_MASK;
   const start = ref & CLASSIFIER.REF_SLOT_MASK;
-  return Array.from(c.leafSlots.subarray(start, start + count));
+  const out: number[] = [];
+  for (const e of c.leafSlots.subarray(start, start + count)) if (leafFilterPasses(e, key)) out.push(e & CLASSIFIER.LEAF_SLOT_MASK);
+  return out;
 }
 
 /** struct fw_key of a packet, as fw_key_of builds it in the kernel. */

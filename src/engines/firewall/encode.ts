@@ -56,10 +56,10 @@ export interface EncodeOptions {
 }
 
 /** Many u32-keyed array entries at once: keys and values concatenated (bpf batch update). */
-export interface ArrayBulk {
-  count: number;
-  keys: Buffer;
-  values: Buffer;
+/** Bytes for an mmapable array map (RawMap.writeAt): where in its value area, and what. */
+export interface MmapWrite {
+  offset: number;
+  data: Buffer;
 }
 
 export interface LpmEntry {
@@ -77,26 +77,20 @@ export interface EncodedGeneration {
   gen: Buffer;
   lpmV4: LpmEntry[];
   lpmV6: LpmEntry[];
-  /** fw_tree entries (u32 references) of the generation's inner nodes */
-  tree: ArrayBulk;
-  /** fw_leaf entries (u32 rule slots) of the generation's leaves */
-  leaves: ArrayBulk;
+  /** the used part of the generation's fw_tree value (struct fw_tree_gen: 256 references per node) */
+  tree: MmapWrite;
+  /** the generation's wide root tables in its fw_wide value (struct fw_wide_gen) */
+  wide: MmapWrite[];
+  /** the used part of the generation's fw_leaf value (struct fw_leaf_gen: leaf candidate entries) */
+  leaves: MmapWrite;
 }
 
-function bulk(base: number, values: Uint32Array): ArrayBulk {
-  const n = values.length;
-  const keys = Buffer.alloc(n * 4);
-  const vals = Buffer.alloc(n * 4);
-  for (let i = 0; i < n; i++) {
-    if (HOST_LE) {
-      keys.writeUInt32LE(base + i, i * 4);
-      vals.writeUInt32LE(values[i]!, i * 4);
-    } else {
-      keys.writeUInt32BE(base + i, i * 4);
-      vals.writeUInt32BE(values[i]!, i * 4);
-    }
-  }
-  return { count: n, keys, values: vals };
+/** u32 values as map bytes (host byte order). */
+function u32Bytes(values: Uint32Array): Buffer {
+  if (HOST_LE) return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  const b = Buffer.alloc(values.length * 4);
+  values.forEach((v, i) => b.writeUInt32BE(v, i * 4));
+  return b;
 }
 
 /** fw_rules array index of slot `i` of a generation. */
@@ -201,8 +195,13 @@ export function encodeGeneration(c: CompiledFirewall, opts: EncodeOptions): Enco
   if (cls.nodes.length > CLASSIFIER.TREE_NODES * 256) throw new Error(`${cls.nodes.length / 256} classifier nodes exceed FW_TREE_NODES (${CLASSIFIER.TREE_NODES})`);
   if (cls.leafSlots.length > CLASSIFIER.LEAF_SLOTS) throw new Error(`${cls.leafSlots.length} leaf slots exceed FW_LEAF_SLOTS (${CLASSIFIER.LEAF_SLOTS})`);
   return {
-    tree: bulk(opts.generation * CLASSIFIER.TREE_NODES * 256, cls.nodes),
-    leaves: bulk(opts.generation * CLASSIFIER.LEAF_SLOTS, cls.leafSlots),
+    // Each classifier array is one value per generation (firewall.h); only the used part is written.
+    tree: { offset: opts.generation * layouts.fw_tree_gen.size, data: u32Bytes(cls.nodes) },
+    wide: [...cls.wide].map(([t, table]) => {
+      if (t >= CLASSIFIER.WIDE_TABLES || table.length !== CLASSIFIER.WIDE_SLOTS) throw new Error(`wide root table ${t} (${table.length} entries) does not fit fw_wide`);
+      return { offset: opts.generation * layouts.fw_wide_gen.size + t * CLASSIFIER.WIDE_SLOTS * 4, data: u32Bytes(table) };
+    }),
+    leaves: { offset: opts.generation * layouts.fw_leaf_gen.size, data: u32Bytes(cls.leafSlots) },
     generation: opts.generation,
     maxRules: FW.MAX_RULES,
     rules,

@@ -3,7 +3,8 @@
 import path from 'node:path';
 import type { MapStatus, ProgramStatus } from '../../api/types.js';
 import { Attachments } from '../attachments.js';
-import { kernelLosses, kernelSnapshot, mapStatuses, programCounters } from '../kernel-status.js';
+import { kernelLosses, kernelSnapshot, mapStatuses, programCounters, type MapFill } from '../kernel-status.js';
+import { CLASSIFIER, type ClassifierStats } from './classifier.js';
 import type { Config } from '../../config/index.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { pinObjectMaps, removePins } from '../pins.js';
@@ -153,10 +154,13 @@ export class FirewallEngine implements Engine {
   private maps(): MapStatus[] {
     const k = this.kernel;
     if (!k) return [];
-    const entries: Record<string, () => number> = {
+    const st = (): ClassifierStats | undefined => k.writer.compiled?.classifier.stats;
+    const entries: Record<string, () => MapFill> = {
       fw_rules: () => k.writer.compiled?.rules.length ?? 0,
-      fw_tree: () => (k.writer.compiled?.classifier.stats.nodes ?? 0) * 256,
-      fw_leaf: () => k.writer.compiled?.classifier.stats.leafSlots ?? 0,
+      // Classifier arrays: slots of the live generation out of both generations' (one value each).
+      fw_tree: () => ({ entries: (st()?.nodes ?? 0) * 256, capacity: 2 * CLASSIFIER.TREE_NODES * 256 }),
+      fw_wide: () => ({ entries: (st()?.wideRoots ?? 0) * CLASSIFIER.WIDE_SLOTS, capacity: 2 * CLASSIFIER.WIDE_TABLES * CLASSIFIER.WIDE_SLOTS }),
+      fw_leaf: () => ({ entries: st()?.leafSlots ?? 0, capacity: 2 * CLASSIFIER.LEAF_SLOTS }),
       fw_lpm_v4: () => k.writer.setEntries(4),
       fw_lpm_v6: () => k.writer.setEntries(6),
       fw_rule_hits: () => k.writer.numbers.inUse,

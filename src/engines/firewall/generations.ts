@@ -5,7 +5,7 @@
 import { endianness } from 'node:os';
 import { layouts } from '../../kernel/layouts.gen.js';
 import type { CompiledFirewall } from './compile.js';
-import { encodeGeneration, type ArrayBulk, type EncodedGeneration } from './encode.js';
+import { encodeGeneration, type EncodedGeneration, type MmapWrite } from './encode.js';
 import { RuleNumbers } from './rule-numbers.js';
 
 /** The raw map operations this writer needs (satisfied by src/kernel BpfMap). */
@@ -15,8 +15,8 @@ export interface RawMap {
   lookup(key: Buffer): Buffer | null;
   /** many entries at once; implementations fall back to single updates where batch is unsupported */
   updateMany(keys: Buffer[], values: Buffer[]): void;
-  /** many entries given as concatenated keys and values (array maps: one batch call) */
-  updateBulk(bulk: ArrayBulk): void;
+  /** bytes at an offset of an mmapable array's value area (the classifier arrays) */
+  writeAt(w: MmapWrite): void;
 }
 
 export interface FirewallMaps {
@@ -25,6 +25,7 @@ export interface FirewallMaps {
   rules: RawMap;
   tree: RawMap;
   leaves: RawMap;
+  wide: RawMap;
   lpmV4: RawMap;
   lpmV6: RawMap;
   /** zeroes the hit counters of rule numbers about to be (re)used */
@@ -114,8 +115,10 @@ export class GenerationWriter {
         enc.rules,
       );
     }
-    if (enc.tree.count) this.maps.tree.updateBulk(enc.tree);
-    if (enc.leaves.count) this.maps.leaves.updateBulk(enc.leaves);
+    // The classifier's arrays: one mmapable value per generation each (firewall.h).
+    this.maps.tree.writeAt(enc.tree);
+    for (const w of enc.wide) this.maps.wide.writeAt(w);
+    this.maps.leaves.writeAt(enc.leaves);
     this.writeSet(this.maps.lpmV4, enc.lpmV4, this.sets[next].v4);
     this.writeSet(this.maps.lpmV6, enc.lpmV6, this.sets[next].v6);
     this.maps.gen.update(u32(next), enc.gen);

@@ -9,7 +9,7 @@ import { BpfObject } from '../../kernel/object.js';
 import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { loadNative } from '../../kernel/native.js';
-import type { ArrayBulk } from './encode.js';
+import type { MmapWrite } from './encode.js';
 import { GenerationWriter, type FirewallMaps, type RawMap } from './generations.js';
 import { FW } from './compile.js';
 
@@ -35,7 +35,15 @@ const HIT_SIZE = layouts.fw_hit.size;
 /** BpfMap<Buffer, Buffer> as the generation writer's raw map: LPM tries have no batch update
  * in the kernel, so many-entry writes fall back to one update each there. */
 class RawBpfMap implements RawMap {
+  /** mapping of an mmapable array, made on its first writeAt, kept until close */
+  private mmap: number | null = null;
+
   constructor(private readonly m: BpfMap<Buffer, Buffer>) {}
+
+  close(): void {
+    if (this.mmap !== null) loadNative().mmapClose(this.mmap);
+    this.mmap = null;
+  }
 
   lookup(key: Buffer): Buffer | null {
     return this.m.lookup(key) ?? null;
@@ -49,16 +57,10 @@ class RawBpfMap implements RawMap {
     return this.m.delete(key);
   }
 
-  updateBulk(bulk: ArrayBulk): void {
-    // Chunks keep each syscall's kernel-side copy bounded.
-    const CHUNK = 65536;
-    for (let i = 0; i < bulk.count; i += CHUNK) {
-      const n = Math.min(CHUNK, bulk.count - i);
-      const keys = bulk.keys.subarray(i * 4, (i + n) * 4);
-      const values = bulk.values.subarray(i * 4, (i + n) * 4);
-      const done = loadNative().mapUpdateBatch(this.m.fd, keys, values, n);
-      if (done !== n) throw new Error(`${this.m.name}: batch update wrote ${done} of ${n} entries`);
-    }
+  writeAt(w: MmapWrite): void {
+    const native = loadNative();
+    this.mmap ??= native.mapMmap(this.m.fd);
+    native.mmapWrite(this.mmap, w.offset, w.data);
   }
 
   updateMany(keys: Buffer[], values: Buffer[]): void {
@@ -117,9 +119,15 @@ export class FirewallKernel {
   private readonly hits: BpfMap<number, Buffer>;
 
   private privatePins: string | null = null;
+  /** every raw map, so close() can drop the mappings that keep maps alive */
+  private readonly raws: RawBpfMap[] = [];
 
   private constructor(readonly obj: BpfObject) {
-    const raw = (name: string, k: number, v: number): RawBpfMap => new RawBpfMap(obj.map(name, bytesCodec(k), bytesCodec(v)));
+    const raw = (name: string, k: number, v: number): RawBpfMap => {
+      const r = new RawBpfMap(obj.map(name, bytesCodec(k), bytesCodec(v)));
+      this.raws.push(r);
+      return r;
+    };
     this.counters = obj.map('fw_counters', u32Codec, bytesCodec(COUNTERS_SIZE) as Codec<Buffer>);
     this.extCounters = obj.map('fw_counters_ext', u32Codec, bytesCodec(COUNTERS_SIZE) as Codec<Buffer>);
     this.hits = obj.map('fw_rule_hits', u32Codec, bytesCodec(HIT_SIZE) as Codec<Buffer>);
@@ -127,8 +135,9 @@ export class FirewallKernel {
       active: raw('fw_active', 4, 4),
       gen: raw('fw_gen', 4, layouts.fw_gen.size),
       rules: raw('fw_rules', 4, layouts.fw_rule.size),
-      tree: raw('fw_tree', 4, 4),
-      leaves: raw('fw_leaf', 4, 4),
+      tree: raw('fw_tree', 4, layouts.fw_tree_gen.size),
+      leaves: raw('fw_leaf', 4, layouts.fw_leaf_gen.size),
+      wide: raw('fw_wide', 4, layouts.fw_wide_gen.size),
       lpmV4: raw('fw_lpm_v4', layouts.fw_lpm_v4_key.size, 1),
       lpmV6: raw('fw_lpm_v6', layouts.fw_lpm_v6_key.size, 1),
       resetRuleHits: (nums) => {
@@ -228,6 +237,7 @@ export class FirewallKernel {
 
   close(): void {
     try {
+      for (const r of this.raws) r.close();
       this.obj.close();
     } finally {
       if (this.privatePins) removePinTree(this.privatePins);
