@@ -14,7 +14,7 @@ import { TestRunClock, verdictName, XDP_DROP, XDP_PASS, type Subject } from './h
 import { machineInfo } from './machine.js';
 import { measureThroughput, type ThroughputResult } from './throughput.js';
 import { CLIENT, CLIENT_PORT, MISS_PORT, SERVER } from './policy.js';
-import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, type CaseResult, type ResultsFile } from './results.js';
+import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, scalingSummary, type CaseResult, type ResultsFile, type ScalingSummary } from './results.js';
 import { summarize } from './stats.js';
 import { measure, type Measured } from './measure.js';
 import { setupConntrack, type ConntrackBench } from './conntrack.js';
@@ -130,6 +130,18 @@ function printThroughput(t: ThroughputResult): void {
   );
 }
 
+function printScaling(sc: ScalingSummary): void {
+  const counts = [...new Set(sc.rows.flatMap((r) => Object.keys(r.ns).map(Number)))].sort((a, b) => a - b);
+  log('');
+  log(`firewall cost by rule count (ns/packet, mixed rules; bound: largest / smallest <= ${sc.bound}):`);
+  log(
+    renderTable(
+      [{ title: 'case' }, ...counts.map((n) => ({ title: `${n.toLocaleString('en-US')} rules`, align: 'right' as const })), { title: 'ratio', align: 'right' }, { title: 'verdict' }],
+      sc.rows.map((r) => [`IPv${r.family} ${r.kind}`, ...counts.map((n) => (r.ns[String(n)] === undefined ? '-' : fmt(r.ns[String(n)]!, 2))), fmt(r.ratio, 2), r.within_bound ? 'flat' : 'OVER BOUND']),
+    ),
+  );
+}
+
 function printComparison(prevText: string, file: string, next: ResultsFile, partial: boolean): void {
   const prev = parseResults(prevText, file);
   log('');
@@ -192,7 +204,10 @@ function main(args: BenchArgs): void {
       : undefined;
     const res = toResults(runs, machine, args, startedAt);
     if (throughput) res.throughput = throughput;
+    const scaling = scalingSummary(res.cases);
+    if (scaling) res.scaling = scaling;
     printResults(res);
+    if (scaling) printScaling(scaling);
     if (throughput) printThroughput(throughput);
 
     if (existsSync(args.out)) printComparison(readFileSync(args.out, 'utf8'), args.out, res, args.only !== null);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, type CaseResult, type ResultsFile } from '../../bench/results.js';
+import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, SCALING_BOUND, scalingSummary, type CaseResult, type ResultsFile } from '../../bench/results.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -94,6 +94,29 @@ describe('bench results comparison', () => {
   });
 });
 
+describe('bench scaling summary', () => {
+  it('relates each family and kind at the largest rule count to the smallest, against the bound', () => {
+    const cases = [
+      kase('floor.xdp_pass', 8, 7.9, 8.1),
+      kase('xdp-firewall.v4.syn.mixed_10_hit', 60, 59, 61),
+      kase('xdp-firewall.v4.syn.mixed_1000_hit', 66, 65, 67),
+      kase('xdp-firewall.v4.syn.mixed_10000_hit', 80, 79, 81),
+      kase('xdp-firewall.v6.syn.mixed_10_miss', 50, 49, 51),
+      kase('xdp-firewall.v6.syn.mixed_10000_miss', 64, 63, 65),
+      // one rule count alone relates to nothing
+      kase('xdp-firewall.v6.syn.mixed_10_hit', 50, 49, 51),
+    ];
+    const sc = scalingSummary(cases);
+    assert.ok(sc);
+    assert.equal(sc.bound, SCALING_BOUND);
+    assert.deepEqual(sc.rows, [
+      { family: 4, kind: 'hit', ns: { '10': 60, '1000': 66, '10000': 80 }, ratio: 1.333, within_bound: false },
+      { family: 6, kind: 'miss', ns: { '10': 50, '10000': 64 }, ratio: 1.28, within_bound: true },
+    ]);
+    assert.equal(scalingSummary([kase('floor.xdp_pass', 8, 7.9, 8.1)]), null);
+  });
+});
+
 describe('the committed bench/results.json', () => {
   const p = path.join(ROOT, 'bench', 'results.json');
 
@@ -117,5 +140,9 @@ describe('the committed bench/results.json', () => {
       for (const k of ['rule_miss', 'rule_hit', 'lpm_hit_deny']) assert.ok(byId.has(`xdp-firewall.${fam}.syn.${k}`), `${fam} ${k}`);
     }
     assert.equal(byId.get('floor.xdp_pass')?.ratio_to_floor, 1);
+    // issue 3: the scaling summary is the one the cases give, and it is flat
+    assert.deepEqual(f.scaling, scalingSummary(f.cases), 'scaling summary matches the cases');
+    assert.equal(f.scaling?.rows.length, 4, 'hit and miss, IPv4 and IPv6');
+    for (const row of f.scaling?.rows ?? []) assert.ok(row.within_bound, `IPv${row.family} ${row.kind}: ${row.ratio}x over ${f.scaling?.bound}x`);
   });
 });
