@@ -145,6 +145,9 @@ export interface NativeBridge {
   /** copies data into a mapped array at a byte offset of its value area (element i at i * round_up(valueSize, 8)) */
   mmapWrite(mmap: number, offset: number, data: Buffer): void;
   mmapClose(mmap: number): void;
+  /** TCP listening sockets of the calling thread's network namespace (NETLINK_SOCK_DIAG, filtered
+   * by state in the kernel); addr is 4 or 16 bytes in network order, all zero for any address */
+  tcpListeners(): { family: 4 | 6; addr: Buffer; port: number }[];
   /** info about a map fd */
   mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number; name: string; id: number };
   /** close an fd returned by objGet */

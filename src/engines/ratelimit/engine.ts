@@ -145,6 +145,10 @@ export class RatelimitEngine implements Engine {
       const at = process.hrtime.bigint();
       const r = stampListeners(k.obj.progFd(RATELIMIT_STAMP_ENTRY));
       k.markStamped(r.ports, at);
+      if (r.via === 'proc' && !this.procFallbackLogged) {
+        this.procFallbackLogged = true;
+        this.ctx.log.warn({ program: RATELIMIT_PROGRAM }, 'no sock_diag for TCP in this kernel: listeners for SYN cookies are read from /proc/net/tcp, which is slow on hosts with many connections');
+      }
       this.rlMetrics.stamped(r.stamped, r.errors.length);
       if (r.errors.length) this.ctx.log.warn({ program: RATELIMIT_PROGRAM, errors: r.errors }, 'could not stamp some TCP listeners for SYN cookies: their clients may be reset during a flood');
       else this.ctx.log.debug({ program: RATELIMIT_PROGRAM, listeners: r.listeners }, 'TCP listeners stamped for SYN cookies');
@@ -153,6 +157,8 @@ export class RatelimitEngine implements Engine {
     this.stampTimer = setInterval(stamp, STAMP_INTERVAL_MS);
     this.stampTimer.unref();
   }
+
+  private procFallbackLogged = false;
 
   private stopStamping(): void {
     if (this.stampTimer) clearInterval(this.stampTimer);

@@ -45,7 +45,10 @@ export function parseProcNetTcp(text: string, family: 4 | 6): Listener[] {
   return out;
 }
 
-export function localListeners(): Listener[] {
+/** Listeners from /proc/net/tcp and tcp6: the fallback when the kernel has no sock_diag for TCP
+ * (CONFIG_INET_TCP_DIAG off). Those files list every TCP socket, so on a host with very many
+ * connections this is the expensive way. */
+function procListeners(): Listener[] {
   const read = (p: string): string => {
     try {
       return readFileSync(p, 'utf8');
@@ -53,13 +56,33 @@ export function localListeners(): Listener[] {
       return ''; // no IPv6 in this namespace
     }
   };
+  return [...parseProcNetTcp(read('/proc/net/tcp'), 4), ...parseProcNetTcp(read('/proc/net/tcp6'), 6)];
+}
+
+/** This namespace's TCP listeners, each (family, address, port) once: from NETLINK_SOCK_DIAG,
+ * which the kernel filters by state (only listening sockets cross, whatever the connection
+ * count), else from /proc. `via` says which answered. */
+export function localListenersVia(): { listeners: Listener[]; via: 'sock_diag' | 'proc' } {
+  let all: Listener[];
+  let via: 'sock_diag' | 'proc' = 'sock_diag';
+  try {
+    all = loadNative().tcpListeners();
+  } catch {
+    via = 'proc';
+    all = procListeners();
+  }
   const seen = new Set<string>();
-  return [...parseProcNetTcp(read('/proc/net/tcp'), 4), ...parseProcNetTcp(read('/proc/net/tcp6'), 6)].filter((l) => {
+  const listeners = all.filter((l) => {
     const k = `${l.family}/${l.addr.toString('hex')}/${l.port}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
   });
+  return { listeners, via };
+}
+
+export function localListeners(): Listener[] {
+  return localListenersVia().listeners;
 }
 
 function sum16(b: Buffer, acc = 0): number {
@@ -126,13 +149,17 @@ export interface StampResult {
   /** ports whose every listener was stamped (XDP may answer SYNs to them) */
   ports: number[];
   errors: string[];
+  /** where the listeners came from (sock_diag, else the /proc fallback) */
+  via: 'sock_diag' | 'proc' | 'given';
 }
 
 /** Sends one stamping SYN per local listener through `passProgFd` (an XDP program returning
  * XDP_PASS) on the loopback device. */
-export function stampListeners(passProgFd: number, listeners = localListeners()): StampResult {
+export function stampListeners(passProgFd: number, given?: Listener[]): StampResult {
   const native = loadNative();
-  const res: StampResult = { listeners: listeners.length, stamped: 0, ports: [], errors: [] };
+  const found = given ? { listeners: given, via: 'given' as const } : localListenersVia();
+  const listeners = found.listeners;
+  const res: StampResult = { listeners: listeners.length, stamped: 0, ports: [], errors: [], via: found.via };
   const failed = new Set<number>();
   for (const l of listeners) {
     const data = stampSyn(l.family, stampAddress(l), l.port, (Date.now() * 7919) >>> 0);
