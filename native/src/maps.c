@@ -449,19 +449,15 @@ static napi_value mmap_write(napi_env env, napi_callback_info info)
 	const char *fn = "mmapWrite";
 	sn_log_reset();
 	napi_value argv[MAX_ARGS];
-	uint32_t h;
+	uint32_t h, off32;
 	void *ptr;
-	double off_d;
 	void *data;
 	size_t len;
-	if (!sn_get_args(env, info, fn, 3, argv, NULL) || !sn_arg_handle(env, fn, SN_MMAP, argv[0], &h, &ptr))
-		return NULL;
-	if (napi_get_value_double(env, argv[1], &off_d) != napi_ok || off_d < 0 || off_d != (double)(size_t)off_d)
-		return sn_throw_type(env, fn, "offset must be a whole number of bytes");
-	if (!sn_arg_buffer(env, fn, "data", argv[2], &data, &len))
+	if (!sn_get_args(env, info, fn, 3, argv, NULL) || !sn_arg_handle(env, fn, SN_MMAP, argv[0], &h, &ptr) ||
+	    !sn_arg_u32(env, fn, "offset", argv[1], &off32) || !sn_arg_buffer(env, fn, "data", argv[2], &data, &len))
 		return NULL;
 	struct sn_mmap *mm = ptr;
-	size_t off = (size_t)off_d;
+	size_t off = off32;
 	if (off > mm->size || len > mm->size - off)
 		return sn_throw_type(env, fn, "%zu bytes at offset %zu pass the end of map '%s' (%zu bytes)", len, off,
 				     mm->name, mm->size);

@@ -391,3 +391,32 @@ test('errors: missing files and maps carry errno and code; bad handles are TypeE
   assert.throws(() => native.closeFd(1), /stdio/);
   assert.throws(() => native.mapInfo(0x7ffffff0), (e: unknown) => /^EBADFD?$/.test((e as { code?: string }).code ?? ''));
 });
+
+test('mmapable arrays: writes at an offset land in the elements, bounds and flags are checked, a closed mapping is refused', (t) => {
+  if (!requireOrSkip(t, isRoot(), 'root is needed to create BPF maps') || !requireOrSkip(t, haveTool('bpftool'), 'bpftool (make test installs it)')) return;
+  ensureBpffsSync(runPins);
+  const BPF_F_MMAPABLE = 1 << 10;
+  const make = (name: string, flags: number): number => {
+    const pin = path.join(runPins, name);
+    execFileSync('bpftool', ['map', 'create', pin, 'type', 'array', 'key', '4', 'value', '12', 'entries', '4', 'name', name, 'flags', String(flags)]);
+    return native.objGet(pin);
+  };
+  const mm = make(uniqueName('mm'), BPF_F_MMAPABLE);
+  const plain = make(uniqueName('pl'), 0);
+  try {
+    assert.throws(() => native.mapMmap(plain), /is not a BPF_F_MMAPABLE array/);
+    const h = native.mapMmap(mm);
+    // Elements are round_up(12, 8) = 16 bytes apart: element 2 starts at byte 32.
+    native.mmapWrite(h, 32, Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]));
+    native.mmapWrite(h, 4, Buffer.from([0xaa]));
+    const key = (i: number): Buffer => Buffer.from(new Uint32Array([i]).buffer);
+    assert.deepEqual([...native.mapLookup(mm, key(2))!], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual([...native.mapLookup(mm, key(0))!], [0, 0, 0, 0, 0xaa, 0, 0, 0, 0, 0, 0, 0]);
+    assert.throws(() => native.mmapWrite(h, 60, Buffer.alloc(8)), /8 bytes at offset 60 pass the end of map .* \(64 bytes\)/);
+    native.mmapClose(h);
+    assert.throws(() => native.mmapWrite(h, 0, Buffer.alloc(1)), /not a live map mapping handle/);
+  } finally {
+    native.closeFd(mm);
+    native.closeFd(plain);
+  }
+});

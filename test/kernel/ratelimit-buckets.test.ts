@@ -99,7 +99,7 @@ describe('xdp-ratelimit meters (test-run)', { skip }, () => {
       assert.equal(c.delta.drop_rule, 10);
       const ev = h.drainEvents();
       // 10 over-limit packets per bucket, 1 in 5 reported: drops #1 and #6 of each
-      assert.deepEqual(ev.map((e) => [e.ruleNum, e.action, Number(e.drops)]), [[1, 1, 1], [1, 1, 6], [2, 0, 1], [2, 0, 6]]);
+      assert.deepEqual(ev.map((e) => [h.kernel.numbers.idOf(e.ruleNum), e.action, Number(e.drops)]), [['mon', 1, 1], ['mon', 1, 6], ['cut', 0, 1], ['cut', 0, 6]]);
       assert.ok(ev.every((e) => e.family === fam && e.reason === 1));
     });
 
@@ -124,6 +124,25 @@ describe('xdp-ratelimit meters (test-run)', { skip }, () => {
       assert.ok(ev.some((e) => e.reason === 4 && e.aggregate) && ev.some((e) => e.reason === 4 && !e.aggregate) && ev.some((e) => e.reason === 5));
     });
   }
+
+  it('a reload keeps each rule its buckets wherever it moves; a new rule never meets a removed rule\'s buckets', () => {
+    const rule = (id: string, priority: number, burst: number): Record<string, unknown> => ({ id, priority, src_ip: ['198.18.0.0/16', '2001:db8::/32'], protocol: 'udp', dst_port: String(1000 + priority), rate: 1, burst });
+    h.install({ ratelimit: { default_rate: 1000, rules: [rule('a', 1, 3), rule('b', 2, 3)] } });
+    // b's burst is spent, a has no bucket yet: were buckets keyed by position, b moving to a's
+    // position would find a fresh one there, and c in b's old position b's spent one.
+    for (const fam of [4, 6] as const) {
+      assert.equal(h.run(udpFrame({ src: SRC[fam], dst: DST[fam], sport: 1, dport: 1002 }), 3).delta.passed, 3, `IPv${fam}: b's burst spent`);
+    }
+    // b moves in front of a (priority and position change), a is replaced by c in a's old position.
+    h.reload({ ratelimit: { default_rate: 1000, rules: [{ ...rule('b', 2, 3), priority: 1 }, { ...rule('c', 2, 3), dst_port: '1001' }] } });
+    for (const fam of [4, 6] as const) {
+      const b = h.run(udpFrame({ src: SRC[fam], dst: DST[fam], sport: 1, dport: 1002 }), 2);
+      assert.equal(b.delta.passed ?? 0, 0, `IPv${fam}: b moved and kept its spent bucket (no fresh burst)`);
+      assert.equal(b.delta.drop_rule, 2);
+      const c = h.run(udpFrame({ src: SRC[fam], dst: DST[fam], sport: 1, dport: 1001 }), 3);
+      assert.equal(c.delta.passed, 3, `IPv${fam}: c starts with its own full burst, not a's spent one`);
+    }
+  });
 
   it('housekeeping: a bpf_timer deletes buckets idle longer than the configured age, and counts them', async () => {
     h.install({ ratelimit: { default_rate: 10, rules: [] } });

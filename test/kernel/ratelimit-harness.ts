@@ -64,11 +64,16 @@ export class RatelimitHarness {
 
   /** Installs a policy (flips the generation) and forgets every bucket. */
   install(p: Policy): void {
+    this.reload(p);
+    this.kernel.clearBuckets();
+    this.drainEvents();
+  }
+
+  /** Applies a policy as a config reload does: the generation flips, buckets stay. */
+  reload(p: Policy): void {
     const rl = ratelimitSchema.parse({ enabled: true, ...(p.ratelimit ?? {}) });
     const ddos = ddosSchema.parse(p.ddos ?? {});
     this.kernel.apply(compileRatelimit(rl, ddos));
-    this.kernel.clearBuckets();
-    this.drainEvents();
   }
 
   counters(): RlCounters {

@@ -4,9 +4,9 @@
 // fw_active once, so it is judged by the whole old policy or the whole new one.
 import { endianness } from 'node:os';
 import { layouts } from '../../kernel/layouts.gen.js';
-import type { CompiledFirewall } from './compile.js';
+import { FW, type CompiledFirewall } from './compile.js';
 import { encodeGeneration, type EncodedGeneration, type MmapWrite } from './encode.js';
-import { RuleNumbers } from './rule-numbers.js';
+import { RuleNumbers } from '../rule-numbers.js';
 
 /** The raw map operations this writer needs (satisfied by src/kernel BpfMap). */
 export interface RawMap {
@@ -53,7 +53,7 @@ export interface ApplyResult {
 }
 
 export class GenerationWriter {
-  readonly numbers = new RuleNumbers();
+  readonly numbers = new RuleNumbers({ capacity: FW.MAX_RULE_NUMS, owner: 'firewall', recycle: true });
   private active: 0 | 1;
   /** set keys each generation currently has in the tries */
   private readonly sets: [LiveSets, LiveSets] = [{ v4: [], v6: [] }, { v4: [], v6: [] }];

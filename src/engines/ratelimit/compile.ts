@@ -86,7 +86,8 @@ export function orderedRules(rules: readonly RatelimitRuleConfig[]): RatelimitRu
   return [...withP, ...rules.filter((r) => r.priority === undefined)];
 }
 
-/** Rule numbers are positions in the ordered, enabled list, from 1 (0 = no rule). */
+/** Row rule numbers here are positions in the ordered, enabled list, from 1 (0 = no rule); the
+ * kernel writer replaces them with the rules' stable numbers (RatelimitKernel.numbers). */
 export function compileRatelimit(rl: RatelimitConfig, ddos: DdosConfig): CompiledRatelimit {
   const rows: RuleRow[] = [];
   const rlOn = rl.enabled;

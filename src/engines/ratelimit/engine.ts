@@ -46,7 +46,6 @@ export class RatelimitEngine implements Engine {
   private readonly rlMetrics: RatelimitMetrics;
   private stampTimer: NodeJS.Timeout | null = null;
   private config: Config;
-  private ruleIds: string[] = [];
   private pinned: string[] = [];
 
   constructor(private readonly ctx: EngineContext) {
@@ -54,7 +53,7 @@ export class RatelimitEngine implements Engine {
     this.attachments = new Attachments(RATELIMIT_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
     this.rlMetrics = RatelimitMetrics.for(ctx.metrics.registry);
     this.alertCtx = {
-      ruleId: (num) => this.ruleIds[num - 1],
+      ruleId: (num) => this.kernel?.numbers.idOf(num),
       interfaceName: (ifindex) => this.attachments.ifname(ifindex) ?? ctx.interfaces.find((i) => i.ifindex === ifindex)?.ifname,
       toWallNs: (boot) => ctx.clock.toWallNs(boot),
     };
@@ -121,7 +120,6 @@ export class RatelimitEngine implements Engine {
           this.restoreSyncookies();
         }
         this.config = next;
-        this.ruleIds = [...new Set(compiled.rows.map((r) => r.ruleId))];
         this.logPolicy(compiled, gen);
       },
     };

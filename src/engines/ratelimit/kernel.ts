@@ -1,6 +1,7 @@
 // xdp-ratelimit's kernel face: the loaded object, the generation writer (fill the inactive
 // generation, then flip rl_active), housekeeping config and counter readers. Used by the engine,
 // the kernel tests and the bench so all three drive the program the same way.
+import { RuleNumbers } from '../rule-numbers.js';
 import { BpfObject } from '../../kernel/object.js';
 import { BpfMap, bytesCodec, sumU64Slots, u32Codec, u64Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
@@ -99,6 +100,10 @@ export class RatelimitKernel {
   /** the generation packets are judged by */
   generation = 0;
   compiled: CompiledRatelimit | null = null;
+  /** Buckets are keyed by rule number (and source): a rule keeps its number across reloads
+   * wherever it moves, so it keeps its buckets; numbers are never reused, so no new rule meets
+   * a removed rule's buckets (they idle out). */
+  readonly numbers = new RuleNumbers({ capacity: 0xffffffff, owner: 'ratelimit', recycle: false });
 
   private constructor(readonly obj: BpfObject) {
     this.active = obj.map('rl_active', u32Codec, u32Codec);
@@ -138,15 +143,18 @@ export class RatelimitKernel {
   }
 
   /** Writes the whole policy into the inactive generation, then flips: a packet is judged by
-   * the old policy or the new one, never a mix. Bucket state (TATs) survives the flip, so a
-   * reload never hands anyone a fresh burst. Returns the new generation. */
+   * the old policy or the new one, never a mix. Bucket state (TATs) survives the flip under the
+   * rule's stable number, so a reload never hands anyone a fresh burst. Returns the new generation. */
   apply(c: CompiledRatelimit): number {
     const next = this.generation ^ 1;
     const base = next * RL.MAX_RULES;
-    if (c.rows.length) this.rules.updateBatch(c.rows.map((r, i) => [base + i, encodeRule(r)] as const));
+    const ids = new Set(c.rows.map((r) => r.ruleId));
+    const { nums } = this.numbers.assign(ids);
+    if (c.rows.length) this.rules.updateBatch(c.rows.map((r, i) => [base + i, encodeRule({ ...r, ruleNum: nums.get(r.ruleId)! })] as const));
     this.gens.update(next, encodeGen(c.header, c.rows.length));
     this.active.update(0, next);
     this.generation = next;
+    this.numbers.committed(ids);
     this.compiled = c;
     this.writeHousekeeping(c.housekeeping.maxIdleNs, c.housekeeping.periodNs);
     return next;

@@ -1,8 +1,17 @@
-// Stable rule numbers: the kernel indexes hit counters and tags events with a small integer per
-// rule. A rule keeps its number across reloads so its counters survive; a removed rule's number
-// is recycled only after two more generation flips, when neither generation can still hold it
-// (a late event or in-flight packet may still carry it until then).
-import { FW } from './compile.js';
+// Stable rule numbers: the kernel indexes state and tags events with an integer per rule. A rule
+// keeps its number across reloads, wherever it moves in priority order, so what the kernel keeps
+// under it survives (xdp-firewall's hit counters, xdp-ratelimit's buckets). A removed rule's
+// number is forgotten only after two more generation flips, when neither generation can still hold
+// it (a late event or in-flight packet may still carry it until then); then it is recycled, or
+// with `recycle` off never handed out again (for state the agent cannot reset when a number is
+// reused: buckets simply idle out).
+export interface RuleNumberOptions {
+  /** numbers 1 .. capacity-1 exist (0 means "no rule") */
+  capacity: number;
+  /** names the program in the out-of-numbers error */
+  owner: string;
+  recycle: boolean;
+}
 
 export class RuleNumbers {
   private readonly byId = new Map<string, number>();
@@ -13,7 +22,7 @@ export class RuleNumbers {
   private readonly retiring: { flip: number; nums: number[] }[] = [];
   private flips = 0;
 
-  constructor(private readonly capacity: number = FW.MAX_RULE_NUMS) {}
+  constructor(private readonly opts: RuleNumberOptions) {}
 
   /** Numbers for the ids of the next generation. Returns the map and the numbers newly handed
    * out (their counters must be zeroed before the generation goes live). */
@@ -47,7 +56,7 @@ export class RuleNumbers {
     while (this.retiring.length && this.retiring[0]!.flip + 2 <= this.flips) {
       for (const n of this.retiring.shift()!.nums) {
         this.idByNum.delete(n);
-        this.free.push(n);
+        if (this.opts.recycle) this.free.push(n);
       }
     }
   }
@@ -68,8 +77,8 @@ export class RuleNumbers {
 
   private allocate(id: string): number {
     const n = this.free.pop() ?? this.next++;
-    if (n >= this.capacity) {
-      throw new Error(`firewall: out of rule numbers (${this.capacity - 1} rules with counters at once)`);
+    if (n >= this.opts.capacity) {
+      throw new Error(`${this.opts.owner}: out of rule numbers (${this.opts.capacity - 1} rules at once)`);
     }
     this.byId.set(id, n);
     this.idByNum.set(n, id);
