@@ -45,6 +45,13 @@ static bool map_geom(napi_env env, const char *fn, int fd, struct map_geom *g)
 	return true;
 }
 
+/* The argument of a call that takes one map fd, with the map's geometry. */
+static bool map_fd_arg(napi_env env, napi_callback_info info, const char *fn, int *fd, struct map_geom *g)
+{
+	napi_value argv[MAX_ARGS];
+	return sn_get_args(env, info, fn, 1, argv, NULL) && sn_arg_fd(env, fn, argv[0], fd) && map_geom(env, fn, *fd, g);
+}
+
 static bool check_len(napi_env env, const char *fn, const char *what, size_t got, size_t want)
 {
 	if (got != want) {
@@ -320,11 +327,9 @@ static napi_value map_lookup_all(napi_env env, napi_callback_info info)
 {
 	const char *fn = "mapLookupAll";
 	sn_log_reset();
-	napi_value argv[MAX_ARGS];
 	int fd;
 	struct map_geom g;
-	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_fd(env, fn, argv[0], &fd) ||
-	    !map_geom(env, fn, fd, &g))
+	if (!map_fd_arg(env, info, fn, &fd, &g))
 		return NULL;
 	struct grow keys = {0}, vals = {0};
 	__u32 total = 0;
@@ -411,11 +416,9 @@ static napi_value map_mmap(napi_env env, napi_callback_info info)
 {
 	const char *fn = "mapMmap";
 	sn_log_reset();
-	napi_value argv[MAX_ARGS];
 	int fd;
 	struct map_geom g;
-	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_fd(env, fn, argv[0], &fd) ||
-	    !map_geom(env, fn, fd, &g))
+	if (!map_fd_arg(env, info, fn, &fd, &g))
 		return NULL;
 	if (g.info.type != BPF_MAP_TYPE_ARRAY || !(g.info.map_flags & BPF_F_MMAPABLE))
 		return sn_throw_type(env, fn, "map '%s' is not a BPF_F_MMAPABLE array", g.info.name);
@@ -485,11 +488,10 @@ static napi_value map_info(napi_env env, napi_callback_info info)
 {
 	const char *fn = "mapInfo";
 	sn_log_reset();
-	napi_value argv[MAX_ARGS], r;
+	napi_value r;
 	int fd;
 	struct map_geom g;
-	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_fd(env, fn, argv[0], &fd) ||
-	    !map_geom(env, fn, fd, &g))
+	if (!map_fd_arg(env, info, fn, &fd, &g))
 		return NULL;
 	NAPI_OK(env, napi_create_object(env, &r));
 	sn_set(env, r, "type", sn_make_u32(env, g.info.type));
