@@ -182,7 +182,14 @@ describe('SYN flood e2e: cookies from XDP keep a protected server serving (one-s
         t.diagnostic(`IPv${fam}: ${res.ok}/${CONNECTIONS} connections completed; ${cookies} SYN cookies sent in ${secs.toFixed(1)} s (~${Math.round(cookies / secs)}/s); SYN-RECV samples ${halfOpen.join(',')}`);
         const after = (await lab.exec('server', 'ethtool', ['-S', lab.ifname('ser')])).stdout;
         t.diagnostic(`veth stats: ${after.split('\n').filter((l) => /xdp_tx|drop|err/.test(l) && !/: 0$/.test(l)).map((l) => l.trim()).join(', ')}`);
-        assert.doesNotMatch(after, /xdp_tx_errors: [1-9]/, 'every SYN-ACK left with XDP_TX');
+        // Without an XDP program on the peer every SYN-ACK would be an xdp_tx_error; with one, a
+        // few are lost when the flood outruns the peer's 256-frame ring (a NIC's TX ring under
+        // overload does the same). Those are answers to spoofed sources: the clients' connections
+        // below are what must not suffer.
+        const stat = (name: string): number => Number(new RegExp(`${name}: (\\d+)`).exec(after)?.[1] ?? 0);
+        const txErrors = stat('rx_queue_0_xdp_tx_errors');
+        assert.ok(stat('rx_queue_0_xdp_tx') > 2000, 'SYN-ACKs left with XDP_TX');
+        assert.ok(txErrors <= stat('rx_queue_0_xdp_tx') / 1000, `${txErrors} of ${stat('rx_queue_0_xdp_tx')} SYN-ACKs failed XDP_TX (over 0.1 %: is the peer's XDP program attached?)`);
         assert.ok(res.ok >= CONNECTIONS * 0.99, `${res.ok} of ${CONNECTIONS} completed (errors: ${JSON.stringify(res.errors)})`);
         assert.deepEqual(halfOpen.filter((n) => n > 0), [], 'no half-open sockets on the server');
         assert.ok(cookies > 2000, 'the flood was answered from XDP');
