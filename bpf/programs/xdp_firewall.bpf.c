@@ -325,8 +325,14 @@ static __always_inline void fw_key_of(struct fw_key *k, const struct sn_pkt *p, 
 	k->dport[1] = p->dport & 0xff;
 	k->icmp_type = p->icmp_type;
 	k->icmp_code = p->icmp_code;
-	__builtin_memcpy(k->src, p->src, 16);
-	__builtin_memcpy(k->dst, p->dst, 16);
+	/* Word copies: the key's address fields are 4-byte aligned (firewall.h), and a byte-wise
+	 * copy costs 64 loads and stores on every packet. */
+	__u32 *ks = (__u32 *)k->src, *kd = (__u32 *)k->dst;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		ks[i] = p->src[i];
+		kd[i] = p->dst[i];
+	}
 }
 
 /* fw_lookup's flag: a tree walk did not end in a leaf. */
