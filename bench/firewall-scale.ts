@@ -10,20 +10,10 @@
 // all fail, then the default decides).
 import { matchPacket, type CompiledFirewall, type PacketFacts } from '../src/engines/firewall/compile.js';
 import { formatAddress, parseAddress, type IpFamily } from '../src/net/ip.js';
+import { prng } from '../test/support/firewall-random.js';
 
 export const MIXED_SIZES = [10, 1000, 10000] as const;
 export type MixedSize = (typeof MIXED_SIZES)[number];
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface MixedRule {
   id: string;

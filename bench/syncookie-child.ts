@@ -15,6 +15,7 @@ import { parseFrame, verifyIpv4Checksum, verifyL4Checksum } from '../test/suppor
 import { TestRunClock, WrongPathError, XDP_PASS, type Subject } from './harness.js';
 import { measure, type Measured } from './measure.js';
 import { summarize } from './stats.js';
+import { listenTcp } from '../test/support/listen.js';
 
 export const XDP_TX = 3;
 
@@ -41,15 +42,6 @@ const RESTORE_MAX = 256;
 
 const log = (line: string): void => void process.stderr.write(`  ${line}\n`);
 
-async function listen(host: string): Promise<net.Server> {
-  const s = net.createServer((c) => c.destroy());
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen({ host, port: 0, ipv6Only: host === '::' }, resolve);
-  });
-  return s;
-}
-
 /** The answer must be the SYN-ACK of this SYN: checked once before timing (the counters then
  * prove every timed run took the same path). */
 function checkSynAck(id: string, out: Buffer, fam: 4 | 6, port: number): void {
@@ -67,7 +59,7 @@ function checkSynAck(id: string, out: Buffer, fam: 4 | 6, port: number): void {
 
 async function main(spec: SyncookieChildSpec): Promise<SyncookieChildResult> {
   const native = loadNative();
-  const servers = [await listen('0.0.0.0'), await listen('::')];
+  const servers = [await listenTcp('0.0.0.0'), await listenTcp('::')];
   const port = { 4: (servers[0]!.address() as net.AddressInfo).port, 6: (servers[1]!.address() as net.AddressInfo).port };
   const rl = RatelimitKernel.load({ objectPath: spec.ratelimitObj });
   let restoreObj = -1;

@@ -16,11 +16,29 @@ const HOLDER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'xdp-pass
 const AGENT_PORT = 8080;
 const SERVICE_PORT = 8000;
 
-const NET = {
+/** One L2 segment (a bridge in the "sw" namespace): spoofed SYN-ACKs go back, by MAC, to the
+ * attacker, whose stack drops them; no router in the lab has to carry them. */
+export const SYNFLOOD_NET = {
   server: { ipv4: '198.18.2.1', ipv6: '2001:db8:2::1', mac: '02:53:4e:02:00:01' },
   client: { ipv4: '198.18.2.10', ipv6: '2001:db8:2::10', mac: '02:53:4e:02:00:10' },
   attacker: { ipv4: '198.18.2.66', ipv6: '2001:db8:2::66', mac: '02:53:4e:02:00:66' },
 } as const;
+const NET = SYNFLOOD_NET;
+
+/** The SYN-flood lab (the demo's step and the e2e test): server, client and attacker on one
+ * bridge, checksum and VLAN offloads off so XDP sees the frames as sent. */
+export function createSynFloodLab(name: string): Promise<Lab> {
+  return Lab.create({
+    name,
+    hosts: [{ name: 'sw' }, { name: 'server' }, { name: 'client' }, { name: 'attacker' }],
+    bridges: [{ host: 'sw', name: 'br' }],
+    links: (['server', 'client', 'attacker'] as const).map((h) => ({
+      a: { host: h, ifname: h.slice(0, 3), addrs: [`${NET[h].ipv4}/24`, `${NET[h].ipv6}/64`], mac: NET[h].mac },
+      b: { host: 'sw', ifname: `p${h.slice(0, 3)}`, bridge: 'br' },
+    })),
+    offloads: { checksum: false, vlan: false },
+  });
+}
 
 export interface SynFloodResult {
   connections: number;
@@ -45,16 +63,7 @@ export async function runSynFloodStep(o: SynFloodOptions): Promise<SynFloodResul
   const connections = o.connections ?? 50;
   const dir = path.join(o.runDir, 'synflood');
   mkdirSync(dir, { recursive: true });
-  const lab = await Lab.create({
-    name: 'demo-synflood',
-    hosts: [{ name: 'sw' }, { name: 'server' }, { name: 'client' }, { name: 'attacker' }],
-    bridges: [{ host: 'sw', name: 'br' }],
-    links: (['server', 'client', 'attacker'] as const).map((h) => ({
-      a: { host: h, ifname: h.slice(0, 3), addrs: [`${NET[h].ipv4}/24`, `${NET[h].ipv6}/64`], mac: NET[h].mac },
-      b: { host: 'sw', ifname: `p${h.slice(0, 3)}`, bridge: 'br' },
-    })),
-    offloads: { checksum: false, vlan: false },
-  });
+  const lab = await createSynFloodLab('demo-synflood');
   let agent: AgentProcess | null = null;
   let fwd: ApiForwarder | null = null;
   const procs: LabProcess[] = [];

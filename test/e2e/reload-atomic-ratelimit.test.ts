@@ -28,7 +28,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
-import { collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, rotateReloads, TRIGGERS } from './reload-traffic-support.js';
+import { collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, rotateReloads, TRIGGERS, SENDER_PY } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites();
 
@@ -71,30 +71,6 @@ function policy(which: 'A' | 'B', fillers: number): string {
   return `${HEAD}ratelimit:\n  enabled: true\n  event_sample_every: 1000000\n  rules:\n${fill}${rules}`;
 }
 
-// Sends rounds until SIGTERM: BURST datagrams per port and family, payload = round number; a
-// round is always sent whole; the count of rounds is printed last.
-const SENDER_PY = `
-import signal, socket, sys, time
-dst4, dst6, ports, burst = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3].split(',')], int(sys.argv[4])
-s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-stop = False
-def on_term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, on_term)
-print('sending', flush=True)
-r = 0
-while not stop:
-    b = str(r).encode()
-    for p in ports:
-        for _ in range(burst):
-            s4.sendto(b, (dst4, p))
-            s6.sendto(b, (dst6, p))
-    r += 1
-    time.sleep(0.004)
-print('rounds %d' % r, flush=True)
-`;
 
 type PortFate = 'open' | 'limited' | 'partial';
 /** The fate of one port in one round, from how many of its BURST datagrams arrived. */
@@ -173,9 +149,9 @@ describe('atomic rate-limit reloads under traffic (gateway lab, real agent)', { 
 
     const rbErr0 = await rcvbufErrors(g, 'server');
     const jsonOut = path.join(g.lab.tmpDir, 'rl-reload-received.json');
-    const rx = g.lab.spawn('server', 'python3', ['-c', RECEIVER_PY, jsonOut, PORTS.join(',')]);
+    const rx = g.lab.spawn('server', 'python3', ['-c', RECEIVER_PY, jsonOut, PORTS.join(','), String(BURST), '0.004']);
     await rx.waitFor(/receiving/, 5000);
-    const tx = g.lab.spawn('client', 'python3', ['-c', SENDER_PY, g.server.ipv4, g.server.ipv6, PORTS.join(','), String(BURST)]);
+    const tx = g.lab.spawn('client', 'python3', ['-c', SENDER_PY, g.server.ipv4, g.server.ipv6, PORTS.join(','), String(BURST), '0.004']);
     await tx.waitFor(/sending/, 5000);
 
     // A reload is done once the new policy's open port has delivered more than its limit could

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
-import { collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, rotateReloads } from './reload-traffic-support.js';
+import { collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, rotateReloads, SENDER_PY } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites();
 
@@ -63,29 +63,6 @@ function policy(which: 'A' | 'B', fillers: number): string {
   return `${HEAD}${fill}${rules}alerting:\n  eve: { path: "@EVE@" }\n`;
 }
 
-// Sends one datagram per port and family each round (payload = round number) until SIGTERM;
-// a round is always sent whole, and the count of rounds is printed last.
-const SENDER_PY = `
-import signal, socket, sys, time
-dst4, dst6, ports = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3].split(',')]
-s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-stop = False
-def on_term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, on_term)
-print('sending', flush=True)
-r = 0
-while not stop:
-    b = str(r).encode()
-    for p in ports:
-        s4.sendto(b, (dst4, p))
-        s6.sendto(b, (dst6, p))
-    r += 1
-    time.sleep(0.0002)
-print('rounds %d' % r, flush=True)
-`;
 
 describe('atomic firewall reloads under traffic (gateway lab, real agent)', { skip: skip ?? false }, () => { // process.env.CI: agentPrerequisites() throws instead of skipping
   let g: GatewayLab;
@@ -119,9 +96,9 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
 
     const rbErr0 = await rcvbufErrors(g, 'server');
     const jsonOut = path.join(g.lab.tmpDir, 'reload-received.json');
-    const rx = g.lab.spawn('server', 'python3', ['-c', RECEIVER_PY, jsonOut, PORTS.join(',')]);
+    const rx = g.lab.spawn('server', 'python3', ['-c', RECEIVER_PY, jsonOut, PORTS.join(','), '1', '0.0002']);
     await rx.waitFor(/receiving/, 5000);
-    const tx = g.lab.spawn('client', 'python3', ['-c', SENDER_PY, g.server.ipv4, g.server.ipv6, PORTS.join(',')]);
+    const tx = g.lab.spawn('client', 'python3', ['-c', SENDER_PY, g.server.ipv4, g.server.ipv6, PORTS.join(','), '1', '0.0002']);
     await tx.waitFor(/sending/, 5000);
 
     // Each reload is done only once the new policy's marker port is seen arriving in both

@@ -7,6 +7,32 @@ import type { GatewayLab } from '../../src/lab/gateway.js';
 import type { LabProcess } from '../../src/lab/process.js';
 import { eventually, type RunningAgent } from './agent-support.js';
 
+// Sends rounds until SIGTERM: `burst` datagrams per port and family (payload = round number),
+// then sleeps `pause` seconds; a round is always sent whole, and the count of rounds is printed
+// last. Arguments: dst4 dst6 ports(comma-separated) burst pause.
+export const SENDER_PY = `
+import signal, socket, sys, time
+dst4, dst6, ports, burst, pause = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3].split(',')], int(sys.argv[4]), float(sys.argv[5])
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+print('sending', flush=True)
+r = 0
+while not stop:
+    b = str(r).encode()
+    for p in ports:
+        for _ in range(burst):
+            s4.sendto(b, (dst4, p))
+            s6.sendto(b, (dst6, p))
+    r += 1
+    time.sleep(pause)
+print('rounds %d' % r, flush=True)
+`;
+
 // Records the round number of every datagram per family/port; prints running counts so the
 // test can follow the live policy, and on SIGTERM writes every round received as JSON.
 export const RECEIVER_PY = `

@@ -15,7 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { AgentProcess } from '../../src/demo/agent-process.js';
 import { ApiClient } from '../../src/demo/api-client.js';
 import { startApiForwarder, type ApiForwarder } from '../../src/demo/forwarder.js';
-import { Lab } from '../../src/lab/index.js';
+import { createSynFloodLab, SYNFLOOD_NET } from '../../src/demo/synflood.js';
+import type { Lab } from '../../src/lab/index.js';
 import type { LabProcess } from '../../src/lab/process.js';
 import { labPrerequisites } from '../support/env.js';
 import { AGENT_PORT, agentPrerequisites, eventually, SharedBpffs } from './agent-support.js';
@@ -75,13 +76,7 @@ ddos:
     threshold_pps: 500
 `;
 
-/** One L2 segment (a bridge in the "sw" namespace): spoofed SYN-ACKs go back, by MAC, to the
- * attacker, whose stack drops them; no router in the lab has to carry them. */
-const NET = {
-  server: { ipv4: '198.18.2.1', ipv6: '2001:db8:2::1', mac: '02:53:4e:02:00:01' },
-  client: { ipv4: '198.18.2.10', ipv6: '2001:db8:2::10', mac: '02:53:4e:02:00:10' },
-  attacker: { ipv4: '198.18.2.66', ipv6: '2001:db8:2::66', mac: '02:53:4e:02:00:66' },
-} as const;
+const NET = SYNFLOOD_NET;
 
 describe('SYN flood e2e: cookies from XDP keep a protected server serving (one-segment lab)', { skip: skip ?? false }, () => { // process.env.CI: the prerequisites throw instead of skipping
   let lab: Lab;
@@ -98,16 +93,7 @@ describe('SYN flood e2e: cookies from XDP keep a protected server serving (one-s
 
   before(async () => {
     bpffs = SharedBpffs.mount();
-    lab = await Lab.create({
-      name: 'synflood',
-      hosts: [{ name: 'sw' }, { name: 'server' }, { name: 'client' }, { name: 'attacker' }],
-      bridges: [{ host: 'sw', name: 'br' }],
-      links: (['server', 'client', 'attacker'] as const).map((h) => ({
-        a: { host: h, ifname: h.slice(0, 3), addrs: [`${NET[h].ipv4}/24`, `${NET[h].ipv6}/64`], mac: NET[h].mac },
-        b: { host: 'sw', ifname: `p${h.slice(0, 3)}`, bridge: 'br' },
-      })),
-      offloads: { checksum: false, vlan: false },
-    });
+    lab = await createSynFloodLab('synflood');
     // XDP_TX on a veth hands the frame to the peer's XDP receive ring: without an XDP program on
     // the peer every SYN-ACK is an xdp_tx_error. The switch port runs a pass-everything one. A
     // NIC needs no such step.

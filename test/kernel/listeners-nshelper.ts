@@ -7,18 +7,10 @@ import net from 'node:net';
 import { loadNative } from '../../src/kernel/native.js';
 import { parseProcNetTcp } from '../../src/engines/ratelimit/listener-stamp.js';
 import { readFileSync } from 'node:fs';
-
-async function listen(host: string): Promise<net.Server> {
-  const s = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen({ host, port: 0, ipv6Only: host.includes(':') }, resolve);
-  });
-  return s;
-}
+import { listenTcp } from '../support/listen.js';
 
 const hosts = ['0.0.0.0', '127.0.0.1', '::', '::1'];
-const servers = await Promise.all(hosts.map(listen));
+const servers = await Promise.all(hosts.map((h) => listenTcp(h, true)));
 const opened = servers.map((s, i) => ({ host: hosts[i]!, port: (s.address() as net.AddressInfo).port }));
 // A connection to the bound IPv4 listener: its two sockets are established, not listening.
 const accepted = new Promise<net.Socket>((resolve) => servers[1]!.once('connection', resolve));

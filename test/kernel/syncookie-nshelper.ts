@@ -8,6 +8,7 @@ import readline from 'node:readline';
 import { RATELIMIT_STAMP_ENTRY } from '../../src/engines/ratelimit/kernel.js';
 import { stampListeners } from '../../src/engines/ratelimit/listener-stamp.js';
 import { RatelimitHarness } from './ratelimit-harness.js';
+import { listenTcp } from '../support/listen.js';
 
 /** One frame to judge (hex), one per stdin line; a line { "policy": {...} } installs a policy
  * (and forgets every bucket) instead. */
@@ -24,17 +25,8 @@ export interface SyncookieStepResult {
   stats: Record<string, string>;
 }
 
-async function listen(host: string): Promise<net.Server> {
-  const s = net.createServer((c) => c.destroy());
-  await new Promise<void>((resolve, reject) => {
-    s.once('error', reject);
-    s.listen({ host, port: 0, ipv6Only: host === '::' }, resolve);
-  });
-  return s;
-}
-
-const s4 = await listen('0.0.0.0');
-const s6 = await listen('::');
+const s4 = await listenTcp('0.0.0.0');
+const s6 = await listenTcp('::');
 const port = (s: net.Server): number => (s.address() as net.AddressInfo).port;
 process.stdout.write(`${JSON.stringify({ port4: port(s4), port6: port(s6) })}\n`);
 
