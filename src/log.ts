@@ -2,6 +2,7 @@
 // one-line text form for people at a terminal. The text form is a pino destination that
 // rewrites each JSON line, so every call site stays the same whatever the format.
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { knownSecrets, type SecretRedactor } from './config/secrets.js';
 
 export type { Logger } from 'pino';
 
@@ -22,6 +23,9 @@ export interface LoggerOptions {
   destination?: LineSink;
   /** bound on every line, e.g. { component: 'agent' } */
   bindings?: Record<string, unknown>;
+  /** secrets cut out of every line before it is written; default: every secret the config
+   * loader has read in this process */
+  redactor?: SecretRedactor;
 }
 
 const LEVEL_NAMES: Record<number, string> = {
@@ -119,15 +123,19 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     // errors are serialized under `err` whatever key the caller used for them
     serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
   };
-  let dest: DestinationStream;
+  const redactor = opts.redactor ?? knownSecrets;
+  let out: DestinationStream;
   if (format === 'text') {
-    dest = textDestination(opts.destination ?? process.stderr);
+    out = textDestination(opts.destination ?? process.stderr);
   } else if (opts.destination) {
     const sink = opts.destination;
-    dest = { write: (chunk: string) => void sink.write(chunk) };
+    out = { write: (chunk: string) => void sink.write(chunk) };
   } else {
     // synchronous: the last lines before a crash or exit are the ones that matter
-    dest = pino.destination({ dest: 2, sync: true });
+    out = pino.destination({ dest: 2, sync: true });
   }
+  // Redaction by value, on the finished line: a secret is cut out whichever field, message or
+  // error text carries it (pino's own `redact` needs the key paths in advance).
+  const dest: DestinationStream = { write: (chunk: string) => void out.write(redactor.redact(chunk)) };
   return pino(options, dest);
 }

@@ -1,5 +1,7 @@
 // Config errors carry every problem found, each with the file, line, column and key path, so a
-// person fixes them all in one pass instead of one per restart.
+// person fixes them all in one pass instead of one per restart. No secret the process knows
+// survives into a message: errors are logged, audited and returned by the API.
+import { knownSecrets } from './secrets.js';
 
 export interface ConfigIssue {
   /** file the problem is in: the config file, or an alias list file it names */
@@ -20,9 +22,12 @@ export function formatIssue(i: ConfigIssue): string {
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  constructor(readonly issues: readonly ConfigIssue[]) {
+  readonly issues: readonly ConfigIssue[];
+  constructor(found: readonly ConfigIssue[]) {
+    const issues = found.map((i) => ({ ...i, message: knownSecrets.redact(i.message), path: knownSecrets.redact(i.path) }));
     const n = issues.length;
     super(`invalid configuration (${n} problem${n === 1 ? '' : 's'}):\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`);
+    this.issues = issues;
   }
 }
 

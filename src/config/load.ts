@@ -1,7 +1,7 @@
 // Loading a config file: YAML -> schema -> alias files -> the firewall compiler as the last
 // check. A file that loads is a file the agent can enforce; every problem is reported at once
 // with file:line:column and the key path.
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { isSeq, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -11,6 +11,8 @@ import { parseCidrList, readListFile } from './aliases.js';
 import { ConfigError, formatKeyPath, type ConfigIssue } from './errors.js';
 import { configErrorMap } from './messages.js';
 import { configSchema, type ConfigData } from './schema.js';
+import { permissionAdvice, readableByOthers } from './secret-sources.js';
+import { knownSecrets, secretFields, secretsInData, type SecretField } from './secrets.js';
 import { YamlSource } from './yaml-source.js';
 import { UNKNOWN_KEYS_TAG } from './zod-helpers.js';
 
@@ -38,15 +40,43 @@ export interface ParseOptions {
   baseDir?: string;
 }
 
+let secretFieldList: SecretField[] | undefined;
+/** The config's secret-bearing fields, from the marks in its schema. */
+export function configSecretFields(): readonly SecretField[] {
+  secretFieldList ??= secretFields(configSchema);
+  return secretFieldList;
+}
+
+/** Key paths of the credentials written in the file itself (not *_file, *_env or digests). */
+const inlineCredentials = new WeakMap<Config, readonly string[]>();
+export function inlineSecretPaths(c: Config): readonly string[] {
+  return inlineCredentials.get(c) ?? [];
+}
+
+/** Loads a config file. A file that holds a credential must be readable by its owner only:
+ * anyone who can read it could call the API with the key or post to the webhook. */
 export async function loadConfigFile(file: string): Promise<Config> {
   let text: string;
+  let mode: number;
   try {
-    text = await readFile(file, 'utf8');
+    // mode and content from one descriptor: what was judged is what was read
+    const fh = await open(file, 'r');
+    try {
+      mode = (await fh.stat()).mode;
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new ConfigError([{ file, path: '', line: 0, column: 0, message: `cannot read the config file: ${err.code ?? ''} ${err.message}`.trim() }]);
   }
-  return parseConfigText(text, file);
+  const config = parseConfigText(text, file);
+  const inline = inlineSecretPaths(config);
+  if (inline.length && readableByOthers(mode)) {
+    throw new ConfigError([{ file, path: '', line: 0, column: 0, message: `holds secrets (${inline.join(', ')}) but ${permissionAdvice(file, mode)}; or move them out of the file with key_file / key_env / key_sha256 (API keys) and *_headers_file / *_headers_env (headers)` }]);
+  }
+  return config;
 }
 
 function issueFromZod(iss: z.core.$ZodIssue, file: string, src: YamlSource): ConfigIssue[] {
@@ -103,6 +133,9 @@ export function parseConfigText(text: string, fileName: string, opts: ParseOptio
   if (data === null || data === undefined) {
     throw new ConfigError([issue('the file is empty: at least agent.interfaces is required', 1, 1)]);
   }
+  // Secrets are known before anything can fail: no message about this file may carry one.
+  const secretsHere = secretsInData(data, configSecretFields());
+  for (const s of secretsHere) knownSecrets.add(s.value);
 
   const parsed = configSchema.safeParse(data, { error: configErrorMap, reportInput: true });
   if (!parsed.success) {
@@ -173,9 +206,11 @@ export function parseConfigText(text: string, fileName: string, opts: ParseOptio
   eve.path = path.resolve(baseDir, eve.path);
   cfg.storage.path = path.resolve(baseDir, cfg.storage.path);
 
-  return Object.assign(cfg, {
+  const config: Config = Object.assign(cfg, {
     source: { file: fileName, dir: baseDir },
     resolved: { firewallAliases },
     warnings,
   });
+  inlineCredentials.set(config, secretsHere.filter((s) => s.kind !== 'digest').map((s) => s.path));
+  return config;
 }

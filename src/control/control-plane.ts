@@ -6,9 +6,9 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { AgentStatus } from '../api/types.js';
 import { ConfigError, formatIssue, type Config } from '../config/index.js';
+import { knownSecrets } from '../config/secrets.js';
 import { apiRuleView, effectiveConfig, fileRuleView, parseApiRule, type ApiRuleStore, type StoredApiRule } from './api-rules.js';
 import { EnginePrepareError, type EngineSet, type EngineSpec } from './engine-set.js';
-import { maskSecrets } from './mask.js';
 import { Coalescer, SerialQueue } from './serial.js';
 import {
   ApplyError,
@@ -120,7 +120,9 @@ export class LiveControlPlane implements ControlPlane {
 
   runningConfig(): unknown {
     const { source, resolved: _resolved, warnings: _warnings, ...data } = this.fileConfig;
-    return maskSecrets({ ...(JSON.parse(JSON.stringify(data)) as Record<string, unknown>), source: { file: source.file } });
+    // masked by value: every secret the loader read (marked fields, *_file, *_env), wherever
+    // the parsed config carries it
+    return knownSecrets.mask({ ...(JSON.parse(JSON.stringify(data)) as Record<string, unknown>), source: { file: source.file } });
   }
 
   reload(trigger: ReloadTrigger, actor: string): Promise<ReloadOutcome> {
@@ -229,7 +231,8 @@ export class LiveControlPlane implements ControlPlane {
 
   private auditRecord(e: Parameters<AuditTrail['record']>[0]): void {
     try {
-      this.deps.audit?.record(e);
+      // an entry outlives the config it describes: no secret may be stored in one
+      this.deps.audit?.record(knownSecrets.mask(e));
     } catch (err) {
       this.deps.log.error({ err, action: e.action, target: e.target }, 'audit trail write failed');
     }

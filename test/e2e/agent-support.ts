@@ -109,7 +109,8 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
   let text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', opts.pinRoot).replaceAll('@EVE@', evePath).replaceAll('@PORT@', String(AGENT_PORT));
   // A test's store lives with its run, never in the host's default /var/lib/ebpfsentinel.
   if (!/^storage:/m.test(text)) text += `storage:\n  path: ${path.join(dir, 'sentinel.db')}\n`;
-  writeFileSync(configPath, text);
+  // owner-only: a config holding API keys is refused otherwise
+  writeFileSync(configPath, text, { mode: 0o600 });
   const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log') });
   let forwarder: ApiForwarder | null = null;
   try {

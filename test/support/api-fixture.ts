@@ -12,7 +12,7 @@ import type { AgentStatus } from '../../src/api/types.js';
 import { loadConfigFile, type Config } from '../../src/config/index.js';
 import { LiveControlPlane } from '../../src/control/control-plane.js';
 import { EngineSet } from '../../src/control/engine-set.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type LineSink } from '../../src/log.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import { Store } from '../../src/store/index.js';
 
@@ -65,13 +65,15 @@ export interface RouteFixture {
   close(): Promise<void>;
 }
 
-/** The API over a real control plane and store; `extra` configures the server. */
-export async function routeFixture(configText = CONFIG, opts: Parameters<typeof buildApiServer>[1] = {}): Promise<RouteFixture> {
+/** The API over a real control plane and store; `opts` configures the server; `logTo` collects
+ * the agent's log lines (JSON, level debug) instead of discarding them. */
+export async function routeFixture(configText = CONFIG, opts: Parameters<typeof buildApiServer>[1] = {}, fixture: { logTo?: LineSink } = {}): Promise<RouteFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'esn-api-'));
   const file = path.join(dir, 'config.yaml');
-  writeFileSync(file, configText);
+  // the file holds API keys: owner-only, as the loader requires
+  writeFileSync(file, configText, { mode: 0o600 });
   const config = await loadConfigFile(file);
-  const log = createLogger({ level: 'silent' });
+  const log = fixture.logTo ? createLogger({ level: 'debug', destination: fixture.logTo }) : createLogger({ level: 'silent' });
   const metrics = new AgentMetrics({ version: 'test', defaultMetrics: false });
   const store = Store.open({ path: path.join(dir, 'sentinel.db'), pruneIntervalMs: 0 });
   const status = (): AgentStatus => ({ programs: [], events: { received: 0, lost: {} }, config: { path: file, loaded_at: new Date() } });

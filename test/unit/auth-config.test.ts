@@ -52,7 +52,7 @@ describe('config: auth', () => {
 
   it('duplicate names or keys, enabled without any credential, and unknown roles are refused', () => {
     hasProblem(`auth:\n  api_keys:\n    - { name: a, key: 0123456789abcdef0 }\n    - { name: a, key: 0123456789abcdef1 }\n`, /auth\.api_keys\[1\]\.name: key name "a" is already used by api_keys\[0\]/);
-    hasProblem(`auth:\n  api_keys:\n    - { name: a, key: 0123456789abcdef0 }\n    - { name: b, key: 0123456789abcdef0 }\n`, /auth\.api_keys\[1\]\.key: this key is the same as api_keys\[0\]\.key/);
+    hasProblem(`auth:\n  api_keys:\n    - { name: a, key: 0123456789abcdef0 }\n    - { name: b, key: 0123456789abcdef0 }\n`, /auth\.api_keys\[1\]: this key is the same as api_keys\[0\]'s/);
     hasProblem(`auth:\n  enabled: true\n`, /auth\.enabled: auth is enabled but no api_keys and no jwt are configured/);
     hasProblem(`auth:\n  api_keys:\n    - { name: a, key: 0123456789abcdef0, role: root }\n`, /auth\.api_keys\[0\]\.role: expected one of viewer \| operator \| admin; got "root"/);
   });

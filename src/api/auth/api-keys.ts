@@ -1,7 +1,8 @@
-// API keys held as HMAC-SHA256 digests under a random per-process key: the plain keys are not
-// kept in memory after start, and a presented key is digested and compared with every stored
-// digest in constant time (crypto.timingSafeEqual over equal-length digests, no early exit), so
-// neither the match nor its position leaks through timing.
+// API keys held as SHA-256 digests: the config gives either the key (inline, from a file or the
+// environment; digested at load) or its digest (`key_sha256`), and the plain key is never kept
+// in the running state. A presented key is digested and compared with every stored digest in
+// constant time (crypto.timingSafeEqual over equal-length digests, no early exit), so neither
+// the match nor its position leaks through timing.
 import crypto from 'node:crypto';
 import type { ApiKeyConfig, Role } from '../../config/sections/auth.js';
 
@@ -12,11 +13,10 @@ interface Entry {
 }
 
 export class ApiKeyStore {
-  private readonly secret = crypto.randomBytes(32);
   private readonly entries: Entry[];
 
   constructor(keys: readonly ApiKeyConfig[]) {
-    this.entries = keys.map((k) => ({ name: k.name, role: k.role, digest: this.digest(k.key) }));
+    this.entries = keys.map((k) => ({ name: k.name, role: k.role, digest: Buffer.from(k.key_sha256, 'hex') }));
   }
 
   get size(): number {
@@ -25,16 +25,12 @@ export class ApiKeyStore {
 
   /** The key's owner, or undefined. Time does not depend on which entry (if any) matches. */
   verify(presented: string): { name: string; role: Role } | undefined {
-    const d = this.digest(presented);
+    const d = crypto.createHash('sha256').update(presented, 'utf8').digest();
     let hit: Entry | undefined;
     for (const e of this.entries) {
       // every entry is compared, even after a hit
       if (crypto.timingSafeEqual(d, e.digest) && hit === undefined) hit = e;
     }
     return hit ? { name: hit.name, role: hit.role } : undefined;
-  }
-
-  private digest(key: string): Buffer {
-    return crypto.createHmac('sha256', this.secret).update(key, 'utf8').digest();
   }
 }

@@ -63,7 +63,7 @@ async function buildState(cfg: AuthConfig): Promise<AuthState> {
     for (const u of urls) (cfg.open_endpoints[k] ? forcedPublic : forcedPrivate).add(u);
   }
   return {
-    // the plain keys stay behind: only their digests live in the running state
+    // the keys live in the store alone (as digests; the config never held them in plain)
     cfg: { ...cfg, api_keys: [] },
     keys: new ApiKeyStore(cfg.enabled ? cfg.api_keys : []),
     jwtKey: cfg.enabled && cfg.jwt ? await loadJwtKey(cfg.jwt) : undefined,

@@ -8,6 +8,8 @@ import { SEVERITIES, type Severity } from '../../alerts/model.js';
 import { SYSLOG_FACILITIES, type SyslogFacility } from '../../alerts/sinks/syslog.js';
 import { KEY_FIELDS, type KeyField } from '../../alerts/suppress.js';
 import { show } from '../messages.js';
+import { secretMapFrom } from '../secret-sources.js';
+import { secret } from '../secrets.js';
 import { bool, custom, intIn, keyword, strictObject } from '../zod-helpers.js';
 
 const filePath = custom((v, fail): string => {
@@ -71,19 +73,60 @@ const httpUrl = custom((v, fail): string => {
 }, { type: 'string', format: 'uri' });
 
 // RFC 7230 token characters for header names; values must not smuggle a second header line.
-const headers = custom((v, fail): Record<string, string> => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    fail(`expected a map of header name to value; got ${show(v)}`);
-    return {};
+function headerNameProblem(k: string): string | null {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) return `"${k}" is not a valid HTTP header name`;
+  if (k.toLowerCase() === 'content-type') return 'Content-Type is set by the sink (application/json) and cannot be overridden';
+  return null;
+}
+
+function headerValueProblem(val: string): string | null {
+  return /[\r\n\0]/.test(val) ? 'header values must not contain CR, LF or NUL' : null;
+}
+
+// Every header value is treated as a credential (Authorization, X-Api-Key, a tenant token...):
+// the whole map is marked secret, and a value is never echoed in a message.
+const headers = secret(
+  custom((v, fail): Record<string, string> => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      fail(`expected a map of header name to value; got ${show(v)}`);
+      return {};
+    }
+    for (const [k, val] of Object.entries(v)) {
+      const p = headerNameProblem(k);
+      if (p) fail(p, [k]);
+      else if (typeof val !== 'string') fail(`expected a string value; got ${typeof val === 'object' && val !== null ? 'a map or list' : `a ${typeof val}`}`, [k]);
+      else if (headerValueProblem(val)) fail(headerValueProblem(val)!, [k]);
+    }
+    return v as Record<string, string>;
+  }, { type: 'object', additionalProperties: { type: 'string' } }),
+  'map',
+);
+
+/** `<x>_headers_file` / `<x>_headers_env`: header name -> file / variable holding its value. */
+const headersFrom = (kind: 'file' | 'env') => secretMapFrom(kind, headerNameProblem);
+
+/** One header map from its three sources; a name given twice (in any letter case) is an error. */
+function mergeHeaders(sources: [string, Record<string, string> | undefined][], issue: (path: (string | number)[], message: string) => void): Record<string, string> {
+  const out: Record<string, string> = {};
+  const seen = new Map<string, string>();
+  for (const [from, map] of sources) {
+    for (const [name, value] of Object.entries(map ?? {})) {
+      const first = seen.get(name.toLowerCase());
+      if (first !== undefined) {
+        issue([from, name], `header "${name}" is also given in ${first}; give each header once`);
+        continue;
+      }
+      const p = headerValueProblem(value);
+      if (p) {
+        issue([from, name], p);
+        continue;
+      }
+      seen.set(name.toLowerCase(), from);
+      out[name] = value;
+    }
   }
-  for (const [k, val] of Object.entries(v)) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) fail(`"${k}" is not a valid HTTP header name`, [k]);
-    else if (k.toLowerCase() === 'content-type') fail('Content-Type is set by the sink (application/json) and cannot be overridden', [k]);
-    else if (typeof val !== 'string') fail(`expected a string value; got ${show(val)}`, [k]);
-    else if (/[\r\n\0]/.test(val)) fail('header values must not contain CR, LF or NUL', [k]);
-  }
-  return v as Record<string, string>;
-}, { type: 'object', additionalProperties: { type: 'string' } });
+  return out;
+}
 
 /** "host:port", "[v6]:port" or "v6-without-port" is refused (ambiguous). */
 export function parseHostPort(v: string): { host: string; port: number } | string {
@@ -132,6 +175,8 @@ const routeShape = strictObject(
     breaker_cooldown_secs: intIn(0, 86_400, 'seconds').optional(),
     webhook_url: httpUrl.optional(),
     webhook_headers: headers.optional(),
+    webhook_headers_file: headersFrom('file').optional(),
+    webhook_headers_env: headersFrom('env').optional(),
     syslog_address: hostPort.optional(),
     syslog_transport: keyword({ udp: 'udp', tcp: 'tcp' } as const).optional(),
     syslog_facility: keyword(Object.fromEntries(Object.keys(SYSLOG_FACILITIES).map((f) => [f, f])) as Record<SyslogFacility, SyslogFacility>).optional(),
@@ -141,6 +186,8 @@ const routeShape = strictObject(
     }, { type: 'string' }).optional(),
     otlp_endpoint: httpUrl.optional(),
     otlp_headers: headers.optional(),
+    otlp_headers_file: headersFrom('file').optional(),
+    otlp_headers_env: headersFrom('env').optional(),
     otlp_protocol: keyword({ http: 'http', 'http/json': 'http' } as const, { grpc: 'is not supported by this version: use http (OTLP/HTTP JSON, port 4318)' }).optional(),
   },
   { webhook_method: 'webhooks are always POST', email_to: 'email is not supported by this version' },
@@ -148,8 +195,8 @@ const routeShape = strictObject(
 
 /** Which keys each destination takes besides the common ones. */
 const OWN_KEYS: Readonly<Record<Destination, readonly string[]>> = {
-  webhook: ['webhook_url', 'webhook_headers', 'timeout_ms', 'max_retries', 'retry_initial_ms', 'retry_max_ms', 'breaker_failures', 'breaker_cooldown_secs', 'batch_max'],
-  otlp: ['otlp_endpoint', 'otlp_headers', 'otlp_protocol', 'timeout_ms', 'max_retries', 'retry_initial_ms', 'retry_max_ms', 'breaker_failures', 'breaker_cooldown_secs', 'batch_max'],
+  webhook: ['webhook_url', 'webhook_headers', 'webhook_headers_file', 'webhook_headers_env', 'timeout_ms', 'max_retries', 'retry_initial_ms', 'retry_max_ms', 'breaker_failures', 'breaker_cooldown_secs', 'batch_max'],
+  otlp: ['otlp_endpoint', 'otlp_headers', 'otlp_headers_file', 'otlp_headers_env', 'otlp_protocol', 'timeout_ms', 'max_retries', 'retry_initial_ms', 'retry_max_ms', 'breaker_failures', 'breaker_cooldown_secs', 'batch_max'],
   syslog: ['syslog_address', 'syslog_transport', 'syslog_facility', 'syslog_app_name', 'timeout_ms', 'max_retries', 'retry_initial_ms', 'retry_max_ms', 'breaker_failures', 'breaker_cooldown_secs', 'batch_max'],
   stdout: ['batch_max'],
 };
@@ -211,11 +258,16 @@ const route = routeShape.transform((r, ctx): RouteConfig => {
     breakerCooldownMs: (r.breaker_cooldown_secs ?? 30) * 1000,
     batchMax: r.batch_max ?? (d === 'syslog' ? 100 : 500),
   };
+  const issue = (path: (string | number)[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
   switch (d) {
-    case 'webhook':
-      return { ...common, destination: d, url: r.webhook_url ?? '', headers: r.webhook_headers ?? {}, delivery };
-    case 'otlp':
-      return { ...common, destination: d, url: r.otlp_endpoint ?? '', headers: r.otlp_headers ?? {}, delivery };
+    case 'webhook': {
+      const h = mergeHeaders([['webhook_headers', r.webhook_headers], ['webhook_headers_file', r.webhook_headers_file], ['webhook_headers_env', r.webhook_headers_env]], issue);
+      return { ...common, destination: d, url: r.webhook_url ?? '', headers: h, delivery };
+    }
+    case 'otlp': {
+      const h = mergeHeaders([['otlp_headers', r.otlp_headers], ['otlp_headers_file', r.otlp_headers_file], ['otlp_headers_env', r.otlp_headers_env]], issue);
+      return { ...common, destination: d, url: r.otlp_endpoint ?? '', headers: h, delivery };
+    }
     case 'syslog':
       return {
         ...common,

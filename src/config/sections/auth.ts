@@ -1,9 +1,15 @@
-// `auth`: who may call the API. API keys (compared as hashes in constant time) and/or JWT
-// (RS256 or EdDSA, from a public key file or a JWKS URL), each carrying a role: viewer (read),
-// operator (change policy), admin (everything). Shape follows the public reference (§1.14).
+// `auth`: who may call the API over TCP. API keys (held and compared as SHA-256 digests in
+// constant time) and/or JWT (RS256 or EdDSA, from a public key file or a JWKS URL), each carrying
+// a role: viewer (read), operator (change policy), admin (everything). A key is written inline
+// (`key`), read from a file (`key_file`) or the environment (`key_env`), or given as its digest
+// (`key_sha256`), so the config file need hold no credential. Shape follows the public
+// reference (§1.14).
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { show } from '../messages.js';
+import { secretEnv, secretFile } from '../secret-sources.js';
+import { knownSecrets, secret } from '../secrets.js';
 import { bool, custom, intIn, keyword, strictObject } from '../zod-helpers.js';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -21,22 +27,71 @@ const keyName = custom((v, fail): string => {
   return v as string;
 });
 
-const apiKey = custom((v, fail): string => {
-  if (typeof v !== 'string') fail(`expected the key as a string; got ${show(v)}`);
-  else if (v.length < MIN_API_KEY_LENGTH) fail(`an API key must be at least ${MIN_API_KEY_LENGTH} characters (this one has ${v.length}); generate one with: openssl rand -hex 32`);
-  else if (/\s/.test(v)) fail('an API key must not contain white space');
-  // never echo the key itself in an error
-  return v as string;
-});
+/** What is wrong with a key however it was given, or null; never echoes the key. */
+export function apiKeyProblem(v: string): string | null {
+  if (v.length < MIN_API_KEY_LENGTH) return `an API key must be at least ${MIN_API_KEY_LENGTH} characters (this one has ${v.length}); generate one with: openssl rand -hex 32`;
+  if (/\s/.test(v)) return 'an API key must not contain white space';
+  return null;
+}
+
+/** The digest API keys are held and compared as (lower-case hex), e.g. for `key_sha256`:
+ * printf %s "$KEY" | sha256sum */
+export function apiKeyDigest(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+const apiKey = secret(
+  custom((v, fail): string => {
+    // never echo the key itself in an error, not even when it is not a string
+    if (typeof v !== 'string') fail(`expected the key as a string; got ${typeof v === 'number' ? 'a number' : show(v)}`);
+    else {
+      const p = apiKeyProblem(v);
+      if (p) fail(p);
+    }
+    return v as string;
+  }, { type: 'string', minLength: MIN_API_KEY_LENGTH, pattern: '^\\S+$' }),
+);
+
+const sha256Hex = secret(
+  custom((v, fail): string => {
+    if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v)) fail('expected the SHA-256 digest of the key as 64 hex digits (printf %s "$KEY" | sha256sum)');
+    return typeof v === 'string' ? v.toLowerCase() : '';
+  }, { type: 'string', pattern: '^[0-9a-fA-F]{64}$' }),
+  'digest',
+);
+
+const KEY_SOURCES = ['key', 'key_file', 'key_env', 'key_sha256'] as const;
 
 const apiKeyEntry = strictObject(
   {
     name: keyName,
-    key: apiKey,
+    key: apiKey.optional(),
+    key_file: secretFile.optional(),
+    key_env: secretEnv.optional(),
+    key_sha256: sha256Hex.optional(),
     role: role.default('viewer'),
   },
   { namespaces: 'per-namespace grants are not implemented; the role applies everywhere' },
-);
+).transform((e, ctx): { name: string; role: Role; key_sha256: string } => {
+  const given = KEY_SOURCES.filter((k) => e[k] !== undefined);
+  if (given.length !== 1) {
+    ctx.addIssue({ code: 'custom', path: given.length > 1 ? [given[1]!] : [], message: given.length ? `give the key one way: ${given.join(' and ')} are both set` : 'needs the key: one of key, key_file, key_env or key_sha256' });
+    return z.NEVER;
+  }
+  const from = given[0]!;
+  if (from === 'key_sha256') return { name: e.name, role: e.role, key_sha256: e.key_sha256! };
+  const plain = e[from]!;
+  if (from !== 'key') {
+    const p = apiKeyProblem(plain);
+    if (p) {
+      ctx.addIssue({ code: 'custom', path: [from], message: p });
+      return z.NEVER;
+    }
+  }
+  const digest = apiKeyDigest(plain);
+  knownSecrets.add(digest);
+  return { name: e.name, role: e.role, key_sha256: digest };
+});
 
 const keyFile = custom((v, fail): string => {
   if (typeof v !== 'string' || !path.isAbsolute(v)) fail(`expected an absolute path to a PEM public key; got ${show(v)}`);
@@ -93,7 +148,7 @@ export const authSchema = strictObject(
   },
   {
     oidc: 'use auth.jwt.jwks_url with the provider\'s JWKS',
-    api_key_salt: 'keys are hashed with a random per-process key; no salt to configure',
+    api_key_salt: 'keys are held as SHA-256 digests (or given as one with key_sha256); there is no salt to configure',
     metrics_auth_required: 'use auth.open_endpoints.metrics',
   },
 ).superRefine((a, ctx) => {
@@ -106,9 +161,9 @@ export const authSchema = strictObject(
     const n = names.get(k.name);
     if (n !== undefined) ctx.addIssue({ code: 'custom', path: ['api_keys', i, 'name'], message: `key name "${k.name}" is already used by api_keys[${n}]` });
     else names.set(k.name, i);
-    const d = keys.get(k.key);
-    if (d !== undefined) ctx.addIssue({ code: 'custom', path: ['api_keys', i, 'key'], message: `this key is the same as api_keys[${d}].key; every key must be unique so the caller is known` });
-    else keys.set(k.key, i);
+    const d = keys.get(k.key_sha256);
+    if (d !== undefined) ctx.addIssue({ code: 'custom', path: ['api_keys', i], message: `this key is the same as api_keys[${d}]'s; every key must be unique so the caller is known` });
+    else keys.set(k.key_sha256, i);
   });
 });
 
