@@ -4,11 +4,12 @@
 // listeners, the program and the timed runs share that namespace. Measures its own floor beside
 // the cases (the ratio is taken against it); progress goes to stderr, the result is the last
 // stdout line (JSON).
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { loadNative } from '../src/kernel/native.js';
 import { compileRatelimit } from '../src/engines/ratelimit/compile.js';
-import { stampListeners } from '../src/engines/ratelimit/listener-stamp.js';
-import { RATELIMIT_STAMP_ENTRY, RatelimitKernel, type RlCounters } from '../src/engines/ratelimit/kernel.js';
+import { RatelimitKernel, type RlCounters } from '../src/engines/ratelimit/kernel.js';
+import { SC_ALLOW } from '../src/engines/ratelimit/syncookie-path.js';
 import { ddosSchema, ratelimitSchema } from '../src/engines/ratelimit/schema.js';
 import { tcpFrame, tcpOptions } from '../test/support/frames.js';
 import { parseFrame, verifyIpv4Checksum, verifyL4Checksum } from '../test/support/frame-parse.js';
@@ -65,18 +66,16 @@ async function main(spec: SyncookieChildSpec): Promise<SyncookieChildResult> {
   let restoreObj = -1;
   let floorObj = -1;
   try {
+    // As the engine does on kernels with bpf_sk_assign_tcp_reqsk: the agent's own cookies, every
+    // option the client offers allowed (the SYN-ACK carries MSS, SACK, timestamps, window scale).
+    rl.writeCookieConfig({ key: randomBytes(16), allow: SC_ALLOW.TS | SC_ALLOW.SACK | SC_ALLOW.WSCALE | SC_ALLOW.ECN, rcvWscale: 7 });
     rl.apply(
       compileRatelimit(
         ratelimitSchema.parse({ enabled: false }),
         ddosSchema.parse({ enabled: true, syn_protection: { enabled: true, threshold_mode: false } }),
+        'agent',
       ),
     );
-    // As the engine does: stamp the listeners so XDP may answer their SYNs (valid 60 s, far
-    // longer than this child runs).
-    const stampedAt = process.hrtime.bigint();
-    const st = stampListeners(rl.obj.progFd(RATELIMIT_STAMP_ENTRY));
-    if (st.errors.length || !st.ports.includes(port[4]) || !st.ports.includes(port[6])) throw new Error(`stamping the listeners failed: ${st.errors.join('; ')}`);
-    rl.markStamped(st.ports, stampedAt);
     restoreObj = native.objOpen(spec.restoreObj, {});
     native.objLoad(restoreObj);
     floorObj = native.objOpen(spec.floorObj, {});
@@ -129,7 +128,7 @@ async function main(spec: SyncookieChildSpec): Promise<SyncookieChildResult> {
           id,
           program: cookie ? 'xdp-ratelimit' : 'bench-restore',
           description: cookie
-            ? `IPv${fam} pure SYN to a local listener, syn_protection always on: answered in place with a SYN-cookie SYN-ACK (XDP_TX); includes the frame restore, see bench-restore.${v}`
+            ? `IPv${fam} pure SYN (Linux options) to a local listener, syn_protection always on: answered in place with the agent's SYN-cookie SYN-ACK (XDP_TX, SipHash cookie, MSS/SACK/TS/WS options); includes the frame restore, see bench-restore.${v}`
             : `IPv${fam} frame restore + tail call into a bare XDP_TX: what the test-run rig adds to xdp-ratelimit.${v}.syn.syncookie_tx`,
           family: fam,
           progFd,

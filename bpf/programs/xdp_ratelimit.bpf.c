@@ -3,7 +3,7 @@
  * or attached alone when the firewall is off. In order:
  *   1. SYN cookies (synproxy.h): pure SYNs to a local listener are answered with XDP_TX when
  *      cookie mode is "always", or when the SYN rate is over the threshold meter; pure ACKs to
- *      a listener must carry a valid cookie.
+ *      a listener must carry a valid cookie (the agent's or the kernel's).
  *   2. Flood guards: SYN, UDP and ICMP/ICMPv6 (neighbour discovery exempt), each with an
  *      aggregate meter and a per-source meter.
  *   3. Rules in priority order (first match), then the default per-source limit.
@@ -25,6 +25,8 @@ SENTINEL_BTF_EXPORT(rl_event);
 SENTINEL_BTF_EXPORT(sentinel_event_hdr);
 SENTINEL_BTF_EXPORT(rl_key);
 SENTINEL_BTF_EXPORT(rl_bucket);
+SENTINEL_BTF_EXPORT(rl_cookie_cfg);
+SENTINEL_BTF_EXPORT(rl_kstamp_key);
 
 #define CAS_TRIES 8
 
@@ -35,13 +37,21 @@ struct {
 	__type(value, __u32);
 } rl_active SEC(".maps");
 
-/* per TCP port: when the agent last stamped its listeners (RL_STAMP_VALID_NS) */
+/* The agent's cookie key and the options this host takes (syncookie.h); tc_syncookie reuses it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1);
 	__type(key, __u32);
+	__type(value, struct rl_cookie_cfg);
+} rl_cookie_cfg SEC(".maps");
+
+/* Kernel path: when XDP last handed a listener address and port a SYN (RL_KSTAMP_REFRESH_NS). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RL_KSTAMP_MAX);
+	__type(key, struct rl_kstamp_key);
 	__type(value, __u64);
-} rl_stamped SEC(".maps");
+} rl_kstamp SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -283,10 +293,34 @@ static __always_inline void rl_housekeeping_arm(void)
 
 #define RL_CONTINUE -1
 
+/* Kernel path: 1 when this SYN goes to the stack so the listener stamps itself (first SYN to
+ * the listener address and port, then one per RL_KSTAMP_REFRESH_NS; one CPU wins the slot). */
+static __always_inline int rl_kstamp_due(const struct sn_pkt *p, __u64 now)
+{
+	struct rl_kstamp_key k = { .port = p->dport, .family = p->family };
+	__builtin_memcpy(k.addr, p->dst, 16);
+	__u64 *last = bpf_map_lookup_elem(&rl_kstamp, &k);
+	if (!last) {
+		/* a full LRU evicts the stalest listener: it refreshes on its next SYN */
+		return bpf_map_update_elem(&rl_kstamp, &k, &now, BPF_NOEXIST) == 0;
+	}
+	__u64 l = *last;
+	if (now - l < RL_KSTAMP_REFRESH_NS)
+		return 0;
+	return __sync_val_compare_and_swap(last, l, now) == l;
+}
+
 static __always_inline int rl_syn_cookies(struct xdp_md *ctx, struct sentinel_counters *c, const struct sn_pkt *p,
 					  const struct rl_gen *g, __u64 now)
 {
 	__u8 fl = p->tcp_flags;
+	__u32 zero = 0;
+	const struct rl_cookie_cfg *cfg = 0;
+	if (g->cookie_path == RL_PATH_REQSK) {
+		cfg = bpf_map_lookup_elem(&rl_cookie_cfg, &zero);
+		if (cfg && !sc_key_set(cfg))
+			cfg = 0;
+	}
 	/* pure SYN: SYN without ACK/RST/FIN */
 	if ((fl & 0x17) == 0x02) {
 		if (g->cookie_mode == RL_COOKIE_THRESHOLD) {
@@ -297,30 +331,37 @@ static __always_inline int rl_syn_cookies(struct xdp_md *ctx, struct sentinel_co
 				return RL_CONTINUE;
 			}
 		}
-		if (sp_socket_kind(ctx, p, bpf_htons(p->sport), bpf_htons(p->dport)) != SP_SK_LISTEN) {
+		if (sp_socket_kind(ctx, p) != SP_SK_LISTEN) {
 			rl_stat(RL_ST_SYN_NOT_ANSWERED);
 			return RL_CONTINUE;
 		}
-		__u32 port = p->dport;
-		__u64 *stamped = bpf_map_lookup_elem(&rl_stamped, &port);
-		if (!stamped || now - *stamped > RL_STAMP_VALID_NS) {
-			rl_stat(RL_ST_SYN_UNSTAMPED);
+		if (g->cookie_path == RL_PATH_REQSK && !cfg) {
+			rl_stat(RL_ST_SYN_NOT_ANSWERED); /* no key yet: the stack answers */
 			return RL_CONTINUE;
 		}
-		int r = p->family == SN_AF_INET ? sp_answer_syn_v4(ctx, p) : sp_answer_syn_v6(ctx, p);
+		if (g->cookie_path == RL_PATH_KERNEL && rl_kstamp_due(p, now)) {
+			rl_stat(RL_ST_SYN_REFRESH);
+			return RL_CONTINUE;
+		}
+		int r = p->family == SN_AF_INET ? sp_answer_syn_v4(ctx, p, cfg) : sp_answer_syn_v6(ctx, p, cfg);
 		if (r != SP_OK) {
 			rl_stat(RL_ST_SYN_NOT_ANSWERED);
-			return RL_CONTINUE; /* frame untouched unless trim succeeded; stack judges it */
+			return RL_CONTINUE; /* frame untouched unless the resize succeeded; stack judges it */
 		}
 		sn_count(c, RL_CNT_COOKIE_SENT, 1);
 		return XDP_TX;
 	}
 	/* pure ACK (ACK only): the third packet of a cookie handshake, or a segment of a live flow */
 	if ((fl & 0x17) == 0x10) {
-		if (sp_socket_kind(ctx, p, bpf_htons(p->sport), bpf_htons(p->dport)) != SP_SK_LISTEN)
+		if (sp_socket_kind(ctx, p) != SP_SK_LISTEN)
 			return RL_CONTINUE;
-		if (sp_check_cookie(ctx, p) == 0) {
-			rl_stat(RL_ST_COOKIE_VALID);
+		int v = sp_check_ack(ctx, p, cfg);
+		if (v == SP_ACK_AGENT) {
+			rl_stat(RL_ST_COOKIE_VALID); /* tc_syncookie turns it into a request socket */
+			return XDP_PASS;
+		}
+		if (v == SP_ACK_KERNEL) {
+			rl_stat(RL_ST_COOKIE_VALID_KERNEL);
 			return XDP_PASS;
 		}
 		sn_count(c, RL_CNT_COOKIE_INVALID, 1);
@@ -449,13 +490,4 @@ int xdp_ratelimit(struct xdp_md *ctx)
 	if (v == XDP_PASS)
 		sn_count(c, SN_CNT_PASSED, 1);
 	return v;
-}
-
-/* Never attached. The agent runs it with BPF_PROG_TEST_RUN in live-frames mode on the loopback
- * device to hand the stack one SYN per local listener, so each listener keeps accepting the
- * cookies answered above (see src/engines/ratelimit/listener-stamp.ts). */
-SEC("xdp")
-int xdp_ratelimit_stamp(struct xdp_md *ctx)
-{
-	return XDP_PASS;
 }

@@ -298,6 +298,30 @@ static napi_value probe_helper(napi_env env, napi_callback_info info)
 	return probe(env, info, 2);
 }
 
+/* Whether the running kernel's BTF has a function of this name: kfuncs (bpf_sk_assign_tcp_reqsk)
+ * exist exactly when their BTF entry does; probing by name needs no object file. */
+static napi_value btf_has_func(napi_env env, napi_callback_info info)
+{
+	const char *fn = "btfHasFunc";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	char *name = NULL;
+	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_string(env, fn, "name", argv[0], &name))
+		return NULL;
+	struct btf *btf = btf__load_vmlinux_btf();
+	if (!btf) {
+		sn_throw_errno(env, fn, errno, NULL, "reading the kernel's BTF");
+		free(name);
+		return NULL;
+	}
+	bool found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
+	btf__free(btf);
+	free(name);
+	napi_value r;
+	napi_get_boolean(env, found, &r);
+	return r;
+}
+
 static napi_value libbpf_ver(napi_env env, napi_callback_info info)
 {
 	char v[32];
@@ -309,6 +333,7 @@ napi_value sn_init_misc(napi_env env, napi_value exports)
 {
 	if (!sn_export(env, exports, "testRun", test_run) ||
 	    !sn_export(env, exports, "btfStructs", btf_structs) ||
+	    !sn_export(env, exports, "btfHasFunc", btf_has_func) ||
 	    !sn_export(env, exports, "probeProgType", probe_prog) ||
 	    !sn_export(env, exports, "probeMapType", probe_map) ||
 	    !sn_export(env, exports, "probeHelper", probe_helper) ||

@@ -111,6 +111,25 @@ export const programSchema = {
         events_lost: count,
       },
     },
+    syn_cookies: {
+      type: 'object',
+      required: ['enabled', 'path', 'reason', 'sysctl_changes', 'request_sockets_created', 'request_sockets_refused'],
+      properties: {
+        enabled: { type: 'boolean' },
+        path: { type: ['string', 'null'], enum: ['agent', 'kernel', null] },
+        reason: { type: 'string' },
+        sysctl_changes: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['sysctl', 'from', 'to'],
+            properties: { sysctl: { type: 'string' }, from: { type: 'integer' }, to: { type: 'integer' } },
+          },
+        },
+        request_sockets_created: count,
+        request_sockets_refused: count,
+      },
+    },
   },
 } as const;
 

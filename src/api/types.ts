@@ -44,12 +44,28 @@ export interface ProgramCounters {
   events_lost: number;
 }
 
+/** xdp-ratelimit's SYN cookies: which path is in force and what it changed on the host. */
+export interface SynCookieStatus {
+  enabled: boolean;
+  /** agent: the agent's cookies, request sockets made by tc_syncookie (bpf_sk_assign_tcp_reqsk);
+   * kernel: the kernel's cookies with net.ipv4.tcp_syncookies=2 */
+  path: 'agent' | 'kernel' | null;
+  reason: string;
+  /** host settings the agent changed and holds (restored when cookies go off or it stops) */
+  sysctl_changes: { sysctl: string; from: number; to: number }[];
+  /** agent path: handshakes completed from a cookie by tc_syncookie, and those the kernel refused */
+  request_sockets_created: number;
+  request_sockets_refused: number;
+}
+
 export interface ProgramStatus {
   name: string;
   loaded: boolean;
   attachments: AttachmentStatus[];
   maps: MapStatus[];
   counters: ProgramCounters;
+  /** xdp-ratelimit only */
+  syn_cookies?: SynCookieStatus;
 }
 
 export interface AgentStatus {

@@ -145,9 +145,6 @@ export interface NativeBridge {
   /** copies data into a mapped array at a byte offset of its value area (element i at i * round_up(valueSize, 8)) */
   mmapWrite(mmap: number, offset: number, data: Buffer): void;
   mmapClose(mmap: number): void;
-  /** TCP listening sockets of the calling thread's network namespace (NETLINK_SOCK_DIAG, filtered
-   * by state in the kernel); addr is 4 or 16 bytes in network order, all zero for any address */
-  tcpListeners(): { family: 4 | 6; addr: Buffer; port: number }[];
   /** info about a map fd */
   mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number; name: string; id: number };
   /** close an fd returned by objGet */
@@ -167,6 +164,8 @@ export interface NativeBridge {
   testRun(progFd: number, opts: NativeTestRunOptions): NativeTestRunResult;
   /** struct layouts from the BTF of an ELF object file (or of vmlinux when path is "vmlinux") */
   btfStructs(path: string, names: string[]): NativeBtfStruct[];
+  /** whether the running kernel's BTF has a function (a kfunc) of this name */
+  btfHasFunc(name: string): boolean;
   /** libbpf_probe_bpf_prog_type / map_type / helper: 1 supported, 0 not, <0 -errno */
   probeProgType(progType: number): number;
   probeMapType(mapType: number): number;

@@ -6,8 +6,11 @@ import { existsSync } from 'node:fs';
 import { loadNative, type NativeBridge } from '../../src/kernel/native.js';
 import { compileRatelimit } from '../../src/engines/ratelimit/compile.js';
 import { ddosSchema, ratelimitSchema } from '../../src/engines/ratelimit/schema.js';
-import { RatelimitKernel, RL_COUNTER_SLOTS, type RlCounters, type RlStats } from '../../src/engines/ratelimit/kernel.js';
+import { RatelimitKernel, RL_COUNTER_SLOTS, type CookieConfig, type RlCounters, type RlStats } from '../../src/engines/ratelimit/kernel.js';
+import { SC_ALLOW } from '../../src/engines/ratelimit/syncookie-path.js';
 import { decodeRatelimitEvent, emptyRatelimitEvent, type RatelimitEventRecord } from '../../src/engines/ratelimit/events.js';
+import { bytesCodec } from '../../src/kernel/map.js';
+import { layouts } from '../../src/kernel/layouts.gen.js';
 import { IN_CI } from '../support/env.js';
 import { REPO_ROOT } from '../support/firewall-harness.js';
 
@@ -34,6 +37,14 @@ export interface Policy {
   ddos?: Record<string, unknown>;
 }
 
+/** The cookie key and host options the harness starts with: a fixed key (tests recompute cookies
+ * with an independent SipHash), every TCP option allowed, window scale 7. */
+export const HARNESS_COOKIE_CONFIG: CookieConfig = {
+  key: Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex'),
+  allow: SC_ALLOW.TS | SC_ALLOW.SACK | SC_ALLOW.WSCALE | SC_ALLOW.ECN,
+  rcvWscale: 7,
+};
+
 export class RatelimitHarness {
   readonly native: NativeBridge = loadNative();
   readonly kernel: RatelimitKernel;
@@ -44,6 +55,7 @@ export class RatelimitHarness {
   constructor(objectPath = RATELIMIT_OBJECT) {
     this.kernel = RatelimitKernel.load({ objectPath });
     try {
+      this.kernel.writeCookieConfig(HARNESS_COOKIE_CONFIG);
       this.ring = this.native.ringOpen([this.kernel.eventsFd], (batch) => this.onBatch(batch));
     } catch (e) {
       this.kernel.close();
@@ -69,11 +81,18 @@ export class RatelimitHarness {
     this.drainEvents();
   }
 
-  /** Applies a policy as a config reload does: the generation flips, buckets stay. */
+  /** Applies a policy as a config reload does: the generation flips, buckets stay. The SYN
+   * cookie path is the policy's ddos.syn_protection.cookies (auto: the agent's). */
   reload(p: Policy): void {
     const rl = ratelimitSchema.parse({ enabled: true, ...(p.ratelimit ?? {}) });
     const ddos = ddosSchema.parse(p.ddos ?? {});
-    this.kernel.apply(compileRatelimit(rl, ddos));
+    this.kernel.apply(compileRatelimit(rl, ddos, ddos.syn_protection.cookies === 'kernel' ? 'kernel' : 'agent'));
+  }
+
+  /** Forgets when the kernel path last handed each listener a SYN (rl_kstamp). */
+  clearRefreshStamps(): void {
+    const m = this.kernel.obj.map('rl_kstamp', bytesCodec(layouts.rl_kstamp_key.size), bytesCodec(8));
+    for (const k of [...m.keys()]) m.delete(k);
   }
 
   counters(): RlCounters {

@@ -5,13 +5,13 @@
 // line (verdict, output frame, counter and stat deltas); syncookie-xdp.test.ts asserts.
 import net from 'node:net';
 import readline from 'node:readline';
-import { RATELIMIT_STAMP_ENTRY } from '../../src/engines/ratelimit/kernel.js';
-import { stampListeners } from '../../src/engines/ratelimit/listener-stamp.js';
-import { RatelimitHarness } from './ratelimit-harness.js';
+import type { CookieConfig } from '../../src/engines/ratelimit/kernel.js';
+import { HARNESS_COOKIE_CONFIG, RatelimitHarness } from './ratelimit-harness.js';
 import { listenTcp } from '../support/listen.js';
 
 /** One frame to judge (hex), one per stdin line; a line { "policy": {...} } installs a policy
- * (and forgets every bucket) instead. */
+ * (and forgets every bucket, and every kernel-path refresh stamp) instead, with the harness's
+ * cookie config unless the line carries { "allow": n } to narrow the host options. */
 export interface SyncookieStep {
   label: string;
   frame: string;
@@ -34,14 +34,12 @@ const h = new RatelimitHarness();
 const lines = readline.createInterface({ input: process.stdin });
 try {
   for await (const line of lines) {
-    const msg = JSON.parse(line) as SyncookieStep | { policy: { ddos: Record<string, unknown> } };
+    const msg = JSON.parse(line) as SyncookieStep | { policy: { ddos: Record<string, unknown> }; allow?: number };
     if ('policy' in msg) {
+      const cfg: CookieConfig = { ...HARNESS_COOKIE_CONFIG, allow: msg.allow ?? HARNESS_COOKIE_CONFIG.allow };
+      h.kernel.writeCookieConfig(cfg);
       h.install(msg.policy);
-      // As the engine does: stamp this namespace's listeners, so XDP may answer their SYNs.
-      const at = process.hrtime.bigint();
-      const st = stampListeners(h.kernel.obj.progFd(RATELIMIT_STAMP_ENTRY));
-      if (st.errors.length) throw new Error(`stamping listeners: ${st.errors.join('; ')}`);
-      h.kernel.markStamped(st.ports, at);
+      h.clearRefreshStamps();
       process.stdout.write('{"installed":true}\n');
       continue;
     }

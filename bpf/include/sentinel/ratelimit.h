@@ -38,6 +38,11 @@
 #define RL_COOKIE_ALWAYS 1
 #define RL_COOKIE_THRESHOLD 2    /* only SYNs beyond the cookie_threshold meter get cookies */
 
+/* rl_gen.cookie_path: whose cookies, and how the listener comes to accept their ACKs
+ * (synproxy.h). The agent picks it from what the kernel offers. */
+#define RL_PATH_REQSK 1          /* agent cookies; tc_syncookie creates the request socket */
+#define RL_PATH_KERNEL 2         /* kernel cookies; tcp_syncookies=2 and refresh SYNs */
+
 /* A meter: interval_ns = 0 means "no limit". */
 struct rl_limit {
 	__u64 interval_ns;       /* 1e9 / rate */
@@ -71,7 +76,8 @@ struct rl_gen {
 	struct rl_limit icmp_src;
 	struct rl_limit cookie_threshold; /* SYN rate above which SYNs get cookies (threshold mode) */
 	__u8 cookie_mode;        /* RL_COOKIE_* */
-	__u8 _pad[7];
+	__u8 cookie_path;        /* RL_PATH_* (0 while cookies are off) */
+	__u8 _pad[6];
 };
 
 /* Bucket kinds (rl_key.kind) */
@@ -131,15 +137,26 @@ struct rl_housekeeping {
 #define RL_ST_CAS_EXHAUSTED 5    /* TAT update lost every retry: packet passed */
 #define RL_ST_HOUSEKEEPING_RUNS 6
 #define RL_ST_SYN_PASSED_UNDER_THRESHOLD 7 /* threshold mode, SYN below it, left to the stack */
-#define RL_ST_SYN_UNSTAMPED 8 /* SYN to a port whose listeners the agent has not stamped recently: left to the stack */
-#define RL_ST_MAX 9
+#define RL_ST_SYN_REFRESH 8  /* kernel path: SYN handed to the stack so its listener keeps taking
+			      * cookie ACKs (one per listener address and port per RL_KSTAMP_REFRESH_NS) */
+#define RL_ST_COOKIE_VALID_KERNEL 9 /* ACK with a cookie the kernel itself issued, passed */
+#define RL_ST_MAX 10
 
-/* The kernel takes a cookie ACK only on a listener that sent a cookie itself in the last two
- * minutes. The agent stamps every local listener (src/engines/ratelimit/listener-stamp.ts) and
- * writes the time, CLOCK_MONOTONIC ns, per port into rl_stamped; XDP answers SYNs to a port
- * only while its stamp is younger than this. Otherwise the SYN goes to the stack, which (with
- * tcp_syncookies=2) answers with its own cookie: still nothing half-open, only slower. */
-#define RL_STAMP_VALID_NS (60ULL * 1000000000ULL)
+/* Kernel path: the kernel takes a cookie ACK only on a listener that sent a cookie itself in the
+ * last two minutes (tcp_synq_no_recent_overflow), and stamps a listener at most once a second.
+ * XDP hands the stack the first SYN to each listener address and port, and one more every
+ * RL_KSTAMP_REFRESH_NS; with tcp_syncookies=2 the listener answers it with its own cookie and is
+ * stamped, so the cookies XDP answers the rest with are accepted. A listener that appears while
+ * cookies are on is covered from its first SYN. */
+#define RL_KSTAMP_REFRESH_NS (1000000000ULL)
+#define RL_KSTAMP_MAX 4096
+
+struct rl_kstamp_key {
+	__u32 addr[4];           /* listener address as the SYN names it, network order */
+	__u16 port;              /* host order */
+	__u8 family;
+	__u8 _pad;
+};
 
 /* rl_event.reason */
 #define RL_R_RULE 1

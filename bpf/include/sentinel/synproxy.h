@@ -1,61 +1,66 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* SYN cookies answered from XDP for the host's own listeners.
  *
- * A pure SYN to a local listening socket is turned, in place, into the SYN-ACK the kernel
- * would send with a cookie: MACs, addresses and ports swapped, seq = cookie from
- * bpf_tcp_raw_gen_syncookie_ipv4/6, ack = seq + 1, one MSS option (value from the helper) and
- * NOP padding so the TCP header keeps its length, payload trimmed, checksums recomputed, and
- * the frame goes back out with XDP_TX. Nothing is stored per SYN. The returning ACK is checked
- * with bpf_tcp_raw_check_syncookie_ipv4/6 only when it is addressed to a listener (an ACK of an
- * established connection finds its own socket first): valid ones go up to the stack, which
- * accepts them because the agent sets net.ipv4.tcp_syncookies=2 (the cookie secret is the
- * local kernel's); invalid ones are dropped.
+ * A pure SYN to a local listening socket is turned, in place, into a SYN-ACK: MACs, addresses
+ * and ports swapped, seq = the cookie, ack = the client's seq + 1, payload trimmed, checksums
+ * recomputed, and the frame goes back out with XDP_TX. Nothing is stored per SYN. Two kinds of
+ * cookie, one per path (rl_gen.cookie_path, chosen by the agent):
+ *
+ * - RL_PATH_REQSK (kernels with bpf_sk_assign_tcp_reqsk, 6.9+): the agent's own cookie
+ *   (syncookie.h). The SYN-ACK offers what the client offered and the host allows: MSS, window
+ *   scale, SACK, timestamps and ECN, laid out as Linux lays them out. The returning ACK is
+ *   checked here (forgeries drop) and again by tc_syncookie, which creates the request socket.
+ * - RL_PATH_KERNEL (older kernels): the kernel's cookie from bpf_tcp_raw_gen_syncookie_ipv4/6,
+ *   MSS option only, TCP header length kept (NOP padding). The listener accepts the ACK because
+ *   the agent holds net.ipv4.tcp_syncookies at 2 and xdp-ratelimit hands the stack one SYN per
+ *   listener address and port every RL_KSTAMP_REFRESH_NS, so the listener itself sends a cookie
+ *   now and then and keeps taking cookie ACKs (see rl_kernel_path_refresh).
  *
  * Every offset comes from the parser (VLAN tags included). Headers are copied to the stack
- * before the helpers see them, so the verifier sees fixed-size, bounded memory.
- * Checksum helpers live here because bpf/include/sentinel/csum.h did not exist yet. */
+ * before the helpers see them, so the verifier sees fixed-size, bounded memory. */
 #ifndef SENTINEL_SYNPROXY_H
 #define SENTINEL_SYNPROXY_H
 
 #include "common.h"
+#include "csum.h"
 #include "parse.h"
+#include "syncookie.h"
 
 #define SP_TCP_LISTEN 10 /* BPF_TCP_LISTEN */
 #define SP_TTL 64
 #define SP_WINDOW 65535
 
 #define SP_OK 0
-#define SP_NOT_ANSWERED 1 /* left to the stack (options we do not handle, no listener, helper error) */
+#define SP_NOT_ANSWERED 1 /* left to the stack (IP options, extension headers, no room, helper error) */
 
 /* Result of looking up the socket a TCP segment is addressed to. */
 #define SP_SK_NONE 0
 #define SP_SK_LISTEN 1
 #define SP_SK_OTHER 2 /* established, time-wait, request socket... */
 
-static __always_inline __u16 sp_fold(__u64 s)
-{
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (__u16)~s;
-}
+/* TCP flag bits of byte 13 */
+#define SP_F_FIN 0x01
+#define SP_F_SYN 0x02
+#define SP_F_RST 0x04
+#define SP_F_ACK 0x10
+#define SP_F_ECE 0x40
+#define SP_F_CWR 0x80
 
-static __always_inline int sp_socket_kind(struct xdp_md *ctx, const struct sn_pkt *p, __be16 sport, __be16 dport)
+static __always_inline int sp_socket_kind(struct xdp_md *ctx, const struct sn_pkt *p)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
 	if (p->family == SN_AF_INET) {
 		t.ipv4.saddr = p->src[0];
 		t.ipv4.daddr = p->dst[0];
-		t.ipv4.sport = sport;
-		t.ipv4.dport = dport;
+		t.ipv4.sport = bpf_htons(p->sport);
+		t.ipv4.dport = bpf_htons(p->dport);
 		sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv4), (__u64)(__s64)-1, 0);
 	} else {
 		__builtin_memcpy(t.ipv6.saddr, p->src, 16);
 		__builtin_memcpy(t.ipv6.daddr, p->dst, 16);
-		t.ipv6.sport = sport;
-		t.ipv6.dport = dport;
+		t.ipv6.sport = bpf_htons(p->sport);
+		t.ipv6.dport = bpf_htons(p->dport);
 		sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv6), (__u64)(__s64)-1, 0);
 	}
 	if (!sk)
@@ -65,43 +70,104 @@ static __always_inline int sp_socket_kind(struct xdp_md *ctx, const struct sn_pk
 	return kind;
 }
 
-struct sp_tcp_buf {
-	__u8 b[60];
-};
-
-/* Builds the SYN-ACK TCP header in *th from the SYN's header in the same buffer. */
-static __always_inline void sp_make_synack(struct sp_tcp_buf *buf, __u32 th_len, __u32 cookie, __u16 mss)
+/* Loads the TCP header (doff * 4 bytes) into t; returns its length or 0. */
+static __always_inline __u32 sp_load_tcp(struct xdp_md *ctx, const struct sn_pkt *p, struct sc_tcp_buf *t)
 {
-	struct tcphdr *th = (struct tcphdr *)buf->b;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 off = p->l4_off;
+	if (off > 1500)
+		return 0;
+	__u8 *th = data + off;
+	if ((void *)(th + 20) > data_end)
+		return 0;
+	__u32 th_len = (th[12] >> 4) * 4;
+	if (th_len < 20 || th_len > 60)
+		return 0;
+	if (bpf_xdp_load_bytes(ctx, off, t->b, th_len))
+		return 0;
+	return th_len;
+}
+
+/* The MSS we announce: what fits this device's MTU (the SYN's own MSS says nothing about us). */
+static __always_inline __u16 sp_our_mss(struct xdp_md *ctx, __u8 family)
+{
+	__u32 mtu = 0;
+	if (bpf_check_mtu(ctx, 0, &mtu, 0, 0) < 0 || mtu < 1280)
+		mtu = 1500;
+	__u32 mss = mtu - (family == SN_AF_INET ? 40 : 60);
+	return mss > 65535 ? 65535 : (__u16)mss;
+}
+
+/* Turns the SYN's fixed header in t into the SYN-ACK's (options are the caller's). */
+static __always_inline void sp_synack_fixed(struct sc_tcp_buf *t, __u32 th_len, __u32 isn, __u8 flags)
+{
+	struct tcphdr *th = (struct tcphdr *)t->b;
 	__be16 sport = th->source;
 	th->source = th->dest;
 	th->dest = sport;
 	th->ack_seq = bpf_htonl(bpf_ntohl(th->seq) + 1);
-	th->seq = bpf_htonl(cookie);
-	/* byte 13: flags; byte 12 keeps doff */
-	buf->b[12] &= 0xf0;
-	buf->b[13] = 0x12; /* SYN | ACK */
+	th->seq = bpf_htonl(isn);
+	t->b[12] = (__u8)((th_len / 4) << 4);
+	t->b[13] = flags;
 	th->window = bpf_htons(SP_WINDOW);
 	th->check = 0;
 	th->urg_ptr = 0;
-#pragma unroll
-	for (int i = 20; i < 60; i++)
-		buf->b[i] = 1; /* NOP */
-	if (th_len >= 24) {
-		buf->b[20] = 2;
-		buf->b[21] = 4;
-		buf->b[22] = mss >> 8;
-		buf->b[23] = mss & 0xff;
-	}
 }
 
-/* Trims the frame to headers only; returns 0 on success. Offsets stay valid. */
-static __always_inline int sp_trim(struct xdp_md *ctx, __u32 new_len)
+static __always_inline void sp_put32(struct sc_tcp_buf *t, __u32 i, __u32 v)
+{
+	t->b[i & 63] = v >> 24;
+	t->b[(i + 1) & 63] = v >> 16;
+	t->b[(i + 2) & 63] = v >> 8;
+	t->b[(i + 3) & 63] = v;
+}
+
+/* The agent-cookie SYN-ACK header, options in Linux's order: MSS, then SACK-permitted and
+ * timestamps (or NOP padding for the one missing), then NOP + window scale. Returns its length. */
+static __always_inline __u32 sp_agent_synack(struct sc_tcp_buf *t, const struct sc_opts *o, __u8 data, __u32 isn,
+					     __u32 tsval, const struct rl_cookie_cfg *cfg, __u16 mss)
+{
+	int ts = o->ts_ok && (cfg->allow & SC_ALLOW_TS);
+	int sack = !!(data & SC_D_SACK);
+	int ws = (data & 0xf) != SC_NO_WSCALE;
+	__u32 len = 24 + (ts ? 12 : sack ? 4 : 0) + (ws ? 4 : 0);
+	sp_synack_fixed(t, len, isn, SP_F_SYN | SP_F_ACK | ((data & SC_D_ECN) ? SP_F_ECE : 0));
+	sp_put32(t, 20, (2u << 24) | (4u << 16) | mss);
+	__u32 i = 24;
+	if (ts) {
+		sp_put32(t, 24, sack ? ((4u << 24) | (2u << 16) | (8u << 8) | 10u) : ((1u << 24) | (1u << 16) | (8u << 8) | 10u));
+		sp_put32(t, 28, tsval);
+		sp_put32(t, 32, o->tsval);
+		i = 36;
+	} else if (sack) {
+		sp_put32(t, 24, (1u << 24) | (1u << 16) | (4u << 8) | 2u);
+		i = 28;
+	}
+	if (ws)
+		sp_put32(t, i, (1u << 24) | (3u << 16) | (3u << 8) | cfg->rcv_wscale);
+	return len;
+}
+
+/* The kernel-cookie SYN-ACK header: same length as the SYN's, one MSS option, NOP padding. */
+static __always_inline void sp_kernel_synack(struct sc_tcp_buf *t, __u32 th_len, __u32 cookie, __u16 mss)
+{
+	sp_synack_fixed(t, th_len, cookie, SP_F_SYN | SP_F_ACK);
+#pragma unroll
+	for (int i = 20; i < 60; i++)
+		t->b[i] = 1; /* NOP */
+	if (th_len >= 24)
+		sp_put32(t, 20, (2u << 24) | (4u << 16) | mss);
+}
+
+/* Sizes the frame to headers only (grows it when the SYN-ACK's options are longer than the
+ * SYN's); 0 on success. Offsets stay valid. */
+static __always_inline int sp_resize(struct xdp_md *ctx, __u32 new_len)
 {
 	__u32 cur = ctx->data_end - ctx->data;
-	if (cur > new_len)
-		return bpf_xdp_adjust_tail(ctx, -(int)(cur - new_len));
-	return cur == new_len ? 0 : -1;
+	if (cur == new_len)
+		return 0;
+	return bpf_xdp_adjust_tail(ctx, (int)new_len - (int)cur);
 }
 
 static __always_inline int sp_swap_macs(struct xdp_md *ctx)
@@ -115,40 +181,39 @@ static __always_inline int sp_swap_macs(struct xdp_md *ctx)
 	return bpf_xdp_store_bytes(ctx, 0, sw, 12);
 }
 
-/* Loads the TCP header (doff * 4 bytes) into buf; returns its length or 0. */
-static __always_inline __u32 sp_load_tcp(struct xdp_md *ctx, const struct sn_pkt *p, struct sp_tcp_buf *buf)
+/* Writes the SYN-ACK for the SYN in ctx (IPv4), with the agent's cookie when cfg is given, else
+ * the kernel's. Returns SP_OK or SP_NOT_ANSWERED (frame
+ * untouched unless the resize succeeded; the caller then leaves it to the stack). */
+static __always_inline int sp_answer_syn_v4(struct xdp_md *ctx, const struct sn_pkt *p, const struct rl_cookie_cfg *cfg)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 off = p->l4_off;
-	if (off > 1500)
-		return 0;
-	__u8 *th = data + off;
-	if ((void *)(th + 20) > data_end)
-		return 0;
-	__u32 th_len = (th[12] >> 4) * 4;
-	if (th_len < 20 || th_len > 60)
-		return 0;
-	if (bpf_xdp_load_bytes(ctx, off, buf->b, th_len))
-		return 0;
-	return th_len;
-}
-
-static __always_inline int sp_answer_syn_v4(struct xdp_md *ctx, const struct sn_pkt *p)
-{
-	struct sp_tcp_buf buf = {};
+	struct sc_parse ps = {};
+	struct sc_tcp_buf *t = &ps.t;
 	struct iphdr ip;
 	if (p->l4_off != p->l3_off + sizeof(struct iphdr))
 		return SP_NOT_ANSWERED; /* IP options: left to the stack */
-	__u32 th_len = sp_load_tcp(ctx, p, &buf);
+	__u32 th_len = sp_load_tcp(ctx, p, t);
 	if (!th_len || th_len > 60)
 		return SP_NOT_ANSWERED;
 	if (bpf_xdp_load_bytes(ctx, p->l3_off, &ip, sizeof(ip)))
 		return SP_NOT_ANSWERED;
-	__s64 v = bpf_tcp_raw_gen_syncookie_ipv4(&ip, (struct tcphdr *)buf.b, th_len);
-	if (v < 0)
+	if (cfg) {
+		ps.th_len = th_len;
+		sc_parse_opts(&ps);
+		__u8 ecn = (t->b[13] & (SP_F_ECE | SP_F_CWR)) == (SP_F_ECE | SP_F_CWR);
+		__u8 data = sc_data(p, &ps.o, cfg, ecn);
+		__u32 ports = ((__u32)bpf_htons(p->dport) << 16) | bpf_htons(p->sport);
+		__u64 h = sc_hash(&cfg->key, p, ports, bpf_ntohl(((struct tcphdr *)t->b)->seq), sc_slot(), data);
+		__u32 isn = ((__u32)(h >> 40) << 8) | data;
+		__u32 tsval = ((__u32)(bpf_ktime_get_ns() / 1000000) & ~0xffu) | (__u32)(h & 0xff);
+		th_len = sp_agent_synack(t, &ps.o, data, isn, tsval, cfg, sp_our_mss(ctx, SN_AF_INET));
+	} else {
+		__s64 v = bpf_tcp_raw_gen_syncookie_ipv4(&ip, (struct tcphdr *)t->b, th_len);
+		if (v < 0)
+			return SP_NOT_ANSWERED;
+		sp_kernel_synack(t, th_len, (__u32)v, (__u16)(v >> 32));
+	}
+	if (th_len < 20 || th_len > 60)
 		return SP_NOT_ANSWERED;
-	sp_make_synack(&buf, th_len, (__u32)v, (__u16)(v >> 32));
 
 	__be32 saddr = ip.saddr;
 	ip.saddr = ip.daddr;
@@ -159,41 +224,53 @@ static __always_inline int sp_answer_syn_v4(struct xdp_md *ctx, const struct sn_
 	ip.tos = 0;
 	ip.tot_len = bpf_htons(sizeof(ip) + th_len);
 	ip.check = 0;
-	ip.check = sp_fold(bpf_csum_diff(0, 0, (__be32 *)&ip, sizeof(ip), 0));
+	ip.check = sn_csum_ipv4_hdr(&ip);
 
-	struct {
-		__be32 s, d;
-		__u8 zero, proto;
-		__be16 len;
-	} ph = { ip.saddr, ip.daddr, 0, IPPROTO_TCP, bpf_htons(th_len) };
-	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
-	sum = bpf_csum_diff(0, 0, (__be32 *)buf.b, th_len, (__u32)sum);
-	((struct tcphdr *)buf.b)->check = sp_fold((__u64)(__u32)sum);
-
-	if (sp_trim(ctx, p->l4_off + th_len))
+	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)t->b, th_len, 0);
+	if (sum < 0)
 		return SP_NOT_ANSWERED;
-	if (bpf_xdp_store_bytes(ctx, p->l3_off, &ip, sizeof(ip)) || bpf_xdp_store_bytes(ctx, p->l4_off, buf.b, th_len))
+	((struct tcphdr *)t->b)->check = sn_csum_finish(sn_csum_pseudo_v4(ip.saddr, ip.daddr, IPPROTO_TCP, th_len) + (__u32)sum);
+
+	if (sp_resize(ctx, p->l4_off + th_len))
+		return SP_NOT_ANSWERED;
+	if (bpf_xdp_store_bytes(ctx, p->l3_off, &ip, sizeof(ip)) || bpf_xdp_store_bytes(ctx, p->l4_off, t->b, th_len))
 		return SP_NOT_ANSWERED;
 	if (sp_swap_macs(ctx))
 		return SP_NOT_ANSWERED;
 	return SP_OK;
 }
 
-static __always_inline int sp_answer_syn_v6(struct xdp_md *ctx, const struct sn_pkt *p)
+/* Same for IPv6. */
+static __always_inline int sp_answer_syn_v6(struct xdp_md *ctx, const struct sn_pkt *p, const struct rl_cookie_cfg *cfg)
 {
-	struct sp_tcp_buf buf = {};
+	struct sc_parse ps = {};
+	struct sc_tcp_buf *t = &ps.t;
 	struct ipv6hdr ip6;
 	if (p->l4_off != p->l3_off + sizeof(struct ipv6hdr))
 		return SP_NOT_ANSWERED; /* extension headers: left to the stack */
-	__u32 th_len = sp_load_tcp(ctx, p, &buf);
+	__u32 th_len = sp_load_tcp(ctx, p, t);
 	if (!th_len || th_len > 60)
 		return SP_NOT_ANSWERED;
 	if (bpf_xdp_load_bytes(ctx, p->l3_off, &ip6, sizeof(ip6)))
 		return SP_NOT_ANSWERED;
-	__s64 v = bpf_tcp_raw_gen_syncookie_ipv6(&ip6, (struct tcphdr *)buf.b, th_len);
-	if (v < 0)
+	if (cfg) {
+		ps.th_len = th_len;
+		sc_parse_opts(&ps);
+		__u8 ecn = (t->b[13] & (SP_F_ECE | SP_F_CWR)) == (SP_F_ECE | SP_F_CWR);
+		__u8 data = sc_data(p, &ps.o, cfg, ecn);
+		__u32 ports = ((__u32)bpf_htons(p->dport) << 16) | bpf_htons(p->sport);
+		__u64 h = sc_hash(&cfg->key, p, ports, bpf_ntohl(((struct tcphdr *)t->b)->seq), sc_slot(), data);
+		__u32 isn = ((__u32)(h >> 40) << 8) | data;
+		__u32 tsval = ((__u32)(bpf_ktime_get_ns() / 1000000) & ~0xffu) | (__u32)(h & 0xff);
+		th_len = sp_agent_synack(t, &ps.o, data, isn, tsval, cfg, sp_our_mss(ctx, SN_AF_INET6));
+	} else {
+		__s64 v = bpf_tcp_raw_gen_syncookie_ipv6(&ip6, (struct tcphdr *)t->b, th_len);
+		if (v < 0)
+			return SP_NOT_ANSWERED;
+		sp_kernel_synack(t, th_len, (__u32)v, (__u16)(v >> 32));
+	}
+	if (th_len < 20 || th_len > 60)
 		return SP_NOT_ANSWERED;
-	sp_make_synack(&buf, th_len, (__u32)v, (__u16)(v >> 32));
 
 	struct in6_addr tmp = ip6.saddr;
 	ip6.saddr = ip6.daddr;
@@ -206,46 +283,66 @@ static __always_inline int sp_answer_syn_v6(struct xdp_md *ctx, const struct sn_
 	ip6.flow_lbl[1] = 0;
 	ip6.flow_lbl[2] = 0;
 
-	struct {
-		struct in6_addr s, d;
-		__be32 len;
-		__u8 zero[3];
-		__u8 nh;
-	} ph = { .s = ip6.saddr, .d = ip6.daddr, .len = bpf_htonl(th_len), .nh = IPPROTO_TCP };
-	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
-	sum = bpf_csum_diff(0, 0, (__be32 *)buf.b, th_len, (__u32)sum);
-	((struct tcphdr *)buf.b)->check = sp_fold((__u64)(__u32)sum);
-
-	if (sp_trim(ctx, p->l4_off + th_len))
+	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)t->b, th_len, 0);
+	if (sum < 0)
 		return SP_NOT_ANSWERED;
-	if (bpf_xdp_store_bytes(ctx, p->l3_off, &ip6, sizeof(ip6)) || bpf_xdp_store_bytes(ctx, p->l4_off, buf.b, th_len))
+	((struct tcphdr *)t->b)->check = sn_csum_finish(
+		sn_csum_pseudo_v6((const __u32 *)&ip6.saddr, (const __u32 *)&ip6.daddr, IPPROTO_TCP, th_len) + (__u32)sum);
+
+	if (sp_resize(ctx, p->l4_off + th_len))
+		return SP_NOT_ANSWERED;
+	if (bpf_xdp_store_bytes(ctx, p->l3_off, &ip6, sizeof(ip6)) || bpf_xdp_store_bytes(ctx, p->l4_off, t->b, th_len))
 		return SP_NOT_ANSWERED;
 	if (sp_swap_macs(ctx))
 		return SP_NOT_ANSWERED;
 	return SP_OK;
 }
 
-/* 0 when the ACK carries a cookie this kernel issued, negative otherwise. */
-static __always_inline long sp_check_cookie(struct xdp_md *ctx, const struct sn_pkt *p)
+#define SP_ACK_AGENT 0  /* returns one of the agent's cookies */
+#define SP_ACK_KERNEL 1 /* returns a cookie the kernel issued */
+#define SP_ACK_INVALID -1
+
+/* Judges a pure ACK addressed to a listener. An agent cookie is tried first when the agent's
+ * key is set; the kernel's own cookies are always accepted too (below the threshold SYNs go to
+ * the stack, whose listener may answer with its own cookie when its queue overflows). */
+static __always_inline int sp_check_ack(struct xdp_md *ctx, const struct sn_pkt *p, const struct rl_cookie_cfg *cfg)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 l3 = p->l3_off, l4 = p->l4_off;
 	if (l3 > 64 || l4 > 1500)
-		return -1;
+		return SP_ACK_INVALID;
 	struct tcphdr *th = data + l4;
 	if ((void *)(th + 1) > data_end)
-		return -1;
+		return SP_ACK_INVALID;
+	if (cfg && sc_key_set(cfg)) {
+		struct sc_parse ps = {};
+		__u32 th_len = sp_load_tcp(ctx, p, &ps.t);
+		if (th_len) {
+			struct sc_decoded d;
+			ps.th_len = th_len;
+			sc_parse_opts(&ps);
+			const struct tcphdr *h = (const struct tcphdr *)ps.t.b;
+			__u32 ports = ((__u32)h->dest << 16) | h->source;
+			if (sc_check(cfg, p, ports, bpf_ntohl(h->seq), bpf_ntohl(h->ack_seq), &ps.o, &d) == 0)
+				return SP_ACK_AGENT;
+		}
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		th = data + l4;
+		if ((void *)(th + 1) > data_end)
+			return SP_ACK_INVALID;
+	}
 	if (p->family == SN_AF_INET) {
 		struct iphdr *iph = data + l3;
 		if ((void *)(iph + 1) > data_end)
-			return -1;
-		return bpf_tcp_raw_check_syncookie_ipv4(iph, th);
+			return SP_ACK_INVALID;
+		return bpf_tcp_raw_check_syncookie_ipv4(iph, th) == 0 ? SP_ACK_KERNEL : SP_ACK_INVALID;
 	}
 	struct ipv6hdr *ip6 = data + l3;
 	if ((void *)(ip6 + 1) > data_end)
-		return -1;
-	return bpf_tcp_raw_check_syncookie_ipv6(ip6, th);
+		return SP_ACK_INVALID;
+	return bpf_tcp_raw_check_syncookie_ipv6(ip6, th) == 0 ? SP_ACK_KERNEL : SP_ACK_INVALID;
 }
 
 #endif

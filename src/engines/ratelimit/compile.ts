@@ -2,6 +2,7 @@
 // a GCRA meter: interval = 1e9 / rate ns, tolerance = (burst - 1) * interval ns (ratelimit.h).
 import type { Cidr } from '../../net/ip.js';
 import { protocolNumber, type DdosConfig, type RatelimitConfig, type RatelimitRuleConfig } from './schema.js';
+import { RL_PATH, type CookiePath } from './syncookie-path.js';
 
 export const RL = {
   MAX_RULES: 1024,
@@ -58,13 +59,15 @@ export interface GenHeader {
   icmpSrc: Limit;
   cookieThreshold: Limit;
   cookieMode: number;
+  /** RL_PATH (syncookie-path.ts) while cookies are on, else 0 */
+  cookiePath: number;
 }
 
 export interface CompiledRatelimit {
   rows: RuleRow[];
   header: GenHeader;
   housekeeping: { maxIdleNs: bigint; periodNs: bigint };
-  /** SYN cookies on: the engine must set net.ipv4.tcp_syncookies=2 */
+  /** SYN cookies on: the engine sets up their path (syncookie-path.ts) before the flip */
   synCookies: boolean;
 }
 
@@ -88,7 +91,7 @@ export function orderedRules(rules: readonly RatelimitRuleConfig[]): RatelimitRu
 
 /** Row rule numbers here are positions in the ordered, enabled list, from 1 (0 = no rule); the
  * kernel writer replaces them with the rules' stable numbers (RatelimitKernel.numbers). */
-export function compileRatelimit(rl: RatelimitConfig, ddos: DdosConfig): CompiledRatelimit {
+export function compileRatelimit(rl: RatelimitConfig, ddos: DdosConfig, cookiePath: CookiePath = 'agent'): CompiledRatelimit {
   const rows: RuleRow[] = [];
   const rlOn = rl.enabled;
   const rules = rlOn ? orderedRules(rl.rules).filter((r) => r.enabled) : [];
@@ -143,6 +146,7 @@ export function compileRatelimit(rl: RatelimitConfig, ddos: DdosConfig): Compile
       icmpSrc,
       cookieThreshold,
       cookieMode,
+      cookiePath: cookieMode === RL.COOKIE_OFF ? 0 : RL_PATH[cookiePath],
     },
     housekeeping: {
       maxIdleNs: BigInt(rl.bucket_idle_timeout_secs) * 1_000_000_000n,

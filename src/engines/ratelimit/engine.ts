@@ -7,8 +7,13 @@
 // Reloads: prepare() compiles, commit() writes the inactive generation and flips rl_active
 // (ratelimit.h), so a packet is judged by the whole old policy or the whole new one. Bucket
 // state survives the flip (a reload never grants a fresh burst).
+//
+// SYN cookies: whatever a cookie path needs (tc_syncookie attached, or the sysctl held) is in
+// place before the flip that turns cookies on, and goes only after the flip that turns them off
+// (syncookie-path.ts).
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import type { MapStatus, ProgramStatus } from '../../api/types.js';
+import type { MapStatus, ProgramStatus, SynCookieStatus } from '../../api/types.js';
 import type { Config } from '../../config/index.js';
 import { BpfMap, u32Codec } from '../../kernel/map.js';
 import { Attachments } from '../attachments.js';
@@ -17,10 +22,11 @@ import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../eng
 import { pinObjectMaps, removePins } from '../pins.js';
 import { compileRatelimit, type CompiledRatelimit } from './compile.js';
 import { decodeRatelimitEvent, emptyRatelimitEvent, ratelimitAlert, type RatelimitAlertContext } from './events.js';
-import { RATELIMIT_ENTRY, RATELIMIT_STAMP_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel, SN_PROG_XDP_RATELIMIT, type RlCounters } from './kernel.js';
-import { stampListeners, STAMP_INTERVAL_MS } from './listener-stamp.js';
+import { RATELIMIT_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel, SN_PROG_XDP_RATELIMIT, type RlCounters } from './kernel.js';
 import { RatelimitMetrics } from './metrics.js';
-import { SyncookiesGuard, SYNCOOKIES_ALWAYS } from './syncookies.js';
+import { allowFlags, chooseCookiePath, kernelHasReqsk, readHostTcp, RL_PATH, type CookiePath, type PathChoice } from './syncookie-path.js';
+import { SyncookieTcKernel, SYNCOOKIE_TC_PROGRAM, type ScCounters } from './syncookie-tc.js';
+import { SyncookiesGuard } from './syncookies.js';
 
 /** fw_chain slot of xdp-ratelimit (firewall.h FW_TAIL_RATELIMIT) */
 export const FW_TAIL_RATELIMIT = 0;
@@ -44,13 +50,19 @@ export class RatelimitEngine implements Engine {
   private readonly alertCtx: RatelimitAlertContext;
   private readonly syncookies = new SyncookiesGuard();
   private readonly rlMetrics: RatelimitMetrics;
-  private stampTimer: NodeJS.Timeout | null = null;
+  /** the cookie path in force (null while cookies are off) and why it was chosen */
+  private cookiePath: PathChoice | null = null;
+  private tcKernel: SyncookieTcKernel | null = null;
+  private readonly tcAttachments: Attachments;
+  private tcCounters = new Map<number, ScCounters>();
+  private hasReqsk: boolean | undefined;
   private config: Config;
   private pinned: string[] = [];
 
   constructor(private readonly ctx: EngineContext) {
     this.config = ctx.config;
     this.attachments = new Attachments(RATELIMIT_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
+    this.tcAttachments = new Attachments(SYNCOOKIE_TC_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
     this.rlMetrics = RatelimitMetrics.for(ctx.metrics.registry);
     this.alertCtx = {
       ruleId: (num) => this.kernel?.numbers.idOf(num),
@@ -69,6 +81,7 @@ export class RatelimitEngine implements Engine {
     const k = RatelimitKernel.load({ objectPath: path.join(this.ctx.objectDir, RATELIMIT_OBJECT_FILE), ringSize: config.agent.ring_buffer_size });
     this.kernel = k;
     this.pinned = pinObjectMaps(k.obj, this.ctx.pinRoot);
+    this.writeCookieConfig(k);
     await this.prepare(config).commit();
 
     const fd = k.progFd;
@@ -95,8 +108,25 @@ export class RatelimitEngine implements Engine {
     if (failures.length) throw new Error(failures.join('; '));
   }
 
+  /** A fresh key per agent start (a restart only invalidates handshakes in flight), and the
+   * options this namespace's TCP takes, so a cookie never promises what the kernel refuses. */
+  private writeCookieConfig(k: RatelimitKernel): void {
+    const host = readHostTcp();
+    k.writeCookieConfig({ key: randomBytes(16), allow: allowFlags(host), rcvWscale: host.rcvWscale });
+    this.ctx.log.debug({ program: RATELIMIT_PROGRAM, host_tcp: host }, 'SYN cookie key and host TCP options written');
+  }
+
+  /** Which cookie path `next` gets; throws (naming the key) when it asks for one this kernel lacks. */
+  private choosePath(next: Config): PathChoice | null {
+    const syn = next.ddos.syn_protection;
+    if (!next.ddos.enabled || !syn.enabled) return null;
+    this.hasReqsk ??= kernelHasReqsk();
+    return chooseCookiePath(syn.cookies, this.hasReqsk);
+  }
+
   prepare(next: Config): PreparedChange {
-    const compiled = compileRatelimit(next.ratelimit, next.ddos);
+    const choice = this.choosePath(next);
+    const compiled = compileRatelimit(next.ratelimit, next.ddos, choice?.path ?? 'agent');
     return {
       summary: {
         program: RATELIMIT_PROGRAM,
@@ -104,21 +134,19 @@ export class RatelimitEngine implements Engine {
         kernel_rows: compiled.rows.length,
         default_rate: next.ratelimit.enabled ? next.ratelimit.default_rate : 0,
         syn_cookies: compiled.synCookies ? (next.ddos.syn_protection.threshold_mode ? `above ${next.ddos.syn_protection.threshold_pps} SYN/s` : 'always') : 'off',
+        ...(choice ? { syn_cookie_path: choice.path } : {}),
       },
       commit: async () => {
         const k = this.kernel;
         if (!k) throw new Error(`${RATELIMIT_PROGRAM} is not loaded`);
-        // Cookie ACKs must be accepted before the first cookie goes out; and the sysctl goes
-        // back only after the kernel stopped sending cookies.
-        if (compiled.synCookies) {
-          this.enableSyncookies();
-          this.startStamping();
+        let want = choice;
+        if (want) {
+          want = await this.enterCookiePath(want, next.ddos.syn_protection.cookies === 'auto');
+          compiled.header.cookiePath = RL_PATH[want.path];
         }
         const gen = k.apply(compiled);
-        if (!compiled.synCookies) {
-          this.stopStamping();
-          this.restoreSyncookies();
-        }
+        await this.leaveCookiePath(want?.path ?? null);
+        this.cookiePath = want;
         this.config = next;
         this.logPolicy(compiled, gen);
       },
@@ -127,59 +155,83 @@ export class RatelimitEngine implements Engine {
 
   private logPolicy(c: CompiledRatelimit, generation: number): void {
     this.ctx.log.info(
-      { program: RATELIMIT_PROGRAM, generation, kernel_rows: c.rows.length, cookie_mode: c.header.cookieMode, default_interval_ns: String(c.header.dflt.intervalNs) },
+      { program: RATELIMIT_PROGRAM, generation, kernel_rows: c.rows.length, cookie_mode: c.header.cookieMode, cookie_path: this.cookiePath?.path ?? null, default_interval_ns: String(c.header.dflt.intervalNs) },
       'rate-limit policy loaded',
     );
   }
 
-  /** While SYN cookies are on, every local listener is stamped now and every
-   * STAMP_INTERVAL_MS (listener-stamp.ts says why): before the first cookie goes out. */
-  private startStamping(): void {
-    if (this.stampTimer) return;
-    const stamp = (): void => {
-      const k = this.kernel;
-      if (!k) return;
-      // the clock read before the SYNs: the kernel's stamp is at least this fresh
-      const at = process.hrtime.bigint();
-      const r = stampListeners(k.obj.progFd(RATELIMIT_STAMP_ENTRY));
-      k.markStamped(r.ports, at);
-      if (r.via === 'proc' && !this.procFallbackLogged) {
-        this.procFallbackLogged = true;
-        this.ctx.log.warn({ program: RATELIMIT_PROGRAM }, 'no sock_diag for TCP in this kernel: listeners for SYN cookies are read from /proc/net/tcp, which is slow on hosts with many connections');
+  /** Before the flip: puts in place what `want` needs. On the agent path a tc_syncookie that
+   * cannot load or attach falls back to the kernel path when the setting is auto (said in the
+   * log and status), and fails the change otherwise. Returns the path actually taken. */
+  private async enterCookiePath(want: PathChoice, auto: boolean): Promise<PathChoice> {
+    if (want.path === 'agent') {
+      try {
+        this.attachSyncookieTc();
+        this.holdSyncookies('nonzero');
+        return want;
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (!auto) throw new Error(`${RATELIMIT_PROGRAM}: agent SYN cookies need tc_syncookie at TC ingress: ${msg}`);
+        this.ctx.log.warn({ program: RATELIMIT_PROGRAM, err: msg }, 'tc_syncookie cannot run: SYN cookies fall back to the kernel path');
+        await this.detachSyncookieTc();
+        want = { path: 'kernel', reason: `tc_syncookie could not run (${msg}): kernel cookies with net.ipv4.tcp_syncookies=2` };
       }
-      this.rlMetrics.stamped(r.stamped, r.errors.length);
-      if (r.errors.length) this.ctx.log.warn({ program: RATELIMIT_PROGRAM, errors: r.errors }, 'could not stamp some TCP listeners for SYN cookies: their clients may be reset during a flood');
-      else this.ctx.log.debug({ program: RATELIMIT_PROGRAM, listeners: r.listeners }, 'TCP listeners stamped for SYN cookies');
-    };
-    stamp();
-    this.stampTimer = setInterval(stamp, STAMP_INTERVAL_MS);
-    this.stampTimer.unref();
+    }
+    this.holdSyncookies('always');
+    return want;
   }
 
-  private procFallbackLogged = false;
-
-  private stopStamping(): void {
-    if (this.stampTimer) clearInterval(this.stampTimer);
-    this.stampTimer = null;
+  /** After the flip: lets go of what the path in force no longer needs. */
+  private async leaveCookiePath(now: CookiePath | null): Promise<void> {
+    if (now !== 'agent') {
+      const problems = await this.detachSyncookieTc();
+      if (problems.length) this.ctx.log.warn({ program: SYNCOOKIE_TC_PROGRAM, problems }, 'detached with problems');
+    }
+    if (now === null) this.restoreSyncookies();
+    else if (now === 'agent') this.holdSyncookies('nonzero'); // back from 2 to the host's value
   }
 
-  private enableSyncookies(): void {
-    if (this.syncookies.active) return;
+  private attachSyncookieTc(): void {
+    const k = this.kernel;
+    if (!k || this.tcKernel) return;
+    const tc = SyncookieTcKernel.load(this.ctx.objectDir, k.cookieConfigFd);
+    this.tcKernel = tc;
+    const prog = tc.program;
+    const failures: string[] = [];
+    for (const iface of this.ctx.interfaces) {
+      const err = this.tcAttachments.add(iface, 'tc-ingress', () => prog.attachTc(iface.ifindex, 'ingress'), (l) => l.mode ?? 'none');
+      if (err) failures.push(`${iface.ifname}: ${err}`);
+    }
+    if (failures.length) throw new Error(`cannot attach ${SYNCOOKIE_TC_PROGRAM}: ${failures.join('; ')}`);
+  }
+
+  private async detachSyncookieTc(): Promise<string[]> {
+    const errors = await this.tcAttachments.removeAll();
+    this.tcKernel?.close();
+    this.tcKernel = null;
+    this.tcCounters = new Map();
+    return errors;
+  }
+
+  private holdSyncookies(need: 'nonzero' | 'always'): void {
+    let change;
     try {
-      const prev = this.syncookies.enable();
-      this.ctx.log.warn(
-        { program: RATELIMIT_PROGRAM, sysctl: 'net.ipv4.tcp_syncookies', from: prev, to: SYNCOOKIES_ALWAYS },
-        'SYN protection on: net.ipv4.tcp_syncookies set to 2 in this network namespace so listeners accept cookie ACKs (restored on stop)',
-      );
+      change = this.syncookies.hold(need);
     } catch (err) {
-      throw new Error(`${RATELIMIT_PROGRAM}: ddos.syn_protection needs net.ipv4.tcp_syncookies=2 and it cannot be set: ${(err as Error).message}`);
+      throw new Error(`${RATELIMIT_PROGRAM}: SYN cookies need net.ipv4.tcp_syncookies ${need === 'always' ? '= 2' : '!= 0'} and it cannot be set: ${(err as Error).message}`);
+    }
+    if (change) {
+      this.ctx.log.warn(
+        { program: RATELIMIT_PROGRAM, ...change },
+        `SYN protection: ${change.sysctl} set from ${change.from} to ${change.to} in this network namespace (restored when cookies go off or the agent stops)`,
+      );
     }
   }
 
   private restoreSyncookies(): string | null {
     try {
       const prev = this.syncookies.restore();
-      if (prev !== null) this.ctx.log.info({ program: RATELIMIT_PROGRAM, sysctl: 'net.ipv4.tcp_syncookies', to: prev }, 'SYN protection off: tcp_syncookies restored');
+      if (prev !== null) this.ctx.log.info({ program: RATELIMIT_PROGRAM, sysctl: 'net.ipv4.tcp_syncookies', to: prev }, 'SYN protection: tcp_syncookies restored');
       return null;
     } catch (err) {
       const msg = `restoring net.ipv4.tcp_syncookies: ${(err as Error).message}`;
@@ -223,6 +275,13 @@ export class RatelimitEngine implements Engine {
         }));
     }
     this.rlMetrics.observe(k.readStats());
+    if (this.tcKernel) {
+      this.tcCounters = this.tcKernel.readCounters();
+      for (const iface of this.tcAttachments.attached()) {
+        const c = this.tcCounters.get(iface.ifindex);
+        if (c) metrics.setKernelSnapshot(SYNCOOKIE_TC_PROGRAM, iface.ifname, kernelSnapshot(c, { reqsk_created: c.reqsk_created, not_agent_cookie: c.not_agent_cookie, reqsk_refused: c.reqsk_refused }));
+      }
+    }
     for (const m of this.maps()) metrics.setMapUsage(RATELIMIT_PROGRAM, m.name, m.entries, m.max_entries);
   }
 
@@ -237,13 +296,32 @@ export class RatelimitEngine implements Engine {
     return mapStatuses(k.obj, entries);
   }
 
+  private synCookieStatus(): SynCookieStatus {
+    const p = this.cookiePath;
+    let created = 0n;
+    let refused = 0n;
+    for (const c of this.tcCounters.values()) {
+      created += c.reqsk_created;
+      refused += c.reqsk_refused;
+    }
+    return {
+      enabled: p !== null,
+      path: p?.path ?? null,
+      reason: p?.reason ?? 'SYN protection is off',
+      sysctl_changes: this.syncookies.change ? [this.syncookies.change] : [],
+      request_sockets_created: Number(created),
+      request_sockets_refused: Number(refused),
+    };
+  }
+
   status(): ProgramStatus {
     return {
       name: RATELIMIT_PROGRAM,
       loaded: this.kernel !== null,
-      attachments: this.attachments.status(),
+      attachments: [...this.attachments.status(), ...this.tcAttachments.status()],
       maps: this.maps(),
       counters: programCounters(this.counters.values()),
+      syn_cookies: this.synCookieStatus(),
     };
   }
 
@@ -255,7 +333,6 @@ export class RatelimitEngine implements Engine {
    * counts tailcall_miss) or detaches; restores the sysctl; closes. Never throws. */
   async stop(): Promise<string[]> {
     const errors: string[] = [];
-    this.stopStamping();
     if (this.chain) {
       try {
         this.chain.delete(FW_TAIL_RATELIMIT);
@@ -266,6 +343,8 @@ export class RatelimitEngine implements Engine {
       this.chain = null;
     }
     errors.push(...(await this.attachments.removeAll()));
+    errors.push(...(await this.detachSyncookieTc()));
+    this.cookiePath = null;
     const e = this.restoreSyncookies();
     if (e) errors.push(e);
     try {

@@ -3,14 +3,12 @@
 // the kernel tests and the bench so all three drive the program the same way.
 import { RuleNumbers } from '../rule-numbers.js';
 import { BpfObject } from '../../kernel/object.js';
-import { BpfMap, bytesCodec, sumU64Slots, u32Codec, u64Codec, type Codec } from '../../kernel/map.js';
+import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { RL, type CompiledRatelimit, type GenHeader, type Limit, type RuleRow } from './compile.js';
 
 export const RATELIMIT_PROGRAM = 'xdp-ratelimit';
 export const RATELIMIT_ENTRY = 'xdp_ratelimit';
-/** never attached: hands the stack listener-stamping SYNs (listener-stamp.ts) */
-export const RATELIMIT_STAMP_ENTRY = 'xdp_ratelimit_stamp';
 export const RATELIMIT_OBJECT_FILE = 'xdp_ratelimit.bpf.o';
 export const SN_PROG_XDP_RATELIMIT = 2;
 export const SN_EV_RATELIMIT = 2;
@@ -27,7 +25,7 @@ export type RlCounters = Record<RlCounterSlot, bigint>;
 /** rl_stats slots (ratelimit.h RL_ST_*), in order. */
 export const RL_STAT_SLOTS = [
   'syncookie_valid', 'over_limit_passed', 'syn_not_answered', 'buckets_expired', 'bucket_create_failed',
-  'cas_exhausted', 'housekeeping_runs', 'syn_under_threshold', 'syn_unstamped',
+  'cas_exhausted', 'housekeeping_runs', 'syn_under_threshold', 'syn_refresh', 'syncookie_valid_kernel',
 ] as const;
 export type RlStatSlot = (typeof RL_STAT_SLOTS)[number];
 export type RlStats = Record<RlStatSlot, bigint>;
@@ -70,6 +68,26 @@ export function encodeGen(h: GenHeader, ruleCount: number): Buffer {
   writeLimit(b, F.icmp_src.offset, h.icmpSrc);
   writeLimit(b, F.cookie_threshold.offset, h.cookieThreshold);
   b.writeUInt8(h.cookieMode, F.cookie_mode.offset);
+  b.writeUInt8(h.cookiePath, F.cookie_path.offset);
+  return b;
+}
+
+/** rl_cookie_cfg (syncookie.h): the agent's cookie key and what this host's TCP takes. */
+export interface CookieConfig {
+  /** 16 random bytes: SipHash key k0 (bytes 0..7) and k1 (8..15), little endian */
+  key: Buffer;
+  /** SC_ALLOW_* bits */
+  allow: number;
+  rcvWscale: number;
+}
+
+export function encodeCookieConfig(c: CookieConfig): Buffer {
+  const F = L.rl_cookie_cfg.fields;
+  if (c.key.length !== 16) throw new RangeError('the SYN cookie key is 16 bytes');
+  const b = Buffer.alloc(L.rl_cookie_cfg.size);
+  c.key.copy(b, F.key.offset);
+  b.writeUInt8(c.allow, F.allow.offset);
+  b.writeUInt8(c.rcvWscale, F.rcv_wscale.offset);
   return b;
 }
 
@@ -96,7 +114,7 @@ export class RatelimitKernel {
   private readonly stats: BpfMap<number, Buffer>;
   private readonly hk: BpfMap<number, Buffer>;
   private readonly buckets: BpfMap<Buffer, Buffer>;
-  private readonly stamped: BpfMap<number, bigint>;
+  private readonly cookieCfg: BpfMap<number, Buffer>;
   /** the generation packets are judged by */
   generation = 0;
   compiled: CompiledRatelimit | null = null;
@@ -113,7 +131,7 @@ export class RatelimitKernel {
     this.stats = obj.map('rl_stats', u32Codec, bytesCodec(8));
     this.hk = obj.map('rl_housekeeping', u32Codec, bytesCodec(L.rl_housekeeping.size));
     this.buckets = obj.map('rl_buckets', bytesCodec(L.rl_key.size), bytesCodec(L.rl_bucket.size));
-    this.stamped = obj.map('rl_stamped', u32Codec, u64Codec);
+    this.cookieCfg = obj.map('rl_cookie_cfg', u32Codec, bytesCodec(L.rl_cookie_cfg.size));
   }
 
   static load(opts: RatelimitKernelOptions): RatelimitKernel {
@@ -128,10 +146,14 @@ export class RatelimitKernel {
     }
   }
 
-  /** Ports whose listeners were stamped at `monoNs` (CLOCK_MONOTONIC, bpf_ktime_get_ns's clock):
-   * XDP answers SYNs to them for RL_STAMP_VALID_NS. */
-  markStamped(ports: readonly number[], monoNs: bigint): void {
-    for (const p of ports) this.stamped.update(p, monoNs);
+  /** Writes the cookie key and host options (one map write: a packet sees the old or the new). */
+  writeCookieConfig(c: CookieConfig): void {
+    this.cookieCfg.update(0, encodeCookieConfig(c));
+  }
+
+  /** rl_cookie_cfg's fd, for tc_syncookie to share the map. */
+  get cookieConfigFd(): number {
+    return this.obj.mapFd('rl_cookie_cfg');
   }
 
   get progFd(): number {

@@ -10,7 +10,6 @@ const instances = new WeakMap<Registry, RatelimitMetrics>();
 
 export class RatelimitMetrics {
   private readonly stats = new MonotonicSeries<{ stat: string }>(['stat']);
-  private readonly stamps: Counter<'outcome'>;
 
   /** One per registry: an engine restarted by a reload keeps counting into the same series
    * (MonotonicSeries absorbs the kernel counters starting again from zero). */
@@ -27,7 +26,7 @@ export class RatelimitMetrics {
     const stats = this.stats;
     new Counter({
       name: `${METRIC_PREFIX}ratelimit_stats_total`,
-      help: 'xdp-ratelimit events that are not per interface: syncookie_valid, over_limit_passed, syn_not_answered, buckets_expired, bucket_create_failed, cas_exhausted, housekeeping_runs, syn_under_threshold, syn_unstamped.',
+      help: 'xdp-ratelimit events that are not per interface: syncookie_valid, syncookie_valid_kernel, over_limit_passed, syn_not_answered, buckets_expired, bucket_create_failed, cas_exhausted, housekeeping_runs, syn_under_threshold, syn_refresh.',
       labelNames: ['stat'],
       registers: [registry],
       collect() {
@@ -35,17 +34,6 @@ export class RatelimitMetrics {
         for (const [labels, v] of stats.entries()) this.inc(labels, v);
       },
     });
-    this.stamps = new Counter({
-      name: `${METRIC_PREFIX}ratelimit_listener_stamps_total`,
-      help: 'SYNs handed to local TCP listeners on loopback so they keep accepting XDP SYN cookies, by outcome (sent, failed).',
-      labelNames: ['outcome'],
-      registers: [registry],
-    });
-  }
-
-  stamped(sent: number, failed: number): void {
-    this.stamps.inc({ outcome: 'sent' }, sent);
-    this.stamps.inc({ outcome: 'failed' }, failed);
   }
 
   observe(s: RlStats): void {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { cidrList, portRange, ruleId } from '../../config/values.js';
 import { bool, intIn, keyword, strictObject } from '../../config/zod-helpers.js';
+import type { CookiePathSetting } from './syncookie-path.js';
 
 export const MAX_RATE = 100_000_000;
 /** kernel rule slots per generation (ratelimit.h RL_MAX_RULES); a rule with both families takes two */
@@ -99,6 +100,9 @@ export const ddosSchema = strictObject(
       /** true: cookies only above threshold_pps SYNs per second; false: every SYN gets a cookie */
       threshold_mode: bool().default(true),
       threshold_pps: rate('a SYN rate in packets per second').default(10_000),
+      /** whose cookies: auto (the agent's where the kernel has bpf_sk_assign_tcp_reqsk, else the
+       * kernel's), agent, or kernel (syncookie-path.ts) */
+      cookies: keyword<CookiePathSetting>({ auto: 'auto', agent: 'agent', kernel: 'kernel' }).default('auto'),
     }).prefault({}),
     /** SYN flood guard: drops SYNs over the limits (applies to SYNs not answered with cookies) */
     syn_flood: guard({ max_pps: 0 }).prefault({}),
