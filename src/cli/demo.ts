@@ -171,8 +171,8 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
 
     // SYN cookies protect the host the agent runs on, so this step brings its own small lab.
     const syn = await runSynFloodStep({ runDir, say });
-    if (syn.served < syn.connections || syn.halfOpen > 0 || syn.cookiesSent === 0) {
-      failures.push(`SYN flood: ${syn.served}/${syn.connections} connections served, ${syn.halfOpen} half-open sockets, ${syn.cookiesSent} cookies sent`);
+    if (syn.served < syn.connections || syn.halfOpen > 0 || syn.cookiesSent === 0 || syn.kernelCookies > syn.cookiesSent / 100) {
+      failures.push(`SYN flood: ${syn.served}/${syn.connections} connections served, ${syn.halfOpen} half-open sockets, ${syn.cookiesSent} cookies sent from XDP, ${syn.kernelCookies} by the kernel`);
     }
 
     const delivered = results.filter((r) => r.outcome === 'delivered').length;

@@ -1,5 +1,6 @@
 // Talking to a running agent's HTTP API from outside its namespace (through the forwarder):
 // readiness polling, status and metrics, with errors that say which URL failed and how.
+import type { SynCookieStatus } from '../api/types.js';
 import { MetricsSnapshot } from './prom.js';
 import type { LabProcess } from '../lab/process.js';
 
@@ -29,6 +30,7 @@ export interface StatusView {
     attachments: AttachmentView[];
     maps: MapView[];
     counters: Record<string, number>;
+    syn_cookies?: SynCookieStatus;
   }>;
   events: { received: number; lost: Record<string, number> };
   config: { path: string | null; loaded_at: string | null };

@@ -12,6 +12,7 @@ import { bpfMountFor, parseMountinfo } from '../kernel/bpffs.js';
 
 export { bpfMountFor, parseMountinfo, type Mount } from '../kernel/bpffs.js';
 import { BpfHelper, BpfMapType, BpfProgType, type BpfHelperName, type BpfMapTypeName, type BpfProgTypeName } from '../kernel/bpf-enums.js';
+import { chooseCookiePath, REQSK_KFUNC } from '../engines/ratelimit/syncookie-path.js';
 
 export interface DoctorCheck {
   name: string;
@@ -23,7 +24,7 @@ export interface DoctorCheck {
 }
 
 /** The slice of the native bridge doctor uses. */
-export type DoctorNative = Pick<NativeBridge, 'libbpfVersion' | 'probeProgType' | 'probeMapType' | 'probeHelper'>;
+export type DoctorNative = Pick<NativeBridge, 'libbpfVersion' | 'probeProgType' | 'probeMapType' | 'probeHelper' | 'btfHasFunc'>;
 
 export interface DoctorOptions {
   /** default os.release() */
@@ -41,6 +42,8 @@ export interface DoctorOptions {
   sysClassNet?: string;
   /** why the native addon could not be loaded, when native is null */
   nativeError?: string;
+  /** default /proc/sys/net/ipv4/tcp_syncookies */
+  syncookiesPath?: string;
 }
 
 /** Oldest kernel the agent supports, and why. */
@@ -61,6 +64,7 @@ export const REQUIRED_HELPERS: readonly [BpfHelperName, BpfProgTypeName][] = [
   ['ktime_get_boot_ns', 'XDP'],
   ['tail_call', 'XDP'],
   ['xdp_adjust_tail', 'XDP'],
+  ['check_mtu', 'XDP'],
   ['redirect', 'XDP'],
   ['redirect', 'SCHED_CLS'],
 ];
@@ -265,6 +269,33 @@ export async function runChecks(native: DoctorNative | null, opts: DoctorOptions
     const r = native.probeHelper(BpfProgType[t], BpfHelper[h]);
     add(`helper bpf_${h} (${t.toLowerCase()})`, r === 1, probeText(r), true);
   }
+
+  // --- SYN cookies (xdp-ratelimit) ---------------------------------------------------------
+  // Which path ddos.syn_protection takes on this kernel (cookies: auto), and the host setting
+  // each path depends on. Information: both paths work; only the fallback changes a sysctl.
+  let reqsk = false;
+  try {
+    reqsk = native.btfHasFunc(REQSK_KFUNC);
+  } catch {
+    reqsk = false;
+  }
+  const syncookiesPath = opts.syncookiesPath ?? '/proc/sys/net/ipv4/tcp_syncookies';
+  let sysctl: string;
+  try {
+    sysctl = `net.ipv4.tcp_syncookies=${(await readText(syncookiesPath)).trim()}`;
+  } catch (err) {
+    sysctl = `${syncookiesPath}: ${errText(err)}`;
+  }
+  const choice = chooseCookiePath('auto', reqsk);
+  add(
+    'SYN cookies',
+    true,
+    `${choice.path} path: ${choice.reason}; ` +
+      (choice.path === 'agent'
+        ? `no host setting changes unless net.ipv4.tcp_syncookies is 0 (then 1 while cookies are on); now ${sysctl}`
+        : `the agent holds net.ipv4.tcp_syncookies at 2 while cookies are on and restores it; now ${sysctl}`),
+    false,
+  );
 
   // --- interfaces -----------------------------------------------------------------------
   const sysNet = opts.sysClassNet ?? '/sys/class/net';

@@ -53,6 +53,7 @@ export const BpfHelper = {
   ringbuf_submit: 132,
   ringbuf_discard: 133,
   ringbuf_query: 134,
+  check_mtu: 163,
   loop: 181,
   tcp_raw_gen_syncookie_ipv4: 204,
   tcp_raw_gen_syncookie_ipv6: 205,

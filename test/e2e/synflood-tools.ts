@@ -8,6 +8,8 @@
 //   napi IFNAME                     a pass-everything XDP program on IFNAME (xdp-ratelimit with an
 //                                   empty policy) until SIGTERM: a veth peer needs one (its NAPI)
 //                                   to take frames sent with XDP_TX
+//   hold ADDR PORT                  one connection, a request and its echo, then held open until
+//                                   SIGTERM (prints its local port once echoed)
 //   recv PORT SKIP_MS WINDOW_MS     counts UDP datagrams (both families); after 1 s of silence
 //                                   prints the total and how many arrived in the window that
 //                                   starts SKIP_MS after the first one
@@ -120,6 +122,24 @@ function recv(port: number, skipMs: number, windowMs: number): void {
   sock.bind(port, '::', () => process.stdout.write(`${JSON.stringify({ listening: port })}\n`));
 }
 
+function hold(addr: string, port: number): void {
+  const sock = net.connect({ host: addr, port });
+  let got = '';
+  sock.on('connect', () => sock.write('held\n'));
+  sock.on('data', (d) => {
+    got += d.toString();
+    if (got === 'held\n') process.stdout.write(`${JSON.stringify({ held: sock.localPort })}\n`);
+  });
+  sock.on('error', (e) => {
+    process.stdout.write(`${JSON.stringify({ error: e.message })}\n`);
+    process.exit(1);
+  });
+  process.on('SIGTERM', () => {
+    sock.destroy();
+    process.exit(0);
+  });
+}
+
 function napi(ifname: string): void {
   const k = RatelimitKernel.load({ objectPath: path.join(REPO_ROOT, 'build', 'bpf', RATELIMIT_OBJECT_FILE) });
   k.apply(compileRatelimit(ratelimitSchema.parse({}), ddosSchema.parse({})));
@@ -144,4 +164,5 @@ else if (cmd === 'clients') await clients(args[0]!, num(1), num(2), num(3), args
 else if (cmd === 'udp') await udp(args[0]!, num(1), num(2), num(3));
 else if (cmd === 'recv') recv(num(0), num(1), num(2));
 else if (cmd === 'napi') napi(args[0]!);
-else throw new Error(`synflood-tools: unknown command ${cmd} (serve | clients | udp | recv | napi)`);
+else if (cmd === 'hold') hold(args[0]!, num(1));
+else throw new Error(`synflood-tools: unknown command ${cmd} (serve | clients | udp | recv | napi | hold)`);

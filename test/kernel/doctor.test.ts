@@ -56,7 +56,7 @@ describe('doctor on this machine', { skip }, () => {
     for (const name of [
       'kernel version', 'kernel BTF', 'bpffs', 'privileges', 'TCX', 'XDP modes', 'program type xdp',
       'map type lpm_trie', 'map type ringbuf', 'map type prog_array', 'helper bpf_ringbuf_query (xdp)',
-      'helper bpf_loop (xdp)', 'helper bpf_tail_call (xdp)', 'interface lo',
+      'helper bpf_loop (xdp)', 'helper bpf_tail_call (xdp)', 'helper bpf_check_mtu (xdp)', 'SYN cookies', 'interface lo',
     ]) {
       check(r, name);
     }
@@ -124,6 +124,21 @@ describe('doctor on this machine', { skip }, () => {
     assert.equal(c.ok, false);
     assert.match(c.detail, /no such interface in this network namespace/);
     assert.equal(r.exitCode, 1);
+  });
+
+  it('says which SYN cookie path this kernel gets, and the sysctl it depends on', async () => {
+    const sysctl = path.join(dir, 'tcp_syncookies');
+    await writeFile(sysctl, '1\n');
+    // this VM runs 6.18: bpf_sk_assign_tcp_reqsk is in its BTF
+    const here = check(await runDoctor(requireNative(), { syncookiesPath: sysctl }), 'SYN cookies');
+    assert.equal(here.ok, true);
+    assert.equal(here.required, false);
+    assert.match(here.detail, /^agent path: the kernel has bpf_sk_assign_tcp_reqsk.*now net\.ipv4\.tcp_syncookies=1$/);
+    // a kernel without the kfunc (before 6.9) gets the fallback, and is told what it changes
+    const older = { ...requireNative(), btfHasFunc: () => false };
+    const old = check(await runDoctor(older, { syncookiesPath: sysctl }), 'SYN cookies');
+    assert.equal(old.ok, true);
+    assert.match(old.detail, /^kernel path: the kernel has no bpf_sk_assign_tcp_reqsk .*holds net\.ipv4\.tcp_syncookies at 2 .*now net\.ipv4\.tcp_syncookies=1$/);
   });
 
   it('fails when the native addon cannot be loaded, saying why', async () => {

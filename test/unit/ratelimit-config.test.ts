@@ -171,7 +171,7 @@ describe('ddos config', () => {
   it('is off by default; syn_protection defaults to threshold mode at 10,000 SYN/s', () => {
     assert.deepEqual(parse('').ddos, {
       enabled: false,
-      syn_protection: { enabled: false, threshold_mode: true, threshold_pps: 10_000 },
+      syn_protection: { enabled: false, threshold_mode: true, threshold_pps: 10_000, cookies: 'auto' },
       syn_flood: { enabled: false, max_pps: 0, per_source_pps: 0 },
       udp_protection: { enabled: false, max_pps: 0, per_source_pps: 0 },
       icmp_protection: { enabled: false, max_pps: 0, per_source_pps: 0 },
@@ -180,8 +180,14 @@ describe('ddos config', () => {
 
   it('takes syn_protection always-on and the guards with their limits', () => {
     const d = parse('ddos:\n  enabled: true\n  syn_protection: { enabled: true, threshold_mode: false }\n  udp_protection: { enabled: true, per_source_pps: 200 }\n').ddos;
-    assert.deepEqual(d.syn_protection, { enabled: true, threshold_mode: false, threshold_pps: 10_000 });
+    assert.deepEqual(d.syn_protection, { enabled: true, threshold_mode: false, threshold_pps: 10_000, cookies: 'auto' });
     assert.deepEqual(d.udp_protection, { enabled: true, max_pps: 0, per_source_pps: 200 });
+  });
+
+  it('takes the cookie path auto, agent or kernel, and names anything else', () => {
+    assert.equal(parse('ddos:\n  enabled: true\n  syn_protection: { enabled: true, cookies: kernel }\n').ddos.syn_protection.cookies, 'kernel');
+    assert.equal(parse('ddos:\n  enabled: true\n  syn_protection: { enabled: true, cookies: Agent }\n').ddos.syn_protection.cookies, 'agent');
+    assert.match(one('ddos:\n  enabled: true\n  syn_protection: { enabled: true, cookies: proxy }\n', 'ddos.syn_protection.cookies').message, /expected one of auto \| agent \| kernel; got "proxy"/);
   });
 
   it('interlocks: enabled needs a protection; a guard needs a limit', () => {

@@ -16,6 +16,11 @@ export async function statusCommand(flags: CommonFlags): Promise<void> {
     const r = s.last_reload;
     lines.push(`reload    ${r.ok ? 'ok' : 'REJECTED'} (${r.trigger} by ${r.actor} at ${r.at}, generation ${r.generation})${r.error ? `: ${r.error}` : ''}`);
   }
+  const sc = s.programs.find((p) => p.syn_cookies?.enabled)?.syn_cookies;
+  if (sc) {
+    const held = sc.sysctl_changes.map((c) => `${c.sysctl}=${c.to} (was ${c.from})`).join(', ');
+    lines.push(`synproxy  ${sc.path} cookies: ${sc.reason}; host settings held: ${held || 'none'}; ${sc.request_sockets_created} handshakes completed from cookies in TC`);
+  }
   process.stdout.write(`${lines.join('\n')}\n\n`);
   const rows = s.programs.map((p) => [
     p.name,

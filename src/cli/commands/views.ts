@@ -1,10 +1,13 @@
 // The API's JSON as the CLI reads it: only the fields the tables show. --output json prints
 // what the agent sent, whole.
+import type { SynCookieStatus } from '../../api/types.js';
+
 export interface ProgramStatusView {
   name: string;
   loaded: boolean;
   attachments: { interface: string; hook: string; mode: string; attached: boolean; error?: string }[];
   counters: { seen: number; passed: number; dropped: number; malformed: number; events: number; events_lost: number };
+  syn_cookies?: SynCookieStatus;
 }
 
 export interface ProgramView {
