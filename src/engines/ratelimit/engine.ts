@@ -56,6 +56,7 @@ export class RatelimitEngine implements Engine {
   private readonly tcAttachments: Attachments;
   private tcCounters = new Map<number, ScCounters>();
   private hasReqsk: boolean | undefined;
+  private readonly cookieKey = randomBytes(16);
   private config: Config;
   private pinned: string[] = [];
 
@@ -108,11 +109,12 @@ export class RatelimitEngine implements Engine {
     if (failures.length) throw new Error(failures.join('; '));
   }
 
-  /** A fresh key per agent start (a restart only invalidates handshakes in flight), and the
-   * options this namespace's TCP takes, so a cookie never promises what the kernel refuses. */
+  /** The key is fresh per engine start (a restart only invalidates handshakes in flight); the
+   * options this namespace's TCP takes are read again on every start and reload, so a cookie
+   * never promises what the kernel would refuse. */
   private writeCookieConfig(k: RatelimitKernel): void {
     const host = readHostTcp();
-    k.writeCookieConfig({ key: randomBytes(16), allow: allowFlags(host), rcvWscale: host.rcvWscale });
+    k.writeCookieConfig({ key: this.cookieKey, allow: allowFlags(host), rcvWscale: host.rcvWscale });
     this.ctx.log.debug({ program: RATELIMIT_PROGRAM, host_tcp: host }, 'SYN cookie key and host TCP options written');
   }
 
@@ -141,6 +143,7 @@ export class RatelimitEngine implements Engine {
         if (!k) throw new Error(`${RATELIMIT_PROGRAM} is not loaded`);
         let want = choice;
         if (want) {
+          this.writeCookieConfig(k);
           want = await this.enterCookiePath(want, next.ddos.syn_protection.cookies === 'auto');
           compiled.header.cookiePath = RL_PATH[want.path];
         }
