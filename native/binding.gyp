@@ -9,7 +9,8 @@
         "src/attach.c",
         "src/maps.c",
         "src/ring.c",
-        "src/misc.c"
+        "src/misc.c",
+        "src/readers.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

@@ -15,6 +15,7 @@
 #include "sentinel/event.h"
 #include "sentinel/parse.h"
 #include "sentinel/firewall.h"
+#include "sentinel/fw_policy.h"
 #include "sentinel/ct.h"
 #if __has_include("sentinel/reply.h")
 #define SN_REPLY_CNT_BASE FW_XCNT_REPLY_BASE
@@ -38,53 +39,6 @@ struct fw_reject_support {
 SENTINEL_BTF_EXPORT(fw_reject_support);
 #endif
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} fw_active SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct fw_gen);
-} fw_gen SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * FW_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct fw_rule);
-} fw_rules SEC(".maps");
-
-/* Classifier arrays, one value per generation (firewall.h). Mmapable: the agent writes the used
- * part of the inactive generation in place rather than a 32 MiB value per policy change. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct fw_tree_gen);
-} fw_tree SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct fw_wide_gen);
-} fw_wide SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct fw_leaf_gen);
-} fw_leaf SEC(".maps");
-
 /* The lookup's per-packet state (struct fw_leaf_rest): per CPU rather than on the stack, because
  * the frames main -> fw_lookup -> bpf_loop callback would pass the verifier's 512-byte limit. */
 struct fw_leaf_rest;
@@ -94,22 +48,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fw_leaf_rest);
 } fw_scratch SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, FW_LPM_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct fw_lpm_v4_key);
-	__type(value, __u8);
-} fw_lpm_v4 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, FW_LPM_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct fw_lpm_v6_key);
-	__type(value, __u8);
-} fw_lpm_v6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

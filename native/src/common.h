@@ -67,6 +67,7 @@ napi_value sn_init_attach(napi_env env, napi_value exports);
 napi_value sn_init_maps(napi_env env, napi_value exports);
 napi_value sn_init_ring(napi_env env, napi_value exports);
 napi_value sn_init_misc(napi_env env, napi_value exports);
+napi_value sn_init_readers(napi_env env, napi_value exports);
 bool sn_export(napi_env env, napi_value exports, const char *name, napi_callback cb);
 
 #endif

@@ -152,6 +152,13 @@ export interface NativeBridge {
   /** libbpf_num_possible_cpus() */
   numPossibleCpus(): number;
 
+  // --- programs in flight ------------------------------------------------------------------
+  /** settles once every BPF program that was running when it was called has returned (one RCU
+   * grace period, forced by a map-in-map update); runs off the JS thread */
+  waitForPrograms(): Promise<void>;
+  /** the same wait on the calling thread */
+  waitForProgramsSync(): void;
+
   // --- ring buffers ----------------------------------------------------------------------
   /** One ring manager on one uv_poll. cb receives a batch: a Buffer of records each prefixed by
    * a u32 little-endian length, and the record count. Never called once per record. */

@@ -333,7 +333,7 @@ describe('xdp-firewall actions and policy (test-run)', { skip }, () => {
       h.drainEvents();
     });
 
-    it('set entries of the old generation are removed and never match again', () => {
+    it('set entries of the old generation are removed once the flip settled, and never match again', () => {
       const h = fw();
       h.install({ default_policy: 'pass', rules: [{ id: 'bl', priority: 1, action: 'deny', src_ip: ['198.18.0.66', '198.18.0.67', '2001:db8:66::/48', '2001:db8:67::/48'] }] });
       const from = (s: string): Buffer => tcpFrame({ src: s, dst: s.includes(':') ? B6 : B4, sport: 1, dport: 2 });

@@ -99,7 +99,7 @@ describe('xdp-firewall rule fields (test-run)', { skip }, () => {
       toEach('to', ['198.18.0.200', '2001:db8:2::200']),
     );
     assert.deepEqual(single.compiled.lpmEntries, { v4: 0, v6: 0 });
-    // the previous policy's set entries are gone after the flip
+    // the previous policy's set entries are gone once the flip has settled
     assert.equal(fw().kernel.countEntries('fw_lpm_v4'), 0);
     assert.equal(fw().kernel.countEntries('fw_lpm_v6'), 0);
   });

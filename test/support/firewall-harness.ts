@@ -158,12 +158,14 @@ export class FirewallHarness {
     return parseConfigText(text, path.join(this.dir, 'config.yaml'));
   }
 
-  /** Validates, compiles and applies a policy (one generation flip). Leftover events are
+  /** Validates, compiles and applies a policy as the agent does (one generation flip, then the
+   * old generation's set entries go once no packet can read them). Leftover events are
    * discarded so the next assertions see only their own. */
   install(section: FirewallSection): Installed {
     const config = this.parse(section);
     const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
     this.kernel.writer.apply(compiled);
+    this.kernel.writer.settleSync();
     this.drainEvents();
     return { config, compiled };
   }

@@ -91,11 +91,18 @@ export class FirewallEngine implements Engine {
         const res = k.writer.apply(compiled);
         this.config = next;
         this.ruleNames = new Map(next.firewall.rules.map((r) => [r.id, r.description ?? r.id]));
+        // The old generation's set entries go once no packet can still be reading them; should
+        // the wait fail, the next apply removes them (it waits first, or refuses to write).
+        const retired = await k.writer.settle().catch((err: Error) => {
+          this.ctx.log.warn({ program: FIREWALL_PROGRAM, err: err.message }, 'the previous generation stays in the kernel until the next policy change');
+          return 0;
+        });
         this.ctx.log.info(
           {
             program: FIREWALL_PROGRAM,
             rules: res.rules,
             set_entries: res.setEntries,
+            retired_set_entries: retired,
             generation: res.generation,
             default_policy: compiled.defaultAction,
             policy_id: k.writer.policyId,

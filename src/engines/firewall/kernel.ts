@@ -57,6 +57,10 @@ class RawBpfMap implements RawMap {
     return this.m.delete(key);
   }
 
+  keys(): Iterable<Buffer> {
+    return this.m.keys();
+  }
+
   writeAt(w: MmapWrite): void {
     const native = loadNative();
     this.mmap ??= native.mapMmap(this.m.fd);
@@ -74,6 +78,40 @@ class RawBpfMap implements RawMap {
       this.m.updateBatch(keys.slice(i, i + CHUNK).map((k, j) => [k, values[i + j]!] as const));
     }
   }
+}
+
+/** The maps the generation writer fills, over a loaded xdp_firewall object; close() drops the
+ * mappings of the classifier arrays (they keep the maps alive). Each call is a new view: a
+ * second writer over the same object sees what the first left (as an agent adopting pinned maps
+ * would). */
+export function firewallMaps(obj: BpfObject): { maps: FirewallMaps; close(): void } {
+  const raws: RawBpfMap[] = [];
+  const raw = (name: string, k: number, v: number): RawBpfMap => {
+    const r = new RawBpfMap(obj.map(name, bytesCodec(k), bytesCodec(v)));
+    raws.push(r);
+    return r;
+  };
+  const hits = obj.map('fw_rule_hits', u32Codec, bytesCodec(HIT_SIZE) as Codec<Buffer>);
+  const maps: FirewallMaps = {
+    active: raw('fw_active', 4, 4),
+    gen: raw('fw_gen', 4, layouts.fw_gen.size),
+    rules: raw('fw_rules', 4, layouts.fw_rule.size),
+    tree: raw('fw_tree', 4, layouts.fw_tree_gen.size),
+    leaves: raw('fw_leaf', 4, layouts.fw_leaf_gen.size),
+    wide: raw('fw_wide', 4, layouts.fw_wide_gen.size),
+    lpmV4: raw('fw_lpm_v4', layouts.fw_lpm_v4_key.size, 1),
+    lpmV6: raw('fw_lpm_v6', layouts.fw_lpm_v6_key.size, 1),
+    resetRuleHits: (nums) => {
+      const zero = Array.from({ length: loadNative().numPossibleCpus() }, () => Buffer.alloc(HIT_SIZE));
+      for (const n of nums) hits.updatePerCpu(n, zero);
+    },
+  };
+  return {
+    maps,
+    close: () => {
+      for (const r of raws) r.close();
+    },
+  };
 }
 
 const rejectCache = new Map<string, boolean>();
@@ -119,33 +157,21 @@ export class FirewallKernel {
   private readonly hits: BpfMap<number, Buffer>;
 
   private privatePins: string | null = null;
-  /** every raw map, so close() can drop the mappings that keep maps alive */
-  private readonly raws: RawBpfMap[] = [];
+  /** drops the mappings of the writer's maps (they keep the maps alive) */
+  private readonly closeMaps: () => void;
 
   private constructor(readonly obj: BpfObject) {
-    const raw = (name: string, k: number, v: number): RawBpfMap => {
-      const r = new RawBpfMap(obj.map(name, bytesCodec(k), bytesCodec(v)));
-      this.raws.push(r);
-      return r;
-    };
     this.counters = obj.map('fw_counters', u32Codec, bytesCodec(COUNTERS_SIZE) as Codec<Buffer>);
     this.extCounters = obj.map('fw_counters_ext', u32Codec, bytesCodec(COUNTERS_SIZE) as Codec<Buffer>);
     this.hits = obj.map('fw_rule_hits', u32Codec, bytesCodec(HIT_SIZE) as Codec<Buffer>);
-    const fwMaps: FirewallMaps = {
-      active: raw('fw_active', 4, 4),
-      gen: raw('fw_gen', 4, layouts.fw_gen.size),
-      rules: raw('fw_rules', 4, layouts.fw_rule.size),
-      tree: raw('fw_tree', 4, layouts.fw_tree_gen.size),
-      leaves: raw('fw_leaf', 4, layouts.fw_leaf_gen.size),
-      wide: raw('fw_wide', 4, layouts.fw_wide_gen.size),
-      lpmV4: raw('fw_lpm_v4', layouts.fw_lpm_v4_key.size, 1),
-      lpmV6: raw('fw_lpm_v6', layouts.fw_lpm_v6_key.size, 1),
-      resetRuleHits: (nums) => {
-        const zero = Array.from({ length: loadNative().numPossibleCpus() }, () => Buffer.alloc(HIT_SIZE));
-        for (const n of nums) this.hits.updatePerCpu(n, zero);
-      },
-    };
-    this.writer = new GenerationWriter(fwMaps);
+    const { maps, close } = firewallMaps(obj);
+    this.closeMaps = close;
+    try {
+      this.writer = new GenerationWriter(maps);
+    } catch (e) {
+      close();
+      throw e;
+    }
   }
 
   /** Opens and loads the object; a verifier rejection throws with the log attached. */
@@ -237,7 +263,7 @@ export class FirewallKernel {
 
   close(): void {
     try {
-      for (const r of this.raws) r.close();
+      this.closeMaps();
       this.obj.close();
     } finally {
       if (this.privatePins) removePinTree(this.privatePins);
