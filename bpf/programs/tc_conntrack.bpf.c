@@ -55,6 +55,7 @@ static __always_inline __u64 ct_default_timeout(__u8 state)
 	case CT_S_UDP_ASSURED: return 120;
 	case CT_S_ICMP_UNREPLIED: return 30;
 	case CT_S_ICMP_REPLIED: return 30;
+	case CT_S_UDP_REPLIED: return 30;
 	default: return 30;
 	}
 }
@@ -78,94 +79,117 @@ static __always_inline __u64 ct_timeout_ns(__u8 state)
 #define TH_RST 0x04
 #define TH_ACK 0x10
 
-/* State a packet creates when no live entry exists; CT_S_NONE = creates nothing (invalid). */
+/* netfilter's classes of TCP segment (get_conntrack_index): the flags that decide a transition,
+ * in this order of precedence. */
+enum ct_tcp_class {
+	CT_TC_SYN,
+	CT_TC_SYNACK,
+	CT_TC_FIN,
+	CT_TC_ACK,
+	CT_TC_RST,
+	CT_TC_NONE,
+};
+
+static __always_inline int ct_tcp_class(__u8 f)
+{
+	if (f & TH_RST)
+		return CT_TC_RST;
+	if (f & TH_SYN)
+		return (f & TH_ACK) ? CT_TC_SYNACK : CT_TC_SYN;
+	if (f & TH_FIN)
+		return CT_TC_FIN;
+	if (f & TH_ACK)
+		return CT_TC_ACK;
+	return CT_TC_NONE;
+}
+
+/* State a packet creates when no live entry exists; CT_S_NONE = creates nothing (invalid).
+ * TCP as netfilter (nf_conntrack_tcp_loose on): a SYN opens, a plain ACK is picked up mid-stream
+ * (CT_S_NEW, netfilter's unanswered ESTABLISHED), anything else (SYN-ACK, FIN, RST, no flag)
+ * creates nothing. */
 static __always_inline __u8 ct_initial_state(const struct sn_pkt *p)
 {
 	if (p->proto == IPPROTO_UDP)
 		return CT_S_UDP_UNREPLIED;
 	if (p->proto != IPPROTO_TCP)
 		return ct_icmp_is_echo_request(p->proto, p->icmp_type) ? CT_S_ICMP_UNREPLIED : CT_S_NONE;
-	__u8 f = p->tcp_flags;
-	if (f & TH_RST)
-		return CT_S_NONE;
-	if (f & TH_SYN)
-		return (f & TH_ACK) ? CT_S_NONE : CT_S_SYN_SENT; /* a SYN-ACK without a SYN is invalid */
-	return CT_S_NEW; /* mid-stream pickup: flow older than the table */
+	int c = ct_tcp_class(p->tcp_flags);
+	if (c == CT_TC_SYN)
+		return CT_S_SYN_SENT;
+	if (c == CT_TC_ACK)
+		return CT_S_NEW;
+	return CT_S_NONE;
 }
 
-/* TCP transition for a packet from side `dir` (0 = initiator). Returns the next state, or
- * CT_S_NONE when the packet fits no valid transition (counted invalid, entry unchanged). */
-static __always_inline __u8 ct_tcp_next(struct ct_entry *e, __u8 dir, __u8 f)
+/* TCP transition for a packet from side `dir` (0 = initiator), netfilter's tcp_conntracks table
+ * without its window tracking: from FIN_WAIT on, FINs and ACKs move the state whichever side
+ * sends them (a second FIN, or a retransmitted first one, leads to LAST_ACK; any ACK after a FIN
+ * to CLOSE_WAIT; any ACK in LAST_ACK to TIME_WAIT). Returns the next state, or CT_S_NONE when
+ * netfilter finds the packet invalid or ignores it (counted invalid, entry unchanged). RST and
+ * reopening a closed tuple are handled by the caller. Documented in docs/architecture.md. */
+static __always_inline __u8 ct_tcp_next(__u8 s, __u8 dir, __u8 f)
 {
-	__u8 s = e->state;
-	if (f & TH_RST)
+	int c = ct_tcp_class(f);
+	if (c == CT_TC_RST)
 		return CT_S_CLOSE;
-	int syn = f & TH_SYN, ack = f & TH_ACK, fin = f & TH_FIN;
-	__u8 my_fin = dir ? CT_F_FIN_RESP : CT_F_FIN_INIT;
+	if (c == CT_TC_NONE)
+		return CT_S_NONE;
 
 	switch (s) {
-	case CT_S_NEW:
-		if (syn)
-			return CT_S_NONE;
-		if (fin)
-			e->flags |= my_fin;
-		return dir ? CT_S_ESTABLISHED : CT_S_NEW;
+	case CT_S_NEW: /* netfilter: ESTABLISHED, not yet answered */
+		if (c == CT_TC_FIN)
+			return CT_S_FIN_WAIT;
+		if (c == CT_TC_ACK)
+			return dir ? CT_S_ESTABLISHED : CT_S_NEW;
+		return CT_S_NONE;
 	case CT_S_SYN_SENT:
 		if (dir == 0)
-			return (syn && !ack) ? CT_S_SYN_SENT : CT_S_NONE;
-		if (syn) /* SYN-ACK, or a simultaneous open's SYN */
-			return CT_S_SYN_RECV;
-		return CT_S_NONE;
+			return c == CT_TC_SYN ? CT_S_SYN_SENT : CT_S_NONE;
+		/* SYN-ACK; a simultaneous open's SYN (netfilter's SYN_SENT2) is folded in here */
+		return (c == CT_TC_SYNACK || c == CT_TC_SYN) ? CT_S_SYN_RECV : CT_S_NONE;
 	case CT_S_SYN_RECV:
-		if (syn)
-			return (dir == 1 || !ack) ? CT_S_SYN_RECV : CT_S_NONE; /* retransmits */
-		if (dir == 0 && fin) {
-			e->flags |= CT_F_FIN_INIT;
+		if (c == CT_TC_FIN)
 			return CT_S_FIN_WAIT;
-		}
-		if (dir == 0 && ack)
-			return CT_S_ESTABLISHED;
+		if (c == CT_TC_ACK)
+			return dir ? CT_S_SYN_RECV : CT_S_ESTABLISHED;
+		if (c == CT_TC_SYNACK && dir == 1)
+			return CT_S_SYN_RECV; /* the SYN-ACK retransmitted */
+		if (c == CT_TC_SYN && dir == 0)
+			return CT_S_SYN_RECV; /* the SYN retransmitted (its SYN-ACK was lost) */
 		return CT_S_NONE;
 	case CT_S_ESTABLISHED:
-		if (syn)
-			return CT_S_NONE;
-		if (fin) {
-			e->flags |= my_fin;
-			if (dir)
-				e->flags |= CT_F_RESP_CLOSED_FIRST;
+		if (c == CT_TC_FIN)
 			return CT_S_FIN_WAIT;
-		}
-		return CT_S_ESTABLISHED;
+		return c == CT_TC_ACK ? CT_S_ESTABLISHED : CT_S_NONE;
 	case CT_S_FIN_WAIT:
-	case CT_S_CLOSE_WAIT: {
-		if (syn)
-			return CT_S_NONE;
-		__u8 closer = (e->flags & CT_F_RESP_CLOSED_FIRST) ? 1 : 0;
-		if (fin) {
-			e->flags |= my_fin;
-			return dir == closer ? s : CT_S_LAST_ACK;
-		}
-		if (s == CT_S_FIN_WAIT && ack && dir != closer)
-			return CT_S_CLOSE_WAIT; /* the first FIN acknowledged */
-		return s;
-	}
-	case CT_S_LAST_ACK: {
-		if (syn)
-			return CT_S_NONE;
-		__u8 closer = (e->flags & CT_F_RESP_CLOSED_FIRST) ? 1 : 0;
-		if (ack && !fin && dir == closer)
-			return CT_S_TIME_WAIT; /* the last FIN acknowledged */
-		return CT_S_LAST_ACK;
-	}
+	case CT_S_CLOSE_WAIT:
+		if (c == CT_TC_FIN)
+			return CT_S_LAST_ACK;
+		return c == CT_TC_ACK ? CT_S_CLOSE_WAIT : CT_S_NONE;
+	case CT_S_LAST_ACK:
+		if (c == CT_TC_FIN)
+			return CT_S_LAST_ACK;
+		return c == CT_TC_ACK ? CT_S_TIME_WAIT : CT_S_NONE;
 	case CT_S_TIME_WAIT:
 	case CT_S_CLOSE:
-		if (syn)
-			return CT_S_NONE; /* only a fresh SYN from the initiator reopens: handled by caller */
-		return s;
+		return (c == CT_TC_FIN || c == CT_TC_ACK) ? s : CT_S_NONE;
 	default:
 		return CT_S_NONE;
 	}
 }
+
+/* netfilter marks a TCP flow ASSURED on a packet that keeps it ESTABLISHED (or completes the
+ * handshake from SYN_RECV) once a reply had been seen before that packet: the client's ACK of a
+ * handshake, or the third packet of a flow picked up mid-stream. */
+static __always_inline int ct_tcp_assures(__u8 old, __u8 next, int seen_reply_before)
+{
+	return seen_reply_before && next == CT_S_ESTABLISHED && (old == CT_S_SYN_RECV || old == CT_S_ESTABLISHED);
+}
+
+/* netfilter's UDP stream rule: a packet of a flow whose reply was seen before it, arriving more
+ * than 2 s after the flow's first packet, marks the flow ASSURED (udp_timeout_stream from then
+ * on). The reply itself never assures. */
+#define CT_UDP_STREAM_NS (2ULL * SEC_NS)
 
 static __always_inline int ct_create(struct ct_key *k, int key_dir, __u8 state, __u64 now, __u64 len,
 				     struct sentinel_counters *c, __u64 flags)
@@ -275,20 +299,29 @@ static __always_inline int ct_track(struct __sk_buff *skb, int egress)
 			sn_count(c, CT_CNT_EXPIRED, 1);
 			return TCX_NEXT;
 		}
-		next = ct_tcp_next(e, dir, f);
+		__u8 old = e->state;
+		next = ct_tcp_next(old, dir, f);
 		if (next == CT_S_NONE) {
 			sn_count(c, CT_CNT_INVALID, 1);
 			return TCX_NEXT;
 		}
+		int seen_reply = (e->flags & CT_F_SEEN_REPLY) != 0;
+		if (ct_tcp_assures(old, next, seen_reply))
+			e->flags |= CT_F_ASSURED;
+		if (ct_tcp_class(f) == CT_TC_FIN)
+			e->flags |= dir ? CT_F_FIN_RESP : CT_F_FIN_INIT;
 		if (dir == 1)
 			e->flags |= CT_F_SEEN_REPLY;
-		if (next == CT_S_ESTABLISHED)
-			e->flags |= CT_F_ASSURED;
 	} else if (p.proto == IPPROTO_UDP) {
 		next = e->state;
-		if (dir == 1) {
-			e->flags |= CT_F_SEEN_REPLY | CT_F_ASSURED;
-			next = CT_S_UDP_ASSURED;
+		if (e->flags & CT_F_SEEN_REPLY) {
+			if (!(e->flags & CT_F_ASSURED) && now - e->created_ns > CT_UDP_STREAM_NS) {
+				e->flags |= CT_F_ASSURED;
+				next = CT_S_UDP_ASSURED;
+			}
+		} else if (dir == 1) {
+			e->flags |= CT_F_SEEN_REPLY;
+			next = CT_S_UDP_REPLIED;
 		}
 	} else {
 		/* ICMP echo: requests come from the initiator, replies from the responder. */
@@ -299,7 +332,7 @@ static __always_inline int ct_track(struct __sk_buff *skb, int egress)
 		}
 		next = e->state;
 		if (dir == 1) {
-			e->flags |= CT_F_SEEN_REPLY | CT_F_ASSURED;
+			e->flags |= CT_F_SEEN_REPLY; /* netfilter never marks ICMP assured */
 			next = CT_S_ICMP_REPLIED;
 		}
 	}

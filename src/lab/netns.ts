@@ -297,13 +297,14 @@ export class Lab {
 
   /**
    * Starts a long-running command inside the host's namespace. The lab tracks its pid and stops
-   * it (and whatever it forked) on destroy. `env` adds to the inherited environment.
+   * it (and whatever it forked) on destroy. `env` adds to the inherited environment; `stdin`
+   * keeps a pipe to the process open for LabProcess.write().
    */
-  spawn(host: string, cmd: string, args: readonly string[] = [], opts: { env?: Record<string, string>; cwd?: string } = {}): LabProcess {
+  spawn(host: string, cmd: string, args: readonly string[] = [], opts: { env?: Record<string, string>; cwd?: string; stdin?: boolean } = {}): LabProcess {
     this.assertAlive();
     const child = spawn('ip', ['netns', 'exec', this.ns(host), cmd, ...args], {
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...(opts.env ?? {}) },
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });

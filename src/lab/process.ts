@@ -84,6 +84,13 @@ export class LabProcess {
     }
   }
 
+  /** Writes to the process's stdin (spawned with `stdin: true`). */
+  write(text: string): void {
+    const w = this.child.stdin;
+    if (!w) throw new Error(`${this.label}: spawned without a stdin pipe`);
+    w.write(text);
+  }
+
   /** Signals the group, waits up to graceMs, then SIGKILLs it. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 2000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (!this.running) return this.exited;

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { BootClock } from '../../src/kernel/boot-clock.js';
 import { ensureBpffsSync, removePinTree } from '../../src/kernel/bpffs.js';
 import { loadNative } from '../../src/kernel/native.js';
+import { layouts } from '../../src/kernel/layouts.gen.js';
 import { listFlows, type Flow, type FlowFilter } from '../../src/engines/conntrack/flows.js';
 import {
   CONNTRACK_OBJECT_FILE,
@@ -91,6 +92,23 @@ export class ConntrackHarness {
     const hits = this.flows({ ip: initiator }).filter((f) => f.initiator.addr === initiator && f.initiator.port === port);
     if (hits.length > 1) throw new Error(`${hits.length} flows initiated by ${initiator}:${port}`);
     return hits[0];
+  }
+
+  /** Moves the creation time of the one entry of the family whose two ports are {p1, p2} back by `secs`, as if
+   * the flow had started that much earlier (rules that depend on a flow's age, such as UDP's
+   * 2-second stream rule, are then reached without sleeping). */
+  ageFlow(family: 4 | 6, p1: number, p2: number, secs: number): void {
+    const K = layouts.ct_key.fields;
+    const E = layouts.ct_entry.fields;
+    const hits = [...this.kernel.table.entries()].filter(([k]) => {
+      const a = k.readUInt16LE(K.port_a.offset);
+      const b = k.readUInt16LE(K.port_b.offset);
+      return k.readUInt8(K.family.offset) === family && ((a === p1 && b === p2) || (a === p2 && b === p1));
+    });
+    if (hits.length !== 1) throw new Error(`ageFlow: ${hits.length} IPv${family} entries with ports ${p1}/${p2}`);
+    const [k, v] = hits[0]!;
+    v.writeBigUInt64LE(v.readBigUInt64LE(E.created_ns.offset) - BigInt(Math.round(secs * 1e9)), E.created_ns.offset);
+    this.kernel.table.update(k, v);
   }
 
   rawEntries(): number {

@@ -1,6 +1,7 @@
 // tc-conntrack's state machine through BPF_PROG_TEST_RUN: TCP from SYN to TIME_WAIT with both
 // directions on one entry, RST, reuse of a closed tuple, invalid transitions counted and not
-// applied, UDP unreplied → assured, ICMP/ICMPv6 echo keyed by identifier, ICMP errors related to
+// applied, closes in every order netfilter knows (simultaneous, retransmitted FINs), syn_recv,
+// the assured rules (TCP and UDP's 2-second stream rule), UDP unreplied → replied → assured, ICMP/ICMPv6 echo keyed by identifier, ICMP errors related to
 // their flow, VLAN-tagged frames — each for IPv4 and IPv6, across the ingress and egress entries.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -25,6 +26,7 @@ describe('tc-conntrack state machine', { skip }, () => {
     const c2s = (sport: number, flags: TcpFlagName[], dir: Dir = 'egress') => ct.get().runDelta(tcpFrame({ src: C, dst: S, sport, dport: 443, flags }), dir);
     const s2c = (dport: number, flags: TcpFlagName[], dir: Dir = 'ingress') => ct.get().runDelta(tcpFrame({ src: S, dst: C, sport: 443, dport, flags }), dir);
     const state = (sport: number) => ct.get().flow(C, sport)?.state;
+    const FAM = fam.name === 'IPv4' ? 4 : 6;
 
     it(`${fam.name}: TCP handshake, data and an orderly close walk every state on one entry`, () => {
       const p = 41000;
@@ -71,10 +73,88 @@ describe('tc-conntrack state machine', { skip }, () => {
       assert.equal(state(p), 'fin_wait');
       c2s(p, ['fin', 'ack']); // the client's FIN carries the ACK of the server's FIN
       assert.equal(state(p), 'last_ack');
-      c2s(p, ['ack']); // an ACK from the side that must not finish it
+      s2c(p, ['fin', 'ack']); // the server's FIN retransmitted: still waiting for the last ACK
       assert.equal(state(p), 'last_ack');
       s2c(p, ['ack']);
       assert.equal(state(p), 'time_wait');
+      c2s(p, ['ack']); // a retransmitted last ACK changes nothing
+      assert.equal(state(p), 'time_wait');
+    });
+
+    it(`${fam.name}: simultaneous close (FINs crossing) ends in time_wait through last_ack`, () => {
+      const p = 41003;
+      c2s(p, ['syn']);
+      s2c(p, ['syn', 'ack']);
+      c2s(p, ['ack']);
+      c2s(p, ['fin', 'ack']);
+      assert.equal(state(p), 'fin_wait');
+      s2c(p, ['fin', 'ack']); // sent before the client's FIN arrived: acknowledges only data
+      assert.equal(state(p), 'last_ack');
+      c2s(p, ['ack']);
+      assert.equal(state(p), 'time_wait');
+      s2c(p, ['ack']);
+      const f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.assured, f.packets], ['time_wait', true, { from_initiator: 4, from_responder: 3 }]);
+    });
+
+    it(`${fam.name}: after a FIN, any ACK means close_wait and any second FIN last_ack (netfilter ignores who sends them)`, () => {
+      const open = (p: number) => {
+        c2s(p, ['syn']);
+        s2c(p, ['syn', 'ack']);
+        c2s(p, ['ack']);
+        c2s(p, ['fin', 'ack']);
+        assert.equal(state(p), 'fin_wait');
+      };
+      open(41004);
+      c2s(41004, ['ack']); // the closer's own ACK (of data the server sent meanwhile)
+      assert.equal(state(41004), 'close_wait');
+      open(41005);
+      c2s(41005, ['fin', 'ack']); // the first FIN retransmitted
+      assert.equal(state(41005), 'last_ack');
+      open(41006);
+      s2c(41006, ['psh', 'ack']); // data from the side that has not closed, acking the FIN
+      assert.equal(state(41006), 'close_wait');
+      s2c(41006, ['psh', 'ack']);
+      assert.equal(state(41006), 'close_wait', 'the half-open side keeps sending');
+      c2s(41006, ['ack']);
+      assert.equal(state(41006), 'close_wait');
+    });
+
+    it(`${fam.name}: syn_recv holds through retransmitted SYNs and SYN-ACKs; the responder's ACK keeps it, its FIN closes`, () => {
+      const p = 41007;
+      c2s(p, ['syn']);
+      s2c(p, ['syn', 'ack']);
+      assert.deepEqual(c2s(p, ['syn']).delta, {}, 'the SYN retransmitted (its SYN-ACK was lost)');
+      assert.deepEqual(s2c(p, ['syn', 'ack']).delta, {}, 'the SYN-ACK retransmitted');
+      assert.deepEqual(s2c(p, ['ack']).delta, {});
+      let f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.assured, f.packets], ['syn_recv', false, { from_initiator: 2, from_responder: 3 }]);
+      assert.ok(f.expires_in_secs > 55 && f.expires_in_secs <= 60, `syn_recv lasts 60 s, got ${f.expires_in_secs}`);
+      assert.deepEqual(c2s(p, ['syn', 'ack']).delta, { invalid: 1 }, 'a SYN-ACK from the initiator');
+      s2c(p, ['fin', 'ack']);
+      f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.assured], ['fin_wait', false], 'closed before it was established: never assured');
+    });
+
+    it(`${fam.name}: a mid-stream pickup is assured by its third packet, as in netfilter`, () => {
+      const p = 41008;
+      c2s(p, ['psh', 'ack']);
+      s2c(p, ['ack']);
+      let f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.seen_reply, f.assured], ['established', true, false]);
+      c2s(p, ['psh', 'ack']);
+      f = ct.get().flow(C, p)!;
+      assert.deepEqual([f.state, f.assured], ['established', true]);
+      c2s(41009, ['psh', 'ack']);
+      c2s(41009, ['fin', 'ack']);
+      assert.equal(state(41009), 'fin_wait', 'a FIN of a picked-up flow starts the close');
+    });
+
+    it(`${fam.name}: a FIN, SYN-ACK, RST or flagless segment creates no flow; only a SYN or an ACK does`, () => {
+      for (const [port, flags] of [[41010, ['fin', 'ack']], [41011, ['fin']], [41012, ['psh']], [41013, ['syn', 'ack']]] as const) {
+        assert.deepEqual(c2s(port, [...flags]).delta, { invalid: 1 }, flags.join(','));
+        assert.equal(ct.get().flow(C, port), undefined, flags.join(','));
+      }
     });
 
     it(`${fam.name}: RST closes; a new SYN on a closed tuple starts a fresh flow`, () => {
@@ -133,7 +213,7 @@ describe('tc-conntrack state machine', { skip }, () => {
       assert.deepEqual([f.state, f.seen_reply], ['established', true]);
     });
 
-    it(`${fam.name}: UDP is unreplied until the responder answers, then assured`, () => {
+    it(`${fam.name}: UDP is unreplied, replied once answered, assured only by a packet more than 2 s after its first (netfilter's stream rule)`, () => {
       const h = ct.get();
       const q = udpFrame({ src: C, dst: S, sport: 5353, dport: 53 });
       const a = udpFrame({ src: S, dst: C, sport: 53, dport: 5353 });
@@ -144,8 +224,34 @@ describe('tc-conntrack state machine', { skip }, () => {
       assert.ok(f.expires_in_secs <= 30 && f.expires_in_secs > 25);
       h.run(a, 'ingress');
       f = h.flow(C, 5353)!;
-      assert.deepEqual([f.state, f.seen_reply, f.packets.from_responder], ['udp_assured', true, 1]);
+      assert.deepEqual([f.state, f.seen_reply, f.assured, f.packets.from_responder], ['udp_replied', true, false, 1]);
+      assert.ok(f.expires_in_secs <= 30 && f.expires_in_secs > 25, `replied UDP keeps udp_timeout (30 s), got ${f.expires_in_secs}`);
+      h.run(q, 'egress');
+      h.run(a, 'ingress');
+      f = h.flow(C, 5353)!;
+      assert.deepEqual([f.state, f.assured], ['udp_replied', false], 'talking both ways within 2 s is not a stream yet');
+      h.ageFlow(FAM, 5353, 53, 2.5);
+      h.run(q, 'egress');
+      f = h.flow(C, 5353)!;
+      assert.deepEqual([f.state, f.assured], ['udp_assured', true]);
       assert.ok(f.expires_in_secs > 115, `assured UDP lives 120 s, got ${f.expires_in_secs}`);
+
+      // the answer itself never assures, however late it comes
+      const q2 = udpFrame({ src: C, dst: S, sport: 5354, dport: 53 });
+      h.run(q2, 'egress');
+      h.ageFlow(FAM, 5354, 53, 2.5);
+      h.run(udpFrame({ src: S, dst: C, sport: 53, dport: 5354 }), 'ingress');
+      f = h.flow(C, 5354)!;
+      assert.deepEqual([f.state, f.assured], ['udp_replied', false], 'a late answer');
+      h.run(udpFrame({ src: S, dst: C, sport: 53, dport: 5354 }), 'ingress');
+      assert.deepEqual([h.flow(C, 5354)!.state, h.flow(C, 5354)!.assured], ['udp_assured', true], 'the packet after it, from either side');
+
+      // an unanswered flow is never assured, however long it lasts
+      const q3 = udpFrame({ src: C, dst: S, sport: 5355, dport: 53 });
+      h.run(q3, 'egress');
+      h.ageFlow(FAM, 5355, 53, 10);
+      h.run(q3, 'egress');
+      assert.deepEqual([h.flow(C, 5355)!.state, h.flow(C, 5355)!.assured], ['udp_unreplied', false]);
     });
 
     it(`${fam.name}: ICMP echo is keyed by identifier; a reply without a request creates nothing`, () => {
@@ -158,7 +264,7 @@ describe('tc-conntrack state machine', { skip }, () => {
       assert.deepEqual([f.proto, f.state, f.responder], [proto, 'icmp_unreplied', { addr: S, port: 0x4242 }]);
       h.run(icmpEchoFrame({ src: S, dst: C, id: 0x4242, seq: 1, reply: true }), 'ingress');
       f = h.flow(C, 0x4242)!;
-      assert.deepEqual([f.state, f.packets.from_responder], ['icmp_replied', 1]);
+      assert.deepEqual([f.state, f.packets.from_responder, f.seen_reply, f.assured], ['icmp_replied', 1, true, false], 'ICMP is never assured (netfilter)');
       assert.equal(h.flow(C, 0x4343)!.state, 'icmp_unreplied', 'another identifier is another flow');
       // a request from the responder's side is not part of the initiator's flow
       assert.deepEqual(h.runDelta(icmpEchoFrame({ src: S, dst: C, id: 0x4242, seq: 2 }), 'ingress').delta, { invalid: 1 });

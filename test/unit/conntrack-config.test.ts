@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseConfigText } from '../../src/config/index.js';
-import { CT_STATES, DEFAULT_TIMEOUTS, encodeTimeouts, stateName, TIMEOUT_KEYS } from '../../src/engines/conntrack/states.js';
+import { CT_STATES, DEFAULT_TIMEOUTS, encodeTimeouts, stateName, TIMEOUT_KEYS, TIMEOUT_OF_STATE } from '../../src/engines/conntrack/states.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
 
 const HEAD = 'agent:\n  interfaces: [eth1]\n';
@@ -58,9 +58,13 @@ describe('conntrack config', () => {
 });
 
 describe('conntrack states and the timeout map', () => {
-  it('every timeout key names a state, and every state but none has a timeout', () => {
-    const covered = new Set(Object.values(TIMEOUT_KEYS));
-    assert.deepEqual([...covered].sort(), Object.keys(CT_STATES).sort());
+  it('every timeout key names a state, and every state has a timeout (udp_replied keeps udp_unreplied\'s, as netfilter)', () => {
+    const covered = new Set<string>(Object.values(TIMEOUT_KEYS));
+    assert.deepEqual([...Object.keys(CT_STATES)].filter((s) => !covered.has(s)), ['udp_replied']);
+    assert.deepEqual(Object.keys(TIMEOUT_OF_STATE).sort(), Object.keys(CT_STATES).sort());
+    assert.equal(TIMEOUT_OF_STATE.udp_replied, 'udp_unreplied');
+    const b = encodeTimeouts({ ...DEFAULT_TIMEOUTS, udp_unreplied: 9 }, layouts.ct_config.size);
+    assert.equal(b.readBigUInt64LE(CT_STATES.udp_replied * 8), 9_000_000_000n);
   });
 
   it('encodes struct ct_config: seconds → ns at the state number, slot 0 unused', () => {

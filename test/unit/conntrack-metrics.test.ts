@@ -42,7 +42,7 @@ describe('conntrack metrics', () => {
     assert.equal(v.get('ebpfsentinel_conntrack_fill_ratio'), 0.25);
     assert.equal(v.get('ebpfsentinel_conntrack_flows{state=established}'), 200);
     assert.equal(v.get('ebpfsentinel_conntrack_flows{state=udp_unreplied}'), 0);
-    assert.equal([...v.keys()].filter((k) => k.startsWith('ebpfsentinel_conntrack_flows{')).length, 13);
+    assert.equal([...v.keys()].filter((k) => k.startsWith('ebpfsentinel_conntrack_flows{')).length, 14);
   });
 
   it('counters follow absolute totals and survive a reset of their source', async () => {

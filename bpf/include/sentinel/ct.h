@@ -45,13 +45,16 @@ struct ct_entry {
 
 #define CT_F_INIT_IS_A 0x01     /* the initiator is endpoint a of the key */
 #define CT_F_SEEN_REPLY 0x02    /* the responder has sent at least one valid packet */
-#define CT_F_ASSURED 0x04       /* TCP handshake completed (or UDP/ICMP replied) */
+#define CT_F_ASSURED 0x04       /* netfilter's ASSURED: TCP answered and acknowledged (see
+				 * ct_tcp_assures), UDP still talking both ways 2 s after its
+				 * first packet; never ICMP */
 #define CT_F_FIN_INIT 0x08      /* TCP: the initiator has sent a FIN */
 #define CT_F_FIN_RESP 0x10      /* TCP: the responder has sent a FIN */
-#define CT_F_RESP_CLOSED_FIRST 0x20 /* TCP: the responder's FIN came first */
 
 /* States. 0 is never stored. TCP follows the netfilter vocabulary; CT_S_NEW is a TCP flow
- * picked up mid-stream (no SYN seen) that has not been answered yet. */
+ * picked up mid-stream (no SYN seen) that has not been answered yet. UDP: unreplied until the
+ * responder answers, replied after, assured once it still talks 2 s after its first packet
+ * (netfilter's UDP stream rule). New states are appended: the numbers are the agent's contract. */
 enum ct_state {
 	CT_S_NONE = 0,
 	CT_S_NEW = 1,
@@ -67,7 +70,8 @@ enum ct_state {
 	CT_S_UDP_ASSURED = 11,
 	CT_S_ICMP_UNREPLIED = 12,
 	CT_S_ICMP_REPLIED = 13,
-	CT_S_MAX = 14,
+	CT_S_UDP_REPLIED = 14,
+	CT_S_MAX = 15,
 };
 
 #ifndef CT_NO_TABLE

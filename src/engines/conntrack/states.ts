@@ -16,11 +16,13 @@ export const CT_STATES = {
   udp_assured: 11,
   icmp_unreplied: 12,
   icmp_replied: 13,
+  /** answered, not (yet) a stream: see udp_assured */
+  udp_replied: 14,
 } as const;
 
 export type CtStateName = keyof typeof CT_STATES;
 /** one past the highest state number (CT_S_MAX): size of the kernel's timeout array */
-export const CT_S_MAX = 14;
+export const CT_S_MAX = 15;
 
 export const CT_STATE_NAMES: readonly CtStateName[] = Object.keys(CT_STATES) as CtStateName[];
 
@@ -41,12 +43,13 @@ export const CT_F = {
   ASSURED: 0x04,
   FIN_INIT: 0x08,
   FIN_RESP: 0x10,
-  RESP_CLOSED_FIRST: 0x20,
 } as const;
 
 /** Config key of each state's timeout (conntrack.timeouts.<key>), in seconds. Defaults follow
  * netfilter's (nf_conntrack_tcp_timeout_*, udp_timeout(_stream), icmp_timeout); `tcp_new` is a
- * flow picked up mid-stream that nobody has answered yet. */
+ * flow picked up mid-stream that nobody has answered yet. `udp_replied` has no key of its own: as
+ * in netfilter, an answered UDP flow keeps udp_timeout (our `udp_unreplied`) until it is a
+ * stream (`udp_assured`, udp_timeout_stream). */
 export const TIMEOUT_KEYS = {
   tcp_new: 'new',
   tcp_syn_sent: 'syn_sent',
@@ -81,10 +84,17 @@ export const DEFAULT_TIMEOUTS: Readonly<Record<TimeoutKey, number>> = {
   icmp_replied: 30,
 };
 
+/** The timeout each state lives by: its own key, except `udp_replied`, which keeps
+ * `udp_unreplied`'s (netfilter's udp_timeout until the flow is a stream). */
+export const TIMEOUT_OF_STATE: Readonly<Record<CtStateName, TimeoutKey>> = {
+  ...(Object.fromEntries(Object.entries(TIMEOUT_KEYS).map(([k, st]) => [st, k])) as Record<Exclude<CtStateName, 'udp_replied'>, TimeoutKey>),
+  udp_replied: 'udp_unreplied',
+};
+
 /** struct ct_config: one u64 timeout in ns per state number (slot 0 unused). */
 export function encodeTimeouts(t: Readonly<Record<TimeoutKey, number>>, size: number): Buffer {
   const b = Buffer.alloc(size);
-  for (const [key, state] of Object.entries(TIMEOUT_KEYS) as [TimeoutKey, CtStateName][]) {
+  for (const [state, key] of Object.entries(TIMEOUT_OF_STATE) as [CtStateName, TimeoutKey][]) {
     const off = CT_STATES[state] * 8;
     if (off + 8 > size) throw new Error(`ct_config is ${size} bytes: no slot for state ${state}`);
     b.writeBigUInt64LE(BigInt(t[key]) * 1_000_000_000n, off);
