@@ -17,6 +17,7 @@
 #include "sentinel/event.h"
 #include "sentinel/parse.h"
 #include "sentinel/ratelimit.h"
+#include "sentinel/rl_policy.h"
 #include "sentinel/synproxy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -29,13 +30,6 @@ SENTINEL_BTF_EXPORT(rl_cookie_cfg);
 SENTINEL_BTF_EXPORT(rl_kstamp_key);
 
 #define CAS_TRIES 8
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} rl_active SEC(".maps");
 
 /* The agent's cookie key and the options this host takes (syncookie.h); tc_syncookie reuses it. */
 struct {
@@ -52,20 +46,6 @@ struct {
 	__type(key, struct rl_kstamp_key);
 	__type(value, __u64);
 } rl_kstamp SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct rl_gen);
-} rl_gen SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * RL_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct rl_rule);
-} rl_rules SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -3,8 +3,8 @@
 // switched out must stay whole (rules, header, classifier, block-list set entries) until every
 // such packet is done, also when the next reload follows at once.
 //
-// The packet is gr_firewall (progs/generation_reader.bpf.c) run over the real program's maps in
-// a child process, so it stays in flight, inside the kernel, while this
+// The packet is gr_firewall / gr_ratelimit (progs/generation_reader.bpf.c) run over the real
+// programs' maps in a child process, so it stays in flight, inside the kernel, while this
 // process reloads: it notes what its generation holds, waits until released (or until hold_ns
 // ran out), and notes it again. Every assertion is about order — the reader is provably still in
 // flight (started, not done) when a reload runs, and what it read before equals what it read
@@ -18,12 +18,16 @@ import { parseConfigText } from '../../src/config/index.js';
 import { compileFirewall, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { GenerationWriter } from '../../src/engines/firewall/generations.js';
 import { FirewallKernel, firewallMaps } from '../../src/engines/firewall/kernel.js';
+import { compileRatelimit } from '../../src/engines/ratelimit/compile.js';
+import { RatelimitKernel } from '../../src/engines/ratelimit/kernel.js';
+import { ddosSchema, ratelimitSchema } from '../../src/engines/ratelimit/schema.js';
 import { ensureBpffsSync, removePinTree } from '../../src/kernel/bpffs.js';
 import { bytesCodec, u32Codec, type BpfMap } from '../../src/kernel/map.js';
 import { loadNative, type NativeBtfStruct } from '../../src/kernel/native.js';
 import { BpfObject } from '../../src/kernel/object.js';
 import { parseAddress } from '../../src/net/ip.js';
 import { FIREWALL_OBJECT, firewallSkipReason, REPO_ROOT } from '../support/firewall-harness.js';
+import { RATELIMIT_OBJECT } from './ratelimit-harness.js';
 
 const READER_OBJECT = path.join(REPO_ROOT, 'build', 'bpf-test', 'generation_reader.bpf.o');
 const NATIVE_ADDON = path.join(REPO_ROOT, 'native', 'build', 'Release', 'sentinel.node');
@@ -32,6 +36,8 @@ const XDP_PASS = 2;
 const HOLD_MS = 4000;
 /** bpf/include/sentinel/fw_policy.h: the reader gets xdp-firewall's own */
 const FW_POLICY_MAPS = ['fw_active', 'fw_gen', 'fw_rules', 'fw_tree', 'fw_wide', 'fw_leaf', 'fw_lpm_v4', 'fw_lpm_v6'];
+/** bpf/include/sentinel/rl_policy.h: the reader gets xdp-ratelimit's own */
+const RL_POLICY_MAPS = ['rl_active', 'rl_gen', 'rl_rules'];
 const skip = firewallSkipReason();
 
 /** One test run of a pinned program in a child process: the packet in flight. */
@@ -53,6 +59,9 @@ interface Note {
   found_v4: number;
   found_v6: number;
   leaf0: number;
+  rl_rule_num: number;
+  rl_dflt_interval: bigint;
+  rl_rule_interval: bigint;
 }
 
 interface ReaderState {
@@ -95,7 +104,7 @@ class Reader {
     this.state = this.obj.map('gr_state', u32Codec, bytesCodec(this.stateSize));
     ensureBpffsSync('/sys/fs/bpf');
     this.pins = mkdtempSync('/sys/fs/bpf/sn-gr-');
-    loadNative().objPin(this.obj.progFd('gr_firewall'), path.join(this.pins, 'gr_firewall'));
+    for (const p of ['gr_firewall', 'gr_ratelimit']) loadNative().objPin(this.obj.progFd(p), path.join(this.pins, p));
   }
 
   /** Sets what the next reader looks at and how long it holds at most. */
@@ -129,7 +138,7 @@ class Reader {
   }
 
   /** Puts a packet in flight through `prog`; resolves once it has read its generation. */
-  async hold(prog: 'gr_firewall'): Promise<{ exited: Promise<string> }> {
+  async hold(prog: 'gr_firewall' | 'gr_ratelimit'): Promise<{ exited: Promise<string> }> {
     const child = spawn(process.execPath, ['-e', HOLDER_JS, NATIVE_ADDON, path.join(this.pins, prog)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -192,20 +201,36 @@ ${fillers}    - { id: blocked-${i}, priority: 10, action: deny, src_alias: block
   return { compiled, v4, v6, slotV4: slot(4), slotV6: slot(6) };
 }
 
+function ratelimitPolicy(i: number): ReturnType<typeof compileRatelimit> {
+  const rl = ratelimitSchema.parse({
+    enabled: true,
+    default_rate: 1000 + i,
+    rules: [
+      { id: `first-${i}`, protocol: 'udp', dst_port: 7000 + i, rate: 100 + i },
+      ...Array.from({ length: i % 3 }, (_, j) => ({ id: `filler-${i}-${j}`, protocol: 'tcp', dst_port: 9000 + j, rate: 5 })),
+    ],
+  });
+  return compileRatelimit(rl, ddosSchema.parse({}));
+}
+
 describe('a packet in flight across reloads keeps its whole generation', { skip }, () => {
   let fw: FirewallKernel;
+  let rl: RatelimitKernel;
   let reader: Reader;
 
   before(() => {
     fw = FirewallKernel.load({ objectPath: FIREWALL_OBJECT });
+    rl = RatelimitKernel.load({ objectPath: RATELIMIT_OBJECT });
     const reuse: Record<string, number> = {};
     for (const m of FW_POLICY_MAPS) reuse[m] = fw.obj.mapFd(m);
+    for (const m of RL_POLICY_MAPS) reuse[m] = rl.obj.mapFd(m);
     reader = new Reader(reuse);
   });
 
   after(() => {
     reader?.close();
     fw?.close();
+    rl?.close();
   });
 
   /** set entries in the firewall's tries, by generation (set ids of generation 1 start at 0x80000001) */
@@ -305,5 +330,41 @@ describe('a packet in flight across reloads keeps its whole generation', { skip 
     } finally {
       view.close();
     }
+  });
+
+  test('xdp-ratelimit: the rules and header of the generation a packet reads stay until it is done', async (t) => {
+    let i = 0;
+    const apply = (): void => void rl.apply(ratelimitPolicy(i++));
+    apply();
+    await rl.settle();
+    t.after(() => reader.finish());
+
+    // 1. A reload while the packet is in flight; settle() (what the agent awaits after a flip)
+    //    ends only once the packet is done.
+    reader.setProbe({ holdMs: 20_000 });
+    const held = await reader.hold('gr_ratelimit');
+    apply();
+    assert.equal(reader.read().done, 0, 'the reload flipped while the reader was in flight');
+    const settling = rl.settle();
+    await stillWaiting(settling, reader, 300);
+    reader.release();
+    await settling;
+    let st = reader.read();
+    assert.equal(st.done, 1, 'settle() ended only after the reader returned');
+    assert.ok(st.before.rule_count > 0 && st.before.rl_rule_num > 0 && st.before.rl_dflt_interval > 0n);
+    assert.deepEqual(st.after, st.before);
+    assert.match(await held.exited, new RegExp(`retval ${XDP_PASS}`));
+
+    // 2. Two reloads back to back: the second rewrites the reader's generation.
+    reader.setProbe({ holdMs: HOLD_MS });
+    const held2 = await reader.hold('gr_ratelimit');
+    apply();
+    assert.equal(reader.read().done, 0, 'the first reload flipped while the reader was in flight');
+    apply(); // returns only once the reader is done
+    st = reader.read();
+    assert.equal(st.done, 1, 'the second reload waited for the reader');
+    assert.equal(st.released, 0);
+    assert.deepEqual(st.after, st.before, 'the back-to-back reloads left the reader\'s generation whole');
+    assert.match(await held2.exited, new RegExp(`retval ${XDP_PASS}`));
   });
 });

@@ -148,6 +148,9 @@ export class RatelimitEngine implements Engine {
           compiled.header.cookiePath = RL_PATH[want.path];
         }
         const gen = k.apply(compiled);
+        // The generation just switched out is rewritten by the next reload only once no packet
+        // can still read it: wait for that now, off the JS thread (else the next apply blocks).
+        await k.settle().catch((err: Error) => this.ctx.log.warn({ program: RATELIMIT_PROGRAM, err: err.message }, 'could not wait for packets in flight after the flip; the next policy change waits instead'));
         await this.leaveCookiePath(want?.path ?? null);
         this.cookiePath = want;
         this.config = next;

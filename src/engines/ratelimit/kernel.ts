@@ -2,6 +2,7 @@
 // generation, then flip rl_active), housekeeping config and counter readers. Used by the engine,
 // the kernel tests and the bench so all three drive the program the same way.
 import { RuleNumbers } from '../rule-numbers.js';
+import { InactiveGeneration } from '../../kernel/in-flight.js';
 import { BpfObject } from '../../kernel/object.js';
 import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
@@ -122,6 +123,8 @@ export class RatelimitKernel {
    * wherever it moves, so it keeps its buckets; numbers are never reused, so no new rule meets
    * a removed rule's buckets (they idle out). */
   readonly numbers = new RuleNumbers({ capacity: 0xffffffff, owner: 'ratelimit', recycle: false });
+  /** whether packets may still read the inactive generation (src/kernel/in-flight.ts) */
+  private readonly inactive = new InactiveGeneration();
 
   private constructor(readonly obj: BpfObject) {
     this.active = obj.map('rl_active', u32Codec, u32Codec);
@@ -166,8 +169,12 @@ export class RatelimitKernel {
 
   /** Writes the whole policy into the inactive generation, then flips: a packet is judged by
    * the old policy or the new one, never a mix. Bucket state (TATs) survives the flip under the
-   * rule's stable number, so a reload never hands anyone a fresh burst. Returns the new generation. */
+   * rule's stable number, so a reload never hands anyone a fresh burst. The inactive generation
+   * was live until the last flip: it is rewritten only once no packet that read rl_active before
+   * that flip can still be reading it (at once when settle() already waited). Returns the new
+   * generation. */
   apply(c: CompiledRatelimit): number {
+    this.inactive.settleSync();
     const next = this.generation ^ 1;
     const base = next * RL.MAX_RULES;
     const ids = new Set(c.rows.map((r) => r.ruleId));
@@ -175,11 +182,18 @@ export class RatelimitKernel {
     if (c.rows.length) this.rules.updateBatch(c.rows.map((r, i) => [base + i, encodeRule({ ...r, ruleNum: nums.get(r.ruleId)! })] as const));
     this.gens.update(next, encodeGen(c.header, c.rows.length));
     this.active.update(0, next);
+    this.inactive.flipped();
     this.generation = next;
     this.numbers.committed(ids);
     this.compiled = c;
     this.writeHousekeeping(c.housekeeping.maxIdleNs, c.housekeeping.periodNs);
     return next;
+  }
+
+  /** Resolves once no packet can still read the generation the last flip switched out (waited
+   * for off the JS thread), so that the next apply need not block. */
+  async settle(): Promise<void> {
+    await this.inactive.settle();
   }
 
   /** Sets the idle age and period; the next packet (re)arms the timer with them. */

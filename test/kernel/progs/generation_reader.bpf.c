@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* A packet held in flight across policy reloads. gr_firewall reads xdp-firewall's active index
- * once, as xdp_firewall does, notes what its generation holds (header, rules, classifier,
- * block-list set entries), then stays in flight (spins) until the test releases it or
- * gr_probe.hold_ns has passed, and notes the same entries again just before it returns. The maps
- * are the real program's own, handed over by fd: a writer that rewrites or removes the
- * generation a packet still reads shows as a difference between the two notes. */
+ * once, as xdp_firewall does, and gr_ratelimit reads xdp-ratelimit's; each notes what its
+ * generation holds (header, rules, classifier, block-list set entries), then stays in flight
+ * (spins) until the test releases it or gr_probe.hold_ns has passed, and notes the same entries
+ * again just before it returns. The maps are the real programs' own, handed over by fd: a writer
+ * that rewrites or removes the generation a packet still reads shows as a difference between
+ * the two notes. */
 #include "sentinel/common.h"
 #include "sentinel/firewall.h"
 #include "sentinel/fw_policy.h"
+#include "sentinel/rl_policy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* --- the real program's maps, handed over by fd: fw_policy.h ---------------------------------- */
+/* --- the real programs' maps, handed over by fd: fw_policy.h, rl_policy.h --------------------- */
 
 /* --- the reader's own maps ------------------------------------------------------------------ */
 
@@ -27,8 +29,9 @@ struct gr_probe {
 	__u32 _pad2;
 };
 
-/* One look at the generation: policy_id, rule_count, roots, the two rules' numbers and set ids,
- * whether the addresses are in those sets, the first leaf word. */
+/* One look at the generation. Firewall: policy_id, rule_count, roots, the two rules' numbers and
+ * set ids, whether the addresses are in those sets, the first leaf word. Rate limiter:
+ * rule_count, the default limit's interval, the first rule's number and interval. */
 struct gr_note {
 	__u32 policy_id;
 	__u32 rule_count;
@@ -41,6 +44,9 @@ struct gr_note {
 	__u32 found_v4;
 	__u32 found_v6;
 	__u32 leaf0;
+	__u32 rl_rule_num;
+	__u64 rl_dflt_interval;
+	__u64 rl_rule_interval;
 };
 
 struct gr_state {
@@ -110,6 +116,21 @@ static __always_inline void gr_note_fw(struct gr_note *n, __u32 g, const struct 
 		n->leaf0 = leaves->entry[0];
 }
 
+static __always_inline void gr_note_rl(struct gr_note *n, __u32 g)
+{
+	struct rl_gen *gen = bpf_map_lookup_elem(&rl_gen, &g);
+	if (gen) {
+		n->rule_count = gen->rule_count;
+		n->rl_dflt_interval = gen->dflt.interval_ns;
+	}
+	__u32 s = g * RL_MAX_RULES;
+	struct rl_rule *r = bpf_map_lookup_elem(&rl_rules, &s);
+	if (r) {
+		n->rl_rule_num = r->rule_num;
+		n->rl_rule_interval = r->limit.interval_ns;
+	}
+}
+
 struct gr_hold {
 	struct gr_probe *probe;
 	struct gr_state *state;
@@ -149,20 +170,26 @@ static __always_inline void gr_hold(struct gr_probe *p, struct gr_state *st)
 	bpf_loop(1 << 20, gr_spin_outer, &h, 0);
 }
 
-static __always_inline int gr_run(void)
+static __always_inline int gr_run(int firewall)
 {
 	__u32 zero = 0;
 	struct gr_probe *p = bpf_map_lookup_elem(&gr_probe, &zero);
 	struct gr_state *st = bpf_map_lookup_elem(&gr_state, &zero);
 	if (!p || !st)
 		return XDP_ABORTED;
-	__u32 *active = bpf_map_lookup_elem(&fw_active, &zero);
+	__u32 *active = bpf_map_lookup_elem(firewall ? (void *)&fw_active : (void *)&rl_active, &zero);
 	__u32 g = active ? (*active & 1) : 0;
 	st->gen = g;
-	gr_note_fw(&st->before, g, p);
+	if (firewall)
+		gr_note_fw(&st->before, g, p);
+	else
+		gr_note_rl(&st->before, g);
 	__sync_fetch_and_add(&st->started, 1);
 	gr_hold(p, st);
-	gr_note_fw(&st->after, g, p);
+	if (firewall)
+		gr_note_fw(&st->after, g, p);
+	else
+		gr_note_rl(&st->after, g);
 	__sync_fetch_and_add(&st->done, 1);
 	return XDP_PASS;
 }
@@ -170,5 +197,11 @@ static __always_inline int gr_run(void)
 SEC("xdp")
 int gr_firewall(struct xdp_md *ctx)
 {
-	return gr_run();
+	return gr_run(1);
+}
+
+SEC("xdp")
+int gr_ratelimit(struct xdp_md *ctx)
+{
+	return gr_run(0);
 }
