@@ -17,18 +17,24 @@
 // limits shows as a round with both markers open or both limited inside a phase; only the one
 // round a flip lands in may look like that, and only in the direction of that flip.
 //
-// What is not atomic, by design: buckets are keyed by source and rule *number* (the rule's
-// position in the ordered list), not by rule id, and survive reloads. The fillers shift the
-// positions, so after a flip a rule meters with the bucket another rule used at that position
-// before. This test only relies on a limited rule admitting at most one packet per bucket per
-// round, which holds whatever bucket it inherits (its tolerance is 0).
+// Every rule names its sources as a CIDR list that changes on every reload (issue 14 point 7):
+// the client under another prefix each time, among decoys that move too, so each generation's
+// rows differ from the last; a packet judged by a generation whose rows were being rewritten
+// would miss its guard (the whole burst delivered) or its open rule.
+//
+// Buckets are keyed by source and the rule's stable number (src/engines/rule-numbers.ts), not by
+// its position: the fillers moving a rule do not move its bucket. A and B share no rule, and a
+// rule that leaves the policy gives up its number for good, so each flip meets the new policy's
+// limited rules with fresh buckets. The test relies only on a limited rule admitting at most one
+// datagram per bucket per round (its tolerance is 0), hence at most two in the round a flip lands
+// in (LIMITED_MAX).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
-import { collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, rotateReloads, TRIGGERS, SENDER_PY } from './reload-traffic-support.js';
+import { collectRounds, latestCounts, movingCidrs, rcvbufErrors, RECEIVER_PY, rotateReloads, TRIGGERS, SENDER_PY } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites();
 
@@ -50,24 +56,29 @@ firewall:
   enabled: false
 `;
 
-const limited = (id: string, prio: number, port: number | string): string =>
-  `    - { id: ${id}, priority: ${prio}, protocol: udp, dst_port: "${port}", rate: 1, burst: 1, action: drop }\n`;
+/** The source list of reload i (the client under another prefix each time, and decoys). */
+const sources = (i: number): string => `[${movingCidrs(i, i, 8).map((c) => `"${c}"`).join(', ')}]`;
+
+const limited = (id: string, prio: number, port: number | string, src: string): string =>
+  `    - { id: ${id}, priority: ${prio}, protocol: udp, dst_port: "${port}", src_ip: ${src}, rate: 1, burst: 1, action: drop }\n`;
 
 // Reload i installs A or B behind i % 3 filler rules (never matching): the generation being
 // written held the same policy two reloads earlier, so the fillers make its content and rule
-// positions differ every time. A's open range is a monitor-only rule (over-limit packets pass);
-// B's is a limit so high it never trips — both kinds of "open" are exercised.
-function policy(which: 'A' | 'B', fillers: number): string {
+// positions differ every time, and so do the source lists. A's open range is a monitor-only rule
+// (over-limit packets pass); B's is a limit so high it never trips — both kinds of "open" are
+// exercised.
+function policy(which: 'A' | 'B', fillers: number, reload: number): string {
   const fill = Array.from({ length: fillers }, (_, j) => `    - { id: filler-${j}, priority: ${1 + j}, protocol: udp, dst_port: ${9900 + j}, rate: 1, burst: 1 }\n`).join('');
   const range = `${PORT.a}-${PORT.guard}`;
+  const src = sources(reload);
   const rules =
     which === 'A'
-      ? limited('a-guard', 10, PORT.guard) +
-        limited('a-hold-b', 20, PORT.b) +
-        `    - { id: a-open, priority: 30, protocol: udp, dst_port: "${range}", rate: 1, burst: 1, action: pass }\n`
-      : limited('b-hold-a', 12, PORT.a) +
-        limited('b-guard', 14, PORT.guard) +
-        `    - { id: b-open, priority: 24, protocol: udp, dst_port: "${range}", rate: 1000000, burst: 100000000 }\n`;
+      ? limited('a-guard', 10, PORT.guard, src) +
+        limited('a-hold-b', 20, PORT.b, src) +
+        `    - { id: a-open, priority: 30, protocol: udp, dst_port: "${range}", src_ip: ${src}, rate: 1, burst: 1, action: pass }\n`
+      : limited('b-hold-a', 12, PORT.a, src) +
+        limited('b-guard', 14, PORT.guard, src) +
+        `    - { id: b-open, priority: 24, protocol: udp, dst_port: "${range}", src_ip: ${src}, rate: 1000000, burst: 100000000 }\n`;
   return `${HEAD}ratelimit:\n  enabled: true\n  event_sample_every: 1000000\n  rules:\n${fill}${rules}`;
 }
 
@@ -126,7 +137,7 @@ describe('atomic rate-limit reloads under traffic (gateway lab, real agent)', { 
   before(async () => {
     bpffs = SharedBpffs.mount();
     g = await buildGatewayLab();
-    a = await startAgent(g, policy('A', 0), { pinRoot: `${bpffs.dir}/esn-rl-reload`, name: 'rl-reload' });
+    a = await startAgent(g, policy('A', 0, 0), { pinRoot: `${bpffs.dir}/esn-rl-reload`, name: 'rl-reload' });
     // Static neighbours: no ARP/ND exchange can delay or lose a datagram.
     await g.lab.ip('client', 'neigh', 'replace', g.client.gateway4, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
     await g.lab.ip('client', 'neigh', 'replace', g.client.gateway6, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
@@ -141,8 +152,8 @@ describe('atomic rate-limit reloads under traffic (gateway lab, real agent)', { 
   });
 
   test(`${RELOADS} ratelimit reloads A⇄B while traffic flows: every round judged by A or B in full (IPv4, IPv6)`, { timeout: 600_000 }, async (t) => {
-    const configText = (p: 'A' | 'B', fillers: number): string =>
-      policy(p, fillers).replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@PORT@', String(8080));
+    const configText = (p: 'A' | 'B', fillers: number, reload = 0): string =>
+      policy(p, fillers, reload).replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@PORT@', String(8080));
     assert.equal(readFileSync(a.configPath, 'utf8').startsWith(configText('A', 0)), true, 'the agent started on policy A');
     const status = await a.api.status();
     assert.ok(status.programs.some((p) => p.name === 'xdp-ratelimit' && p.loaded), 'xdp-ratelimit is loaded');

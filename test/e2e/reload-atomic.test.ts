@@ -1,8 +1,9 @@
-// Issue 3 point 6: a firewall policy reload under continuous traffic never exposes an empty,
-// partial or mixed rule set. The real agent runs on the gateway lab; its config file alternates
-// between policies A and B and is reloaded 100 times (POST /api/v1/config/reload, SIGHUP and the agent's own file watch, in turn)
-// while the client sends numbered UDP datagrams to five ports, IPv4 and IPv6, and the server
-// records every datagram it receives.
+// Issue 3 point 6 and issue 14 point 7: a firewall policy reload under continuous traffic never
+// exposes an empty, partial or mixed rule set, nor a rule set whose block lists are half gone.
+// The real agent runs on the gateway lab; its config file alternates between policies A and B
+// and is reloaded 100 times (POST /api/v1/config/reload, SIGHUP and the agent's own file watch,
+// in turn) while the client sends numbered UDP datagrams to four ports, IPv4 and IPv6, and the
+// server records every datagram it receives.
 //
 // The two policies are built so that every wrong rule set shows in some packet's fate:
 //   port 7000 "both"   A and B allow it; an empty set (default drop) or a set missing the allow
@@ -11,13 +12,20 @@
 //                      not the deny passes it    → no datagram may arrive
 //   port 7002 "only A" / port 7003 "only B": which policy is live, used to confirm each reload
 //                      took effect before the next one starts.
+//
+// Every rule that decides the client's datagrams names the client through a CIDR-list alias whose
+// members change on every reload: the allow rules through `allowed` (inline values), the traps
+// through the block list `blocked` (a file, rewritten before each reload). Each reload lists the
+// client under another prefix among decoys that move too, so each generation has set entries of
+// its own. A datagram judged while its generation's entries were (partly) removed fails its allow
+// rule (a lost "both" datagram) or its trap rule (a "trap" datagram let through by the range).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
-import { collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, rotateReloads, SENDER_PY } from './reload-traffic-support.js';
+import { collectRounds, latestCounts, movingCidrs, rcvbufErrors, RECEIVER_PY, rotateReloads, SENDER_PY, writeWhole } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites();
 
@@ -42,25 +50,33 @@ firewall:
     - { id: v6-mld, priority: 4, action: allow, protocol: icmpv6, icmp_type: 143 }
 `;
 
+/** The block list file of reload i (the client under another prefix than in `allowed`). */
+const blockList = (i: number): string => `# block list of reload ${i}\n${movingCidrs(i + 1000, i + 1, 40).join('\n')}\n`;
+
 // Reload i installs policy A or B behind i % 3 filler rules (never matching). With two
 // generations in the kernel, the slot being written always held the same policy two reloads
 // earlier; the fillers make its content differ every time and shift the rule slots, so a packet
 // judged by a half-written slot, by one policy's classifier over the other's rules, or by the
-// live slot overwritten in place loses a "both" datagram or passes a "trap" one.
-function policy(which: 'A' | 'B', fillers: number): string {
+// live slot overwritten in place loses a "both" datagram or passes a "trap" one. The aliases
+// differ on every reload (see the top of this file).
+function policy(which: 'A' | 'B', fillers: number, reload: number, blockFile: string): string {
   const fill = Array.from({ length: fillers }, (_, j) => `    - { id: filler-${j}, priority: ${5 + j}, action: deny, protocol: udp, dst_port: ${9900 + j} }\n`).join('');
+  const aliases = `  aliases:
+    allowed: { type: ip_set, values: [${movingCidrs(reload, reload, 40).map((c) => `"${c}"`).join(', ')}] }
+    blocked: { type: ip_set, file: "${blockFile}" }
+`;
   const rules =
     which === 'A'
-      ? `    - { id: a-trap, priority: 10, action: deny, protocol: udp, dst_port: ${PORT.trap} }
+      ? `    - { id: a-trap, priority: 10, action: deny, protocol: udp, dst_port: ${PORT.trap}, src_alias: blocked }
     - { id: a-not-b, priority: 20, action: deny, protocol: udp, dst_port: ${PORT.onlyB} }
-    - { id: a-range, priority: 30, action: allow, protocol: udp, dst_port: "${PORT.both}-${PORT.onlyB}" }
+    - { id: a-range, priority: 30, action: allow, protocol: udp, dst_port: "${PORT.both}-${PORT.onlyB}", src_alias: allowed }
 `
-      : `    - { id: b-trap, priority: 15, action: deny, protocol: udp, dst_port: "${PORT.trap}" }
+      : `    - { id: b-trap, priority: 15, action: deny, protocol: udp, dst_port: "${PORT.trap}", src_alias: blocked }
     - { id: b-not-a, priority: 25, action: deny, protocol: udp, dst_port: ${PORT.onlyA} }
-    - { id: b-both, priority: 26, action: allow, protocol: udp, dst_port: ${PORT.both} }
-    - { id: b-range, priority: 35, action: allow, protocol: udp, dst_port: "${PORT.both}-${PORT.onlyB}" }
+    - { id: b-both, priority: 26, action: allow, protocol: udp, dst_port: ${PORT.both}, src_alias: allowed }
+    - { id: b-range, priority: 35, action: allow, protocol: udp, dst_port: "${PORT.both}-${PORT.onlyB}", src_alias: allowed }
 `;
-  return `${HEAD}${fill}${rules}alerting:\n  eve: { path: "@EVE@" }\n`;
+  return `${HEAD.replace('  rules:\n', `${aliases}  rules:\n`)}${fill}${rules}alerting:\n  eve: { path: "@EVE@" }\n`;
 }
 
 
@@ -68,11 +84,14 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
   let g: GatewayLab;
   let bpffs: SharedBpffs;
   let a: RunningAgent;
+  let blockFile: string;
 
   before(async () => {
     bpffs = SharedBpffs.mount();
     g = await buildGatewayLab();
-    a = await startAgent(g, policy('A', 0), { pinRoot: `${bpffs.dir}/esn-reload`, name: 'reload' });
+    blockFile = path.join(g.lab.tmpDir, 'blocked.txt');
+    writeWhole(blockFile, blockList(0));
+    a = await startAgent(g, policy('A', 0, 0, blockFile), { pinRoot: `${bpffs.dir}/esn-reload`, name: 'reload' });
     // Static neighbours: no ARP/ND exchange can delay or lose a datagram, so a missing one was
     // judged by the firewall.
     await g.lab.ip('client', 'neigh', 'replace', g.client.gateway4, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
@@ -88,8 +107,8 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
   });
 
   test(`${RELOADS} reloads A⇄B while traffic flows: every packet judged by A or B in full (IPv4, IPv6)`, { timeout: 600_000 }, async (t) => {
-    const configText = (p: 'A' | 'B', fillers: number): string =>
-      policy(p, fillers).replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(8080)) +
+    const configText = (p: 'A' | 'B', fillers: number, reload = 0): string =>
+      policy(p, fillers, reload, blockFile).replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(8080)) +
       // the store startAgent put beside the config (a reload must not move it)
       `storage:\n  path: ${path.join(path.dirname(a.configPath), 'sentinel.db')}\n`;
     assert.equal(readFileSync(a.configPath, 'utf8'), configText('A', 0), 'the agent started on policy A');
@@ -113,7 +132,7 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
     };
 
     await confirm('A', 'start');
-    const triggers = await rotateReloads(a, RELOADS, configText, confirm);
+    const triggers = await rotateReloads(a, RELOADS, configText, confirm, (_p, i) => ({ [blockFile]: blockList(i) }));
     const { rounds, got } = await collectRounds(g, tx, rx, jsonOut, rbErr0);
 
     const phaseCounts: number[] = [];

@@ -2,7 +2,9 @@
 // through all three triggers (file change, SIGHUP, POST /api/v1/config/reload), valid and
 // invalid mixed. Each invalid file is refused with its reason (file:line:col and key) and the
 // running policy stays; the storm ends with the last valid policy live in the kernel, proved by
-// packet fate (IPv4 and IPv6) and by the rule count the status reports. Then xdp-ratelimit is
+// packet fate (IPv4 and IPv6) and by the rule count the status reports. Every valid step changes
+// the CIDR-list aliases the pings are allowed through and a block list, and not one echo request
+// may be lost across the storm. Then xdp-ratelimit is
 // switched on, off and on again by reload alone (API, SIGHUP, file): its limit holds exactly
 // while it runs, and the firewall and the traffic it passes keep running throughout.
 import assert from 'node:assert/strict';
@@ -14,6 +16,7 @@ import { compileFirewall } from '../../src/engines/firewall/compile.js';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import type { EchoServer } from '../../src/lab/traffic.js';
 import { agentPrerequisites, eventually, readEve, SharedBpffs, startAgent, xdpState, type RunningAgent } from './agent-support.js';
+import { decoyCidrs, movingCidrs } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites();
 
@@ -39,12 +42,23 @@ const BASE_RULES = [
 ];
 
 /** Step `i`'s valid policy: UDP 5000 denied (and logged) on odd steps, allowed on even ones;
- * `i % 7` filler rules so the rule count tells steps apart. */
+ * `i % 7` filler rules so the rule count tells steps apart. Pings pass only from the sources
+ * in the aliases clients4 / clients6 (the client under another prefix each step, among decoys),
+ * behind a block list (the attacker and decoys) that changes every step too: a ping judged while
+ * its generation's set entries were missing would be lost. */
 function validPolicy(i: number, opts: { enabled?: boolean } = {}): { text: string; rules: number; denies5000: boolean } {
   const denies5000 = i % 2 === 1;
-  const rules = [...BASE_RULES, `{ id: udp-5000-s${i}, priority: 40, action: ${denies5000 ? 'deny' : 'allow'}, protocol: udp, dst_port: 5000 }`];
+  const clients = movingCidrs(i, i, 10);
+  const list = (cidrs: string[]): string => `[${cidrs.map((c) => `"${c}"`).join(', ')}]`;
+  const aliases =
+    `  aliases:\n` +
+    `    clients4: { type: ip_set, values: ${list(clients.filter((c) => !c.includes(':')))} }\n` +
+    `    clients6: { type: ip_set, values: ${list(clients.filter((c) => c.includes(':')))} }\n` +
+    `    blocked: { type: ip_set, values: ${list(['198.18.0.66', '2001:db8::66', ...decoyCidrs(i + 500, 10)])} }\n`;
+  const base = BASE_RULES.map((r) => r.replace(/(id: ping-v([46]),.*) }$/, '$1, src_alias: clients$2 }'));
+  const rules = [...base, `{ id: udp-5000-s${i}, priority: 40, action: ${denies5000 ? 'deny' : 'allow'}, protocol: udp, dst_port: 5000 }`, '{ id: blocklist, priority: 5, action: deny, src_alias: blocked }'];
   for (let j = 0; j < i % 7; j++) rules.push(`{ id: filler-${i}-${j}, priority: ${100 + j}, action: deny, protocol: tcp, src_ip: 198.18.200.${j + 1}, dst_port: ${7000 + j} }`);
-  const text = `# step ${i}${HEAD}firewall:\n  enabled: ${opts.enabled ?? true}\n  default_policy: drop\n  rules:\n${rules.map((r) => `    - ${r}`).join('\n')}\n`;
+  const text = `# step ${i}${HEAD}firewall:\n  enabled: ${opts.enabled ?? true}\n  default_policy: drop\n${aliases}  rules:\n${rules.map((r) => `    - ${r}`).join('\n')}\n`;
   return { text, rules: rules.length, denies5000 };
 }
 

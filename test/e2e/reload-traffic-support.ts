@@ -3,6 +3,7 @@
 // lost outside the policy under test.
 import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { GatewayLab } from '../../src/lab/gateway.js';
 import type { LabProcess } from '../../src/lab/process.js';
 import { eventually, type RunningAgent } from './agent-support.js';
@@ -104,22 +105,57 @@ export function latestCounts(rx: LabProcess): Map<string, number> {
   return m;
 }
 
+/** The gateway lab's client (198.18.0.10, 2001:db8::10) under four prefixes, IPv4 and IPv6. */
+const CLIENT_FORMS = [
+  ['198.18.0.10/32', '2001:db8::10/128'],
+  ['198.18.0.8/29', '2001:db8::10/124'],
+  ['198.18.0.0/24', '2001:db8::/64'],
+  ['198.18.0.0/16', '2001:db8::/48'],
+] as const;
+
+/** CIDRs that move with `seed`: `n` × 3 decoys (a /24 and a host in 198.19.0.0/16, a /64 in
+ * 2001:db8:ff00::/40), none of them a lab host's. */
+export function decoyCidrs(seed: number, n: number): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const m = (seed * 41 + k) % 250;
+    out.push(`198.19.${m}.0/24`, `198.19.${(m + 3) % 256}.${k % 256}/32`, `2001:db8:ff${(m % 100).toString().padStart(2, '0')}:${k.toString(16)}::/64`);
+  }
+  return out;
+}
+
+/** A CIDR list that differs with `seed`: the client under prefix form `form` (of four) among
+ * decoyCidrs(seed, decoys). Block lists and source lists of the reload tests are made of it, so
+ * every reload writes set entries or rule rows of its own. */
+export function movingCidrs(seed: number, form: number, decoys: number): string[] {
+  return [...CLIENT_FORMS[form % CLIENT_FORMS.length]!, ...decoyCidrs(seed, decoys)];
+}
+
 export const TRIGGERS = ['api', 'signal', 'file'] as const;
 export type ReloadTrigger = (typeof TRIGGERS)[number];
 export type Policy = 'A' | 'B';
 
+/** Writes a file aside and renames it into place: a reader never sees half of it. */
+export function writeWhole(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
 /**
- * Reloads the running agent `count` times, alternating B, A, B, ... (`configText(policy, i % 3)`
- * written aside and renamed into place, so the file watcher never reads half a file), through
- * the API, SIGHUP and the file watch in turn. Each reload is followed through the agent's own
- * counter (ebpfsentinel_config_reloads_total), must be accepted, and is confirmed by
- * `confirm(policy)` seeing the new policy in the traffic. Returns the reloads per trigger.
+ * Reloads the running agent `count` times, alternating B, A, B, ... (`configText(policy, i % 3,
+ * i)` written aside and renamed into place, so the file watcher never reads half a file), through
+ * the API, SIGHUP and the file watch in turn. `sideFiles(policy, i)` (alias lists, named
+ * relative to the config's folder, or absolute) are written the same way just before the config. Each reload
+ * is followed through the agent's own counter (ebpfsentinel_config_reloads_total), must be
+ * accepted, and is confirmed by `confirm(policy)` seeing the new policy in the traffic. Returns
+ * the reloads per trigger.
  */
 export async function rotateReloads(
   a: RunningAgent,
   count: number,
-  configText: (policy: Policy, fillers: number) => string,
+  configText: (policy: Policy, fillers: number, reload: number) => string,
   confirm: (policy: Policy, what: string) => Promise<void>,
+  sideFiles: (policy: Policy, reload: number) => Record<string, string> = () => ({}),
 ): Promise<Record<ReloadTrigger, number>> {
   const reloads = async (): Promise<{ ok: number; failed: number }> => {
     const m = await a.api.metrics();
@@ -130,8 +166,8 @@ export async function rotateReloads(
   const triggers = { api: 0, signal: 0, file: 0 };
   for (let i = 1; i <= count; i++) {
     const next: Policy = i % 2 === 1 ? 'B' : 'A';
-    writeFileSync(`${a.configPath}.tmp`, configText(next, i % 3));
-    renameSync(`${a.configPath}.tmp`, a.configPath);
+    for (const [name, text] of Object.entries(sideFiles(next, i))) writeWhole(path.resolve(path.dirname(a.configPath), name), text);
+    writeWhole(a.configPath, configText(next, i % 3, i));
     const prev = seen;
     const how = TRIGGERS[(i - 1) % TRIGGERS.length]!;
     triggers[how]++;
