@@ -12,6 +12,9 @@ BPF_SRCS := $(wildcard bpf/programs/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/programs/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_TEST_SRCS := $(wildcard test/kernel/progs/*.bpf.c)
 BPF_TEST_OBJS := $(patsubst test/kernel/progs/%.bpf.c,build/bpf-test/%.bpf.o,$(BPF_TEST_SRCS))
+# xdp-ratelimit with no compare-and-swap attempts: every meter update "loses", so a kernel test
+# can check how such packets are counted without racing CPUs (xdp_ratelimit.bpf.c RL_CAS_TRIES).
+BPF_TEST_OBJS += build/bpf-test/xdp_ratelimit_cas0.bpf.o
 BPF_BENCH_SRCS := $(wildcard bench/progs/*.bpf.c)
 BPF_BENCH_OBJS := $(patsubst bench/progs/%.bpf.c,build/bpf-bench/%.bpf.o,$(BPF_BENCH_SRCS))
 BPF_HDRS := $(wildcard bpf/include/sentinel/*.h)
@@ -35,6 +38,10 @@ build/bpf/%.bpf.o: bpf/programs/%.bpf.c $(BPF_HDRS)
 build/bpf-test/%.bpf.o: test/kernel/progs/%.bpf.c $(BPF_HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/bpf-test/xdp_ratelimit_cas0.bpf.o: bpf/programs/xdp_ratelimit.bpf.c $(BPF_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -DRL_CAS_TRIES=0 -c $< -o $@
 
 build/bpf-bench/%.bpf.o: bench/progs/%.bpf.c
 	@mkdir -p $(dir $@)

@@ -89,12 +89,18 @@ static __always_inline void rl_stat(__u32 slot)
 		*v += 1;
 }
 
+/* Compare-and-swap attempts per meter update. A kernel test builds this program with 0, so that
+ * every update "loses" and each path's counting of it can be checked without racing CPUs. */
+#ifndef RL_CAS_TRIES
+#define RL_CAS_TRIES CAS_TRIES
+#endif
+
 /* GCRA. Returns 1 when the packet conforms (and takes its place), 0 when over the limit,
- * -1 when every CAS retry lost (the caller passes and counts). */
+ * -1 when every CAS retry lost (the caller passes the packet, and counts it once it passed). */
 static __always_inline int rl_meter(struct rl_bucket *b, const struct rl_limit *l, __u64 now)
 {
 	b->last_ns = now; /* racy by design: housekeeping only needs "recently" */
-	for (int i = 0; i < CAS_TRIES; i++) {
+	for (int i = 0; i < RL_CAS_TRIES; i++) {
 		__u64 tat = b->tat;
 		__u64 base = tat > now ? tat : now;
 		if (base - now > l->tolerance_ns)
@@ -150,17 +156,18 @@ static __always_inline void rl_drop_sampled(struct xdp_md *ctx, struct sentinel_
 }
 
 /* One flood guard: per-source meter, then the aggregate one (a source already over its own
- * limit does not spend the budget everyone shares). Returns 1 when the packet is over. */
+ * limit does not spend the budget everyone shares). Returns 1 when the packet is over; sets
+ * *lost when a meter lost every CAS retry (the packet then went unmetered by it). */
 static __always_inline int rl_guard(struct xdp_md *ctx, struct sentinel_counters *c, const struct sn_pkt *p,
 				    const struct rl_gen *g, const struct rl_limit *agg, const struct rl_limit *src,
-				    __u32 agg_slot, __u8 kind, __u8 reason, __u32 cnt_slot, __u64 now)
+				    __u32 agg_slot, __u8 kind, __u8 reason, __u32 cnt_slot, __u64 now, int *lost)
 {
 	if (src->interval_ns) {
 		struct rl_bucket *b = rl_bucket_of(p, kind, 0, 1, now);
 		if (b) {
 			int r = rl_meter(b, src, now);
 			if (r < 0)
-				rl_stat(RL_ST_CAS_EXHAUSTED);
+				*lost = 1;
 			if (r == 0) {
 				sn_count(c, cnt_slot, 1);
 				rl_drop_sampled(ctx, c, p, b, g->sample_every, reason, RL_ACT_DROP, 0, 0);
@@ -173,7 +180,7 @@ static __always_inline int rl_guard(struct xdp_md *ctx, struct sentinel_counters
 		if (b) {
 			int r = rl_meter(b, agg, now);
 			if (r < 0)
-				rl_stat(RL_ST_CAS_EXHAUSTED);
+				*lost = 1;
 			if (r == 0) {
 				sn_count(c, cnt_slot, 1);
 				rl_drop_sampled(ctx, c, p, b, g->sample_every, reason, RL_ACT_DROP, 0, 1);
@@ -386,6 +393,7 @@ static __always_inline int rl_judge(struct xdp_md *ctx, struct sentinel_counters
 		return XDP_PASS;
 	__u64 now = bpf_ktime_get_ns();
 	rl_housekeeping_arm();
+	int lost = 0; /* a meter lost every CAS retry: see pass */
 
 	int later_frag = pkt.flags & SN_PKT_F_LATER_FRAG;
 	if (pkt.proto == IPPROTO_TCP && !later_frag) {
@@ -395,13 +403,13 @@ static __always_inline int rl_judge(struct xdp_md *ctx, struct sentinel_counters
 				return v;
 		}
 		if ((pkt.tcp_flags & 0x17) == 0x02 &&
-		    rl_guard(ctx, c, &pkt, g, &g->syn_agg, &g->syn_src, RL_AGG_SYN, RL_K_SYN, RL_R_SYN_FLOOD, RL_CNT_DROP_SYN, now))
+		    rl_guard(ctx, c, &pkt, g, &g->syn_agg, &g->syn_src, RL_AGG_SYN, RL_K_SYN, RL_R_SYN_FLOOD, RL_CNT_DROP_SYN, now, &lost))
 			goto drop;
 	} else if (pkt.proto == IPPROTO_UDP) {
-		if (rl_guard(ctx, c, &pkt, g, &g->udp_agg, &g->udp_src, RL_AGG_UDP, RL_K_UDP, RL_R_UDP_FLOOD, RL_CNT_DROP_UDP, now))
+		if (rl_guard(ctx, c, &pkt, g, &g->udp_agg, &g->udp_src, RL_AGG_UDP, RL_K_UDP, RL_R_UDP_FLOOD, RL_CNT_DROP_UDP, now, &lost))
 			goto drop;
 	} else if ((pkt.proto == IPPROTO_ICMP || pkt.proto == IPPROTO_ICMPV6) && !rl_is_nd(&pkt)) {
-		if (rl_guard(ctx, c, &pkt, g, &g->icmp_agg, &g->icmp_src, RL_AGG_ICMP, RL_K_ICMP, RL_R_ICMP_FLOOD, RL_CNT_DROP_ICMP, now))
+		if (rl_guard(ctx, c, &pkt, g, &g->icmp_agg, &g->icmp_src, RL_AGG_ICMP, RL_K_ICMP, RL_R_ICMP_FLOOD, RL_CNT_DROP_ICMP, now, &lost))
 			goto drop;
 	}
 
@@ -418,22 +426,22 @@ static __always_inline int rl_judge(struct xdp_md *ctx, struct sentinel_counters
 		__u32 slot = scan.base + scan.matched - 1;
 		struct rl_rule *r = bpf_map_lookup_elem(&rl_rules, &slot);
 		if (!r)
-			return XDP_PASS;
+			goto pass;
 		struct rl_limit lim = r->limit;
 		__u32 num = r->rule_num;
 		__u8 action = r->action;
 		struct rl_bucket *b = rl_bucket_of(&pkt, RL_K_RULE, num, r->scope == RL_SCOPE_SOURCE, now);
 		if (!b)
-			return XDP_PASS;
+			goto pass;
 		int m = rl_meter(b, &lim, now);
 		if (m < 0)
-			rl_stat(RL_ST_CAS_EXHAUSTED);
+			lost = 1;
 		if (m != 0)
-			return XDP_PASS;
+			goto pass;
 		if (action == RL_ACT_PASS) {
 			rl_stat(RL_ST_OVER_PASSED);
 			rl_drop_sampled(ctx, c, &pkt, b, g->sample_every, RL_R_RULE, RL_ACT_PASS, num, r->scope == RL_SCOPE_RULE);
-			return XDP_PASS;
+			goto pass;
 		}
 		sn_count(c, RL_CNT_DROP_RULE, 1);
 		rl_drop_sampled(ctx, c, &pkt, b, g->sample_every, RL_R_RULE, RL_ACT_DROP, num, r->scope == RL_SCOPE_RULE);
@@ -444,16 +452,21 @@ static __always_inline int rl_judge(struct xdp_md *ctx, struct sentinel_counters
 		struct rl_limit lim = g->dflt;
 		struct rl_bucket *b = rl_bucket_of(&pkt, RL_K_DEFAULT, 0, 1, now);
 		if (!b)
-			return XDP_PASS;
+			goto pass;
 		int m = rl_meter(b, &lim, now);
 		if (m < 0)
-			rl_stat(RL_ST_CAS_EXHAUSTED);
+			lost = 1;
 		if (m != 0)
-			return XDP_PASS;
+			goto pass;
 		sn_count(c, RL_CNT_DROP_DEFAULT, 1);
 		rl_drop_sampled(ctx, c, &pkt, b, g->sample_every, RL_R_DEFAULT, RL_ACT_DROP, 0, 0);
 		goto drop;
 	}
+pass:
+	/* Let through although a meter it had to pass lost every CAS retry to other CPUs: counted
+	 * once per packet, whichever meters lost (flood guards, rule, default limit). */
+	if (lost)
+		rl_stat(RL_ST_CAS_EXHAUSTED);
 	return XDP_PASS;
 drop:
 	sn_count(c, SN_CNT_DROPPED, 1);

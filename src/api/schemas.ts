@@ -111,6 +111,7 @@ export const programSchema = {
         events_lost: count,
       },
     },
+    stats: { type: 'object', additionalProperties: count },
     syn_cookies: {
       type: 'object',
       required: ['enabled', 'path', 'reason', 'sysctl_changes', 'request_sockets_created', 'request_sockets_refused'],

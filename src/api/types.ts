@@ -64,6 +64,10 @@ export interface ProgramStatus {
   attachments: AttachmentStatus[];
   maps: MapStatus[];
   counters: ProgramCounters;
+  /** Program-wide kernel statistics not tied to an interface, summed over CPUs (xdp-ratelimit:
+   * every rl_stats slot, e.g. cas_exhausted: packets let through after a meter lost every
+   * compare-and-swap retry). */
+  stats?: Record<string, number>;
   /** xdp-ratelimit only */
   syn_cookies?: SynCookieStatus;
 }

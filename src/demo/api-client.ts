@@ -30,6 +30,7 @@ export interface StatusView {
     attachments: AttachmentView[];
     maps: MapView[];
     counters: Record<string, number>;
+    stats?: Record<string, number>;
     syn_cookies?: SynCookieStatus;
   }>;
   events: { received: number; lost: Record<string, number> };

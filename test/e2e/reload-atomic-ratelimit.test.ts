@@ -206,6 +206,12 @@ describe('atomic rate-limit reloads under traffic (gateway lab, real agent)', { 
     const dropRule = m.value('ebpfsentinel_program_reasons_total', { program: 'xdp-ratelimit', interface: g.gw.outside.ifname, counter: 'drop_rule' });
     assert.ok(dropRule > 0, 'the limited ports were dropped by rule (counted)');
     for (const trigger of TRIGGERS) assert.equal(m.value('ebpfsentinel_config_reloads_total', { trigger, outcome: 'failure' }), 0, `no ${trigger} reload was rejected`);
-    t.diagnostic(`${RELOADS} reloads (${JSON.stringify(triggers)}), ${rounds} rounds × ${PORTS.length} ports × ${BURST} × 2 families; ${summary.join('; ')}; drop_rule ${dropRule}`);
+    // Packets let through after a meter's CAS retries ran out are exported and in status.
+    const casMetric = m.get('ebpfsentinel_ratelimit_stats_total', { stat: 'cas_exhausted' });
+    assert.equal(typeof casMetric, 'number', 'ebpfsentinel_ratelimit_stats_total{stat="cas_exhausted"} is exported');
+    const rlStats = (await a.api.status()).programs.find((p) => p.name === 'xdp-ratelimit')?.stats;
+    assert.equal(typeof rlStats?.cas_exhausted, 'number', 'status shows xdp-ratelimit\'s cas_exhausted');
+    assert.ok(rlStats!.cas_exhausted! >= casMetric!, 'status (read after the scrape) counts at least what the metric did');
+    t.diagnostic(`${RELOADS} reloads (${JSON.stringify(triggers)}), ${rounds} rounds × ${PORTS.length} ports × ${BURST} × 2 families; ${summary.join('; ')}; drop_rule ${dropRule}; cas_exhausted ${casMetric}`);
   });
 });

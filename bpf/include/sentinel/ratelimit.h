@@ -134,7 +134,8 @@ struct rl_housekeeping {
 				  * IPv6 extension headers, no local listener, helper error */
 #define RL_ST_BUCKET_EXPIRED 3   /* buckets removed by housekeeping */
 #define RL_ST_BUCKET_FAIL 4      /* bucket could not be created: packet passed unmetered */
-#define RL_ST_CAS_EXHAUSTED 5    /* TAT update lost every retry: packet passed */
+#define RL_ST_CAS_EXHAUSTED 5    /* passed although a meter it had to pass (flood guard, rule, default
+				  * limit) lost every CAS retry: once per packet */
 #define RL_ST_HOUSEKEEPING_RUNS 6
 #define RL_ST_SYN_PASSED_UNDER_THRESHOLD 7 /* threshold mode, SYN below it, left to the stack */
 #define RL_ST_SYN_REFRESH 8  /* kernel path: SYN handed to the stack so its listener keeps taking

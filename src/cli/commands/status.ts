@@ -32,4 +32,9 @@ export async function statusCommand(flags: CommonFlags): Promise<void> {
     String(p.counters.events_lost),
   ]);
   process.stdout.write(renderTable(['program', 'loaded', 'attachments', 'seen', 'passed', 'dropped', 'events_lost'], rows, new Set([3, 4, 5, 6])));
+  // Program-wide statistics (xdp-ratelimit: packets passed unmetered, cookies, housekeeping).
+  const stats = s.programs.filter((p) => p.stats && Object.keys(p.stats).length);
+  if (stats.length) {
+    process.stdout.write(`\n${stats.map((p) => `${p.name}: ${Object.entries(p.stats!).map(([k, n]) => `${k}=${n}`).join(' ')}`).join('\n')}\n`);
+  }
 }

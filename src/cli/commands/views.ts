@@ -7,6 +7,7 @@ export interface ProgramStatusView {
   loaded: boolean;
   attachments: { interface: string; hook: string; mode: string; attached: boolean; error?: string }[];
   counters: { seen: number; passed: number; dropped: number; malformed: number; events: number; events_lost: number };
+  stats?: Record<string, number>;
   syn_cookies?: SynCookieStatus;
 }
 

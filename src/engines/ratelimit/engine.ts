@@ -46,6 +46,8 @@ export class RatelimitEngine implements Engine {
   private chain: BpfMap<number, number> | null = null;
   private placement: Placement = { kind: 'none' };
   private counters = new Map<number, RlCounters>();
+  /** rl_stats as of the last refresh (status) */
+  private stats: Record<string, number> = {};
   private readonly record = emptyRatelimitEvent();
   private readonly alertCtx: RatelimitAlertContext;
   private readonly syncookies = new SyncookiesGuard();
@@ -280,7 +282,9 @@ export class RatelimitEngine implements Engine {
           syncookie_invalid: c.syncookie_invalid,
         }));
     }
-    this.rlMetrics.observe(k.readStats());
+    const stats = k.readStats();
+    this.rlMetrics.observe(stats);
+    this.stats = Object.fromEntries(Object.entries(stats).map(([name, v]) => [name, Number(v)]));
     if (this.tcKernel) {
       this.tcCounters = this.tcKernel.readCounters();
       for (const iface of this.tcAttachments.attached()) {
@@ -327,6 +331,7 @@ export class RatelimitEngine implements Engine {
       attachments: [...this.attachments.status(), ...this.tcAttachments.status()],
       maps: this.maps(),
       counters: programCounters(this.counters.values()),
+      stats: this.stats,
       syn_cookies: this.synCookieStatus(),
     };
   }
