@@ -2,9 +2,9 @@
  * touch the generation it switched away from while a packet that read the old index is still
  * being judged by it. Every non-sleepable BPF program (XDP, TC) runs inside an RCU read-side
  * critical section, so one RCU grace period after the flip is enough: the kernel waits for one
- * whenever user space updates a map-in-map (kernel/bpf/syscall.c, maybe_wait_bpf_programs(),
- * "so that userspace, when we return to it, knows that all non-sleepable programs that could be
- * running use the new map value"), on every kernel since 4.20. A private one-slot
+ * whenever user space updates a map-in-map (maybe_wait_bpf_programs() in kernel/bpf/syscall.c,
+ * kernel commit 1ae80cf31938, 2018: once the update returns, no non-sleepable program that could
+ * have seen the old value is still running). A private one-slot
  * ARRAY_OF_MAPS, updated with the same inner map each time, is that wait and nothing else. */
 #include "common.h"
 
