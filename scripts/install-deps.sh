@@ -11,6 +11,8 @@ APT_PACKAGES=(
   iproute2 iputils-ping netcat-openbsd socat hping3 tcpdump nftables ethtool procps mount
   # netfilter's own conntrack table (compared with tc-conntrack) and promtool (metrics lint)
   conntrack prometheus
+  # the local-user e2e: curl (with --unix-socket) and setpriv (util-linux) run as nobody
+  curl util-linux
 )
 
 # Node.js 20 or newer runs the agent; Debian 12's own nodejs (18) is too old for it.

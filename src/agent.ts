@@ -9,7 +9,7 @@ import { createAlertPipeline, prepareAlertingReload } from './alerts/build.js';
 import type { Alert } from './alerts/model.js';
 import type { AlertPipeline } from './alerts/pipeline.js';
 import { apiAuth } from './api/auth/index.js';
-import { startApiServer, type RunningApi } from './api/server.js';
+import { apiOptionsFromAgentConfig, startApiServer, type RunningApi } from './api/server.js';
 import type { AgentStatus } from './api/types.js';
 import { loadConfigFile, type Config } from './config/index.js';
 import { apiExposureProblem } from './config/sections/agent.js';
@@ -194,8 +194,8 @@ export class Agent {
           prepare: async (next, running) => {
             if (JSON.stringify(next.auth) === JSON.stringify(running.auth)) return null;
             // the listener keeps its running address until a restart: judge exposure by it
-            const exposure = apiExposureProblem({ bind_address: running.agent.bind_address, allow_unauthenticated_api: next.agent.allow_unauthenticated_api }, next.auth.enabled);
-            if (exposure) throw new Error(exposure);
+            const exposure = apiExposureProblem({ ...running.agent, allow_unauthenticated_api: next.agent.allow_unauthenticated_api }, next.auth.enabled);
+            if (exposure) throw new Error(exposure.message);
             const commit = await auth.prepare(next.auth);
             return { commit: async () => commit(), abort: async () => undefined };
           },
@@ -239,14 +239,7 @@ export class Agent {
         ...(this.store ? { alerts: this.store.alerts, audit: this.store.audit, ruleHistory: this.store.rules } : {}),
         auth,
       },
-      {
-        bindAddress: agent.bind_address,
-        port: agent.http_port,
-        ...(agent.tls ? { tls: agent.tls } : {}),
-        rateLimit: agent.api_rate_limit,
-        swaggerUi: agent.swagger_ui,
-        allowUnauthenticated: agent.allow_unauthenticated_api,
-      },
+      apiOptionsFromAgentConfig(agent),
     );
     if (this.opts.watchConfig !== false) {
       const text = await readFile(this.config.source.file).catch(() => undefined);

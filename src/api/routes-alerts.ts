@@ -6,10 +6,14 @@ import { SEVERITIES, type Severity } from '../alerts/model.js';
 import type { ApiMetrics } from '../metrics/api-metrics.js';
 import { HttpError, notWired } from './errors.js';
 import { commonErrors } from './schemas.js';
-import { AlertStream, parseLastEventId } from './sse.js';
+import { clientKey } from './auth/failure-throttle.js';
+import { viaLocalSocket } from './local-socket.js';
+import { AlertStream, parseLastEventId, StreamSlots } from './sse.js';
 import type { AlertQuery, ApiDeps, ApiOptions } from './types.js';
 
 export const MAX_ALERT_PAGE = 1000;
+/** agent.api_sse defaults */
+export const DEFAULT_SSE_LIMITS = { max_streams: 64, max_streams_per_client: 8 } as const;
 const severity = { type: 'string', enum: [...SEVERITIES] } as const;
 const time = { type: 'string', format: 'date-time' } as const;
 
@@ -100,6 +104,7 @@ export const alertRoutes: FastifyPluginAsync<{ deps: ApiDeps; metrics: ApiMetric
   );
 
   const streams = new Set<AlertStream>();
+  const slots = new StreamSlots(opts.sseMaxStreams ?? DEFAULT_SSE_LIMITS.max_streams, opts.sseMaxStreamsPerClient ?? DEFAULT_SSE_LIMITS.max_streams_per_client);
   // open streams would hold the server open forever: end them (with a resume event) first
   app.addHook('preClose', async () => {
     for (const s of [...streams]) s.close();
@@ -136,6 +141,14 @@ export const alertRoutes: FastifyPluginAsync<{ deps: ApiDeps; metrics: ApiMetric
       const filter: { minSeverity?: Severity; engine?: string } = {};
       if (q.min_severity) filter.minSeverity = q.min_severity;
       if (q.engine) filter.engine = q.engine;
+      const client = viaLocalSocket(req.raw) ? 'local-socket' : clientKey(req.ip);
+      const slot = slots.acquire(client);
+      if ('refused' in slot) {
+        metrics.sseRefusedBy(slot.refused);
+        const why = slot.refused === 'total' ? `the agent serves at most ${slots.maxTotal} alert streams at once (agent.api_sse.max_streams)` : `${client === 'local-socket' ? 'the API socket' : req.ip} has ${slots.maxPerClient} alert streams open already (agent.api_sse.max_streams_per_client)`;
+        throw new HttpError(429, 'TOO_MANY_STREAMS', `${why}; close one or retry later`, 5);
+      }
+      metrics.sseOpenNow(slots.size);
 
       reply.hijack();
       const opened = performance.now();
@@ -162,6 +175,8 @@ export const alertRoutes: FastifyPluginAsync<{ deps: ApiDeps; metrics: ApiMetric
         metrics,
         (s) => {
           streams.delete(s);
+          slot.release();
+          metrics.sseOpenNow(slots.size);
           // a hijacked reply skips onResponse: the stream is counted when it ends
           metrics.request(req.routeOptions.url ?? '/api/v1/alerts/stream', 'GET', 200, (performance.now() - opened) / 1000);
         },

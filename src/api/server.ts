@@ -1,7 +1,8 @@
 // The agent's HTTP API (Fastify 5). The root instance owns what every route shares, in this
 // order: the error shape, route roles, the OpenAPI generator, authentication, per-client rate
 // limits, security headers and request metrics; each concern's routes are an encapsulated
-// plugin registered after that.
+// plugin registered after that. It is served on a root-only Unix socket (always) and on TCP
+// only when a port is configured, and then only with authentication (or an explicit opt-out).
 import { readFileSync } from 'node:fs';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -11,6 +12,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpsOption
 import { isLoopbackBind } from '../config/sections/agent.js';
 import { ApiMetrics, UNMATCHED_ROUTE } from '../metrics/api-metrics.js';
 import { HttpError, installErrorHandlers } from './errors.js';
+import { listenLocalSocket, viaLocalSocket, type LocalSocketListener } from './local-socket.js';
 import { installRouteRoles } from './roles.js';
 import { alertRoutes } from './routes-alerts.js';
 import { auditRoutes } from './routes-audit.js';
@@ -25,7 +27,6 @@ import { SHARED_SCHEMAS } from './schemas.js';
 import type { ApiDeps, ApiOptions } from './types.js';
 
 export const DEFAULT_BIND_ADDRESS = '127.0.0.1';
-export const DEFAULT_HTTP_PORT = 8080;
 /** The largest body a route takes is one firewall rule; anything bigger is refused before it
  * is parsed. */
 export const BODY_LIMIT = 64 * 1024;
@@ -104,7 +105,8 @@ export async function buildApiServer(deps: ApiDeps, opts: ApiOptions = {}): Prom
       // reads and writes are separate budgets of the same client
       keyGenerator: (req) => `${isWrite(req.method) ? 'w' : 'r'}|${req.ip}`,
       max: (_req, key) => (key.startsWith('w|') ? limits.writes_per_window : limits.reads_per_window),
-      allowList: (req) => RATE_EXEMPT.has(req.url.split('?')[0] ?? ''),
+      // the socket's callers are the host's administrators; budgets are for network clients
+      allowList: (req) => viaLocalSocket(req.raw) || RATE_EXEMPT.has(req.url.split('?')[0] ?? ''),
       onExceeded: (req) => metrics.rateLimited(isWrite(req.method) ? 'write' : 'read'),
       errorResponseBuilder: (req, ctx) => {
         const cls = isWrite(req.method) ? 'write' : 'read';
@@ -125,7 +127,7 @@ export async function buildApiServer(deps: ApiDeps, opts: ApiOptions = {}): Prom
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     // Swagger UI sets its own policy for its pages; everything else is data, never a document
     if (!req.url.startsWith('/docs')) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
-    if (https) reply.header('strict-transport-security', 'max-age=31536000');
+    if (https && !viaLocalSocket(req.raw)) reply.header('strict-transport-security', 'max-age=31536000');
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -158,51 +160,88 @@ export type ListenOptions = ApiOptions;
 
 export interface RunningApi {
   app: FastifyInstance;
-  /** e.g. "http://127.0.0.1:8080" or "https://[::1]:8443" */
+  /** the TCP base URL, e.g. "http://127.0.0.1:8080" or "https://[::1]:8443"; without TCP,
+   * "unix:<socket path>" */
   url: string;
-  port: number;
+  /** the bound TCP port; null without TCP */
+  port: number | null;
+  /** the API socket; null when started without one (tests of the TCP path) */
+  socketPath: string | null;
   close(): Promise<void>;
 }
 
-/** The loopback interlock, checked again here so no caller can bypass the config's check. */
+/** The TCP interlock, checked again here so no caller can bypass the config's check. */
 export function exposureRefusal(host: string, authEnabled: boolean, allowUnauthenticated: boolean): string | null {
-  if (authEnabled || allowUnauthenticated || isLoopbackBind(host)) return null;
-  return `API: refusing to listen on ${host} (not loopback) without authentication: set auth.enabled: true or agent.allow_unauthenticated_api: true`;
+  if (authEnabled || allowUnauthenticated) return null;
+  const who = isLoopbackBind(host) ? 'every local user' : 'other hosts';
+  return `API: refusing to listen on ${host} (TCP) without authentication, which would let ${who} in as admin: set auth.enabled: true or agent.allow_unauthenticated_api: true`;
 }
 
 export async function startApiServer(deps: ApiDeps, opts: ApiOptions = {}): Promise<RunningApi> {
-  const host = opts.bindAddress ?? DEFAULT_BIND_ADDRESS;
-  const port = opts.port ?? DEFAULT_HTTP_PORT;
-  const refusal = exposureRefusal(host, deps.auth?.enabled === true, opts.allowUnauthenticated === true);
-  if (refusal) throw new Error(refusal);
-  const app = await buildApiServer(deps, opts);
-  try {
-    await app.listen({ host, port });
-  } catch (err) {
-    await app.close();
-    throw new Error(`API: cannot listen on ${host}:${port}: ${(err as Error).message}`, { cause: err });
+  const tcp = opts.port !== undefined ? { host: opts.bindAddress ?? DEFAULT_BIND_ADDRESS, port: opts.port } : null;
+  if (!tcp && opts.socketPath === undefined) throw new Error('API: nothing to listen on: give a socket path or a TCP port');
+  if (tcp) {
+    const refusal = exposureRefusal(tcp.host, deps.auth?.enabled === true, opts.allowUnauthenticated === true);
+    if (refusal) throw new Error(refusal);
   }
-  const addr = app.server.address();
-  const boundPort = typeof addr === 'object' && addr ? addr.port : port;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
-  const scheme = opts.tls ? 'https' : 'http';
-  return { app, url: `${scheme}://${shownHost}:${boundPort}`, port: boundPort, close: () => app.close() };
+  const app = await buildApiServer(deps, opts);
+  let local: LocalSocketListener | null = null;
+  try {
+    if (opts.socketPath !== undefined) local = await listenLocalSocket(app, { path: opts.socketPath, ...(opts.socketGroup !== undefined ? { group: opts.socketGroup } : {}) });
+    if (tcp) {
+      try {
+        await app.listen({ host: tcp.host, port: tcp.port });
+      } catch (err) {
+        throw new Error(`API: cannot listen on ${tcp.host}:${tcp.port}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  } catch (err) {
+    await local?.close();
+    await app.close();
+    throw err;
+  }
+  let url = `unix:${local?.path ?? ''}`;
+  let boundPort: number | null = null;
+  if (tcp) {
+    const addr = app.server.address();
+    boundPort = typeof addr === 'object' && addr ? addr.port : tcp.port;
+    const shownHost = tcp.host.includes(':') ? `[${tcp.host}]` : tcp.host;
+    url = `${opts.tls ? 'https' : 'http'}://${shownHost}:${boundPort}`;
+  }
+  return {
+    app,
+    url,
+    port: boundPort,
+    socketPath: local?.path ?? null,
+    close: async () => {
+      // no new socket connections; open streams get their closing event from app.close()
+      local?.stopAccepting();
+      await app.close();
+      await local?.close();
+    },
+  };
 }
 
 /** ApiOptions from the validated `agent` section, so the composition root passes one value. */
 export function apiOptionsFromAgentConfig(agent: {
-  bind_address: string;
-  http_port: number;
+  api_socket: string;
+  api_socket_group?: string | number | undefined;
+  bind_address?: string | undefined;
+  http_port?: number | undefined;
   tls?: { cert: string; key: string } | undefined;
   api_rate_limit: NonNullable<ApiOptions['rateLimit']>;
+  api_sse: { max_streams: number; max_streams_per_client: number };
   swagger_ui: boolean;
   allow_unauthenticated_api: boolean;
 }): ApiOptions {
   return {
-    bindAddress: agent.bind_address,
-    port: agent.http_port,
+    socketPath: agent.api_socket,
+    ...(agent.api_socket_group !== undefined ? { socketGroup: agent.api_socket_group } : {}),
+    ...(agent.http_port !== undefined ? { port: agent.http_port, bindAddress: agent.bind_address ?? DEFAULT_BIND_ADDRESS } : {}),
     ...(agent.tls ? { tls: agent.tls } : {}),
     rateLimit: agent.api_rate_limit,
+    sseMaxStreams: agent.api_sse.max_streams,
+    sseMaxStreamsPerClient: agent.api_sse.max_streams_per_client,
     swaggerUi: agent.swagger_ui,
     allowUnauthenticated: agent.allow_unauthenticated_api,
   };

@@ -166,3 +166,46 @@ export function parseLastEventId(header: string | undefined, query: number | und
   if (!/^\d{1,15}$/.test(v)) return { problem: `Last-Event-ID must be a stored alert id (a non-negative integer); got ${JSON.stringify(v.slice(0, 40))}` };
   return { id: Number(v) };
 }
+
+/** Why a stream was refused: the server's total bound or the client's own. */
+export type StreamLimit = 'total' | 'per_client';
+
+/**
+ * Bounds on concurrent streams, in total and per client (an IPv4 address, an IPv6 /64, or the
+ * API socket as one client): each stream holds a subscription, a keepalive timer and up to
+ * maxBufferedBytes of output, so their number must not be up to the clients.
+ */
+export class StreamSlots {
+  private open = 0;
+  private readonly byClient = new Map<string, number>();
+
+  constructor(
+    readonly maxTotal: number,
+    readonly maxPerClient: number,
+  ) {}
+
+  get size(): number {
+    return this.open;
+  }
+
+  /** A slot for `client`, or which bound refuses it. `release` is idempotent. */
+  acquire(client: string): { release(): void } | { refused: StreamLimit } {
+    if (this.open >= this.maxTotal) return { refused: 'total' };
+    const mine = this.byClient.get(client) ?? 0;
+    if (mine >= this.maxPerClient) return { refused: 'per_client' };
+    this.open++;
+    this.byClient.set(client, mine + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.open--;
+        const left = (this.byClient.get(client) ?? 1) - 1;
+        if (left > 0) this.byClient.set(client, left);
+        else this.byClient.delete(client);
+      },
+    };
+  }
+}
+

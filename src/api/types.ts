@@ -185,9 +185,13 @@ export interface RuleHistorySource {
 
 /** How the server is exposed; all of it comes from the `agent` config section. */
 export interface ApiOptions {
-  /** default 127.0.0.1: the API is local unless the operator says otherwise */
+  /** the Unix socket (mode 0600, or 0660 with socketGroup): the default way in */
+  socketPath?: string;
+  /** group allowed to connect to the socket too: a name or a gid */
+  socketGroup?: string | number;
+  /** TCP address when `port` is given; default 127.0.0.1 */
   bindAddress?: string;
-  /** default 8080; 0 picks a free port (tests) */
+  /** TCP port; absent = no TCP listener; 0 picks a free port (tests) */
   port?: number;
   /** PEM files; present = HTTPS */
   tls?: { cert: string; key: string };
@@ -195,8 +199,12 @@ export interface ApiOptions {
   rateLimit?: { enabled: boolean; window_seconds: number; reads_per_window: number; writes_per_window: number };
   /** serve Swagger UI at /docs (the OpenAPI document is always at /openapi.json) */
   swaggerUi?: boolean;
-  /** agent.allow_unauthenticated_api: listen beyond loopback without auth */
+  /** agent.allow_unauthenticated_api: listen on TCP without auth */
   allowUnauthenticated?: boolean;
+  /** concurrent alert streams in total / per client (an address, an IPv6 /64, or the socket);
+   * beyond, 429. Defaults 64 / 8 */
+  sseMaxStreams?: number;
+  sseMaxStreamsPerClient?: number;
   /** SSE keepalive comment period; default 15 s */
   sseKeepaliveMs?: number;
   /** SSE: a client further behind than this many bytes of unsent output is cut off with a

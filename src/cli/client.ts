@@ -1,8 +1,9 @@
 // The HTTP client every CLI subcommand that talks to a running agent uses (status, rules,
-// alerts, audit, reload, programs, conntrack). It owns what they share: where the agent is
-// (--api / EBPFSENTINEL_API), the credential (--token / EBPFSENTINEL_TOKEN, sent as Bearer: API
-// keys and JWTs alike), TLS trust (--cacert / EBPFSENTINEL_CACERT), the agent's error shape,
-// and exit codes scripts can rely on:
+// alerts, audit, reload, programs, conntrack). It owns what they share: where the agent is (by
+// default its root-only Unix socket, /run/ebpfsentinel/api.sock; --socket / EBPFSENTINEL_SOCKET
+// for another one; --api / EBPFSENTINEL_API for a TCP URL), the credential for TCP (--token /
+// EBPFSENTINEL_TOKEN, sent as Bearer: API keys and JWTs alike), TLS trust (--cacert /
+// EBPFSENTINEL_CACERT), the agent's error shape, and exit codes scripts can rely on:
 //   0 success · 1 the API answered with an error (4xx/5xx; its message on stderr)
 //   2 usage (bad flags or input, before anything is sent) · 3 cannot connect to the agent
 import { readFileSync } from 'node:fs';
@@ -15,7 +16,9 @@ export const EXIT_API_ERROR = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_CONNECT = 3;
 
-export const DEFAULT_API = 'http://127.0.0.1:8080';
+export const DEFAULT_SOCKET = '/run/ebpfsentinel/api.sock';
+/** an example TCP URL for messages (TCP is off unless the agent sets agent.http_port) */
+const EXAMPLE_API = 'https://127.0.0.1:8443';
 export const OUTPUT_FORMATS = ['table', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
@@ -42,7 +45,10 @@ export class UsageError extends Error {
 }
 
 export interface ClientOptions {
-  api: string;
+  /** a TCP base URL (http or https); without it, `socket` */
+  api?: string;
+  /** the agent's Unix socket; used when `api` is absent */
+  socket?: string;
   token?: string;
   /** PEM file of the CA (or self-signed cert) that signed the agent's certificate */
   cacert?: string;
@@ -52,15 +58,17 @@ export interface ClientOptions {
 /** The flags every client subcommand takes, as commander parses them. */
 export interface CommonFlags {
   api?: string;
+  socket?: string;
   token?: string;
   cacert?: string;
   output?: string;
 }
 
-/** Adds --api, --token, --cacert and --output to a client subcommand. */
+/** Adds --socket, --api, --token, --cacert and --output to a client subcommand. */
 export function clientFlags(cmd: Command): Command {
   return cmd
-    .option('--api <url>', `agent API base URL (env EBPFSENTINEL_API; default ${DEFAULT_API})`)
+    .option('--socket <path>', `the agent's API socket (env EBPFSENTINEL_SOCKET; default ${DEFAULT_SOCKET}); root-only unless agent.api_socket_group`)
+    .option('--api <url>', `the agent's TCP API instead of the socket, e.g. ${EXAMPLE_API} (env EBPFSENTINEL_API)`)
     .option('--token <token>', 'API key or JWT, sent as "Authorization: Bearer" (env EBPFSENTINEL_TOKEN)')
     .option('--cacert <file>', 'PEM certificate to trust for an https API (env EBPFSENTINEL_CACERT)')
     .option('-o, --output <format>', 'table or json', 'table');
@@ -73,15 +81,22 @@ export function outputFormat(flags: CommonFlags): OutputFormat {
 }
 
 export function clientOptions(flags: CommonFlags, env: NodeJS.ProcessEnv = process.env): ClientOptions {
-  const api = flags.api ?? env.EBPFSENTINEL_API ?? DEFAULT_API;
-  let url: URL;
-  try {
-    url = new URL(api);
-  } catch {
-    throw new UsageError(`--api: "${api}" is not a URL (expected e.g. ${DEFAULT_API})`);
+  if (flags.socket !== undefined && flags.api !== undefined) throw new UsageError('--socket and --api name two ways to the agent: give one');
+  // a flag wins over both variables; --socket over EBPFSENTINEL_API too
+  const api = flags.socket !== undefined ? undefined : (flags.api ?? (env.EBPFSENTINEL_SOCKET ? undefined : env.EBPFSENTINEL_API));
+  const opts: ClientOptions = {};
+  if (api !== undefined && api !== '') {
+    let url: URL;
+    try {
+      url = new URL(api);
+    } catch {
+      throw new UsageError(`--api: "${api}" is not a URL (expected e.g. ${EXAMPLE_API})`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--api: "${api}" must be an http:// or https:// URL`);
+    opts.api = api.replace(/\/+$/, '');
+  } else {
+    opts.socket = flags.socket ?? (env.EBPFSENTINEL_SOCKET || DEFAULT_SOCKET);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--api: "${api}" must be an http:// or https:// URL`);
-  const opts: ClientOptions = { api: api.replace(/\/+$/, '') };
   const token = flags.token ?? env.EBPFSENTINEL_TOKEN;
   if (token) opts.token = token;
   const cacert = flags.cacert ?? env.EBPFSENTINEL_CACERT;
@@ -107,9 +122,13 @@ interface RawResponse {
 export class SentinelClient {
   private readonly base: URL;
   private readonly ca: Buffer | undefined;
+  /** where the agent is, for messages: the URL or "unix:<path>" */
+  readonly where: string;
 
   constructor(readonly opts: ClientOptions) {
-    this.base = new URL(opts.api);
+    // over the socket, URLs are built on a placeholder host: only the path is sent
+    this.base = new URL(opts.api ?? 'http://localhost');
+    this.where = opts.api ?? `unix:${opts.socket ?? DEFAULT_SOCKET}`;
     if (opts.cacert) {
       try {
         this.ca = readFileSync(opts.cacert);
@@ -135,14 +154,18 @@ export class SentinelClient {
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
     const lib = url.protocol === 'https:' ? https : http;
+    const socketPath = this.opts.api === undefined ? (this.opts.socket ?? DEFAULT_SOCKET) : undefined;
     return new Promise((resolve, reject) => {
-      const req = lib.request(url, { method, headers, ...(this.ca ? { ca: this.ca } : {}) }, resolve);
+      const req = socketPath
+        ? http.request({ socketPath, path: `${url.pathname}${url.search}`, method, headers }, resolve)
+        : lib.request(url, { method, headers, ...(this.ca ? { ca: this.ca } : {}) }, resolve);
       const timeout = opts.timeoutMs ?? this.opts.timeoutMs ?? 30_000;
       if (timeout > 0) {
         req.setTimeout(timeout, () => req.destroy(Object.assign(new Error(`no answer within ${timeout} ms`), { code: 'ETIMEDOUT' })));
       }
       req.on('error', (err: NodeJS.ErrnoException) => {
-        reject(new ConnectError(`cannot reach the agent at ${this.opts.api} (${method} ${url.pathname}): ${err.code ?? ''}${err.code ? ' ' : ''}${err.message}`));
+        const hint = socketPath && err.code === 'EACCES' ? ` (the API socket admits root only, or members of agent.api_socket_group; run as root, or use --api with a token if the agent listens on TCP)` : socketPath && err.code === 'ENOENT' ? ' (is the agent running? its socket is agent.api_socket)' : '';
+        reject(new ConnectError(`cannot reach the agent at ${this.where} (${method} ${url.pathname}): ${err.code ?? ''}${err.code ? ' ' : ''}${err.message}${hint}`));
       });
       req.end(payload);
     });

@@ -122,6 +122,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
         pinRoot: `/sys/fs/bpf/ebpfsentinel-demo-${g.prefix}`,
         evePath: files.eve,
         dbPath: path.join(runDir, 'sentinel.db'),
+        apiSocket: path.join(runDir, 'api.sock'),
         httpPort: AGENT_PORT,
       });
     } catch (e) {

@@ -25,9 +25,9 @@ export const configSchema = strictObject(
   },
   UNSUPPORTED_SECTIONS,
 ).superRefine((c, ctx) => {
-  // cross-section: the API may leave loopback only with auth on (or an explicit opt-out)
+  // cross-section: TCP only with auth on (or an explicit opt-out)
   const problem = apiExposureProblem(c.agent, c.auth.enabled);
-  if (problem) ctx.addIssue({ code: 'custom', path: ['agent', 'bind_address'], message: problem });
+  if (problem) ctx.addIssue({ code: 'custom', path: ['agent', problem.key], message: problem.message });
 });
 
 /** The validated file, defaults filled in. */

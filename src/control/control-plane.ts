@@ -60,7 +60,7 @@ export interface ControlPlaneDeps {
 }
 
 /** Settings the running agent cannot change without a restart. */
-const RESTART_KEYS = ['interfaces', 'pin_root', 'bind_address', 'http_port', 'xdp_mode', 'ring_buffer_size'] as const;
+const RESTART_KEYS = ['interfaces', 'pin_root', 'api_socket', 'api_socket_group', 'bind_address', 'http_port', 'tls', 'xdp_mode', 'ring_buffer_size'] as const;
 
 function describe(err: unknown): { error: string; issues?: ReloadOutcome['issues'] } {
   if (err instanceof ConfigError) return { error: err.issues.map(formatIssue).join('\n'), issues: err.issues.map((i) => ({ ...i })) };

@@ -20,6 +20,8 @@ export interface DemoConfigOptions {
   evePath: string;
   /** the run's SQLite store (alerts, audit, API rules): never the host's default */
   dbPath: string;
+  /** the run's API socket: never the host's default, which a real agent may hold */
+  apiSocket: string;
   httpPort: number;
 }
 
@@ -35,7 +37,11 @@ export async function writeDemoConfig(opts: DemoConfigOptions): Promise<DemoConf
   if (doc.errors.length) throw new Error(`${template}: ${doc.errors[0]!.message}`);
   doc.setIn(['agent', 'interfaces'], doc.createNode([opts.iface], { flow: true }));
   doc.setIn(['agent', 'pin_root'], opts.pinRoot);
+  doc.setIn(['agent', 'api_socket'], opts.apiSocket);
+  // TCP on the lab namespace's own loopback, which only root (ip netns exec) and the demo's host
+  // forwarder reach: the demo opts out of API keys so its readers can curl it as is
   doc.setIn(['agent', 'http_port'], opts.httpPort);
+  doc.setIn(['agent', 'allow_unauthenticated_api'], true);
   doc.setIn(['alerting', 'eve', 'path'], opts.evePath);
   doc.setIn(['storage', 'path'], opts.dbPath);
   // The derived file lives elsewhere: alias files named relative to the template must still

@@ -1,7 +1,7 @@
 // HTTP API request metrics. Labelled by the route *template* ("/api/v1/firewall/rules/:id"),
 // never the raw URL, so a scanner probing random paths cannot grow the series without bound:
 // everything without a route is "unmatched".
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from './agent-metrics.js';
 
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -11,6 +11,8 @@ export class ApiMetrics {
   private readonly duration: Histogram<'route' | 'method'>;
   private readonly limited: Counter<'class'>;
   private readonly sseClients: Counter<'outcome'>;
+  private readonly sseOpen: Gauge;
+  private readonly sseRefused: Counter<'limit'>;
 
   /** One set per registry: a server rebuilt on the same registry (tests, in-process restarts)
    * keeps counting into the same series instead of failing on a duplicate name. */
@@ -48,6 +50,18 @@ export class ApiMetrics {
       labelNames: ['outcome'],
       registers: [registry],
     });
+    this.sseOpen = new Gauge({
+      name: `${METRIC_PREFIX}api_sse_streams_open`,
+      help: 'Alert streams open now.',
+      registers: [registry],
+    });
+    this.sseRefused = new Counter({
+      name: `${METRIC_PREFIX}api_sse_streams_refused_total`,
+      help: 'Alert streams refused with 429, by the bound that refused them: total (agent.api_sse.max_streams) or per_client (agent.api_sse.max_streams_per_client).',
+      labelNames: ['limit'],
+      registers: [registry],
+    });
+    for (const limit of ['total', 'per_client']) this.sseRefused.inc({ limit }, 0);
   }
 
   request(route: string, method: string, status: number, seconds: number): void {
@@ -61,6 +75,14 @@ export class ApiMetrics {
 
   sseEnded(outcome: 'client_closed' | 'too_slow' | 'server_closing' | 'error'): void {
     this.sseClients.inc({ outcome });
+  }
+
+  sseOpenNow(n: number): void {
+    this.sseOpen.set(n);
+  }
+
+  sseRefusedBy(limit: 'total' | 'per_client'): void {
+    this.sseRefused.inc({ limit });
   }
 }
 

@@ -26,6 +26,7 @@ agent:
   interfaces: [@IFACE@]
   pin_root: @PIN@
   http_port: @PORT@
+  allow_unauthenticated_api: true
   xdp_mode: native
 firewall:
   default_policy: drop
@@ -46,6 +47,7 @@ agent:
   interfaces: [@IFACE@]
   pin_root: @PIN@
   http_port: @PORT@
+  allow_unauthenticated_api: true
   xdp_mode: generic
 firewall:
   default_policy: drop

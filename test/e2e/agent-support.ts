@@ -92,6 +92,8 @@ export interface RunningAgent {
   forwarder: ApiForwarder;
   dir: string;
   configPath: string;
+  /** the agent's API socket (root-only) */
+  socketPath: string;
   evePath: string;
   pinRoot: string;
   /** SIGTERM and wait; returns the exit info. Stops the forwarder too. */
@@ -107,8 +109,10 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
   const configPath = path.join(dir, 'agent.yaml');
   const evePath = path.join(dir, 'eve.json');
   let text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', opts.pinRoot).replaceAll('@EVE@', evePath).replaceAll('@PORT@', String(AGENT_PORT));
-  // A test's store lives with its run, never in the host's default /var/lib/ebpfsentinel.
+  // A test's store lives with its run, never in the host's default /var/lib/ebpfsentinel, and so
+  // does its API socket (never /run/ebpfsentinel/api.sock, which a real agent may hold).
   if (!/^storage:/m.test(text)) text += `storage:\n  path: ${path.join(dir, 'sentinel.db')}\n`;
+  if (!/^\s+api_socket:/m.test(text)) text = text.replace(/^agent:\n/m, `agent:\n  api_socket: ${path.join(dir, 'api.sock')}\n`);
   // owner-only: a config holding API keys is refused otherwise
   writeFileSync(configPath, text, { mode: 0o600 });
   const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log') });
@@ -124,6 +128,7 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
       forwarder: fwd,
       dir,
       configPath,
+      socketPath: /^\s+api_socket: (.+)$/m.exec(text)![1]!.trim(),
       evePath,
       pinRoot: opts.pinRoot,
       stop: async () => {

@@ -103,7 +103,7 @@ describe('ebpfsentinel CLI', { skip: skip ?? false }, () => { // process.env.CI:
   test('run: an interface that does not exist is a start failure (exit 1) that names it; nothing attached', async () => {
     const pinRoot = `${bpffs.dir}/no-iface`;
     const file = path.join(dir, 'no-iface.yaml');
-    writeFileSync(file, `agent:\n  interfaces: [${g.gw.outside.ifname}, nosuchif0]\n  pin_root: ${pinRoot}\n  http_port: 0\nalerting:\n  eve: { path: ${dir}/eve-no-iface.json }\nstorage:\n  path: ${dir}/sentinel.db\n`);
+    writeFileSync(file, `agent:\n  interfaces: [${g.gw.outside.ifname}, nosuchif0]\n  pin_root: ${pinRoot}\n  api_socket: ${dir}/no-iface.sock\n  http_port: 0\n  allow_unauthenticated_api: true\nalerting:\n  eve: { path: ${dir}/eve-no-iface.json }\nstorage:\n  path: ${dir}/sentinel.db\n`);
     const r = await cli(['run', '--config', file], { ns: g.gw.ns });
     assert.equal(r.code, 1, r.stderr + r.stdout);
     assert.match(r.stderr + r.stdout, /nosuchif0/);

@@ -142,6 +142,7 @@ agent:
   interfaces: [${g.gw.outside.ifname}, ${g.gw.inside.ifname}]
   pin_root: @PIN@
   http_port: @PORT@
+  allow_unauthenticated_api: true
   metrics_interval_ms: 200
 firewall:
   enabled: false

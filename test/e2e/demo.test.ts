@@ -11,6 +11,7 @@ import path from 'node:path';
 import { loadConfigFile } from '../../src/config/index.js';
 import { AGENT_BIN } from '../../src/demo/agent-process.js';
 import { spawnTracked } from '../../src/demo/child.js';
+import { tcpListen } from '../../src/config/sections/agent.js';
 import { DEMO_POLICY, writeDemoConfig } from '../../src/demo/config.js';
 import { MetricsSnapshot, PromParseError } from '../../src/demo/prom.js';
 import { demoSteps, serverPorts } from '../../src/demo/scenario.js';
@@ -23,12 +24,13 @@ describe('demo building blocks', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'esn-demo-cfg-'));
     try {
       const shipped = await loadConfigFile(DEMO_POLICY);
-      const d = await writeDemoConfig({ outPath: path.join(dir, 'demo.yaml'), iface: 'esnabcdgwout', pinRoot: '/sys/fs/bpf/ebpfsentinel-demo-esnabcd', evePath: path.join(dir, 'eve.json'), dbPath: path.join(dir, 'sentinel.db'), httpPort: 8080 });
+      const d = await writeDemoConfig({ outPath: path.join(dir, 'demo.yaml'), iface: 'esnabcdgwout', pinRoot: '/sys/fs/bpf/ebpfsentinel-demo-esnabcd', evePath: path.join(dir, 'eve.json'), dbPath: path.join(dir, 'sentinel.db'), apiSocket: path.join(dir, 'api.sock'), httpPort: 8080 });
       assert.deepEqual(d.config.agent.interfaces, ['esnabcdgwout']);
       assert.equal(d.config.agent.pin_root, '/sys/fs/bpf/ebpfsentinel-demo-esnabcd');
       assert.equal(d.config.agent.http_port, 8080);
       assert.equal(d.config.alerting.eve.path, path.join(dir, 'eve.json'));
-      assert.equal(d.config.agent.bind_address, '127.0.0.1', 'the API stays on loopback');
+      assert.deepEqual(tcpListen(d.config.agent), { host: '127.0.0.1', port: 8080 }, 'TCP stays on the lab namespace\'s loopback');
+      assert.equal(d.config.agent.api_socket, path.join(dir, 'api.sock'), 'the run\'s own socket, never the host default');
       assert.deepEqual(d.config.firewall.rules, shipped.firewall.rules);
       assert.equal(d.config.firewall.default_policy, shipped.firewall.default_policy);
       assert.equal(d.config.firewall.mode, shipped.firewall.mode);

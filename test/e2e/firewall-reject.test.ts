@@ -30,6 +30,7 @@ agent:
   interfaces: [@IFACE@]
   pin_root: @PIN@
   http_port: @PORT@
+  allow_unauthenticated_api: true
   metrics_interval_ms: 200
 firewall:
   default_policy: drop

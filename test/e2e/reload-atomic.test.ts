@@ -39,6 +39,7 @@ agent:
   interfaces: [@IFACE@]
   pin_root: @PIN@
   http_port: @PORT@
+  allow_unauthenticated_api: true
   metrics_interval_ms: 200
   api_rate_limit: { enabled: false }
 firewall:

@@ -25,6 +25,7 @@ agent:
   interfaces: [@IFACE@]
   pin_root: @PIN@
   http_port: @PORT@
+  allow_unauthenticated_api: true
   metrics_interval_ms: 200
 alerting:
   eve: { path: "@EVE@" }

@@ -33,6 +33,7 @@ agent:
   interfaces: [@IFACE@, ${inside}]
   pin_root: @PIN@
   http_port: @PORT@
+  allow_unauthenticated_api: true
   metrics_interval_ms: 200
   api_rate_limit: { enabled: false }
 conntrack:

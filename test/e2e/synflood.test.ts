@@ -73,7 +73,9 @@ const policy = (iface: string, pin: string, dbPath: string, cookies: 'auto' | 'k
 agent:
   interfaces: [${iface}]
   pin_root: ${pin}
+  api_socket: ${path.join(path.dirname(dbPath), `api-${cookies}.sock`)}
   http_port: ${AGENT_PORT}
+  allow_unauthenticated_api: true
   metrics_interval_ms: 200
 firewall:
   enabled: false

@@ -63,7 +63,7 @@ describe('SSE alert stream', () => {
   let api: RunningApi;
   before(async () => {
     f = await routeFixture(CONFIG);
-    api = { app: f.app, url: '', port: 0, close: () => f.app.close() };
+    api = { app: f.app, url: '', port: 0, socketPath: null, close: () => f.app.close() };
     await f.app.listen({ host: '127.0.0.1', port: 0 });
     const addr = f.app.server.address();
     api.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -376,7 +376,7 @@ describe('TLS and exposure', () => {
 
   for (const host of ['127.0.0.1', '::1']) {
     it(`serves HTTPS on ${host} with the configured cert (trusted by its CA), HSTS set; an untrusted client is refused`, async () => {
-      const api = await startApiServer(deps(), { bindAddress: host, port: 0, tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } });
+      const api = await startApiServer(deps(), { bindAddress: host, port: 0, allowUnauthenticated: true, tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } });
       try {
         assert.match(api.url, /^https:\/\//);
         const ca = readFileSync(path.join(dir, 'cert.pem'));
@@ -393,7 +393,7 @@ describe('TLS and exposure', () => {
   }
 
   it('the CLI talks HTTPS with --cacert (exit 0, both output formats) and refuses an untrusted certificate (exit 3)', async () => {
-    const api = await startApiServer(deps(), { bindAddress: '127.0.0.1', port: 0, tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } });
+    const api = await startApiServer(deps(), { bindAddress: '127.0.0.1', port: 0, allowUnauthenticated: true, tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } });
     try {
       // asynchronous: the server under test runs in this process's event loop
       const cli = (...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
@@ -423,27 +423,33 @@ describe('TLS and exposure', () => {
   });
 
   it('names the file it cannot read', async () => {
-    await assert.rejects(startApiServer(deps(), { port: 0, tls: { cert: path.join(dir, 'missing.pem'), key: path.join(dir, 'key.pem') } }), /agent\.tls\.cert: cannot read .*missing\.pem: ENOENT/);
+    await assert.rejects(startApiServer(deps(), { port: 0, allowUnauthenticated: true, tls: { cert: path.join(dir, 'missing.pem'), key: path.join(dir, 'key.pem') } }), /agent\.tls\.cert: cannot read .*missing\.pem: ENOENT/);
   });
 
-  it('refuses to listen beyond loopback without auth, unless allowed; the config says the same naming both keys', async () => {
-    await assert.rejects(startApiServer(deps(), { bindAddress: '0.0.0.0', port: 0 }), /refusing to listen on 0\.0\.0\.0.*auth\.enabled.*agent\.allow_unauthenticated_api/);
+  it('refuses TCP without auth, loopback included, unless allowed; the config says the same naming both keys', async () => {
+    await assert.rejects(startApiServer(deps(), { bindAddress: '0.0.0.0', port: 0 }), /refusing to listen on 0\.0\.0\.0 \(TCP\) without authentication, which would let other hosts in.*auth\.enabled.*agent\.allow_unauthenticated_api/);
+    await assert.rejects(startApiServer(deps(), { bindAddress: '127.0.0.1', port: 0 }), /refusing to listen on 127\.0\.0\.1 \(TCP\) without authentication, which would let every local user in/);
+    await assert.rejects(startApiServer(deps(), { bindAddress: '::1', port: 0 }), /refusing to listen on ::1 \(TCP\)/);
     assert.equal(exposureRefusal('::', true, false), null);
     assert.equal(exposureRefusal('::', false, true), null);
-    assert.match(exposureRefusal('::', false, false)!, /refusing/);
-    assert.equal(exposureRefusal('::1', false, false), null);
-    assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  bind_address: "::"\n', 'c.yaml'), /agent\.bind_address: "::" is not a loopback address and auth\.enabled is not true.*agent\.allow_unauthenticated_api: true/);
-    const withAuth = parseConfigText(`agent:\n  interfaces: [eth1]\n  bind_address: 198.18.0.1\nauth:\n  enabled: true\n  api_keys: [{ name: a, key: ${KEYS.admin}, role: admin }]\n`, 'c.yaml');
+    assert.match(exposureRefusal('::1', false, false)!, /refusing/);
+    assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  http_port: 8080\n  bind_address: "::"\n', 'c.yaml'), /agent\.http_port: the API listens on TCP \(:::8080\) only with authentication.*agent\.allow_unauthenticated_api: true to let every host that reaches it call it as admin/);
+    assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  http_port: 8080\n', 'c.yaml'), /agent\.http_port: the API listens on TCP \(127\.0\.0\.1:8080\) only with authentication.*every local user/);
+    const withAuth = parseConfigText(`agent:\n  interfaces: [eth1]\n  http_port: 8443\n  bind_address: 198.18.0.1\nauth:\n  enabled: true\n  api_keys: [{ name: a, key: ${KEYS.admin}, role: admin }]\n`, 'c.yaml');
     assert.equal(withAuth.agent.bind_address, '198.18.0.1');
+    const optOut = parseConfigText('agent:\n  interfaces: [eth1]\n  http_port: 0\n  allow_unauthenticated_api: true\n', 'c.yaml');
+    assert.equal(optOut.agent.http_port, 0);
   });
 
   it('config: tls needs both files as absolute paths; rate limits are bounded; reference keys get a pointer', () => {
     assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  tls: { cert: relative.pem, key: /k.pem }\n', 'c.yaml'), /agent\.tls\.cert: expected an absolute path/);
     assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  tls: { cert: /c.pem }\n', 'c.yaml'), /agent\.tls\.key/);
+    assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  tls: { cert: /c.pem, key: /k.pem }\n', 'c.yaml'), /agent\.tls: applies to the TCP listener, which is off: set agent\.http_port too/);
+    assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  bind_address: "::1"\n', 'c.yaml'), /agent\.bind_address: applies to the TCP listener, which is off/);
     assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  tls: { enabled: true, cert_path: /c.pem }\n', 'c.yaml'), /use agent\.tls\.cert/);
     assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  api_rate_limit: { reads_per_window: 0 }\n', 'c.yaml'), /agent\.api_rate_limit\.reads_per_window: expected requests 1-1000000/);
     assert.throws(() => parseConfigText('agent:\n  interfaces: [eth1]\n  api_rate_limit: { write_burst: 5 }\n', 'c.yaml'), /writes_per_window/);
-    const c = parseConfigText('agent:\n  interfaces: [eth1]\n  tls: { cert: /etc/c.pem, key: /etc/k.pem }\n  api_rate_limit: { writes_per_window: 10 }\n  swagger_ui: false\n', 'c.yaml');
+    const c = parseConfigText('agent:\n  interfaces: [eth1]\n  http_port: 8443\n  allow_unauthenticated_api: true\n  tls: { cert: /etc/c.pem, key: /etc/k.pem }\n  api_rate_limit: { writes_per_window: 10 }\n  swagger_ui: false\n', 'c.yaml');
     assert.deepEqual(c.agent.tls, { cert: '/etc/c.pem', key: '/etc/k.pem' });
     assert.deepEqual(c.agent.api_rate_limit, { enabled: true, window_seconds: 60, reads_per_window: 1200, writes_per_window: 10 });
     assert.equal(c.agent.swagger_ui, false);

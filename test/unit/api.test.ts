@@ -295,7 +295,7 @@ describe('startApiServer', () => {
   }
 
   it('listens on IPv4 loopback and serves real HTTP', async () => {
-    const api = await startApiServer(await deps(), { bindAddress: '127.0.0.1', port: 0 });
+    const api = await startApiServer(await deps(), { bindAddress: '127.0.0.1', port: 0, allowUnauthenticated: true });
     running.push(api);
     assert.match(api.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await fetch(`${api.url}/api/v1/status`);
@@ -304,7 +304,7 @@ describe('startApiServer', () => {
   });
 
   it('listens on IPv6 loopback too', async () => {
-    const api = await startApiServer(await deps(), { bindAddress: '::1', port: 0 });
+    const api = await startApiServer(await deps(), { bindAddress: '::1', port: 0, allowUnauthenticated: true });
     running.push(api);
     assert.match(api.url, /^http:\/\/\[::1\]:\d+$/);
     const res = await fetch(`${api.url}/healthz`);
@@ -312,10 +312,10 @@ describe('startApiServer', () => {
   });
 
   it('fails with the address in the message when the port is taken', async () => {
-    const first = await startApiServer(await deps(), { bindAddress: '127.0.0.1', port: 0 });
+    const first = await startApiServer(await deps(), { bindAddress: '127.0.0.1', port: 0, allowUnauthenticated: true });
     running.push(first);
     await assert.rejects(
-      startApiServer(await deps(), { bindAddress: '127.0.0.1', port: first.port }),
+      startApiServer(await deps(), { bindAddress: '127.0.0.1', port: first.port!, allowUnauthenticated: true }),
       new RegExp(`API: cannot listen on 127\\.0\\.0\\.1:${first.port}: .*EADDRINUSE`),
     );
   });

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ConfigError, formatIssue, loadConfigFile, parseConfigText, type ConfigIssue } from '../../src/config/index.js';
+import { ConfigError, formatIssue, loadConfigFile, parseConfigText, type Config, type ConfigIssue } from '../../src/config/index.js';
 
 const HEAD = 'agent:\n  interfaces: [eth1]\n';
 
@@ -51,8 +51,11 @@ describe('config: defaults', () => {
     subset(c.agent, {
       interfaces: ['eth1'],
       xdp_mode: 'auto',
-      bind_address: '127.0.0.1',
-      http_port: 8080,
+      // the API on its root-only socket; no TCP unless a port is set
+      api_socket: '/run/ebpfsentinel/api.sock',
+      api_socket_group: undefined,
+      bind_address: undefined,
+      http_port: undefined,
       allow_unauthenticated_api: false,
       pin_root: '/sys/fs/bpf/ebpfsentinel',
       log_level: 'info',
@@ -153,10 +156,15 @@ describe('config: defaults', () => {
     assert.equal(c.firewall.rules.length, 2);
   });
 
-  it('a non-loopback bind is allowed with allow_unauthenticated_api, and ::1 / localhost without', () => {
-    assert.equal(parseConfigText('agent: { interfaces: [eth1], bind_address: 0.0.0.0, allow_unauthenticated_api: true }\n', 'c.yaml').agent.bind_address, '0.0.0.0');
-    assert.equal(parseConfigText('agent: { interfaces: [eth1], bind_address: "::1" }\n', 'c.yaml').agent.bind_address, '::1');
-    assert.equal(parseConfigText('agent: { interfaces: [eth1], bind_address: localhost }\n', 'c.yaml').agent.bind_address, 'localhost');
+  it('TCP (any address) is allowed with auth or allow_unauthenticated_api; the socket path and group are taken', () => {
+    const tcp = (extra: string): Config => parseConfigText(`agent: { interfaces: [eth1], http_port: 8080, ${extra} }\n`, 'c.yaml');
+    assert.equal(tcp('bind_address: 0.0.0.0, allow_unauthenticated_api: true').agent.bind_address, '0.0.0.0');
+    assert.equal(tcp('bind_address: "::1", allow_unauthenticated_api: true').agent.bind_address, '::1');
+    assert.equal(tcp('bind_address: localhost, allow_unauthenticated_api: true').agent.bind_address, 'localhost');
+    const s = parseConfigText('agent: { interfaces: [eth1], api_socket: /run/esn/lab1.sock, api_socket_group: ebpfsentinel }\n', 'c.yaml');
+    assert.equal(s.agent.api_socket, '/run/esn/lab1.sock');
+    assert.equal(s.agent.api_socket_group, 'ebpfsentinel');
+    assert.equal(parseConfigText('agent: { interfaces: [eth1], api_socket_group: 998 }\n', 'c.yaml').agent.api_socket_group, 998);
   });
 });
 
@@ -343,11 +351,14 @@ describe('config: errors name file, line, column and key', () => {
     ]);
   });
 
-  it('non-loopback bind without allow_unauthenticated_api names the key', () => {
-    const p = problems('agent:\n  interfaces: [eth1]\n  bind_address: 198.18.0.1\n');
+  it('TCP without auth or allow_unauthenticated_api, and TCP settings without a port, name the key', () => {
+    const p = problems('agent:\n  interfaces: [eth1]\n  http_port: 8443\n  bind_address: 198.18.0.1\n');
     assert.equal(p.length, 1);
-    assert.match(p[0]!, /^config\.yaml:3:3: agent\.bind_address: "198\.18\.0\.1" is not a loopback address and .*set agent\.allow_unauthenticated_api: true/);
-    assert.match(problems('agent:\n  interfaces: [eth1]\n  bind_address: "::"\n')[0]!, /agent\.bind_address: "::" is not a loopback address/);
+    assert.match(p[0]!, /^config\.yaml:3:3: agent\.http_port: the API listens on TCP \(198\.18\.0\.1:8443\) only with authentication: .*agent\.allow_unauthenticated_api: true to let every host that reaches it call it as admin/);
+    assert.match(problems('agent:\n  interfaces: [eth1]\n  http_port: 8080\n')[0]!, /agent\.http_port: the API listens on TCP \(127\.0\.0\.1:8080\) only with authentication.*every local user/);
+    assert.match(problems('agent:\n  interfaces: [eth1]\n  bind_address: "::"\n')[0]!, /^config\.yaml:3:3: agent\.bind_address: applies to the TCP listener, which is off: set agent\.http_port too/);
+    assert.match(problems('agent:\n  interfaces: [eth1]\n  api_socket: run/api.sock\n')[0]!, /agent\.api_socket: expected an absolute path for the API socket/);
+    assert.match(problems('agent:\n  interfaces: [eth1]\n  api_socket_group: "no such"\n')[0]!, /agent\.api_socket_group: expected a group name or a numeric gid/);
   });
 
   it('agent values', () => {

@@ -3,10 +3,13 @@
 // registration error, so none can be forgotten. Requests are authenticated by API key or JWT,
 // and refused with 401 (no or bad credential, with WWW-Authenticate) or 403 (role too low).
 // With auth disabled every caller is "anonymous" with admin rights, and says so in the log.
+// A caller on the API's Unix socket is authenticated by the kernel (the socket file's mode lets
+// only root, or the socket's group, connect) and is served as admin whatever these settings.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import type { AuthConfig } from '../../config/sections/auth.js';
 import { apiError } from '../errors.js';
+import { viaLocalSocket } from '../local-socket.js';
 import { ApiKeyStore } from './api-keys.js';
 import { credentialOf } from './credentials.js';
 import { clientKey, DEFAULT_THROTTLE, FailureThrottle, type ThrottleOptions } from './failure-throttle.js';
@@ -32,6 +35,8 @@ export interface InstallAuthOptions {
 }
 
 export const ANONYMOUS: Readonly<Principal> = Object.freeze({ name: 'anonymous', role: 'admin', via: 'none' });
+/** whoever connected to the API socket: root or a member of its group */
+export const LOCAL_SOCKET: Readonly<Principal> = Object.freeze({ name: 'local-socket', role: 'admin', via: 'socket' });
 /** who calls a public route while auth is on: nobody in particular, and no rights */
 const PUBLIC_CALLER: Readonly<Principal> = Object.freeze({ name: 'anonymous', role: 'viewer', via: 'none' });
 
@@ -138,6 +143,11 @@ function attachHooks(app: FastifyInstance, current: () => AuthState, opts: Insta
 
   app.addHook('onRequest', async (req, reply) => {
     const { cfg, keys, jwtKey, forcedPublic, forcedPrivate } = current();
+    if (viaLocalSocket(req.raw)) {
+      req.principal = LOCAL_SOCKET;
+      req.log = req.log.child({ actor: LOCAL_SOCKET.name });
+      return;
+    }
     if (!cfg.enabled) {
       req.principal = ANONYMOUS;
       req.log = req.log.child({ actor: ANONYMOUS.name });

@@ -3,10 +3,11 @@ import type { Role } from '../../config/sections/auth.js';
 
 export type { Role } from '../../config/sections/auth.js';
 
-export type AuthVia = 'api_key' | 'jwt' | 'none';
+export type AuthVia = 'api_key' | 'jwt' | 'socket' | 'none';
 
 export interface Principal {
-  /** API key name, JWT `sub`, or "anonymous" when auth is disabled */
+  /** API key name, JWT `sub`, "local-socket" for a caller on the API socket, or "anonymous"
+   * when auth is disabled */
   name: string;
   role: Role;
   via: AuthVia;

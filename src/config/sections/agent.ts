@@ -57,7 +57,7 @@ const absolutePath = (what: string) =>
     if (typeof v !== 'string' || !path.isAbsolute(v)) fail(`expected an absolute path for ${what}; got ${show(v)}`);
     else if (v.split('/').includes('..')) fail(`${show(v)} must not contain ".."`);
     return typeof v === 'string' ? path.normalize(v) : '';
-  });
+  }, { type: 'string', pattern: '^/' });
 
 const ringBufferSize = custom((v, fail): number => {
   const n = v as number;
@@ -100,6 +100,23 @@ const rateLimitSchema = strictObject(
   },
 );
 
+/** A group for the API socket: a name (resolved when the agent starts) or a numeric gid. */
+const groupName = custom((v, fail): string | number => {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32) return v;
+  if (typeof v !== 'string' || !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/.test(v)) fail(`expected a group name or a numeric gid; got ${show(v)}`);
+  return v as string;
+}, { anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }] });
+
+export const DEFAULT_API_SOCKET = '/run/ebpfsentinel/api.sock';
+export const DEFAULT_TCP_BIND = '127.0.0.1';
+
+/** Bounds on concurrent alert streams (SSE): each holds a store subscription, a timer and up to
+ * 1 MiB of unsent output. */
+const sseSchema = strictObject({
+  max_streams: intIn(1, 100_000, 'streams').default(64),
+  max_streams_per_client: intIn(1, 100_000, 'streams').default(8),
+});
+
 export const agentSchema = strictObject(
   {
     interfaces,
@@ -107,11 +124,16 @@ export const agentSchema = strictObject(
       offloaded: 'is not supported by this version (use auto, native or generic)',
       offload: 'is not supported by this version (use auto, native or generic)',
     }).default('auto'),
-    bind_address: bindAddress.default('127.0.0.1'),
-    http_port: intIn(0, 65535, 'a TCP port (0 = any free port)').default(8080),
+    /** the API's Unix socket (always served; root-only unless api_socket_group) */
+    api_socket: absolutePath('the API socket').default(DEFAULT_API_SOCKET),
+    api_socket_group: groupName.optional(),
+    /** TCP is off unless a port is set */
+    http_port: intIn(0, 65535, 'a TCP port (0 = any free port)').optional(),
+    bind_address: bindAddress.optional(),
     allow_unauthenticated_api: bool().default(false),
     tls: tlsSchema.optional(),
     api_rate_limit: rateLimitSchema.prefault({}),
+    api_sse: sseSchema.prefault({}),
     swagger_ui: bool().default(true),
     pin_root: absolutePath('the bpffs pin root').default('/sys/fs/bpf/ebpfsentinel'),
     log_level: keyword({ error: 'error', warn: 'warn', info: 'info', debug: 'debug', trace: 'trace' }).default('info'),
@@ -134,13 +156,31 @@ export type AgentConfig = z.output<typeof agentSchema>;
 export type ApiRateLimitConfig = AgentConfig['api_rate_limit'];
 export type ApiTlsConfig = NonNullable<AgentConfig['tls']>;
 
+/** Where the API listens on TCP, or null when it does not (no http_port). */
+export function tcpListen(agent: Pick<AgentConfig, 'http_port' | 'bind_address'>): { host: string; port: number } | null {
+  return agent.http_port === undefined ? null : { host: agent.bind_address ?? DEFAULT_TCP_BIND, port: agent.http_port };
+}
+
 /**
- * The loopback interlock: the API is reachable from other hosts only when it authenticates its
- * clients, or when the operator says in so many words that it need not. Needs the auth section,
- * so the root schema calls it; the server checks the same rule again before it listens.
- * Returns the problem, or null.
+ * The TCP interlock. The Unix socket is guarded by its file mode; a TCP port is open to every
+ * local user (and, beyond loopback, to other hosts), so the API listens on one only when it
+ * authenticates its clients, or when the operator says in so many words that it need not.
+ * Needs the auth section, so the root schema calls it; the server checks the same rule again
+ * before it listens, and a reload may not switch auth off under a listening port. Returns the
+ * problem (and the key it belongs to), or null.
  */
-export function apiExposureProblem(agent: Pick<AgentConfig, 'bind_address' | 'allow_unauthenticated_api'>, authEnabled: boolean): string | null {
-  if (authEnabled || agent.allow_unauthenticated_api || isLoopbackBind(agent.bind_address)) return null;
-  return `"${agent.bind_address}" is not a loopback address and auth.enabled is not true; enable auth (auth.enabled: true with api_keys or jwt) or set agent.allow_unauthenticated_api: true to expose the API without authentication`;
+export function apiExposureProblem(agent: Pick<AgentConfig, 'http_port' | 'bind_address' | 'allow_unauthenticated_api' | 'tls'>, authEnabled: boolean): { key: string; message: string } | null {
+  const tcp = tcpListen(agent);
+  if (!tcp) {
+    for (const k of ['bind_address', 'tls'] as const) {
+      if (agent[k] !== undefined) return { key: k, message: `applies to the TCP listener, which is off: set agent.http_port too (the API is otherwise served only on agent.api_socket)` };
+    }
+    return null;
+  }
+  if (authEnabled || agent.allow_unauthenticated_api) return null;
+  const who = isLoopbackBind(tcp.host) ? 'every local user' : 'every host that reaches it';
+  return {
+    key: 'http_port',
+    message: `the API listens on TCP (${tcp.host}:${tcp.port}) only with authentication: set auth.enabled: true with api_keys or jwt, or agent.allow_unauthenticated_api: true to let ${who} call it as admin; without http_port the API is served on the root-only Unix socket agent.api_socket`,
+  };
 }
