@@ -8,13 +8,14 @@
 // 401 on every protected route over 127.0.0.1 and ::1, and the open endpoints are exactly the
 // documented ones.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AgentProcess, AGENT_BIN } from '../../src/demo/agent-process.js';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { run, type RunResult } from '../../src/lab/run.js';
+import { REPO_ROOT } from '../../src/version.js';
 import { agentPrerequisites, eventually, SharedBpffs } from './agent-support.js';
 import { labPrerequisites } from '../support/env.js';
 
@@ -59,8 +60,10 @@ describe('e2e: an unprivileged local user cannot change policy or read alerts', 
 
   const asNobody = (argv: readonly string[], inNs = false): Promise<RunResult> =>
     run([...(inNs ? ['ip', 'netns', 'exec', g.gw.ns] : []), ...NOBODY, ...argv], { allowFail: true, timeoutMs: 30_000 }, 'local-user test');
+  /** the CLI as nobody runs it: the checkout's, or a copy nobody can read */
+  let cliBin = AGENT_BIN;
   const cli = (args: readonly string[], opts: { nobody?: boolean } = {}): Promise<RunResult> => {
-    const argv = [process.execPath, AGENT_BIN, ...args];
+    const argv = [process.execPath, opts.nobody ? cliBin : AGENT_BIN, ...args];
     return opts.nobody ? asNobody(argv) : run(argv, { allowFail: true, timeoutMs: 30_000 }, 'local-user test');
   };
   const rootCurl = (args: readonly string[]): Promise<RunResult> => run(['curl', '-sS', '--max-time', '10', ...args], { allowFail: true, timeoutMs: 20_000 }, 'local-user test');
@@ -86,9 +89,21 @@ describe('e2e: an unprivileged local user cannot change policy or read alerts', 
       const live = await run(['curl', '-sS', '--max-time', '2', '--unix-socket', DEFAULT_SOCKET, 'http://agent/healthz'], { allowFail: true }, 'probe');
       assert.notEqual(live.code, 0, `an agent already serves ${DEFAULT_SOCKET} on this host; stop it to run this test`);
     }
-    const probe = await run([...NOBODY, process.execPath, AGENT_BIN, '--version'], { allowFail: true }, 'probe');
-    assert.equal(probe.code, 0, `the unprivileged user must be able to run the CLI from this checkout (${AGENT_BIN}): ${probe.stderr}`);
     dir = mkdtempSync(path.join(tmpdir(), 'esn-e2e-localuser-'));
+    // traversable, so what keeps nobody out of the agent's files below is their own mode
+    chmodSync(dir, 0o755);
+    // nobody runs the CLI of this checkout, or, when the checkout is not readable to others (a
+    // clone under a private directory), the same built files copied where it can read them
+    const canRun = async (bin: string): Promise<RunResult> => run([...NOBODY, process.execPath, bin, '--version'], { allowFail: true }, 'probe');
+    if ((await canRun(AGENT_BIN)).code !== 0) {
+      const copy = path.join(dir, 'cli');
+      mkdirSync(copy, { mode: 0o755 });
+      await run(['cp', '-a', ...['bin', 'dist', 'node_modules', 'package.json'].map((f) => path.join(REPO_ROOT, f)), copy], { timeoutMs: 120_000 }, 'copy the CLI');
+      await run(['chmod', '-R', 'go+rX', copy], {}, 'copy the CLI');
+      cliBin = path.join(copy, 'bin', 'ebpfsentinel');
+    }
+    const probe = await canRun(cliBin);
+    assert.equal(probe.code, 0, `the unprivileged user cannot run the CLI (${cliBin}): ${probe.stderr}`);
     bpffs = SharedBpffs.mount();
     g = await buildGatewayLab();
   });
@@ -144,6 +159,14 @@ describe('e2e: an unprivileged local user cannot change policy or read alerts', 
       }
     }
 
+    // nor do the agent's own files let alerts out: the EVE file and the store are not readable
+    for (const f of [path.join(dir, 'eve.json'), path.join(dir, 'sentinel.db')]) {
+      assert.ok(existsSync(f), f);
+      const r = await asNobody(['cat', f]);
+      assert.notEqual(r.code, 0, `nobody read ${f}`);
+      assert.match(r.stderr, /Permission denied/);
+    }
+
     // nothing happened: same rules, the firewall still enabled, no audit entry, no reload
     const afterRules = await cli(['rules', 'list', '--output', 'json']);
     assert.equal(afterRules.stdout, before.stdout);
@@ -174,7 +197,7 @@ describe('e2e: an unprivileged local user cannot change policy or read alerts', 
       assert.equal(await code('/readyz'), '200');
       assert.equal(await code('/metrics'), '401');
       // the CLI as nobody, pointed at TCP, without a key: refused by the API (exit 1, 401)
-      const viaCli = await asNobody([process.execPath, AGENT_BIN, 'rules', 'delete', 'allow-ssh', '--api', base], true);
+      const viaCli = await asNobody([process.execPath, cliBin, 'rules', 'delete', 'allow-ssh', '--api', base], true);
       assert.equal(viaCli.code, 1, viaCli.stderr);
       assert.match(viaCli.stderr, /AUTHENTICATION_REQUIRED \(HTTP 401\)/);
       // and with the key, the same route works over this family
