@@ -250,7 +250,7 @@ export class Agent {
       this.watcher.start(text);
     }
     this.state = 'running';
-    this.log.info({ api: this.api.url, pin_root: this.pinRoot, interfaces: agent.interfaces, programs: this.engines.map((e) => e.program) }, 'ebpfsentinel running');
+    this.log.info({ api: this.api.url, api_socket: this.api.socketPath, pin_root: this.pinRoot, interfaces: agent.interfaces, programs: this.engines.map((e) => e.program) }, 'ebpfsentinel running');
   }
 
   /** A previous instance that died without cleaning up leaves pins (its links keep enforcing,

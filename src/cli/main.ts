@@ -21,8 +21,9 @@ program
   .description('run the agent with a configuration file')
   .requiredOption('-c, --config <file>', 'YAML configuration file')
   .option('--pin-root <dir>', 'override agent.pin_root (bpffs directory for this instance)')
-  .option('--http-port <port>', 'override agent.http_port', (v) => Number.parseInt(v, 10))
-  .action(async (opts: { config: string; pinRoot?: string; httpPort?: number }) => {
+  .option('--http-port <port>', 'override agent.http_port (turns TCP on: needs auth.enabled or agent.allow_unauthenticated_api)', (v) => Number.parseInt(v, 10))
+  .option('--api-socket <path>', 'override agent.api_socket (the API socket of this instance)')
+  .action(async (opts: { config: string; pinRoot?: string; httpPort?: number; apiSocket?: string }) => {
     const { runAgentCommand } = await import('./run.js');
     process.exitCode = await runAgentCommand(opts);
   });

@@ -2,6 +2,7 @@
 // on SIGHUP (and reopen the EVE file for logrotate). A bad config exits 2 with every problem
 // named (file:line:col key: message); a failure to start exits 1 after undoing whatever had
 // been attached. A bad config on reload is refused and the agent keeps running.
+import path from 'node:path';
 import { Agent } from '../agent.js';
 import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
 import { createLogger } from '../log.js';
@@ -10,6 +11,7 @@ export interface RunOptions {
   config: string;
   pinRoot?: string;
   httpPort?: number;
+  apiSocket?: string;
 }
 
 export async function runAgentCommand(opts: RunOptions): Promise<number> {
@@ -18,6 +20,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
     const c = await loadConfigFile(file);
     if (opts.pinRoot !== undefined) c.agent.pin_root = opts.pinRoot;
     if (opts.httpPort !== undefined) c.agent.http_port = opts.httpPort;
+    if (opts.apiSocket !== undefined) c.agent.api_socket = path.resolve(opts.apiSocket);
     return c;
   };
   let config: Config;

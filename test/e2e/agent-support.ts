@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -110,25 +110,29 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
   const evePath = path.join(dir, 'eve.json');
   let text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', opts.pinRoot).replaceAll('@EVE@', evePath).replaceAll('@PORT@', String(AGENT_PORT));
   // A test's store lives with its run, never in the host's default /var/lib/ebpfsentinel, and so
-  // does its API socket (never /run/ebpfsentinel/api.sock, which a real agent may hold).
+  // does its API socket (never /run/ebpfsentinel/api.sock, which a real agent may hold; given on
+  // the command line, so it holds across the reloads of a file the test rewrites).
   if (!/^storage:/m.test(text)) text += `storage:\n  path: ${path.join(dir, 'sentinel.db')}\n`;
-  if (!/^\s+api_socket:/m.test(text)) text = text.replace(/^agent:\n/m, `agent:\n  api_socket: ${path.join(dir, 'api.sock')}\n`);
+  const socketPath = path.join(dir, 'api.sock');
   // owner-only: a config holding API keys is refused otherwise
   writeFileSync(configPath, text, { mode: 0o600 });
-  const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log') });
+  const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log'), extraArgs: ['--api-socket', socketPath] });
   let forwarder: ApiForwarder | null = null;
   try {
     forwarder = await startApiForwarder({ ns: g.gw.ns, targetPort: AGENT_PORT });
     const fwd = forwarder;
     const api = new ApiClient(fwd.url);
     await api.waitReady(30_000, agent.process);
+    // --api-socket took effect: this run's socket, owner-only
+    const sock = statSync(socketPath);
+    assert.ok(sock.isSocket() && (sock.mode & 0o777) === 0o600, `${socketPath} is the agent's socket, mode 0600`);
     return {
       agent,
       api,
       forwarder: fwd,
       dir,
       configPath,
-      socketPath: /^\s+api_socket: (.+)$/m.exec(text)![1]!.trim(),
+      socketPath,
       evePath,
       pinRoot: opts.pinRoot,
       stop: async () => {

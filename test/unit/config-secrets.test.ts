@@ -14,7 +14,7 @@ import { configSecretFields, inlineSecretPaths } from '../../src/config/load.js'
 import { apiKeyDigest } from '../../src/config/sections/auth.js';
 import { MASK } from '../../src/config/secrets.js';
 import { createLogger } from '../../src/log.js';
-import { routeFixture } from '../support/api-fixture.js';
+import { KEYS, routeFixture } from '../support/api-fixture.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'esn-secrets-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -232,5 +232,24 @@ describe('secrets: sources, digests and file permissions', () => {
     writeFileSync(loose, fresh(), { mode: 0o644 });
     chmodSync(loose, 0o644);
     await assert.rejects(loadConfigFile(writeConfig(`${HEAD}auth:\n  api_keys:\n    - { name: a, key_file: ${loose} }\n`, 0o644)), new RegExp(`auth\\.api_keys\\[0\\]\\.key_file: ${loose}.* is readable by group or others \\(mode 0644\\); .*chmod 600 ${loose}`));
+  });
+
+  it('a reload of a file that became readable by others is refused whole; the running config and keys stay', async () => {
+    const f = await routeFixture();
+    try {
+      const file = path.join(f.dir, 'config.yaml');
+      const before = JSON.stringify(f.control.runningConfig());
+      chmodSync(file, 0o644);
+      const r = await f.control.reload('signal', 'signal:SIGHUP');
+      assert.equal(r.ok, false);
+      assert.match(r.error ?? '', /holds secrets \(auth\.api_keys\[0\]\.key, auth\.api_keys\[1\]\.key, auth\.api_keys\[2\]\.key\) but .* is readable by group or others \(mode 0644\); make it readable by its owner only: chmod 600 /);
+      assert.equal(JSON.stringify(f.control.runningConfig()), before);
+      const still = await f.app.inject({ method: 'GET', url: '/api/v1/status', headers: { authorization: `Bearer ${KEYS.viewer}` } });
+      assert.equal(still.statusCode, 200, 'the running keys still work');
+      chmodSync(file, 0o600);
+      assert.equal((await f.control.reload('signal', 'signal:SIGHUP')).ok, true);
+    } finally {
+      await f.close();
+    }
   });
 });

@@ -78,7 +78,7 @@ async function buildState(cfg: AuthConfig): Promise<AuthState> {
 }
 
 function announce(log: AuthLog, s: AuthState, what: string): void {
-  if (!s.cfg.enabled) log.warn({ auth: 'disabled' }, `API authentication is disabled${what === 'reloaded' ? ' (by a reload)' : ''}: every caller is "anonymous" with admin rights`);
+  if (!s.cfg.enabled) log.warn({ auth: 'disabled' }, `API authentication is disabled${what === 'reloaded' ? ' (by a reload)' : ''}: the API socket admits root only, but a TCP listener (agent.http_port with allow_unauthenticated_api) serves every caller as "anonymous" with admin rights`);
   else log.info({ api_keys: s.keys.size, jwt: s.cfg.jwt ? (s.cfg.jwt.jwks_url ? 'jwks_url' : 'public_key_path') : 'off', open_endpoints: s.cfg.open_endpoints }, `API authentication ${what}`);
 }
 
