@@ -3,8 +3,9 @@
 // reproduces it. Rules draw from a small address space so they overlap and first-match order
 // matters; packets are biased to rule edges (first/last address of a CIDR and one past it,
 // port range bounds and their neighbours) because that is where a classifier goes wrong.
-import { parseAddress, type IpFamily } from '../../src/net/ip.js';
+import { formatAddress, parseAddress, type IpFamily } from '../../src/net/ip.js';
 import type { PacketFacts } from '../../src/engines/firewall/compile.js';
+import type { FrameSpec, L4Spec, TcpFlagName, VlanTag } from './frames.js';
 
 /** mulberry32: small, fast, good enough to spread test inputs; same seed, same run. */
 export function prng(seed: number): () => number {
@@ -71,6 +72,8 @@ function randPortRange(r: Rand): string {
 export interface RandomRuleOpts {
   /** allow the reject action (needs a build with reply.h) */
   reject: boolean;
+  /** no VLAN and no conntrack-state conditions: rules any stateless filter can express */
+  stateless?: boolean;
 }
 
 /** A firewall section (as config) of `n` random rules. */
@@ -97,8 +100,8 @@ export function randomPolicy(r: Rand, n: number, o: RandomRuleOpts): Record<stri
       rule.icmp_type = r.pick(proto === 'icmp' ? [0, 3, 8, 11] : [1, 128, 129, 135]);
       if (r.chance(0.4)) rule.icmp_code = r.pick([0, 1, 4]);
     }
-    if (r.chance(0.15)) rule.vlan_id = r.pick([0, 10, 20]);
-    if (r.chance(0.25)) {
+    if (!o.stateless && r.chance(0.15)) rule.vlan_id = r.pick([0, 10, 20]);
+    if (!o.stateless && r.chance(0.25)) {
       const s = CT_NAMES.filter(() => r.chance(0.5));
       rule.state = s.length ? s : [r.pick(CT_NAMES)];
     }
@@ -176,4 +179,76 @@ export function randomFacts(r: Rand, policy: Record<string, unknown>): PacketFac
   }
   f.ctState = r.int(0, 3);
   return f;
+}
+
+/** The frame of a packet's facts: TCP with the given flags (an ACK by default), UDP, ICMP or
+ * ICMPv6 with its type and code, other protocols as 8 opaque bytes; a later fragment carries
+ * 8 bytes of the middle of a datagram at a random offset. VLAN tags as the facts say. */
+export function frameSpecOfFacts(r: Rand, f: PacketFacts, tcpFlags: TcpFlagName[] = ['ack']): FrameSpec {
+  const src = formatAddress(f.family, f.src);
+  const dst = formatAddress(f.family, f.dst);
+  let l4: L4Spec;
+  if (f.laterFragment) l4 = { proto: 'raw', number: f.proto, bytes: Buffer.from([0, 80, 0, 80, 8, 0, 0, 0]) };
+  else if (f.proto === 6) l4 = { proto: 'tcp', sport: f.srcPort ?? 0, dport: f.dstPort ?? 0, flags: tcpFlags };
+  else if (f.proto === 17) l4 = { proto: 'udp', sport: f.srcPort ?? 0, dport: f.dstPort ?? 0 };
+  else if (f.proto === 1) l4 = { proto: 'icmp', type: f.icmpType ?? 0, code: f.icmpCode ?? 0 };
+  else if (f.proto === 58) l4 = { proto: 'icmpv6', type: f.icmpType ?? 0, code: f.icmpCode ?? 0 };
+  else l4 = { proto: 'raw', number: f.proto, bytes: Buffer.alloc(8, 0x5a) };
+  const vlans: VlanTag[] = (f.vlanDepth ?? 0) === 0 ? [] : f.vlanDepth === 1 ? [{ vid: f.vlanId ?? 0 }] : [{ vid: 30 }, { vid: f.vlanId ?? 0 }];
+  const spec: FrameSpec = {
+    ip: f.family === 6
+      ? { version: 6, src, dst, ...(f.laterFragment ? { ext: [{ kind: 'fragment' as const, offset: 8 * r.int(1, 50), more: r.chance(0.5), id: 7 }] } : {}) }
+      : { src, dst, ...(f.laterFragment ? { fragOffset: 8 * r.int(1, 50), mf: r.chance(0.5) } : {}) },
+    l4,
+  };
+  if (vlans.length) spec.vlans = vlans;
+  return spec;
+}
+
+/** One line naming a packet for failure messages. */
+export function factsText(f: PacketFacts): string {
+  return `IPv${f.family} ${formatAddress(f.family, f.src)} -> ${formatAddress(f.family, f.dst)} proto ${f.proto} ports ${f.srcPort ?? '-'}->${f.dstPort ?? '-'} icmp ${f.icmpType ?? '-'}/${f.icmpCode ?? '-'}${f.vlanDepth ? ` vlan ${f.vlanId}x${f.vlanDepth}` : ''}${f.laterFragment ? ' later-fragment' : ''}`;
+}
+
+/** A large policy (thousands of rules) shaped like real ones: one network per rule (source or
+ * destination, now and then both), half of them with a protocol and a port range or an ICMP type,
+ * networks of many lengths that do not overlap each other (each rule owns a slot of the test
+ * ranges 198.18.0.0/15 and 2001:db8::/32 and takes a prefix inside it) — led by `dense` rules
+ * drawn as randomPolicy draws them (small, overlapping networks, where first-match order is
+ * what decides). Rules of the same slot family pick distinct slots, in random order. */
+export function largePolicy(r: Rand, n: number, dense: number): Record<string, unknown> {
+  const head = randomPolicy(r, dense, { reject: false, stateless: true });
+  const rules = (head.rules as Record<string, unknown>[]).map((x) => ({ ...x }));
+  const slots = { 4: 0, 6: 0 };
+  const net = (fam: IpFamily): string => {
+    const k = ++slots[fam];
+    const a = new Uint8Array(16);
+    if (fam === 4) {
+      // slot k: 16 addresses at 198.18.0.0 + 32k (outside the dense rules' 198.18.0.0/23)
+      const base = 1024 + k * 32;
+      a.set([198, 18 + (base >> 16), (base >> 8) & 0xff, base & 0xff]);
+      a[3]! |= r.chance(0.5) ? 0 : r.int(0, 15);
+      return `${fmt(4, a)}/${r.pick([28, 29, 30, 31, 32])}`;
+    }
+    // slot k: 2001:db8:<k>::/48
+    a.set([0x20, 0x01, 0x0d, 0xb8, (k >> 8) & 0xff, k & 0xff]);
+    for (let i = 6; i < 16; i++) a[i] = r.chance(0.6) ? 0 : r.int(0, 255);
+    return `${fmt(6, a)}/${r.pick([48, 56, 64, 96, 120, 128])}`;
+  };
+  for (let i = rules.length; i < n; i++) {
+    const fam: IpFamily = r.chance(0.5) ? 4 : 6;
+    const rule: Record<string, unknown> = { id: `b${i}`, priority: i * 3 + 1, action: r.pick(['allow', 'deny', 'log']) };
+    rule[r.chance(0.6) ? 'src_ip' : 'dst_ip'] = net(fam);
+    if (r.chance(0.2)) rule[rule.src_ip ? 'dst_ip' : 'src_ip'] = net(fam);
+    const p = r.next();
+    if (p < 0.6) {
+      rule.protocol = r.chance(0.5) ? 'tcp' : 'udp';
+      if (r.chance(0.8)) rule[r.chance(0.8) ? 'dst_port' : 'src_port'] = randPortRange(r);
+    } else if (p < 0.7) {
+      rule.protocol = fam === 4 ? 'icmp' : 'icmpv6';
+      if (r.chance(0.5)) rule.icmp_type = r.pick(fam === 4 ? [0, 3, 8, 11] : [1, 128, 129, 135]);
+    }
+    rules.push(rule);
+  }
+  return { default_policy: r.pick(['pass', 'drop']), mode: 'block', rules };
 }
