@@ -32,7 +32,7 @@ export interface ChildJob {
   seed: number;
   /** groups of policies: how many, of how many rules (drawn in [min, max], log-uniformly when
    * `log`), `random` (randomPolicy: small overlapping networks) or `large` (largePolicy: mostly
-   * disjoint networks over the test ranges, led by `dense` random rules), frames per policy */
+   * disjoint networks over the test ranges, then `dense` random rules), frames per policy */
   plan: { policies: number; kind: 'random' | 'large'; min: number; max: number; log?: boolean; dense?: number; frames: number }[];
 }
 

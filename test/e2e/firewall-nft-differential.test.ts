@@ -15,7 +15,7 @@
 //
 // The plan: 1,000 policies of 1 to 200 rules drawn as the kernel differential draws them (small,
 // overlapping networks; 48 frames each), then 3 of 10,000 rules (mostly disjoint networks over
-// the test ranges, led by 30 dense random rules; 1,500 frames each). Seeded: FW_NFT_SEED
+// the test ranges, then 30 dense random rules; 1,500 frames each). Seeded: FW_NFT_SEED
 // reproduces a run; FW_NFT_POLICIES scales the first groups.
 import assert from 'node:assert/strict';
 import path from 'node:path';

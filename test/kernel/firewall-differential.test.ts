@@ -2,7 +2,7 @@
 // port ranges, protocols, VLAN, ICMP type/code, conntrack states, every action), each compiled,
 // written to the kernel and probed with random packets biased to rule edges through
 // BPF_PROG_TEST_RUN; then rule sets of 2,000-5,000 rules (largePolicy: real-shaped, mostly
-// disjoint networks led by dense random rules). The kernel's verdict and
+// disjoint networks, then dense random rules). The kernel's verdict and
 // deciding rule must equal the plain linear first-match reference (matchPacket) for every
 // packet; the rule is read back from the event (drop/log/reject) or from the rule's hit counter
 // (pass), the default from its counter.
@@ -228,7 +228,7 @@ describe('xdp-firewall differential: kernel vs linear reference matcher (test-ru
   });
 
   it(`rule sets of 2,000-5,000 rules agree too (seed ${SEED})`, (t) => {
-    // largePolicy: mostly disjoint networks led by 30 dense random rules (the compiler takes
+    // largePolicy: mostly disjoint networks, then 30 dense random rules (the compiler takes
     // seconds for a few thousand rules of heavily overlapping networks)
     const sets = Number(process.env.FW_DIFF_BIG_SETS ?? 6);
     const packets = 400;

@@ -213,12 +213,12 @@ export function factsText(f: PacketFacts): string {
 /** A large policy (thousands of rules) shaped like real ones: one network per rule (source or
  * destination, now and then both), half of them with a protocol and a port range or an ICMP type,
  * networks of many lengths that do not overlap each other (each rule owns a slot of the test
- * ranges 198.18.0.0/15 and 2001:db8::/32 and takes a prefix inside it) — led by `dense` rules
- * drawn as randomPolicy draws them (small, overlapping networks, where first-match order is
- * what decides). Rules of the same slot family pick distinct slots, in random order. */
+ * ranges 198.18.0.0/15 and 2001:db8::/32 and takes a prefix inside it) — followed by `dense`
+ * rules drawn as randomPolicy draws them (small, overlapping networks, where first-match order
+ * is what decides). The dense rules come last: one of them is often a catch-all, which placed
+ * first would decide every packet. */
 export function largePolicy(r: Rand, n: number, dense: number): Record<string, unknown> {
-  const head = randomPolicy(r, dense, { reject: false, stateless: true });
-  const rules = (head.rules as Record<string, unknown>[]).map((x) => ({ ...x }));
+  const rules: Record<string, unknown>[] = [];
   const slots = { 4: 0, 6: 0 };
   const net = (fam: IpFamily): string => {
     const k = ++slots[fam];
@@ -235,7 +235,7 @@ export function largePolicy(r: Rand, n: number, dense: number): Record<string, u
     for (let i = 6; i < 16; i++) a[i] = r.chance(0.6) ? 0 : r.int(0, 255);
     return `${fmt(6, a)}/${r.pick([48, 56, 64, 96, 120, 128])}`;
   };
-  for (let i = rules.length; i < n; i++) {
+  for (let i = 0; i < n - dense; i++) {
     const fam: IpFamily = r.chance(0.5) ? 4 : 6;
     const rule: Record<string, unknown> = { id: `b${i}`, priority: i * 3 + 1, action: r.pick(['allow', 'deny', 'log']) };
     rule[r.chance(0.6) ? 'src_ip' : 'dst_ip'] = net(fam);
@@ -250,5 +250,7 @@ export function largePolicy(r: Rand, n: number, dense: number): Record<string, u
     }
     rules.push(rule);
   }
+  const tail = randomPolicy(r, dense, { reject: false, stateless: true }).rules as Record<string, unknown>[];
+  tail.forEach((x, j) => rules.push({ ...x, id: `d${j}`, priority: (n - dense + j) * 3 + 1 }));
   return { default_policy: r.pick(['pass', 'drop']), mode: 'block', rules };
 }
