@@ -298,7 +298,7 @@ static __always_inline int rl_kstamp_due(const struct sn_pkt *p, __u64 now)
 }
 
 static __always_inline int rl_syn_cookies(struct xdp_md *ctx, struct sentinel_counters *c, const struct sn_pkt *p,
-					  const struct rl_gen *g, __u64 now)
+					  const struct rl_gen *g, __u64 now, int *lost)
 {
 	__u8 fl = p->tcp_flags;
 	__u32 zero = 0;
@@ -313,7 +313,10 @@ static __always_inline int rl_syn_cookies(struct xdp_md *ctx, struct sentinel_co
 		if (g->cookie_mode == RL_COOKIE_THRESHOLD) {
 			__u32 slot = RL_AGG_COOKIE;
 			struct rl_bucket *b = bpf_map_lookup_elem(&rl_agg, &slot);
-			if (b && rl_meter(b, &g->cookie_threshold, now) != 0) {
+			int m = b ? rl_meter(b, &g->cookie_threshold, now) : 1;
+			if (m < 0)
+				*lost = 1; /* judged under the threshold unmetered: counted if it passes */
+			if (m != 0) {
 				rl_stat(RL_ST_SYN_PASSED_UNDER_THRESHOLD);
 				return RL_CONTINUE;
 			}
@@ -398,7 +401,7 @@ static __always_inline int rl_judge(struct xdp_md *ctx, struct sentinel_counters
 	int later_frag = pkt.flags & SN_PKT_F_LATER_FRAG;
 	if (pkt.proto == IPPROTO_TCP && !later_frag) {
 		if (g->cookie_mode != RL_COOKIE_OFF) {
-			int v = rl_syn_cookies(ctx, c, &pkt, g, now);
+			int v = rl_syn_cookies(ctx, c, &pkt, g, now, &lost);
 			if (v != RL_CONTINUE)
 				return v;
 		}

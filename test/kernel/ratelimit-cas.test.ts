@@ -71,6 +71,19 @@ describe('xdp-ratelimit: packets let through after the CAS retries ran out are c
         total += 10;
       }
     }
+    // The SYN-cookie threshold meter too: a SYN whose threshold update lost is judged under the
+    // threshold (the stack answers it), and counted once if it passes the flood guard after it.
+    h.install({ ddos: { ...EVERY_METER.ddos, syn_protection: { enabled: true, threshold_mode: true, threshold_pps: 1 } } });
+    for (const fam of [4, 6] as const) {
+      const before = h.stats();
+      const r = h.run(tcpFrame({ src: SRC[fam], dst: DST[fam], sport: 40000, dport: 80, flags: ['syn'] }), 10);
+      assert.equal(r.delta.passed, 10, `IPv${fam} SYN: all 10 passed to the stack, unmetered (threshold, SYN guard)`);
+      const after = h.stats();
+      assert.equal(after.syn_under_threshold - before.syn_under_threshold, 10n);
+      assert.equal(after.cas_exhausted - before.cas_exhausted, 10n, `IPv${fam} SYN: counted once each`);
+      total += 10;
+    }
+
     // Neighbour discovery is exempt from the ICMP guard and, with no default limit, meets no
     // meter: nothing lost, nothing counted.
     h.reload({ ddos: EVERY_METER.ddos });
