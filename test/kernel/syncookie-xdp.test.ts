@@ -10,14 +10,12 @@
 // program must not answer (no listener, truncated, under the threshold) go to the stack. IPv4
 // and IPv6. Listeners and test runs share a namespace created for the run (syncookie-nshelper.ts).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Lab } from '../../src/lab/index.js';
 import { labPrerequisites } from '../support/env.js';
+import { NsHelper } from '../support/ns-helper.js';
 import { parseFrame, tcpFrame, tcpOptions, truncate, verifyIpv4Checksum, verifyL4Checksum, DEFAULT_DST_MAC, DEFAULT_SRC_MAC, type VlanTag } from '../support/frames.js';
 import { cookieSlotNow, expectedCookie } from '../support/syncookie.js';
 import { HARNESS_COOKIE_CONFIG, ratelimitSkipReason, XDP_DROP, XDP_PASS, XDP_TX } from './ratelimit-harness.js';
@@ -34,34 +32,8 @@ const LINUX_OPTS = Buffer.concat([tcpOptions.mss(1460), tcpOptions.sackPermitted
 /** test runs happen on the namespace's loopback (MTU 65536): the MSS we announce follows it */
 const OUR_MSS = { 4: 65536 - 40, 6: 65536 - 60 } as const;
 
-class NsHelper {
-  private readonly waiting: ((line: string) => void)[] = [];
-  private readonly lines: string[] = [];
-  constructor(readonly child: ChildProcessByStdio<Writable, Readable, null>) {
-    readline.createInterface({ input: child.stdout }).on('line', (l) => {
-      const w = this.waiting.shift();
-      if (w) w(l);
-      else this.lines.push(l);
-    });
-  }
-  next(): Promise<string> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('syncookie helper did not answer within 20 s')), 20_000);
-      this.waiting.push((line) => {
-        clearTimeout(t);
-        resolve(line);
-      });
-    });
-  }
-  async send(msg: unknown): Promise<string> {
-    this.child.stdin.write(`${JSON.stringify(msg)}\n`);
-    return this.next();
-  }
-  async judge(label: string, frame: Buffer): Promise<SyncookieStepResult> {
-    return JSON.parse(await this.send({ label, frame: frame.toString('hex') })) as SyncookieStepResult;
-  }
+async function judge(h: NsHelper, label: string, frame: Buffer): Promise<SyncookieStepResult> {
+  return h.request<SyncookieStepResult>({ label, frame: frame.toString('hex') });
 }
 
 /** Options of a TCP header as [kind, value bytes] in order (NOPs included as kind 1). */
@@ -89,17 +61,13 @@ describe('xdp-ratelimit SYN cookies (test-run in a lab namespace)', { skip }, ()
 
   before(async () => {
     lab = await Lab.create({ name: 'syncookie', hosts: [{ name: 'srv' }], links: [] });
-    const child = spawn('ip', ['netns', 'exec', lab.ns('srv'), process.execPath, HELPER], { stdio: ['pipe', 'pipe', 'inherit'] });
-    h = new NsHelper(child);
+    h = NsHelper.start(lab, 'srv', HELPER);
     const p = JSON.parse(await h.next()) as { port4: number; port6: number };
     ports = { 4: p.port4, 6: p.port6 };
   });
 
   after(async () => {
-    if (h) {
-      h.child.stdin.end();
-      if (h.child.exitCode === null) await new Promise((r) => h.child.once('exit', r));
-    }
+    await h?.close();
     await lab?.destroy();
   });
 
@@ -160,7 +128,7 @@ describe('xdp-ratelimit SYN cookies (test-run in a lab namespace)', { skip }, ()
     describe(`IPv${fam}, agent cookies`, () => {
       it('SYN with Linux options -> SYN-ACK offering MSS, SACK, timestamps and window scale; the cookie is the documented SipHash', async () => {
         await h.send(policy('agent'));
-        const tcp = checkSynAck(fam, await h.judge('syn', syn(fam)), { headerLen: 40 });
+        const tcp = checkSynAck(fam, await judge(h, 'syn', syn(fam)), { headerLen: 40 });
         assert.deepEqual([...tcp.flags].sort(), ['ack', 'syn']);
         const opts = optionList(tcp.options);
         assert.deepEqual(opts.map(([k]) => k), [2, 4, 8, 1, 3], 'MSS, SACK-permitted, timestamps, NOP, window scale (Linux order)');
@@ -174,39 +142,39 @@ describe('xdp-ratelimit SYN cookies (test-run in a lab namespace)', { skip }, ()
 
       it('its ACK passes (timestamp echo checked); forged cookies and echoes drop', async () => {
         await h.send(policy('agent'));
-        const tcp = checkSynAck(fam, await h.judge('syn', syn(fam)), { headerLen: 40 });
+        const tcp = checkSynAck(fam, await judge(h, 'syn', syn(fam)), { headerLen: 40 });
         const tsval = optionList(tcp.options)[2]![1].readUInt32BE(0);
-        const good = await h.judge('ack', ack(fam, tcp.seq + 1, { ts: [CLIENT_TSVAL + 1, tsval] }));
+        const good = await judge(h, 'ack', ack(fam, tcp.seq + 1, { ts: [CLIENT_TSVAL + 1, tsval] }));
         assert.equal(good.retval, XDP_PASS);
         assert.equal(good.stats.syncookie_valid, '1');
-        const badEcho = await h.judge('bad echo', ack(fam, tcp.seq + 1, { ts: [CLIENT_TSVAL + 1, tsval ^ 0x01] }));
+        const badEcho = await judge(h, 'bad echo', ack(fam, tcp.seq + 1, { ts: [CLIENT_TSVAL + 1, tsval ^ 0x01] }));
         assert.equal(badEcho.retval, XDP_DROP, 'a wrong check byte in the timestamp echo');
-        const forged = await h.judge('forged', ack(fam, tcp.seq + 1 + 0x100, { ts: [CLIENT_TSVAL + 1, tsval] }));
+        const forged = await judge(h, 'forged', ack(fam, tcp.seq + 1 + 0x100, { ts: [CLIENT_TSVAL + 1, tsval] }));
         assert.equal(forged.retval, XDP_DROP);
         assert.equal(forged.delta.syncookie_invalid, 1);
         assert.equal(forged.delta.dropped, 1);
-        const otherOpts = await h.judge('option byte changed', ack(fam, ((tcp.seq & ~0xff) | ((tcp.seq + 1) & 0xff)) + 1, { ts: [CLIENT_TSVAL + 1, tsval] }));
+        const otherOpts = await judge(h, 'option byte changed', ack(fam, ((tcp.seq & ~0xff) | ((tcp.seq + 1) & 0xff)) + 1, { ts: [CLIENT_TSVAL + 1, tsval] }));
         assert.equal(otherOpts.retval, XDP_DROP, 'the option byte is covered by the hash');
-        const random = await h.judge('random', ack(fam, 0x12345678));
+        const random = await judge(h, 'random', ack(fam, 0x12345678));
         assert.equal(random.retval, XDP_DROP);
       });
 
       it('offers only what the client offered and the host allows; ECN when asked', async () => {
         await h.send(policy('agent'));
         // bare SYN: MSS only, the frame grows by the option
-        const bare = checkSynAck(fam, await h.judge('bare', syn(fam, { options: null })), { headerLen: 24 });
+        const bare = checkSynAck(fam, await judge(h, 'bare', syn(fam, { options: null })), { headerLen: 24 });
         assert.deepEqual(optionList(bare.options).map(([k]) => k), [2]);
         checkAgentCookie(fam, bare.seq, null, (0 << 6) | 0xf, 1000);
         // SACK and window scale, no timestamps
-        const sw = checkSynAck(fam, await h.judge('sack+ws', syn(fam, { options: Buffer.concat([tcpOptions.mss(1300), tcpOptions.nop(), tcpOptions.windowScale(9), tcpOptions.sackPermitted()]) })), { headerLen: 32 });
+        const sw = checkSynAck(fam, await judge(h, 'sack+ws', syn(fam, { options: Buffer.concat([tcpOptions.mss(1300), tcpOptions.nop(), tcpOptions.windowScale(9), tcpOptions.sackPermitted()]) })), { headerLen: 32 });
         assert.deepEqual(optionList(sw.options).map(([k]) => k), [2, 1, 1, 4, 1, 3]);
         checkAgentCookie(fam, sw.seq, null, ((fam === 4 ? 1 : 0) << 6) | 0x10 | 9);
         // ECN asked (ECE+CWR) is granted with ECE
-        const ecn = checkSynAck(fam, await h.judge('ecn', syn(fam, { ecn: true })), { headerLen: 40 });
+        const ecn = checkSynAck(fam, await judge(h, 'ecn', syn(fam, { ecn: true })), { headerLen: 40 });
         assert.deepEqual([...ecn.flags].sort(), ['ack', 'ece', 'syn']);
         // a host without SACK, timestamps, window scaling and ECN: MSS only, whatever was offered
         await h.send({ ...policy('agent'), allow: 0 });
-        const plain = checkSynAck(fam, await h.judge('host allows nothing', syn(fam, { ecn: true })), { headerLen: 24 });
+        const plain = checkSynAck(fam, await judge(h, 'host allows nothing', syn(fam, { ecn: true })), { headerLen: 24 });
         assert.deepEqual([...plain.flags].sort(), ['ack', 'syn']);
         assert.deepEqual(optionList(plain.options).map(([k]) => k), [2]);
       });
@@ -214,50 +182,50 @@ describe('xdp-ratelimit SYN cookies (test-run in a lab namespace)', { skip }, ()
       it('VLAN-tagged (QinQ) SYN and SYN with payload', async () => {
         await h.send(policy('agent'));
         const vlans = [{ vid: 100 }, { vid: 42 }];
-        checkSynAck(fam, await h.judge('vlan', syn(fam, { vlans })), { headerLen: 40, vlans });
-        checkSynAck(fam, await h.judge('payload', syn(fam, { payload: 'early data' })), { headerLen: 40 });
+        checkSynAck(fam, await judge(h, 'vlan', syn(fam, { vlans })), { headerLen: 40, vlans });
+        checkSynAck(fam, await judge(h, 'payload', syn(fam, { payload: 'early data' })), { headerLen: 40 });
       });
 
       it('SYNs left to the stack: no listener, truncated options, under the threshold', async () => {
         await h.send(policy('agent'));
-        const closed = await h.judge('closed', syn(fam, { dport: 9 }));
+        const closed = await judge(h, 'closed', syn(fam, { dport: 9 }));
         assert.equal(closed.retval, XDP_PASS);
         assert.equal(closed.stats.syn_not_answered, '1');
-        const cut = await h.judge('truncated', truncate(syn(fam), (fam === 4 ? 34 : 54) + 24));
+        const cut = await judge(h, 'truncated', truncate(syn(fam), (fam === 4 ? 34 : 54) + 24));
         assert.equal(cut.retval, XDP_PASS);
         assert.equal(cut.delta.syncookie_sent, undefined);
         await h.send(policy('agent', { threshold_mode: true, threshold_pps: 10 }));
-        const first = await h.judge('under', syn(fam));
+        const first = await judge(h, 'under', syn(fam));
         assert.equal(first.retval, XDP_PASS, 'first SYN within the threshold burst goes to the stack');
         assert.equal(first.stats.syn_under_threshold, '1');
-        checkSynAck(fam, await h.judge('over', syn(fam)), { headerLen: 40 });
+        checkSynAck(fam, await judge(h, 'over', syn(fam)), { headerLen: 40 });
       });
     });
 
     describe(`IPv${fam}, kernel cookies`, () => {
       it('the first SYN to a listener refreshes it through the stack; later ones get the kernel cookie; its ACK passes, a forged one drops', async () => {
         await h.send(policy('kernel'));
-        const first = await h.judge('refresh', syn(fam));
+        const first = await judge(h, 'refresh', syn(fam));
         assert.equal(first.retval, XDP_PASS);
         assert.equal(first.stats.syn_refresh, '1');
-        const tcp = checkSynAck(fam, await h.judge('syn', syn(fam)), { headerLen: LINUX_OPTS.length + 20 });
+        const tcp = checkSynAck(fam, await judge(h, 'syn', syn(fam)), { headerLen: LINUX_OPTS.length + 20 });
         const opts = optionList(tcp.options);
         assert.equal(opts[0]![0], 2, 'MSS first');
         const mss = opts[0]![1].readUInt16BE(0);
         assert.ok(mss >= 536 && mss <= 1460, `MSS ${mss} from the kernel's table, never above the client's`);
         assert.ok(opts.slice(1).every(([k]) => k === 1), 'NOP padding');
-        const good = await h.judge('ack', ack(fam, tcp.seq + 1));
+        const good = await judge(h, 'ack', ack(fam, tcp.seq + 1));
         assert.equal(good.retval, XDP_PASS);
         assert.equal(good.stats.syncookie_valid_kernel, '1');
-        const forged = await h.judge('forged', ack(fam, tcp.seq + 1 + 0x10000));
+        const forged = await judge(h, 'forged', ack(fam, tcp.seq + 1 + 0x10000));
         assert.equal(forged.retval, XDP_DROP);
         assert.equal(forged.delta.syncookie_invalid, 1);
       });
 
       it('bare SYN: the header keeps its length (no room for an MSS option)', async () => {
         await h.send(policy('kernel'));
-        await h.judge('refresh', syn(fam, { options: null }));
-        checkSynAck(fam, await h.judge('bare', syn(fam, { options: null })), { headerLen: 20 });
+        await judge(h, 'refresh', syn(fam, { options: null }));
+        checkSynAck(fam, await judge(h, 'bare', syn(fam, { options: null })), { headerLen: 20 });
       });
     });
   }

@@ -60,15 +60,39 @@ static __always_inline void sn_event_submit(void *rec, struct sentinel_counters 
 	sn_count(c, SN_CNT_EVENTS, 1);
 }
 
+/* The interface a packet event is about: the device the program runs on. XDP sees packets
+ * only as they arrive (ingress_ifindex). At TC it is skb->ifindex, the receiving device at
+ * ingress and the sending one at egress; skb->ingress_ifindex would be wrong at egress (0 for a
+ * packet the host sends, the receiving device for one it forwards). */
+static __always_inline __u32 sn_xdp_ifindex(const struct xdp_md *ctx)
+{
+	return ctx->ingress_ifindex;
+}
+
+static __always_inline __u32 sn_skb_ifindex(const struct __sk_buff *skb)
+{
+	return skb->ifindex;
+}
+
+/* Chosen by the context's type, so no program can pick the wrong field for its hook (any other
+ * context type does not compile). */
+#define SN_EVENT_IFINDEX(ctx)                                     \
+	_Generic((ctx),                                           \
+		struct xdp_md *: sn_xdp_ifindex,                  \
+		const struct xdp_md *: sn_xdp_ifindex,            \
+		struct __sk_buff *: sn_skb_ifindex,               \
+		const struct __sk_buff *: sn_skb_ifindex)(ctx)
+
 /* The flow part every packet event has under the same member names (src_addr, dst_addr,
  * ifindex, src_port, dst_port, vlan_id, pkt_len, family, proto, tcp_flags), filled from the
- * parsed packet; the agent decodes it with one function (src/engines/event-flow.ts). A macro
- * because the event structs differ around it. */
-#define SN_EVENT_FILL_FLOW(e, xdp, p)                           \
+ * program's context (struct xdp_md or struct __sk_buff) and the parsed packet; the agent
+ * decodes it with one function (src/engines/event-flow.ts). A macro because the event structs
+ * differ around it. */
+#define SN_EVENT_FILL_FLOW(e, ctx, p)                           \
 	do {                                                    \
 		__builtin_memcpy((e)->src_addr, (p)->src, 16);  \
 		__builtin_memcpy((e)->dst_addr, (p)->dst, 16);  \
-		(e)->ifindex = (xdp)->ingress_ifindex;          \
+		(e)->ifindex = SN_EVENT_IFINDEX(ctx);           \
 		(e)->src_port = (p)->sport;                     \
 		(e)->dst_port = (p)->dport;                     \
 		(e)->vlan_id = (p)->vlan_id;                    \
