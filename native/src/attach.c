@@ -1,5 +1,6 @@
-/* Attach points: XDP links (native/generic), TCX links with a clsact fallback, uprobes, and
- * the operations every link shares (pin, destroy, update). */
+/* Attach points: XDP links (native/generic), TCX links placed by relative anchors with a clsact
+ * fallback placed by priority, the query of a TCX hook, uprobes, and the operations every link
+ * shares (pin, destroy, update). */
 #include "common.h"
 #include "objects.h"
 
@@ -7,8 +8,13 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/if_link.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Debian 12's linux-libc-dev predates TCX (Linux 6.6). */
@@ -141,7 +147,121 @@ static napi_value xdp_attach(napi_env env, napi_callback_info info)
 	return r;
 }
 
-/* ---- TC: TCX link, or clsact filter ---------------------------------------------------- */
+/* ---- TC: TCX link placed by anchors, or clsact filter placed by priority --------------- */
+
+/* What Debian 12's linux-libc-dev (6.1) lacks of the TCX UAPI (Linux 6.6): the mprog flags and
+ * the members of union bpf_attr that carry them. libbpf 1.1 has no wrapper either, so both
+ * calls are made with the raw syscall. */
+#define SN_BPF_F_BEFORE (1U << 3)
+#define SN_BPF_F_AFTER (1U << 4)
+#define SN_BPF_F_ID (1U << 5)
+#define SN_BPF_F_LINK (1U << 13)
+/* BPF_MPROG_MAX: the most programs one TCX hook holds */
+#define SN_TCX_MAX 64
+
+/* union bpf_attr, BPF_LINK_CREATE with its tcx member */
+struct sn_tcx_link_create {
+	__u32 prog_fd;
+	__u32 target_ifindex;
+	__u32 attach_type;
+	__u32 flags;
+	__u32 relative; /* a link or program fd, or an id with BPF_F_ID */
+	__u32 _pad;
+	__u64 expected_revision; /* 0: no check */
+};
+_Static_assert(offsetof(struct sn_tcx_link_create, expected_revision) == 24, "link_create.tcx layout");
+
+/* union bpf_attr, BPF_PROG_QUERY with the mprog members */
+struct sn_mprog_query {
+	__u32 target_ifindex;
+	__u32 attach_type;
+	__u32 query_flags;
+	__u32 attach_flags;
+	__u64 prog_ids;
+	__u32 count;
+	__u32 _pad;
+	__u64 prog_attach_flags;
+	__u64 link_ids;
+	__u64 link_attach_flags;
+	__u64 revision;
+};
+_Static_assert(offsetof(struct sn_mprog_query, revision) == 56, "query layout");
+
+static int sys_bpf(int cmd, void *attr, unsigned int size)
+{
+	long r = syscall(__NR_bpf, cmd, attr, size);
+	return r < 0 ? -errno : (int)r;
+}
+
+static __u32 tcx_attach_type(bool ingress)
+{
+	return ingress ? SN_BPF_TCX_INGRESS : SN_BPF_TCX_EGRESS;
+}
+
+/* The programs at a TCX hook in the order the kernel runs them. Older kernels answer ENOENT
+ * for a hook without programs: count 0, revision 0 (0 asks the attach for no check). */
+struct tcx_hook {
+	__u32 prog_ids[SN_TCX_MAX];
+	__u32 link_ids[SN_TCX_MAX];
+	__u32 count;
+	__u64 revision;
+};
+
+static int tcx_query(int ifindex, bool ingress, struct tcx_hook *h)
+{
+	struct sn_mprog_query q = {
+		.target_ifindex = (__u32)ifindex,
+		.attach_type = tcx_attach_type(ingress),
+		.prog_ids = (__u64)(unsigned long)h->prog_ids,
+		.link_ids = (__u64)(unsigned long)h->link_ids,
+		.count = SN_TCX_MAX,
+	};
+	int rc = sys_bpf(BPF_PROG_QUERY, &q, sizeof(q));
+	if (rc == -ENOENT) {
+		h->count = 0;
+		h->revision = 0;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	h->count = q.count;
+	h->revision = q.revision;
+	return 0;
+}
+
+/* Whether this kernel has TCX at all: a kernel without it refuses the attach type (EINVAL)
+ * whatever the interface, one with it answers for loopback (always ifindex 1). */
+static bool tcx_supported(void)
+{
+	struct tcx_hook h;
+	return tcx_query(1, true, &h) != -EINVAL;
+}
+
+static int tcx_link_create(int prog_fd, int ifindex, bool ingress, __u32 flags, __u32 relative,
+			   __u64 expected_revision)
+{
+	struct sn_tcx_link_create a = {
+		.prog_fd = (__u32)prog_fd,
+		.target_ifindex = (__u32)ifindex,
+		.attach_type = tcx_attach_type(ingress),
+		.flags = flags,
+		.relative = relative,
+		.expected_revision = expected_revision,
+	};
+	return sys_bpf(BPF_LINK_CREATE, &a, sizeof(a));
+}
+
+/* 0 on success with *id set, else -errno */
+static int link_id_of(int fd, __u32 *id)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	int rc = bpf_obj_get_info_by_fd(fd, &info, &len);
+	if (rc)
+		return rc < 0 ? rc : -EIO;
+	*id = info.id;
+	return 0;
+}
 
 static bool force_clsact(void)
 {
@@ -149,8 +269,9 @@ static bool force_clsact(void)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
-static napi_value tc_clsact(napi_env env, int prog_fd, int ifindex, bool ingress, int tcx_err,
-			    struct sn_link **out)
+/* priority 0 lets the kernel choose one (below every filter already there). */
+static napi_value tc_clsact(napi_env env, int prog_fd, int ifindex, bool ingress, __u32 priority,
+			    int tcx_err, struct sn_link **out)
 {
 	const char *fn = "tcAttach";
 	enum bpf_tc_attach_point ap = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
@@ -166,15 +287,16 @@ static napi_value tc_clsact(napi_env env, int prog_fd, int ifindex, bool ingress
 		return sn_throw_errno(env, fn, rc, NULL,
 				      "creating clsact qdisc on ifindex %d (TCX unavailable: errno %d)",
 				      ifindex, tcx_err);
-	LIBBPF_OPTS(bpf_tc_opts, to, .prog_fd = prog_fd);
+	LIBBPF_OPTS(bpf_tc_opts, to, .prog_fd = prog_fd, .priority = priority);
 	rc = bpf_tc_attach(&hook, &to);
 	if (rc) {
 		if (created_now && ref->refs == 0) {
 			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 			bpf_tc_hook_destroy(&hook);
 		}
-		return sn_throw_errno(env, fn, rc, NULL, "attaching a clsact %s filter on ifindex %d",
-				      ingress ? "ingress" : "egress", ifindex);
+		return sn_throw_errno(env, fn, rc, NULL,
+				      "attaching a clsact %s filter on ifindex %d at priority %u",
+				      ingress ? "ingress" : "egress", ifindex, priority);
 	}
 	struct sn_link *l = calloc(1, sizeof(*l));
 	if (!l) {
@@ -195,16 +317,146 @@ static napi_value tc_clsact(napi_env env, int prog_fd, int ifindex, bool ingress
 	return sn_make_i32(env, 0);
 }
 
+/* How many tc filters (anyone's) one side of a clsact qdisc holds, by a netlink dump; -errno
+ * when it cannot be read. */
+static int clsact_filter_count(int ifindex, bool ingress)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	struct {
+		struct nlmsghdr nh;
+		struct tcmsg tc;
+	} req = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg)), .nlmsg_type = RTM_GETTFILTER,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+		.tc = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex,
+			.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS) },
+	};
+	int rc = 0, count = 0;
+	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	static char buf[32768];
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0) {
+			rc = -EIO;
+			goto out;
+		}
+		int len = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE)
+				goto out;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(h);
+				rc = e->error ? e->error : -EIO;
+				goto out;
+			}
+			if (h->nlmsg_type == RTM_NEWTFILTER)
+				count++;
+		}
+	}
+out:
+	close(fd);
+	return rc < 0 ? rc : count;
+}
+
+/* Our filter goes; the qdisc goes too only when we created it, none of our filters use it any
+ * more and nobody else's filter is on it either (a foreign filter keeps working). */
 static void clsact_release(struct sn_link *l)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = l->ifindex, .attach_point = l->ap);
 	LIBBPF_OPTS(bpf_tc_opts, d, .handle = l->handle, .priority = l->priority);
 	bpf_tc_detach(&hook, &d);
 	struct qdisc_ref *ref = qdisc_ref(l->ifindex, false);
-	if (ref && --ref->refs == 0 && ref->created) {
+	if (ref && --ref->refs == 0 && ref->created && clsact_filter_count(l->ifindex, true) == 0 &&
+	    clsact_filter_count(l->ifindex, false) == 0) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
 	}
+}
+
+static bool arg_direction(napi_env env, const char *fn, napi_value v, bool *ingress)
+{
+	char *dir = NULL;
+	if (!sn_arg_string(env, fn, "direction", v, &dir))
+		return false;
+	*ingress = !strcmp(dir, "ingress");
+	bool ok = *ingress || !strcmp(dir, "egress");
+	if (!ok)
+		sn_throw_type(env, fn, "direction must be 'ingress' or 'egress', got '%s'", dir);
+	free(dir);
+	return ok;
+}
+
+struct tc_attach_opts {
+	enum { VIA_AUTO, VIA_TCX, VIA_CLSACT } via;
+	__u32 before, after; /* link ids, 0 when absent */
+	__u64 expected_revision;
+	__u32 priority;
+};
+
+static bool opt_u32(napi_env env, const char *fn, napi_value o, const char *key, __u32 *out)
+{
+	napi_value v;
+	bool has;
+	if (!sn_prop(env, o, key, &v, &has))
+		return false;
+	char name[48];
+	snprintf(name, sizeof(name), "opts.%s", key);
+	return !has || sn_arg_u32(env, fn, name, v, out);
+}
+
+static bool tc_attach_opts(napi_env env, const char *fn, napi_value o, struct tc_attach_opts *t)
+{
+	memset(t, 0, sizeof(*t));
+	napi_value v;
+	bool has;
+	if (!sn_prop(env, o, "via", &v, &has))
+		return false;
+	if (has) {
+		char *via = NULL;
+		if (!sn_arg_string(env, fn, "opts.via", v, &via))
+			return false;
+		t->via = !strcmp(via, "tcx") ? VIA_TCX : !strcmp(via, "clsact") ? VIA_CLSACT : VIA_AUTO;
+		bool ok = t->via != VIA_AUTO || !strcmp(via, "auto");
+		if (!ok)
+			sn_throw_type(env, fn, "opts.via must be 'auto', 'tcx' or 'clsact', got '%s'", via);
+		free(via);
+		if (!ok)
+			return false;
+	}
+	if (!opt_u32(env, fn, o, "before", &t->before) || !opt_u32(env, fn, o, "after", &t->after) ||
+	    !opt_u32(env, fn, o, "priority", &t->priority))
+		return false;
+	if (t->before && t->after) {
+		sn_throw_type(env, fn, "opts.before and opts.after are exclusive");
+		return false;
+	}
+	if (t->priority > 0xffff) {
+		sn_throw_type(env, fn, "opts.priority must be at most 65535, got %u", t->priority);
+		return false;
+	}
+	if (!sn_prop(env, o, "expectedRevision", &v, &has))
+		return false;
+	if (has) {
+		bool lossless;
+		uint64_t rev;
+		if (napi_get_value_bigint_uint64(env, v, &rev, &lossless) != napi_ok || !lossless) {
+			sn_throw_type(env, fn, "opts.expectedRevision must be a non-negative bigint below 2^64");
+			return false;
+		}
+		t->expected_revision = rev;
+	}
+	return true;
 }
 
 static napi_value tc_attach(napi_env env, napi_callback_info info)
@@ -214,29 +466,35 @@ static napi_value tc_attach(napi_env env, napi_callback_info info)
 	napi_value argv[MAX_ARGS];
 	int prog_fd;
 	int32_t ifindex;
-	char *dir = NULL;
+	bool ingress;
+	struct tc_attach_opts o;
 	if (!sn_get_args(env, info, fn, 3, argv, NULL) || !sn_arg_fd(env, fn, argv[0], &prog_fd) ||
 	    !sn_arg_i32(env, fn, "ifindex", argv[1], &ifindex) ||
-	    !sn_arg_string(env, fn, "direction", argv[2], &dir))
+	    !arg_direction(env, fn, argv[2], &ingress) || !tc_attach_opts(env, fn, argv[3], &o))
 		return NULL;
-	bool ingress = !strcmp(dir, "ingress");
-	if (!ingress && strcmp(dir, "egress")) {
-		sn_throw_type(env, fn, "direction must be 'ingress' or 'egress', got '%s'", dir);
-		free(dir);
-		return NULL;
-	}
-	free(dir);
 	if (ifindex <= 0)
 		return sn_throw_type(env, fn, "ifindex must be positive, got %d", ifindex);
+	const char *dir = ingress ? "ingress" : "egress";
 
 	struct sn_link *l = NULL;
 	const char *kind = "tcx";
+	__u32 id = 0;
 	int tcx_err = 0;
-	if (!force_clsact()) {
-		int fd = bpf_link_create(prog_fd, ifindex,
-					 (enum bpf_attach_type)(ingress ? SN_BPF_TCX_INGRESS : SN_BPF_TCX_EGRESS),
-					 NULL);
+	bool clsact = o.via == VIA_CLSACT || (o.via == VIA_AUTO && force_clsact());
+	if (!clsact) {
+		__u32 flags = 0, rel = 0;
+		if (o.before || o.after) {
+			flags = (o.before ? SN_BPF_F_BEFORE : SN_BPF_F_AFTER) | SN_BPF_F_LINK | SN_BPF_F_ID;
+			rel = o.before ? o.before : o.after;
+		}
+		int fd = tcx_link_create(prog_fd, ifindex, ingress, flags, rel, o.expected_revision);
 		if (fd >= 0) {
+			/* The id is what later attachments anchor to: a link without one is refused. */
+			int rc = link_id_of(fd, &id);
+			if (rc) {
+				close(fd);
+				return sn_throw_errno(env, fn, -rc, NULL, "reading the id of a new TCX link");
+			}
 			l = calloc(1, sizeof(*l));
 			if (!l) {
 				close(fd);
@@ -246,15 +504,25 @@ static napi_value tc_attach(napi_env env, napi_callback_info info)
 			l->fd = fd;
 		} else {
 			tcx_err = -fd;
-			/* Only "this kernel has no TCX" falls back; anything else is a real error. */
-			if (tcx_err != EINVAL && tcx_err != SN_ENOTSUPP && tcx_err != EOPNOTSUPP)
-				return sn_throw_errno(env, fn, tcx_err, NULL, "attaching TCX %s on ifindex %d",
-						      ingress ? "ingress" : "egress", ifindex);
+			/* Only "this kernel has no TCX" falls back: an anchor that is gone, a stale
+			 * revision or a full hook are real errors the caller must see. */
+			bool absent = (tcx_err == EINVAL || tcx_err == SN_ENOTSUPP || tcx_err == EOPNOTSUPP) &&
+				      !tcx_supported();
+			if (o.via == VIA_TCX || !absent) {
+				if (rel)
+					return sn_throw_errno(env, fn, tcx_err, NULL,
+							      "attaching TCX %s on ifindex %d %s link %u (expected revision %llu)",
+							      dir, ifindex, o.before ? "before" : "after", rel,
+							      (unsigned long long)o.expected_revision);
+				return sn_throw_errno(env, fn, tcx_err, NULL,
+						      "attaching TCX %s on ifindex %d (expected revision %llu)", dir,
+						      ifindex, (unsigned long long)o.expected_revision);
+			}
 		}
 	}
 	if (!l) {
 		kind = "clsact";
-		if (!tc_clsact(env, prog_fd, ifindex, ingress, tcx_err, &l))
+		if (!tc_clsact(env, prog_fd, ifindex, ingress, o.priority, tcx_err, &l))
 			return NULL;
 	}
 	uint32_t h;
@@ -271,6 +539,57 @@ static napi_value tc_attach(napi_env env, napi_callback_info info)
 	NAPI_OK(env, napi_create_object(env, &r));
 	sn_set(env, r, "link", jh);
 	sn_set(env, r, "kind", sn_make_string(env, kind));
+	sn_set(env, r, "id", sn_make_u32(env, id));
+	sn_set(env, r, "priority", sn_make_u32(env, l->kind == LK_CLSACT ? l->priority : 0));
+	return r;
+}
+
+static napi_value u32_array(napi_env env, const __u32 *v, __u32 n)
+{
+	napi_value a;
+	if (napi_create_array_with_length(env, n, &a) != napi_ok)
+		return NULL;
+	for (__u32 i = 0; i < n; i++)
+		if (napi_set_element(env, a, i, sn_make_u32(env, v[i])) != napi_ok)
+			return NULL;
+	return a;
+}
+
+static napi_value tcx_query_js(napi_env env, napi_callback_info info)
+{
+	const char *fn = "tcxQuery";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	int32_t ifindex;
+	bool ingress;
+	if (!sn_get_args(env, info, fn, 2, argv, NULL) ||
+	    !sn_arg_i32(env, fn, "ifindex", argv[0], &ifindex) ||
+	    !arg_direction(env, fn, argv[1], &ingress))
+		return NULL;
+	if (ifindex <= 0)
+		return sn_throw_type(env, fn, "ifindex must be positive, got %d", ifindex);
+	struct tcx_hook *h = calloc(1, sizeof(*h));
+	if (!h)
+		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating a query");
+	int rc = tcx_query(ifindex, ingress, h);
+	if (rc) {
+		free(h);
+		return sn_throw_errno(env, fn, -rc, NULL, "querying TCX %s of ifindex %d",
+				      ingress ? "ingress" : "egress", ifindex);
+	}
+	napi_value r = NULL, rev, progs, links;
+	if (napi_create_object(env, &r) != napi_ok ||
+	    napi_create_bigint_uint64(env, h->revision, &rev) != napi_ok ||
+	    !(progs = u32_array(env, h->prog_ids, h->count)) ||
+	    !(links = u32_array(env, h->link_ids, h->count))) {
+		free(h);
+		sn_throw_napi_failure(env, "building the query result");
+		return NULL;
+	}
+	free(h);
+	sn_set(env, r, "revision", rev);
+	sn_set(env, r, "progIds", progs);
+	sn_set(env, r, "linkIds", links);
 	return r;
 }
 
@@ -443,6 +762,7 @@ napi_value sn_init_attach(napi_env env, napi_value exports)
 {
 	if (!sn_export(env, exports, "xdpAttach", xdp_attach) ||
 	    !sn_export(env, exports, "tcAttach", tc_attach) ||
+	    !sn_export(env, exports, "tcxQuery", tcx_query_js) ||
 	    !sn_export(env, exports, "uprobeAttach", uprobe_attach) ||
 	    !sn_export(env, exports, "linkPin", link_pin) ||
 	    !sn_export(env, exports, "linkDestroy", link_destroy) ||

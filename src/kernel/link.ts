@@ -1,9 +1,13 @@
 // Attachments as objects: each attach returns a Link that knows what it is (XDP mode, TCX or
 // clsact, uprobe), can be pinned so enforcement survives the agent, replaced atomically, and
-// destroyed (idempotent).
+// destroyed (idempotent). TC attachments with a rank keep our TC programs in rank order at
+// their hook (tc-order.ts says how).
 import { readFileSync } from 'node:fs';
 import { loadNative, type XdpMode } from './native.js';
-import { nativeCall } from './errors.js';
+import { BpfError, nativeCall } from './errors.js';
+import { checkTcRank, clsactPriority, describeAnchor, ownedTcLinks, planTcAnchor, type TcAnchor, type TcDirection, type TcHookEntry } from './tc-order.js';
+
+export type { TcDirection } from './tc-order.js';
 
 export type LinkKind = 'xdp' | 'tcx' | 'clsact' | 'uprobe' | 'uretprobe';
 
@@ -25,6 +29,22 @@ function resolveIf(iface: number | string): number {
   return typeof iface === 'number' ? iface : ifindexOf(iface);
 }
 
+/** Where a TC attachment sits in its hook's pipeline. */
+export interface TcPlacement {
+  ifindex: number;
+  direction: TcDirection;
+  /** its rank (lower runs first); undefined when attached without one (appended, unordered) */
+  rank: number | undefined;
+  /** TCX link id; 0 for clsact */
+  linkId: number;
+  /** clsact filter priority; 0 for TCX */
+  priority: number;
+  /** TCX: where it was inserted when attached (the hook may have changed since) */
+  anchor: TcAnchor | undefined;
+  /** TCX: how many times the hook changed under us before the insertion held */
+  staleRetries: number;
+}
+
 export class Link {
   private live = true;
   private pinPath: string | undefined;
@@ -36,6 +56,8 @@ export class Link {
     readonly mode: 'native' | 'generic' | undefined,
     /** what the link is attached to, for messages and status */
     readonly target: string,
+    /** TC only: its place at the hook */
+    readonly tc?: TcPlacement,
   ) {}
 
   get attached(): boolean {
@@ -63,12 +85,14 @@ export class Link {
   destroy(): void {
     if (!this.live) return;
     this.live = false;
+    if (this.tc?.linkId) ownedTcLinks.remove(this.tc.linkId);
     nativeCall(() => loadNative().linkDestroy(this.handle), `destroying ${this.describe()}`);
     this.pinPath = undefined;
   }
 
   describe(): string {
-    return `${this.kind}${this.mode ? `/${this.mode}` : ''} link on ${this.target}`;
+    const rank = this.tc?.rank !== undefined ? `, rank ${this.tc.rank}` : '';
+    return `${this.kind}${this.mode ? `/${this.mode}` : ''} link on ${this.target}${rank}`;
   }
 
   private assertLive(op: string): void {
@@ -82,10 +106,85 @@ export function attachXdp(progFd: number, iface: number | string, mode: XdpMode 
   return new Link(r.link, 'xdp', r.mode, `${iface} (ifindex ${ifindex})`);
 }
 
-export function attachTc(progFd: number, iface: number | string, direction: 'ingress' | 'egress'): Link {
+export interface TcAttachOptions {
+  /** The program's place in the hook's pipeline, 1..999, lower runs first. With a rank the
+   * attachment keeps our ranked programs at the hook in rank order (TCX: relative anchors;
+   * clsact: priority 20000 + rank). Without one it is appended and orders nothing. */
+  rank?: number;
+  /** 'auto' (default): TCX, or clsact when the kernel has no TCX (or SENTINEL_FORCE_CLSACT is
+   * set); 'tcx' or 'clsact' force one. */
+  via?: 'auto' | 'tcx' | 'clsact';
+  /** what the program is, for messages (default: the target) */
+  label?: string;
+}
+
+/** How many times a ranked TCX attach re-plans after the hook changed under it (ESTALE). */
+export const TC_STALE_RETRIES = 16;
+
+/** A program at a TCX hook, in kernel order, with its rank when it is one of our ranked links. */
+export interface TcHookProgram extends TcHookEntry {
+  rank: number | undefined;
+}
+
+export interface TcHookState {
+  /** bumped by the kernel on every change at the hook (0 or 1 while nothing is attached) */
+  revision: bigint;
+  programs: TcHookProgram[];
+}
+
+/** The programs attached at a TCX hook in the order the kernel runs them (BPF_PROG_QUERY), or
+ * null when the kernel has no TCX. Foreign programs are listed too, with rank undefined. */
+export function queryTcHook(iface: number | string, direction: TcDirection): TcHookState | null {
   const ifindex = resolveIf(iface);
-  const r = nativeCall(() => loadNative().tcAttach(progFd, ifindex, direction), `attaching TC ${direction} to ${iface}`);
-  return new Link(r.link, r.kind, undefined, `${iface} (ifindex ${ifindex}) ${direction}`);
+  let q;
+  try {
+    q = nativeCall(() => loadNative().tcxQuery(ifindex, direction), `querying TCX ${direction} of ${iface}`);
+  } catch (e) {
+    if (e instanceof BpfError && e.code === 'EINVAL') return null; // no TCX in this kernel
+    throw e;
+  }
+  return {
+    revision: q.revision,
+    programs: q.progIds.map((progId, i) => {
+      const linkId = q.linkIds[i] ?? 0;
+      return { progId, linkId, rank: linkId ? ownedTcLinks.rankOf(linkId) : undefined };
+    }),
+  };
+}
+
+export function attachTc(progFd: number, iface: number | string, direction: TcDirection, opts: TcAttachOptions = {}): Link {
+  const ifindex = resolveIf(iface);
+  const target = `${iface} (ifindex ${ifindex}) ${direction}`;
+  const { rank, via = 'auto' } = opts;
+  const what = `attaching TC ${direction} to ${iface}`;
+  if (rank === undefined) {
+    const r = nativeCall(() => loadNative().tcAttach(progFd, ifindex, direction, { via }), what);
+    return new Link(r.link, r.kind, undefined, target, { ifindex, direction, rank, linkId: r.id, priority: r.priority, anchor: undefined, staleRetries: 0 });
+  }
+  checkTcRank(rank);
+  const priority = clsactPriority(rank);
+  for (let stale = 0; ; stale++) {
+    const hook = via === 'clsact' ? null : queryTcHook(ifindex, direction);
+    const anchor = hook ? planTcAnchor(hook.programs, (id) => ownedTcLinks.rankOf(id), rank) : undefined;
+    try {
+      const r = nativeCall(
+        () =>
+          loadNative().tcAttach(progFd, ifindex, direction, {
+            via,
+            priority,
+            expectedRevision: hook?.revision ?? 0n,
+            ...(anchor?.where === 'before' ? { before: anchor.linkId } : anchor?.where === 'after' ? { after: anchor.linkId } : {}),
+          }),
+        `${what} at rank ${rank}${anchor ? `, ${describeAnchor(anchor)}` : ''}`,
+      );
+      const tcAnchor = r.kind === 'tcx' ? anchor : undefined;
+      if (r.id) ownedTcLinks.add(r.id, { ifindex, direction, rank, label: opts.label ?? target });
+      return new Link(r.link, r.kind, undefined, target, { ifindex, direction, rank, linkId: r.id, priority: r.priority, anchor: tcAnchor, staleRetries: stale });
+    } catch (e) {
+      if (e instanceof BpfError && e.code === 'ESTALE' && stale < TC_STALE_RETRIES) continue;
+      throw e;
+    }
+  }
 }
 
 export function attachUprobe(

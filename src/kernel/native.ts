@@ -48,6 +48,35 @@ export interface NativeOpenOptions {
   reuseMaps?: Record<string, number>;
 }
 
+export interface NativeTcAttachOptions {
+  /** 'auto' (default): TCX, clsact when the kernel has none or SENTINEL_FORCE_CLSACT is set */
+  via?: 'auto' | 'tcx' | 'clsact';
+  /** TCX: insert right before this link (by kernel link id) */
+  before?: number;
+  /** TCX: insert right after this link (by kernel link id); exclusive with before */
+  after?: number;
+  /** TCX: fail with ESTALE unless the hook is still at this revision (0n: no check) */
+  expectedRevision?: bigint;
+  /** clsact: filter priority, 1..65535 (lower runs first); 0 or absent: the kernel chooses */
+  priority?: number;
+}
+
+export interface NativeTcAttachResult {
+  link: number;
+  kind: 'tcx' | 'clsact';
+  /** TCX link id (bpf_link_info.id), 0 for clsact */
+  id: number;
+  /** clsact filter priority, 0 for TCX */
+  priority: number;
+}
+
+export interface NativeTcxHook {
+  revision: bigint;
+  progIds: number[];
+  /** one per program, same order; 0 where a program was attached without a link */
+  linkIds: number[];
+}
+
 export interface NativeTestRunOptions {
   /** frame bytes handed to the program */
   data: Buffer;
@@ -112,9 +141,18 @@ export interface NativeBridge {
   // --- attach (each returns a link handle) ------------------------------------------------
   /** XDP via bpf_link. mode 'auto' tries native then generic. Returns the mode actually used. */
   xdpAttach(progFd: number, ifindex: number, mode: XdpMode): { link: number; mode: 'native' | 'generic' };
-  /** TCX ingress/egress via raw bpf_link_create (attach types 46/47); falls back to a clsact qdisc
-   * + bpf_tc_attach when the kernel has no TCX. `kind` says which was used. */
-  tcAttach(progFd: number, ifindex: number, direction: 'ingress' | 'egress'): { link: number; kind: 'tcx' | 'clsact' };
+  /** TCX ingress/egress via raw bpf_link_create (attach types 46/47), placed before or after a
+   * link already at the hook (BPF_F_BEFORE/AFTER | BPF_F_LINK | BPF_F_ID) or appended, refused
+   * with ESTALE when the hook's revision is no longer `expectedRevision`; falls back to a clsact
+   * qdisc + bpf_tc_attach at `priority` (0: the kernel chooses) when the kernel has no TCX, or
+   * when asked to. `kind` says which was used; `id` is the TCX link id (0 for clsact), `priority`
+   * the clsact filter's (0 for TCX). */
+  tcAttach(progFd: number, ifindex: number, direction: 'ingress' | 'egress', opts?: NativeTcAttachOptions): NativeTcAttachResult;
+  /** BPF_PROG_QUERY of a TCX hook: its programs in the order the kernel runs them, the link
+   * holding each (0 when attached without one) and the hook's revision. A hook nothing is
+   * attached to answers with no programs (revision 0 or 1 by kernel version); a kernel without
+   * TCX throws EINVAL. */
+  tcxQuery(ifindex: number, direction: 'ingress' | 'egress'): NativeTcxHook;
   /** uprobe / uretprobe by symbol name (bpf_program__attach_uprobe_opts with func_name). pid -1 = all. */
   uprobeAttach(obj: number, progName: string, binaryPath: string, symbol: string, opts: { retprobe: boolean; pid?: number }): number;
   /** pin a link so it survives the process */

@@ -2,7 +2,7 @@
 // (verifier log on failure), then its programs and maps by name.
 import { loadNative, type NativeMapInfo, type NativeOpenOptions, type NativeProgramInfo, type NativeTestRunOptions, type NativeTestRunResult, type XdpMode } from './native.js';
 import { nativeCall } from './errors.js';
-import { attachTc, attachUprobe, attachXdp, type Link } from './link.js';
+import { attachTc, attachUprobe, attachXdp, type Link, type TcAttachOptions, type TcDirection } from './link.js';
 import { BpfMap, type Codec } from './map.js';
 
 export type OpenOptions = NativeOpenOptions;
@@ -24,8 +24,9 @@ export class Program {
     return attachXdp(this.fd, iface, mode);
   }
 
-  attachTc(iface: number | string, direction: 'ingress' | 'egress'): Link {
-    return attachTc(this.fd, iface, direction);
+  /** TC ingress or egress; with `opts.rank`, at that place in the hook's pipeline (link.ts). */
+  attachTc(iface: number | string, direction: TcDirection, opts: TcAttachOptions = {}): Link {
+    return attachTc(this.fd, iface, direction, { label: this.name, ...opts });
   }
 
   attachUprobe(binaryPath: string, symbol: string, opts: { retprobe?: boolean; pid?: number } = {}): Link {

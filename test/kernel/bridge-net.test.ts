@@ -116,3 +116,56 @@ for (const forced of [false, true]) {
     }
   });
 }
+
+interface HookReport {
+  revision: string;
+  progIds: number[];
+  linkIds: number[];
+}
+
+interface AnchorReport {
+  error?: string;
+  empty: HookReport;
+  a: { id: number; kind: string; priority: number };
+  b: { id: number };
+  c: { id: number };
+  afterA: HookReport;
+  stale: string;
+  afterStale: HookReport;
+  afterB: HookReport;
+  afterC: HookReport;
+  missingAnchor: string;
+  qdiscAfterMissing: string;
+  bothAnchors: string;
+  afterDestroyC: HookReport;
+  afterAll: HookReport;
+}
+
+test('TCX anchors: query in kernel order with revisions, insert before/after a link by id, ESTALE on a stale revision, no clsact fallback on a bad anchor', (t) => {
+  if (!(prereqs(t) && requireOrSkip(t, objectsBuilt('tc_stages'), 'build/bpf-test/tc_stages.bpf.o (make bpf)'))) return;
+  const pair = makeVethPair();
+  try {
+    const r = runHelper(pair, { op: 'tcx-anchors', obj: testObj('tc_stages') }) as unknown as AnchorReport;
+    // a hook nothing was attached to: no programs (revision 0 or 1 by kernel version)
+    assert.deepEqual({ progIds: r.empty.progIds, linkIds: r.empty.linkIds }, { progIds: [], linkIds: [] });
+    const { a, b, c } = r;
+    assert.equal(a.kind, 'tcx');
+    assert.ok(a.id > 0 && b.id > 0 && c.id > 0 && new Set([a.id, b.id, c.id]).size === 3, 'each link reports its own kernel id');
+    assert.equal(a.priority, 0);
+    assert.deepEqual(r.afterA.linkIds, [a.id]);
+    assert.ok(BigInt(r.afterA.revision) > 0n);
+    assert.equal(r.stale, 'ESTALE', 'a revision the hook is not at is refused');
+    assert.deepEqual(r.afterStale, r.afterA, 'and nothing changed');
+    assert.deepEqual(r.afterB.linkIds, [b.id, a.id], 'before a');
+    assert.equal(BigInt(r.afterB.revision), BigInt(r.afterA.revision) + 1n, 'each change bumps the revision');
+    assert.deepEqual(r.afterC.linkIds, [b.id, c.id, a.id], 'after b');
+    assert.equal(new Set(r.afterC.progIds).size, 3, 'one program id per link, in the same order');
+    assert.equal(r.missingAnchor, 'ENOENT', 'an anchor that does not exist is an error');
+    assert.doesNotMatch(r.qdiscAfterMissing, /clsact/, 'not a reason to fall back to clsact');
+    assert.equal(r.bothAnchors, 'ERR_INVALID_ARG', 'before and after together are refused');
+    assert.deepEqual(r.afterDestroyC.linkIds, [b.id, a.id]);
+    assert.deepEqual(r.afterAll.linkIds, [], 'the hook is empty again');
+  } finally {
+    pair.destroy();
+  }
+});

@@ -8,10 +8,10 @@ import { BpfObject } from '../../src/kernel/object.js';
 import { u32Codec, u64Codec } from '../../src/kernel/map.js';
 import { ensureBpffsSync, removePinTree } from '../../src/kernel/bpffs.js';
 import { loadNative, type XdpMode } from '../../src/kernel/native.js';
-import type { Link } from '../../src/kernel/link.js';
+import { ifindexOf, type Link } from '../../src/kernel/link.js';
 
 interface Job {
-  op: 'xdp' | 'tc';
+  op: 'xdp' | 'tc' | 'tcx-anchors';
   obj: string;
   ifname: string;
   peer4: string;
@@ -36,11 +36,60 @@ function out(cmd: string, args: string[]): string {
 // `ip netns exec` gave us a fresh /sys: this mounts a bpffs for the pins of this run.
 ensureBpffsSync(job.pinDir);
 const obj = BpfObject.load(job.obj, { pinRoot: job.pinDir });
-const counts = obj.map('echo_counts', u32Codec, u64Codec);
-const read = (): string[] => Array.from({ length: 8 }, (_, i) => String(counts.lookup(i) ?? -1n));
 const report: Record<string, unknown> = {};
 const links: Link[] = [];
-try {
+
+/** The raw bridge calls of ordered TCX: query, anchors by link id, the revision check. */
+function tcxAnchors(): void {
+  const n = loadNative();
+  const ifindex = ifindexOf(job.ifname);
+  const q = () => {
+    const r = n.tcxQuery(ifindex, 'ingress');
+    return { revision: String(r.revision), progIds: r.progIds, linkIds: r.linkIds };
+  };
+  const fd = (i: number) => obj.progFd(`stage_${i}`);
+  const handles: number[] = [];
+  const fail = (f: () => unknown) => {
+    try {
+      f();
+      return 'no error';
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    }
+  };
+  try {
+    report.empty = q();
+    const a = n.tcAttach(fd(1), ifindex, 'ingress', { via: 'tcx' });
+    handles.push(a.link);
+    report.a = a;
+    report.afterA = q();
+    const rev = n.tcxQuery(ifindex, 'ingress').revision;
+    report.stale = fail(() => handles.push(n.tcAttach(fd(2), ifindex, 'ingress', { via: 'tcx', expectedRevision: rev + 1n }).link));
+    report.afterStale = q();
+    const b = n.tcAttach(fd(2), ifindex, 'ingress', { before: a.id, expectedRevision: rev });
+    handles.push(b.link);
+    report.b = b;
+    report.afterB = q();
+    const c = n.tcAttach(fd(3), ifindex, 'ingress', { after: b.id });
+    handles.push(c.link);
+    report.c = c;
+    report.afterC = q();
+    report.missingAnchor = fail(() => handles.push(n.tcAttach(fd(4), ifindex, 'ingress', { before: 0x7ffffff0 }).link));
+    report.qdiscAfterMissing = out('tc', ['qdisc', 'show', 'dev', job.ifname]);
+    report.bothAnchors = fail(() => n.tcAttach(fd(4), ifindex, 'ingress', { before: a.id, after: b.id }));
+    n.linkDestroy(c.link);
+    handles.splice(handles.indexOf(c.link), 1);
+    report.afterDestroyC = q();
+  } finally {
+    for (const h of handles) n.linkDestroy(h);
+  }
+  report.afterAll = q();
+}
+
+/** XDP or TC attached, real pings counted (bridge_net.bpf.o's echo_counts). */
+function counted(): void {
+  const counts = obj.map('echo_counts', u32Codec, u64Codec);
+  const read = (): string[] => Array.from({ length: 8 }, (_, i) => String(counts.lookup(i) ?? -1n));
   report.before = read();
   if (job.op === 'xdp') {
     const link = obj.program('xdp_count').attachXdp(job.ifname, job.mode ?? 'auto');
@@ -83,6 +132,11 @@ try {
   }
   report.ping3 = ping(2);
   report.afterDetach = read();
+}
+
+try {
+  if (job.op === 'tcx-anchors') tcxAnchors();
+  else counted();
 } catch (e) {
   report.error = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
 } finally {
@@ -96,4 +150,4 @@ try {
   obj.close();
   if (existsSync(job.pinDir)) removePinTree(job.pinDir);
 }
-process.stdout.write(`${JSON.stringify(report)}\n`);
+process.stdout.write(`${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}\n`);
