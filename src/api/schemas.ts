@@ -75,6 +75,7 @@ const attachmentSchema = {
     hook: { type: 'string', enum: [...HOOKS] },
     mode: { type: 'string', enum: [...ATTACH_MODES] },
     attached: { type: 'boolean' },
+    rank: { type: 'integer', minimum: 1 },
     error: { type: 'string' },
   },
 } as const;

@@ -21,6 +21,9 @@ export interface AttachmentStatus {
   hook: Hook;
   mode: AttachMode;
   attached: boolean;
+  /** TC hooks: the program's place in the TC pipeline (src/engines/tc-pipeline.ts), lower runs
+   * first; the kernel keeps our programs at the hook in this order */
+  rank?: number;
   /** why it is not attached (driver refused native XDP, interface vanished, ...) */
   error?: string;
 }

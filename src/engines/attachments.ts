@@ -5,9 +5,11 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AttachmentStatus, AttachMode, Hook } from '../api/types.js';
-import type { Link } from '../kernel/link.js';
+import type { Link, TcDirection } from '../kernel/link.js';
+import type { Program } from '../kernel/object.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 import type { InterfaceRef } from './engine.js';
+import { tcRank } from './tc-pipeline.js';
 
 /** bpffs refuses names with a dot (EPERM) and interface names may hold one (eth0.100); ':' is
  * never part of an interface name, so the mapping cannot collide. */
@@ -20,6 +22,8 @@ interface Attachment {
   hook: Hook;
   link: Link | null;
   mode: AttachMode;
+  /** TC: the program's rank in the pipeline */
+  rank?: number;
   error?: string;
 }
 
@@ -35,25 +39,33 @@ export class Attachments {
 
   /** Attaches with `attach`, pins the link; on any failure nothing stays attached and the
    * failure is recorded (status, metrics, log) and returned. */
-  add(iface: InterfaceRef, hook: Hook, attach: () => Link, modeOf: (l: Link) => AttachMode): string | null {
+  add(iface: InterfaceRef, hook: Hook, attach: () => Link, modeOf: (l: Link) => AttachMode, rank?: number): string | null {
     let link: Link | null = null;
     try {
       link = attach();
       link.pin(path.join(this.pinRoot, 'links', linkPinName(this.program, hook, iface.ifname)));
       const mode = modeOf(link);
-      this.list.push({ iface, hook, link, mode });
+      this.list.push({ iface, hook, link, mode, ...(rank !== undefined ? { rank } : {}) });
       this.metrics.setAttached(this.program, iface.ifname, hook, true);
-      this.log.info({ program: this.program, interface: iface.ifname, ifindex: iface.ifindex, hook, mode }, 'attached');
+      const tc = link.tc;
+      const place = tc?.rank !== undefined ? { rank: tc.rank, ...(tc.anchor ? { anchor: tc.anchor } : { priority: tc.priority }), stale_retries: tc.staleRetries } : {};
+      this.log.info({ program: this.program, interface: iface.ifname, ifindex: iface.ifindex, hook, mode, ...place }, 'attached');
       return null;
     } catch (err) {
       link?.destroy(); // never leave an attachment nobody owns
       const msg = (err as Error).message;
-      this.list.push({ iface, hook, link: null, mode: 'none', error: msg });
+      this.list.push({ iface, hook, link: null, mode: 'none', ...(rank !== undefined ? { rank } : {}), error: msg });
       this.metrics.setAttached(this.program, iface.ifname, hook, false);
       const e = err as { errno?: number; libbpfMessage?: string };
       this.log.error({ program: this.program, interface: iface.ifname, hook, errno: e.errno, libbpf: e.libbpfMessage }, `attach failed: ${msg}`);
       return msg;
     }
+  }
+
+  /** Attaches a TC program at this program's place in the TC pipeline (tc-pipeline.ts). */
+  addTc(iface: InterfaceRef, direction: TcDirection, prog: Program): string | null {
+    const rank = tcRank(this.program, direction);
+    return this.add(iface, `tc-${direction}`, () => prog.attachTc(iface.ifindex, direction, { rank, label: this.program }), (l) => (l.kind === 'clsact' ? 'clsact' : 'tcx'), rank);
   }
 
   ifname(ifindex: number): string | undefined {
@@ -71,6 +83,7 @@ export class Attachments {
       hook: a.hook,
       mode: a.mode,
       attached: a.link !== null,
+      ...(a.rank !== undefined ? { rank: a.rank } : {}),
       ...(a.error ? { error: a.error } : {}),
     }));
   }

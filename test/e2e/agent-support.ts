@@ -108,14 +108,11 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
   const dir = mkdtempSync(path.join(tmpdir(), `esn-e2e-${opts.name ?? 'agent'}-`));
   const configPath = path.join(dir, 'agent.yaml');
   const evePath = path.join(dir, 'eve.json');
-  let text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', opts.pinRoot).replaceAll('@EVE@', evePath).replaceAll('@PORT@', String(AGENT_PORT));
-  // A test's store lives with its run, never in the host's default /var/lib/ebpfsentinel, and so
-  // does its API socket (never /run/ebpfsentinel/api.sock, which a real agent may hold; given on
-  // the command line, so it holds across the reloads of a file the test rewrites).
-  if (!/^storage:/m.test(text)) text += `storage:\n  path: ${path.join(dir, 'sentinel.db')}\n`;
+  writeAgentConfig(g, yaml, { dir, configPath, evePath, pinRoot: opts.pinRoot });
+  // The API socket lives with the run too (never /run/ebpfsentinel/api.sock, which a real agent
+  // may hold); given on the command line, so it holds across the reloads of a file the test
+  // rewrites.
   const socketPath = path.join(dir, 'api.sock');
-  // owner-only: a config holding API keys is refused otherwise
-  writeFileSync(configPath, text, { mode: 0o600 });
   const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log'), extraArgs: ['--api-socket', socketPath] });
   let forwarder: ApiForwarder | null = null;
   try {
@@ -148,6 +145,25 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
     await forwarder?.stop();
     throw e;
   }
+}
+
+/** `yaml` with @IFACE@, @PIN@, @EVE@ and @PORT@ substituted, written owner-only (a config
+ * holding API keys is refused otherwise) to the agent's config path. */
+function writeAgentConfig(g: GatewayLab, yaml: string, a: Pick<RunningAgent, 'dir' | 'configPath' | 'evePath' | 'pinRoot'>): void {
+  let text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(AGENT_PORT));
+  // A test's store lives with its run, never in the host's default /var/lib/ebpfsentinel.
+  if (!/^storage:/m.test(text)) text += `storage:\n  path: ${path.join(a.dir, 'sentinel.db')}\n`;
+  writeFileSync(a.configPath, text, { mode: 0o600 });
+}
+
+/** Rewrites the running agent's config (same substitutions as startAgent) and reloads it
+ * through the API; fails unless the reload is accepted. */
+export async function reloadAgent(g: GatewayLab, a: RunningAgent, yaml: string): Promise<void> {
+  writeAgentConfig(g, yaml, a);
+  const res = await fetch(`${a.api.baseUrl}/api/v1/config/reload`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
+  const body = (await res.json()) as { ok?: boolean };
+  assert.equal(res.status, 200, `reload: ${JSON.stringify(body)}`);
+  assert.equal(body.ok, true);
 }
 
 export interface EveRecord {

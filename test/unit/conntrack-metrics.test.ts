@@ -25,7 +25,7 @@ const totals = { newFlows: 0, invalid: 0, tableFull: 0, expiredKernel: 0, relate
 describe('conntrack metrics', () => {
   it('documents every series it registers in docs/metrics.md, and nothing else', async () => {
     const r = new Registry();
-    new ConntrackMetrics(r);
+    ConntrackMetrics.for(r);
     const registered = (await r.getMetricsAsJSON()).map((m) => m.name).sort();
     const doc = readFileSync(path.join(REPO_ROOT, 'docs', 'metrics.md'), 'utf8');
     const documented = [...new Set([...doc.matchAll(/^\| `(ebpfsentinel_conntrack_[a-z0-9_]+)`/gm)].map((m) => m[1]!))].sort();
@@ -34,7 +34,7 @@ describe('conntrack metrics', () => {
 
   it('reports the fill level and every state, 0 included', async () => {
     const r = new Registry();
-    const m = new ConntrackMetrics(r);
+    const m = ConntrackMetrics.for(r);
     m.setTable(256, 1024, new Map([['established', 200], ['time_wait', 56]]));
     const v = await values(r);
     assert.equal(v.get('ebpfsentinel_conntrack_entries'), 256);
@@ -47,7 +47,7 @@ describe('conntrack metrics', () => {
 
   it('counters follow absolute totals and survive a reset of their source', async () => {
     const r = new Registry();
-    const m = new ConntrackMetrics(r);
+    const m = ConntrackMetrics.for(r);
     m.setTotals({ ...totals, newFlows: 10, expiredKernel: 2 }, 3, 1);
     m.setTotals({ ...totals, newFlows: 15, expiredKernel: 2 }, 5, 4);
     let v = await values(r);
@@ -64,5 +64,19 @@ describe('conntrack metrics', () => {
     v = await values(r);
     assert.equal(v.get('ebpfsentinel_conntrack_gc_runs_total{result=ok}'), 1);
     assert.equal(v.get('ebpfsentinel_conntrack_gc_runs_total{result=error}'), 1);
+  });
+
+  it('one set of series per registry: an engine started again (a reload) keeps counting into it', async () => {
+    const r = new Registry();
+    const m = ConntrackMetrics.for(r);
+    assert.equal(ConntrackMetrics.for(r), m, 'a second engine gets the same series, not a duplicate registration');
+    assert.notEqual(ConntrackMetrics.for(new Registry()), m);
+    m.setTotals({ ...totals, newFlows: 10 }, 4, 0);
+    // the new engine's totals start from zero; one above the old reading still counts whole
+    m.sourcesRestarted();
+    m.setTotals({ ...totals, newFlows: 12 }, 6, 0);
+    const v = await values(r);
+    assert.equal(v.get('ebpfsentinel_conntrack_new_flows_total'), 22);
+    assert.equal(v.get('ebpfsentinel_conntrack_expired_total{by=gc}'), 10);
   });
 });

@@ -67,7 +67,8 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
   constructor(private readonly ctx: EngineContext) {
     this.cfg = ctx.config.conntrack;
     this.attachments = new Attachments(CONNTRACK_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
-    this.metrics = new ConntrackMetrics(ctx.metrics.registry);
+    this.metrics = ConntrackMetrics.for(ctx.metrics.registry);
+    this.metrics.sourcesRestarted();
   }
 
   async start(): Promise<void> {
@@ -84,12 +85,12 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
 
     const failures: string[] = [];
     const entries = [
-      { hook: 'tc-ingress' as const, prog: k.obj.program(CT_ENTRY_INGRESS), dir: 'ingress' as const },
-      { hook: 'tc-egress' as const, prog: k.obj.program(CT_ENTRY_EGRESS), dir: 'egress' as const },
+      { prog: k.obj.program(CT_ENTRY_INGRESS), dir: 'ingress' as const },
+      { prog: k.obj.program(CT_ENTRY_EGRESS), dir: 'egress' as const },
     ];
     for (const iface of this.ctx.interfaces) {
       for (const e of entries) {
-        const err = this.attachments.add(iface, e.hook, () => e.prog.attachTc(iface.ifindex, e.dir), (l) => (l.kind === 'clsact' ? 'clsact' : 'tcx'));
+        const err = this.attachments.addTc(iface, e.dir, e.prog);
         if (err) failures.push(`${CONNTRACK_PROGRAM}: cannot attach ${e.dir} on ${iface.ifname}: ${err}`);
       }
     }

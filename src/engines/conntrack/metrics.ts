@@ -18,6 +18,11 @@ class AbsoluteCounter<L extends string> {
     this.last.set(key, value);
     if (delta > 0) this.c.inc(labels, delta);
   }
+
+  /** The source starts again from zero: its next reading counts whole. */
+  restart(): void {
+    this.last.clear();
+  }
 }
 
 export interface ConntrackTotals {
@@ -28,6 +33,8 @@ export interface ConntrackTotals {
   related: number;
   untracked: number;
 }
+
+const instances = new WeakMap<Registry, ConntrackMetrics>();
 
 export class ConntrackMetrics {
   private readonly entries: Gauge;
@@ -44,7 +51,18 @@ export class ConntrackMetrics {
   private readonly gcRuns: Counter<'result'>;
   private readonly gcSeconds: Gauge;
 
-  constructor(registry: Registry) {
+  /** One per registry: a conntrack engine stopped and started again by reloads keeps counting
+   * into the same series (prom-client refuses a second registration of a name). */
+  static for(registry: Registry): ConntrackMetrics {
+    let m = instances.get(registry);
+    if (!m) {
+      m = new ConntrackMetrics(registry);
+      instances.set(registry, m);
+    }
+    return m;
+  }
+
+  private constructor(registry: Registry) {
     const p = `${METRIC_PREFIX}conntrack_`;
     const registers = [registry];
     this.entries = new Gauge({ name: `${p}entries`, help: 'Live flows in the conntrack table (expired entries excluded).', registers });
@@ -83,6 +101,11 @@ export class ConntrackMetrics {
     this.expired.set(t.expiredKernel, { by: 'kernel' });
     this.expired.set(gcDeleted, { by: 'gc' });
     this.evictions.set(evictions);
+  }
+
+  /** A new engine's program, sweep and eviction totals start from zero. */
+  sourcesRestarted(): void {
+    for (const c of [this.newFlows, this.invalid, this.tableFull, this.related, this.untracked, this.expired, this.evictions]) c.restart();
   }
 
   gcDone(ok: boolean, seconds: number): void {

@@ -207,7 +207,7 @@ export class RatelimitEngine implements Engine {
     const prog = tc.program;
     const failures: string[] = [];
     for (const iface of this.ctx.interfaces) {
-      const err = this.tcAttachments.add(iface, 'tc-ingress', () => prog.attachTc(iface.ifindex, 'ingress'), (l) => l.mode ?? 'none');
+      const err = this.tcAttachments.addTc(iface, 'ingress', prog);
       if (err) failures.push(`${iface.ifname}: ${err}`);
     }
     if (failures.length) throw new Error(`cannot attach ${SYNCOOKIE_TC_PROGRAM}: ${failures.join('; ')}`);
