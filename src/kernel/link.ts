@@ -178,7 +178,7 @@ export function attachTc(progFd: number, iface: number | string, direction: TcDi
         `${what} at rank ${rank}${anchor ? `, ${describeAnchor(anchor)}` : ''}`,
       );
       const tcAnchor = r.kind === 'tcx' ? anchor : undefined;
-      if (r.id) ownedTcLinks.add(r.id, { ifindex, direction, rank, label: opts.label ?? target });
+      if (r.id) ownedTcLinks.add(r.id, { rank, label: opts.label ?? target });
       return new Link(r.link, r.kind, undefined, target, { ifindex, direction, rank, linkId: r.id, priority: r.priority, anchor: tcAnchor, staleRetries: stale });
     } catch (e) {
       if (e instanceof BpfError && e.code === 'ESTALE' && stale < TC_STALE_RETRIES) continue;

@@ -68,8 +68,6 @@ export function planTcAnchor(entries: readonly TcHookEntry[], rankOf: (linkId: n
 
 /** Our ranked TCX links by kernel link id (ids are unique while the link exists). */
 export interface OwnedTcLink {
-  ifindex: number;
-  direction: TcDirection;
   rank: number;
   /** for messages: what the link runs */
   label: string;
