@@ -17,6 +17,9 @@ BPF_TEST_OBJS := $(patsubst test/kernel/progs/%.bpf.c,build/bpf-test/%.bpf.o,$(B
 BPF_TEST_OBJS += build/bpf-test/xdp_ratelimit_cas0.bpf.o
 BPF_BENCH_SRCS := $(wildcard bench/progs/*.bpf.c)
 BPF_BENCH_OBJS := $(patsubst bench/progs/%.bpf.c,build/bpf-bench/%.bpf.o,$(BPF_BENCH_SRCS))
+# xdp-firewall counting what each classifier lookup took (xdp_firewall.bpf.c FW_WALK_STATS): the
+# bench runs its frames through it once to report their walk; it never times it.
+BPF_BENCH_OBJS += build/bpf-bench/xdp_firewall_walkstats.bpf.o
 BPF_HDRS := $(wildcard bpf/include/sentinel/*.h)
 NATIVE_SRCS := $(wildcard native/src/*.c native/src/*.h) native/binding.gyp
 NATIVE := native/build/Release/sentinel.node
@@ -43,9 +46,14 @@ build/bpf-test/xdp_ratelimit_cas0.bpf.o: bpf/programs/xdp_ratelimit.bpf.c $(BPF_
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -DRL_CAS_TRIES=0 -c $< -o $@
 
-build/bpf-bench/%.bpf.o: bench/progs/%.bpf.c
+# Bench programs may include the product's headers.
+build/bpf-bench/%.bpf.o: bench/progs/%.bpf.c $(BPF_HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/bpf-bench/xdp_firewall_walkstats.bpf.o: bpf/programs/xdp_firewall.bpf.c $(BPF_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -DFW_WALK_STATS=1 -c $< -o $@
 
 native: $(NATIVE)
 

@@ -9,10 +9,15 @@ export interface BenchArgs {
   listSize: number;
   out: string;
   write: boolean;
-  /** the live-frames drop throughput comparison (xdp-firewall, bare XDP_DROP, nftables) */
+  /** the drop throughput comparison (xdp-firewall with and without rules, bare XDP_DROP,
+   * nftables with the policy and with one rule) */
   throughput: boolean;
-  /** live frames per contender, family and round */
-  throughputFrames: number;
+  /** rounds of the throughput comparison (each measures every contender and family once) */
+  throughputRounds: number;
+  /** length of one throughput measurement window in ms */
+  throughputWindowMs: number;
+  /** copies each lap of the loop frame source sends to the receiver */
+  throughputCopies: number;
   /** only the cases whose id matches (floors always run); implies no write */
   only: RegExp | null;
   help: boolean;
@@ -23,9 +28,12 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (make bench)
   --sample-ms MS   target length of one sample in ms (default 300, 20..5000)
   --list-size N    CIDRs per family in the block list (default 100000, at most what one
                    policy generation may hold per family)
-  --throughput-frames N
-                   live frames per contender, family and round of the drop throughput
-                   comparison (default 2000000, 100000..100000000)
+  --throughput-rounds N
+                   rounds of the drop throughput comparison (default 5, 1..50)
+  --throughput-window-ms MS
+                   measurement window per contender, family and round (default 600, 100..10000)
+  --throughput-copies N
+                   frames each lap of the loop frame source sends to the receiver (default 8, 1..15)
   --no-throughput  skip the drop throughput comparison
   --only REGEX     measure only the cases whose id matches (the floors always run; the SYN-cookie
                    and throughput parts run only when REGEX matches "syncookie" / "throughput");
@@ -60,7 +68,9 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
         out: { type: 'string' },
         'no-write': { type: 'boolean' },
         'no-throughput': { type: 'boolean' },
-        'throughput-frames': { type: 'string' },
+        'throughput-rounds': { type: 'string' },
+        'throughput-window-ms': { type: 'string' },
+        'throughput-copies': { type: 'string' },
         only: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -84,7 +94,9 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
     out: values.out ?? defaultOut,
     write: !values['no-write'] && only === null,
     throughput: !values['no-throughput'] && (only === null || only.test('throughput')),
-    throughputFrames: intArg('throughput-frames', values['throughput-frames'], 2_000_000, 100_000, 100_000_000),
+    throughputRounds: intArg('throughput-rounds', values['throughput-rounds'], 5, 1, 50),
+    throughputWindowMs: intArg('throughput-window-ms', values['throughput-window-ms'], 600, 100, 10_000),
+    throughputCopies: intArg('throughput-copies', values['throughput-copies'], 8, 1, 15),
     only,
     help: values.help ?? false,
   };

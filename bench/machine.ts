@@ -26,5 +26,11 @@ export function machineInfo(native: NativeBridge): MachineInfo {
     ncpus: os.availableParallelism(),
     libbpf: native.libbpfVersion(),
     node: process.version,
+    load_start: loadNow(),
   };
+}
+
+/** The 1-minute load average, two decimals. */
+export function loadNow(): number {
+  return Math.round(os.loadavg()[0]! * 100) / 100;
 }

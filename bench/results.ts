@@ -3,7 +3,7 @@
 // it; `version` changes only when an existing field changes meaning.
 import { z } from 'zod';
 
-export const RESULTS_VERSION = 1;
+export const RESULTS_VERSION = 2;
 
 const spreadSchema = z.strictObject({
   min: z.number(),
@@ -41,6 +41,9 @@ const machineSchema = z.strictObject({
   ncpus: z.number().int().positive(),
   libbpf: z.string(),
   node: z.string(),
+  /** 1-minute load average when the run started and when it ended (how idle the machine was) */
+  load_start: z.number().nonnegative().optional(),
+  load_end: z.number().nonnegative().optional(),
 });
 
 const methodSchema = z.strictObject({
@@ -50,26 +53,79 @@ const methodSchema = z.strictObject({
   timer: z.string(),
 });
 
+const family = z.union([z.literal(4), z.literal(6)]);
+const contender = z.enum(['xdp-drop', 'xdp-firewall', 'xdp-firewall-empty', 'nft-drop', 'nft-sets']);
+const histogramSchema = z.strictObject({
+  counts: z.array(z.number().int().nonnegative()),
+  mean: z.number().nonnegative(),
+  p50: z.number().int().nonnegative(),
+  p99: z.number().int().nonnegative(),
+  max: z.number().int().nonnegative(),
+});
+export const walkSchema = z.strictObject({
+  frames: z.number().int().positive(),
+  depth: histogramSchema,
+  candidates: histogramSchema,
+  rules_checked: histogramSchema,
+});
+const ratio = z.number().positive().nullable();
+
 const throughputSchema = z.strictObject({
   method: z.string(),
   rules: z.number().int().positive(),
-  frames_per_run: z.number().int().positive(),
-  rounds: z.number().int().positive(),
+  settings: z.strictObject({
+    copies: z.number().int().positive(),
+    seeds: z.number().int().positive(),
+    warmupMs: z.number().int().nonnegative(),
+    windowMs: z.number().int().positive(),
+    rounds: z.number().int().positive(),
+    loop_cpu: z.number().int().nonnegative(),
+    rx_cpu: z.number().int().nonnegative(),
+    source_margin: z.number().positive(),
+  }),
+  flows: z.array(
+    z.strictObject({
+      family,
+      flows: z.number().int().positive(),
+      deny_rules: z.number().int().positive(),
+      unreachable: z.number().int().nonnegative(),
+      tcp: z.number().int().nonnegative(),
+      udp: z.number().int().nonnegative(),
+      rule_span: z.tuple([z.number(), z.number()]),
+    }),
+  ),
+  /** kernel-counted walk of the flows through the 10,000-rule policy */
+  walk: z.array(walkSchema.extend({ family })),
   figures: z.array(
     z.strictObject({
-      contender: z.enum(['xdp-firewall', 'xdp-drop', 'nftables']),
-      family: z.union([z.literal(4), z.literal(6)]),
-      pps: z.number().positive(),
-      pps_runs: z.array(z.number()),
+      contender,
+      family,
+      /** Mpps per second of the receiver's CPU time (median); null when withheld */
+      mpps: z.number().positive().nullable(),
+      ns_per_frame: z.number().positive().nullable(),
+      withheld: z.string().optional(),
+      mpps_runs: z.array(z.number()),
+      wall_mpps: z.number().nonnegative(),
+      rx_cpu_share: z.number().nonnegative(),
+      source_mpps: z.number().nonnegative(),
+      source_margin: z.number().nonnegative(),
+      frames: z.number().int().positive(),
     }),
   ),
   ratios: z.array(
     z.strictObject({
-      family: z.union([z.literal(4), z.literal(6)]),
-      firewall_to_xdp_drop: z.number().positive(),
-      firewall_to_nftables: z.number().positive(),
+      family,
+      firewall_to_xdp_drop: ratio,
+      firewall_to_firewall_empty: ratio,
+      firewall_to_nft_sets: ratio,
+      firewall_to_nft_drop: ratio,
+      xdp_drop_to_nft_drop: ratio,
     }),
   ),
+  goal: z.strictObject({
+    bound: z.number().positive(),
+    rows: z.array(z.strictObject({ family, ratio, met: z.boolean(), note: z.string() })),
+  }),
 });
 
 const scalingSchema = z.strictObject({
@@ -95,8 +151,10 @@ export const resultsSchema = z.strictObject({
   machine: machineSchema,
   method: methodSchema,
   cases: z.array(caseSchema),
-  /** live-frames drop throughput on a veth pair (absent when the run skipped it) */
+  /** drop throughput on a veth pair (absent when the run skipped it) */
   throughput: throughputSchema.optional(),
+  /** parts of the bench that could not run on this machine, and why */
+  unavailable: z.array(z.strictObject({ part: z.string(), reason: z.string() })).optional(),
   /** firewall cost by rule count (the mixed-policy cases) and whether it stays flat */
   scaling: scalingSchema.optional(),
 });
@@ -205,7 +263,8 @@ export function compareResults(prev: ResultsFile, next: ResultsFile): CaseChange
 /** Differences between the machines of two runs, as "field: before -> now" lines. */
 export function machineDifferences(prev: MachineInfo, next: MachineInfo): string[] {
   const out: string[] = [];
-  for (const k of Object.keys(next) as (keyof MachineInfo)[]) {
+  // the load is how busy the machine was, not which machine it is
+  for (const k of (Object.keys(next) as (keyof MachineInfo)[]).filter((k) => k !== 'load_start' && k !== 'load_end')) {
     if (prev[k] !== next[k]) out.push(`${k}: ${prev[k]} -> ${next[k]}`);
   }
   return out;

@@ -1,5 +1,6 @@
 // `make bench`: ns/packet of each program path through BPF_PROG_TEST_RUN, beside a bare XDP_PASS
-// floor program measured in the same run, as ratios to it; written to bench/results.json and
+// floor program measured in the same run, as ratios to it; the firewall's cost over whole
+// policies by rule count; drop throughput on a veth pair. Written to bench/results.json and
 // compared with the previous file. See bench/README.md for the method.
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,8 +12,8 @@ import { ArgsError, parseBenchArgs, USAGE, type BenchArgs } from './args.js';
 import { setupFirewall, type FirewallBench } from './firewall.js';
 import { setupRatelimit, type RatelimitBench } from './ratelimit.js';
 import { TestRunClock, verdictName, XDP_DROP, XDP_PASS, type Subject } from './harness.js';
-import { machineInfo } from './machine.js';
-import { measureThroughput, type ThroughputResult } from './throughput.js';
+import { loadNow, machineInfo } from './machine.js';
+import { measureThroughput, THROUGHPUT_DEFAULTS, type ThroughputResult } from './throughput.js';
 import { CLIENT, CLIENT_PORT, MISS_PORT, SERVER } from './policy.js';
 import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, scalingSummary, type CaseResult, type ResultsFile, type ScalingSummary } from './results.js';
 import { summarize } from './stats.js';
@@ -25,9 +26,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const FIREWALL_OBJ = path.join(ROOT, 'build', 'bpf', 'xdp_firewall.bpf.o');
 const FLOOR_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_floor.bpf.o');
 const RATELIMIT_OBJ = path.join(ROOT, 'build', 'bpf', 'xdp_ratelimit.bpf.o');
-const LIVEGEN_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_livegen.bpf.o');
+const LOOPGEN_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_loopgen.bpf.o');
+const WALKSTATS_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_firewall_walkstats.bpf.o');
 const RESTORE_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_restore.bpf.o');
-const THROUGHPUT_ROUNDS = 5;
 const FLOOR_ID = 'floor.xdp_pass';
 const SEED = 0x5e17;
 const TIMER =
@@ -115,19 +116,56 @@ function printResults(res: ResultsFile): void {
   for (const c of res.cases) log(`  ${c.id}: ${c.description}`);
 }
 
+const CONTENDER_TITLE: Readonly<Record<string, string>> = {
+  'xdp-firewall': 'xdp-firewall',
+  'xdp-firewall-empty': 'fw no rules',
+  'xdp-drop': 'XDP_DROP',
+  'nft-sets': 'nft sets',
+  'nft-drop': 'nft 1 rule',
+};
+
 function printThroughput(t: ThroughputResult): void {
-  const mpps = (pps: number): string => fmt(pps / 1e6, 2);
+  const n = t.rules.toLocaleString('en-US');
+  const ratio = (x: number | null): string => (x === null ? '-' : fmt(x, 2));
   log('');
-  log(`drop throughput on a veth pair, live frames, ${t.rules.toLocaleString('en-US')} rules (Mpps, median of ${t.rounds}):`);
+  log(`drop throughput on a veth pair, ${n}-rule policy, frames aimed at its deny rules (Mpps per CPU-second of the receiver, median of ${t.settings.rounds}):`);
+  const order = ['xdp-firewall', 'xdp-firewall-empty', 'xdp-drop', 'nft-sets', 'nft-drop'];
   log(
     renderTable(
-      [{ title: 'family' }, { title: 'xdp-firewall', align: 'right' }, { title: 'bare XDP_DROP', align: 'right' }, { title: 'nftables', align: 'right' }, { title: 'fw / XDP_DROP', align: 'right' }, { title: 'fw / nftables', align: 'right' }],
+      [{ title: 'family' }, ...order.map((c) => ({ title: CONTENDER_TITLE[c]!, align: 'right' as const })), { title: 'fw/XDP_DROP', align: 'right' }, { title: 'fw/no rules', align: 'right' }, { title: 'fw/nft sets', align: 'right' }, { title: 'fw/nft 1', align: 'right' }, { title: 'XDP_DROP/nft 1', align: 'right' }],
       t.ratios.map((r) => {
-        const f = (c: string): number => t.figures.find((x) => x.contender === c && x.family === r.family)!.pps;
-        return [`IPv${r.family}`, mpps(f('xdp-firewall')), mpps(f('xdp-drop')), mpps(f('nftables')), fmt(r.firewall_to_xdp_drop, 2), fmt(r.firewall_to_nftables, 2)];
+        const cell = (c: string): string => {
+          const f = t.figures.find((x) => x.contender === c && x.family === r.family);
+          return !f ? '-' : f.mpps === null ? 'withheld' : fmt(f.mpps, 2);
+        };
+        return [`IPv${r.family}`, ...order.map(cell), ratio(r.firewall_to_xdp_drop), ratio(r.firewall_to_firewall_empty), ratio(r.firewall_to_nft_sets), ratio(r.firewall_to_nft_drop), ratio(r.xdp_drop_to_nft_drop)];
       }),
     ),
   );
+  log('');
+  log(
+    renderTable(
+      [{ title: 'contender' }, { title: 'family' }, { title: 'ns/frame', align: 'right' }, { title: 'per round (Mpps)', align: 'right' }, { title: 'wall Mpps', align: 'right' }, { title: 'rx CPU', align: 'right' }, { title: 'source Mpps', align: 'right' }, { title: 'margin', align: 'right' }],
+      t.figures.map((f) => [
+        CONTENDER_TITLE[f.contender]!,
+        `IPv${f.family}`,
+        f.ns_per_frame === null ? 'withheld' : fmt(f.ns_per_frame, 1),
+        f.mpps_runs.map((x) => fmt(x, 2)).join(' '),
+        fmt(f.wall_mpps, 2),
+        `${Math.round(f.rx_cpu_share * 100)} %`,
+        fmt(f.source_mpps, 2),
+        fmt(f.source_margin, 2),
+      ]),
+    ),
+  );
+  for (const f of t.figures) if (f.withheld) log(`  ${CONTENDER_TITLE[f.contender]} IPv${f.family}: withheld: ${f.withheld}`);
+  for (const w of t.walk) {
+    log(
+      `  IPv${w.family} walk (kernel-counted, ${w.frames} flows): depth p50 ${w.depth.p50} max ${w.depth.max}; leaf entries examined p50 ${w.candidates.p50} p99 ${w.candidates.p99} max ${w.candidates.max}; ` +
+        `rules checked p50 ${w.rules_checked.p50} p99 ${w.rules_checked.p99} max ${w.rules_checked.max}`,
+    );
+  }
+  for (const g of t.goal.rows) log(`  goal IPv${g.family}: xdp-firewall >= ${t.goal.bound}x bare XDP_DROP: ${g.met ? 'MET' : 'NOT MET'} (${g.ratio === null ? '-' : fmt(g.ratio, 2)}x); ${g.note}`);
 }
 
 function printScaling(sc: ScalingSummary): void {
@@ -169,16 +207,16 @@ function printComparison(prevText: string, file: string, next: ResultsFile, part
   );
 }
 
-function main(args: BenchArgs): void {
+async function main(args: BenchArgs): Promise<void> {
   const startedAt = performance.now();
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the bench loads BPF programs and runs them with BPF_PROG_TEST_RUN: run it as root');
   }
-  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LIVEGEN_OBJ, RATELIMIT_OBJ, RESTORE_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
+  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LOOPGEN_OBJ, WALKSTATS_OBJ, RATELIMIT_OBJ, RESTORE_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
   const native = loadNative();
   const machine = machineInfo(native);
   log(`ebpfsentinel bench  ${new Date().toISOString()}`);
-  log(`kernel ${machine.kernel} | ${machine.cpu_model} | ${machine.ncpus} CPUs | libbpf ${machine.libbpf} | node ${machine.node}`);
+  log(`kernel ${machine.kernel} | ${machine.cpu_model} | ${machine.ncpus} CPUs | libbpf ${machine.libbpf} | node ${machine.node} | load ${machine.load_start}`);
 
   const dir = mkdtempSync(path.join(tmpdir(), 'sentinel-bench-'));
   let floorObj = -1;
@@ -195,20 +233,41 @@ function main(args: BenchArgs): void {
     ct = setupConntrack({ native, objectPath: FIREWALL_OBJ, dir, log: (l) => log(`  ${l}`) });
     const picked = (s: Subject): boolean => args.only === null || args.only.test(s.id);
     const runs = measureAll(clock, [...floors, ...[...fw.subjects, ...ct.subjects, ...rl.subjects].filter(picked)], args);
+    const unavailable: { part: string; reason: string }[] = [];
     // SYN cookies need a listener in the namespace of the test runs: a child in a namespace of
-    // its own measures them beside its own floor, after the main cases.
-    if (args.only === null || args.only.test('syncookie')) runs.push(...measureSyncookie({ root: ROOT, samples: args.samples, sampleMs: args.sampleMs, log }));
+    // its own measures them beside its own floor, after the main cases. A kernel or build where
+    // that case cannot run costs the case, not the whole bench: it is reported as unavailable.
+    if (args.only === null || args.only.test('syncookie')) {
+      try {
+        runs.push(...measureSyncookie({ root: ROOT, samples: args.samples, sampleMs: args.sampleMs, log }));
+      } catch (e) {
+        const reason = (e as Error).message.split('\n')[0]!.slice(0, 500);
+        unavailable.push({ part: 'syncookie', reason });
+        log(`syncookie: UNAVAILABLE: ${reason}`);
+      }
+    }
     // The throughput comparison runs after the test-run cases so its traffic never overlaps them.
     const throughput = args.throughput
-      ? measureThroughput({ root: ROOT, dir, seed: SEED, framesPerRun: args.throughputFrames, rounds: THROUGHPUT_ROUNDS, log })
+      ? await measureThroughput({
+          native,
+          root: ROOT,
+          dir,
+          seed: SEED,
+          settings: { ...THROUGHPUT_DEFAULTS, rounds: args.throughputRounds, windowMs: args.throughputWindowMs, copies: args.throughputCopies },
+          log,
+        })
       : undefined;
     const res = toResults(runs, machine, args, startedAt);
+    res.machine.load_end = loadNow();
     if (throughput) res.throughput = throughput;
+    if (unavailable.length) res.unavailable = unavailable;
     const scaling = scalingSummary(res.cases);
     if (scaling) res.scaling = scaling;
     printResults(res);
     if (scaling) printScaling(scaling);
     if (throughput) printThroughput(throughput);
+    for (const u of unavailable) log(`\n${u.part}: not measured on this machine: ${u.reason}`);
+    log(`\nload average (1 min): ${res.machine.load_start} at the start, ${res.machine.load_end} at the end (figures from a busy machine are noisier; compare ratios)`);
 
     if (existsSync(args.out)) printComparison(readFileSync(args.out, 'utf8'), args.out, res, args.only !== null);
     if (args.write) {
@@ -237,13 +296,11 @@ try {
 if (args.help) {
   log(USAGE);
 } else {
-  try {
-    main(args);
-  } catch (e) {
+  main(args).catch((e: unknown) => {
     const err = e as Error & { verifierLog?: string; libbpfMessage?: string };
     process.stderr.write(`bench failed: ${err.message}\n`);
     if (err.libbpfMessage) process.stderr.write(`libbpf: ${err.libbpfMessage}\n`);
     if (err.verifierLog) process.stderr.write(`verifier log:\n${err.verifierLog}\n`);
     process.exitCode = 1;
-  }
+  });
 }

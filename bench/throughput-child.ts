@@ -1,149 +1,247 @@
-// Runs inside the bench's network namespace (spawned by bench/throughput.ts through
-// `ip netns exec`): generates live frames into one end of a veth pair and measures how fast the
-// other end drops them under each contender. Prints one JSON line (ThroughputChildResult).
+// Runs inside the bench's network namespace (spawned by bench/throughput.ts, pinned to the loop
+// CPU): drives the loop frame source (bench/loopgen.ts) into the receiving veth and reads, per
+// contender, family and round, what the receiver processed in a window of steady state, the CPU
+// time of the receiver's and the loop's NAPI threads over it, and what was offered. Judging the
+// figures is the parent's job. Prints one JSON line (ThroughputChildResult).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseConfigText } from '../src/config/index.js';
 import { compileFirewall } from '../src/engines/firewall/compile.js';
-import { FirewallKernel } from '../src/engines/firewall/kernel.js';
+import { FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
 import { loadNative } from '../src/kernel/native.js';
+import { ifindexOf, LoopSource, napiThreads, pinThread, threadCpus, threadedNapi, threadSample } from './loopgen.js';
+import { nftRuleCounters } from './mixed-policy.js';
 
-export type Contender = 'xdp-firewall' | 'xdp-drop' | 'nftables';
+export const CONTENDERS = ['xdp-drop', 'xdp-firewall', 'xdp-firewall-empty', 'nft-drop', 'nft-sets'] as const;
+export type Contender = (typeof CONTENDERS)[number];
 
 export interface ThroughputChildSpec {
-  sender: string;
-  receiver: string;
-  generatorObj: string;
+  devs: { a: string; b: string; target: string; receiver: string };
+  loopCpu: number;
+  rxCpu: number;
+  loopObj: string;
   floorObj: string;
   firewallObj: string;
+  /** the policy's config file (10,000 rules) and one with no rules (default deny) */
   firewallConfig: string;
-  nftFile: string;
+  emptyConfig: string;
   nftTable: string;
-  /** hex frames, one per family, in the order of `families` */
-  frames: { family: 4 | 6; hex: string }[];
-  framesPerRun: number;
+  /** nft scripts: the policy as sets, and a single counting drop rule */
+  nftSets: string;
+  nftDrop: string;
+  flows: { family: 4 | 6; hex: string[] }[];
+  copies: number;
+  seeds: number;
+  warmupMs: number;
+  windowMs: number;
   rounds: number;
-  batchSize: number;
+  contenders: Contender[];
 }
 
 export interface ThroughputRun {
   contender: Contender;
   family: 4 | 6;
   round: number;
-  frames: number;
-  seconds: number;
-  /** frames the contender reported dropping during the run (must equal `frames`) */
-  dropped: number;
+  /** frames the contender itself counted as judged (its own counters) */
+  processed: number;
+  /** of them, frames judged by another path than the expected one (must be 0) */
+  misjudged: number;
+  /** the receiver's rx_packets over the window (a cross-check of `processed`) */
+  rxPackets: number;
+  /** frames offered that the receiver's ring had no room for (rx_dropped) */
+  overflow: number;
+  /** copies the source handed to the receiver */
+  offered: number;
+  /** copies the source failed to rewrite (must be 0) */
+  loopErrors: number;
+  wallNs: number;
+  /** CPU time of the receiver's NAPI thread, and of the loop's two */
+  rxCpuNs: number;
+  loopCpuNs: number;
+  /** times the receiver's thread went to sleep for lack of frames */
+  rxSleeps: number;
 }
 
 export interface ThroughputChildResult {
   runs: ThroughputRun[];
   firewallRules: number;
+  /** where the threads ran (Cpus_allowed_list) */
+  pinned: { loop: string[]; receiver: string[] };
 }
-
-const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
 
 const sh = (cmd: string, args: string[], input?: string): string => execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-const ifindexOf = (name: string): number => Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim());
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const devStat = (dev: string, name: string): number => Number(readFileSync(`/sys/class/net/${dev}/statistics/${name}`, 'utf8').trim());
 
-/** XDP drops the receiving veth counted (ethtool's per-queue rx_queue_N_xdp_drops). */
-function vethXdpDrops(dev: string): number {
-  let n = 0;
-  for (const m of sh('ethtool', ['-S', dev]).matchAll(/rx_queue_\d+_xdp_drops:\s*(\d+)/g)) n += Number(m[1]);
-  return n;
+interface Count {
+  processed: number;
+  misjudged: number;
 }
 
-/** Packets through the ruleset's final `counter drop` (what nothing else matched). */
-function nftDefaultDrops(table: string): number {
-  const json = JSON.parse(sh('nft', ['-j', 'list', 'chain', 'netdev', table, 'ingress'])) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
-  for (const item of json.nftables) for (const e of item.rule?.expr ?? []) if (e.counter) return e.counter.packets;
-  throw new Error(`nft table ${table}: no counter found`);
+interface ContenderDriver {
+  attach(): () => void;
+  count(): Count;
 }
 
-function main(spec: ThroughputChildSpec): ThroughputChildResult {
+function sumCounters(fw: FirewallKernel): CounterSnapshot {
+  const total = {} as CounterSnapshot;
+  for (const snap of fw.readCounters().values()) {
+    for (const k of Object.keys(snap) as (keyof CounterSnapshot)[]) total[k] = (total[k] ?? 0n) + snap[k];
+  }
+  return total;
+}
+
+async function main(spec: ThroughputChildSpec): Promise<ThroughputChildResult> {
   const native = loadNative();
-  const sender = ifindexOf(spec.sender);
-  const receiver = ifindexOf(spec.receiver);
-  // GRO on the receiver: veth then takes redirected XDP frames without a program attached
-  // (the nftables run needs it); it changes nothing for frames an XDP program drops.
-  sh('ethtool', ['-K', spec.receiver, 'gro', 'on']);
+  const { receiver } = spec.devs;
+  const rxIndex = ifindexOf(receiver);
+  // GRO on every veth: NAPI then stays up whatever XDP program comes and goes (so the NAPI
+  // threads and their pinning do too), and the receiver takes redirected XDP frames without a
+  // program of its own (the nftables contenders).
+  for (const d of [spec.devs.a, spec.devs.b, receiver]) {
+    sh('ethtool', ['-K', d, 'gro', 'on']);
+    threadedNapi(d);
+  }
+  const loopThreads = [...napiThreads(spec.devs.a), ...napiThreads(spec.devs.b)];
+  const pinAll = (): number[] => {
+    const rx = napiThreads(receiver);
+    if (rx.length === 0 || loopThreads.length < 2) throw new Error(`no NAPI threads for ${receiver} or the loop pair: threaded NAPI did not take`);
+    for (const p of loopThreads) pinThread(p, spec.loopCpu);
+    for (const p of rx) pinThread(p, spec.rxCpu);
+    return rx;
+  };
+  let rxThreads = pinAll();
 
-  const gen = native.objOpen(spec.generatorObj, {});
-  native.objLoad(gen);
-  const target = Buffer.alloc(4);
-  target.writeUInt32LE(sender);
-  native.mapUpdate(native.mapFd(gen, 'livegen_target'), Buffer.alloc(4), target, 0);
-  const genFd = native.progFd(gen, 'xdp_livegen');
-
+  const loop = new LoopSource(native, spec.loopObj, { a: spec.devs.a, b: spec.devs.b, target: spec.devs.target }, spec.copies);
   const floor = native.objOpen(spec.floorObj, {});
-  native.objLoad(floor);
-  const dropFd = native.progFd(floor, 'xdp_floor_drop');
+  const kernels: FirewallKernel[] = [];
+  try {
+    native.objLoad(floor);
+    const dropFd = native.progFd(floor, 'xdp_floor_drop');
+    const loadFw = (file: string): { fw: FirewallKernel; rules: number } => {
+      const config = parseConfigText(readFileSync(file, 'utf8'), file);
+      const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
+      // A small ring: drop events meet back-pressure within microseconds and are then counted
+      // as lost, which is what a flood costs the product when its reader cannot keep up.
+      const fw = FirewallKernel.load({ objectPath: spec.firewallObj, ringSize: 1 << 20 });
+      kernels.push(fw);
+      fw.writer.apply(compiled);
+      return { fw, rules: compiled.rules.length };
+    };
+    const policy = loadFw(spec.firewallConfig);
+    const empty = loadFw(spec.emptyConfig);
+    if (empty.rules !== 0) throw new Error(`${spec.emptyConfig} holds ${empty.rules} rules, expected none`);
 
-  const config = parseConfigText(readFileSync(spec.firewallConfig, 'utf8'), spec.firewallConfig);
-  const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
-  // A small ring: the firewall's drop events meet back-pressure within microseconds and are then
-  // counted as lost, which is what a flood costs the product in production too.
-  const fw = FirewallKernel.load({ objectPath: spec.firewallObj, ringSize: 1 << 20 });
-  fw.writer.apply(compiled);
-  const fwFd = fw.obj.program('xdp_firewall').fd;
-  const fwDropped = (): number => {
-    let n = 0n;
-    for (const c of fw.readCounters().values()) n += c.dropped;
-    return Number(n);
-  };
-  const nftText = readFileSync(spec.nftFile, 'utf8');
+    const xdp = (fd: number): (() => () => void) => () => {
+      const l = native.xdpAttach(fd, rxIndex, 'native');
+      if (l.mode !== 'native') throw new Error(`XDP attached to ${receiver} in ${l.mode} mode, not native`);
+      return () => native.linkDestroy(l.link);
+    };
+    const nft = (script: string): (() => () => void) => () => {
+      sh('nft', ['-f', script]);
+      return () => void sh('nft', ['delete', 'table', 'netdev', spec.nftTable]);
+    };
+    const nftCounts = (): { packets: number; verdict: string }[] => nftRuleCounters(sh('nft', ['-j', 'list', 'chain', 'netdev', spec.nftTable, 'ingress']));
+    const fwCount = (fw: FirewallKernel, byRule: boolean): Count => {
+      const c = sumCounters(fw);
+      const decided = byRule ? c.rule_hit : c.default_policy;
+      return { processed: Number(c.dropped + c.passed), misjudged: Number(c.dropped + c.passed - decided + c.passed) };
+    };
+    const drivers: Record<Contender, ContenderDriver> = {
+      'xdp-drop': { attach: xdp(dropFd), count: () => ({ processed: devStat(receiver, 'rx_packets'), misjudged: 0 }) },
+      'xdp-firewall': { attach: xdp(policy.fw.progFd), count: () => fwCount(policy.fw, true) },
+      'xdp-firewall-empty': { attach: xdp(empty.fw.progFd), count: () => fwCount(empty.fw, false) },
+      'nft-drop': { attach: nft(spec.nftDrop), count: () => ({ processed: nftCounts().reduce((a, r) => a + r.packets, 0), misjudged: 0 }) },
+      'nft-sets': {
+        attach: nft(spec.nftSets),
+        count: () => {
+          const rules = nftCounts();
+          // every frame is aimed at a deny rule: the accepts and the final default drop must stay at zero
+          const last = rules.length - 1;
+          return {
+            processed: rules.reduce((a, r) => a + r.packets, 0),
+            misjudged: rules.reduce((a, r, i) => a + (r.verdict !== 'drop' || i === last ? r.packets : 0), 0),
+          };
+        },
+      },
+    };
 
-  const contenders: Record<Contender, { attach(): () => void; dropped(): number }> = {
-    'xdp-drop': {
-      attach: () => {
-        const l = native.xdpAttach(dropFd, receiver, 'native');
-        return () => native.linkDestroy(l.link);
-      },
-      dropped: () => vethXdpDrops(spec.receiver),
-    },
-    'xdp-firewall': {
-      attach: () => {
-        const l = native.xdpAttach(fwFd, receiver, 'native');
-        return () => native.linkDestroy(l.link);
-      },
-      dropped: fwDropped,
-    },
-    nftables: {
-      attach: () => {
-        sh('nft', ['-f', '-'], nftText);
-        return () => sh('nft', ['delete', 'table', 'netdev', spec.nftTable]);
-      },
-      dropped: () => nftDefaultDrops(spec.nftTable),
-    },
-  };
-
-  const runs: ThroughputRun[] = [];
-  const order: Contender[] = ['xdp-firewall', 'xdp-drop', 'nftables'];
-  for (let round = 0; round < spec.rounds; round++) {
-    // rotate the order so drift lands on every contender alike
-    for (let i = 0; i < order.length; i++) {
-      const contender = order[(i + round) % order.length]!;
-      const c = contenders[contender];
-      const detach = c.attach();
-      try {
-        for (const f of spec.frames) {
-          const data = Buffer.from(f.hex, 'hex');
-          const before = c.dropped();
-          const t0 = process.hrtime.bigint();
-          native.testRun(genFd, { data, repeat: spec.framesPerRun, flags: BPF_F_TEST_XDP_LIVE_FRAMES, batchSize: spec.batchSize });
-          const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-          runs.push({ contender, family: f.family, round, frames: spec.framesPerRun, seconds, dropped: c.dropped() - before });
+    const runs: ThroughputRun[] = [];
+    const order = spec.contenders;
+    for (let round = 0; round < spec.rounds; round++) {
+      for (let i = 0; i < order.length; i++) {
+        const contender = order[(i + round) % order.length]!;
+        const d = drivers[contender];
+        const detach = d.attach();
+        try {
+          rxThreads = pinAll();
+          for (const f of spec.flows) {
+            const frames = f.hex.map((h) => Buffer.from(h, 'hex'));
+            loop.setFlows(frames);
+            loop.start(frames[0]!, spec.seeds, Number.MAX_SAFE_INTEGER);
+            await sleep(spec.warmupMs);
+            // Reads that take a while (nft lists the chain through a process) are bracketed by
+            // the clocks, each side's time taken as the middle of its read.
+            const snap = (): { t: number; c: Count; rx: number; ov: number; rxCpu: number; sleeps: number; loopCpu: number; loop: ReturnType<LoopSource['stats']> } => {
+              const t0 = performance.now();
+              const a = threadSample(rxThreads);
+              const c = d.count();
+              const b = threadSample(rxThreads);
+              const t1 = performance.now();
+              return {
+                t: ((t0 + t1) / 2) * 1e6,
+                c,
+                rx: devStat(receiver, 'rx_packets'),
+                ov: devStat(receiver, 'rx_dropped'),
+                rxCpu: (a.cpuNs + b.cpuNs) / 2,
+                sleeps: b.voluntary,
+                loopCpu: threadSample(loopThreads).cpuNs,
+                loop: loop.stats(),
+              };
+            };
+            const s0 = snap();
+            await sleep(spec.windowMs);
+            const s1 = snap();
+            await loop.stop();
+            runs.push({
+              contender,
+              family: f.family,
+              round,
+              processed: s1.c.processed - s0.c.processed,
+              misjudged: s1.c.misjudged - s0.c.misjudged,
+              rxPackets: s1.rx - s0.rx,
+              overflow: s1.ov - s0.ov,
+              offered: s1.loop.sent - s0.loop.sent,
+              loopErrors: s1.loop.errors - s0.loop.errors,
+              wallNs: Math.round(s1.t - s0.t),
+              rxCpuNs: Math.round(s1.rxCpu - s0.rxCpu),
+              loopCpuNs: s1.loopCpu - s0.loopCpu,
+              rxSleeps: s1.sleeps - s0.sleeps,
+            });
+          }
+        } finally {
+          detach();
         }
-      } finally {
-        detach();
       }
     }
+    return {
+      runs,
+      firewallRules: policy.rules,
+      pinned: { loop: loopThreads.map(threadCpus), receiver: napiThreads(receiver).map(threadCpus) },
+    };
+  } finally {
+    loop.close();
+    for (const k of kernels) k.close();
+    native.objClose(floor);
   }
-  fw.close();
-  native.objClose(floor);
-  native.objClose(gen);
-  return { runs, firewallRules: compiled.rules.length };
 }
 
-const spec = JSON.parse(process.argv[2] ?? '') as ThroughputChildSpec;
-process.stdout.write(JSON.stringify(main(spec)) + '\n');
+// The spec holds thousands of frames: too big for an argument, it comes as a file.
+const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as ThroughputChildSpec;
+main(spec).then(
+  (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+  (e: unknown) => {
+    process.stderr.write(`throughput child: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -95,7 +95,45 @@ struct fw_leaf_rest {
 	__u32 limit;  /* only slots below it can win; the callback lowers it to a matching slot */
 	__u32 base;   /* fw_leaf index of the first candidate left */
 	__u32 pad;
+#ifdef FW_WALK_STATS
+	/* Kept here rather than in registers: the verifier does not track map memory, so the
+	 * counts do not multiply the walk's states. */
+	__u32 cands;  /* leaf entries examined by this packet */
+	__u32 rules;  /* of them, rules read and matched (past the quick-reject filter) */
+	__u32 reads[FW_MAX_TREES]; /* per tree: a wide root one, each inner node one */
+#endif
 };
+
+#ifdef FW_WALK_STATS
+/* Bench-only build (-DFW_WALK_STATS: build/bpf-bench/xdp_firewall_walkstats.bpf.o): what each lookup took, as
+ * per-CPU histograms in fw_walk_stats, so the bench reports the walk depth and candidate
+ * counts of its traffic from the kernel's own walk. Never in the product build. Slots:
+ * FW_WS_PACKETS lookups; FW_WS_DEPTH + d the lookups whose deepest tree took d reads (a wide
+ * root one, each inner node one); FW_WS_CANDS + n those that examined n leaf entries over all
+ * trees; FW_WS_RULES + n those that read and matched n rules (the last slot of each histogram
+ * holds that many or more). */
+#define FW_WS_PACKETS 0
+#define FW_WS_DEPTH 1
+#define FW_WS_CANDS (FW_WS_DEPTH + 16)
+#define FW_WS_RULES (FW_WS_CANDS + 64)
+#define FW_WS_SLOTS (FW_WS_RULES + 64)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FW_WS_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} fw_walk_stats SEC(".maps");
+
+static __always_inline void fw_ws_bump(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&fw_walk_stats, &slot);
+	if (v)
+		*v += 1;
+}
+#define FW_WS(stmt) stmt
+#else
+#define FW_WS(stmt)
+#endif
 
 static __always_inline int fw_net_match(const __u32 *addr, const __u32 *want, const __u32 *mask)
 {
@@ -163,17 +201,20 @@ static __always_inline int fw_rule_match(const struct fw_rule *r, const struct f
  * matches, FW_WALK_NONE when this and every later candidate of the leaf cannot win (leaves are in
  * priority order, so a slot at or past the limit ends the leaf), 0xffffffff to go on with the
  * next candidate. */
-static __always_inline __u32 fw_candidate(const struct fw_key *key, const struct fw_leaf_gen *leaves, __u32 rule_base,
+static __always_inline __u32 fw_candidate(struct fw_leaf_rest *st, const struct fw_leaf_gen *leaves, __u32 rule_base,
 					   __u32 li, __u32 limit)
 {
+	const struct fw_key *key = &st->key;
 	__u32 e = leaves->entry[li & (FW_LEAF_SLOTS - 1)];
 	__u32 rel = e & FW_LEAF_SLOT_MASK;
 	if (rel >= limit)
 		return FW_WALK_NONE;
+	FW_WS(st->cands++);
 	__u32 fb = (e >> FW_LEAF_BYTE_SHIFT) & 0x3f;
 	__u32 fmask = (0xff00 >> ((e >> FW_LEAF_MASKLEN_SHIFT) & 0xf)) & 0xff;
 	if (fb >= FW_KEY_SIZE || ((((const __u8 *)key)[fb] ^ (e >> FW_LEAF_VALUE_SHIFT)) & fmask))
 		return 0xffffffff; /* filtered out: this candidate cannot match */
+	FW_WS(st->rules++);
 	__u32 ri = rule_base + rel;
 	struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &ri);
 	if (!r)
@@ -191,7 +232,7 @@ static long fw_candidate_cb(__u32 n, void *ctx)
 	struct fw_leaf_gen *leaves = bpf_map_lookup_elem(&fw_leaf, &g);
 	if (!leaves)
 		return 1;
-	__u32 got = fw_candidate(&c->key, leaves, g * FW_MAX_RULES, c->base + n, c->limit);
+	__u32 got = fw_candidate(c, leaves, g * FW_MAX_RULES, c->base + n, c->limit);
 	if (got == 0xffffffff)
 		return 0;
 	if (got < c->limit)
@@ -236,7 +277,7 @@ static __always_inline __u32 fw_leaf_first(struct fw_leaf_rest *st, const struct
 	for (__u32 i = 0; i < FW_LEAF_INLINE; i++) {
 		if (i >= count)
 			return FW_WALK_NONE;
-		__u32 got = fw_candidate(&st->key, leaves, g * FW_MAX_RULES, base + i, limit);
+		__u32 got = fw_candidate(st, leaves, g * FW_MAX_RULES, base + i, limit);
 		if (got != 0xffffffff)
 			return got; /* a matching slot, or FW_WALK_NONE: the leaf is done */
 	}
@@ -308,15 +349,28 @@ __noinline __u32 fw_lookup(const struct sn_pkt *pkt, __u32 gen_idx, const struct
 	__u32 r0 = trees > 0 ? fw_root(kb, wide, gen->roots[f][0]) : FW_REF_LEAF;
 	__u32 r1 = trees > 1 ? fw_root(kb, wide, gen->roots[f][1]) : FW_REF_LEAF;
 	__u32 r2 = trees > 2 ? fw_root(kb, wide, gen->roots[f][2]) : FW_REF_LEAF;
+#ifdef FW_WALK_STATS
+	st->cands = 0;
+	st->rules = 0;
+	st->reads[0] = trees > 0 && (gen->roots[f][0] & (FW_REF_LEAF | FW_REF_WIDE)) == FW_REF_WIDE;
+	st->reads[1] = trees > 1 && (gen->roots[f][1] & (FW_REF_LEAF | FW_REF_WIDE)) == FW_REF_WIDE;
+	st->reads[2] = trees > 2 && (gen->roots[f][2] & (FW_REF_LEAF | FW_REF_WIDE)) == FW_REF_WIDE;
+#endif
 	for (int d = 0; d < FW_MAX_DEPTH; d++) {
 		if (r0 & r1 & r2 & FW_REF_LEAF)
 			break;
-		if (!(r0 & FW_REF_LEAF))
+		if (!(r0 & FW_REF_LEAF)) {
 			r0 = fw_step(kb, tree, r0);
-		if (!(r1 & FW_REF_LEAF))
+			FW_WS(st->reads[0]++);
+		}
+		if (!(r1 & FW_REF_LEAF)) {
 			r1 = fw_step(kb, tree, r1);
-		if (!(r2 & FW_REF_LEAF))
+			FW_WS(st->reads[1]++);
+		}
+		if (!(r2 & FW_REF_LEAF)) {
 			r2 = fw_step(kb, tree, r2);
+			FW_WS(st->reads[2]++);
+		}
 	}
 	__u32 broken = 0;
 	if (!(r0 & r1 & r2 & FW_REF_LEAF) || r0 == FW_REF_BROKEN || r1 == FW_REF_BROKEN || r2 == FW_REF_BROKEN) {
@@ -338,6 +392,14 @@ __noinline __u32 fw_lookup(const struct sn_pkt *pkt, __u32 gen_idx, const struct
 		if (got < limit)
 			limit = got;
 	}
+#ifdef FW_WALK_STATS
+	__u32 depth = st->reads[0] > st->reads[1] ? st->reads[0] : st->reads[1];
+	depth = depth > st->reads[2] ? depth : st->reads[2];
+	fw_ws_bump(FW_WS_PACKETS);
+	fw_ws_bump(FW_WS_DEPTH + (depth < 15 ? depth : 15));
+	fw_ws_bump(FW_WS_CANDS + (st->cands < 63 ? st->cands : 63));
+	fw_ws_bump(FW_WS_RULES + (st->rules < 63 ? st->rules : 63));
+#endif
 	return (limit < FW_MAX_RULES ? g * FW_MAX_RULES + limit + 1 : 0) | broken;
 }
 

@@ -39,7 +39,7 @@ export async function ping(lab: Lab, host: string, addr: string, opts: PingOptio
 
 // Sends each frame as-is through an AF_PACKET socket bound to the device: the frames the
 // builder makes (VLAN tags, malformed headers) go on the wire exactly, which no socket tool does.
-const INJECT_PY = `
+export const INJECT_PY = `
 import socket, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((sys.argv[1], 0))

@@ -13,7 +13,9 @@ describe('bench command line', () => {
       out: '/r/bench/results.json',
       write: true,
       throughput: true,
-      throughputFrames: 2_000_000,
+      throughputRounds: 5,
+      throughputWindowMs: 600,
+      throughputCopies: 8,
       only: null,
       help: false,
     });
@@ -30,8 +32,14 @@ describe('bench command line', () => {
   });
 
   it('takes every option', () => {
-    const a = parseBenchArgs(['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write', '--no-throughput', '--throughput-frames', '500000'], 'd');
-    assert.deepEqual(a, { samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, throughput: false, throughputFrames: 500_000, only: null, help: false });
+    const a = parseBenchArgs(
+      ['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write', '--no-throughput', '--throughput-rounds', '2', '--throughput-window-ms', '300', '--throughput-copies', '4'],
+      'd',
+    );
+    assert.deepEqual(a, {
+      samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false,
+      throughput: false, throughputRounds: 2, throughputWindowMs: 300, throughputCopies: 4, only: null, help: false,
+    });
     assert.equal(parseBenchArgs(['-h'], 'd').help, true);
   });
 
@@ -42,7 +50,9 @@ describe('bench command line', () => {
     err(['--sample-ms', '-5'], /--sample-ms/);
     err(['--list-size', '200000'], /--list-size: 200000 is outside 1\.\.131072/);
     err(['--out', ''], /--out: expected a file name/);
-    err(['--throughput-frames', '10'], /--throughput-frames: 10 is outside 100000\.\.100000000/);
+    err(['--throughput-rounds', '0'], /--throughput-rounds: 0 is outside 1\.\.50/);
+    err(['--throughput-copies', '16'], /--throughput-copies: 16 is outside 1\.\.15/);
+    err(['--throughput-frames', '100000'], /throughput-frames/);
     err(['--fast'], /--fast/);
     err(['extra'], /extra/);
   });
