@@ -64,11 +64,46 @@ export function aimOnce(c: CompiledFirewall, index: number, family: IpFamily, rn
   return decides(c, index, p) ? p : null;
 }
 
-/** Rule `index` matches the packet and no earlier rule does (first match). */
+/** Rule `index` matches the packet and no earlier rule does (first match). Only the earlier
+ * rules whose match region overlaps the rule's can match a packet inside it (pure geometry of
+ * the rules, nothing of the classifier), so only those are tried. */
 export function decides(c: CompiledFirewall, index: number, p: PacketFacts): boolean {
   if (!ruleMatches(c, c.rules[index]!, p)) return false;
-  for (let j = 0; j < index; j++) if (ruleMatches(c, c.rules[j]!, p)) return false;
+  for (const j of earlierOverlapping(c, index)) if (ruleMatches(c, c.rules[j]!, p)) return false;
   return true;
+}
+
+const overlapCache = new WeakMap<CompiledFirewall, Map<number, number[]>>();
+
+const netsMeet = (a: Cidr | null, b: Cidr | null): boolean => {
+  if (!a || !b) return true;
+  if (a.family !== b.family) return false;
+  const shorter = a.prefix <= b.prefix ? a : b;
+  const other = shorter === a ? b : a;
+  return shorter.contains(other.family, other.addr);
+};
+const rangesMeet = (a: { lo: number; hi: number } | null, b: { lo: number; hi: number } | null): boolean => !a || !b || (a.lo <= b.hi && b.lo <= a.hi);
+const sameOrOpen = <T>(a: T | null, b: T | null): boolean => a === null || b === null || a === b;
+
+/** Rules before `index` that some packet could match together with it (conservative: a
+ * criterion the test cannot judge counts as overlapping). */
+export function earlierOverlapping(c: CompiledFirewall, index: number): number[] {
+  let m = overlapCache.get(c);
+  if (!m) overlapCache.set(c, (m = new Map()));
+  let out = m.get(index);
+  if (out) return out;
+  const r = c.rules[index]!;
+  out = [];
+  for (let j = 0; j < index; j++) {
+    const q = c.rules[j]!;
+    if (r.family !== 0 && q.family !== 0 && r.family !== q.family) continue;
+    if (!sameOrOpen(r.proto, q.proto) || !sameOrOpen(r.icmpType, q.icmpType) || !sameOrOpen(r.icmpCode, q.icmpCode)) continue;
+    if (!netsMeet(r.srcNet, q.srcNet) || !netsMeet(r.dstNet, q.dstNet)) continue;
+    if (!rangesMeet(r.srcPort, q.srcPort) || !rangesMeet(r.dstPort, q.dstPort)) continue;
+    out.push(j);
+  }
+  m.set(index, out);
+  return out;
 }
 
 /** A packet rule `index` decides, in up to `tries` draws; null if none was found (the rule is

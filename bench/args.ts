@@ -12,6 +12,12 @@ export interface BenchArgs {
   /** the drop throughput comparison (xdp-firewall with and without rules, bare XDP_DROP,
    * nftables with the policy and with one rule) */
   throughput: boolean;
+  /** the rule-scaling sweep (per-frame cost over whole policies of 10 / 1,000 / 10,000 rules) */
+  scaling: boolean;
+  /** passes over every frame set of the scaling sweep (each frame's figure is their median) */
+  scalingSweeps: number;
+  /** runs per frame in a row in the scaling sweep's warm mode */
+  scalingRuns: number;
   /** rounds of the throughput comparison (each measures every contender and family once) */
   throughputRounds: number;
   /** length of one throughput measurement window in ms */
@@ -28,6 +34,10 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (make bench)
   --sample-ms MS   target length of one sample in ms (default 300, 20..5000)
   --list-size N    CIDRs per family in the block list (default 100000, at most what one
                    policy generation may hold per family)
+  --scaling-sweeps N
+                   passes over the frames of the rule-scaling sweep (default 7, 3..51)
+  --scaling-runs N runs per frame in a row in its warm mode (default 200, 10..10000)
+  --no-scaling     skip the rule-scaling sweep
   --throughput-rounds N
                    rounds of the drop throughput comparison (default 5, 1..50)
   --throughput-window-ms MS
@@ -35,8 +45,9 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (make bench)
   --throughput-copies N
                    frames each lap of the loop frame source sends to the receiver (default 8, 1..15)
   --no-throughput  skip the drop throughput comparison
-  --only REGEX     measure only the cases whose id matches (the floors always run; the SYN-cookie
-                   and throughput parts run only when REGEX matches "syncookie" / "throughput");
+  --only REGEX     measure only the cases whose id matches (the floors always run; the SYN-cookie,
+                   scaling and throughput parts run only when REGEX matches "syncookie" /
+                   "scaling" / "throughput");
                    a partial run never writes the results file
   --out FILE       results file (default bench/results.json in the checkout)
   --no-write       print only; leave the results file alone
@@ -68,6 +79,9 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
         out: { type: 'string' },
         'no-write': { type: 'boolean' },
         'no-throughput': { type: 'boolean' },
+        'no-scaling': { type: 'boolean' },
+        'scaling-sweeps': { type: 'string' },
+        'scaling-runs': { type: 'string' },
         'throughput-rounds': { type: 'string' },
         'throughput-window-ms': { type: 'string' },
         'throughput-copies': { type: 'string' },
@@ -94,6 +108,9 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
     out: values.out ?? defaultOut,
     write: !values['no-write'] && only === null,
     throughput: !values['no-throughput'] && (only === null || only.test('throughput')),
+    scaling: !values['no-scaling'] && (only === null || only.test('scaling')),
+    scalingSweeps: intArg('scaling-sweeps', values['scaling-sweeps'], 7, 3, 51),
+    scalingRuns: intArg('scaling-runs', values['scaling-runs'], 200, 10, 10_000),
     throughputRounds: intArg('throughput-rounds', values['throughput-rounds'], 5, 1, 50),
     throughputWindowMs: intArg('throughput-window-ms', values['throughput-window-ms'], 600, 100, 10_000),
     throughputCopies: intArg('throughput-copies', values['throughput-copies'], 8, 1, 15),

@@ -1,21 +1,16 @@
-// The scaling cases of the firewall bench (ns/packet by rule count): one seeded generator of mixed rules (IPv4 and IPv6
-// CIDRs of varied lengths, single ports and port ranges, TCP/UDP/ICMP/any, allow and deny), cut
-// at 10, 1,000 and 10,000 rules, so the three policies differ in size only. The generator knows
-// nothing of the classifier: prefix lengths, ports and protocols are drawn the way rule sets
-// look (many host and /24 rules, some wide nets, service ports and ranges), not to suit it.
-//
-// The packets are found by search with the reference matcher: the hit is the last rule of the
-// policy that allows its own packet (so it sits deep in priority order), the miss is that same
-// packet with a destination port no rule of its path takes (it walks to a leaf whose candidates
-// all fail, then the default decides).
-import { matchPacket, type CompiledFirewall, type PacketFacts } from '../src/engines/firewall/compile.js';
-import { formatAddress, parseAddress, type IpFamily } from '../src/net/ip.js';
+// The policies of the rule-scaling sweep (bench/scaling.ts): one seeded generator of mixed rules
+// (IPv4 and IPv6 CIDRs of varied lengths, single ports and port ranges, TCP/UDP/ICMP/any, allow
+// and deny), cut at 10, 1,000 and 10,000 rules, so the three policies differ in size only. The
+// generator knows nothing of the classifier: prefix lengths, ports and protocols are drawn the
+// way rule sets look (many host and /24 rules, some wide nets, service ports and ranges), not to
+// suit it. The packets aimed at the rules come from bench/aim.ts.
+import type { IpFamily } from '../src/net/ip.js';
 import { prng } from '../test/support/firewall-random.js';
 
 export const MIXED_SIZES = [10, 1000, 10000] as const;
 export type MixedSize = (typeof MIXED_SIZES)[number];
 
-interface MixedRule {
+export interface MixedRule {
   id: string;
   priority: number;
   action: 'allow' | 'deny';
@@ -81,64 +76,4 @@ export function mixedRules(n: number, seed: number): MixedRule[] {
 /** The firewall section's YAML lines (under `rules:`). */
 export function mixedRulesYaml(rules: readonly MixedRule[]): string {
   return rules.map((r) => `\n    - ${JSON.stringify(r)}`).join('');
-}
-
-export interface MixedPacket {
-  family: IpFamily;
-  src: string;
-  dst: string;
-  sport: number;
-  dport: number;
-  /** the deciding rule, null for the default */
-  rule: string | null;
-  action: 'pass' | 'drop';
-}
-
-const SPORT = 40000;
-
-function facts(family: IpFamily, src: string, sport: number, dst: string, dport: number): PacketFacts {
-  return { family, src: parseAddress(src).addr, dst: parseAddress(dst).addr, proto: 6, srcPort: sport, dstPort: dport };
-}
-
-/** First address of a CIDR text, formatted. */
-function firstAddress(cidr: string): string {
-  const [a, l] = cidr.split('/');
-  const p = parseAddress(a!);
-  const addr = Buffer.from(p.addr);
-  const len = Number(l);
-  const bits = p.family === 4 ? 32 : 128;
-  for (let b = len; b < bits; b++) addr[b >> 3]! &= ~(0x80 >> (b & 7));
-  return formatAddress(p.family, addr);
-}
-
-/** The hit and miss TCP packets (both passed: the policy's default is pass) of one family for a compiled mixed policy (see the header). */
-export function mixedPackets(
-  compiled: CompiledFirewall,
-  rules: readonly MixedRule[],
-  family: IpFamily,
-  client: string,
-  server: string,
-): { hit: MixedPacket; miss: MixedPacket } {
-  const fam = (c: string | undefined): boolean => c === undefined || c.includes(':') === (family === 6);
-  for (let i = rules.length - 1; i >= 0; i--) {
-    const r = rules[i]!;
-    if (r.protocol !== 'tcp' || !fam(r.src_ip) || !fam(r.dst_ip) || (!r.src_ip && !r.dst_ip)) continue;
-    const src = r.src_ip ? firstAddress(r.src_ip) : client;
-    const dst = r.dst_ip ? firstAddress(r.dst_ip) : server;
-    const sport = r.src_port ? Number(r.src_port.split('-')[0]) : SPORT;
-    const dport = r.dst_port ? Number(r.dst_port.split('-')[0]) : 443;
-    const got = matchPacket(compiled, facts(family, src, sport, dst, dport));
-    // An allow rule: a drop would time the event ring as much as the classifier.
-    if (got.ruleId !== r.id || got.action !== 'pass') continue;
-    // The miss: same flow to a port nothing on its way takes.
-    for (let port = 61000; port < 65536; port += 7) {
-      const m = matchPacket(compiled, facts(family, src, sport, dst, port));
-      if (m.ruleId !== null) continue;
-      return {
-        hit: { family, src, dst, sport, dport, rule: r.id, action: got.action },
-        miss: { family, src, dst, sport, dport: port, rule: null, action: m.action === 'drop' ? 'drop' : 'pass' },
-      };
-    }
-  }
-  throw new Error(`no IPv${family} TCP rule of the ${rules.length}-rule mixed policy decides its own packet`);
 }

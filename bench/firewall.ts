@@ -12,8 +12,7 @@ import { parseAddress, type IpFamily } from '../src/net/ip.js';
 import { tcpFrame } from '../test/support/frames.js';
 import { blockListText, generateBlockList, hitHost, type BlockList } from './blocklist.js';
 import { WrongPathError, XDP_DROP, XDP_PASS, type Subject } from './harness.js';
-import { MIXED_SIZES, mixedPackets, mixedRules, mixedRulesYaml } from './firewall-scale.js';
-import { CLIENT, SERVER, firewallCases, policyYaml, type FirewallCase, type PolicyName } from './policy.js';
+import { firewallCases, policyYaml, type FirewallCase, type PolicyName } from './policy.js';
 
 export const FIREWALL_PROGRAM = 'xdp-firewall';
 const PROTO_TCP = 6;
@@ -104,68 +103,6 @@ export function setupFirewall(o: FirewallBenchOptions): FirewallBench {
       o.log(`policy ${name}: ${compiled.rules.length} kernel rules, ${applied.setEntries} LPM entries, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
 
-    // The scaling cases: one mixed rule generator cut at 10 / 1,000 / 10,000 rules.
-    // The smallest cut must hold an allow rule per family for the hit packet: the first seed
-    // from o.seed whose first rules do (a property of the packets, not of the classifier).
-    let mixedSeed = o.seed;
-    for (;; mixedSeed++) {
-      const small = mixedRules(MIXED_SIZES[0], mixedSeed);
-      const cfg = parseConfigText(`agent:\n  interfaces: [bench0]\nfirewall:\n  rules:${mixedRulesYaml(small)}\n`, path.join(o.dir, 'probe.yaml'));
-      const c = compileFirewall(cfg.firewall, cfg.resolved.firewallAliases);
-      try {
-        for (const f of [4, 6] as const) mixedPackets(c, small, f, CLIENT[f], SERVER[f]);
-        break;
-      } catch {
-        if (mixedSeed > o.seed + 1000) throw new Error('no seed gives a small mixed policy with an allow rule per family');
-      }
-    }
-    const allMixed = mixedRules(Math.max(...MIXED_SIZES), mixedSeed);
-    const mixedCases: { policy: LoadedPolicy; c: FirewallCase }[] = [];
-    for (const n of MIXED_SIZES) {
-      const t0 = performance.now();
-      const rules = allMixed.slice(0, n);
-      const file = path.join(o.dir, `mixed-${n}.yaml`);
-      const text = `agent:\n  interfaces: [bench0]\nfirewall:\n  default_policy: pass\n  rules:${mixedRulesYaml(rules)}\n`;
-      writeFileSync(file, text);
-      const cfg = parseConfigText(text, file);
-      const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewallAliases);
-      const kernel = FirewallKernel.load({ objectPath: o.objectPath });
-      kernels.push(kernel);
-      const applied = kernel.writer.apply(compiled);
-      const loaded: LoadedPolicy = { compiled, kernel, ruleNums: applied.ruleNums };
-      const st = compiled.classifier.stats;
-      o.log(
-        `policy mixed-${n}: ${compiled.rules.length} kernel rules, classifier ${st.nodes} nodes / ${st.leaves} leaves / largest leaf ${st.maxLeaf} / depth ${st.maxDepth}, ` +
-          `loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-      );
-      const label = n.toLocaleString('en-US');
-      for (const family of [4, 6] as const) {
-        const { hit, miss } = mixedPackets(compiled, rules, family, CLIENT[family], SERVER[family]);
-        const v = `v${family}`;
-        for (const [kind, pk] of [['hit', hit], ['miss', miss]] as const) {
-          mixedCases.push({
-            policy: loaded,
-            c: {
-              id: `xdp-firewall.${v}.syn.mixed_${n}_${kind}`,
-              kind: kind === 'hit' ? 'rule_hit' : 'rule_miss',
-              family,
-              policy: 'base',
-              description:
-                kind === 'hit'
-                  ? `IPv${family} TCP SYN decided by rule ${pk.rule} of ${label} mixed rules (${pk.action})`
-                  : `IPv${family} TCP SYN to a covered address, port no rule takes: walks to a leaf, ${label} mixed rules; default ${pk.action}`,
-              src: pk.src,
-              dst: pk.dst,
-              sport: pk.sport,
-              dport: pk.dport,
-              expectRule: pk.rule,
-              expectAction: pk.action,
-            },
-          });
-        }
-      }
-    }
-
     const ev = eventLayout(native, o.objectPath);
     const record = 8 + Math.ceil(ev.size / 8) * 8; // ring record header + body, 8-aligned
     const maxEventsPerCall = Math.floor((DENY_RING_BYTES * 3) / 4 / record) - 4096;
@@ -177,9 +114,6 @@ export function setupFirewall(o: FirewallBenchOptions): FirewallBench {
         const p = policies.get(c.policy)!;
         subjects.push(firewallSubject(c, p, { native, emitsEvents: c.expectAction === 'drop', maxEventsPerCall, ev, rings }));
       }
-    }
-    for (const { policy, c } of mixedCases) {
-      subjects.push(firewallSubject(c, policy, { native, emitsEvents: c.expectAction === 'drop', maxEventsPerCall, ev, rings }));
     }
     return { subjects, lists, close };
   } catch (e) {

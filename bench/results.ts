@@ -128,19 +128,37 @@ const throughputSchema = z.strictObject({
   }),
 });
 
+const percentilesSchema = z.strictObject({ p50: z.number(), p99: z.number(), max: z.number(), frames: z.number().int().positive() });
+const mode = z.enum(['warm', 'rotating']);
+
 const scalingSchema = z.strictObject({
-  /** the ratio the largest policy's ns/packet must stay within, against the smallest's */
+  method: z.string(),
+  /** p99 at the largest policy / p99 at the smallest must stay within this */
   bound: z.number().positive(),
+  /** the firewall's p99 at the largest policy / the reference's must stay within this */
+  reference_bound: z.number().positive(),
+  per_frame_runs: z.number().int().positive(),
+  sweeps: z.number().int().positive(),
+  floor: z.array(z.strictObject({ family, mode, ns: z.number() })),
+  policies: z.array(
+    z.strictObject({ rules: z.number().int().positive(), family, rules_of_family: z.number().int().nonnegative(), unreachable: z.number().int().nonnegative(), frames: z.number().int().positive() }),
+  ),
   rows: z.array(
     z.strictObject({
-      family: z.union([z.literal(4), z.literal(6)]),
-      kind: z.enum(['hit', 'miss']),
-      /** rule count -> ns/packet (median), as in the cases xdp-firewall.v<family>.syn.mixed_<n>_<kind> */
-      ns: z.record(z.string(), z.number().positive()),
-      /** ns at the largest rule count / ns at the smallest */
-      ratio: z.number().positive(),
+      family,
+      kind: z.enum(['pass', 'drop', 'miss']),
+      mode,
+      /** rule count -> the program's own ns per packet over the frames, and their deepest walk */
+      sizes: z.record(
+        z.string(),
+        percentilesSchema.extend({ depth_max: z.number().int().nonnegative(), candidates_max: z.number().int().nonnegative(), rules_checked_max: z.number().int().nonnegative() }),
+      ),
+      ratio_p99: z.number(),
       within_bound: z.boolean(),
     }),
+  ),
+  reference: z.array(
+    z.strictObject({ family, mode, reference: percentilesSchema, firewall: percentilesSchema, ratio_p99: z.number(), within_bound: z.boolean() }),
   ),
 });
 
@@ -155,42 +173,14 @@ export const resultsSchema = z.strictObject({
   throughput: throughputSchema.optional(),
   /** parts of the bench that could not run on this machine, and why */
   unavailable: z.array(z.strictObject({ part: z.string(), reason: z.string() })).optional(),
-  /** firewall cost by rule count (the mixed-policy cases) and whether it stays flat */
+  /** the firewall's per-frame cost over whole policies by rule count, beside a reference */
   scaling: scalingSchema.optional(),
 });
 
 export type ResultsFile = z.infer<typeof resultsSchema>;
 export type ScalingSummary = z.infer<typeof scalingSchema>;
+export type ThroughputSummary = z.infer<typeof throughputSchema>;
 
-/** How much slower a packet may be with the largest mixed policy than with the smallest. */
-export const SCALING_BOUND = 1.3;
-
-const MIXED_ID = /^xdp-firewall\.v([46])\.syn\.mixed_(\d+)_(hit|miss)$/;
-
-/** The scaling summary of a run's mixed-policy cases (null when it has none, e.g. --only). Each
- * family and kind needs at least two rule counts. */
-export function scalingSummary(cases: readonly CaseResult[], bound = SCALING_BOUND): ScalingSummary | null {
-  const groups = new Map<string, { family: 4 | 6; kind: 'hit' | 'miss'; ns: Map<number, number> }>();
-  for (const c of cases) {
-    const m = MIXED_ID.exec(c.id);
-    if (!m) continue;
-    const family = m[1] === '4' ? 4 : 6;
-    const kind = m[3] === 'hit' ? 'hit' : 'miss';
-    const key = `${family}.${kind}`;
-    const g = groups.get(key) ?? { family, kind, ns: new Map<number, number>() };
-    g.ns.set(Number(m[2]), c.ns_per_packet);
-    groups.set(key, g);
-  }
-  const rows = [...groups.values()]
-    .filter((g) => g.ns.size >= 2)
-    .sort((a, b) => a.family - b.family || a.kind.localeCompare(b.kind))
-    .map((g) => {
-      const counts = [...g.ns.keys()].sort((a, b) => a - b);
-      const ratio = Math.round((g.ns.get(counts[counts.length - 1]!)! / g.ns.get(counts[0]!)!) * 1000) / 1000;
-      return { family: g.family, kind: g.kind, ns: Object.fromEntries(counts.map((n) => [String(n), g.ns.get(n)!])), ratio, within_bound: ratio <= bound };
-    });
-  return rows.length ? { bound, rows } : null;
-}
 export type CaseResult = z.infer<typeof caseSchema>;
 export type MachineInfo = z.infer<typeof machineSchema>;
 

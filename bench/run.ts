@@ -15,7 +15,8 @@ import { TestRunClock, verdictName, XDP_DROP, XDP_PASS, type Subject } from './h
 import { loadNow, machineInfo } from './machine.js';
 import { measureThroughput, THROUGHPUT_DEFAULTS, type ThroughputResult } from './throughput.js';
 import { CLIENT, CLIENT_PORT, MISS_PORT, SERVER } from './policy.js';
-import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, scalingSummary, type CaseResult, type ResultsFile, type ScalingSummary } from './results.js';
+import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, type CaseResult, type ResultsFile, type ScalingSummary } from './results.js';
+import { measureScaling } from './scaling.js';
 import { summarize } from './stats.js';
 import { measure, type Measured } from './measure.js';
 import { setupConntrack, type ConntrackBench } from './conntrack.js';
@@ -169,13 +170,45 @@ function printThroughput(t: ThroughputResult): void {
 }
 
 function printScaling(sc: ScalingSummary): void {
-  const counts = [...new Set(sc.rows.flatMap((r) => Object.keys(r.ns).map(Number)))].sort((a, b) => a - b);
+  const counts = [...new Set(sc.rows.flatMap((r) => Object.keys(r.sizes).map(Number)))].sort((a, b) => a - b);
+  const label = (n: number): string => n.toLocaleString('en-US');
   log('');
-  log(`firewall cost by rule count (ns/packet, mixed rules; bound: largest / smallest <= ${sc.bound}):`);
+  log(
+    `firewall cost by rule count, frame by frame over whole policies (own ns/packet: the sweep into a bare XDP_PASS subtracted; ` +
+      `median of ${sc.sweeps} sweeps per frame; warm = ${sc.per_frame_runs} runs per frame in a row, rotating = every frame once per pass):`,
+  );
   log(
     renderTable(
-      [{ title: 'case' }, ...counts.map((n) => ({ title: `${n.toLocaleString('en-US')} rules`, align: 'right' as const })), { title: 'ratio', align: 'right' }, { title: 'verdict' }],
-      sc.rows.map((r) => [`IPv${r.family} ${r.kind}`, ...counts.map((n) => (r.ns[String(n)] === undefined ? '-' : fmt(r.ns[String(n)]!, 2))), fmt(r.ratio, 2), r.within_bound ? 'flat' : 'OVER BOUND']),
+      [
+        { title: 'family' },
+        { title: 'kind' },
+        { title: 'mode' },
+        ...counts.flatMap((n) => [{ title: `${label(n)} p50`, align: 'right' as const }, { title: `p99`, align: 'right' as const }, { title: `max`, align: 'right' as const }, { title: 'walk', align: 'right' as const }]),
+        { title: 'p99 ratio', align: 'right' },
+        { title: `<= ${sc.bound}` },
+      ],
+      sc.rows.map((r) => [
+        `IPv${r.family}`,
+        r.kind,
+        r.mode,
+        ...counts.flatMap((n) => {
+          const f = r.sizes[String(n)]!;
+          return [fmt(f.p50, 1), fmt(f.p99, 1), fmt(f.max, 1), `${f.depth_max}/${f.candidates_max}`];
+        }),
+        fmt(r.ratio_p99, 2),
+        r.within_bound ? 'yes' : 'NO',
+      ]),
+    ),
+  );
+  log('  walk = deepest walk / most leaf entries examined by a frame of the set (kernel-counted)');
+  log(`  frames: ${sc.policies.map((p) => `${label(p.rules)} IPv${p.family} ${p.frames} (${p.rules_of_family - p.unreachable}/${p.rules_of_family} rules reached)`).join(', ')}`);
+  log(`  floor subtracted (rig into bare XDP_PASS): ${sc.floor.map((f) => `IPv${f.family} ${f.mode} ${fmt(f.ns, 1)} ns`).join(', ')}`);
+  log('');
+  log(`beside a minimal stateful reference (parse, one conntrack hash lookup, one LPM lookup, verdict) on the ${label(counts[counts.length - 1]!)}-rule frames (goal: firewall p99 <= ${sc.reference_bound}x):`);
+  log(
+    renderTable(
+      [{ title: 'family' }, { title: 'mode' }, { title: 'reference p50', align: 'right' }, { title: 'p99', align: 'right' }, { title: 'max', align: 'right' }, { title: 'firewall p50', align: 'right' }, { title: 'p99', align: 'right' }, { title: 'max', align: 'right' }, { title: 'p99 ratio', align: 'right' }, { title: `<= ${sc.reference_bound}` }],
+      sc.reference.map((r) => [`IPv${r.family}`, r.mode, fmt(r.reference.p50, 1), fmt(r.reference.p99, 1), fmt(r.reference.max, 1), fmt(r.firewall.p50, 1), fmt(r.firewall.p99, 1), fmt(r.firewall.max, 1), fmt(r.ratio_p99, 2), r.within_bound ? 'yes' : 'NO']),
     ),
   );
 }
@@ -246,6 +279,7 @@ async function main(args: BenchArgs): Promise<void> {
         log(`syncookie: UNAVAILABLE: ${reason}`);
       }
     }
+    const scaling = args.scaling ? await measureScaling({ native, root: ROOT, dir, seed: SEED, sweeps: args.scalingSweeps, perFrame: args.scalingRuns, log }) : undefined;
     // The throughput comparison runs after the test-run cases so its traffic never overlaps them.
     const throughput = args.throughput
       ? await measureThroughput({
@@ -261,7 +295,6 @@ async function main(args: BenchArgs): Promise<void> {
     res.machine.load_end = loadNow();
     if (throughput) res.throughput = throughput;
     if (unavailable.length) res.unavailable = unavailable;
-    const scaling = scalingSummary(res.cases);
     if (scaling) res.scaling = scaling;
     printResults(res);
     if (scaling) printScaling(scaling);

@@ -12,6 +12,9 @@ describe('bench command line', () => {
       listSize: 100_000,
       out: '/r/bench/results.json',
       write: true,
+      scaling: true,
+      scalingSweeps: 7,
+      scalingRuns: 200,
       throughput: true,
       throughputRounds: 5,
       throughputWindowMs: 600,
@@ -27,17 +30,20 @@ describe('bench command line', () => {
     assert.equal(a.only?.test('ratelimit.pass.v4'), false);
     assert.equal(a.write, false);
     assert.equal(a.throughput, false);
+    assert.equal(a.scaling, false);
     assert.equal(parseBenchArgs(['--only', 'throughput|mixed'], 'd').throughput, true);
+    assert.equal(parseBenchArgs(['--only', 'scaling'], 'd').scaling, true);
     assert.throws(() => parseBenchArgs(['--only', '(x'], 'd'), (e: unknown) => e instanceof ArgsError && /--only: not a regular expression/.test(e.message));
   });
 
   it('takes every option', () => {
     const a = parseBenchArgs(
-      ['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write', '--no-throughput', '--throughput-rounds', '2', '--throughput-window-ms', '300', '--throughput-copies', '4'],
+      ['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write', '--no-scaling', '--scaling-sweeps', '5', '--scaling-runs', '50',
+        '--no-throughput', '--throughput-rounds', '2', '--throughput-window-ms', '300', '--throughput-copies', '4'],
       'd',
     );
     assert.deepEqual(a, {
-      samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false,
+      samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, scaling: false, scalingSweeps: 5, scalingRuns: 50,
       throughput: false, throughputRounds: 2, throughputWindowMs: 300, throughputCopies: 4, only: null, help: false,
     });
     assert.equal(parseBenchArgs(['-h'], 'd').help, true);
@@ -51,6 +57,7 @@ describe('bench command line', () => {
     err(['--list-size', '200000'], /--list-size: 200000 is outside 1\.\.131072/);
     err(['--out', ''], /--out: expected a file name/);
     err(['--throughput-rounds', '0'], /--throughput-rounds: 0 is outside 1\.\.50/);
+    err(['--scaling-sweeps', '2'], /--scaling-sweeps: 2 is outside 3\.\.51/);
     err(['--throughput-copies', '16'], /--throughput-copies: 16 is outside 1\.\.15/);
     err(['--throughput-frames', '100000'], /throughput-frames/);
     err(['--fast'], /--fast/);

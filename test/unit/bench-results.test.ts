@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, SCALING_BOUND, scalingSummary, type CaseResult, type ResultsFile } from '../../bench/results.js';
+import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, type CaseResult, type ResultsFile, type ScalingSummary, type ThroughputSummary } from '../../bench/results.js';
+import { REFERENCE_BOUND, SCALING_BOUND } from '../../bench/scaling-figures.js';
+import { SOURCE_MARGIN, THROUGHPUT_GOAL } from '../../bench/throughput-figures.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -50,7 +52,7 @@ describe('bench results file', () => {
       return (r as { reason: string }).reason;
     };
     assert.match(bad('{"version": 1,'), /old\.json is not valid JSON/);
-    assert.match(bad(JSON.stringify({ ...file([]), version: 2 })), /schema version 2, this bench writes version 1/);
+    assert.match(bad(JSON.stringify({ ...file([]), version: 1 })), /schema version 1, this bench writes version 2/);
     assert.match(bad('[]'), /schema version undefined/);
     const noNs = file([kase('a', 1, 1, 1)]) as unknown as { cases: Record<string, unknown>[] };
     delete noNs.cases[0]!.ns_per_packet;
@@ -88,32 +90,10 @@ describe('bench results comparison', () => {
     assert.equal(compareResults(prev, next)[0]!.status, 'within-noise');
   });
 
-  it('names the machine fields that differ', () => {
+  it('names the machine fields that differ (the load is not the machine)', () => {
     assert.deepEqual(machineDifferences(file([]).machine, file([]).machine), []);
     assert.deepEqual(machineDifferences(file([], '6.1.0').machine, file([], '6.18.0').machine), ['kernel: 6.1.0 -> 6.18.0']);
-  });
-});
-
-describe('bench scaling summary', () => {
-  it('relates each family and kind at the largest rule count to the smallest, against the bound', () => {
-    const cases = [
-      kase('floor.xdp_pass', 8, 7.9, 8.1),
-      kase('xdp-firewall.v4.syn.mixed_10_hit', 60, 59, 61),
-      kase('xdp-firewall.v4.syn.mixed_1000_hit', 66, 65, 67),
-      kase('xdp-firewall.v4.syn.mixed_10000_hit', 80, 79, 81),
-      kase('xdp-firewall.v6.syn.mixed_10_miss', 50, 49, 51),
-      kase('xdp-firewall.v6.syn.mixed_10000_miss', 64, 63, 65),
-      // one rule count alone relates to nothing
-      kase('xdp-firewall.v6.syn.mixed_10_hit', 50, 49, 51),
-    ];
-    const sc = scalingSummary(cases);
-    assert.ok(sc);
-    assert.equal(sc.bound, SCALING_BOUND);
-    assert.deepEqual(sc.rows, [
-      { family: 4, kind: 'hit', ns: { '10': 60, '1000': 66, '10000': 80 }, ratio: 1.333, within_bound: false },
-      { family: 6, kind: 'miss', ns: { '10': 50, '10000': 64 }, ratio: 1.28, within_bound: true },
-    ]);
-    assert.equal(scalingSummary([kase('floor.xdp_pass', 8, 7.9, 8.1)]), null);
+    assert.deepEqual(machineDifferences({ ...file([]).machine, load_start: 0.1 }, { ...file([]).machine, load_start: 7, load_end: 8 }), []);
   });
 });
 
@@ -140,9 +120,134 @@ describe('the committed bench/results.json', () => {
       for (const k of ['rule_miss', 'rule_hit', 'lpm_hit_deny']) assert.ok(byId.has(`xdp-firewall.${fam}.syn.${k}`), `${fam} ${k}`);
     }
     assert.equal(byId.get('floor.xdp_pass')?.ratio_to_floor, 1);
-    // issue 3: the scaling summary is the one the cases give, and it is flat
-    assert.deepEqual(f.scaling, scalingSummary(f.cases), 'scaling summary matches the cases');
-    assert.equal(f.scaling?.rows.length, 4, 'hit and miss, IPv4 and IPv6');
-    for (const row of f.scaling?.rows ?? []) assert.ok(row.within_bound, `IPv${row.family} ${row.kind}: ${row.ratio}x over ${f.scaling?.bound}x`);
+  });
+
+  it('keeps a rule-scaling summary whose ratios and verdicts are the ones its figures give', () => {
+    const f = committed();
+    assert.ok(f.scaling, 'a full run keeps the rule-scaling sweep');
+    scalingProblems(f.scaling).forEach((p) => assert.fail(p));
+  });
+
+  it('keeps a drop-throughput summary whose ratios and verdicts are the ones its figures give', () => {
+    const f = committed();
+    assert.ok(f.throughput, 'a full run keeps the drop throughput');
+    throughputProblems(f.throughput).forEach((p) => assert.fail(p));
+  });
+});
+
+function committed(): ResultsFile {
+  const p = path.join(ROOT, 'bench', 'results.json');
+  const r = parseResults(readFileSync(p, 'utf8'), p);
+  assert.ok(r.ok, r.ok ? '' : r.reason);
+  return r.file;
+}
+
+const near = (a: number, b: number, tol = 0.002): boolean => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
+
+/** What is inconsistent in a scaling summary (empty when it is what its figures give). */
+function scalingProblems(sc: ScalingSummary): string[] {
+  const out: string[] = [];
+  if (sc.bound !== SCALING_BOUND || sc.reference_bound !== REFERENCE_BOUND) out.push(`bounds ${sc.bound} / ${sc.reference_bound} are not the bench's`);
+  for (const family of [4, 6]) {
+    for (const mode of ['warm', 'rotating']) {
+      for (const kind of ['pass', 'drop', 'miss']) {
+        const row = sc.rows.find((r) => r.family === family && r.mode === mode && r.kind === kind);
+        if (!row) {
+          out.push(`no IPv${family} ${kind} ${mode} row`);
+          continue;
+        }
+        const sizes = Object.keys(row.sizes).map(Number).sort((a, b) => a - b);
+        if (sizes.join() !== '10,1000,10000') out.push(`IPv${family} ${kind} ${mode}: sizes ${sizes.join()}`);
+        for (const n of sizes) {
+          const s = row.sizes[String(n)]!;
+          if (!(s.p50 <= s.p99 && s.p99 <= s.max)) out.push(`IPv${family} ${kind} ${mode} ${n}: p50 ${s.p50} p99 ${s.p99} max ${s.max} out of order`);
+          if (s.frames < (kind === 'miss' ? 1000 : 1)) out.push(`IPv${family} ${kind} ${n}: only ${s.frames} frames`);
+        }
+        const ratio = row.sizes[String(sizes[sizes.length - 1])]!.p99 / row.sizes[String(sizes[0])]!.p99;
+        if (!near(row.ratio_p99, ratio)) out.push(`IPv${family} ${kind} ${mode}: ratio ${row.ratio_p99}, the figures give ${ratio.toFixed(3)}`);
+        if (row.within_bound !== row.ratio_p99 <= sc.bound) out.push(`IPv${family} ${kind} ${mode}: within_bound ${row.within_bound} for ratio ${row.ratio_p99}`);
+      }
+      const ref = sc.reference.find((r) => r.family === family && r.mode === mode);
+      if (!ref) out.push(`no IPv${family} ${mode} reference row`);
+      else {
+        if (!near(ref.ratio_p99, ref.firewall.p99 / ref.reference.p99)) out.push(`IPv${family} ${mode} reference ratio ${ref.ratio_p99}`);
+        if (ref.within_bound !== ref.ratio_p99 <= sc.reference_bound) out.push(`IPv${family} ${mode} reference verdict ${ref.within_bound} for ${ref.ratio_p99}`);
+        const hits = sc.policies.find((p) => p.rules === 10000 && p.family === family);
+        if (!hits || ref.firewall.frames !== hits.frames) out.push(`IPv${family} ${mode}: the reference row covers ${ref.firewall.frames} frames, the policy has ${hits?.frames}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** What is inconsistent in a throughput summary (empty when it is what its figures give). */
+function throughputProblems(t: ThroughputSummary): string[] {
+  const out: string[] = [];
+  const fig = (c: string, f: number): ThroughputSummary['figures'][number] | undefined => t.figures.find((x) => x.contender === c && x.family === f);
+  if (t.settings.source_margin !== SOURCE_MARGIN || t.goal.bound !== THROUGHPUT_GOAL) out.push('margin or goal is not the bench\'s');
+  for (const family of [4, 6]) {
+    for (const c of ['xdp-firewall', 'xdp-firewall-empty', 'xdp-drop', 'nft-sets', 'nft-drop']) {
+      const f = fig(c, family);
+      if (!f) {
+        out.push(`no ${c} IPv${family} figure`);
+        continue;
+      }
+      if (f.mpps_runs.length !== t.settings.rounds) out.push(`${c} IPv${family}: ${f.mpps_runs.length} rounds of ${t.settings.rounds}`);
+      const withheld = f.source_margin < t.settings.source_margin;
+      if (withheld !== (f.mpps === null) || withheld !== (f.withheld !== undefined)) out.push(`${c} IPv${family}: margin ${f.source_margin} but the figure is ${f.mpps === null ? 'withheld' : 'printed'}`);
+      if (f.mpps !== null) {
+        const sorted = [...f.mpps_runs].sort((a, b) => a - b);
+        const mid = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+        if (!near(f.mpps, mid, 0.01)) out.push(`${c} IPv${family}: ${f.mpps} Mpps is not the median of its rounds`);
+        if (!near(f.ns_per_frame!, 1000 / f.mpps, 0.01)) out.push(`${c} IPv${family}: ${f.ns_per_frame} ns/frame for ${f.mpps} Mpps`);
+      }
+    }
+    const r = t.ratios.find((x) => x.family === family);
+    const g = t.goal.rows.find((x) => x.family === family);
+    const w = t.walk.find((x) => x.family === family);
+    const flows = t.flows.find((x) => x.family === family);
+    if (!r || !g || !w || !flows) {
+      out.push(`IPv${family}: ratio, goal, walk or flows missing`);
+      continue;
+    }
+    const m = (c: string): number | null => fig(c, family)?.mpps ?? null;
+    const expect = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a / b);
+    for (const [k, v] of [
+      ['firewall_to_xdp_drop', expect(m('xdp-firewall'), m('xdp-drop'))],
+      ['firewall_to_firewall_empty', expect(m('xdp-firewall'), m('xdp-firewall-empty'))],
+      ['firewall_to_nft_sets', expect(m('xdp-firewall'), m('nft-sets'))],
+      ['firewall_to_nft_drop', expect(m('xdp-firewall'), m('nft-drop'))],
+      ['xdp_drop_to_nft_drop', expect(m('xdp-drop'), m('nft-drop'))],
+    ] as const) {
+      const got = r[k];
+      if ((got === null) !== (v === null) || (got !== null && v !== null && !near(got, v, 0.005))) out.push(`IPv${family} ${k}: ${got}, the figures give ${v}`);
+    }
+    if (g.ratio !== r.firewall_to_xdp_drop || g.met !== (g.ratio !== null && g.ratio >= t.goal.bound)) out.push(`IPv${family}: goal ${g.met} for ratio ${g.ratio}`);
+    if (w.frames !== flows.flows) out.push(`IPv${family}: walk over ${w.frames} frames, ${flows.flows} flows sent`);
+    if (flows.flows < 1000 || flows.tcp + flows.udp !== flows.flows) out.push(`IPv${family}: ${flows.flows} flows (${flows.tcp} TCP, ${flows.udp} UDP)`);
+  }
+  return out;
+}
+
+describe('the consistency checks of the committed summaries can fail', () => {
+  it('a scaling ratio or verdict that its figures do not give is named', () => {
+    const f = committed();
+    const sc = structuredClone(f.scaling!);
+    sc.rows[0]!.ratio_p99 += 0.5;
+    sc.reference[0]!.within_bound = !sc.reference[0]!.within_bound;
+    const p = scalingProblems(sc);
+    assert.ok(p.some((x) => /ratio .*the figures give/.test(x)), p.join('; '));
+    assert.ok(p.some((x) => /reference verdict/.test(x)), p.join('; '));
+  });
+
+  it('a throughput ratio, a printed figure the source did not outrun, or a flipped goal is named', () => {
+    const t = structuredClone(committed().throughput!);
+    t.ratios[0]!.firewall_to_nft_sets = 99;
+    t.figures[0]!.source_margin = 1;
+    t.goal.rows[1]!.met = !t.goal.rows[1]!.met;
+    const p = throughputProblems(t);
+    assert.ok(p.some((x) => /firewall_to_nft_sets: 99/.test(x)), p.join('; '));
+    assert.ok(p.some((x) => /margin 1 but the figure is printed/.test(x)), p.join('; '));
+    assert.ok(p.some((x) => /goal/.test(x)), p.join('; '));
   });
 });
