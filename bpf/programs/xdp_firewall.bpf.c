@@ -194,9 +194,6 @@ static __always_inline int fw_rule_match(const struct fw_rule *r, const struct f
 	return 1;
 }
 
-/* Candidates checked without a callback; leaves the compiler aims for are this size or less. */
-#define FW_LEAF_INLINE 4
-
 /* Checks leaf entry li of the generation: the generation-relative rule slot when that rule
  * matches, FW_WALK_NONE when this and every later candidate of the leaf cannot win (leaves are in
  * priority order, so a slot at or past the limit ends the leaf), 0xffffffff to go on with the

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FirewallCompileError, matchPacket, type CompiledFirewall, type PacketFacts } from '../../src/engines/firewall/compile.js';
 import { compileFirewall } from '../../src/engines/firewall/compile.js';
-import { buildClassifier } from '../../src/engines/firewall/classifier.js';
+import { buildClassifier, CLASSIFIER } from '../../src/engines/firewall/classifier.js';
 import { rejectSupport } from '../../src/engines/firewall/kernel.js';
 import { firewallSchema } from '../../src/engines/firewall/schema.js';
 import { bytesCodec } from '../../src/kernel/map.js';
@@ -32,7 +32,7 @@ const SETS = Number(process.env.FW_DIFF_SETS ?? 5000);
 const PACKETS = Number(process.env.FW_DIFF_PACKETS ?? 6);
 const XDP_TX = 3;
 /** FW_LEAF_INLINE: candidates a leaf checks without bpf_loop */
-const LEAF_INLINE = 4;
+const LEAF_INLINE = CLASSIFIER.LEAF_INLINE;
 
 const CT = { new: 0, established: 1, related: 2, invalid: 3 } as const;
 const TCP_FLAG_SETS: { flags: TcpFlagName[]; invalid: boolean }[] = [

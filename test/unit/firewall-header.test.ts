@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { CLASSIFIER } from '../../src/engines/firewall/classifier.js';
 import { FW } from '../../src/engines/firewall/compile.js';
 
 // dist/test/unit/ -> repository root
@@ -23,6 +24,19 @@ describe('firewall constants agree with the C headers', () => {
       const header = name.startsWith('SN_') ? common.get(name) : fw.get(name);
       assert.equal(header, v, `${name}: header ${header}, compiler ${v}`);
     }
+  });
+
+  it('the classifier sizes are the header ones', () => {
+    const pairs: [string, number][] = [
+      ['FW_TREE_NODES', CLASSIFIER.TREE_NODES],
+      ['FW_LEAF_SLOTS', CLASSIFIER.LEAF_SLOTS],
+      ['FW_MAX_DEPTH', CLASSIFIER.MAX_DEPTH],
+      ['FW_MAX_TREES', CLASSIFIER.MAX_TREES],
+      ['FW_WIDE_SLOTS', CLASSIFIER.WIDE_SLOTS],
+      ['FW_WIDE_TABLES', CLASSIFIER.WIDE_TABLES],
+      ['FW_LEAF_INLINE', CLASSIFIER.LEAF_INLINE],
+    ];
+    for (const [name, v] of pairs) assert.equal(fw.get(name), v, `${name}: header ${fw.get(name)}, classifier ${v}`);
   });
 
   it('every match bit and action of the header is known to the compiler', () => {

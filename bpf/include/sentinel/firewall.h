@@ -29,6 +29,9 @@
 #define FW_LEAF_SLOTS 262144     /* candidate rule slots in leaves, per generation */
 #define FW_MAX_DEPTH 12          /* inner nodes on any root-to-leaf path */
 #define FW_MAX_TREES 3           /* classifier trees walked per packet (rules partitioned) */
+#define FW_LEAF_INLINE 8         /* leaf candidates checked without bpf_loop; the compiler ends a
+                                  * walk in a leaf rather than cut a byte that separates nothing
+                                  * for lists up to this size */
 #define FW_WIDE_SLOTS 65536      /* references in a wide root table (two key bytes at once) */
 #define FW_WIDE_TABLES 8         /* wide root tables per generation: one per family and tree (2 x FW_MAX_TREES), a power of two */
 #define FW_KEY_SIZE 48
