@@ -119,13 +119,14 @@ export function aimAt(c: CompiledFirewall, index: number, family: IpFamily, rnd:
 /** Frame length of every bench frame of a family (a TCP SYN without options). */
 export const FRAME_LEN: Readonly<Record<IpFamily, number>> = { 4: 54, 6: 74 };
 
-/** The Ethernet frame of a packet: TCP SYN, UDP, ICMP; UDP and ICMP padded to FRAME_LEN. */
-export function frameOf(p: PacketFacts): Buffer {
+/** The Ethernet frame of a packet: TCP (a SYN unless `tcp` says otherwise), UDP, ICMP; UDP and
+ * ICMP padded to FRAME_LEN. */
+export function frameOf(p: PacketFacts, tcp: 'syn' | 'ack' = 'syn'): Buffer {
   const src = formatAddress(p.family, p.src);
   const dst = formatAddress(p.family, p.dst);
   const pad = (base: number): Buffer => Buffer.alloc(FRAME_LEN[p.family] - base);
   let f: Buffer;
-  if (p.proto === PROTO_TCP) f = tcpFrame({ src, dst, sport: p.srcPort!, dport: p.dstPort!, flags: ['syn'] });
+  if (p.proto === PROTO_TCP) f = tcpFrame({ src, dst, sport: p.srcPort!, dport: p.dstPort!, flags: [tcp] });
   else if (p.proto === PROTO_UDP) f = udpFrame({ src, dst, sport: p.srcPort!, dport: p.dstPort!, payload: pad(p.family === 4 ? 42 : 62) });
   else f = icmpFrame({ src, dst, type: p.icmpType!, code: p.icmpCode!, payload: pad(p.family === 4 ? 42 : 62) });
   if (f.length !== FRAME_LEN[p.family]) throw new Error(`bench frame of protocol ${p.proto} is ${f.length} bytes, expected ${FRAME_LEN[p.family]}`);

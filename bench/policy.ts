@@ -14,7 +14,8 @@ export const BLOCKLIST_RULE = 'blocklist';
 /** The rule the "rule hit" packets match: fifth of ten. */
 export const HIT_RULE = 'allow-https';
 export const HIT_PORT = 443;
-/** A port no rule names: the "rule miss" packets walk every rule. */
+/** A port no rule of the base policy names: the "rule miss" packets match no rule (the
+ * classifier walk reaches a leaf whose candidates all fail) and the default decides. */
 export const MISS_PORT = 8080;
 export const CLIENT_PORT = 40000;
 

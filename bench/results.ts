@@ -158,7 +158,16 @@ const scalingSchema = z.strictObject({
     }),
   ),
   reference: z.array(
-    z.strictObject({ family, mode, reference: percentilesSchema, firewall: percentilesSchema, ratio_p99: z.number(), within_bound: z.boolean() }),
+    z.strictObject({
+      family,
+      mode,
+      reference: percentilesSchema,
+      firewall: percentilesSchema,
+      ratio_p99: z.number(),
+      within_bound: z.boolean(),
+      firewall_no_events: percentilesSchema,
+      ratio_p99_no_events: z.number(),
+    }),
   ),
 });
 

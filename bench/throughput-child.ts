@@ -46,8 +46,12 @@ export interface ThroughputRun {
   processed: number;
   /** of them, frames judged by another path than the expected one (must be 0) */
   misjudged: number;
-  /** the receiver's rx_packets over the window (a cross-check of `processed`) */
+  /** the receiver's rx_packets over the window (a cross-check of `processed`), read on both
+   * sides of each contender count */
   rxPackets: number;
+  /** how far rx_packets moved while the contender's counters were read, at both ends: the
+   * two counts can differ by that much */
+  rxSpan: number;
   /** frames offered that the receiver's ring had no room for (rx_dropped) */
   overflow: number;
   /** copies the source handed to the receiver */
@@ -182,16 +186,19 @@ async function main(spec: ThroughputChildSpec): Promise<ThroughputChildResult> {
             await sleep(spec.warmupMs);
             // Reads that take a while (nft lists the chain through a process) are bracketed by
             // the clocks, each side's time taken as the middle of its read.
-            const snap = (): { t: number; c: Count; rx: number; ov: number; rxCpu: number; sleeps: number; loopCpu: number; loop: ReturnType<LoopSource['stats']> } => {
+            const snap = (): { t: number; c: Count; rx: number; rxSpan: number; ov: number; rxCpu: number; sleeps: number; loopCpu: number; loop: ReturnType<LoopSource['stats']> } => {
               const t0 = performance.now();
               const a = threadSample(rxThreads);
+              const rxA = devStat(receiver, 'rx_packets');
               const c = d.count();
+              const rxB = devStat(receiver, 'rx_packets');
               const b = threadSample(rxThreads);
               const t1 = performance.now();
               return {
                 t: ((t0 + t1) / 2) * 1e6,
                 c,
-                rx: devStat(receiver, 'rx_packets'),
+                rx: (rxA + rxB) / 2,
+                rxSpan: rxB - rxA,
                 ov: devStat(receiver, 'rx_dropped'),
                 rxCpu: (a.cpuNs + b.cpuNs) / 2,
                 sleeps: b.voluntary,
@@ -209,7 +216,8 @@ async function main(spec: ThroughputChildSpec): Promise<ThroughputChildResult> {
               round,
               processed: s1.c.processed - s0.c.processed,
               misjudged: s1.c.misjudged - s0.c.misjudged,
-              rxPackets: s1.rx - s0.rx,
+              rxPackets: Math.round(s1.rx - s0.rx),
+              rxSpan: s0.rxSpan + s1.rxSpan,
               overflow: s1.ov - s0.ov,
               offered: s1.loop.sent - s0.loop.sent,
               loopErrors: s1.loop.errors - s0.loop.errors,

@@ -73,6 +73,8 @@ export interface ThroughputOptions {
   settings: ThroughputSettings;
   /** rules in the policy (THROUGHPUT_RULES unless a quick run asks for fewer) */
   rules?: number;
+  /** the contenders, in the order of the first round (default: all five) */
+  contenders?: Contender[];
   log: (line: string) => void;
 }
 
@@ -147,7 +149,7 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
     const nftDrop = path.join(lab.tmpDir, 'drop.nft');
     writeFileSync(nftSets, nftRuleset(rules, table, receiver));
     writeFileSync(nftDrop, nftSingleDrop(table, receiver));
-    const contenders: Contender[] = ['xdp-firewall', 'xdp-drop', 'xdp-firewall-empty', 'nft-sets', 'nft-drop'];
+    const contenders: Contender[] = o.contenders ?? ['xdp-firewall', 'xdp-drop', 'xdp-firewall-empty', 'nft-sets', 'nft-drop'];
     const spec: ThroughputChildSpec = {
       devs: { a: lab.ifname('la'), b: lab.ifname('lb'), target: lab.ifname('tx'), receiver },
       loopCpu,

@@ -171,6 +171,7 @@ function scalingProblems(sc: ScalingSummary): string[] {
       if (!ref) out.push(`no IPv${family} ${mode} reference row`);
       else {
         if (!near(ref.ratio_p99, ref.firewall.p99 / ref.reference.p99)) out.push(`IPv${family} ${mode} reference ratio ${ref.ratio_p99}`);
+        if (!near(ref.ratio_p99_no_events, ref.firewall_no_events.p99 / ref.reference.p99)) out.push(`IPv${family} ${mode} reference ratio without events ${ref.ratio_p99_no_events}`);
         if (ref.within_bound !== ref.ratio_p99 <= sc.reference_bound) out.push(`IPv${family} ${mode} reference verdict ${ref.within_bound} for ${ref.ratio_p99}`);
         const hits = sc.policies.find((p) => p.rules === 10000 && p.family === family);
         if (!hits || ref.firewall.frames !== hits.frames) out.push(`IPv${family} ${mode}: the reference row covers ${ref.firewall.frames} frames, the policy has ${hits?.frames}`);
