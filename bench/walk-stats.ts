@@ -61,10 +61,11 @@ export function walkStats(native: NativeBridge, objectPath: string, compiled: Co
   const k = FirewallKernel.load({ objectPath, ringSize: 1 << 16 });
   try {
     k.writer.apply(compiled);
-    const m = k.obj.map('fw_walk_stats', u32Codec, bytesCodec(8));
+    const m = k.obj.map('fw_walk_stats', u32Codec, bytesCodec(8 * WS.SLOTS));
     for (const data of frames) native.testRun(k.progFd, { data, repeat: 1 });
-    const slots = new Array<number>(WS.SLOTS).fill(0);
-    for (const [slot, perCpu] of m.allPerCpu()) if (slot < WS.SLOTS) slots[slot] = Number(sumU64Slots(perCpu, 1)[0]!);
+    const perCpu = m.lookupPerCpu(0);
+    if (!perCpu) throw new Error('walk stats: fw_walk_stats has no entry');
+    const slots = sumU64Slots(perCpu, WS.SLOTS).map(Number);
     const frames_ = slots[WS.PACKETS]!;
     if (frames_ !== frames.length) {
       throw new Error(`walk stats: ${frames_} classifier lookups for ${frames.length} frames (a frame skipped the rules, e.g. malformed or conntrack fast path)`);

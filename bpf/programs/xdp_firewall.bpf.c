@@ -101,13 +101,15 @@ struct fw_leaf_rest {
 	__u32 cands;  /* leaf entries examined by this packet */
 	__u32 rules;  /* of them, rules read and matched (past the quick-reject filter) */
 	__u32 reads[FW_MAX_TREES]; /* per tree: a wide root one, each inner node one */
+	__u32 ws_key;  /* fw_walk_stats slot being bumped (a map key from here costs no stack) */
 #endif
 };
 
 #ifdef FW_WALK_STATS
-/* Bench-only build (-DFW_WALK_STATS: build/bpf-bench/xdp_firewall_walkstats.bpf.o): what each lookup took, as
- * per-CPU histograms in fw_walk_stats, so the bench reports the walk depth and candidate
- * counts of its traffic from the kernel's own walk. Never in the product build. Slots:
+/* Bench-only build (-DFW_WALK_STATS: build/bpf-bench/xdp_firewall_walkstats.bpf.o): what each
+ * lookup took, as per-CPU histograms in fw_walk_stats (one value of FW_WS_SLOTS counters), so
+ * the bench reports the walk depth and candidate counts of its traffic from the kernel's own
+ * walk. Never in the product build. Slots:
  * FW_WS_PACKETS lookups; FW_WS_DEPTH + d the lookups whose deepest tree took d reads (a wide
  * root one, each inner node one); FW_WS_CANDS + n those that examined n leaf entries over all
  * trees; FW_WS_RULES + n those that read and matched n rules (the last slot of each histogram
@@ -117,18 +119,31 @@ struct fw_leaf_rest {
 #define FW_WS_CANDS (FW_WS_DEPTH + 16)
 #define FW_WS_RULES (FW_WS_CANDS + 64)
 #define FW_WS_SLOTS (FW_WS_RULES + 64)
+struct fw_walk_stats {
+	__u64 slot[FW_WS_SLOTS];
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FW_WS_SLOTS);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct fw_walk_stats);
 } fw_walk_stats SEC(".maps");
 
-static __always_inline void fw_ws_bump(__u32 slot)
+/* One lookup for all four histograms: each helper call would spill the walk's live values. */
+static __always_inline void fw_ws_record(struct fw_leaf_rest *st)
 {
-	__u64 *v = bpf_map_lookup_elem(&fw_walk_stats, &slot);
-	if (v)
-		*v += 1;
+	st->ws_key = 0;
+	struct fw_walk_stats *w = bpf_map_lookup_elem(&fw_walk_stats, &st->ws_key);
+	if (!w)
+		return;
+	__u32 depth = st->reads[0] > st->reads[1] ? st->reads[0] : st->reads[1];
+	depth = depth > st->reads[2] ? depth : st->reads[2];
+	__u32 c = st->cands < 63 ? st->cands : 63;
+	__u32 r = st->rules < 63 ? st->rules : 63;
+	w->slot[FW_WS_PACKETS] += 1;
+	w->slot[FW_WS_DEPTH + (depth < 15 ? depth : 15)] += 1;
+	w->slot[FW_WS_CANDS + c] += 1;
+	w->slot[FW_WS_RULES + r] += 1;
 }
 #define FW_WS(stmt) stmt
 #else
@@ -389,14 +404,7 @@ __noinline __u32 fw_lookup(const struct sn_pkt *pkt, __u32 gen_idx, const struct
 		if (got < limit)
 			limit = got;
 	}
-#ifdef FW_WALK_STATS
-	__u32 depth = st->reads[0] > st->reads[1] ? st->reads[0] : st->reads[1];
-	depth = depth > st->reads[2] ? depth : st->reads[2];
-	fw_ws_bump(FW_WS_PACKETS);
-	fw_ws_bump(FW_WS_DEPTH + (depth < 15 ? depth : 15));
-	fw_ws_bump(FW_WS_CANDS + (st->cands < 63 ? st->cands : 63));
-	fw_ws_bump(FW_WS_RULES + (st->rules < 63 ? st->rules : 63));
-#endif
+	FW_WS(fw_ws_record(st));
 	return (limit < FW_MAX_RULES ? g * FW_MAX_RULES + limit + 1 : 0) | broken;
 }
 
@@ -428,14 +436,15 @@ static __always_inline __u8 fw_ct_state(void *data, void *data_end, const struct
 	if (p->proto == IPPROTO_TCP && (p->tcp_flags & 0x17) == 0x02)
 		return FW_CT_NEW;
 	struct ct_key key;
-	__u64 now = bpf_ktime_get_boot_ns();
+	/* The clock is read only once an entry is found: most packets of a flood of new flows miss,
+	 * and a clock read is not free (a paravirtual clock: a few tens of ns). */
 	if (((p->proto == IPPROTO_ICMP && p->family == SN_AF_INET) ||
 	     (p->proto == IPPROTO_ICMPV6 && p->family == SN_AF_INET6)) &&
 	    ct_icmp_is_error(p->proto, p->icmp_type)) {
 		if (ct_key_of_icmp_error(data, data_end, p, &key) != 0)
 			return FW_CT_INVALID; /* an error quoting nothing we can read */
 		struct ct_entry *e = bpf_map_lookup_elem(&ct_table, &key);
-		if (e && ct_entry_live(e, now)) {
+		if (e && ct_entry_live(e, bpf_ktime_get_boot_ns())) {
 			*entry = e;
 			return FW_CT_RELATED;
 		}
@@ -445,7 +454,7 @@ static __always_inline __u8 fw_ct_state(void *data, void *data_end, const struct
 	if (d < 0)
 		return FW_CT_NEW;
 	struct ct_entry *e = bpf_map_lookup_elem(&ct_table, &key);
-	if (!e || !ct_entry_live(e, now))
+	if (!e || !ct_entry_live(e, bpf_ktime_get_boot_ns()))
 		return FW_CT_NEW;
 	/* d is relative to the key (0 = a->b); the entry's arrays are relative to the initiator. */
 	int rd = ((d == 0) == ((e->flags & CT_F_INIT_IS_A) != 0)) ? 0 : 1;

@@ -34,7 +34,7 @@ export const CLASSIFIER = {
   WIDE_SLOTS: 65536,
   /** wide tables per generation (FW_WIDE_TABLES): one per family and tree, rounded to a power of two */
   WIDE_TABLES: 8,
-  /** candidates a leaf checks without bpf_loop (FW_LEAF_INLINE of xdp_firewall.bpf.c) */
+  /** candidates a leaf checks without bpf_loop (FW_LEAF_INLINE of firewall.h) */
   LEAF_INLINE: 8,
   REF_LEAF: 0x80000000,
   REF_WIDE: 0x40000000,
@@ -602,13 +602,19 @@ class Builder {
       }
       if (useful) consider({ kind: 'range', field: f }, rc, 0, null);
     }
-    // No cut leaves every child with fewer rules: some packet is judged by all of them wherever
-    // the cut sends it, so for that packet the level is pure cost (typically a byte every rule
-    // names alike, such as the first address byte of rules in one network, or the fragment
-    // bit). A list that the kernel checks inline is better off as a leaf; a longer one still
-    // takes the cut, which helps the packets it does separate.
-    if (!bestSplits && n <= CLASSIFIER.LEAF_INLINE) return null;
+    // A cut that sends every rule to the same children and none anywhere else (typically a
+    // byte every rule names alike, such as the first address byte of rules in one network)
+    // separates nothing that matches: it only moves packets no rule matches to empty leaves, and
+    // costs every other packet a level. A list the kernel checks inline is better off as a leaf
+    // (its candidates turn such packets away by their filters); a longer list still takes the
+    // cut.
+    if (best && !bestSplits && n <= CLASSIFIER.LEAF_INLINE && this.allOrNothing(list, reg, best)) return null;
     return best;
+  }
+
+  /** Whether every child of the cut gets the whole list or nothing. */
+  private allOrNothing(list: number[], reg: Region, cut: Cut): boolean {
+    return this.split(list, reg, cut).every((c) => c.list.length === 0 || c.list.length === list.length);
   }
 
   /** Children of a cut as runs of byte values that share one subtree. */
