@@ -29,7 +29,8 @@ const FLOOR_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_floor.bpf.o');
 const RATELIMIT_OBJ = path.join(ROOT, 'build', 'bpf', 'xdp_ratelimit.bpf.o');
 const LOOPGEN_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_loopgen.bpf.o');
 const WALKSTATS_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_firewall_walkstats.bpf.o');
-const RESTORE_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_restore.bpf.o');
+const SWEEP_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_sweep.bpf.o');
+const REFERENCE_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_stateful_ref.bpf.o');
 const FLOOR_ID = 'floor.xdp_pass';
 const SEED = 0x5e17;
 const TIMER =
@@ -256,7 +257,8 @@ async function main(args: BenchArgs): Promise<void> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the bench loads BPF programs and runs them with BPF_PROG_TEST_RUN: run it as root');
   }
-  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LOOPGEN_OBJ, WALKSTATS_OBJ, RATELIMIT_OBJ, RESTORE_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
+  // (the SYN-cookie part checks its own objects: a missing one makes that part unavailable)
+  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LOOPGEN_OBJ, WALKSTATS_OBJ, SWEEP_OBJ, REFERENCE_OBJ, RATELIMIT_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
   const native = loadNative();
   const machine = machineInfo(native);
   log(`ebpfsentinel bench  ${new Date().toISOString()}`);
