@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfigText } from '../src/config/index.js';
 import { compileFirewall, FW, matchPacket, type CompiledFirewall } from '../src/engines/firewall/compile.js';
-import { FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
+import { COUNTER_SLOTS, EXT_COUNTER_SLOTS, FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
 import type { NativeBridge } from '../src/kernel/native.js';
 import { parseAddress, type IpFamily } from '../src/net/ip.js';
 import { tcpFrame } from '../test/support/frames.js';
@@ -43,16 +43,11 @@ interface LoadedPolicy {
   ruleNums: Map<string, number>;
 }
 
-function sumCounters(kernel: FirewallKernel): CounterSnapshot {
-  let total: CounterSnapshot | null = null;
-  for (const snap of kernel.readCounters().values()) {
-    if (!total) total = { ...snap };
-    else for (const k of Object.keys(snap) as (keyof CounterSnapshot)[]) total[k] += snap[k];
-  }
-  if (total) return total;
-  const zero = {} as CounterSnapshot;
-  for (const k of ['seen', 'passed', 'dropped', 'events', 'events_lost_ring_full', 'events_lost_backpressure', 'rule_hit', 'default_policy'] as const) zero[k] = 0n;
-  return zero;
+/** The program's counters summed over every interface (zero where nothing counted yet). */
+export function sumCounters(kernel: FirewallKernel): CounterSnapshot {
+  const total = Object.fromEntries([...COUNTER_SLOTS, ...EXT_COUNTER_SLOTS].map((k) => [k, 0n])) as CounterSnapshot;
+  for (const snap of kernel.readCounters().values()) for (const k of Object.keys(snap) as (keyof CounterSnapshot)[]) total[k] += snap[k];
+  return total;
 }
 
 /** Where the fields the check reads sit in an fw_event, from the object's BTF. */

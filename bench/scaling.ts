@@ -21,6 +21,7 @@ import path from 'node:path';
 import { parseConfigText } from '../src/config/index.js';
 import { compileFirewall, FW, type CompiledFirewall, type PacketFacts } from '../src/engines/firewall/compile.js';
 import { FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
+import { sumCounters } from './firewall.js';
 import { layouts } from '../src/kernel/layouts.gen.js';
 import type { NativeBridge } from '../src/kernel/native.js';
 import { Cidr, type IpFamily } from '../src/net/ip.js';
@@ -104,13 +105,6 @@ export function scalingFrames(c: CompiledFirewall, family: IpFamily, minFrames: 
     if (q) misses.push({ kind: 'miss', rule: -1, ruleId: null, action: miss, frame: frameOf(q, 'ack') });
   }
   return { hits, misses, rules: mine.length, unreachable: mine.length - reachable.length };
-}
-
-function sumCounters(k: FirewallKernel): CounterSnapshot {
-  const total = {} as CounterSnapshot;
-  for (const snap of k.readCounters().values()) for (const key of Object.keys(snap) as (keyof CounterSnapshot)[]) total[key] = (total[key] ?? 0n) + snap[key];
-  for (const key of ['seen', 'passed', 'dropped', 'events', 'events_lost_ring_full', 'events_lost_backpressure', 'rule_hit', 'default_policy'] as const) total[key] ??= 0n;
-  return total;
 }
 
 /** The firewall as a sweep target, every call checked through its counters and its ring.

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseConfigText } from '../src/config/index.js';
 import { compileFirewall } from '../src/engines/firewall/compile.js';
-import { FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
+import { FirewallKernel } from '../src/engines/firewall/kernel.js';
+import { sumCounters } from './firewall.js';
 import { loadNative } from '../src/kernel/native.js';
 import { ifindexOf, LoopSource, napiThreads, pinThread, threadCpus, threadedNapi, threadSample } from './loopgen.js';
 import { nftRuleCounters } from './mixed-policy.js';
@@ -85,14 +86,6 @@ interface Count {
 interface ContenderDriver {
   attach(): () => void;
   count(): Count;
-}
-
-function sumCounters(fw: FirewallKernel): CounterSnapshot {
-  const total = {} as CounterSnapshot;
-  for (const snap of fw.readCounters().values()) {
-    for (const k of Object.keys(snap) as (keyof CounterSnapshot)[]) total[k] = (total[k] ?? 0n) + snap[k];
-  }
-  return total;
 }
 
 async function main(spec: ThroughputChildSpec): Promise<ThroughputChildResult> {
