@@ -28,6 +28,9 @@ const caseSchema = z.strictObject({
   ratio_to_floor: z.number().positive(),
   /** id of the floor case of this run the ratio refers to */
   floor: z.string().min(1),
+  /** the floor's median when it was measured apart from the run's floor case (a case run in a
+   * child process in its own namespace measures the same floor program beside itself) */
+  floor_ns: z.number().positive().optional(),
   repeats_per_sample: z.number().int().positive(),
   /** every sample's ns/packet, in the order taken */
   samples_ns: z.array(z.number()),

@@ -84,6 +84,7 @@ function toResults(runs: Measured[], machine: ResultsFile['machine'], args: Benc
       spread: { min: r2(s.min), max: r2(s.max), p25: r2(s.p25), p75: r2(s.p75) },
       ratio_to_floor: Math.round((s.median / (m.floorNs ?? floorNs)) * 1000) / 1000,
       floor: FLOOR_ID,
+      ...(m.floorNs === undefined ? {} : { floor_ns: r2(m.floorNs) }),
       repeats_per_sample: m.repeats,
       samples_ns: m.samples.map(r2),
       kernel_ns: m.kernel.map(r2),
