@@ -59,8 +59,12 @@ export interface ControlPlaneDeps {
   onApplied?(file: Config, effective: Config): void;
 }
 
-/** Settings the running agent cannot change without a restart. */
-const RESTART_KEYS = ['interfaces', 'pin_root', 'api_socket', 'api_socket_group', 'bind_address', 'http_port', 'tls', 'xdp_mode', 'ring_buffer_size'] as const;
+/** `agent` settings read once at start (by the attachments, the API server, the logger, the
+ * counter poller): a reload keeps their running value and says so. Every other agent key is
+ * judged again on reload (allow_unauthenticated_api: with the new auth section). */
+export const RESTART_KEYS = ['interfaces', 'xdp_mode', 'api_socket', 'api_socket_group', 'http_port', 'bind_address', 'tls', 'api_rate_limit', 'api_sse', 'swagger_ui', 'pin_root', 'log_level', 'log_format', 'ring_buffer_size', 'metrics_interval_ms'] as const;
+/** Sections opened once at start (the store): likewise kept and reported. */
+export const RESTART_SECTIONS = ['storage'] as const;
 
 function describe(err: unknown): { error: string; issues?: ReloadOutcome['issues'] } {
   if (err instanceof ConfigError) return { error: err.issues.map(formatIssue).join('\n'), issues: err.issues.map((i) => ({ ...i })) };
@@ -143,18 +147,27 @@ export class LiveControlPlane implements ControlPlane {
     let outcome: ReloadOutcome;
     try {
       const next = await this.deps.load(this.deps.file);
-      const restart = RESTART_KEYS.filter((k) => JSON.stringify(next.agent[k]) !== JSON.stringify(this.fileConfig.agent[k]));
       // Settings bound at start keep their running value; the rest of the file applies.
-      for (const k of restart) (next.agent as Record<string, unknown>)[k] = this.fileConfig.agent[k];
+      const restart: string[] = [];
+      for (const k of RESTART_KEYS) {
+        if (JSON.stringify(next.agent[k]) === JSON.stringify(this.fileConfig.agent[k])) continue;
+        (next.agent as Record<string, unknown>)[k] = this.fileConfig.agent[k];
+        restart.push(`agent.${k}`);
+      }
+      for (const k of RESTART_SECTIONS) {
+        if (JSON.stringify(next[k]) === JSON.stringify(this.fileConfig[k])) continue;
+        (next as unknown as Record<string, unknown>)[k] = this.fileConfig[k];
+        restart.push(k);
+      }
       const overrides = new Map(this.overrides);
       for (const [program, o] of overrides) {
         const spec = this.deps.engines.spec(program);
         if (spec && spec.enabledIn(next) !== o.fileValue) overrides.delete(program);
       }
       const applied = await this.apply(next, this.deps.rules.list(), overrides);
-      if (restart.length) applied.push({ program: 'agent', action: 'unchanged', summary: { restart_required: restart.map((k) => `agent.${k}`) } });
+      if (restart.length) applied.push({ program: 'agent', action: 'unchanged', summary: { restart_required: restart } });
       outcome = { ok: true, ...base, at: new Date().toISOString(), generation: this.generation, applied };
-      if (restart.length) log.warn({ keys: restart.map((k) => `agent.${k}`) }, 'config reloaded, but these settings take effect only after a restart');
+      if (restart.length) log.warn({ keys: restart }, 'config reloaded, but these settings take effect only after a restart');
       log.info({ trigger, actor, generation: this.generation, applied }, 'config reloaded');
     } catch (err) {
       outcome = { ok: false, ...base, at: new Date().toISOString(), generation: this.generation, ...describe(err) };

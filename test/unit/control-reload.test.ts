@@ -12,9 +12,10 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { ProgramStatus } from '../../src/api/types.js';
 import { loadConfigFile, type Config } from '../../src/config/index.js';
+import { configJsonSchema } from '../../src/config/json-schema.js';
 import { MemoryApiRuleStore } from '../../src/control/api-rules.js';
 import { ConfigFileWatcher } from '../../src/control/config-watch.js';
-import { LiveControlPlane, type ReloadParticipant } from '../../src/control/control-plane.js';
+import { LiveControlPlane, RESTART_KEYS, type ReloadParticipant } from '../../src/control/control-plane.js';
 import { EngineSet, type EngineSpec } from '../../src/control/engine-set.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/control/types.js';
 import type { Engine, EngineContext, PreparedChange } from '../../src/engines/engine.js';
@@ -160,6 +161,29 @@ describe('control plane: reload', () => {
     assert.equal(await t.reloads('signal', 'failure'), 1);
     assert.deepEqual(t.audit.map((a) => `${a.action}:${a.outcome}:${a.actor}`), ['config.reload:ok:alice', 'config.reload:rejected:alice', 'config.reload:rejected:signal:SIGHUP']);
     t.close();
+  });
+
+  it('settings read once at start keep their running value on reload, and the outcome names each', async () => {
+    const t = await setup(policy([{ id: 'a', priority: 10 }]));
+    const agentKeys = '  interfaces: [eth2]\n  log_level: debug\n  api_rate_limit: { reads_per_window: 10 }\n  metrics_interval_ms: 5000\n';
+    writeFileSync(t.file, `${policy([{ id: 'a', priority: 10 }, { id: 'b', priority: 20 }]).replace('  interfaces: [eth1]\n', agentKeys)}storage:\n  retention: { alerts_max_count: 5 }\n`);
+    const out = await t.control.reload('api', 'alice');
+    assert.equal(out.ok, true, out.error);
+    const restart = ['agent.interfaces', 'agent.api_rate_limit', 'agent.log_level', 'agent.metrics_interval_ms', 'storage'];
+    assert.deepEqual(out.applied?.find((c) => c.program === 'agent'), { program: 'agent', action: 'unchanged', summary: { restart_required: restart } });
+    assert.deepEqual(fw().ruleIds, ['a', 'b'], 'the rest of the file applies');
+    const running = t.control.effectiveConfig;
+    assert.deepEqual(running.agent.interfaces, ['eth1']);
+    assert.equal(running.agent.log_level, 'info');
+    assert.equal(running.agent.api_rate_limit.reads_per_window, 1200);
+    assert.equal(running.agent.metrics_interval_ms, 1000);
+    assert.equal(running.storage.retention.alerts_max_count, 1_000_000);
+    t.close();
+  });
+
+  it('every agent key is either read once at start (reported on reload) or judged again on reload', () => {
+    const agent = (configJsonSchema() as { properties: { agent: { properties: Record<string, unknown> } } }).properties.agent;
+    assert.deepEqual(Object.keys(agent.properties).sort(), [...RESTART_KEYS, 'allow_unauthenticated_api'].sort());
   });
 
   it('file watch: a plain write, a rename-replace, a burst is one reload, an unchanged rewrite is none', async () => {
