@@ -3,7 +3,7 @@
 // through the plain scan. Pure TS; FW_CLS_SEED reproduces a run.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildClassifier, classifierCandidates, CLASSIFIER, ClassifierFitError, packetKey } from '../../src/engines/firewall/classifier.js';
+import { buildClassifier, classifierCandidates, CLASSIFIER, ClassifierFitError, DEFAULT_LEAF_TARGET, packetKey } from '../../src/engines/firewall/classifier.js';
 import { classifyPacket, compileFirewall, matchPacket, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { firewallSchema } from '../../src/engines/firewall/schema.js';
 import { prng, Rand, randomFacts, randomPolicy } from '../support/firewall-random.js';
@@ -182,8 +182,10 @@ describe('firewall classifier', () => {
     const rules = compile({
       rules: Array.from({ length: 300 }, (_, i) => ({ id: `x${i}`, priority: i + 1, action: 'deny', protocol: 'tcp', dst_port: String(i + 1), src_ip: `198.18.${i & 1}.${i & 255}/31` })),
     }).rules;
+    const roomy = buildClassifier(rules);
+    assert.equal(roomy.stats.leafTarget, DEFAULT_LEAF_TARGET, 'with room, the default leaf size');
     const small = buildClassifier(rules, { nodes: 4 });
-    assert.ok(small.stats.nodes <= 4 && small.stats.leafTarget > 4, JSON.stringify(small.stats));
+    assert.ok(small.stats.nodes <= 4 && small.stats.leafTarget > DEFAULT_LEAF_TARGET, JSON.stringify(small.stats));
     assert.throws(() => buildClassifier(rules, { nodes: 1, leafSlots: 10 }), (e: unknown) => e instanceof ClassifierFitError && /do not fit the kernel classifier/.test(e.message));
   });
 });
