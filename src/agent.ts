@@ -10,7 +10,7 @@ import type { Alert } from './alerts/model.js';
 import type { AlertPipeline } from './alerts/pipeline.js';
 import { apiAuth } from './api/auth/index.js';
 import { apiOptionsFromAgentConfig, startApiServer, type RunningApi } from './api/server.js';
-import type { AgentStatus } from './api/types.js';
+import type { AgentStatus } from './status/types.js';
 import { loadConfigFile, type Config } from './config/index.js';
 import { apiExposureProblem } from './config/sections/agent.js';
 import { MemoryApiRuleStore, type ApiRuleStore } from './control/api-rules.js';

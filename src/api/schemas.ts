@@ -1,7 +1,7 @@
 // JSON Schemas of every route's input and output. Fastify validates input against them and
 // serializes output through them (fields not in a schema never leak out); docs/api.md
 // describes the same shapes.
-import { ATTACH_MODES, HOOKS } from './types.js';
+import { ATTACH_MODES, HOOKS } from '../status/types.js';
 
 export const errorSchema = {
   $id: 'ApiError',

@@ -1,6 +1,7 @@
 // Pure functions over AgentStatus: readiness and the /api/v1/status body. Kept apart from the
 // routes so the CLI and tests can use the same rules.
-import type { AgentStatus, MapStatus, ProgramStatus, StatusResponse } from './types.js';
+import type { StatusResponse } from './types.js';
+import type { AgentStatus, MapStatus, ProgramStatus } from '../status/types.js';
 
 export interface Readiness {
   ready: boolean;

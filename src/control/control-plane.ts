@@ -4,7 +4,7 @@
 // stays when it is refused. Every outcome is logged, counted and put in the audit trail.
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import type { AgentStatus } from '../api/types.js';
+import type { AgentStatus } from '../status/types.js';
 import { ConfigError, formatIssue, type Config } from '../config/index.js';
 import { knownSecrets } from '../config/secrets.js';
 import { apiRuleView, effectiveConfig, fileRuleView, parseApiRule, type ApiRuleStore, type StoredApiRule } from './api-rules.js';

@@ -1,7 +1,7 @@
 // The contract between the live control plane (src/control, wired in src/agent.ts) and whoever
 // drives it at runtime: the HTTP API, the CLI over the API, signals and the file watcher. The API
 // never touches engines or the kernel: it calls a ControlPlane and maps its typed errors to HTTP.
-import type { AgentStatus, ProgramStatus } from '../api/types.js';
+import type { AgentStatus, ProgramStatus } from '../status/types.js';
 
 /** What started a reload. */
 export const RELOAD_TRIGGERS = ['file', 'signal', 'api', 'startup'] as const;

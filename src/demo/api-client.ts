@@ -1,6 +1,6 @@
 // Talking to a running agent's HTTP API from outside its namespace (through the forwarder):
 // readiness polling, status and metrics, with errors that say which URL failed and how.
-import type { SynCookieStatus } from '../api/types.js';
+import type { SynCookieStatus } from '../status/types.js';
 import { MetricsSnapshot } from './prom.js';
 import type { LabProcess } from '../lab/process.js';
 

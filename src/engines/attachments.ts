@@ -4,7 +4,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { AttachmentStatus, AttachMode, Hook } from '../api/types.js';
+import type { AttachmentStatus, AttachMode, Hook } from '../status/types.js';
 import type { Link, TcDirection } from '../kernel/link.js';
 import type { Program } from '../kernel/object.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';

@@ -3,7 +3,7 @@
 // reaches inside one. Each program of the kernel specification plugs in as one Engine.
 import type { Logger } from 'pino';
 import type { Alert } from '../alerts/model.js';
-import type { ProgramStatus } from '../api/types.js';
+import type { ProgramStatus } from '../status/types.js';
 import type { Config } from '../config/index.js';
 import type { BootClock } from '../kernel/boot-clock.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';

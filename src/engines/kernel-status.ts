@@ -1,7 +1,7 @@
 // What every program's status and metrics are made of: the common counter slots of counters.h
 // (summed per interface by each engine's kernel wrapper) and the fill of the maps worth
 // watching. One place, so every engine reports them alike.
-import type { MapStatus, ProgramCounters } from '../api/types.js';
+import type { MapStatus, ProgramCounters } from '../status/types.js';
 import { BpfMapType } from '../kernel/bpf-enums.js';
 import type { BpfObject } from '../kernel/object.js';
 import type { KernelCounters } from '../metrics/agent-metrics.js';

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { SynCookieStatus } from '../../src/api/types.js';
+import type { SynCookieStatus } from '../../src/status/types.js';
 import { AgentProcess } from '../../src/demo/agent-process.js';
 import { ApiClient } from '../../src/demo/api-client.js';
 import { startApiForwarder, type ApiForwarder } from '../../src/demo/forwarder.js';

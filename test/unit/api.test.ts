@@ -3,7 +3,8 @@ import { afterEach, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApiServer, startApiServer, type RunningApi } from '../../src/api/server.js';
 import { readiness, statusResponse } from '../../src/api/status.js';
-import type { AgentStatus, AgentStatusProvider, ApiDeps, ProgramStatus } from '../../src/api/types.js';
+import type { AgentStatusProvider, ApiDeps } from '../../src/api/types.js';
+import type { AgentStatus, ProgramStatus } from '../../src/status/types.js';
 import { createLogger, type LineSink } from '../../src/log.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 

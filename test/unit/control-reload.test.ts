@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import type { ProgramStatus } from '../../src/api/types.js';
+import type { ProgramStatus } from '../../src/status/types.js';
 import { loadConfigFile, type Config } from '../../src/config/index.js';
 import { configJsonSchema } from '../../src/config/json-schema.js';
 import { MemoryApiRuleStore } from '../../src/control/api-rules.js';

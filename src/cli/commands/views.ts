@@ -1,6 +1,6 @@
 // The API's JSON as the CLI reads it: only the fields the tables show. --output json prints
 // what the agent sent, whole.
-import type { SynCookieStatus } from '../../api/types.js';
+import type { SynCookieStatus } from '../../status/types.js';
 
 export interface ProgramStatusView {
   name: string;

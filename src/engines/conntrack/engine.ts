@@ -3,7 +3,7 @@
 // timer, export table metrics and list flows for the API.
 import path from 'node:path';
 import type { ConntrackApiSource } from '../../api/routes-conntrack.js';
-import type { MapStatus, ProgramStatus } from '../../api/types.js';
+import type { MapStatus, ProgramStatus } from '../../status/types.js';
 import type { Config } from '../../config/index.js';
 import { Attachments } from '../attachments.js';
 import { kernelSnapshot } from '../kernel-status.js';

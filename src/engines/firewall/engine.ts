@@ -1,7 +1,7 @@
 // xdp-firewall as an engine: compile the policy, write it as one generation, attach to every
 // configured interface, turn drop/log records into alerts, export counters and rule hits.
 import path from 'node:path';
-import type { MapStatus, ProgramStatus } from '../../api/types.js';
+import type { MapStatus, ProgramStatus } from '../../status/types.js';
 import { Attachments } from '../attachments.js';
 import { kernelLosses, kernelSnapshot, mapStatuses, programCounters, type MapFill } from '../kernel-status.js';
 import { CLASSIFIER, type ClassifierStats } from './classifier.js';

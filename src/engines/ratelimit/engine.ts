@@ -13,7 +13,7 @@
 // (syncookie-path.ts).
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import type { MapStatus, ProgramStatus, SynCookieStatus } from '../../api/types.js';
+import type { MapStatus, ProgramStatus, SynCookieStatus } from '../../status/types.js';
 import type { Config } from '../../config/index.js';
 import { BpfMap, u32Codec } from '../../kernel/map.js';
 import { Attachments } from '../attachments.js';
