@@ -6,7 +6,7 @@
 // the bench relies on the program's own fast-path bookkeeping rather than on a forged policy id.
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { parseConfigText } from '../src/config/index.js';
+import { parseConfigText } from '../src/catalog.js';
 import { compileFirewall } from '../src/engines/firewall/compile.js';
 import { FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
 import { CT_F } from '../src/engines/conntrack/states.js';
@@ -84,7 +84,7 @@ export function setupConntrack(o: { native: NativeBridge; objectPath: string; di
   const text = policyYaml('base', path.join(o.dir, 'unused-list.txt'));
   writeFileSync(file, text);
   const cfg = parseConfigText(text, file);
-  const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewallAliases);
+  const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewall.aliases);
   // A private pin directory: the bench's ct_table is its own, never the agent's.
   const kernel = FirewallKernel.load({ objectPath: o.objectPath });
   try {

@@ -4,7 +4,7 @@
 // program's own counters: the deciding rule's hits, the verdict counter, events written and lost.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseConfigText } from '../src/config/index.js';
+import { parseConfigText } from '../src/catalog.js';
 import { compileFirewall, FW, matchPacket, type CompiledFirewall } from '../src/engines/firewall/compile.js';
 import { COUNTER_SLOTS, EXT_COUNTER_SLOTS, FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
 import type { NativeBridge } from '../src/kernel/native.js';
@@ -86,7 +86,7 @@ export function setupFirewall(o: FirewallBenchOptions): FirewallBench {
       const text = policyYaml(name, listFile);
       writeFileSync(file, text);
       const cfg = parseConfigText(text, file);
-      const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewallAliases);
+      const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewall.aliases);
       const wantEntries = name.startsWith('blocklist') ? o.listSize : 0;
       if (compiled.lpmEntries.v4 !== wantEntries || compiled.lpmEntries.v6 !== wantEntries) {
         throw new Error(`policy ${name}: ${compiled.lpmEntries.v4} IPv4 and ${compiled.lpmEntries.v6} IPv6 LPM entries, expected ${wantEntries} each`);

@@ -18,7 +18,7 @@
 // frame's rule (or the default) counted exactly its runs, drops wrote exactly their events.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseConfigText } from '../src/config/index.js';
+import { parseConfigText } from '../src/catalog.js';
 import { compileFirewall, FW, type CompiledFirewall, type PacketFacts } from '../src/engines/firewall/compile.js';
 import { FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
 import { sumCounters } from './firewall.js';
@@ -203,7 +203,7 @@ export async function measureScaling(o: ScalingOptions): Promise<ScalingResult> 
     const text = `agent:\n  interfaces: [bench0]\nfirewall:\n  default_policy: pass\n  rules:${mixedRulesYaml(all.slice(0, n))}\n`;
     writeFileSync(file, text);
     const cfg = parseConfigText(text, file);
-    const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewallAliases);
+    const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewall.aliases);
     const frames = {} as Record<IpFamily, ScaleFrame[]>;
     const info = {} as Record<IpFamily, { rules: number; unreachable: number }>;
     for (const family of [4, 6] as const) {

@@ -5,7 +5,7 @@
 // figures is the parent's job. Prints one JSON line (ThroughputChildResult).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseConfigText } from '../src/config/index.js';
+import { parseConfigText } from '../src/catalog.js';
 import { compileFirewall } from '../src/engines/firewall/compile.js';
 import { FirewallKernel } from '../src/engines/firewall/kernel.js';
 import { sumCounters } from './firewall.js';
@@ -117,7 +117,7 @@ async function main(spec: ThroughputChildSpec): Promise<ThroughputChildResult> {
     const dropFd = native.progFd(floor, 'xdp_floor_drop');
     const loadFw = (file: string): { fw: FirewallKernel; rules: number } => {
       const config = parseConfigText(readFileSync(file, 'utf8'), file);
-      const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
+      const compiled = compileFirewall(config.firewall, config.resolved.firewall.aliases);
       // A small ring: drop events meet back-pressure within microseconds and are then counted
       // as lost, which is what a flood costs the product when its reader cannot keep up.
       const fw = FirewallKernel.load({ objectPath: spec.firewallObj, ringSize: 1 << 20 });

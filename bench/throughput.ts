@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfigText } from '../src/config/index.js';
+import { parseConfigText } from '../src/catalog.js';
 import { compileFirewall, type CompiledFirewall } from '../src/engines/firewall/compile.js';
 import type { NativeBridge } from '../src/kernel/native.js';
 import { Lab } from '../src/lab/index.js';
@@ -109,7 +109,7 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
   writeFileSync(configFile, yaml);
   writeFileSync(emptyFile, 'agent:\n  interfaces: [bench0]\nfirewall:\n  default_policy: deny\n  rules: []\n');
   const config = parseConfigText(yaml, configFile);
-  const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
+  const compiled = compileFirewall(config.firewall, config.resolved.firewall.aliases);
 
   const t0 = performance.now();
   const aimed = ([4, 6] as const).map((family) => ({ family, r: throughputFlows(compiled, family, THROUGHPUT_FLOWS, o.seed) }));

@@ -11,20 +11,17 @@ import type { AlertPipeline } from './alerts/pipeline.js';
 import { apiAuth } from './api/auth/index.js';
 import { apiOptionsFromAgentConfig, startApiServer, type RunningApi } from './api/server.js';
 import type { AgentStatus } from './status/types.js';
-import { loadConfigFile, type Config } from './config/index.js';
+import { ENGINES, loadConfigFile, type Config } from './catalog.js';
 import { apiExposureProblem } from './config/sections/agent.js';
 import { MemoryApiRuleStore, type ApiRuleStore } from './control/api-rules.js';
 import { ConfigFileWatcher } from './control/config-watch.js';
 import { LiveControlPlane, type AuditTrail } from './control/control-plane.js';
-import { EngineSet, type EngineSpec } from './control/engine-set.js';
+import { EngineSet } from './control/engine-set.js';
+import { conntrackSource } from './engines/conntrack/engine.js';
 import type { ControlPlane } from './control/types.js';
-import type { Engine, EngineContext, InterfaceRef } from './engines/engine.js';
-import { ConntrackEngine, conntrackSource } from './engines/conntrack/engine.js';
-import { CONNTRACK_PROGRAM } from './engines/conntrack/kernel.js';
-import { FirewallEngine } from './engines/firewall/engine.js';
-import { RatelimitEngine, ratelimitEnabled } from './engines/ratelimit/engine.js';
-import { RATELIMIT_PROGRAM } from './engines/ratelimit/kernel.js';
-import { FIREWALL_PROGRAM } from './engines/firewall/kernel.js';
+import type { Engine as AnyEngine, EngineContext, InterfaceRef } from './engines/engine.js';
+
+type Engine = AnyEngine<Config>;
 import { BootClock } from './kernel/boot-clock.js';
 import { ensureBpffs } from './kernel/bpffs.js';
 import { ifindexOf } from './kernel/link.js';
@@ -33,17 +30,6 @@ import { createLogger } from './log.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import { registerStoreMetrics, Store, storeOptions } from './store/index.js';
 import { REPO_ROOT, VERSION } from './version.js';
-
-/**
- * Every engine the agent knows, in start order (one line each; stopped in reverse). An engine
- * runs when its config section enables it, or when the API switched it on at runtime; a reload
- * that flips `enabled` starts or stops it without touching the others.
- */
-export const ENGINES: readonly EngineSpec[] = [
-  { program: FIREWALL_PROGRAM, enabledIn: (c) => c.firewall.enabled, create: (ctx) => new FirewallEngine(ctx) },
-  { program: CONNTRACK_PROGRAM, enabledIn: (c) => c.conntrack.enabled, create: (ctx) => new ConntrackEngine(ctx) },
-  { program: RATELIMIT_PROGRAM, enabledIn: ratelimitEnabled, create: (ctx) => new RatelimitEngine(ctx), dependsOn: [FIREWALL_PROGRAM] },
-];
 
 export interface AgentOptions {
   config: Config;
@@ -162,7 +148,7 @@ export class Agent {
       this.alerts.subscribe((a) => void store.alerts.enqueue(a), { name: 'store' });
     }
 
-    const baseCtx: EngineContext = {
+    const baseCtx: EngineContext<Config> = {
       config: this.config,
       log: this.log,
       metrics: this.metrics,

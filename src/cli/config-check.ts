@@ -1,6 +1,7 @@
 // `ebpfsentinel config check FILE`: full validation (schema, alias files, the firewall
 // compiler) without touching the kernel. Exit 0 valid, 2 invalid.
-import { ConfigError, loadConfigFile } from '../config/index.js';
+import { ConfigError } from '../config/index.js';
+import { loadConfigFile } from '../catalog.js';
 
 export async function configCheckCommand(file: string): Promise<number> {
   try {

@@ -1,5 +1,6 @@
 // `ebpfsentinel doctor`: what this kernel and machine support, as a table or JSON.
-import { ConfigError, loadConfigFile } from '../config/index.js';
+import { ConfigError } from '../config/index.js';
+import { loadConfigFile } from '../catalog.js';
 import { doctorMain } from '../doctor/doctor.js';
 
 export async function doctorCommand(opts: { config?: string; json?: boolean }): Promise<number> {

@@ -4,7 +4,8 @@
 // been attached. A bad config on reload is refused and the agent keeps running.
 import path from 'node:path';
 import { Agent } from '../agent.js';
-import { ConfigError, loadConfigFile, type Config } from '../config/index.js';
+import { ConfigError } from '../config/index.js';
+import { loadConfigFile, type Config } from '../catalog.js';
 import { createLogger } from '../log.js';
 
 export interface RunOptions {

@@ -1,7 +1,8 @@
-// Public face of the config module.
-export { loadConfigFile, parseConfigText, MAX_CONFIG_BYTES, type Config, type ParseOptions } from './load.js';
+// Public face of the config machinery. The config file itself (its sections, loadConfigFile,
+// parseConfigText, the Config type) is composed in src/catalog.ts from the sections the agent
+// and its engines declare.
+export { composeConfig, MAX_CONFIG_BYTES, type ConfigFormat, type LoadedConfig, type ParseOptions, type SectionsData } from './compose.js';
 export { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
-export type { ConfigData } from './schema.js';
+export { defineSection, type ConfigSection, type SectionContext } from './section.js';
 export type { AgentConfig } from './sections/agent.js';
 export type { AlertingConfig } from './sections/alerting.js';
-export type { FirewallConfig, FirewallRuleConfig, FirewallAliasConfig } from '../engines/firewall/schema.js';

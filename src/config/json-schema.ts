@@ -4,12 +4,12 @@
 // unknown aliases, family mismatches) stay loader-only and `config check` reports them.
 import { z } from 'zod';
 import { VERSION } from '../version.js';
-import { configSchema } from './schema.js';
 import { inputJsonSchemas } from './zod-helpers.js';
 
 export const CONFIG_SCHEMA_ID = 'https://ebpfsentinel.invalid/schema/config.json';
 
-export function configJsonSchema(): Record<string, unknown> {
+/** The JSON Schema of a composed config (src/catalog.ts configFormat.schema). */
+export function configJsonSchema(configSchema: z.ZodType): Record<string, unknown> {
   const out = z.toJSONSchema(configSchema, {
     io: 'input',
     // A transform with no declared input shape becomes "anything" rather than an error.

@@ -6,7 +6,7 @@
 // priority (409 conflict), and a reload whose file takes an API rule's id or priority is refused
 // whole, naming the API rule, so a file edit can never silently shadow or drop an API rule.
 // API rules are validated with the file's rule schema and may use the file's aliases.
-import type { Config } from '../config/index.js';
+import type { Config } from '../catalog.js';
 import { compileFirewall, FirewallCompileError } from '../engines/firewall/compile.js';
 import { protocolName, ruleSchema, type FirewallRuleConfig } from '../engines/firewall/schema.js';
 import { formatKeyPath } from '../config/errors.js';
@@ -124,7 +124,7 @@ export function effectiveConfig(file: Config, api: readonly StoredApiRule[]): Co
   merged.sort((a, b) => a.priority - b.priority);
   const firewall = { ...file.firewall, rules: merged };
   try {
-    compileFirewall(firewall, file.resolved.firewallAliases);
+    compileFirewall(firewall, file.resolved.firewall.aliases);
   } catch (e) {
     if (!(e instanceof FirewallCompileError)) throw e;
     throw new ValidationError('the firewall cannot enforce the rules with the API rules added', e.issues.map((i) => ({ file: 'api', path: formatKeyPath(i.path), line: 0, column: 0, message: i.message })));

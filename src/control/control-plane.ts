@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { AgentStatus } from '../status/types.js';
-import { ConfigError, formatIssue, type Config } from '../config/index.js';
+import { ConfigError, formatIssue } from '../config/index.js';
+import { type Config } from '../catalog.js';
 import { knownSecrets } from '../config/secrets.js';
 import { apiRuleView, effectiveConfig, fileRuleView, parseApiRule, type ApiRuleStore, type StoredApiRule } from './api-rules.js';
 import { EnginePrepareError, type EngineSet, type EngineSpec } from './engine-set.js';

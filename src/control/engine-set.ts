@@ -3,22 +3,14 @@
 // enabled engines started, the others committed and disabled ones stopped. A failure before the
 // commit leaves everything as it was.
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
-import type { Engine, EngineContext, PreparedChange } from '../engines/engine.js';
+import type { Config } from '../catalog.js';
+import type { Engine as AnyEngine, EngineContext as AnyEngineContext, EngineModule, PreparedChange } from '../engines/engine.js';
 import type { EngineChange } from './types.js';
 
-/** One line per engine in the composition root: how to tell it is enabled and how to build it. */
-export interface EngineSpec {
-  /** kernel program name, e.g. "xdp-firewall" */
-  readonly program: string;
-  /** whether the config file enables this engine */
-  enabledIn(config: Config): boolean;
-  create(ctx: EngineContext): Engine;
-  /** engines whose presence shapes how this one attaches (xdp-ratelimit joins xdp-firewall's
-   * tail-call chain, or takes the XDP hook itself without it): when one of them starts or
-   * stops at runtime, this engine is restarted around the change */
-  dependsOn?: readonly string[];
-}
+/** An engine as the catalog lists it (src/catalog.ts), over the whole config. */
+export type EngineSpec = Pick<EngineModule<Config>, 'program' | 'enabledIn' | 'create' | 'dependsOn'>;
+type Engine = AnyEngine<Config>;
+type EngineContext = AnyEngineContext<Config>;
 
 /** A change checked by every engine; commit() makes it live. */
 export interface EngineTransaction {

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, parseDocument } from 'yaml';
-import { loadConfigFile, type Config } from '../config/index.js';
+import { loadConfigFile, type Config } from '../catalog.js';
 import { REPO_ROOT } from '../version.js';
 
 export const DEMO_POLICY = path.join(REPO_ROOT, 'config', 'demo.yaml');

@@ -1,6 +1,6 @@
 // The demo's printed output: one line per traffic step, the per-rule table from the agent's
 // metrics, and the alerts from its EVE file. Pure formatting: every number comes in as data.
-import type { FirewallRuleConfig } from '../config/index.js';
+import type { FirewallRuleConfig } from '../engines/firewall/schema.js';
 import type { MetricsSnapshot } from './prom.js';
 import type { StepResult } from './scenario.js';
 

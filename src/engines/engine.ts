@@ -4,7 +4,8 @@
 import type { Logger } from 'pino';
 import type { Alert } from '../alerts/model.js';
 import type { ProgramStatus } from '../status/types.js';
-import type { Config } from '../config/index.js';
+import type { AnySection } from '../config/compose.js';
+import type { AgentConfig } from '../config/sections/agent.js';
 import type { BootClock } from '../kernel/boot-clock.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 
@@ -13,8 +14,15 @@ export interface InterfaceRef {
   ifindex: number;
 }
 
-export interface EngineContext {
-  config: Config;
+/** What every engine reads of the config: the agent section. Each engine declares the view it
+ * needs on top (its own sections, what it must know of others); the whole config satisfies every
+ * view, and no engine depends on the whole config's type. */
+export interface AgentView {
+  readonly agent: AgentConfig;
+}
+
+export interface EngineContext<V extends AgentView = AgentView> {
+  config: V;
   log: Logger;
   metrics: AgentMetrics;
   /** the agent's pin root; an engine pins under <pinRoot>/maps and <pinRoot>/links */
@@ -42,7 +50,7 @@ export interface PreparedChange {
   commit(): Promise<void>;
 }
 
-export interface Engine {
+export interface Engine<V extends AgentView = AgentView> {
   /** kernel program name as users see it, e.g. "xdp-firewall" */
   readonly program: string;
   /** enum sentinel_program_id of its records (event header `program`) */
@@ -51,7 +59,7 @@ export interface Engine {
   start(): Promise<void>;
   /** compiles this engine's part of `next` without touching the kernel; throws an Error whose
    * message names the offending key when `next` cannot be enforced */
-  prepare(next: Config): PreparedChange;
+  prepare(next: V): PreparedChange;
   /** ring-buffer map fds the agent should read for this engine */
   ringFds(): number[];
   /** one record of this engine's program; false when it cannot be decoded */
@@ -62,4 +70,18 @@ export interface Engine {
   losses(): KernelLosses;
   /** detaches, unpins and closes; must not throw, reports problems in the returned list */
   stop(): Promise<string[]>;
+}
+
+/** An engine as the catalog (src/catalog.ts) lists it: one line there per engine. */
+export interface EngineModule<V extends AgentView = AgentView> {
+  /** kernel program name as users see it, e.g. "xdp-firewall" */
+  readonly program: string;
+  /** the config sections it owns (validated, resolved and documented by the config loader) */
+  readonly sections: readonly AnySection[];
+  /** whether the config file enables it */
+  enabledIn(config: V): boolean;
+  create(ctx: EngineContext<V>): Engine<V>;
+  /** engines whose presence shapes how this one attaches: when one of them starts or stops at
+   * runtime, this engine is restarted around the change */
+  readonly dependsOn?: readonly string[];
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { firewallYaml, mixedPolicy, nftRuleCounters, nftRuleset, throughputFlows } from '../../bench/mixed-policy.js';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall, matchPacket } from '../../src/engines/firewall/compile.js';
 import { Lab } from '../../src/lab/index.js';
 import { parseAddress } from '../../src/net/ip.js';
@@ -17,7 +17,7 @@ const RULES = 2000;
 const FLOWS = 100;
 const rules = mixedPolicy(RULES, 11);
 const config = parseConfigText(firewallYaml(rules, 'bench0'), 'mixed.yaml');
-const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
+const compiled = compileFirewall(config.firewall, config.resolved.firewall.aliases);
 const flows = ([4, 6] as const).map((family) => ({ family, flows: throughputFlows(compiled, family, FLOWS, 3).flows }));
 
 describe('bench mixed policy', () => {

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfigFile } from '../../src/config/index.js';
+import { loadConfigFile } from '../../src/catalog.js';
 import { AGENT_BIN } from '../../src/demo/agent-process.js';
 import { spawnTracked } from '../../src/demo/child.js';
 import { tcpListen } from '../../src/config/sections/agent.js';
@@ -35,7 +35,7 @@ describe('demo building blocks', () => {
       assert.equal(d.config.firewall.default_policy, shipped.firewall.default_policy);
       assert.equal(d.config.firewall.mode, shipped.firewall.mode);
       // The block list file was found from the new location and read whole.
-      assert.deepEqual(d.config.resolved.firewallAliases, shipped.resolved.firewallAliases);
+      assert.deepEqual(d.config.resolved.firewall.aliases, shipped.resolved.firewall.aliases);
       assert.ok(path.isAbsolute(d.config.firewall.aliases.blocklist!.file!));
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall } from '../../src/engines/firewall/compile.js';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import type { EchoServer } from '../../src/lab/traffic.js';
@@ -125,7 +125,7 @@ describe('e2e: reload storm under traffic, engines switched by reload', { skip: 
   /** what fw_rules must hold for a policy text: entries the compiler makes of it */
   const compiledEntries = (text: string): number => {
     const c = parseConfigText(text, a.configPath);
-    return compileFirewall(c.firewall, c.resolved.firewallAliases).rules.length;
+    return compileFirewall(c.firewall, c.resolved.firewall.aliases).rules.length;
   };
 
   const reloadCount = async (trigger: string, outcome: string): Promise<number> =>

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText, type Config } from '../../src/config/index.js';
+import { parseConfigText, type Config } from '../../src/catalog.js';
 import { ConntrackEngine } from '../../src/engines/conntrack/engine.js';
 import { CT_ENTRY_EGRESS, CT_ENTRY_INGRESS } from '../../src/engines/conntrack/kernel.js';
 import { BootClock } from '../../src/kernel/boot-clock.js';

@@ -3,7 +3,7 @@
 // backpressure or ring_full. Once the agent drains the ring, events flow again.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall } from '../../src/engines/firewall/compile.js';
 import { FirewallKernel } from '../../src/engines/firewall/kernel.js';
 import { loadNative } from '../../src/kernel/native.js';
@@ -23,7 +23,7 @@ describe('xdp-firewall event loss accounting (test-run)', { skip }, () => {
       'agent: { interfaces: [lo] }\nfirewall:\n  default_policy: pass\n  rules:\n    - { id: deny-web, priority: 1, action: deny, protocol: tcp, dst_port: 80 }\n',
       'ringloss.yaml',
     );
-    kernel.writer.apply(compileFirewall(cfg.firewall, cfg.resolved.firewallAliases));
+    kernel.writer.apply(compileFirewall(cfg.firewall, cfg.resolved.firewall.aliases));
   });
   after(() => kernel?.close());
 

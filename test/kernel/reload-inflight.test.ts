@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { GenerationWriter } from '../../src/engines/firewall/generations.js';
 import { FirewallKernel, firewallMaps } from '../../src/engines/firewall/kernel.js';
@@ -196,7 +196,7 @@ ${fillers}    - { id: blocked-${i}, priority: 10, action: deny, src_alias: block
     - { id: allow-${i}, priority: 20, action: allow, protocol: udp, dst_port: ${5000 + i} }
 `;
   const cfg = parseConfigText(text, '/nonexistent/reload-inflight.yaml');
-  const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewallAliases);
+  const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewall.aliases);
   const slot = (f: 4 | 6): number => compiled.rules.findIndex((r) => r.ruleId === `blocked-${i}` && r.family === f);
   return { compiled, v4, v6, slotV4: slot(4), slotV6: slot(6) };
 }

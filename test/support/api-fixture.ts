@@ -9,7 +9,7 @@ import type { Alert } from '../../src/alerts/model.js';
 import { apiAuth } from '../../src/api/auth/index.js';
 import { buildApiServer } from '../../src/api/server.js';
 import type { AgentStatus } from '../../src/status/types.js';
-import { loadConfigFile, type Config } from '../../src/config/index.js';
+import { loadConfigFile, type Config } from '../../src/catalog.js';
 import { LiveControlPlane } from '../../src/control/control-plane.js';
 import { EngineSet } from '../../src/control/engine-set.js';
 import { createLogger, type LineSink } from '../../src/log.js';

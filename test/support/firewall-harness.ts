@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { parseConfigText, type Config } from '../../src/config/index.js';
+import { parseConfigText, type Config } from '../../src/catalog.js';
 import { compileFirewall, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { decodeFirewallEvent, emptyFirewallEvent, type FirewallEventRecord } from '../../src/engines/firewall/events.js';
 import { COUNTER_SLOTS, EXT_COUNTER_SLOTS, FirewallKernel, type CounterSlot, type CounterSnapshot } from '../../src/engines/firewall/kernel.js';
@@ -163,7 +163,7 @@ export class FirewallHarness {
    * discarded so the next assertions see only their own. */
   install(section: FirewallSection): Installed {
     const config = this.parse(section);
-    const compiled = compileFirewall(config.firewall, config.resolved.firewallAliases);
+    const compiled = compileFirewall(config.firewall, config.resolved.firewall.aliases);
     this.kernel.writer.apply(compiled);
     this.kernel.writer.settleSync();
     this.drainEvents();

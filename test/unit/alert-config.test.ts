@@ -1,7 +1,8 @@
 // The `alerting` section: every key, its defaults, and errors that name the file, line and key.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, formatIssue, parseConfigText } from '../../src/config/index.js';
+import { ConfigError, formatIssue } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { parseHostPort } from '../../src/config/sections/alerting.js';
 
 const HEAD = 'agent:\n  interfaces: [eth1]\n';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exposureRefusal, startApiServer, type RunningApi } from '../../src/api/server.js';
 import { AGENT_BIN } from '../../src/demo/agent-process.js';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { createLogger } from '../../src/log.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import { SseParser, type SseEvent } from '../../src/cli/sse-client.js';

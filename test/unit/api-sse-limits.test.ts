@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { apiOptionsFromAgentConfig } from '../../src/api/server.js';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { MetricsSnapshot } from '../../src/demo/prom.js';
 import { CONFIG, KEYS, routeFixture, type RouteFixture } from '../support/api-fixture.js';
 

@@ -2,7 +2,8 @@
 // file, line and key.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, formatIssue, parseConfigText } from '../../src/config/index.js';
+import { ConfigError, formatIssue } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 
 const HEAD = 'agent:\n  interfaces: [eth1]\n';
 

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { aimAt, aimOnce, decides, decidingRule, earlierOverlapping, FRAME_LEN, frameOf } from '../../bench/aim.js';
 import { mixedRules, mixedRulesYaml } from '../../bench/firewall-scale.js';
 import { BLOCKS, firewallYaml, mixedPolicy, nftRuleCounters, nftSingleDrop, throughputFlows } from '../../bench/mixed-policy.js';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall, matchPacket, ruleMatches, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { parseAddress } from '../../src/net/ip.js';
 import { prng } from '../support/firewall-random.js';
@@ -15,7 +15,7 @@ import { parseFrame } from '../support/frames.js';
 
 function compile(yaml: string): CompiledFirewall {
   const c = parseConfigText(yaml, 'bench.yaml');
-  return compileFirewall(c.firewall, c.resolved.firewallAliases);
+  return compileFirewall(c.firewall, c.resolved.firewall.aliases);
 }
 
 const scalePolicy = compile(`agent:\n  interfaces: [bench0]\nfirewall:\n  default_policy: pass\n  rules:${mixedRulesYaml(mixedRules(400, 77))}\n`);

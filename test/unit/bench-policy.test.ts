@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { blockListText, generateBlockList, hitHost, RESERVED, xorshift32 } from '../../bench/blocklist.js';
 import { BLOCKLIST_RULE, firewallCases, HIT_RULE, MANY_RULES, policyYaml, type PolicyName } from '../../bench/policy.js';
 import { parseCidrList } from '../../src/config/aliases.js';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall, matchPacket } from '../../src/engines/firewall/compile.js';
 import { cidrKey, parseAddress } from '../../src/net/ip.js';
 
@@ -82,7 +82,7 @@ describe('bench policies decide each case as the case says', () => {
     (['base', 'many-rules', 'blocklist-deny', 'blocklist-allow'] as PolicyName[]).map((name) => {
       const cfg = parseConfigText(policyYaml(name, listFile), path.join(dir, `${name}.yaml`));
       assert.deepEqual(cfg.warnings, [], `${name} loads without warnings`);
-      return [name, compileFirewall(cfg.firewall, cfg.resolved.firewallAliases)] as const;
+      return [name, compileFirewall(cfg.firewall, cfg.resolved.firewall.aliases)] as const;
     }),
   );
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { loadConfigFile } from '../../src/config/index.js';
+import { loadConfigFile } from '../../src/catalog.js';
 import { compileFirewall, matchPacket, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { GATEWAY_PLAN as LAB } from '../../src/lab/gateway.js';
 import { parseAddress } from '../../src/net/ip.js';
@@ -15,15 +15,15 @@ describe('shipped configs', () => {
     assert.deepEqual(c.warnings, []);
     assert.equal(c.firewall.rules.length, 6);
     assert.equal(c.firewall.mode, 'block');
-    const compiled = compileFirewall(c.firewall, c.resolved.firewallAliases);
+    const compiled = compileFirewall(c.firewall, c.resolved.firewall.aliases);
     assert.ok(compiled.rules.length >= 6);
-    assert.deepEqual(c.resolved.firewallAliases.get('scanners')?.map(String), ['203.0.113.0/24', '2001:db8:bad::/48']);
+    assert.deepEqual(c.resolved.firewall.aliases.get('scanners')?.map(String), ['203.0.113.0/24', '2001:db8:bad::/48']);
     assert.equal(c.alerting.eve.path, '/var/log/ebpfsentinel/eve.json');
   });
 
   describe('config/demo.yaml against the demo lab plan', async () => {
     const c = await loadConfigFile(repoFile('config/demo.yaml'));
-    const fw: CompiledFirewall = compileFirewall(c.firewall, c.resolved.firewallAliases);
+    const fw: CompiledFirewall = compileFirewall(c.firewall, c.resolved.firewall.aliases);
     const TCP = 6;
     const UDP = 17;
     const verdict = (src: string, dst: string, proto: number, extra: { dstPort?: number; srcPort?: number; icmpType?: number } = {}): string => {
@@ -34,7 +34,7 @@ describe('shipped configs', () => {
 
     it('loads cleanly with a block list of a few hundred entries', () => {
       assert.deepEqual(c.warnings, []);
-      const bl = c.resolved.firewallAliases.get('blocklist')!;
+      const bl = c.resolved.firewall.aliases.get('blocklist')!;
       assert.ok(bl.length >= 300, `${bl.length} entries`);
       assert.ok(bl.some((x) => x.family === 6 && x.prefix === 48));
       assert.equal(fw.defaultAction, 'drop');

@@ -10,12 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'yaml';
+import { configFormat } from '../../src/catalog.js';
 import { configJsonSchema } from '../../src/config/json-schema.js';
 
 const repoFile = (p: string): string => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
 
 const ajv = new Ajv2020({ allErrors: true, strict: false });
-const validate = ajv.compile(configJsonSchema());
+const validate = ajv.compile(configJsonSchema(configFormat.schema));
 const check = (doc: unknown): string[] => (validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
 
 describe('config JSON Schema', () => {
@@ -73,14 +74,14 @@ describe('config JSON Schema', () => {
         if (v.additionalProperties && typeof v.additionalProperties === 'object') walk(v.additionalProperties as Record<string, unknown>, `${p}{}`);
       }
     };
-    walk(configJsonSchema(), '');
+    walk(configJsonSchema(configFormat.schema), '');
     assert.deepEqual(shapeless.filter((p) => !KNOWN_GAPS.has(p)), []);
   });
 
   it('`config schema` prints it and `--output` writes the same document', () => {
     const cli = repoFile('dist/src/cli/main.js');
     const printed = JSON.parse(execFileSync(process.execPath, [cli, 'config', 'schema'], { encoding: 'utf8' })) as unknown;
-    assert.deepEqual(printed, JSON.parse(JSON.stringify(configJsonSchema())));
+    assert.deepEqual(printed, JSON.parse(JSON.stringify(configJsonSchema(configFormat.schema))));
     const dir = mkdtempSync(path.join(tmpdir(), 'esn-schema-'));
     try {
       const out = path.join(dir, 'schema.json');

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ConfigError, formatIssue, loadConfigFile, parseConfigText, type Config, type ConfigIssue } from '../../src/config/index.js';
+import { ConfigError, formatIssue, type ConfigIssue } from '../../src/config/index.js';
+import { loadConfigFile, parseConfigText, type Config } from '../../src/catalog.js';
 
 const HEAD = 'agent:\n  interfaces: [eth1]\n';
 
@@ -71,7 +72,7 @@ describe('config: defaults', () => {
     assert.equal(rel.storage.path, '/etc/ebpfsentinel/state/sentinel.db');
     assert.equal(rel.alerting.eve.path, '/etc/ebpfsentinel/log/eve.json');
     assert.deepEqual(c.source, { file: '/etc/ebpfsentinel/config.yaml', dir: '/etc/ebpfsentinel' });
-    assert.equal(c.resolved.firewallAliases.size, 0);
+    assert.equal(c.resolved.firewall.aliases.size, 0);
     assert.deepEqual(c.warnings, []);
   });
 
@@ -441,7 +442,7 @@ describe('config: alias files', () => {
 `,
       cfgPath,
     );
-    assert.deepEqual(c.resolved.firewallAliases.get('bl')?.map(String), ['203.0.113.0/24', '198.18.66.0/24', '2001:db8:66::/48', '198.18.7.7/32', '10.0.0.0/8']);
+    assert.deepEqual(c.resolved.firewall.aliases.get('bl')?.map(String), ['203.0.113.0/24', '198.18.66.0/24', '2001:db8:66::/48', '198.18.7.7/32', '10.0.0.0/8']);
     assert.deepEqual(c.warnings.map(formatIssue), [`${path.join(dir, 'lists', 'block.txt')}:6:1: firewall.aliases.bl.file: host bits set: using 10.0.0.0/8`]);
   });
 

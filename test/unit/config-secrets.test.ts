@@ -9,8 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ApiKeyStore } from '../../src/api/auth/api-keys.js';
-import { ConfigError, loadConfigFile } from '../../src/config/index.js';
-import { configSecretFields, inlineSecretPaths } from '../../src/config/load.js';
+import { ConfigError } from '../../src/config/index.js';
+import { loadConfigFile } from '../../src/catalog.js';
+import { configFormat } from '../../src/catalog.js';
+
+const configSecretFields = configFormat.secretFields;
+const inlineSecretPaths = configFormat.inlineSecretPaths;
 import { apiKeyDigest } from '../../src/config/sections/auth.js';
 import { MASK } from '../../src/config/secrets.js';
 import { createLogger } from '../../src/log.js';

@@ -2,7 +2,8 @@
 // timeouts, strict keys, and the reference's flood thresholds refused with where they belong.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, parseConfigText } from '../../src/config/index.js';
+import { ConfigError } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { CT_STATES, DEFAULT_TIMEOUTS, encodeTimeouts, stateName, TIMEOUT_KEYS, TIMEOUT_OF_STATE } from '../../src/engines/conntrack/states.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
 

@@ -11,7 +11,7 @@ import { after, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { ProgramStatus } from '../../src/status/types.js';
-import { loadConfigFile, type Config } from '../../src/config/index.js';
+import { configFormat, loadConfigFile, type Config } from '../../src/catalog.js';
 import { configJsonSchema } from '../../src/config/json-schema.js';
 import { MemoryApiRuleStore } from '../../src/control/api-rules.js';
 import { ConfigFileWatcher } from '../../src/control/config-watch.js';
@@ -25,7 +25,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const log = pino({ level: 'silent' });
 
 /** Records which rule ids it enforces; refuses a policy holding a rule id "refuse-me". */
-class RecordingEngine implements Engine {
+class RecordingEngine implements Engine<Config> {
   static live = new Map<string, RecordingEngine>();
   static journal: string[] = [];
   readonly programId = 0;
@@ -33,7 +33,7 @@ class RecordingEngine implements Engine {
   started = false;
   constructor(
     readonly program: string,
-    private readonly ctx: EngineContext,
+    private readonly ctx: EngineContext<Config>,
   ) {}
   async start(): Promise<void> {
     await this.prepare(this.ctx.config).commit();
@@ -85,7 +85,7 @@ async function setup(initial: string, opts: { watch?: boolean; participants?: Re
   const config = await loadConfigFile(file);
   const registry = new Registry();
   const audit: { action: string; outcome: string; actor: string; detail?: string; before?: unknown; after?: unknown }[] = [];
-  const engines = new EngineSet(opts.specs ?? SPECS, (c) => ({ config: c }) as unknown as EngineContext, log);
+  const engines = new EngineSet(opts.specs ?? SPECS, (c) => ({ config: c }) as unknown as EngineContext<Config>, log);
   const rules = new MemoryApiRuleStore();
   const control = new LiveControlPlane({
     file,
@@ -182,7 +182,7 @@ describe('control plane: reload', () => {
   });
 
   it('every agent key is either read once at start (reported on reload) or judged again on reload', () => {
-    const agent = (configJsonSchema() as { properties: { agent: { properties: Record<string, unknown> } } }).properties.agent;
+    const agent = (configJsonSchema(configFormat.schema) as { properties: { agent: { properties: Record<string, unknown> } } }).properties.agent;
     assert.deepEqual(Object.keys(agent.properties).sort(), [...RESTART_KEYS, 'allow_unauthenticated_api'].sort());
   });
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml, stringify } from 'yaml';
-import { parseConfigText } from '../../src/config/index.js';
+import { configFormat, parseConfigText } from '../../src/catalog.js';
 import { configJsonSchema } from '../../src/config/json-schema.js';
 import { REPO_ROOT } from '../../src/version.js';
 import { codeSpans, markdownTables, type MdTable } from '../support/markdown-tables.js';
@@ -33,7 +33,7 @@ function schemaPaths(node: JsonSchema, prefix = '', out = new Map<string, { leaf
   return out;
 }
 
-const SCHEMA = configJsonSchema() as JsonSchema;
+const SCHEMA = configJsonSchema(configFormat.schema) as JsonSchema;
 const PATHS = schemaPaths(SCHEMA);
 const SECTIONS = Object.keys(SCHEMA.properties ?? {});
 

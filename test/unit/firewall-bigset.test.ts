@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall, matchPacket, type PacketFacts } from '../../src/engines/firewall/compile.js';
 import { encodeGeneration } from '../../src/engines/firewall/encode.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
@@ -39,13 +39,13 @@ describe('firewall: a 100,000-CIDR block list', () => {
       cfgPath,
     );
     const t1 = performance.now();
-    const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewallAliases);
+    const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewall.aliases);
     const t2 = performance.now();
     const enc = encodeGeneration(compiled, { generation: 0, ruleNums: new Map([['bl', 1], ['web', 2]]), setIdBase: 1, policyId: 1 });
     const t3 = performance.now();
     t.diagnostic(`load ${(t1 - t0).toFixed(0)} ms, compile ${(t2 - t1).toFixed(0)} ms, encode ${(t3 - t2).toFixed(0)} ms`);
 
-    assert.equal(cfg.resolved.firewallAliases.get('bl')!.length, V4 + V6);
+    assert.equal(cfg.resolved.firewall.aliases.get('bl')!.length, V4 + V6);
     assert.deepEqual(compiled.lpmEntries, { v4: V4, v6: V6 });
     assert.deepEqual(
       compiled.rules.map((r) => [r.ruleId, r.family, r.srcSet]),

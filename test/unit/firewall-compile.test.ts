@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfigText, type FirewallConfig, type FirewallRuleConfig } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
+import { type FirewallConfig, type FirewallRuleConfig } from '../../src/engines/firewall/schema.js';
 import { compileFirewall, FirewallCompileError, FW, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { parseCidr } from '../../src/net/ip.js';
 
@@ -8,7 +9,7 @@ const HEAD = 'agent:\n  interfaces: [eth1]\n';
 
 function compile(firewallYaml: string): CompiledFirewall {
   const c = parseConfigText(`${HEAD}firewall:\n${firewallYaml}`, 'config.yaml');
-  return compileFirewall(c.firewall, c.resolved.firewallAliases);
+  return compileFirewall(c.firewall, c.resolved.firewall.aliases);
 }
 
 describe('firewall compile: order and shape', () => {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall, FW, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { encodeGeneration, ruleSlotKey } from '../../src/engines/firewall/encode.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
 
 function compile(firewallYaml: string): CompiledFirewall {
   const c = parseConfigText(`agent:\n  interfaces: [eth1]\nfirewall:\n${firewallYaml}`, 'config.yaml');
-  return compileFirewall(c.firewall, c.resolved.firewallAliases);
+  return compileFirewall(c.firewall, c.resolved.firewall.aliases);
 }
 
 /** Reads a field of a struct buffer by its generated layout (host order = little-endian here). */

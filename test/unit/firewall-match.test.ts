@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileFirewall, matchPacket, type CompiledFirewall, type PacketFacts } from '../../src/engines/firewall/compile.js';
 import { parseAddress } from '../../src/net/ip.js';
 
 function compile(firewallYaml: string): CompiledFirewall {
   const c = parseConfigText(`agent:\n  interfaces: [eth1]\nfirewall:\n${firewallYaml}`, 'config.yaml');
-  return compileFirewall(c.firewall, c.resolved.firewallAliases);
+  return compileFirewall(c.firewall, c.resolved.firewall.aliases);
 }
 
 type P = Omit<PacketFacts, 'src' | 'dst' | 'family'> & { src: string; dst: string };

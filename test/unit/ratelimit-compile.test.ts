@@ -3,7 +3,7 @@
 // masks, GCRA parameters, match bits, and the ddos header (guards, cookie modes).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { compileRatelimit, limitOf, NO_LIMIT, orderedRules, RL, type CompiledRatelimit } from '../../src/engines/ratelimit/compile.js';
 import { formatAddress } from '../../src/net/ip.js';
 

@@ -3,7 +3,8 @@
 // where each problem is (file:line:col and the key path).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, parseConfigText, type ConfigIssue } from '../../src/config/index.js';
+import { ConfigError, type ConfigIssue } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import { formatAddress, type Cidr } from '../../src/net/ip.js';
 
 const HEAD = 'agent:\n  interfaces: [eth1]\n';

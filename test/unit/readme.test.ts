@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { loadConfigFile } from '../../src/config/index.js';
+import { loadConfigFile } from '../../src/catalog.js';
 import { REPO_ROOT } from '../../src/version.js';
 
 const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');

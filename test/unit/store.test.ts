@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import BetterSqlite3 from 'better-sqlite3';
 import { Registry } from 'prom-client';
 import { namingProblems } from '../../src/metrics/naming.js';
-import { parseConfigText } from '../../src/config/index.js';
+import { parseConfigText } from '../../src/catalog.js';
 import type { Alert, Severity } from '../../src/alerts/model.js';
 import { registerStoreMetrics, Store, StoreOpenError, StoreQueryError, storeOptions, type StoredAlert } from '../../src/store/index.js';
 

@@ -1,5 +1,6 @@
 // `agent`: where the programs attach and how the agent itself runs and is reached.
 import path from 'node:path';
+import { defineSection } from '../section.js';
 import { z } from 'zod';
 import { isLoopback, NetParseError, parseAddress } from '../../net/ip.js';
 import { show } from '../messages.js';
@@ -184,3 +185,11 @@ export function apiExposureProblem(agent: Pick<AgentConfig, 'http_port' | 'bind_
     message: `the API listens on TCP (${tcp.host}:${tcp.port}) only with authentication: set auth.enabled: true with api_keys or jwt, or agent.allow_unauthenticated_api: true to let ${who} call it as admin; without http_port the API is served on the root-only Unix socket agent.api_socket`,
   };
 }
+
+export const agentSection = defineSection({
+  key: 'agent',
+  schema: agentSchema,
+  required: true,
+  reload: 'restart',
+  description: 'interfaces, pin root, API socket and listener, logging: read at start (a reload keeps the running values)',
+});

@@ -3,6 +3,7 @@
 // webhooks, syslog collectors and OTLP log endpoints. Key names follow the public reference
 // (dedup_window_secs, throttle_*, routes[] with destination/min_severity/event_types/webhook_*).
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { z } from 'zod';
 import { SEVERITIES, type Severity } from '../../alerts/model.js';
 import { SYSLOG_FACILITIES, type SyslogFacility } from '../../alerts/sinks/syslog.js';
@@ -10,6 +11,7 @@ import { KEY_FIELDS, type KeyField } from '../../alerts/suppress.js';
 import { show } from '../messages.js';
 import { secretMapFrom } from '../secret-sources.js';
 import { secret } from '../secrets.js';
+import { defineSection } from '../section.js';
 import { bool, custom, intIn, keyword, strictObject } from '../zod-helpers.js';
 
 const filePath = custom((v, fail): string => {
@@ -348,3 +350,13 @@ export const alertingSchema = strictObject(
 );
 
 export type AlertingConfig = z.output<typeof alertingSchema>;
+
+export const alertingSection = defineSection({
+  key: 'alerting',
+  schema: alertingSchema,
+  reload: 'live',
+  description: 'dedup and throttling, the EVE file and other sinks; a reload reopens the sinks that changed',
+  resolve(alerting, ctx) {
+    alerting.eve.path = path.resolve(ctx.baseDir, alerting.eve.path);
+  },
+});

@@ -4,6 +4,7 @@
 // (`key`), read from a file (`key_file`) or the environment (`key_env`), or given as its digest
 // (`key_sha256`), so the config file need hold no credential. Shape follows the public
 // reference (§1.14).
+import { defineSection } from '../section.js';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
@@ -170,3 +171,10 @@ export const authSchema = strictObject(
 export type AuthConfig = z.output<typeof authSchema>;
 export type ApiKeyConfig = AuthConfig['api_keys'][number];
 export type JwtConfig = NonNullable<AuthConfig['jwt']>;
+
+export const authSection = defineSection({
+  key: 'auth',
+  schema: authSchema,
+  reload: 'live',
+  description: 'API keys, JWT and roles; a reload swaps them in one step',
+});

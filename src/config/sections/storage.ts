@@ -3,6 +3,7 @@
 import path from 'node:path';
 import type { z } from 'zod';
 import { show } from '../messages.js';
+import { defineSection } from '../section.js';
 import { custom, intIn, keyword, strictObject } from '../zod-helpers.js';
 
 const dbPath = custom((v, fail): string => {
@@ -37,3 +38,13 @@ export const storageSchema = strictObject(
 );
 
 export type StorageConfig = z.output<typeof storageSchema>;
+
+export const storageSection = defineSection({
+  key: 'storage',
+  schema: storageSchema,
+  reload: 'restart',
+  description: 'the SQLite database and its retention',
+  resolve(storage, ctx) {
+    storage.path = path.resolve(ctx.baseDir, storage.path);
+  },
+});

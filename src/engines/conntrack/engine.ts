@@ -4,7 +4,7 @@
 import path from 'node:path';
 import type { ConntrackApiSource } from '../../api/routes-conntrack.js';
 import type { MapStatus, ProgramStatus } from '../../status/types.js';
-import type { Config } from '../../config/index.js';
+import type { AgentView } from '../engine.js';
 import { Attachments } from '../attachments.js';
 import { kernelSnapshot } from '../kernel-status.js';
 import { removePins } from '../pins.js';
@@ -45,7 +45,12 @@ export function conntrackSource(engines: () => readonly Engine[]): ConntrackApiS
   };
 }
 
-export class ConntrackEngine implements Engine, ConntrackApiSource {
+/** What tc-conntrack reads of the config. */
+export interface ConntrackView extends AgentView {
+  readonly conntrack: ConntrackConfig;
+}
+
+export class ConntrackEngine implements Engine<ConntrackView>, ConntrackApiSource {
   readonly program = CONNTRACK_PROGRAM;
   readonly programId = SN_PROG_TC_CONNTRACK;
   private kernel: ConntrackKernel | null = null;
@@ -64,7 +69,7 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
   private live = 0;
   private lastScanNs = -TABLE_SCAN_NS;
 
-  constructor(private readonly ctx: EngineContext) {
+  constructor(private readonly ctx: EngineContext<ConntrackView>) {
     this.cfg = ctx.config.conntrack;
     this.attachments = new Attachments(CONNTRACK_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
     this.metrics = ConntrackMetrics.for(ctx.metrics.registry);
@@ -105,7 +110,7 @@ export class ConntrackEngine implements Engine, ConntrackApiSource {
 
   /** Timeouts and the sweep interval reload live; the table size cannot change under running
    * programs (every object sharing ct_table was sized with it). */
-  prepare(next: Config): PreparedChange {
+  prepare(next: ConntrackView): PreparedChange {
     const c = next.conntrack;
     if (c.max_entries !== this.cfg.max_entries) {
       throw new Error(

@@ -5,7 +5,10 @@ import type { MapStatus, ProgramStatus } from '../../status/types.js';
 import { Attachments } from '../attachments.js';
 import { kernelLosses, kernelSnapshot, mapStatuses, programCounters, type MapFill } from '../kernel-status.js';
 import { CLASSIFIER, type ClassifierStats } from './classifier.js';
-import type { Config } from '../../config/index.js';
+import type { AgentView } from '../engine.js';
+import type { ConntrackConfig } from '../conntrack/schema.js';
+import type { FirewallConfig } from './schema.js';
+import type { FirewallResolved } from './section.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { pinObjectMaps, removePins } from '../pins.js';
 import { compileFirewall } from './compile.js';
@@ -20,7 +23,15 @@ import {
 import { ensureBpffsSync } from '../../kernel/bpffs.js';
 import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, rejectSupport, type CounterSnapshot } from './kernel.js';
 
-export class FirewallEngine implements Engine {
+/** What xdp-firewall reads of the config: its section and aliases, the conntrack table size it
+ * shares with tc-conntrack. */
+export interface FirewallView extends AgentView {
+  readonly firewall: FirewallConfig;
+  readonly conntrack: Pick<ConntrackConfig, 'max_entries'>;
+  readonly resolved: { readonly firewall: FirewallResolved };
+}
+
+export class FirewallEngine implements Engine<FirewallView> {
   readonly program = FIREWALL_PROGRAM;
   readonly programId = SN_PROG_XDP_FIREWALL;
   private kernel: FirewallKernel | null = null;
@@ -30,11 +41,11 @@ export class FirewallEngine implements Engine {
   private readonly alertCtx: AlertContext;
   private ruleNames = new Map<string, string>();
   /** the config whose policy is live (ctx.config until the first reload) */
-  private config: Config;
+  private config: FirewallView;
   /** map pins this engine created (not the shared ct_table), removed on stop */
   private pinned: string[] = [];
 
-  constructor(private readonly ctx: EngineContext) {
+  constructor(private readonly ctx: EngineContext<FirewallView>) {
     this.config = ctx.config;
     this.attachments = new Attachments(FIREWALL_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
     this.alertCtx = {
@@ -77,8 +88,8 @@ export class FirewallEngine implements Engine {
   }
 
   /** Compiles the policy of `next`; commit() makes it live in one generation flip. */
-  prepare(next: Config): PreparedChange {
-    const compiled = compileFirewall(next.firewall, next.resolved.firewallAliases);
+  prepare(next: FirewallView): PreparedChange {
+    const compiled = compileFirewall(next.firewall, next.resolved.firewall.aliases);
     const rejecting = compiled.rules.filter((r) => r.action === 'reject');
     if (rejecting.length && !rejectSupport(path.join(this.ctx.objectDir, FIREWALL_OBJECT_FILE))) {
       throw new Error(`firewall: reject is not available in this build (rules ${[...new Set(rejecting.map((r) => r.ruleId))].join(', ')}); use deny`);

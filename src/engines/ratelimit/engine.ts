@@ -14,7 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { MapStatus, ProgramStatus, SynCookieStatus } from '../../status/types.js';
-import type { Config } from '../../config/index.js';
+import type { AgentView } from '../engine.js';
+import type { DdosConfig, RatelimitConfig } from './schema.js';
 import { BpfMap, u32Codec } from '../../kernel/map.js';
 import { Attachments } from '../attachments.js';
 import { kernelLosses, kernelSnapshot, mapStatuses, programCounters } from '../kernel-status.js';
@@ -34,11 +35,19 @@ export const FW_TAIL_RATELIMIT = 0;
 /** Where the program runs: chained behind the firewall, or attached by itself. */
 export type Placement = { kind: 'chained'; pin: string } | { kind: 'attached' } | { kind: 'none' };
 
-export function ratelimitEnabled(c: Config): boolean {
+/** What xdp-ratelimit reads of the config: its two sections, and whether xdp-firewall runs (it
+ * then joins the firewall's tail-call chain instead of attaching its own XDP). */
+export interface RatelimitView extends AgentView {
+  readonly ratelimit: RatelimitConfig;
+  readonly ddos: DdosConfig;
+  readonly firewall: { readonly enabled: boolean };
+}
+
+export function ratelimitEnabled(c: RatelimitView): boolean {
   return c.ratelimit.enabled || c.ddos.enabled;
 }
 
-export class RatelimitEngine implements Engine {
+export class RatelimitEngine implements Engine<RatelimitView> {
   readonly program = RATELIMIT_PROGRAM;
   readonly programId = SN_PROG_XDP_RATELIMIT;
   private kernel: RatelimitKernel | null = null;
@@ -59,10 +68,10 @@ export class RatelimitEngine implements Engine {
   private tcCounters = new Map<number, ScCounters>();
   private hasReqsk: boolean | undefined;
   private readonly cookieKey = randomBytes(16);
-  private config: Config;
+  private config: RatelimitView;
   private pinned: string[] = [];
 
-  constructor(private readonly ctx: EngineContext) {
+  constructor(private readonly ctx: EngineContext<RatelimitView>) {
     this.config = ctx.config;
     this.attachments = new Attachments(RATELIMIT_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
     this.tcAttachments = new Attachments(SYNCOOKIE_TC_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
@@ -121,14 +130,14 @@ export class RatelimitEngine implements Engine {
   }
 
   /** Which cookie path `next` gets; throws (naming the key) when it asks for one this kernel lacks. */
-  private choosePath(next: Config): PathChoice | null {
+  private choosePath(next: RatelimitView): PathChoice | null {
     const syn = next.ddos.syn_protection;
     if (!next.ddos.enabled || !syn.enabled) return null;
     this.hasReqsk ??= kernelHasReqsk();
     return chooseCookiePath(syn.cookies, this.hasReqsk);
   }
 
-  prepare(next: Config): PreparedChange {
+  prepare(next: RatelimitView): PreparedChange {
     const choice = this.choosePath(next);
     const compiled = compileRatelimit(next.ratelimit, next.ddos, choice?.path ?? 'agent');
     return {

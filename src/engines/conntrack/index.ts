@@ -1,0 +1,12 @@
+// tc-conntrack as the catalog lists it.
+import type { EngineModule } from '../engine.js';
+import { ConntrackEngine, type ConntrackView } from './engine.js';
+import { CONNTRACK_PROGRAM } from './kernel.js';
+import { conntrackSection } from './section.js';
+
+export const conntrackModule = {
+  program: CONNTRACK_PROGRAM,
+  sections: [conntrackSection] as const,
+  enabledIn: (c) => c.conntrack.enabled,
+  create: (ctx) => new ConntrackEngine(ctx),
+} satisfies EngineModule<ConntrackView>;

@@ -1,0 +1,15 @@
+// xdp-ratelimit (and its TC half, tc_syncookie) as the catalog lists it.
+import type { EngineModule } from '../engine.js';
+import { FIREWALL_PROGRAM } from '../firewall/kernel.js';
+import { RatelimitEngine, ratelimitEnabled, type RatelimitView } from './engine.js';
+import { RATELIMIT_PROGRAM } from './kernel.js';
+import { ddosSection, ratelimitSection } from './section.js';
+
+export const ratelimitModule = {
+  program: RATELIMIT_PROGRAM,
+  sections: [ratelimitSection, ddosSection] as const,
+  enabledIn: ratelimitEnabled,
+  create: (ctx) => new RatelimitEngine(ctx),
+  // it joins xdp-firewall's tail-call chain, or takes the XDP hook itself without it
+  dependsOn: [FIREWALL_PROGRAM],
+} satisfies EngineModule<RatelimitView>;
