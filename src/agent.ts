@@ -148,7 +148,7 @@ export class Agent {
       this.alerts.subscribe((a) => void store.alerts.enqueue(a), { name: 'store' });
     }
 
-    const baseCtx: EngineContext<Config> = {
+    const baseCtx: Omit<EngineContext<Config>, 'requestRefresh'> = {
       config: this.config,
       log: this.log,
       metrics: this.metrics,
@@ -161,8 +161,19 @@ export class Agent {
       },
     };
     const auth = apiAuth(this.config.auth, { log: this.log, registry: this.metrics.registry });
-    this.engineSet = new EngineSet(ENGINES, (config) => ({ ...baseCtx, config }), this.log, () => this.openRing());
-    const control = new LiveControlPlane({
+    // Refreshes go through the control plane, which exists once the engines are built.
+    let control: LiveControlPlane | null = null;
+    const contextFor = (program: string) => (config: Config): EngineContext<Config> => ({
+      ...baseCtx,
+      config,
+      requestRefresh: async (reason) => {
+        if (!control) return { ok: false, error: 'the agent is starting' };
+        const o = await control.refresh(program, reason);
+        return o.ok ? { ok: true } : { ok: false, error: o.error ?? 'refused' };
+      },
+    });
+    this.engineSet = new EngineSet(ENGINES, contextFor, this.log, () => this.openRing());
+    control = new LiveControlPlane({
       file: this.config.source.file,
       initial: this.config,
       load: async (file) => {

@@ -1,6 +1,7 @@
 // JSON Schemas of every route's input and output. Fastify validates input against them and
 // serializes output through them (fields not in a schema never leak out); docs/api.md
 // describes the same shapes.
+import { RELOAD_TRIGGERS } from '../control/types.js';
 import { ATTACH_MODES, HOOKS } from '../status/types.js';
 
 export const errorSchema = {
@@ -179,7 +180,7 @@ export const reloadOutcomeSchema = {
   required: ['ok', 'trigger', 'actor', 'at', 'generation'],
   properties: {
     ok: { type: 'boolean' },
-    trigger: { type: 'string', enum: ['file', 'signal', 'api', 'startup'] },
+    trigger: { type: 'string', enum: [...RELOAD_TRIGGERS] },
     actor: { type: 'string' },
     at: isoTime,
     generation: count,

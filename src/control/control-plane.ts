@@ -94,7 +94,7 @@ export class LiveControlPlane implements ControlPlane {
     this.reloads = new Coalescer(this.queue, (joined) => this.runReload(joined));
     this.reloadCounter = new Counter({
       name: 'ebpfsentinel_config_reloads_total',
-      help: 'Config reloads by trigger (file, signal, api) and outcome (success, failure)',
+      help: 'Config reloads by trigger (file, signal, api, engine: a refresh an engine asked for) and outcome (success, failure)',
       labelNames: ['trigger', 'outcome'],
       registers: [deps.registry],
     });
@@ -132,6 +132,37 @@ export class LiveControlPlane implements ControlPlane {
 
   reload(trigger: ReloadTrigger, actor: string): Promise<ReloadOutcome> {
     return this.reloads.call({ trigger, actor });
+  }
+
+  refresh(program: string, reason: string): Promise<ReloadOutcome> {
+    return this.queue.run(() => this.runRefresh(program, reason));
+  }
+
+  /** The running file config, prepared and committed again: engines pick up what changed on
+   * their side (a feed, an expiry). Participants (alerting, auth) see no new file: untouched. */
+  private async runRefresh(program: string, reason: string): Promise<ReloadOutcome> {
+    const trigger: ReloadTrigger = 'engine';
+    const actor = `engine:${program}`;
+    let outcome: ReloadOutcome;
+    try {
+      const applied = await this.apply(this.fileConfig, this.deps.rules.list(), new Map(this.overrides));
+      outcome = { ok: true, trigger, actor, at: new Date().toISOString(), generation: this.generation, applied };
+      this.deps.log.info({ program, reason, generation: this.generation }, 'policy refreshed on an engine\'s request');
+    } catch (err) {
+      outcome = { ok: false, trigger, actor, at: new Date().toISOString(), generation: this.generation, ...describe(err) };
+      this.deps.log.error({ program, reason, error: outcome.error }, 'policy refresh refused: the running policy stays');
+    }
+    this.last = outcome;
+    this.reloadCounter.inc({ trigger, outcome: outcome.ok ? 'success' : 'failure' });
+    this.auditRecord({
+      actor,
+      action: 'engine.refresh',
+      target: program,
+      outcome: outcome.ok ? 'ok' : 'rejected',
+      detail: outcome.ok ? `${reason}; generation=${outcome.generation}` : `${reason}: ${outcome.error ?? ''}`,
+      ...(outcome.applied ? { after: outcome.applied } : {}),
+    });
+    return outcome;
   }
 
   /** Refuses new changes and waits for the one in progress, so the agent can stop engines
@@ -198,7 +229,7 @@ export class LiveControlPlane implements ControlPlane {
     const wanted = (s: EngineSpec): boolean => overrides.get(s.program)?.enabled ?? s.enabledIn(file);
     let tx;
     try {
-      tx = this.deps.engines.prepare(effective, wanted);
+      tx = await this.deps.engines.prepare(effective, wanted);
     } catch (err) {
       if (err instanceof EnginePrepareError) throw new ValidationError(`the new policy cannot be enforced: ${err.message}`);
       throw err;

@@ -37,7 +37,8 @@ export class EngineSet {
   constructor(
     readonly specs: readonly EngineSpec[],
     /** context for an engine started with `config` as its first policy */
-    private readonly contextFor: (config: Config) => EngineContext,
+    /** the context an engine (by program) is built with, `config` being its first policy */
+    private readonly contextFor: (program: string) => (config: Config) => EngineContext,
     private readonly log: Logger,
     /** told when the set of running engines changed, before a removed engine is stopped (the
      * agent re-reads ring fds; it must let go of a ring before its engine closes it) */
@@ -67,7 +68,7 @@ export class EngineSet {
   async startAll(config: Config, wanted: (spec: EngineSpec) => boolean): Promise<void> {
     for (const s of this.specs) {
       if (!wanted(s)) continue;
-      const e = s.create(this.contextFor(config));
+      const e = s.create(this.contextFor(s.program)(config));
       this.running.set(s.program, e);
       await e.start();
     }
@@ -77,7 +78,7 @@ export class EngineSet {
 
   /** Phase one: every engine that keeps running compiles its part of `next`. Throws
    * EnginePrepareError, with nothing changed, when one refuses. */
-  prepare(next: Config, wanted: (spec: EngineSpec) => boolean): EngineTransaction {
+  async prepare(next: Config, wanted: (spec: EngineSpec) => boolean): Promise<EngineTransaction> {
     const changes: EngineChange[] = [];
     const prepared: PreparedChange[] = [];
     const toStart: EngineSpec[] = [];
@@ -96,7 +97,7 @@ export class EngineSet {
       if (cur && want) {
         let change: PreparedChange;
         try {
-          change = cur.prepare(next);
+          change = await cur.prepare(next);
         } catch (err) {
           throw new EnginePrepareError(s.program, err);
         }
@@ -131,7 +132,7 @@ export class EngineSet {
         const started: Engine[] = [];
         try {
           for (const s of toStart) {
-            const e = s.create(this.contextFor(next));
+            const e = s.create(this.contextFor(s.program)(next));
             started.push(e);
             await e.start();
           }
@@ -143,7 +144,7 @@ export class EngineSet {
           // Restarted dependents come back as they were (best effort; said loudly otherwise).
           for (const s of restart) {
             try {
-              const e = s.create(this.contextFor(this.current ?? next));
+              const e = s.create(this.contextFor(s.program)(this.current ?? next));
               await e.start();
               this.running.set(s.program, e);
             } catch (again) {

@@ -4,7 +4,9 @@
 import type { AgentStatus, ProgramStatus } from '../status/types.js';
 
 /** What started a reload. */
-export const RELOAD_TRIGGERS = ['file', 'signal', 'api', 'startup'] as const;
+/** `engine`: an engine asked for its policy to be applied again (a feed it reads changed, a TTL
+ * expired), through the same queue and two-phase path as a reload of the file. */
+export const RELOAD_TRIGGERS = ['file', 'signal', 'api', 'startup', 'engine'] as const;
 export type ReloadTrigger = (typeof RELOAD_TRIGGERS)[number];
 
 /** One config problem, as the loader reports it (file:line:col, key path). */
@@ -128,6 +130,9 @@ export interface ControlPlane {
    * a bad config: the outcome says why. */
   reload(trigger: ReloadTrigger, actor: string): Promise<ReloadOutcome>;
   lastReload(): ReloadOutcome | null;
+  /** Applies the running config again on behalf of an engine (trigger "engine", actor
+   * "engine:<program>"): serialised with reloads, all-or-nothing, audited and counted. */
+  refresh(program: string, reason: string): Promise<ReloadOutcome>;
   /** the running config as data, secrets (API keys, tokens, passwords) masked */
   runningConfig(): unknown;
   readonly firewallRules: FirewallRulesControl;

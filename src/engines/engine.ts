@@ -34,6 +34,10 @@ export interface EngineContext<V extends AgentView = AgentView> {
   interfaces: readonly InterfaceRef[];
   /** hands an alert to the alert sinks; never blocks */
   emit(alert: Alert): void;
+  /** asks for this engine's policy to be prepared and committed again (data it reads changed:
+   * a feed, an expiry), serialised with reloads and all-or-nothing like them; resolves when it
+   * ran, with whether it was applied */
+  requestRefresh(reason: string): Promise<{ ok: boolean; error?: string }>;
 }
 
 export interface KernelLosses {
@@ -57,9 +61,10 @@ export interface Engine<V extends AgentView = AgentView> {
   readonly programId: number;
   /** loads its objects, writes the policy, attaches; throws when it cannot enforce */
   start(): Promise<void>;
-  /** compiles this engine's part of `next` without touching the kernel; throws an Error whose
-   * message names the offending key when `next` cannot be enforced */
-  prepare(next: V): PreparedChange;
+  /** compiles this engine's part of `next` without touching the kernel (it may wait, e.g. for a
+   * feed download); throws an Error whose message names the offending key when `next` cannot be
+   * enforced */
+  prepare(next: V): PreparedChange | Promise<PreparedChange>;
   /** ring-buffer map fds the agent should read for this engine */
   ringFds(): number[];
   /** one record of this engine's program; false when it cannot be decoded */

@@ -41,6 +41,7 @@ describe('conntrack engine', { skip }, () => {
       clock: new BootClock(),
       interfaces: [],
       emit: () => undefined,
+    requestRefresh: async () => ({ ok: false, error: 'no control plane in this test' }),
     });
     await engine.start();
     // a second handle on the same object file, on the engine's pinned maps (the table by name,

@@ -28,6 +28,9 @@ const log = pino({ level: 'silent' });
 class RecordingEngine implements Engine<Config> {
   static live = new Map<string, RecordingEngine>();
   static journal: string[] = [];
+  /** what prepare() sees besides the config: stands for data an engine fetches itself (a feed) */
+  static feed = 'v1';
+  feed = '';
   readonly programId = 0;
   ruleIds: string[] = [];
   started = false;
@@ -44,7 +47,15 @@ class RecordingEngine implements Engine<Config> {
   prepare(next: Config): PreparedChange {
     const ids = next.firewall.rules.map((r) => r.id);
     if (ids.includes('refuse-me')) throw new Error('firewall.rules: rule "refuse-me" cannot be enforced');
-    return { summary: { rules: ids.length }, commit: async () => void (this.ruleIds = ids) };
+    const feed = RecordingEngine.feed;
+    if (feed === 'broken') throw new Error('feed: cannot be enforced');
+    return {
+      summary: { rules: ids.length },
+      commit: async () => {
+        this.ruleIds = ids;
+        this.feed = feed;
+      },
+    };
   }
   ringFds(): number[] {
     return [];
@@ -84,8 +95,8 @@ async function setup(initial: string, opts: { watch?: boolean; participants?: Re
   writeFileSync(file, initial);
   const config = await loadConfigFile(file);
   const registry = new Registry();
-  const audit: { action: string; outcome: string; actor: string; detail?: string; before?: unknown; after?: unknown }[] = [];
-  const engines = new EngineSet(opts.specs ?? SPECS, (c) => ({ config: c }) as unknown as EngineContext<Config>, log);
+  const audit: { action: string; outcome: string; actor: string; target?: string; detail?: string; before?: unknown; after?: unknown }[] = [];
+  const engines = new EngineSet(opts.specs ?? SPECS, () => (c) => ({ config: c }) as unknown as EngineContext<Config>, log);
   const rules = new MemoryApiRuleStore();
   const control = new LiveControlPlane({
     file,
@@ -184,6 +195,32 @@ describe('control plane: reload', () => {
   it('every agent key is either read once at start (reported on reload) or judged again on reload', () => {
     const agent = (configJsonSchema(configFormat.schema) as { properties: { agent: { properties: Record<string, unknown> } } }).properties.agent;
     assert.deepEqual(Object.keys(agent.properties).sort(), [...RESTART_KEYS, 'allow_unauthenticated_api'].sort());
+  });
+
+  it('an engine\'s refresh: the running config applied again through the same queue, counted and audited; a refusal keeps the running policy', async () => {
+    RecordingEngine.feed = 'v1';
+    const t = await setup(policy([{ id: 'a', priority: 10 }]));
+    assert.equal(fw().feed, 'v1');
+    RecordingEngine.feed = 'v2';
+    const ok = await t.control.refresh('xdp-firewall', 'feed updated');
+    assert.equal(ok.ok, true, ok.error);
+    assert.equal(ok.trigger, 'engine');
+    assert.equal(ok.actor, 'engine:xdp-firewall');
+    assert.equal(ok.generation, 2);
+    assert.equal(fw().feed, 'v2');
+    assert.deepEqual(fw().ruleIds, ['a'], 'the file is not read again: its running rules stay');
+    RecordingEngine.feed = 'broken';
+    const refused = await t.control.refresh('xdp-firewall', 'feed updated');
+    assert.equal(refused.ok, false);
+    assert.match(refused.error!, /feed: cannot be enforced/);
+    assert.equal(refused.generation, 2);
+    assert.equal(fw().feed, 'v2', 'the running policy stays');
+    assert.equal(await t.reloads('engine', 'success'), 1);
+    assert.equal(await t.reloads('engine', 'failure'), 1);
+    assert.deepEqual(t.audit.map((a) => `${a.action}:${a.outcome}:${a.actor}:${a.target}`), ['engine.refresh:ok:engine:xdp-firewall:xdp-firewall', 'engine.refresh:rejected:engine:xdp-firewall:xdp-firewall']);
+    assert.match(t.audit[0]!.detail!, /^feed updated; generation=2$/);
+    RecordingEngine.feed = 'v1';
+    t.close();
   });
 
   it('file watch: a plain write, a rename-replace, a burst is one reload, an unchanged rewrite is none', async () => {
