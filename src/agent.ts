@@ -17,7 +17,6 @@ import { MemoryApiRuleStore, type ApiRuleStore } from './control/api-rules.js';
 import { ConfigFileWatcher } from './control/config-watch.js';
 import { LiveControlPlane, type AuditTrail } from './control/control-plane.js';
 import { EngineSet } from './control/engine-set.js';
-import { conntrackSource } from './engines/conntrack/engine.js';
 import type { ControlPlane } from './control/types.js';
 import type { Engine as AnyEngine, EngineContext, InterfaceRef } from './engines/engine.js';
 
@@ -231,7 +230,7 @@ export class Agent {
         logger: this.log,
         version: VERSION,
         startedAt: this.loadedAt,
-        conntrack: conntrackSource(() => this.engines),
+        engineRoutes: ENGINES.flatMap((m) => (m.routes ? [{ program: m.program, routes: m.routes, engine: () => this.engineSet?.get(m.program) }] : [])),
         control,
         ...(this.store ? { alerts: this.store.alerts, audit: this.store.audit, ruleHistory: this.store.rules } : {}),
         auth,

@@ -3,19 +3,10 @@
 // generic message: no stack or path leaks to clients.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ApplyError, ConflictError, ControlError, NotFoundError, ValidationError } from '../control/types.js';
+import { HttpError } from '../http/route-kit.js';
 import type { ApiError } from './types.js';
 
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    /** seconds; sent as Retry-After on a 429 */
-    readonly retryAfter?: number,
-  ) {
-    super(message);
-  }
-}
+export { HttpError, notWired } from '../http/route-kit.js';
 
 export function apiError(code: string, message: string): ApiError {
   return { error: { code, message } };
@@ -64,9 +55,6 @@ export function controlErrorStatus(err: ControlError): { status: number; code: s
 }
 
 /** 503 for a route whose backing component the agent was started without. */
-export function notWired(what: string): HttpError {
-  return new HttpError(503, 'SERVICE_UNAVAILABLE', `${what} is not available in this agent`);
-}
 
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {

@@ -2,7 +2,10 @@
 // serializes output through them (fields not in a schema never leak out); docs/api.md
 // describes the same shapes.
 import { RELOAD_TRIGGERS } from '../control/types.js';
+import { commonErrors } from '../http/route-kit.js';
 import { ATTACH_MODES, HOOKS } from '../status/types.js';
+
+export { commonErrors, writeErrors } from '../http/route-kit.js';
 
 export const errorSchema = {
   $id: 'ApiError',
@@ -19,12 +22,6 @@ export const errorSchema = {
   },
 } as const;
 
-const errorRef = { $ref: 'ApiError#' } as const;
-
-/** The error responses any route can produce (auth and rate limits apply to every route). */
-export const commonErrors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 429: errorRef, 500: errorRef, 503: errorRef } as const;
-/** ... and a route that takes a body or changes state. */
-export const writeErrors = { ...commonErrors, 409: errorRef, 413: errorRef, 415: errorRef } as const;
 
 const emptyQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
 

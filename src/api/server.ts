@@ -16,7 +16,6 @@ import { listenLocalSocket, viaLocalSocket, type LocalSocketListener } from './l
 import { installRouteRoles } from './roles.js';
 import { alertRoutes } from './routes-alerts.js';
 import { auditRoutes } from './routes-audit.js';
-import { conntrackRoutes } from './routes-conntrack.js';
 import { configRoutes } from './routes-config.js';
 import { firewallRoutes } from './routes-firewall.js';
 import { healthRoutes } from './routes-health.js';
@@ -145,7 +144,7 @@ export async function buildApiServer(deps: ApiDeps, opts: ApiOptions = {}): Prom
   await app.register(alertRoutes, { deps, metrics, opts, prefix: '/api/v1' });
   await app.register(configRoutes, { deps, prefix: '/api/v1' });
   await app.register(auditRoutes, { deps, prefix: '/api/v1' });
-  await app.register(conntrackRoutes, { deps, prefix: '/api/v1' });
+  for (const r of deps.engineRoutes ?? []) await app.register(r.routes, { engine: r.engine, prefix: '/api/v1' });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { minRole: 'public' } }, async () => app.swagger());
   if (opts.swaggerUi ?? true) {

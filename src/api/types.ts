@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ControlPlane } from '../control/types.js';
 import type { AlertPage, AlertQuery, StoredAlert } from '../store/types.js';
-import type { ConntrackApiSource } from './routes-conntrack.js';
+import type { EngineRoutes } from '../http/route-kit.js';
 import type { AgentStatus, MapStatus, ProgramStatus } from '../status/types.js';
 
 /** Implemented by the composition root. Called once per request; keep it cheap (read cached
@@ -36,8 +36,9 @@ export interface ApiDeps extends AgentStatusProvider {
   /** installs authentication on the root instance before any route is registered
    * (src/api/auth installAuth); absent = no auth, every caller is "anonymous" */
   auth?: ApiAuth;
-  /** tracked flows for /api/v1/conntrack (the conntrack engine); absent = 503 */
-  conntrack?: ConntrackApiSource;
+  /** the routes engines bring (src/engines/<domain>/routes.ts), each with a way to reach its
+   * engine while it runs; registered under /api/v1 */
+  engineRoutes?: readonly { program: string; routes: EngineRoutes; engine(): unknown }[];
 }
 
 /** Authentication as the server sees it: whether it is on (for the loopback interlock) and the

@@ -6,6 +6,7 @@ import type { Alert } from '../alerts/model.js';
 import type { ProgramStatus } from '../status/types.js';
 import type { AnySection } from '../config/compose.js';
 import type { AgentConfig } from '../config/sections/agent.js';
+import type { EngineRoutes } from '../http/route-kit.js';
 import type { BootClock } from '../kernel/boot-clock.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 
@@ -89,4 +90,6 @@ export interface EngineModule<V extends AgentView = AgentView> {
   /** engines whose presence shapes how this one attaches: when one of them starts or stops at
    * runtime, this engine is restarted around the change */
   readonly dependsOn?: readonly string[];
+  /** its API routes (registered under /api/v1 by the server, which knows no engine) */
+  readonly routes?: EngineRoutes;
 }

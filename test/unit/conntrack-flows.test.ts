@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApiServer } from '../../src/api/server.js';
 import { conntrackQuery, renderFlows } from '../../src/cli/conntrack.js';
 import { UsageError } from '../../src/cli/client.js';
-import { CT_ENTRY_SIZE, CT_KEY_SIZE, canonicalIp, countByState, decodeFlow, evictedCount, expiredIndexes, listFlows } from '../../src/engines/conntrack/flows.js';
+import { CT_ENTRY_SIZE, CT_KEY_SIZE, canonicalIp, countByState, decodeFlow, evictedCount, expiredIndexes, listFlows, type FlowFilter } from '../../src/engines/conntrack/flows.js';
+import { conntrackRoutes } from '../../src/engines/conntrack/routes.js';
 import { CT_F, CT_STATES, type CtStateName } from '../../src/engines/conntrack/states.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
 import { createLogger } from '../../src/log.js';
@@ -142,7 +143,15 @@ describe('GET /api/v1/conntrack', () => {
       registry: metrics.registry,
       logger: createLogger({ level: 'silent' }),
       version: 't',
-      conntrack: { listFlows: (filter, limit) => (running ? listFlows(d.keys, d.values, d.count, NOW, filter, limit) : null) },
+      // the engine's own routes, as the catalog registers them; the engine stands for a running
+      // tc-conntrack over this table, and for none once `running` is false
+      engineRoutes: [
+        {
+          program: 'tc-conntrack',
+          routes: conntrackRoutes,
+          engine: () => (running ? { listFlows: (filter: FlowFilter, limit: number) => listFlows(d.keys, d.values, d.count, NOW, filter, limit) } : undefined),
+        },
+      ],
     });
   })();
   after(async () => app.close());

@@ -2,7 +2,7 @@
 // timeouts, attach ingress and egress on every configured interface, sweep expired flows on a
 // timer, export table metrics and list flows for the API.
 import path from 'node:path';
-import type { ConntrackApiSource } from '../../api/routes-conntrack.js';
+import type { FlowLister } from './routes.js';
 import type { MapStatus, ProgramStatus } from '../../status/types.js';
 import type { AgentView } from '../engine.js';
 import { Attachments } from '../attachments.js';
@@ -35,22 +35,12 @@ export interface GcResult {
   live: number;
 }
 
-/** The API's view of whichever conntrack engine is running now (engines come and go on reload). */
-export function conntrackSource(engines: () => readonly Engine[]): ConntrackApiSource {
-  return {
-    listFlows: (filter, limit) => {
-      const e = engines().find((x): x is ConntrackEngine => x instanceof ConntrackEngine);
-      return e ? e.listFlows(filter, limit) : null;
-    },
-  };
-}
-
 /** What tc-conntrack reads of the config. */
 export interface ConntrackView extends AgentView {
   readonly conntrack: ConntrackConfig;
 }
 
-export class ConntrackEngine implements Engine<ConntrackView>, ConntrackApiSource {
+export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
   readonly program = CONNTRACK_PROGRAM;
   readonly programId = SN_PROG_TC_CONNTRACK;
   private kernel: ConntrackKernel | null = null;

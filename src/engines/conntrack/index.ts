@@ -2,6 +2,7 @@
 import type { EngineModule } from '../engine.js';
 import { ConntrackEngine, type ConntrackView } from './engine.js';
 import { CONNTRACK_PROGRAM } from './kernel.js';
+import { conntrackRoutes } from './routes.js';
 import { conntrackSection } from './section.js';
 
 export const conntrackModule = {
@@ -9,4 +10,5 @@ export const conntrackModule = {
   sections: [conntrackSection] as const,
   enabledIn: (c) => c.conntrack.enabled,
   create: (ctx) => new ConntrackEngine(ctx),
+  routes: conntrackRoutes,
 } satisfies EngineModule<ConntrackView>;

@@ -1,17 +1,16 @@
 // /api/v1/conntrack: the flows tc-conntrack is tracking, filtered by family, protocol, state,
 // address and port (either endpoint), each with both endpoints as initiator/responder, its state
 // name, packets and bytes per direction, age and time left. Expired entries are never listed.
-import type { FastifyPluginAsync } from 'fastify';
-import { canonicalIp, type FlowFilter, type FlowPage } from '../engines/conntrack/flows.js';
-import { CT_STATE_NAMES } from '../engines/conntrack/states.js';
-import { HttpError, notWired } from './errors.js';
-import { commonErrors } from './schemas.js';
-import type { ApiDeps } from './types.js';
+import { commonErrors, HttpError, notWired, type EngineRoutes } from '../../http/route-kit.js';
+import { canonicalIp, type FlowFilter, type FlowPage } from './flows.js';
+import { CT_STATE_NAMES } from './states.js';
 
-/** What the route needs from the conntrack engine; null while tc-conntrack is not running. */
-export interface ConntrackApiSource {
+/** What the route needs from the running conntrack engine. */
+export interface FlowLister {
   listFlows(filter: FlowFilter, limit: number): FlowPage | null;
 }
+
+const isLister = (e: unknown): e is FlowLister => typeof (e as FlowLister | undefined)?.listFlows === 'function';
 
 export const CT_API_MAX_LIMIT = 10_000;
 
@@ -45,7 +44,7 @@ const flowSchema = {
   },
 } as const;
 
-export const conntrackRoutes: FastifyPluginAsync<{ deps: ApiDeps }> = async (app, { deps }) => {
+export const conntrackRoutes: EngineRoutes = async (app, { engine }) => {
   app.get(
     '/conntrack',
     {
@@ -80,8 +79,8 @@ export const conntrackRoutes: FastifyPluginAsync<{ deps: ApiDeps }> = async (app
       config: { minRole: 'viewer' },
     },
     async (req) => {
-      const src = deps.conntrack;
-      if (!src) throw notWired('connection tracking (conntrack.enabled)');
+      const src = engine();
+      if (!isLister(src)) throw notWired('connection tracking (conntrack.enabled)');
       const q = req.query as { family?: 'ipv4' | 'ipv6'; proto?: string; state?: string; ip?: string; port?: number; limit: number };
       const filter: FlowFilter = {};
       if (q.family) filter.family = q.family;
