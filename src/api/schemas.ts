@@ -66,10 +66,14 @@ const count = { type: 'integer', minimum: 0 } as const;
 
 const attachmentSchema = {
   type: 'object',
-  required: ['interface', 'ifindex', 'hook', 'mode', 'attached'],
+  description: 'an interface target (interface, ifindex) or a probe target (binary, symbol, pid)',
+  required: ['hook', 'mode', 'attached'],
   properties: {
     interface: { type: 'string' },
     ifindex: count,
+    binary: { type: 'string' },
+    symbol: { type: 'string' },
+    pid: { type: 'integer', minimum: 1 },
     hook: { type: 'string', enum: [...HOOKS] },
     mode: { type: 'string', enum: [...ATTACH_MODES] },
     attached: { type: 'boolean' },

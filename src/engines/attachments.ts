@@ -1,6 +1,9 @@
-// Attaching a program to the configured interfaces, pinning each link under the agent's pin
-// root, reporting every attachment (and every failure) to metrics and status, and undoing it.
-// Shared by every engine so attach behaviour and pin layout are the same everywhere.
+// Attaching a program to its targets — an interface at a hook (XDP, TC ingress or egress), or a
+// function of a binary or shared library (uprobe, uretprobe), for every process or one pid —
+// pinning each link under the agent's pin root, reporting every attachment (and every failure)
+// to metrics and status, and undoing it. Shared by every engine so attach behaviour and pin
+// layout are the same everywhere.
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -17,8 +20,25 @@ export function linkPinName(program: string, hook: Hook, ifname: string): string
   return `${program}@${hook}@${ifname.replaceAll('.', ':')}`;
 }
 
+/** A function of a binary or shared library to probe; pid limits the probe to one process. */
+export interface ProbeTarget {
+  binary: string;
+  symbol: string;
+  pid?: number;
+}
+
+/** A probe's pin: the file's name (readable) and a digest of its whole path (two libssl.so.3
+ * in different mount namespaces are two pins), the symbol and the pid. */
+export function probePinName(program: string, hook: 'uprobe' | 'uretprobe', p: ProbeTarget): string {
+  const file = path.basename(p.binary).replace(/[^A-Za-z0-9_-]/g, ':');
+  const digest = createHash('sha256').update(p.binary).digest('hex').slice(0, 12);
+  return `${program}@${hook}@${file}-${digest}@${p.symbol.replace(/[^A-Za-z0-9_]/g, ':')}${p.pid !== undefined ? `@${p.pid}` : ''}`;
+}
+
+type Target = { kind: 'interface'; iface: InterfaceRef } | { kind: 'probe'; probe: ProbeTarget };
+
 interface Attachment {
-  iface: InterfaceRef;
+  target: Target;
   hook: Hook;
   link: Link | null;
   mode: AttachMode;
@@ -40,24 +60,47 @@ export class Attachments {
   /** Attaches with `attach`, pins the link; on any failure nothing stays attached and the
    * failure is recorded (status, metrics, log) and returned. */
   add(iface: InterfaceRef, hook: Hook, attach: () => Link, modeOf: (l: Link) => AttachMode, rank?: number): string | null {
+    return this.attachTo({ kind: 'interface', iface }, hook, attach, modeOf, rank);
+  }
+
+  /** Attaches a uprobe (entry) or uretprobe (return) program to a function of a binary or
+   * shared library. */
+  addProbe(probe: ProbeTarget, hook: 'uprobe' | 'uretprobe', prog: Program): string | null {
+    return this.attachTo({ kind: 'probe', probe }, hook, () => prog.attachUprobe(probe.binary, probe.symbol, { retprobe: hook === 'uretprobe', ...(probe.pid !== undefined ? { pid: probe.pid } : {}) }), () => 'uprobe');
+  }
+
+  private pinName(t: Target, hook: Hook): string {
+    return t.kind === 'interface' ? linkPinName(this.program, hook, t.iface.ifname) : probePinName(this.program, hook as 'uprobe' | 'uretprobe', t.probe);
+  }
+
+  private report(t: Target, hook: Hook, attached: boolean): void {
+    if (t.kind === 'interface') this.metrics.setAttached(this.program, t.iface.ifname, hook, attached);
+    else this.metrics.setProbeAttached(this.program, t.probe, hook as 'uprobe' | 'uretprobe', attached);
+  }
+
+  private static where(t: Target): Record<string, unknown> {
+    return t.kind === 'interface' ? { interface: t.iface.ifname, ifindex: t.iface.ifindex } : { binary: t.probe.binary, symbol: t.probe.symbol, ...(t.probe.pid !== undefined ? { pid: t.probe.pid } : {}) };
+  }
+
+  private attachTo(target: Target, hook: Hook, attach: () => Link, modeOf: (l: Link) => AttachMode, rank?: number): string | null {
     let link: Link | null = null;
     try {
       link = attach();
-      link.pin(path.join(this.pinRoot, 'links', linkPinName(this.program, hook, iface.ifname)));
+      link.pin(path.join(this.pinRoot, 'links', this.pinName(target, hook)));
       const mode = modeOf(link);
-      this.list.push({ iface, hook, link, mode, ...(rank !== undefined ? { rank } : {}) });
-      this.metrics.setAttached(this.program, iface.ifname, hook, true);
+      this.list.push({ target, hook, link, mode, ...(rank !== undefined ? { rank } : {}) });
+      this.report(target, hook, true);
       const tc = link.tc;
       const place = tc?.rank !== undefined ? { rank: tc.rank, ...(tc.anchor ? { anchor: tc.anchor } : { priority: tc.priority }), stale_retries: tc.staleRetries } : {};
-      this.log.info({ program: this.program, interface: iface.ifname, ifindex: iface.ifindex, hook, mode, ...place }, 'attached');
+      this.log.info({ program: this.program, ...Attachments.where(target), hook, mode, ...place }, 'attached');
       return null;
     } catch (err) {
       link?.destroy(); // never leave an attachment nobody owns
       const msg = (err as Error).message;
-      this.list.push({ iface, hook, link: null, mode: 'none', ...(rank !== undefined ? { rank } : {}), error: msg });
-      this.metrics.setAttached(this.program, iface.ifname, hook, false);
+      this.list.push({ target, hook, link: null, mode: 'none', ...(rank !== undefined ? { rank } : {}), error: msg });
+      this.report(target, hook, false);
       const e = err as { errno?: number; libbpfMessage?: string };
-      this.log.error({ program: this.program, interface: iface.ifname, hook, errno: e.errno, libbpf: e.libbpfMessage }, `attach failed: ${msg}`);
+      this.log.error({ program: this.program, ...Attachments.where(target), hook, errno: e.errno, libbpf: e.libbpfMessage }, `attach failed: ${msg}`);
       return msg;
     }
   }
@@ -68,18 +111,22 @@ export class Attachments {
     return this.add(iface, `tc-${direction}`, () => prog.attachTc(iface.ifindex, direction, { rank, label: this.program }), (l) => (l.kind === 'clsact' ? 'clsact' : 'tcx'), rank);
   }
 
-  ifname(ifindex: number): string | undefined {
-    return this.list.find((a) => a.iface.ifindex === ifindex)?.iface.ifname;
+  private interfaces(): { a: Attachment; iface: InterfaceRef }[] {
+    return this.list.flatMap((a) => (a.target.kind === 'interface' ? [{ a, iface: a.target.iface }] : []));
   }
 
+  ifname(ifindex: number): string | undefined {
+    return this.interfaces().find(({ iface }) => iface.ifindex === ifindex)?.iface.ifname;
+  }
+
+  /** Interfaces something is attached to (probe targets have none). */
   attached(): InterfaceRef[] {
-    return this.list.filter((a) => a.link).map((a) => a.iface);
+    return this.interfaces().filter(({ a }) => a.link).map(({ iface }) => iface);
   }
 
   status(): AttachmentStatus[] {
     return this.list.map((a) => ({
-      interface: a.iface.ifname,
-      ifindex: a.iface.ifindex,
+      ...(Attachments.where(a.target) as Pick<AttachmentStatus, 'interface' | 'ifindex' | 'binary' | 'symbol' | 'pid'>),
       hook: a.hook,
       mode: a.mode,
       attached: a.link !== null,
@@ -97,10 +144,10 @@ export class Attachments {
       try {
         a.link.destroy();
       } catch (err) {
-        errors.push(`detach ${a.iface.ifname}: ${(err as Error).message}`);
+        errors.push(`detach ${a.target.kind === 'interface' ? a.target.iface.ifname : `${a.target.probe.binary}:${a.target.probe.symbol}`}: ${(err as Error).message}`);
       }
       if (pin) await rm(pin, { force: true }).catch((err: Error) => errors.push(`unpin ${pin}: ${err.message}`));
-      this.metrics.setAttached(this.program, a.iface.ifname, a.hook, false);
+      this.report(a.target, a.hook, false);
     }
     this.list = [];
     return errors;

@@ -100,6 +100,7 @@ export class AgentMetrics implements AlertSinkObserver {
   private readonly maps = new Map<string, { entries: number; capacity: number }>();
   /** key: JSON [program, interface, hook] */
   private readonly attached = new Map<string, boolean>();
+  private readonly probes = new Map<string, boolean>();
   /** per-program totals of interfaces that were forgotten, so per-program sums never shrink;
    * key: JSON [series name, program] */
   private readonly retired = new Map<string, number>();
@@ -165,6 +166,20 @@ export class AgentMetrics implements AlertSinkObserver {
         for (const [k, v] of attached) {
           const [program, iface, hook] = JSON.parse(k) as [string, string, string];
           this.set({ program, interface: iface, hook }, v ? 1 : 0);
+        }
+      },
+    });
+    const probes = this.probes;
+    new Gauge({
+      name: `${METRIC_PREFIX}probe_attached`,
+      help: '1 when the program is attached to the function (symbol) of the binary or library at this hook (uprobe, uretprobe), 0 when it should be and is not; pid is "" for every process.',
+      labelNames: ['program', 'binary', 'symbol', 'pid', 'hook'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [k, v] of probes) {
+          const [program, binary, symbol, pid, hook] = JSON.parse(k) as [string, string, string, string, string];
+          this.set({ program, binary, symbol, pid, hook }, v ? 1 : 0);
         }
       },
     });
@@ -282,6 +297,12 @@ export class AgentMetrics implements AlertSinkObserver {
 
   setAttached(program: string, iface: string, hook: HookKind, attached: boolean): void {
     this.attached.set(JSON.stringify([program, iface, hook]), attached);
+  }
+
+  /** A uprobe/uretprobe attachment (a function of a binary or shared library, all processes or
+   * one pid). */
+  setProbeAttached(program: string, probe: { binary: string; symbol: string; pid?: number }, hook: 'uprobe' | 'uretprobe', attached: boolean): void {
+    this.probes.set(JSON.stringify([program, probe.binary, probe.symbol, probe.pid === undefined ? '' : String(probe.pid), hook]), attached);
   }
 
   eventsReceived(program: string, n: number): void {

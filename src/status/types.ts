@@ -9,9 +9,17 @@ export type Hook = (typeof HOOKS)[number];
 export const ATTACH_MODES = ['native', 'generic', 'tcx', 'clsact', 'uprobe', 'none'] as const;
 export type AttachMode = (typeof ATTACH_MODES)[number];
 
+/** One attachment: to an interface at a hook (XDP, TC ingress/egress), or to a function of a
+ * binary or shared library (uprobe, uretprobe), for every process or one pid. */
 export interface AttachmentStatus {
-  interface: string;
-  ifindex: number;
+  /** interface targets */
+  interface?: string;
+  ifindex?: number;
+  /** probe targets: the file (as opened, e.g. /proc/PID/root/... for another mount namespace) */
+  binary?: string;
+  symbol?: string;
+  /** probe limited to one process */
+  pid?: number;
   hook: Hook;
   mode: AttachMode;
   attached: boolean;

@@ -1,6 +1,7 @@
 // `ebpfsentinel programs [enable|disable NAME]`: list programs, or switch one at runtime.
 import { type CommonFlags, clientOptions, outputFormat, printJson, renderTable, SentinelClient, UsageError } from '../client.js';
 import type { ProgramView } from './views.js';
+import { attachmentTarget } from './views.js';
 
 function row(p: ProgramView): string[] {
   const s = p.status;
@@ -8,7 +9,7 @@ function row(p: ProgramView): string[] {
     p.name,
     p.enabled ? 'enabled' : 'disabled',
     p.override ? `api (${p.override})` : 'config',
-    s ? s.attachments.map((a) => `${a.interface}/${a.hook}:${a.attached ? a.mode : 'DOWN'}`).join(' ') || '-' : '-',
+    s ? s.attachments.map((a) => `${attachmentTarget(a)}/${a.hook}:${a.attached ? a.mode : 'DOWN'}`).join(' ') || '-' : '-',
     s ? String(s.counters.seen) : '-',
     s ? String(s.counters.dropped) : '-',
   ];

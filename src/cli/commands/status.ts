@@ -1,6 +1,7 @@
 // `ebpfsentinel status`: the agent's state, its programs and where they are attached.
 import { type CommonFlags, clientOptions, outputFormat, printJson, renderTable, SentinelClient } from '../client.js';
 import type { StatusView } from './views.js';
+import { attachmentTarget } from './views.js';
 
 export async function statusCommand(flags: CommonFlags): Promise<void> {
   const format = outputFormat(flags);
@@ -25,7 +26,7 @@ export async function statusCommand(flags: CommonFlags): Promise<void> {
   const rows = s.programs.map((p) => [
     p.name,
     p.loaded ? 'yes' : 'no',
-    p.attachments.map((a) => `${a.interface}/${a.hook}:${a.attached ? a.mode : 'DOWN'}`).join(' ') || '-',
+    p.attachments.map((a) => `${attachmentTarget(a)}/${a.hook}:${a.attached ? a.mode : 'DOWN'}`).join(' ') || '-',
     String(p.counters.seen),
     String(p.counters.passed),
     String(p.counters.dropped),

@@ -5,7 +5,7 @@ import type { SynCookieStatus } from '../../status/types.js';
 export interface ProgramStatusView {
   name: string;
   loaded: boolean;
-  attachments: { interface: string; hook: string; mode: string; attached: boolean; error?: string }[];
+  attachments: { interface?: string; binary?: string; symbol?: string; pid?: number; hook: string; mode: string; attached: boolean; error?: string }[];
   counters: { seen: number; passed: number; dropped: number; malformed: number; events: number; events_lost: number };
   stats?: Record<string, number>;
   syn_cookies?: SynCookieStatus;
@@ -66,4 +66,9 @@ export interface AuditView {
   target: string;
   outcome: string;
   detail?: string;
+}
+
+/** Where an attachment is, as one word: the interface, or binary:symbol[@pid] for a probe. */
+export function attachmentTarget(a: ProgramStatusView['attachments'][number]): string {
+  return a.interface ?? `${a.binary ?? '?'}:${a.symbol ?? '?'}${a.pid !== undefined ? `@${a.pid}` : ''}`;
 }
