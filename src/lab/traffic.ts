@@ -3,9 +3,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { canonicalIp, familyOf, type Family } from './inet.js';
-import type { Lab } from './netns.js';
 import { readPcap, type PcapRecord } from './pcap.js';
 import type { LabProcess } from './process.js';
+import type { RunOptions, RunResult } from './run.js';
+
+/** What the traffic tools need of a lab (netns.ts's Lab, which calls them): run a command in a
+ * host, start one, and a scratch folder. Declared here so the two modules do not import each other. */
+export interface LabHosts {
+  readonly tmpDir: string;
+  exec(host: string, cmd: string, args?: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  spawn(host: string, cmd: string, args?: readonly string[], opts?: { env?: Record<string, string>; cwd?: string; stdin?: boolean }): LabProcess;
+}
 
 export interface PingOptions {
   count?: number;
@@ -19,7 +27,7 @@ export interface PingResult {
   received: number;
 }
 
-export async function ping(lab: Lab, host: string, addr: string, opts: PingOptions = {}): Promise<PingResult> {
+export async function ping(lab: LabHosts, host: string, addr: string, opts: PingOptions = {}): Promise<PingResult> {
   const count = opts.count ?? 3;
   const intervalMs = Math.max(opts.intervalMs ?? 200, 2);
   const waitS = Math.max(1, Math.ceil((opts.replyTimeoutMs ?? 1000) / 1000));
@@ -53,7 +61,7 @@ print(n)
 `;
 
 /** Injects raw Ethernet frames on a device in a host; returns how many the kernel accepted. */
-export async function inject(lab: Lab, host: string, iface: string, frames: readonly Buffer[]): Promise<number> {
+export async function inject(lab: LabHosts, host: string, iface: string, frames: readonly Buffer[]): Promise<number> {
   for (const [i, f] of frames.entries()) if (f.length < 14) throw new Error(`inject: frame ${i} is ${f.length} bytes, shorter than an Ethernet header`);
   const r = await lab.exec(host, 'python3', ['-c', INJECT_PY, iface], { input: frames.map((f) => f.toString('hex')).join('\n') + '\n', timeoutMs: 10_000 });
   const sent = Number(r.stdout.trim());
@@ -85,7 +93,7 @@ export interface TcpConnectResult {
 }
 
 /** Connects with socat, sends the payload, half-closes and collects the reply. */
-export async function tcpConnect(lab: Lab, host: string, addr: string, port: number, opts: TcpConnectOptions = {}): Promise<TcpConnectResult> {
+export async function tcpConnect(lab: LabHosts, host: string, addr: string, port: number, opts: TcpConnectOptions = {}): Promise<TcpConnectResult> {
   checkPort(port);
   const secs = (opts.timeoutMs ?? 3000) / 1000;
   const r = await lab.exec(host, 'socat', ['-d', '-d', '-t', String(Math.min(secs, 1)), '-T', String(secs), '-', `${socatAddr('TCP', addr, port)},connect-timeout=${secs}`], {
@@ -110,7 +118,7 @@ export interface UdpSendResult {
   error: string;
 }
 
-export async function udpSend(lab: Lab, host: string, addr: string, port: number, payload: string, opts: UdpSendOptions = {}): Promise<UdpSendResult> {
+export async function udpSend(lab: LabHosts, host: string, addr: string, port: number, payload: string, opts: UdpSendOptions = {}): Promise<UdpSendResult> {
   checkPort(port);
   const secs = (opts.timeoutMs ?? 1000) / 1000;
   const r = await lab.exec(host, 'socat', ['-d', '-d', '-t', String(secs), '-T', String(secs), '-', socatAddr('UDP', addr, port)], {
@@ -150,7 +158,7 @@ const PEER_RE = {
  * appended to a file, so a test can assert both delivery and content. Listens on the wildcard
  * address of one family only (ipv6only), so a v4 and a v6 server can share a port.
  */
-export async function startServer(lab: Lab, host: string, proto: 'tcp' | 'udp', port: number, family: Family): Promise<EchoServer> {
+export async function startServer(lab: LabHosts, host: string, proto: 'tcp' | 'udp', port: number, family: Family): Promise<EchoServer> {
   checkPort(port);
   const dataFile = path.join(lab.tmpDir, `${host}-${proto}${family}-${port}.data`);
   const listen = proto === 'tcp' ? `TCP${family}-LISTEN:${port},fork,reuseaddr` : `UDP${family}-RECVFROM:${port},fork,reuseaddr`;
@@ -188,7 +196,7 @@ export interface Capture {
 
 let captureSeq = 0;
 
-export async function capture(lab: Lab, host: string, iface: string, filter = ''): Promise<Capture> {
+export async function capture(lab: LabHosts, host: string, iface: string, filter = ''): Promise<Capture> {
   const file = path.join(lab.tmpDir, `${host}-${iface}-${++captureSeq}.pcap`);
   // --immediate-mode: deliver each packet at once (TPACKET_V3 otherwise holds a block up to 1 s
   // and SIGINT discards it); -U: write it out at once; -Z root: the file lives in a

@@ -2,11 +2,13 @@
 // write path.
 import fs from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Store } from './index.js';
+import type { StoreStats } from './types.js';
 
 const P = 'ebpfsentinel_store_';
 
-export function registerStoreMetrics(registry: Registry, store: Store): void {
+// It reads the store's counters and file path only (index.ts, which re-exports this, has the
+// Store; naming it here would make the two import each other).
+export function registerStoreMetrics(registry: Registry, store: { readonly path: string; stats(): StoreStats }): void {
   new Counter({
     name: `${P}alerts_total`,
     help: 'Alerts handed to the store, by outcome: stored (committed), failed (batch not written), dropped (writer queue full)',
