@@ -6,7 +6,6 @@ import { Attachments } from '../attachments.js';
 import { kernelLosses, kernelSnapshot, mapStatuses, programCounters, type MapFill } from '../kernel-status.js';
 import { CLASSIFIER, type ClassifierStats } from './classifier.js';
 import type { AgentView } from '../engine.js';
-import type { ConntrackConfig } from '../conntrack/schema.js';
 import type { FirewallConfig } from './schema.js';
 import type { FirewallResolved } from './section.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
@@ -27,7 +26,7 @@ import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel,
  * shares with tc-conntrack. */
 export interface FirewallView extends AgentView {
   readonly firewall: FirewallConfig;
-  readonly conntrack: Pick<ConntrackConfig, 'max_entries'>;
+  readonly conntrack: { readonly max_entries: number };
   readonly resolved: { readonly firewall: FirewallResolved };
 }
 

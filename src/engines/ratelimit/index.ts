@@ -1,6 +1,8 @@
 // xdp-ratelimit (and its TC half, tc_syncookie) as the catalog lists it.
 import type { EngineModule } from '../engine.js';
-import { FIREWALL_PROGRAM } from '../firewall/kernel.js';
+// The one import of another engine (.dependency-cruiser.cjs allows index.ts to index.ts): the
+// engine it depends on, named by the module the catalog lists.
+import { firewallModule } from '../firewall/index.js';
 import { RatelimitEngine, ratelimitEnabled, type RatelimitView } from './engine.js';
 import { RATELIMIT_PROGRAM } from './kernel.js';
 import { ddosSection, ratelimitSection } from './section.js';
@@ -11,5 +13,5 @@ export const ratelimitModule = {
   enabledIn: ratelimitEnabled,
   create: (ctx) => new RatelimitEngine(ctx),
   // it joins xdp-firewall's tail-call chain, or takes the XDP hook itself without it
-  dependsOn: [FIREWALL_PROGRAM],
+  dependsOn: [firewallModule.program],
 } satisfies EngineModule<RatelimitView>;
