@@ -4,7 +4,7 @@
 // is generic over this list.
 import { composeConfig, type LoadedConfig, type SectionsData } from './config/compose.js';
 import { agentSection, apiExposureProblem } from './config/sections/agent.js';
-import { alertingSection } from './config/sections/alerting.js';
+import { alertingSection } from './alerts/section.js';
 import { authSection } from './config/sections/auth.js';
 import { storageSection } from './config/sections/storage.js';
 import { UNSUPPORTED_SECTIONS } from './config/sections/unsupported.js';
@@ -44,3 +44,10 @@ export const parseConfigText = configFormat.parseConfigText;
 
 /** The engines as the control plane takes them: each one's view of the config is part of it. */
 export const ENGINES: readonly EngineModule<Config>[] = ENGINE_MODULES;
+
+// Firewall rules added through the API (src/control/api-rules.ts) are the firewall's own rules:
+// the control plane parses them with the firewall's rule schema and checks the merged policy with
+// its compiler. It reaches them here, so that this file stays the only one outside src/engines/
+// (and the commands on top) that imports an engine folder (.dependency-cruiser.cjs).
+export { compileFirewall, FirewallCompileError } from './engines/firewall/compile.js';
+export { protocolName, ruleSchema, type FirewallRuleConfig } from './engines/firewall/schema.js';

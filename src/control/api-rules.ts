@@ -6,9 +6,7 @@
 // priority (409 conflict), and a reload whose file takes an API rule's id or priority is refused
 // whole, naming the API rule, so a file edit can never silently shadow or drop an API rule.
 // API rules are validated with the file's rule schema and may use the file's aliases.
-import type { Config } from '../catalog.js';
-import { compileFirewall, FirewallCompileError } from '../engines/firewall/compile.js';
-import { protocolName, ruleSchema, type FirewallRuleConfig } from '../engines/firewall/schema.js';
+import { compileFirewall, FirewallCompileError, protocolName, ruleSchema, type Config, type FirewallRuleConfig } from '../catalog.js';
 import { formatKeyPath } from '../config/errors.js';
 import { configErrorMap } from '../config/messages.js';
 import { UNKNOWN_KEYS_TAG } from '../config/zod-helpers.js';
