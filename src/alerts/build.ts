@@ -5,7 +5,7 @@
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { AlertingConfig, DeliveryPolicy } from '../config/sections/alerting.js';
+import type { AlertingConfig, DeliveryPolicy } from './section.js';
 import { EveRenderer } from './eve.js';
 import { AlertMetrics } from './metrics.js';
 import { AlertPipeline, type RouteFilter } from './pipeline.js';

@@ -5,14 +5,14 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { SEVERITIES, type Severity } from '../../alerts/model.js';
-import { SYSLOG_FACILITIES, type SyslogFacility } from '../../alerts/sinks/syslog.js';
-import { KEY_FIELDS, type KeyField } from '../../alerts/suppress.js';
-import { show } from '../messages.js';
-import { secretMapFrom } from '../secret-sources.js';
-import { secret } from '../secrets.js';
-import { defineSection } from '../section.js';
-import { bool, custom, intIn, keyword, strictObject } from '../zod-helpers.js';
+import { SEVERITIES, type Severity } from './model.js';
+import { SYSLOG_FACILITIES, type SyslogFacility } from './sinks/syslog.js';
+import { KEY_FIELDS, type KeyField } from './suppress.js';
+import { show } from '../config/messages.js';
+import { secretMapFrom } from '../config/secret-sources.js';
+import { secret } from '../config/secrets.js';
+import { defineSection } from '../config/section.js';
+import { bool, custom, intIn, keyword, strictObject } from '../config/zod-helpers.js';
 
 const filePath = custom((v, fail): string => {
   if (typeof v !== 'string' || v.trim() === '') fail(`expected a file path; got ${show(v)}`);

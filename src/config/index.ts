@@ -5,4 +5,3 @@ export { composeConfig, MAX_CONFIG_BYTES, type ConfigFormat, type LoadedConfig, 
 export { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
 export { defineSection, type ConfigSection, type SectionContext } from './section.js';
 export type { AgentConfig } from './sections/agent.js';
-export type { AlertingConfig } from './sections/alerting.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, formatIssue } from '../../src/config/index.js';
 import { parseConfigText } from '../../src/catalog.js';
-import { parseHostPort } from '../../src/config/sections/alerting.js';
+import { parseHostPort } from '../../src/alerts/section.js';
 
 const HEAD = 'agent:\n  interfaces: [eth1]\n';
 

@@ -11,7 +11,7 @@ import { createAlertPipeline, prepareAlertingReload } from '../../src/alerts/bui
 import { toEveLine } from '../../src/alerts/eve.js';
 import type { Alert } from '../../src/alerts/model.js';
 import { RotatingFile } from '../../src/alerts/rotating-file.js';
-import { alertingSchema } from '../../src/config/sections/alerting.js';
+import { alertingSchema } from '../../src/alerts/section.js';
 import { createLogger } from '../../src/log.js';
 
 const T0_NS = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n;

@@ -10,7 +10,7 @@ import { AlertMetrics } from '../../src/alerts/metrics.js';
 import type { Alert } from '../../src/alerts/model.js';
 import { AlertPipeline } from '../../src/alerts/pipeline.js';
 import type { SuppressOptions } from '../../src/alerts/suppress.js';
-import { alertingSchema } from '../../src/config/sections/alerting.js';
+import { alertingSchema } from '../../src/alerts/section.js';
 import { createLogger } from '../../src/log.js';
 
 const T0 = Date.UTC(2026, 10, 26, 14, 0, 0);

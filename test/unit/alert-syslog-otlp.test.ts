@@ -11,7 +11,7 @@ import { communityId } from '../../src/alerts/community-id.js';
 import type { Alert } from '../../src/alerts/model.js';
 import { mitreTechnique } from '../../src/alerts/mitre.js';
 import type { OtlpLogsRequest } from '../../src/alerts/sinks/otlp.js';
-import { alertingSchema } from '../../src/config/sections/alerting.js';
+import { alertingSchema } from '../../src/alerts/section.js';
 
 const T0_MS = Date.UTC(2026, 10, 26, 14, 0, 0);
 const T0_NS = BigInt(T0_MS) * 1_000_000n + 123_456_789n;

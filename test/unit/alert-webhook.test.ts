@@ -12,7 +12,7 @@ import type { Alert } from '../../src/alerts/model.js';
 import { AlertPipeline } from '../../src/alerts/pipeline.js';
 import { QueuedSink } from '../../src/alerts/queued-sink.js';
 import { WebhookTransport, type WebhookBody } from '../../src/alerts/sinks/webhook.js';
-import { alertingSchema } from '../../src/config/sections/alerting.js';
+import { alertingSchema } from '../../src/alerts/section.js';
 import { createLogger, type LineSink } from '../../src/log.js';
 
 const T0_NS = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n;
