@@ -19,6 +19,7 @@ import { LiveControlPlane, type AuditTrail } from './control/control-plane.js';
 import { EngineSet } from './control/engine-set.js';
 import type { ControlPlane } from './control/types.js';
 import type { Engine as AnyEngine, EngineContext, InterfaceRef } from './engines/engine.js';
+import { sharedMapSizes } from './engines/runtime/shared-maps.js';
 
 type Engine = AnyEngine<Config>;
 import { BootClock } from './kernel/boot-clock.js';
@@ -147,7 +148,7 @@ export class Agent {
       this.alerts.subscribe((a) => void store.alerts.enqueue(a), { name: 'store' });
     }
 
-    const baseCtx: Omit<EngineContext<Config>, 'requestRefresh'> = {
+    const baseCtx: Omit<EngineContext<Config>, 'requestRefresh' | 'sharedMapSizes'> = {
       config: this.config,
       log: this.log,
       metrics: this.metrics,
@@ -165,6 +166,7 @@ export class Agent {
     const contextFor = (program: string) => (config: Config): EngineContext<Config> => ({
       ...baseCtx,
       config,
+      sharedMapSizes: sharedMapSizes(config),
       requestRefresh: async (reason) => {
         if (!control) return { ok: false, error: 'the agent is starting' };
         const o = await control.refresh(program, reason);

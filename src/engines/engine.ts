@@ -30,6 +30,9 @@ export interface EngineContext<V extends AgentView = AgentView> {
   pinRoot: string;
   /** directory of the built BPF objects */
   objectDir: string;
+  /** max_entries of every map shared between objects, from the config (runtime/shared-maps.ts):
+   * every object naming one is loaded with this size */
+  sharedMapSizes: Readonly<Record<string, number>>;
   clock: BootClock;
   /** configured interfaces, resolved in the agent's network namespace */
   interfaces: readonly InterfaceRef[];

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { Attachments, probePinName } from '../../src/engines/attachments.js';
+import { Attachments, probePinName } from '../../src/engines/runtime/attachments.js';
 import { ensureBpffsSync } from '../../src/kernel/bpffs.js';
 import { u32Codec, u64Codec } from '../../src/kernel/map.js';
 import { BpfObject } from '../../src/kernel/object.js';

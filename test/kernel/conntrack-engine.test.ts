@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfigText, type Config } from '../../src/catalog.js';
 import { ConntrackEngine } from '../../src/engines/conntrack/engine.js';
+import { sharedMapSizes } from '../../src/engines/runtime/shared-maps.js';
 import { CT_ENTRY_EGRESS, CT_ENTRY_INGRESS } from '../../src/engines/conntrack/kernel.js';
 import { BootClock } from '../../src/kernel/boot-clock.js';
 import { ensureBpffsSync, removePinTree } from '../../src/kernel/bpffs.js';
@@ -32,8 +33,10 @@ describe('conntrack engine', { skip }, () => {
   before(async () => {
     ensureBpffsSync(path.join(pinRoot, 'maps'));
     ensureBpffsSync(path.join(pinRoot, 'links'));
+    const first = config('  timeouts: { udp_unreplied: 1 }\n');
     engine = new ConntrackEngine({
-      config: config('  timeouts: { udp_unreplied: 1 }\n'),
+      config: first,
+      sharedMapSizes: sharedMapSizes(first),
       log: createLogger({ level: 'silent' }),
       metrics,
       pinRoot,
@@ -41,7 +44,7 @@ describe('conntrack engine', { skip }, () => {
       clock: new BootClock(),
       interfaces: [],
       emit: () => undefined,
-    requestRefresh: async () => ({ ok: false, error: 'no control plane in this test' }),
+      requestRefresh: async () => ({ ok: false, error: 'no control plane in this test' }),
     });
     await engine.start();
     // a second handle on the same object file, on the engine's pinned maps (the table by name,

@@ -1,13 +1,10 @@
 // tc-conntrack as an engine: load the object (sharing the pinned ct_table), write the per-state
 // timeouts, attach ingress and egress on every configured interface, sweep expired flows on a
 // timer, export table metrics and list flows for the API.
-import path from 'node:path';
 import type { FlowLister } from './routes.js';
-import type { MapStatus, ProgramStatus } from '../../status/types.js';
+import type { ProgramStatus } from '../../status/types.js';
 import type { AgentView } from '../engine.js';
-import { Attachments } from '../attachments.js';
-import { kernelSnapshot } from '../kernel-status.js';
-import { removePins } from '../pins.js';
+import { ProgramRuntime } from '../runtime/program.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { countByState, evictedCount, expiredIndexes, listFlows, type FlowFilter, type FlowPage } from './flows.js';
 import {
@@ -43,59 +40,49 @@ export interface ConntrackView extends AgentView {
 export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
   readonly program = CONNTRACK_PROGRAM;
   readonly programId = SN_PROG_TC_CONNTRACK;
-  private kernel: ConntrackKernel | null = null;
-  private readonly attachments: Attachments;
+  private readonly rt: ProgramRuntime<ConntrackKernel>;
   private readonly metrics: ConntrackMetrics;
   private cfg: ConntrackConfig;
-  private counters = new Map<number, CtCounters>();
   private gcTimer: NodeJS.Timeout | null = null;
   private gcDeleted = 0;
   private gcErrors = 0;
   private evictions = 0;
   /** entries already in the (pinned, shared) table when this engine started */
   private presentAtStart = 0;
-  /** this engine's own map pins (the shared ct_table is not one of them), removed on stop */
-  private pinned: string[] = [];
   private live = 0;
   private lastScanNs = -TABLE_SCAN_NS;
 
   constructor(private readonly ctx: EngineContext<ConntrackView>) {
     this.cfg = ctx.config.conntrack;
-    this.attachments = new Attachments(CONNTRACK_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
+    this.rt = new ProgramRuntime(ctx, {
+      program: CONNTRACK_PROGRAM,
+      objectFile: CONNTRACK_OBJECT_FILE,
+      kernel: (obj) => ConntrackKernel.over(obj),
+      maps: () => ({ [CT_TABLE]: () => this.live }),
+    });
     this.metrics = ConntrackMetrics.for(ctx.metrics.registry);
     this.metrics.sourcesRestarted();
   }
 
+  /** Loads the object (reusing the pinned ct_table when xdp-firewall or a previous run made
+   * it), writes the timeouts, attaches ingress and egress on every interface, starts the sweep. */
   async start(): Promise<void> {
-    const mapDir = path.join(this.ctx.pinRoot, 'maps');
-    const k = ConntrackKernel.load({
-      objectPath: path.join(this.ctx.objectDir, CONNTRACK_OBJECT_FILE),
-      mapPinDir: mapDir,
-      maxEntries: this.cfg.max_entries,
-    });
-    this.kernel = k;
-    this.pinned = k.pinPrivateMaps(mapDir);
+    const k = this.rt.load();
     k.writeTimeouts(this.cfg.timeouts);
     this.presentAtStart = k.dump().count;
-
-    const failures: string[] = [];
-    const entries = [
-      { prog: k.obj.program(CT_ENTRY_INGRESS), dir: 'ingress' as const },
-      { prog: k.obj.program(CT_ENTRY_EGRESS), dir: 'egress' as const },
-    ];
-    for (const iface of this.ctx.interfaces) {
-      for (const e of entries) {
-        const err = this.attachments.addTc(iface, e.dir, e.prog);
-        if (err) failures.push(`${CONNTRACK_PROGRAM}: cannot attach ${e.dir} on ${iface.ifname}: ${err}`);
-      }
+    try {
+      this.rt.attachTc([
+        { entry: CT_ENTRY_INGRESS, direction: 'ingress' },
+        { entry: CT_ENTRY_EGRESS, direction: 'egress' },
+      ]);
+    } finally {
+      k.setInterfaces(this.rt.attached().map((i) => i.ifindex));
+      this.ctx.log.info(
+        { program: CONNTRACK_PROGRAM, max_entries: k.maxEntries, present_at_start: this.presentAtStart, gc_interval_secs: this.cfg.gc_interval_secs },
+        'conntrack table ready',
+      );
+      this.scheduleGc();
     }
-    k.setInterfaces(this.attachments.attached().map((i) => i.ifindex));
-    this.ctx.log.info(
-      { program: CONNTRACK_PROGRAM, max_entries: k.maxEntries, present_at_start: this.presentAtStart, gc_interval_secs: this.cfg.gc_interval_secs },
-      'conntrack table ready',
-    );
-    this.scheduleGc();
-    if (failures.length) throw new Error(failures.join('; '));
   }
 
   /** Timeouts and the sweep interval reload live; the table size cannot change under running
@@ -110,7 +97,7 @@ export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
     return {
       summary: { program: CONNTRACK_PROGRAM, timeouts: c.timeouts, gc_interval_secs: c.gc_interval_secs },
       commit: async () => {
-        const k = this.kernel;
+        const k = this.rt.kernel;
         if (!k) throw new Error(`${CONNTRACK_PROGRAM} is not loaded`);
         k.writeTimeouts(c.timeouts);
         const intervalChanged = c.gc_interval_secs !== this.cfg.gc_interval_secs;
@@ -129,11 +116,11 @@ export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
 
   /** One sweep: every dead entry still dead when re-read is deleted; counted and logged. */
   gc(): GcResult {
-    const k = this.kernel;
+    const k = this.rt.kernel;
     if (!k) return { scanned: 0, deleted: 0, live: 0 };
     const t0 = process.hrtime.bigint();
     try {
-      this.counters = k.readCounters();
+      this.rt.readCounters();
       const now = this.ctx.clock.bootNowNs();
       const d = k.dump();
       const dead = expiredIndexes(d.values, d.count, now);
@@ -152,7 +139,7 @@ export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
   }
 
   listFlows(filter: FlowFilter, limit: number): FlowPage | null {
-    const k = this.kernel;
+    const k = this.rt.kernel;
     if (!k) return null;
     const d = k.dump();
     return listFlows(d.keys, d.values, d.count, this.ctx.clock.bootNowNs(), filter, Math.min(limit, CT_LIST_MAX));
@@ -168,30 +155,18 @@ export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
 
   private totals(): CtCounters {
     const t = zeroCounters();
-    for (const c of this.counters.values()) for (const s of Object.keys(t) as (keyof CtCounters)[]) t[s] += c[s];
+    for (const c of this.rt.counters.values()) for (const s of Object.keys(t) as (keyof CtCounters)[]) t[s] += c[s];
     return t;
   }
 
+  /** Counters (the runtime), the table's figures (a whole-table read costs a copy of every
+   * entry: at most once per TABLE_SCAN_NS however often metrics are refreshed; the sweep scans
+   * too), conntrack's own series. */
   refresh(): void {
-    const k = this.kernel;
+    const k = this.rt.kernel;
     if (!k) return;
-    this.counters = k.readCounters();
-    for (const iface of this.attachments.attached()) {
-      const c = this.counters.get(iface.ifindex);
-      if (!c) continue;
-      this.ctx.metrics.setKernelSnapshot(CONNTRACK_PROGRAM, iface.ifname, kernelSnapshot(c, {
-          new_flows: c.new_flows,
-          invalid: c.invalid,
-          table_full: c.table_full,
-          expired: c.expired,
-          untracked: c.untracked,
-          related: c.related,
-          skipped_forwarded: c.skipped_forwarded,
-        }));
-    }
+    this.rt.readCounters();
     const now = this.ctx.clock.bootNowNs();
-    // A whole-table read costs a copy of every entry: at most once per TABLE_SCAN_NS however
-    // often metrics are refreshed (the sweep scans too).
     if (now - this.lastScanNs >= TABLE_SCAN_NS) {
       const d = k.dump();
       this.tableScanned(d.values, d.count, d.count, now);
@@ -209,14 +184,14 @@ export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
       this.gcDeleted,
       this.evictions,
     );
-    for (const m of this.maps()) this.ctx.metrics.setMapUsage(CONNTRACK_PROGRAM, m.name, m.entries, m.max_entries);
+    this.rt.exportMetrics();
   }
 
   /** Table figures from one dump: live flows by state, and evictions against the counters read
    * just before the dump (so created is never ahead of what the dump shows: no false evictions).
    * `present` is what stays in the table after the caller's deletions. */
   private tableScanned(values: Buffer, count: number, present: number, now: bigint): void {
-    const k = this.kernel;
+    const k = this.rt.kernel;
     if (!k) return;
     const byState = countByState(values, count, now);
     let live = 0;
@@ -229,51 +204,22 @@ export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
     this.lastScanNs = now;
   }
 
-  private maps(): MapStatus[] {
-    const k = this.kernel;
-    if (!k) return [];
-    return [{ name: CT_TABLE, type: 'lru_hash', max_entries: k.maxEntries, entries: this.live }];
-  }
-
   /** Sweep and eviction figures for status and tests. */
   tableStats(): { live: number; max_entries: number; evictions: number; gc_deleted: number; gc_errors: number } {
-    return { live: this.live, max_entries: this.kernel?.maxEntries ?? 0, evictions: this.evictions, gc_deleted: this.gcDeleted, gc_errors: this.gcErrors };
+    return { live: this.live, max_entries: this.rt.kernel?.maxEntries ?? 0, evictions: this.evictions, gc_deleted: this.gcDeleted, gc_errors: this.gcErrors };
   }
 
   status(): ProgramStatus {
-    const t = this.totals();
-    return {
-      name: CONNTRACK_PROGRAM,
-      loaded: this.kernel !== null,
-      attachments: this.attachments.status(),
-      maps: this.maps(),
-      counters: {
-        seen: Number(t.seen),
-        passed: Number(t.passed),
-        dropped: Number(t.dropped),
-        malformed: Number(t.malformed),
-        events: 0,
-        events_lost: 0,
-      },
-    };
+    return this.rt.status();
   }
 
   losses(): KernelLosses {
-    return { ring_full: 0, backpressure: 0 };
+    return this.rt.losses();
   }
 
   async stop(): Promise<string[]> {
     if (this.gcTimer) clearInterval(this.gcTimer);
     this.gcTimer = null;
-    const errors = await this.attachments.removeAll();
-    try {
-      this.kernel?.close();
-    } catch (err) {
-      errors.push(`close: ${(err as Error).message}`);
-    }
-    this.kernel = null;
-    errors.push(...(await removePins(this.pinned)));
-    this.pinned = [];
-    return errors;
+    return this.rt.stop();
   }
 }

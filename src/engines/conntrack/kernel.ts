@@ -1,14 +1,14 @@
 // tc-conntrack's kernel face: the loaded object (ingress and egress entry programs), the shared
 // flow table, the timeout config map, the tracked-interface set and the counters. Used by the
 // engine, the kernel tests and the bench, so all of them drive the program the same way.
-import { existsSync } from 'node:fs';
-import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { BpfObject } from '../../kernel/object.js';
-import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
+import { BpfMap, bytesCodec, u32Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { loadNative } from '../../kernel/native.js';
 import { nativeCall } from '../../kernel/errors.js';
+import { readPerInterface } from '../runtime/counters.js';
+import { checkPinnedShared } from '../runtime/shared-maps.js';
 import { CT_ENTRY_SIZE, CT_KEY_SIZE } from './flows.js';
 import { encodeTimeouts, type TimeoutKey } from './states.js';
 
@@ -17,8 +17,6 @@ export const CONNTRACK_OBJECT_FILE = 'tc_conntrack.bpf.o';
 export const CT_ENTRY_INGRESS = 'tc_conntrack_ingress';
 export const CT_ENTRY_EGRESS = 'tc_conntrack_egress';
 export const CT_TABLE = 'ct_table';
-/** maps private to this object (pinned by the engine; ct_table is pinned by libbpf, shared) */
-export const CT_PRIVATE_MAPS = ['ct_config', 'ct_ifaces', 'ct_counters'] as const;
 
 /** Per-CPU counter slots (counters.h, then CT_CNT_* of ct.h), in order. */
 export const CT_COUNTER_SLOTS = [
@@ -60,26 +58,16 @@ export class ConntrackKernel {
     this.counters = obj.map('ct_counters', u32Codec, bytesCodec(layouts.sentinel_counters.size) as Codec<Buffer>);
   }
 
-  /** Opens and loads the object, reusing the pinned ct_table when one exists. A pinned table of
-   * another size cannot be reused: that is refused with a message saying what to do. */
+  /** The kernel face over an object already loaded (the agent's program runtime loads it). */
+  static over(obj: BpfObject): ConntrackKernel {
+    return new ConntrackKernel(obj);
+  }
+
+  /** Opens and loads the object, reusing the pinned ct_table when one exists (tests and
+   * benches; the agent loads through its program runtime). A pinned table of another size
+   * cannot be reused: that is refused with a message saying what to do. */
   static load(opts: ConntrackKernelOptions): ConntrackKernel {
-    const pin = path.join(opts.mapPinDir, CT_TABLE);
-    if (existsSync(pin)) {
-      const fd = nativeCall(() => loadNative().objGet(pin), `opening pinned ${pin}`);
-      let info;
-      try {
-        info = nativeCall(() => loadNative().mapInfo(fd), `map ${pin}`);
-      } finally {
-        loadNative().closeFd(fd);
-      }
-      if (info.maxEntries !== opts.maxEntries || info.keySize !== CT_KEY_SIZE || info.valueSize !== CT_ENTRY_SIZE) {
-        throw new Error(
-          `the pinned conntrack table ${pin} holds ${info.maxEntries} entries of ${info.keySize}+${info.valueSize} bytes, ` +
-            `but conntrack.max_entries is ${opts.maxEntries} (entries of ${CT_KEY_SIZE}+${CT_ENTRY_SIZE} bytes): ` +
-            `set max_entries back to ${info.maxEntries}, or stop every program using it and remove the pin to start a new table`,
-        );
-      }
-    }
+    checkPinnedShared(path.join(opts.mapPinDir, CT_TABLE), { name: CT_TABLE, keySize: CT_KEY_SIZE, valueSize: CT_ENTRY_SIZE, maxEntries: opts.maxEntries });
     const obj = BpfObject.load(opts.objectPath, { pinRoot: opts.mapPinDir, maxEntries: { [CT_TABLE]: opts.maxEntries } });
     try {
       return new ConntrackKernel(obj);
@@ -87,18 +75,6 @@ export class ConntrackKernel {
       obj.close();
       throw e;
     }
-  }
-
-  /** Pins the private maps under dir (stale pins of a previous run are replaced). */
-  pinPrivateMaps(dir: string): string[] {
-    const out: string[] = [];
-    for (const name of CT_PRIVATE_MAPS) {
-      const p = path.join(dir, name);
-      rmSync(p, { force: true });
-      this.obj.pinMap(name, p);
-      out.push(p);
-    }
-    return out;
   }
 
   get maxEntries(): number {
@@ -142,14 +118,7 @@ export class ConntrackKernel {
 
   /** Counters per ifindex, summed over CPUs. */
   readCounters(): Map<number, CtCounters> {
-    const out = new Map<number, CtCounters>();
-    for (const [ifindex, perCpu] of this.counters.allPerCpu()) {
-      const sums = sumU64Slots(perCpu);
-      const snap = {} as CtCounters;
-      CT_COUNTER_SLOTS.forEach((name, i) => (snap[name] = sums[i] ?? 0n));
-      out.set(ifindex, snap);
-    }
-    return out;
+    return readPerInterface(this.counters, CT_COUNTER_SLOTS);
   }
 
   close(): void {

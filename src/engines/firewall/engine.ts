@@ -1,15 +1,14 @@
 // xdp-firewall as an engine: compile the policy, write it as one generation, attach to every
 // configured interface, turn drop/log records into alerts, export counters and rule hits.
 import path from 'node:path';
-import type { MapStatus, ProgramStatus } from '../../status/types.js';
-import { Attachments } from '../attachments.js';
-import { kernelLosses, kernelSnapshot, mapStatuses, programCounters, type MapFill } from '../kernel-status.js';
+import type { ProgramStatus } from '../../status/types.js';
+import type { MapFill } from '../runtime/counters.js';
+import { ProgramRuntime } from '../runtime/program.js';
 import { CLASSIFIER, type ClassifierStats } from './classifier.js';
 import type { AgentView } from '../engine.js';
 import type { FirewallConfig } from './schema.js';
 import type { FirewallResolved } from './section.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
-import { pinObjectMaps, removePins } from '../pins.js';
 import { compileFirewall } from './compile.js';
 import {
   decodeFirewallEvent,
@@ -19,71 +18,67 @@ import {
   type AlertContext,
   type FirewallEventRecord,
 } from './events.js';
-import { ensureBpffsSync } from '../../kernel/bpffs.js';
-import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, rejectSupport, type CounterSnapshot } from './kernel.js';
+import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, rejectSupport } from './kernel.js';
 
-/** What xdp-firewall reads of the config: its section and aliases, the conntrack table size it
- * shares with tc-conntrack. */
+/** What xdp-firewall reads of the config: its section and aliases (the size of ct_table, which
+ * it shares with tc-conntrack, comes with the shared-map sizes). */
 export interface FirewallView extends AgentView {
   readonly firewall: FirewallConfig;
-  readonly conntrack: { readonly max_entries: number };
   readonly resolved: { readonly firewall: FirewallResolved };
+}
+
+/** Fill of the maps worth watching (a ring's fill shows as events lost instead). */
+function firewallMapFill(k: FirewallKernel, counters: () => number): Record<string, () => MapFill> {
+  const st = (): ClassifierStats | undefined => k.writer.compiled?.classifier.stats;
+  return {
+    fw_rules: () => k.writer.compiled?.rules.length ?? 0,
+    // Classifier arrays: slots of the live generation out of both generations' (one value each).
+    fw_tree: () => ({ entries: (st()?.nodes ?? 0) * 256, capacity: 2 * CLASSIFIER.TREE_NODES * 256 }),
+    fw_wide: () => ({ entries: (st()?.wideRoots ?? 0) * CLASSIFIER.WIDE_SLOTS, capacity: 2 * CLASSIFIER.WIDE_TABLES * CLASSIFIER.WIDE_SLOTS }),
+    fw_leaf: () => ({ entries: st()?.leafSlots ?? 0, capacity: 2 * CLASSIFIER.LEAF_SLOTS }),
+    fw_lpm_v4: () => k.writer.setEntries(4),
+    fw_lpm_v6: () => k.writer.setEntries(6),
+    fw_rule_hits: () => k.writer.numbers.inUse,
+    fw_counters: counters,
+  };
 }
 
 export class FirewallEngine implements Engine<FirewallView> {
   readonly program = FIREWALL_PROGRAM;
   readonly programId = SN_PROG_XDP_FIREWALL;
-  private kernel: FirewallKernel | null = null;
-  private readonly attachments: Attachments;
-  private counters = new Map<number, CounterSnapshot>();
+  private readonly rt: ProgramRuntime<FirewallKernel>;
   private readonly record: FirewallEventRecord = emptyFirewallEvent();
   private readonly alertCtx: AlertContext;
   private ruleNames = new Map<string, string>();
   /** the config whose policy is live (ctx.config until the first reload) */
   private config: FirewallView;
-  /** map pins this engine created (not the shared ct_table), removed on stop */
-  private pinned: string[] = [];
 
   constructor(private readonly ctx: EngineContext<FirewallView>) {
     this.config = ctx.config;
-    this.attachments = new Attachments(FIREWALL_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
+    this.rt = new ProgramRuntime(ctx, {
+      program: FIREWALL_PROGRAM,
+      objectFile: FIREWALL_OBJECT_FILE,
+      kernel: (obj) => FirewallKernel.over(obj),
+      metricNames: { tree_broken: 'classifier_broken' },
+      maps: (k) => firewallMapFill(k, () => this.rt.counters.size),
+    });
     this.alertCtx = {
       rule: (num) => {
-        const id = this.kernel?.writer.numbers.idOf(num);
+        const id = this.rt.kernel?.writer.numbers.idOf(num);
         return id === undefined ? undefined : { id, name: this.ruleNames.get(id) ?? id };
       },
-      interfaceName: (ifindex) => this.attachments.ifname(ifindex),
+      interfaceName: (ifindex) => this.rt.ifname(ifindex),
       toWallNs: (boot) => ctx.clock.toWallNs(boot),
     };
   }
 
+  /** Loads the object (ct_table, shared with tc-conntrack by its pin, sized like tc-conntrack
+   * sizes it: without tc-conntrack the table stays empty and every packet is `new` to the
+   * rules), writes the policy, attaches at XDP. */
   async start(): Promise<void> {
-    const { log } = this.ctx;
-    const config = this.config;
-    // ct_table is shared with tc-conntrack by its pin under <pin_root>/maps, and must have
-    // the size tc-conntrack gives it. Without tc-conntrack the table stays empty and every
-    // packet is `new` to the rules.
-    const mapPinDir = path.join(this.ctx.pinRoot, 'maps');
-    ensureBpffsSync(mapPinDir);
-    const k = FirewallKernel.load({
-      objectPath: path.join(this.ctx.objectDir, FIREWALL_OBJECT_FILE),
-      ringSize: config.agent.ring_buffer_size,
-      mapPinDir,
-      ctMaxEntries: config.conntrack.max_entries,
-    });
-    this.kernel = k;
-    this.pinned = pinObjectMaps(k.obj, this.ctx.pinRoot);
+    this.rt.load();
     await this.prepare(this.config).commit();
-    const prog = k.obj.program(FIREWALL_ENTRY);
-    const failures: string[] = [];
-    for (const iface of this.ctx.interfaces) {
-      const err = this.attachments.add(iface, 'xdp', () => prog.attachXdp(iface.ifindex, config.agent.xdp_mode), (l) => l.mode ?? 'none');
-      if (err) failures.push(`${FIREWALL_PROGRAM}: cannot attach to ${iface.ifname}: ${err}`);
-      else if (config.agent.xdp_mode === 'auto' && this.attachments.status().at(-1)?.mode === 'generic') {
-        log.warn({ interface: iface.ifname }, 'native XDP refused by the driver; running in generic (skb) mode, which is slower');
-      }
-    }
-    if (failures.length) throw new Error(failures.join('; '));
+    this.rt.attachXdp(FIREWALL_ENTRY);
   }
 
   /** Compiles the policy of `next`; commit() makes it live in one generation flip. */
@@ -96,7 +91,7 @@ export class FirewallEngine implements Engine<FirewallView> {
     return {
       summary: { program: FIREWALL_PROGRAM, rules: compiled.rules.length, default_policy: compiled.defaultAction },
       commit: async () => {
-        const k = this.kernel;
+        const k = this.rt.kernel;
         if (!k) throw new Error(`${FIREWALL_PROGRAM} is not loaded`);
         const res = k.writer.apply(compiled);
         this.config = next;
@@ -125,7 +120,7 @@ export class FirewallEngine implements Engine<FirewallView> {
   }
 
   ringFds(): number[] {
-    return this.kernel ? [this.kernel.eventsFd] : [];
+    return this.rt.ringFds();
   }
 
   onRecord(buf: Buffer, offset: number, length: number): boolean {
@@ -134,82 +129,29 @@ export class FirewallEngine implements Engine<FirewallView> {
     return true;
   }
 
+  /** Counters and map fill (the runtime), and the hits of every rule of the live policy. */
   refresh(): void {
-    const k = this.kernel;
-    if (!k) return;
-    const { metrics } = this.ctx;
-    this.counters = k.readCounters();
-    for (const iface of this.attachments.attached()) {
-      const c = this.counters.get(iface.ifindex);
-      if (!c) continue;
-      metrics.setKernelSnapshot(FIREWALL_PROGRAM, iface.ifname, kernelSnapshot(c, {
-          rule_hit: c.rule_hit,
-          default_policy: c.default_policy,
-          tailcall_miss: c.tailcall_miss,
-          fragment: c.fragment,
-          ct_fastpath: c.ct_fastpath,
-          classifier_broken: c.tree_broken,
-          reject_sent: c.reject_sent,
-          reject_suppressed: c.reject_suppressed,
-          reject_ratelimited: c.reject_ratelimited,
-          reject_failed: c.reject_failed,
-        }));
+    this.rt.refresh();
+    const k = this.rt.kernel;
+    const compiled = k?.writer.compiled;
+    if (!k || !compiled) return;
+    const byNum = new Map<number, string>();
+    for (const r of compiled.rules) {
+      const n = k.writer.numbers.numOf(r.ruleId);
+      if (n !== undefined) byNum.set(n, r.ruleId);
     }
-    const compiled = k.writer.compiled;
-    if (compiled) {
-      const byNum = new Map<number, string>();
-      for (const r of compiled.rules) {
-        const n = k.writer.numbers.numOf(r.ruleId);
-        if (n !== undefined) byNum.set(n, r.ruleId);
-      }
-      metrics.setFirewallRuleHits(k.readRuleHits(byNum.keys()).map((h) => ({ ruleId: byNum.get(h.ruleNum)!, packets: h.packets, bytes: h.bytes })));
-    }
-    for (const m of this.maps()) metrics.setMapUsage(FIREWALL_PROGRAM, m.name, m.entries, m.max_entries);
-  }
-
-  /** Fill levels of the maps worth watching (a ring's fill shows as events lost instead). */
-  private maps(): MapStatus[] {
-    const k = this.kernel;
-    if (!k) return [];
-    const st = (): ClassifierStats | undefined => k.writer.compiled?.classifier.stats;
-    const entries: Record<string, () => MapFill> = {
-      fw_rules: () => k.writer.compiled?.rules.length ?? 0,
-      // Classifier arrays: slots of the live generation out of both generations' (one value each).
-      fw_tree: () => ({ entries: (st()?.nodes ?? 0) * 256, capacity: 2 * CLASSIFIER.TREE_NODES * 256 }),
-      fw_wide: () => ({ entries: (st()?.wideRoots ?? 0) * CLASSIFIER.WIDE_SLOTS, capacity: 2 * CLASSIFIER.WIDE_TABLES * CLASSIFIER.WIDE_SLOTS }),
-      fw_leaf: () => ({ entries: st()?.leafSlots ?? 0, capacity: 2 * CLASSIFIER.LEAF_SLOTS }),
-      fw_lpm_v4: () => k.writer.setEntries(4),
-      fw_lpm_v6: () => k.writer.setEntries(6),
-      fw_rule_hits: () => k.writer.numbers.inUse,
-      fw_counters: () => this.counters.size,
-    };
-    return mapStatuses(k.obj, entries);
+    this.ctx.metrics.setFirewallRuleHits(k.readRuleHits(byNum.keys()).map((h) => ({ ruleId: byNum.get(h.ruleNum)!, packets: h.packets, bytes: h.bytes })));
   }
 
   status(): ProgramStatus {
-    return {
-      name: FIREWALL_PROGRAM,
-      loaded: this.kernel !== null,
-      attachments: this.attachments.status(),
-      maps: this.maps(),
-      counters: programCounters(this.counters.values()),
-    };
+    return this.rt.status();
   }
 
   losses(): KernelLosses {
-    return kernelLosses(this.counters.values());
+    return this.rt.losses();
   }
 
-  async stop(): Promise<string[]> {
-    const errors = await this.attachments.removeAll();
-    try {
-      this.kernel?.close();
-    } catch (err) {
-      errors.push(`close: ${(err as Error).message}`);
-    }
-    this.kernel = null;
-    errors.push(...(await removePins(this.pinned)));
-    this.pinned = [];
-    return errors;
+  stop(): Promise<string[]> {
+    return this.rt.stop();
   }
 }

@@ -7,6 +7,7 @@ import { BpfMapType } from '../../kernel/bpf-enums.js';
 import { ensureBpffsSync, removePinTree } from '../../kernel/bpffs.js';
 import { BpfObject } from '../../kernel/object.js';
 import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
+import { readPerInterface } from '../runtime/counters.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { loadNative } from '../../kernel/native.js';
 import type { MmapWrite } from './encode.js';
@@ -174,7 +175,13 @@ export class FirewallKernel {
     }
   }
 
-  /** Opens and loads the object; a verifier rejection throws with the log attached. */
+  /** The kernel face over an object already loaded (the agent's program runtime loads it). */
+  static over(obj: BpfObject): FirewallKernel {
+    return new FirewallKernel(obj);
+  }
+
+  /** Opens and loads the object (tests and benches; the agent loads through its program
+   * runtime); a verifier rejection throws with the log attached. */
   static load(opts: FirewallKernelOptions): FirewallKernel {
     let dir = opts.mapPinDir;
     let priv: string | null = null;
@@ -216,26 +223,13 @@ export class FirewallKernel {
     return this.obj.mapFd('fw_events');
   }
 
-  /** Counters per ifindex, summed over CPUs. */
+  /** Counters per ifindex, summed over CPUs (fw_counters, then fw_counters_ext's slots). */
   readCounters(): Map<number, CounterSnapshot> {
+    const base = readPerInterface(this.counters, COUNTER_SLOTS);
+    const ext = readPerInterface(this.extCounters, EXT_COUNTER_SLOTS, EXT_FIRST_SLOT);
+    const zero = Object.fromEntries([...COUNTER_SLOTS, ...EXT_COUNTER_SLOTS].map((n) => [n, 0n])) as CounterSnapshot;
     const out = new Map<number, CounterSnapshot>();
-    const blank = (): CounterSnapshot => {
-      const z = {} as CounterSnapshot;
-      for (const n of [...COUNTER_SLOTS, ...EXT_COUNTER_SLOTS]) z[n] = 0n;
-      return z;
-    };
-    for (const [ifindex, perCpu] of this.counters.allPerCpu()) {
-      const sums = sumU64Slots(perCpu);
-      const snap = blank();
-      COUNTER_SLOTS.forEach((name, i) => (snap[name] = sums[i]!));
-      out.set(ifindex, snap);
-    }
-    for (const [ifindex, perCpu] of this.extCounters.allPerCpu()) {
-      const sums = sumU64Slots(perCpu);
-      let snap = out.get(ifindex);
-      if (!snap) out.set(ifindex, (snap = blank()));
-      EXT_COUNTER_SLOTS.forEach((name, i) => (snap[name] = sums[EXT_FIRST_SLOT + i]!));
-    }
+    for (const ifindex of new Set([...base.keys(), ...ext.keys()])) out.set(ifindex, { ...zero, ...base.get(ifindex), ...ext.get(ifindex) });
     return out;
   }
 

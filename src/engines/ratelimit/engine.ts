@@ -13,20 +13,18 @@
 // (syncookie-path.ts).
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import type { MapStatus, ProgramStatus, SynCookieStatus } from '../../status/types.js';
+import type { ProgramStatus, SynCookieStatus } from '../../status/types.js';
 import type { AgentView } from '../engine.js';
 import type { DdosConfig, RatelimitConfig } from './schema.js';
 import { BpfMap, u32Codec } from '../../kernel/map.js';
-import { Attachments } from '../attachments.js';
-import { kernelLosses, kernelSnapshot, mapStatuses, programCounters } from '../kernel-status.js';
+import { ProgramRuntime } from '../runtime/program.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
-import { pinObjectMaps, removePins } from '../pins.js';
 import { compileRatelimit, type CompiledRatelimit } from './compile.js';
 import { decodeRatelimitEvent, emptyRatelimitEvent, ratelimitAlert, type RatelimitAlertContext } from './events.js';
-import { RATELIMIT_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel, SN_PROG_XDP_RATELIMIT, type RlCounters } from './kernel.js';
+import { RATELIMIT_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel, SN_PROG_XDP_RATELIMIT } from './kernel.js';
 import { RatelimitMetrics } from './metrics.js';
 import { allowFlags, chooseCookiePath, kernelHasReqsk, readHostTcp, RL_PATH, type CookiePath, type PathChoice } from './syncookie-path.js';
-import { SyncookieTcKernel, SYNCOOKIE_TC_PROGRAM, type ScCounters } from './syncookie-tc.js';
+import { SyncookieTcKernel, SYNCOOKIE_TC_ENTRY, SYNCOOKIE_TC_OBJECT_FILE, SYNCOOKIE_TC_PROGRAM } from './syncookie-tc.js';
 import { SyncookiesGuard } from './syncookies.js';
 
 /** fw_chain slot of xdp-ratelimit (firewall.h FW_TAIL_RATELIMIT) */
@@ -50,11 +48,11 @@ export function ratelimitEnabled(c: RatelimitView): boolean {
 export class RatelimitEngine implements Engine<RatelimitView> {
   readonly program = RATELIMIT_PROGRAM;
   readonly programId = SN_PROG_XDP_RATELIMIT;
-  private kernel: RatelimitKernel | null = null;
-  private readonly attachments: Attachments;
+  private readonly rt: ProgramRuntime<RatelimitKernel>;
+  /** tc_syncookie, loaded only while the agent cookie path is in force */
+  private readonly tc: ProgramRuntime<SyncookieTcKernel>;
   private chain: BpfMap<number, number> | null = null;
   private placement: Placement = { kind: 'none' };
-  private counters = new Map<number, RlCounters>();
   /** rl_stats as of the last refresh (status) */
   private stats: Record<string, number> = {};
   private readonly record = emptyRatelimitEvent();
@@ -63,22 +61,25 @@ export class RatelimitEngine implements Engine<RatelimitView> {
   private readonly rlMetrics: RatelimitMetrics;
   /** the cookie path in force (null while cookies are off) and why it was chosen */
   private cookiePath: PathChoice | null = null;
-  private tcKernel: SyncookieTcKernel | null = null;
-  private readonly tcAttachments: Attachments;
-  private tcCounters = new Map<number, ScCounters>();
   private hasReqsk: boolean | undefined;
   private readonly cookieKey = randomBytes(16);
   private config: RatelimitView;
-  private pinned: string[] = [];
 
   constructor(private readonly ctx: EngineContext<RatelimitView>) {
     this.config = ctx.config;
-    this.attachments = new Attachments(RATELIMIT_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
-    this.tcAttachments = new Attachments(SYNCOOKIE_TC_PROGRAM, ctx.pinRoot, ctx.log, ctx.metrics);
+    this.rt = new ProgramRuntime(ctx, {
+      program: RATELIMIT_PROGRAM,
+      objectFile: RATELIMIT_OBJECT_FILE,
+      kernel: (obj) => RatelimitKernel.over(obj),
+      maps: (k) => ({ rl_rules: () => k.compiled?.rows.length ?? 0, rl_buckets: () => k.bucketCount(), rl_counters: () => this.rt.counters.size }),
+      // chained, it sees what the firewall sees: the configured interfaces
+      interfaces: () => (this.placement.kind === 'chained' ? this.ctx.interfaces : this.rt.attached()),
+    });
+    this.tc = new ProgramRuntime(ctx, { program: SYNCOOKIE_TC_PROGRAM, objectFile: SYNCOOKIE_TC_OBJECT_FILE, kernel: (obj) => SyncookieTcKernel.over(obj) });
     this.rlMetrics = RatelimitMetrics.for(ctx.metrics.registry);
     this.alertCtx = {
-      ruleId: (num) => this.kernel?.numbers.idOf(num),
-      interfaceName: (ifindex) => this.attachments.ifname(ifindex) ?? ctx.interfaces.find((i) => i.ifindex === ifindex)?.ifname,
+      ruleId: (num) => this.rt.kernel?.numbers.idOf(num),
+      interfaceName: (ifindex) => this.rt.ifname(ifindex),
       toWallNs: (boot) => ctx.clock.toWallNs(boot),
     };
   }
@@ -90,9 +91,7 @@ export class RatelimitEngine implements Engine<RatelimitView> {
   async start(): Promise<void> {
     const { log } = this.ctx;
     const config = this.config;
-    const k = RatelimitKernel.load({ objectPath: path.join(this.ctx.objectDir, RATELIMIT_OBJECT_FILE), ringSize: config.agent.ring_buffer_size });
-    this.kernel = k;
-    this.pinned = pinObjectMaps(k.obj, this.ctx.pinRoot);
+    const k = this.rt.load();
     this.writeCookieConfig(k);
     await this.prepare(config).commit();
 
@@ -110,14 +109,8 @@ export class RatelimitEngine implements Engine<RatelimitView> {
       log.info({ program: RATELIMIT_PROGRAM, chain: pin, slot: FW_TAIL_RATELIMIT }, 'chained behind xdp-firewall');
       return;
     }
-    const prog = k.obj.program(RATELIMIT_ENTRY);
-    const failures: string[] = [];
-    for (const iface of this.ctx.interfaces) {
-      const err = this.attachments.add(iface, 'xdp', () => prog.attachXdp(iface.ifindex, config.agent.xdp_mode), (l) => l.mode ?? 'none');
-      if (err) failures.push(`${RATELIMIT_PROGRAM}: cannot attach to ${iface.ifname}: ${err}`);
-    }
     this.placement = { kind: 'attached' };
-    if (failures.length) throw new Error(failures.join('; '));
+    this.rt.attachXdp(RATELIMIT_ENTRY);
   }
 
   /** The key is fresh per engine start (a restart only invalidates handshakes in flight); the
@@ -150,7 +143,7 @@ export class RatelimitEngine implements Engine<RatelimitView> {
         ...(choice ? { syn_cookie_path: choice.path } : {}),
       },
       commit: async () => {
-        const k = this.kernel;
+        const k = this.rt.kernel;
         if (!k) throw new Error(`${RATELIMIT_PROGRAM} is not loaded`);
         let want = choice;
         if (want) {
@@ -208,26 +201,17 @@ export class RatelimitEngine implements Engine<RatelimitView> {
     else if (now === 'agent') this.holdSyncookies('nonzero'); // back from 2 to the host's value
   }
 
+  /** tc_syncookie, sharing xdp_ratelimit's rl_cookie_cfg (key and host options), at TC
+   * ingress of every interface. */
   private attachSyncookieTc(): void {
-    const k = this.kernel;
-    if (!k || this.tcKernel) return;
-    const tc = SyncookieTcKernel.load(this.ctx.objectDir, k.cookieConfigFd);
-    this.tcKernel = tc;
-    const prog = tc.program;
-    const failures: string[] = [];
-    for (const iface of this.ctx.interfaces) {
-      const err = this.tcAttachments.addTc(iface, 'ingress', prog);
-      if (err) failures.push(`${iface.ifname}: ${err}`);
-    }
-    if (failures.length) throw new Error(`cannot attach ${SYNCOOKIE_TC_PROGRAM}: ${failures.join('; ')}`);
+    const k = this.rt.kernel;
+    if (!k || this.tc.kernel) return;
+    this.tc.load({ reuseMaps: { rl_cookie_cfg: k.cookieConfigFd } });
+    this.tc.attachTc([{ entry: SYNCOOKIE_TC_ENTRY, direction: 'ingress' }]);
   }
 
-  private async detachSyncookieTc(): Promise<string[]> {
-    const errors = await this.tcAttachments.removeAll();
-    this.tcKernel?.close();
-    this.tcKernel = null;
-    this.tcCounters = new Map();
-    return errors;
+  private detachSyncookieTc(): Promise<string[]> {
+    return this.tc.stop();
   }
 
   private holdSyncookies(need: 'nonzero' | 'always'): void {
@@ -258,7 +242,7 @@ export class RatelimitEngine implements Engine<RatelimitView> {
   }
 
   ringFds(): number[] {
-    return this.kernel ? [this.kernel.eventsFd] : [];
+    return this.rt.ringFds();
   }
 
   onRecord(buf: Buffer, offset: number, length: number): boolean {
@@ -267,59 +251,22 @@ export class RatelimitEngine implements Engine<RatelimitView> {
     return true;
   }
 
-  /** Interfaces whose counters are exported: where we are attached, or (chained) the
-   * firewall's interfaces, which are the configured ones. */
-  private interfaces(): { ifname: string; ifindex: number }[] {
-    return this.placement.kind === 'chained' ? [...this.ctx.interfaces] : this.attachments.attached();
-  }
-
+  /** Counters and map fill of both programs (the runtimes), and rl_stats. */
   refresh(): void {
-    const k = this.kernel;
+    this.rt.refresh();
+    this.tc.refresh();
+    const k = this.rt.kernel;
     if (!k) return;
-    const { metrics } = this.ctx;
-    this.counters = k.readCounters();
-    for (const iface of this.interfaces()) {
-      const c = this.counters.get(iface.ifindex);
-      if (!c) continue;
-      metrics.setKernelSnapshot(RATELIMIT_PROGRAM, iface.ifname, kernelSnapshot(c, {
-          drop_rule: c.drop_rule,
-          drop_default: c.drop_default,
-          drop_syn_flood: c.drop_syn_flood,
-          drop_udp_flood: c.drop_udp_flood,
-          drop_icmp_flood: c.drop_icmp_flood,
-          syncookie_sent: c.syncookie_sent,
-          syncookie_invalid: c.syncookie_invalid,
-        }));
-    }
     const stats = k.readStats();
     this.rlMetrics.observe(stats);
     this.stats = Object.fromEntries(Object.entries(stats).map(([name, v]) => [name, Number(v)]));
-    if (this.tcKernel) {
-      this.tcCounters = this.tcKernel.readCounters();
-      for (const iface of this.tcAttachments.attached()) {
-        const c = this.tcCounters.get(iface.ifindex);
-        if (c) metrics.setKernelSnapshot(SYNCOOKIE_TC_PROGRAM, iface.ifname, kernelSnapshot(c, { reqsk_created: c.reqsk_created, not_agent_cookie: c.not_agent_cookie, reqsk_refused: c.reqsk_refused }));
-      }
-    }
-    for (const m of this.maps()) metrics.setMapUsage(RATELIMIT_PROGRAM, m.name, m.entries, m.max_entries);
-  }
-
-  private maps(): MapStatus[] {
-    const k = this.kernel;
-    if (!k) return [];
-    const entries: Record<string, () => number> = {
-      rl_rules: () => k.compiled?.rows.length ?? 0,
-      rl_buckets: () => k.bucketCount(),
-      rl_counters: () => this.counters.size,
-    };
-    return mapStatuses(k.obj, entries);
   }
 
   private synCookieStatus(): SynCookieStatus {
     const p = this.cookiePath;
     let created = 0n;
     let refused = 0n;
-    for (const c of this.tcCounters.values()) {
+    for (const c of this.tc.counters.values()) {
       created += c.reqsk_created;
       refused += c.reqsk_refused;
     }
@@ -334,19 +281,17 @@ export class RatelimitEngine implements Engine<RatelimitView> {
   }
 
   status(): ProgramStatus {
+    const st = this.rt.status();
     return {
-      name: RATELIMIT_PROGRAM,
-      loaded: this.kernel !== null,
-      attachments: [...this.attachments.status(), ...this.tcAttachments.status()],
-      maps: this.maps(),
-      counters: programCounters(this.counters.values()),
+      ...st,
+      attachments: [...st.attachments, ...this.tc.status().attachments],
       stats: this.stats,
       syn_cookies: this.synCookieStatus(),
     };
   }
 
   losses(): KernelLosses {
-    return kernelLosses(this.counters.values());
+    return this.rt.losses();
   }
 
   /** Leaves the chain (slot 0 cleared: the firewall passes straight to the stack again, and
@@ -362,20 +307,11 @@ export class RatelimitEngine implements Engine<RatelimitView> {
       this.chain.close();
       this.chain = null;
     }
-    errors.push(...(await this.attachments.removeAll()));
+    errors.push(...(await this.rt.stop()));
     errors.push(...(await this.detachSyncookieTc()));
     this.cookiePath = null;
     const e = this.restoreSyncookies();
     if (e) errors.push(e);
-    try {
-      this.kernel?.close();
-    } catch (err) {
-      errors.push(`close: ${(err as Error).message}`);
-    }
-    this.kernel = null;
-    // Our map pins go too, so a runtime restart (reload off, then on) can pin again.
-    errors.push(...(await removePins(this.pinned)));
-    this.pinned = [];
     this.placement = { kind: 'none' };
     return errors;
   }

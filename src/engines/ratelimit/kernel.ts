@@ -6,6 +6,7 @@ import { InactiveGeneration } from '../../kernel/in-flight.js';
 import { BpfObject } from '../../kernel/object.js';
 import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
+import { readPerInterface } from '../runtime/counters.js';
 import { RL, type CompiledRatelimit, type GenHeader, type Limit, type RuleRow } from './compile.js';
 
 export const RATELIMIT_PROGRAM = 'xdp-ratelimit';
@@ -137,12 +138,19 @@ export class RatelimitKernel {
     this.cookieCfg = obj.map('rl_cookie_cfg', u32Codec, bytesCodec(L.rl_cookie_cfg.size));
   }
 
+  /** The kernel face over an object already loaded (the agent's program runtime loads it). */
+  static over(obj: BpfObject): RatelimitKernel {
+    const k = new RatelimitKernel(obj);
+    k.generation = (k.active.lookup(0) ?? 0) & 1;
+    return k;
+  }
+
+  /** Opens and loads the object (tests and benches; the agent loads through its program
+   * runtime). */
   static load(opts: RatelimitKernelOptions): RatelimitKernel {
     const obj = BpfObject.load(opts.objectPath, opts.ringSize ? { maxEntries: { rl_events: opts.ringSize } } : {});
     try {
-      const k = new RatelimitKernel(obj);
-      k.generation = (k.active.lookup(0) ?? 0) & 1;
-      return k;
+      return RatelimitKernel.over(obj);
     } catch (e) {
       obj.close();
       throw e;
@@ -211,14 +219,7 @@ export class RatelimitKernel {
   }
 
   readCounters(): Map<number, RlCounters> {
-    const out = new Map<number, RlCounters>();
-    for (const [ifindex, perCpu] of this.counters.allPerCpu()) {
-      const sums = sumU64Slots(perCpu);
-      const snap = {} as RlCounters;
-      RL_COUNTER_SLOTS.forEach((name, i) => (snap[name] = sums[i]!));
-      out.set(ifindex, snap);
-    }
-    return out;
+    return readPerInterface(this.counters, RL_COUNTER_SLOTS);
   }
 
   readStats(): RlStats {

@@ -1,10 +1,10 @@
 // tc_syncookie's kernel face (bpf/programs/tc_syncookie.bpf.c): loaded only on the agent cookie
 // path, sharing xdp_ratelimit's rl_cookie_cfg (key and host options) by map reuse, attached at TC
 // ingress of every protected interface, and its per-interface counters.
-import path from 'node:path';
-import { BpfObject } from '../../kernel/object.js';
-import { bytesCodec, sumU64Slots, u32Codec, type BpfMap, type Codec } from '../../kernel/map.js';
+import type { BpfObject } from '../../kernel/object.js';
+import { bytesCodec, u32Codec, type BpfMap, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
+import { readPerInterface } from '../runtime/counters.js';
 
 export const SYNCOOKIE_TC_PROGRAM = 'tc-syncookie';
 export const SYNCOOKIE_TC_ENTRY = 'tc_syncookie';
@@ -25,31 +25,14 @@ export class SyncookieTcKernel {
     this.counters = obj.map('sc_counters', u32Codec, bytesCodec(layouts.sentinel_counters.size) as Codec<Buffer>);
   }
 
-  /** Loads the object with rl_cookie_cfg taken from xdp_ratelimit (its fd). Throws with the
-   * libbpf message when the kernel lacks the kfunc or refuses the program. */
-  static load(objectDir: string, cookieCfgFd: number): SyncookieTcKernel {
-    const obj = BpfObject.load(path.join(objectDir, SYNCOOKIE_TC_OBJECT_FILE), { reuseMaps: { rl_cookie_cfg: cookieCfgFd } });
-    try {
-      return new SyncookieTcKernel(obj);
-    } catch (e) {
-      obj.close();
-      throw e;
-    }
-  }
-
-  get program() {
-    return this.obj.program(SYNCOOKIE_TC_ENTRY);
+  /** The kernel face over the loaded object (rl_cookie_cfg reused from xdp_ratelimit by fd:
+   * the engine's program runtime loads it so). */
+  static over(obj: BpfObject): SyncookieTcKernel {
+    return new SyncookieTcKernel(obj);
   }
 
   readCounters(): Map<number, ScCounters> {
-    const out = new Map<number, ScCounters>();
-    for (const [ifindex, perCpu] of this.counters.allPerCpu()) {
-      const sums = sumU64Slots(perCpu);
-      const snap = {} as ScCounters;
-      SC_COUNTER_SLOTS.forEach((name, i) => (snap[name] = sums[i]!));
-      out.set(ifindex, snap);
-    }
-    return out;
+    return readPerInterface(this.counters, SC_COUNTER_SLOTS);
   }
 
   close(): void {

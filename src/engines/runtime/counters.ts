@@ -1,11 +1,12 @@
 // What every program's status and metrics are made of: the common counter slots of counters.h
-// (summed per interface by each engine's kernel wrapper) and the fill of the maps worth
-// watching. One place, so every engine reports them alike.
-import type { MapStatus, ProgramCounters } from '../status/types.js';
-import { BpfMapType } from '../kernel/bpf-enums.js';
-import type { BpfObject } from '../kernel/object.js';
-import type { KernelCounters } from '../metrics/agent-metrics.js';
-import type { KernelLosses } from './engine.js';
+// (read per interface from each program's counter map, summed over CPUs) and the fill of the
+// maps worth watching. One place, so every engine reports them alike.
+import type { MapStatus, ProgramCounters } from '../../status/types.js';
+import { BpfMapType } from '../../kernel/bpf-enums.js';
+import type { BpfObject } from '../../kernel/object.js';
+import { sumU64Slots, type BpfMap } from '../../kernel/map.js';
+import type { KernelCounters } from '../../metrics/agent-metrics.js';
+import type { KernelLosses } from '../engine.js';
 
 /** The slots every program has (counters.h), as one interface's per-CPU sums. */
 export interface CommonCounters {
@@ -18,6 +19,27 @@ export interface CommonCounters {
   events: bigint;
   events_lost_ring_full: bigint;
   events_lost_backpressure: bigint;
+}
+
+/** The common slots' names (counters.h); every other slot of a program is its own. */
+export const COMMON_SLOTS: ReadonlySet<string> = new Set<keyof CommonCounters>([
+  'seen', 'passed', 'dropped', 'malformed', 'non_ip', 'bytes_seen', 'events', 'events_lost_ring_full', 'events_lost_backpressure',
+]);
+
+/** One interface's counters: the common slots and the program's own. */
+export type InterfaceCounters = CommonCounters & Readonly<Record<string, bigint>>;
+
+/** A per-CPU counter map keyed by ifindex, summed over CPUs: slot i of each value is named
+ * slots[i - first]. */
+export function readPerInterface<S extends string>(map: BpfMap<number, Buffer>, slots: readonly S[], first = 0): Map<number, Record<S, bigint>> {
+  const out = new Map<number, Record<S, bigint>>();
+  for (const [ifindex, perCpu] of map.allPerCpu()) {
+    const sums = sumU64Slots(perCpu);
+    const snap = {} as Record<S, bigint>;
+    slots.forEach((name, i) => (snap[name] = sums[first + i] ?? 0n));
+    out.set(ifindex, snap);
+  }
+  return out;
 }
 
 const MAP_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(

@@ -7,12 +7,12 @@ import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { AttachmentStatus, AttachMode, Hook } from '../status/types.js';
-import type { Link, TcDirection } from '../kernel/link.js';
-import type { Program } from '../kernel/object.js';
-import type { AgentMetrics } from '../metrics/agent-metrics.js';
-import type { InterfaceRef } from './engine.js';
-import { tcRank } from './tc-pipeline.js';
+import type { AttachmentStatus, AttachMode, Hook } from '../../status/types.js';
+import type { Link, TcDirection } from '../../kernel/link.js';
+import type { Program } from '../../kernel/object.js';
+import type { AgentMetrics } from '../../metrics/agent-metrics.js';
+import type { InterfaceRef } from '../engine.js';
+import { tcRank } from '../tc-pipeline.js';
 
 /** bpffs refuses names with a dot (EPERM) and interface names may hold one (eth0.100); ':' is
  * never part of an interface name, so the mapping cannot collide. */

@@ -1,0 +1,54 @@
+// Maps shared between objects (`pinning LIBBPF_PIN_BY_NAME`: libbpf pins the first object's map
+// under <pin_root>/maps and every later object reuses the pin). A reused map keeps the size it
+// was created with, so every object naming it must be opened with that size: the size comes from
+// this one table, read from the config by the agent and handed to every engine
+// (EngineContext.sharedMapSizes). A program that shares a new map adds its line here.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { nativeCall } from '../../kernel/errors.js';
+import { loadNative, type NativeMapInfo } from '../../kernel/native.js';
+
+/** What the table reads of the config. */
+export interface SharedMapsView {
+  readonly conntrack: { readonly max_entries: number };
+}
+
+export interface SharedMap {
+  /** the program whose config sizes it */
+  readonly owner: string;
+  /** the config key of its size, for messages */
+  readonly sizedBy: string;
+  readonly maxEntries: (c: SharedMapsView) => number;
+}
+
+export const SHARED_MAPS: Readonly<Record<string, SharedMap>> = {
+  // the flow table: written by tc-conntrack, read by xdp-firewall's fast path (and later NAT)
+  ct_table: { owner: 'tc-conntrack', sizedBy: 'conntrack.max_entries', maxEntries: (c) => c.conntrack.max_entries },
+};
+
+/** Every shared map's size under `config`. */
+export function sharedMapSizes(config: SharedMapsView): Record<string, number> {
+  return Object.fromEntries(Object.entries(SHARED_MAPS).map(([name, m]) => [name, m.maxEntries(config)]));
+}
+
+/** A map already pinned at `pin` can be reused by an object whose map `want` describes only when
+ * both have the same geometry; libbpf would refuse with EINVAL and no word of why. Throws a
+ * message that says what differs and what to do. No pin: nothing to check. */
+export function checkPinnedShared(pin: string, want: Pick<NativeMapInfo, 'name' | 'keySize' | 'valueSize' | 'maxEntries'>): void {
+  if (!existsSync(pin)) return;
+  const native = loadNative();
+  const fd = nativeCall(() => native.objGet(pin), `opening pinned ${pin}`);
+  let have: ReturnType<typeof native.mapInfo>;
+  try {
+    have = nativeCall(() => native.mapInfo(fd), `map ${pin}`);
+  } finally {
+    native.closeFd(fd);
+  }
+  if (have.maxEntries === want.maxEntries && have.keySize === want.keySize && have.valueSize === want.valueSize) return;
+  const sizedBy = SHARED_MAPS[want.name]?.sizedBy ?? `the size of ${want.name}`;
+  throw new Error(
+    `the pinned map ${pin} holds ${have.maxEntries} entries of ${have.keySize}+${have.valueSize} bytes, ` +
+      `but ${sizedBy} is ${want.maxEntries} (entries of ${want.keySize}+${want.valueSize} bytes): ` +
+      `set ${sizedBy} back to ${have.maxEntries}, or stop every program using it and remove ${path.basename(pin)}'s pin to start it anew`,
+  );
+}
