@@ -38,14 +38,6 @@ export type LossReason = UserspaceLossReason | (typeof KERNEL_LOSS_REASONS)[numb
 
 export type HookKind = 'xdp' | 'tc-ingress' | 'tc-egress' | 'uprobe' | 'uretprobe';
 
-export interface RuleHit {
-  ruleId: string;
-  /** absolute packets matched (per-CPU sum) */
-  packets: number | bigint;
-  /** absolute bytes matched (per-CPU sum) */
-  bytes: number | bigint;
-}
-
 /** What an alert sink reports; AgentMetrics implements it so sinks need not know Prometheus. */
 export interface AlertSinkObserver {
   alertsWritten(sink: string, n: number): void;
@@ -90,8 +82,6 @@ export class AgentMetrics implements AlertSinkObserver {
     lostBackpressure: new MonotonicSeries<ProgIface>(['program', 'interface']),
   };
   private readonly extra = new MonotonicSeries<ProgIface & { counter: string }>(['program', 'interface', 'counter']);
-  private readonly ruleHits = new MonotonicSeries<{ rule_id: string }>(['rule_id']);
-  private readonly ruleBytes = new MonotonicSeries<{ rule_id: string }>(['rule_id']);
   /** key: JSON [program, reason] */
   private readonly userLoss = new Map<string, number>();
   private readonly received = new Map<string, number>();
@@ -121,8 +111,6 @@ export class AgentMetrics implements AlertSinkObserver {
     this.counter('program_reasons_total', 'Packets per program-specific reason slot (e.g. rule_hit, default_policy), from the kernel counters.', ['program', 'interface', 'counter'], () =>
       this.extra.entries(),
     );
-    this.counter('firewall_rule_hits_total', 'Packets matched per firewall rule.', ['rule_id'], () => this.ruleHits.entries());
-    this.counter('firewall_rule_hit_bytes_total', 'Bytes matched per firewall rule.', ['rule_id'], () => this.ruleBytes.entries());
     this.counter('events_total', 'Ring-buffer records submitted by the kernel program.', ['program'], () =>
       this.sumByProgram('events'),
     );
@@ -276,19 +264,6 @@ export class AgentMetrics implements AlertSinkObserver {
       const [p, i] = JSON.parse(k) as [string, string, string];
       if (p === program && i === iface) this.attached.delete(k);
     }
-  }
-
-  /** The firewall's per-rule hit counters (absolute). Replaces the whole set: a rule missing from
-   * `hits` was removed from the policy and its series disappear. */
-  setFirewallRuleHits(hits: Iterable<RuleHit>): void {
-    const seen = new Set<string>();
-    for (const h of hits) {
-      seen.add(h.ruleId);
-      this.ruleHits.observe({ rule_id: h.ruleId }, h.packets);
-      this.ruleBytes.observe({ rule_id: h.ruleId }, h.bytes);
-    }
-    this.ruleHits.remove((l) => !seen.has(l.rule_id));
-    this.ruleBytes.remove((l) => !seen.has(l.rule_id));
   }
 
   setMapUsage(program: string, map: string, entries: number, capacity: number): void {

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { metricFamilies, namingProblems } from '../../src/metrics/naming.js';
 import { ApiMetrics } from '../../src/metrics/api-metrics.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
+import { FirewallMetrics } from '../../src/engines/firewall/metrics.js';
 import { missingTools } from '../../src/lab/run.js';
 
 function promtool(text: string): { status: number | null; output: string } {
@@ -21,7 +22,7 @@ async function fullScrape(): Promise<string> {
   m.setKernelSnapshot('xdp-firewall', 'sn-veth0', {
     seen: 10, passed: 8, dropped: 2, malformed: 1, nonIp: 1, bytesSeen: 1000, events: 3, eventsLostFull: 1, eventsLostBackpressure: 1, extra: { rule_hit: 2 },
   });
-  m.setFirewallRuleHits([{ ruleId: 'r1', packets: 2, bytes: 120 }]);
+  FirewallMetrics.for(m.registry).setRuleHits([{ ruleId: 'r1', packets: 2, bytes: 120 }]);
   m.setMapUsage('xdp-firewall', 'fw_rules', 4, 8192);
   m.setAttached('xdp-firewall', 'sn-veth0', 'xdp', true);
   m.eventsReceived('xdp-firewall', 3);

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { ApiMetrics } from '../../src/metrics/api-metrics.js';
 import { AgentMetrics, type KernelCounters } from '../../src/metrics/agent-metrics.js';
 import { MonotonicSeries } from '../../src/metrics/monotonic.js';
+import { ConntrackMetrics } from '../../src/engines/conntrack/metrics.js';
+import { FirewallMetrics } from '../../src/engines/firewall/metrics.js';
+import { RatelimitMetrics } from '../../src/engines/ratelimit/metrics.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -136,21 +139,6 @@ describe('AgentMetrics', () => {
     assert.throws(() => m.alertsWritten('eve-file', -1), /count must be an integer >= 0, got -1/);
   });
 
-  it('replaces the firewall rule-hit set, monotonic per rule', async () => {
-    const m = new AgentMetrics({ defaultMetrics: false });
-    m.setFirewallRuleHits([
-      { ruleId: 'allow-ssh-v4', packets: 10, bytes: 600 },
-      { ruleId: 'deny-v6-scan', packets: 4n, bytes: 320n },
-    ]);
-    assert.equal(await value(m, 'ebpfsentinel_firewall_rule_hits_total', { rule_id: 'allow-ssh-v4' }), 10);
-    assert.equal(await value(m, 'ebpfsentinel_firewall_rule_hit_bytes_total', { rule_id: 'deny-v6-scan' }), 320);
-    // deny-v6-scan removed from the policy; allow-ssh-v4's map slot was rebuilt from zero
-    m.setFirewallRuleHits([{ ruleId: 'allow-ssh-v4', packets: 2, bytes: 120 }]);
-    assert.equal(await value(m, 'ebpfsentinel_firewall_rule_hits_total', { rule_id: 'allow-ssh-v4' }), 12);
-    assert.equal(await value(m, 'ebpfsentinel_firewall_rule_hit_bytes_total', { rule_id: 'allow-ssh-v4' }), 720);
-    assert.equal(await value(m, 'ebpfsentinel_firewall_rule_hits_total', { rule_id: 'deny-v6-scan' }), undefined);
-  });
-
   it('reports map fill and attachment state as gauges', async () => {
     const m = new AgentMetrics({ defaultMetrics: false });
     m.setMapUsage('xdp-firewall', 'fw_lpm_v4', 100000, 262144);
@@ -194,10 +182,13 @@ describe('AgentMetrics', () => {
     assert.equal(await value(m, 'ebpfsentinel_build_info', { version: '9.9.9' }), 1);
   });
 
-  it('documents every metric the agent and the API register in docs/metrics.md', async () => {
+  it('documents every metric the agent, the engines and the API register in docs/metrics.md', async () => {
     // every other module's metrics are checked against a real scrape in test/e2e/api-agent.test.ts
     const m = new AgentMetrics({ defaultMetrics: false });
     ApiMetrics.for(m.registry);
+    FirewallMetrics.for(m.registry);
+    ConntrackMetrics.for(m.registry);
+    RatelimitMetrics.for(m.registry);
     const registered = (await m.registry.getMetricsAsJSON()).map((x) => x.name).sort();
     const doc = readFileSync(path.join(repoRoot, 'docs', 'metrics.md'), 'utf8');
     const documented = new Set([...doc.matchAll(/^\| `(ebpfsentinel_[a-z0-9_]+)`/gm)].map((x) => x[1] as string));

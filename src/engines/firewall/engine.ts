@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ProgramStatus } from '../../status/types.js';
 import type { MapFill } from '../runtime/counters.js';
 import { ProgramRuntime } from '../runtime/program.js';
+import { FirewallMetrics } from './metrics.js';
 import { CLASSIFIER, type ClassifierStats } from './classifier.js';
 import type { AgentView } from '../engine.js';
 import type { FirewallConfig } from './schema.js';
@@ -52,9 +53,11 @@ export class FirewallEngine implements Engine<FirewallView> {
   private ruleNames = new Map<string, string>();
   /** the config whose policy is live (ctx.config until the first reload) */
   private config: FirewallView;
+  private readonly fwMetrics: FirewallMetrics;
 
   constructor(private readonly ctx: EngineContext<FirewallView>) {
     this.config = ctx.config;
+    this.fwMetrics = FirewallMetrics.for(ctx.metrics.registry);
     this.rt = new ProgramRuntime(ctx, {
       program: FIREWALL_PROGRAM,
       objectFile: FIREWALL_OBJECT_FILE,
@@ -140,7 +143,7 @@ export class FirewallEngine implements Engine<FirewallView> {
       const n = k.writer.numbers.numOf(r.ruleId);
       if (n !== undefined) byNum.set(n, r.ruleId);
     }
-    this.ctx.metrics.setFirewallRuleHits(k.readRuleHits(byNum.keys()).map((h) => ({ ruleId: byNum.get(h.ruleNum)!, packets: h.packets, bytes: h.bytes })));
+    this.fwMetrics.setRuleHits(k.readRuleHits(byNum.keys()).map((h) => ({ ruleId: byNum.get(h.ruleNum)!, packets: h.packets, bytes: h.bytes })));
   }
 
   status(): ProgramStatus {
