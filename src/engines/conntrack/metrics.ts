@@ -4,6 +4,7 @@
 // the counters here only ever grow (a reset of the source adds from zero again).
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../../metrics/agent-metrics.js';
+import { perRegistry } from '../../metrics/per-registry.js';
 import { CT_STATE_NAMES } from './states.js';
 
 /** Feeds a prom-client Counter from absolute readings. */
@@ -34,8 +35,6 @@ export interface ConntrackTotals {
   untracked: number;
 }
 
-const instances = new WeakMap<Registry, ConntrackMetrics>();
-
 export class ConntrackMetrics {
   private readonly entries: Gauge;
   private readonly maxEntries: Gauge;
@@ -53,14 +52,7 @@ export class ConntrackMetrics {
 
   /** One per registry: a conntrack engine stopped and started again by reloads keeps counting
    * into the same series (prom-client refuses a second registration of a name). */
-  static for(registry: Registry): ConntrackMetrics {
-    let m = instances.get(registry);
-    if (!m) {
-      m = new ConntrackMetrics(registry);
-      instances.set(registry, m);
-    }
-    return m;
-  }
+  static readonly for = perRegistry((registry) => new ConntrackMetrics(registry));
 
   private constructor(registry: Registry) {
     const p = `${METRIC_PREFIX}conntrack_`;

@@ -4,6 +4,7 @@
 import { Counter, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../../metrics/agent-metrics.js';
 import { MonotonicSeries } from '../../metrics/monotonic.js';
+import { perRegistry } from '../../metrics/per-registry.js';
 
 export interface RuleHit {
   ruleId: string;
@@ -13,22 +14,13 @@ export interface RuleHit {
   bytes: number | bigint;
 }
 
-const instances = new WeakMap<Registry, FirewallMetrics>();
-
 export class FirewallMetrics {
   private readonly packets = new MonotonicSeries<{ rule_id: string }>(['rule_id']);
   private readonly bytes = new MonotonicSeries<{ rule_id: string }>(['rule_id']);
 
   /** One per registry: a firewall restarted at runtime keeps counting into the same series
    * (MonotonicSeries absorbs the kernel counters starting again from zero). */
-  static for(registry: Registry): FirewallMetrics {
-    let m = instances.get(registry);
-    if (!m) {
-      m = new FirewallMetrics(registry);
-      instances.set(registry, m);
-    }
-    return m;
-  }
+  static readonly for = perRegistry((registry) => new FirewallMetrics(registry));
 
   private constructor(registry: Registry) {
     const series = (name: string, help: string, s: MonotonicSeries<{ rule_id: string }>): void => {

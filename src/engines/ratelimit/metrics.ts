@@ -4,23 +4,15 @@
 import { Counter, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../../metrics/agent-metrics.js';
 import { MonotonicSeries } from '../../metrics/monotonic.js';
+import { perRegistry } from '../../metrics/per-registry.js';
 import type { RlStats } from './kernel.js';
-
-const instances = new WeakMap<Registry, RatelimitMetrics>();
 
 export class RatelimitMetrics {
   private readonly stats = new MonotonicSeries<{ stat: string }>(['stat']);
 
   /** One per registry: an engine restarted by a reload keeps counting into the same series
    * (MonotonicSeries absorbs the kernel counters starting again from zero). */
-  static for(registry: Registry): RatelimitMetrics {
-    let m = instances.get(registry);
-    if (!m) {
-      m = new RatelimitMetrics(registry);
-      instances.set(registry, m);
-    }
-    return m;
-  }
+  static readonly for = perRegistry((registry) => new RatelimitMetrics(registry));
 
   private constructor(registry: Registry) {
     const stats = this.stats;
