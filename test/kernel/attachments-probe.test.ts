@@ -1,4 +1,4 @@
-// The engines' shared attachment bookkeeping (src/engines/attachments.ts) with a probe target:
+// The engines' shared attachment bookkeeping (src/engines/runtime/attachments.ts) with a probe target:
 // a uprobe and a uretprobe on a function of a binary compiled here, each pinned under the pin
 // root by program, hook, file, symbol (and pid), reported in status and in
 // ebpfsentinel_probe_attached, counting real calls; removed again with its pins and reported 0.
