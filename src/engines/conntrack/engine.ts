@@ -97,8 +97,7 @@ export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
     return {
       summary: { program: CONNTRACK_PROGRAM, timeouts: c.timeouts, gc_interval_secs: c.gc_interval_secs },
       commit: async () => {
-        const k = this.rt.kernel;
-        if (!k) throw new Error(`${CONNTRACK_PROGRAM} is not loaded`);
+        const k = this.rt.loadedKernel();
         k.writeTimeouts(c.timeouts);
         const intervalChanged = c.gc_interval_secs !== this.cfg.gc_interval_secs;
         this.cfg = c;

@@ -94,8 +94,7 @@ export class FirewallEngine implements Engine<FirewallView> {
     return {
       summary: { program: FIREWALL_PROGRAM, rules: compiled.rules.length, default_policy: compiled.defaultAction },
       commit: async () => {
-        const k = this.rt.kernel;
-        if (!k) throw new Error(`${FIREWALL_PROGRAM} is not loaded`);
+        const k = this.rt.loadedKernel();
         const res = k.writer.apply(compiled);
         this.config = next;
         this.ruleNames = new Map(next.firewall.rules.map((r) => [r.id, r.description ?? r.id]));

@@ -143,8 +143,7 @@ export class RatelimitEngine implements Engine<RatelimitView> {
         ...(choice ? { syn_cookie_path: choice.path } : {}),
       },
       commit: async () => {
-        const k = this.rt.kernel;
-        if (!k) throw new Error(`${RATELIMIT_PROGRAM} is not loaded`);
+        const k = this.rt.loadedKernel();
         let want = choice;
         if (want) {
           this.writeCookieConfig(k);

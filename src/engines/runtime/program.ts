@@ -101,7 +101,8 @@ export class ProgramRuntime<K extends ProgramKernel> {
     return k;
   }
 
-  private loadedKernel(): K {
+  /** the loaded kernel face; throws "<program> is not loaded" when it is not */
+  loadedKernel(): K {
     if (!this.k) throw new Error(`${this.spec.program} is not loaded`);
     return this.k;
   }
