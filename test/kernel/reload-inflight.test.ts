@@ -32,8 +32,20 @@ import { RATELIMIT_OBJECT } from './ratelimit-harness.js';
 const READER_OBJECT = path.join(REPO_ROOT, 'build', 'bpf-test', 'generation_reader.bpf.o');
 const NATIVE_ADDON = path.join(REPO_ROOT, 'native', 'build', 'Release', 'sentinel.node');
 const XDP_PASS = 2;
-/** how long a reader nobody releases stays in flight */
+/** how long a reader nobody releases stays in flight, at least */
 const HOLD_MS = 4000;
+
+/** Runs `f` and returns how long it took (ms). */
+function timed(f: () => unknown): number {
+  const t0 = performance.now();
+  f();
+  return performance.now() - t0;
+}
+
+/** A hold nobody releases must outlast the apply that flips while it is in flight: twenty times
+ * the slowest apply seen so far in this test (on a machine busy enough to slow an apply to
+ * seconds, a fixed hold ran out before the apply returned), at least HOLD_MS. */
+const holdFor = (slowestApplyMs: number): number => Math.min(120_000, Math.max(HOLD_MS, Math.ceil(slowestApplyMs * 20)));
 /** bpf/include/sentinel/fw_policy.h: the reader gets xdp-firewall's own */
 const FW_POLICY_MAPS = ['fw_active', 'fw_gen', 'fw_rules', 'fw_tree', 'fw_wide', 'fw_leaf', 'fw_lpm_v4', 'fw_lpm_v6'];
 /** bpf/include/sentinel/rl_policy.h: the reader gets xdp-ratelimit's own */
@@ -264,7 +276,7 @@ describe('a packet in flight across reloads keeps its whole generation', { skip 
     reader.setProbe({ holdMs: 20_000, slotV4: live.slotV4, slotV6: live.slotV6, addrV4: live.v4, addrV6: live.v6 });
     const held = await reader.hold('gr_firewall');
     const oldGen = reader.read().gen;
-    apply();
+    const applyMs = timed(apply);
     assert.equal(reader.read().done, 0, 'the reload flipped while the reader was in flight');
     const keysAfterFlip = setKeys();
     assert.equal(oldGen === 0 ? keysAfterFlip.gen0 : keysAfterFlip.gen1, 3, 'the switched-out generation keeps its 3 set entries after the flip');
@@ -288,8 +300,8 @@ describe('a packet in flight across reloads keeps its whole generation', { skip 
     //    generation the packet reads, so its apply must wait until the packet is done.
     const cur = firewallPolicy(i - 1);
     // Nobody can release this reader (the second apply blocks this thread): it holds for
-    // HOLD_MS, time enough for the first apply on a loaded machine.
-    reader.setProbe({ holdMs: HOLD_MS, slotV4: cur.slotV4, slotV6: cur.slotV6, addrV4: cur.v4, addrV6: cur.v6 });
+    // holdFor(): time enough for the first apply however loaded the machine is.
+    reader.setProbe({ holdMs: holdFor(applyMs), slotV4: cur.slotV4, slotV6: cur.slotV6, addrV4: cur.v4, addrV6: cur.v6 });
     const held2 = await reader.hold('gr_firewall');
     apply();
     assert.equal(reader.read().done, 0, 'the first reload flipped while the reader was in flight');
@@ -343,7 +355,7 @@ describe('a packet in flight across reloads keeps its whole generation', { skip 
     //    ends only once the packet is done.
     reader.setProbe({ holdMs: 20_000 });
     const held = await reader.hold('gr_ratelimit');
-    apply();
+    const applyMs = timed(apply);
     assert.equal(reader.read().done, 0, 'the reload flipped while the reader was in flight');
     const settling = rl.settle();
     await stillWaiting(settling, reader, 300);
@@ -356,7 +368,7 @@ describe('a packet in flight across reloads keeps its whole generation', { skip 
     assert.match(await held.exited, new RegExp(`retval ${XDP_PASS}`));
 
     // 2. Two reloads back to back: the second rewrites the reader's generation.
-    reader.setProbe({ holdMs: HOLD_MS });
+    reader.setProbe({ holdMs: holdFor(applyMs) });
     const held2 = await reader.hold('gr_ratelimit');
     apply();
     assert.equal(reader.read().done, 0, 'the first reload flipped while the reader was in flight');
