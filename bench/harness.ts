@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { NativeBridge } from '../src/kernel/native.js';
 import { refineSample, splitRepeats, summarize, type CallTiming, type RefinedSample } from './stats.js';
 
-export const XDP_VERDICT: Readonly<Record<number, string>> = { 0: 'XDP_ABORTED', 1: 'XDP_DROP', 2: 'XDP_PASS', 3: 'XDP_TX', 4: 'XDP_REDIRECT' };
+const XDP_VERDICT: Readonly<Record<number, string>> = { 0: 'XDP_ABORTED', 1: 'XDP_DROP', 2: 'XDP_PASS', 3: 'XDP_TX', 4: 'XDP_REDIRECT' };
 export const XDP_DROP = 1;
 export const XDP_PASS = 2;
 
@@ -30,7 +30,7 @@ export interface Subject {
 
 /** CPU time of the calling thread in ns (schedstat's first field: time on a CPU). Node 20 has no
  * per-thread CPU clock; process.cpuUsage() would add V8's helper threads. */
-export function threadCpuNs(): number {
+function threadCpuNs(): number {
   const text = readFileSync('/proc/thread-self/schedstat', 'utf8');
   const ns = Number(text.slice(0, text.indexOf(' ')));
   if (!Number.isFinite(ns)) throw new Error(`/proc/thread-self/schedstat: cannot read "${text.trim()}"`);

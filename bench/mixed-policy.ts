@@ -40,13 +40,6 @@ const GROUPS: readonly [Shape, 'allow' | 'deny', number][] = [
 /** Blocks of GROUPS one after another (each a fifth of the policy). */
 export const BLOCKS = 5;
 
-/** A packet no rule matches (its addresses sit in the generator's reserved ranges), so both
- * firewalls walk their whole structure and then apply the default deny. */
-export const UNMATCHED: Readonly<Record<IpFamily, { src: string; dst: string; sport: number; dport: number }>> = {
-  4: { src: '198.18.7.7', dst: '198.19.9.9', sport: 61_000, dport: 9 },
-  6: { src: '2001:db8:7::7', dst: '2001:db8:9::9', sport: 61_000, dport: 9 },
-};
-
 /** Networks of one family that do not overlap each other (nftables refuses overlapping elements
  * in concatenated interval sets, and the firewall would shadow them anyway). */
 function disjointNets(family: IpFamily, count: number, seed: number): Cidr[] {

@@ -8,7 +8,7 @@ import type { NativeBridge } from '../src/kernel/native.js';
 import { udpFrame } from '../test/support/frames.js';
 import { XDP_DROP, XDP_PASS, type Subject } from './harness.js';
 
-export const RATELIMIT_PROGRAM = 'xdp-ratelimit';
+const RATELIMIT_PROGRAM = 'xdp-ratelimit';
 
 const SRC = { pass: { 4: '198.18.0.10', 6: '2001:db8::10' }, drop: { 4: '198.18.0.66', 6: '2001:db8::66' } } as const;
 const DST = { 4: '198.18.1.1', 6: '2001:db8:0:1::1' } as const;

@@ -65,7 +65,7 @@ const histogramSchema = z.strictObject({
   p99: z.number().int().nonnegative(),
   max: z.number().int().nonnegative(),
 });
-export const walkSchema = z.strictObject({
+const walkSchema = z.strictObject({
   frames: z.number().int().positive(),
   depth: histogramSchema,
   candidates: histogramSchema,
@@ -174,7 +174,7 @@ const scalingSchema = z.strictObject({
   ),
 });
 
-export const resultsSchema = z.strictObject({
+const resultsSchema = z.strictObject({
   version: z.literal(RESULTS_VERSION),
   generated_at: z.string(),
   duration_s: z.number().nonnegative(),

@@ -108,7 +108,7 @@ export function percentiles(values: readonly number[]): Percentiles {
   return { p50: r2(quantileSorted(s, 0.5)), p99: r2(quantileSorted(s, 0.99)), max: r2(s[s.length - 1]!), frames: s.length };
 }
 
-export const SCALING_METHOD =
+const SCALING_METHOD =
   'Per-frame timing through a sweep rig: one BPF_PROG_TEST_RUN runs many frames, each written over the buffer at the start of its group of runs and stamped there (bpf_ktime_get_ns), every run tail-calling the program under test. warm: each frame run per_frame_runs times in a row; rotating: every frame once per pass over the whole set. Per frame the lowest of the sweeps (noise only adds), minus the same sweep into a bare XDP_PASS: the program\'s own ns per packet (the XDP hook excluded). Frames: a packet aimed at each rule of the family (several per rule where the policy has fewer than 1,000), and as many near misses (an aimed packet moved to a port or ICMP type no rule on its way takes). Every call checked through the program\'s counters, rule hits and events.';
 
 export function scalingSummaryOf(input: ScalingInput): ScalingResult {

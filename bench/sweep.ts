@@ -5,8 +5,8 @@
 // the same way and subtracts that.
 import type { NativeBridge } from '../src/kernel/native.js';
 
-export const SWEEP_FRAME_MAX = 128;
-export const SWEEP_FRAMES_MAX = 16384;
+const SWEEP_FRAME_MAX = 128;
+const SWEEP_FRAMES_MAX = 16384;
 
 export interface SweepTarget {
   id: string;

@@ -23,9 +23,9 @@ import type { Contender, ThroughputChildResult, ThroughputChildSpec, ThroughputR
 import { runProblems, throughputFigures, throughputGoal, throughputRatios, SOURCE_MARGIN, type ThroughputFigure, type ThroughputGoal, type ThroughputRatios } from './throughput-figures.js';
 import { walkStats, type WalkStats } from './walk-stats.js';
 
-export const THROUGHPUT_RULES = 10_000;
+const THROUGHPUT_RULES = 10_000;
 /** Distinct flows per family (each aimed at a deny rule). */
-export const THROUGHPUT_FLOWS = 4096;
+const THROUGHPUT_FLOWS = 4096;
 
 export interface ThroughputSettings {
   /** copies of each lap sent to the receiver */

@@ -11,7 +11,7 @@ import { bytesCodec, sumU64Slots, u32Codec } from '../src/kernel/map.js';
 import type { NativeBridge } from '../src/kernel/native.js';
 
 /** fw_walk_stats slots (xdp_firewall.bpf.c FW_WS_*). */
-export const WS = { PACKETS: 0, DEPTH: 1, CANDS: 17, RULES: 81, SLOTS: 145, DEPTH_BUCKETS: 16, COUNT_BUCKETS: 64 } as const;
+const WS = { PACKETS: 0, DEPTH: 1, CANDS: 17, RULES: 81, SLOTS: 145, DEPTH_BUCKETS: 16, COUNT_BUCKETS: 64 } as const;
 
 export interface Histogram {
   /** value -> frames (the last bucket holds that value or more) */

@@ -6,9 +6,9 @@ import { knownSecrets, type SecretRedactor } from './config/secrets.js';
 
 export type { Logger } from 'pino';
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const LOG_FORMATS = ['json', 'text'] as const;
+const LOG_FORMATS = ['json', 'text'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Anything with a string write(): process.stderr, a file stream, a test collector. */
@@ -96,7 +96,7 @@ function indent(s: string): string {
 }
 
 /** A pino destination that writes formatLogLine() of each record to `sink`. */
-export function textDestination(sink: LineSink): DestinationStream {
+function textDestination(sink: LineSink): DestinationStream {
   return {
     write(chunk: string): void {
       sink.write(formatLogLine(chunk));

@@ -34,7 +34,7 @@ interface AjvIssue {
 }
 
 /** "querystring/foo must be integer", naming the unknown key for additionalProperties. */
-export function validationMessage(context: string | undefined, issues: AjvIssue[]): string {
+function validationMessage(context: string | undefined, issues: AjvIssue[]): string {
   return issues
     .map((i) => {
       const where = `${context ?? 'request'}${i.instancePath ?? ''}`;
@@ -46,7 +46,7 @@ export function validationMessage(context: string | undefined, issues: AjvIssue[
 }
 
 /** The control plane's typed errors as HTTP: its message already names the key or the rule. */
-export function controlErrorStatus(err: ControlError): { status: number; code: string } {
+function controlErrorStatus(err: ControlError): { status: number; code: string } {
   if (err instanceof ValidationError) return { status: 400, code: 'VALIDATION_ERROR' };
   if (err instanceof NotFoundError) return { status: 404, code: 'NOT_FOUND' };
   if (err instanceof ConflictError) return { status: 409, code: 'CONFLICT' };

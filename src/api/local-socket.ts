@@ -36,7 +36,7 @@ export interface LocalSocketListener {
 }
 
 /** gid of a group name or number; throws naming the group when it does not exist. */
-export function resolveGroup(group: string | number): number {
+function resolveGroup(group: string | number): number {
   if (typeof group === 'number') return group;
   let line: string;
   try {

@@ -5,7 +5,7 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { MIN_ROLE_VALUES, type MinRole } from './auth/types.js';
 
-export const MIN_ROLES = MIN_ROLE_VALUES;
+const MIN_ROLES = MIN_ROLE_VALUES;
 export type { MinRole };
 
 /** Routes registered by plugins we do not write (Swagger UI's pages and assets) are public. */
@@ -15,7 +15,7 @@ function isPublicPluginRoute(url: string): boolean {
   return PUBLIC_PREFIXES.some((p) => url === p || url.startsWith(`${p}/`));
 }
 
-export function minRoleOf(route: Pick<RouteOptions, 'config'>): MinRole | undefined {
+function minRoleOf(route: Pick<RouteOptions, 'config'>): MinRole | undefined {
   const c = route.config as { minRole?: unknown } | undefined;
   const r = c?.minRole;
   return typeof r === 'string' && (MIN_ROLES as readonly string[]).includes(r) ? (r as MinRole) : undefined;

@@ -11,9 +11,9 @@ import { viaLocalSocket } from './local-socket.js';
 import { AlertStream, parseLastEventId, StreamSlots } from './sse.js';
 import type { AlertQuery, ApiDeps, ApiOptions } from './types.js';
 
-export const MAX_ALERT_PAGE = 1000;
+const MAX_ALERT_PAGE = 1000;
 /** agent.api_sse defaults */
-export const DEFAULT_SSE_LIMITS = { max_streams: 64, max_streams_per_client: 8 } as const;
+const DEFAULT_SSE_LIMITS = { max_streams: 64, max_streams_per_client: 8 } as const;
 const severity = { type: 'string', enum: [...SEVERITIES] } as const;
 const time = { type: 'string', format: 'date-time' } as const;
 

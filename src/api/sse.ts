@@ -30,7 +30,7 @@ export type SseEnd = 'client_closed' | 'too_slow' | 'server_closing' | 'error';
 
 const rank = (s: Severity): number => SEVERITIES.indexOf(s);
 
-export function sseFrame(row: StoredAlertRow): string {
+function sseFrame(row: StoredAlertRow): string {
   return `id: ${row.id}\nevent: alert\ndata: ${JSON.stringify({ id: row.id, ...toEveRecord(row.alert) })}\n\n`;
 }
 

@@ -11,15 +11,15 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Command } from 'commander';
 
-export const EXIT_OK = 0;
-export const EXIT_API_ERROR = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_CONNECT = 3;
+const EXIT_OK = 0;
+const EXIT_API_ERROR = 1;
+const EXIT_USAGE = 2;
+const EXIT_CONNECT = 3;
 
-export const DEFAULT_SOCKET = '/run/ebpfsentinel/api.sock';
+const DEFAULT_SOCKET = '/run/ebpfsentinel/api.sock';
 /** an example TCP URL for messages (TCP is off unless the agent sets agent.http_port) */
 const EXAMPLE_API = 'https://127.0.0.1:8443';
-export const OUTPUT_FORMATS = ['table', 'json'] as const;
+const OUTPUT_FORMATS = ['table', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** The API answered with an error; `status` is the HTTP status, `code` the API's error code. */
@@ -106,7 +106,7 @@ export function clientOptions(flags: CommonFlags, env: NodeJS.ProcessEnv = proce
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
-export function withQuery(path: string, query: Query = {}): string {
+function withQuery(path: string, query: Query = {}): string {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
   const s = qs.toString();

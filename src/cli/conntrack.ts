@@ -79,7 +79,7 @@ export function renderFlows(page: ConntrackPage): string {
   return `${table}${page.flows.length} shown, ${page.matched} matching, ${page.total} tracked\n`;
 }
 
-export async function conntrackCommand(flags: ConntrackFlags): Promise<void> {
+async function conntrackCommand(flags: ConntrackFlags): Promise<void> {
   const format = outputFormat(flags);
   const query = conntrackQuery(flags);
   const page = await new SentinelClient(clientOptions(flags)).get<ConntrackPage>('/api/v1/conntrack', query);

@@ -21,7 +21,7 @@ export interface ParsedList {
   hostBitLines: { line: number; cidr: Cidr }[];
 }
 
-export const MAX_ISSUES_PER_FILE = 20;
+const MAX_ISSUES_PER_FILE = 20;
 
 export function parseCidrList(text: string): ParsedList {
   const cidrs: Cidr[] = [];

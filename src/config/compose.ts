@@ -14,7 +14,7 @@ import type { ConfigSection, CrossCheck, SectionContext, SourcePosition } from '
 import { YamlSource } from './yaml-source.js';
 import { strictObject, UNKNOWN_KEYS_TAG } from './zod-helpers.js';
 
-export const MAX_CONFIG_BYTES = 10 * 1024 * 1024;
+const MAX_CONFIG_BYTES = 10 * 1024 * 1024;
 const MAX_WARNINGS = 50;
 
 /** Any section: a list of them keeps each element's own types through the mapped types below. */
@@ -82,7 +82,7 @@ function issueFromZod(iss: z.core.$ZodIssue, file: string, src: YamlSource): Con
 }
 
 /** Reading order: a person fixes the file top to bottom. Stable for equal positions. */
-export function sortByPosition(issues: ConfigIssue[]): ConfigIssue[] {
+function sortByPosition(issues: ConfigIssue[]): ConfigIssue[] {
   return issues
     .map((i, n) => ({ i, n }))
     .sort((a, b) => a.i.line - b.i.line || a.i.column - b.i.column || a.n - b.n)

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { VERSION } from '../version.js';
 import { inputJsonSchemas } from './zod-helpers.js';
 
-export const CONFIG_SCHEMA_ID = 'https://ebpfsentinel.invalid/schema/config.json';
+const CONFIG_SCHEMA_ID = 'https://ebpfsentinel.invalid/schema/config.json';
 
 /** The JSON Schema of a composed config (src/catalog.ts configFormat.schema). */
 export function configJsonSchema(configSchema: z.ZodType): Record<string, unknown> {

@@ -24,7 +24,7 @@ export function permissionAdvice(file: string, mode: number): string {
 /** Reads one secret file: absolute path, a regular file readable by its owner only, not empty.
  * One trailing newline is dropped (editors and `echo` add it). Returns the value, or the
  * problem. */
-export function readSecretFile(file: string): { value: string } | { problem: string } {
+function readSecretFile(file: string): { value: string } | { problem: string } {
   if (!path.isAbsolute(file)) return { problem: `expected an absolute path to a file holding the secret; got ${show(file)}` };
   let fd: number;
   try {
@@ -47,7 +47,7 @@ export function readSecretFile(file: string): { value: string } | { problem: str
 }
 
 /** Reads one secret from the environment; the variable must be set and not empty. */
-export function readSecretEnv(name: string, env: NodeJS.ProcessEnv = process.env): { value: string } | { problem: string } {
+function readSecretEnv(name: string, env: NodeJS.ProcessEnv = process.env): { value: string } | { problem: string } {
   if (!ENV_NAME.test(name)) return { problem: `expected an environment variable name (letters, digits, "_"); got ${show(name)}` };
   const value = env[name];
   if (value === undefined || value === '') return { problem: `environment variable ${name} is not set (or empty)` };

@@ -17,7 +17,7 @@ export const MASK = '***';
 /** Values shorter than this are masked where they are a whole field, but not cut out of free
  * text: "1" or "yes" would otherwise vanish from every log line. Credentials are longer (API
  * keys: at least 16 characters). */
-export const MIN_REDACTED_LENGTH = 6;
+const MIN_REDACTED_LENGTH = 6;
 
 const marks = new WeakMap<z.ZodType, SecretKind>();
 
@@ -25,10 +25,6 @@ const marks = new WeakMap<z.ZodType, SecretKind>();
 export function secret<T extends z.ZodType>(schema: T, kind: SecretKind = 'value'): T {
   marks.set(schema, kind);
   return schema;
-}
-
-export function secretKind(schema: z.ZodType): SecretKind | undefined {
-  return marks.get(schema);
 }
 
 /** One marked field: its key path with `[]` for any list index and `{}` for any map key,

@@ -8,7 +8,7 @@ import { didYouMean, show } from './messages.js';
  * positioned at its own key in the YAML. */
 export const UNKNOWN_KEYS_TAG = '\u0000unknown-keys\u0000';
 
-export function unknownKeyMessage(key: string, known: readonly string[], unsupported: Readonly<Record<string, string>>): string {
+function unknownKeyMessage(key: string, known: readonly string[], unsupported: Readonly<Record<string, string>>): string {
   const hint = unsupported[key];
   if (hint !== undefined) return `\`${key}\` is not supported by this version${hint ? ` (${hint})` : ''}`;
   return `unknown key "${key}"${didYouMean(key, known)} (expected one of: ${known.join(', ')})`;
@@ -93,9 +93,3 @@ export const bool = () =>
     if (typeof v !== 'boolean') fail(`expected true or false; got ${show(v)}`);
     return v as boolean;
   }, { type: 'boolean' });
-
-export const str = (what = 'a string') =>
-  custom((v, fail): string => {
-    if (typeof v !== 'string' || v.length === 0) fail(`expected ${what}; got ${show(v)}`);
-    return v as string;
-  }, { type: 'string', minLength: 1 });

@@ -73,7 +73,7 @@ function isPortRange(v: unknown): v is PortRange {
 }
 
 /** A parsed rule back in the config file's shape (for file rules in API answers). */
-export function renderRule(r: FirewallRuleConfig): Record<string, unknown> {
+function renderRule(r: FirewallRuleConfig): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r)) {
     if (v === undefined) continue;

@@ -15,7 +15,7 @@ export interface ConfigWatchOptions {
   log?: Logger;
 }
 
-export function contentHash(text: string | Buffer): string {
+function contentHash(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }
 

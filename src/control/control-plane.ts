@@ -65,7 +65,7 @@ export interface ControlPlaneDeps {
  * judged again on reload (allow_unauthenticated_api: with the new auth section). */
 export const RESTART_KEYS = ['interfaces', 'xdp_mode', 'api_socket', 'api_socket_group', 'http_port', 'bind_address', 'tls', 'api_rate_limit', 'api_sse', 'swagger_ui', 'pin_root', 'log_level', 'log_format', 'ring_buffer_size', 'metrics_interval_ms'] as const;
 /** Sections opened once at start (the store): likewise kept and reported. */
-export const RESTART_SECTIONS = ['storage'] as const;
+const RESTART_SECTIONS = ['storage'] as const;
 
 function describe(err: unknown): { error: string; issues?: ReloadOutcome['issues'] } {
   if (err instanceof ConfigError) return { error: err.issues.map(formatIssue).join('\n'), issues: err.issues.map((i) => ({ ...i })) };

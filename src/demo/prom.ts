@@ -15,7 +15,7 @@ function unescapeLabel(v: string): string {
 
 export class PromParseError extends Error {}
 
-export function parsePrometheusText(text: string): Sample[] {
+function parsePrometheusText(text: string): Sample[] {
   const out: Sample[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();

@@ -4,7 +4,7 @@ import type { FirewallRuleConfig } from '../engines/firewall/schema.js';
 import type { MetricsSnapshot } from './prom.js';
 import type { StepResult } from './scenario.js';
 
-export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, rightAlign: ReadonlySet<number> = new Set()): string {
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, rightAlign: ReadonlySet<number> = new Set()): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (cells: readonly string[]): string =>
     cells

@@ -47,17 +47,17 @@ export interface DoctorOptions {
 }
 
 /** Oldest kernel the agent supports, and why. */
-export const MIN_KERNEL: readonly [number, number] = [5, 17];
+const MIN_KERNEL: readonly [number, number] = [5, 17];
 const MIN_KERNEL_WHY = 'bpf_loop, BPF ring buffers, bpf_ktime_get_boot_ns';
 /** TCX links (BPF_TCX_INGRESS/EGRESS) arrived in 6.6. */
-export const TCX_KERNEL: readonly [number, number] = [6, 6];
+const TCX_KERNEL: readonly [number, number] = [6, 6];
 
-export const REQUIRED_PROG_TYPES: readonly BpfProgTypeName[] = ['XDP', 'SCHED_CLS'];
-export const REQUIRED_MAP_TYPES: readonly BpfMapTypeName[] = [
+const REQUIRED_PROG_TYPES: readonly BpfProgTypeName[] = ['XDP', 'SCHED_CLS'];
+const REQUIRED_MAP_TYPES: readonly BpfMapTypeName[] = [
   'HASH', 'ARRAY', 'PERCPU_HASH', 'PERCPU_ARRAY', 'LPM_TRIE', 'RINGBUF', 'PROG_ARRAY', 'LRU_HASH',
 ];
 /** Helpers the programs call, probed in the program type that calls them. */
-export const REQUIRED_HELPERS: readonly [BpfHelperName, BpfProgTypeName][] = [
+const REQUIRED_HELPERS: readonly [BpfHelperName, BpfProgTypeName][] = [
   ['ringbuf_reserve', 'XDP'],
   ['ringbuf_query', 'XDP'],
   ['loop', 'XDP'],
@@ -85,7 +85,7 @@ const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;
 const CAP_BPF = 39n;
 
-export function parseKernelRelease(release: string): [number, number, number] | null {
+function parseKernelRelease(release: string): [number, number, number] | null {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
   if (!m) return null;
   return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];

@@ -61,21 +61,3 @@ export const BpfHelper = {
 } as const;
 export type BpfHelperName = keyof typeof BpfHelper;
 
-/** enum bpf_attach_type values the bridge uses (TCX is missing from Debian 12's headers). */
-export const BpfAttachType = {
-  XDP: 37,
-  TCX_INGRESS: 46,
-  TCX_EGRESS: 47,
-} as const;
-
-/** Reverse lookup for messages: a map type number as its name, or "type <n>". */
-export function mapTypeName(type: number): string {
-  for (const [name, id] of Object.entries(BpfMapType)) if (id === type) return name.toLowerCase();
-  return `type ${type}`;
-}
-
-/** Reverse lookup for messages: a program type number as its name, or "type <n>". */
-export function progTypeName(type: number): string {
-  for (const [name, id] of Object.entries(BpfProgType)) if (id === type) return name.toLowerCase();
-  return `type ${type}`;
-}

@@ -9,7 +9,7 @@ import { toBpfError, nativeCall } from './errors.js';
 import { loadNative } from './native.js';
 
 /** Settles once every BPF program running when it was called has returned. */
-export async function programsFinished(): Promise<void> {
+async function programsFinished(): Promise<void> {
   try {
     await loadNative().waitForPrograms();
   } catch (e) {
@@ -18,7 +18,7 @@ export async function programsFinished(): Promise<void> {
 }
 
 /** programsFinished() on the calling thread (blocks it for one grace period). */
-export function programsFinishedSync(): void {
+function programsFinishedSync(): void {
   nativeCall(() => loadNative().waitForProgramsSync(), 'waiting for packets in flight');
 }
 

@@ -33,8 +33,8 @@ export type TcAnchor =
 
 /** Ranks are small positive integers; the priority range they map to stays clear of the one
  * tc(8) hands out by itself (from 0xC000 down) and of hand-picked low ones. */
-export const TC_RANK_MAX = 999;
-export const TC_CLSACT_PRIORITY_BASE = 20000;
+const TC_RANK_MAX = 999;
+const TC_CLSACT_PRIORITY_BASE = 20000;
 
 export function checkTcRank(rank: number): void {
   if (!Number.isInteger(rank) || rank < 1 || rank > TC_RANK_MAX) throw new RangeError(`a TC rank is an integer from 1 to ${TC_RANK_MAX}, got ${rank}`);

@@ -5,11 +5,9 @@ import { randomBytes } from 'node:crypto';
 
 /** Linux IFNAMSIZ is 16 including the NUL. */
 export const IFNAME_MAX = 15;
-export const LAB_PREFIX = 'esn';
+const LAB_PREFIX = 'esn';
 const SUFFIX_LEN = 4;
 export const RUN_PREFIX_LEN = LAB_PREFIX.length + SUFFIX_LEN;
-/** room left in an interface name after the run prefix */
-export const ROLE_MAX = IFNAME_MAX - RUN_PREFIX_LEN;
 
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 

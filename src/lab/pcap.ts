@@ -2,7 +2,7 @@
 // inspected and crafted frames can be fed to tcpdump for an independent decode.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-export const LINKTYPE_ETHERNET = 1;
+const LINKTYPE_ETHERNET = 1;
 const MAGIC_US = 0xa1b2c3d4;
 const MAGIC_NS = 0xa1b23c4d;
 

@@ -18,9 +18,9 @@ export interface RunResult {
   timedOut: boolean;
 }
 
-export const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
 
-export class LabCommandError extends Error {
+class LabCommandError extends Error {
   constructor(
     readonly argv: readonly string[],
     readonly result: RunResult,

@@ -6,7 +6,7 @@ export interface PortRange {
   readonly hi: number;
 }
 
-export const PORT_FORMS = 'a port 0-65535, a range "lo-hi" or {start, end}';
+const PORT_FORMS = 'a port 0-65535, a range "lo-hi" or {start, end}';
 
 const PORT_TEXT = /^\s*([0-9]+)\s*$/;
 const RANGE_TEXT = /^\s*([0-9]+)\s*-\s*([0-9]+)\s*$/;

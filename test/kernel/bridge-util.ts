@@ -36,13 +36,13 @@ export function uniqueName(prefix: string): string {
 }
 
 /** A distinct /24 of 198.18.0.0/15 and /64 of 2001:db8::/32 per test run and pair. */
-export function subnetIds(): { v4: string; v6: string } {
+function subnetIds(): { v4: string; v6: string } {
   const n = ((process.pid * 7 + counter * 13) % 250) + 1;
   const m = (process.pid + counter) % 250;
   return { v4: `198.18.${n}.`, v6: `2001:db8:${n.toString(16)}:${m.toString(16)}::` };
 }
 
-export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; env?: NodeJS.ProcessEnv } = {}): string {
+function sh(cmd: string, args: string[], opts: { allowFail?: boolean; env?: NodeJS.ProcessEnv } = {}): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: opts.env ?? process.env });
   if (r.status !== 0 && !opts.allowFail) {
     throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);

@@ -2,7 +2,7 @@
 // RFC 8200 §8.1 for IPv6).
 
 /** One's-complement sum of 16-bit big-endian words, folded to 16 bits (not yet inverted). */
-export function onesComplementSum(parts: readonly Uint8Array[]): number {
+function onesComplementSum(parts: readonly Uint8Array[]): number {
   let sum = 0;
   // Odd-length parts are only allowed last: RFC 1071 pads the final byte, not each part.
   for (let p = 0; p < parts.length; p++) {

@@ -4,7 +4,7 @@
 import { bytesToIpv4, bytesToIpv6, bytesToMac, ipv6ToBytes } from '../../src/lab/inet.js';
 import { internetChecksum, pseudoHeader } from './checksum.js';
 
-export class FrameParseError extends Error {
+class FrameParseError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'FrameParseError';

@@ -1,19 +1,19 @@
 // Builds exact Ethernet frames for kernel tests (BPF_PROG_TEST_RUN), pcaps and assertions.
 // Every length and checksum is computed from the bytes actually emitted unless the spec overrides
 // it, which is how malformed frames are made on purpose (see malformed.ts).
-import { familyOf, ipToBytes, ipv4ToBytes, ipv6ToBytes, macToBytes } from '../../src/lab/inet.js';
+import { familyOf, ipv4ToBytes, ipv6ToBytes, macToBytes } from '../../src/lab/inet.js';
 import { internetChecksum, pseudoHeader } from './checksum.js';
 
-export { parseFrame, verifyIpv4Checksum, verifyL4Checksum, ipPacketOf, FrameParseError } from './frame-parse.js';
+export { parseFrame, verifyIpv4Checksum, verifyL4Checksum, ipPacketOf } from './frame-parse.js';
 export type { ParsedFrame, ParsedIpv4, ParsedIpv6, ParsedL4, ParsedExt } from './frame-parse.js';
 
-export const ETH_P_IP = 0x0800;
-export const ETH_P_IPV6 = 0x86dd;
+const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
 export const ETH_P_ARP = 0x0806;
-export const ETH_P_8021Q = 0x8100;
-export const ETH_P_8021AD = 0x88a8;
+const ETH_P_8021Q = 0x8100;
+const ETH_P_8021AD = 0x88a8;
 
-export const IPPROTO = { hopopts: 0, icmp: 1, tcp: 6, udp: 17, routing: 43, fragment: 44, esp: 50, ah: 51, icmpv6: 58, none: 59, dstopts: 60 } as const;
+const IPPROTO = { hopopts: 0, icmp: 1, tcp: 6, udp: 17, routing: 43, fragment: 44, esp: 50, ah: 51, icmpv6: 58, none: 59, dstopts: 60 } as const;
 
 export const DEFAULT_SRC_MAC = '02:00:00:00:00:01';
 export const DEFAULT_DST_MAC = '02:00:00:00:00:02';
@@ -75,7 +75,7 @@ export interface Ipv6Spec {
 }
 
 export type TcpFlagName = 'fin' | 'syn' | 'rst' | 'psh' | 'ack' | 'urg' | 'ece' | 'cwr';
-export const TCP_FLAG_BITS: Record<TcpFlagName, number> = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, urg: 0x20, ece: 0x40, cwr: 0x80 };
+const TCP_FLAG_BITS: Record<TcpFlagName, number> = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, urg: 0x20, ece: 0x40, cwr: 0x80 };
 
 export interface TcpSpec {
   proto: 'tcp';
@@ -504,5 +504,3 @@ export const ipv4Options = {
     return b;
   },
 };
-
-export { ipToBytes };

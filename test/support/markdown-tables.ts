@@ -12,7 +12,7 @@ export interface MdTable {
 }
 
 /** Cells of one table row: split on | outside backticks (a `a \| b` cell keeps its escaped bar). */
-export function splitRow(line: string): string[] {
+function splitRow(line: string): string[] {
   const cells: string[] = [];
   let cur = '';
   let code = false;

@@ -20,7 +20,7 @@ const DROP = new Set(['deny', 'drop', 'block']);
 const ALERT_MODES = new Set(['alert', 'monitor', 'observe']);
 const PROTOCOLS: Record<string, number | null> = { any: null, '*': null, tcp: 6, udp: 17, icmp: 1, icmpv6: 58 };
 
-export class NftTranslateError extends Error {}
+class NftTranslateError extends Error {}
 
 function fail(where: string, what: string): never {
   throw new NftTranslateError(`${where}: ${what}`);
@@ -75,7 +75,7 @@ function protocolOf(where: string, v: unknown): number | null {
 /** The nft statements of one config rule: one line per address family (and per source ×
  * destination network, so no anonymous set ever holds overlapping intervals); none when the
  * rule can match nothing. */
-export function ruleToNft(rule: Record<string, unknown>, alert: boolean, where = 'rule'): string[] {
+function ruleToNft(rule: Record<string, unknown>, alert: boolean, where = 'rule'): string[] {
   for (const k of ['src_alias', 'dst_alias', 'vlan_id', 'state']) if (rule[k] !== undefined) fail(where, `${k} is not translated`);
   const action = String(rule.action ?? '').toLowerCase();
   let verdict: Verdict;

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { writePcap } from '../../src/lab/pcap.js';
 
-export { writePcap, readPcap, encodePcap, decodePcap } from '../../src/lab/pcap.js';
 
 /**
  * Writes frames to a temporary pcap and returns tcpdump's verbose decode, one string per

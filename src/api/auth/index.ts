@@ -17,8 +17,7 @@ import { loadJwtKey, verifyJwt, type JwtKey } from './jwt.js';
 import { AuthFailure, MIN_ROLE_VALUES, ROLE_RANK, type MinRole, type Principal } from './types.js';
 
 export type { AuthConfig } from '../../config/sections/auth.js';
-export { ROLES } from '../../config/sections/auth.js';
-export type { AuthVia, MinRole, Principal, Role } from './types.js';
+export type { MinRole, Principal } from './types.js';
 export { roleFromClaim } from './jwt.js';
 
 export interface AuthLog {
@@ -34,9 +33,9 @@ export interface InstallAuthOptions {
   failureThrottle?: ThrottleOptions;
 }
 
-export const ANONYMOUS: Readonly<Principal> = Object.freeze({ name: 'anonymous', role: 'admin', via: 'none' });
+const ANONYMOUS: Readonly<Principal> = Object.freeze({ name: 'anonymous', role: 'admin', via: 'none' });
 /** whoever connected to the API socket: root or a member of its group */
-export const LOCAL_SOCKET: Readonly<Principal> = Object.freeze({ name: 'local-socket', role: 'admin', via: 'socket' });
+const LOCAL_SOCKET: Readonly<Principal> = Object.freeze({ name: 'local-socket', role: 'admin', via: 'socket' });
 /** who calls a public route while auth is on: nobody in particular, and no rights */
 const PUBLIC_CALLER: Readonly<Principal> = Object.freeze({ name: 'anonymous', role: 'viewer', via: 'none' });
 

@@ -8,7 +8,7 @@ import { ROLES, type JwtConfig, type Role } from '../../config/sections/auth.js'
 import { AuthFailure, ROLE_RANK } from './types.js';
 
 /** RSA below this is breakable by a determined attacker (NIST SP 800-131A). */
-export const MIN_RSA_BITS = 2048;
+const MIN_RSA_BITS = 2048;
 /** a JWKS endpoint that does not answer within this is treated as down for that request */
 const JWKS_TIMEOUT_MS = 5000;
 

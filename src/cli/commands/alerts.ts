@@ -23,7 +23,7 @@ const HEADER = ['id', 'time', 'severity', 'engine', 'rule', 'action', 'proto', '
 
 const endpoint = (ip: string, port?: number): string => (port === undefined ? ip : ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 
-export function alertRow(a: AlertRecordView): string[] {
+function alertRow(a: AlertRecordView): string[] {
   return [
     String(a.id),
     a.timestamp,

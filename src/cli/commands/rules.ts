@@ -36,7 +36,7 @@ export async function rulesListCommand(flags: CommonFlags & { source?: string })
 }
 
 /** The rule body from --file (one rule object; YAML is a superset of JSON) or from flags. */
-export function ruleFromFlags(flags: RuleAddFlags): Record<string, unknown> {
+function ruleFromFlags(flags: RuleAddFlags): Record<string, unknown> {
   const fromFlags = [flags.id, flags.priority, flags.action, flags.protocol, flags.srcIp, flags.dstIp, flags.srcPort, flags.dstPort, flags.description].some((v) => v !== undefined);
   if (flags.file !== undefined) {
     if (fromFlags) throw new UsageError('give the rule either with --file or with flags, not both');

@@ -17,7 +17,7 @@ export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Shorter keys can be guessed; the reference's examples are much longer. */
-export const MIN_API_KEY_LENGTH = 16;
+const MIN_API_KEY_LENGTH = 16;
 
 const role = keyword({ viewer: 'viewer', operator: 'operator', admin: 'admin' });
 
@@ -29,7 +29,7 @@ const keyName = custom((v, fail): string => {
 });
 
 /** What is wrong with a key however it was given, or null; never echoes the key. */
-export function apiKeyProblem(v: string): string | null {
+function apiKeyProblem(v: string): string | null {
   if (v.length < MIN_API_KEY_LENGTH) return `an API key must be at least ${MIN_API_KEY_LENGTH} characters (this one has ${v.length}); generate one with: openssl rand -hex 32`;
   if (/\s/.test(v)) return 'an API key must not contain white space';
   return null;

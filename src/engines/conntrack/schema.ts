@@ -5,10 +5,10 @@ import type { z } from 'zod';
 import { bool, intIn, strictObject } from '../../config/zod-helpers.js';
 import { DEFAULT_TIMEOUTS, type TimeoutKey } from './states.js';
 
-export const CT_MIN_ENTRIES = 1024;
+const CT_MIN_ENTRIES = 1024;
 /** 16 Mi entries of 144 bytes (key + value) is ~2.4 GiB of kernel memory: more is a typo */
-export const CT_MAX_ENTRIES = 16_777_216;
-export const CT_DEFAULT_ENTRIES = 262_144;
+const CT_MAX_ENTRIES = 16_777_216;
+const CT_DEFAULT_ENTRIES = 262_144;
 /** one year: keeps seconds × 1e9 far inside the kernel's u64 nanoseconds */
 const MAX_TIMEOUT_SECS = 31_536_000;
 
@@ -18,7 +18,7 @@ const timeoutShape = Object.fromEntries(
   (Object.keys(DEFAULT_TIMEOUTS) as TimeoutKey[]).map((k) => [k, intIn(1, MAX_TIMEOUT_SECS, 'seconds').default(DEFAULT_TIMEOUTS[k])]),
 ) as Record<TimeoutKey, z.ZodDefault<ReturnType<typeof intIn>>>;
 
-export const conntrackTimeoutsSchema = strictObject(timeoutShape);
+const conntrackTimeoutsSchema = strictObject(timeoutShape);
 
 export const conntrackSchema = strictObject(
   {

@@ -6,18 +6,18 @@
 // it found when cookies go off or the agent stops.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-export const SYNCOOKIES_PATH = '/proc/sys/net/ipv4/tcp_syncookies';
-export const SYNCOOKIES_SYSCTL = 'net.ipv4.tcp_syncookies';
+const SYNCOOKIES_PATH = '/proc/sys/net/ipv4/tcp_syncookies';
+const SYNCOOKIES_SYSCTL = 'net.ipv4.tcp_syncookies';
 
 export type SyncookiesNeed = 'nonzero' | 'always';
 
-export function readSyncookies(path = SYNCOOKIES_PATH): number {
+function readSyncookies(path = SYNCOOKIES_PATH): number {
   const v = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
   if (!Number.isInteger(v)) throw new Error(`${path}: unexpected content`);
   return v;
 }
 
-export function writeSyncookies(value: number, path = SYNCOOKIES_PATH): void {
+function writeSyncookies(value: number, path = SYNCOOKIES_PATH): void {
   writeFileSync(path, `${value}\n`);
 }
 
