@@ -20,7 +20,7 @@ BPF_BENCH_OBJS := $(patsubst bench/progs/%.bpf.c,build/bpf-bench/%.bpf.o,$(BPF_B
 # xdp-firewall counting what each classifier lookup took (xdp_firewall.bpf.c FW_WALK_STATS): the
 # bench runs its frames through it once to report their walk; it never times it.
 BPF_BENCH_OBJS += build/bpf-bench/xdp_firewall_walkstats.bpf.o
-BPF_HDRS := $(wildcard bpf/include/sentinel/*.h)
+BPF_HDRS := $(wildcard bpf/include/sentinel/lib/*.h bpf/include/sentinel/contract/*.h)
 NATIVE_SRCS := $(wildcard native/src/*.c native/src/*.h) native/binding.gyp
 NATIVE := native/build/Release/sentinel.node
 LAYOUTS := src/kernel/layouts.gen.ts

@@ -6,9 +6,9 @@
  * decided so the bench can check the path. No rules, no events: whatever a real firewall does
  * beyond this is what it costs over the floor. */
 #define CT_NO_TABLE 1
-#include "sentinel/common.h"
-#include "sentinel/parse.h"
-#include "sentinel/ct.h"
+#include "sentinel/lib/common.h"
+#include "sentinel/lib/parse.h"
+#include "sentinel/lib/ct.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -7,11 +7,11 @@
  * A packet forwarded between two tracked interfaces passes ingress on one and egress on the
  * other; it is tracked at ingress only (egress skips packets whose ingress interface is in
  * ct_ifaces), so every packet counts once and advances the state machine once. */
-#include "sentinel/common.h"
-#include "sentinel/counters.h"
-#include "sentinel/event.h"
-#include "sentinel/parse.h"
-#include "sentinel/ct.h"
+#include "sentinel/lib/common.h"
+#include "sentinel/lib/counters.h"
+#include "sentinel/lib/event.h"
+#include "sentinel/lib/parse.h"
+#include "sentinel/lib/ct.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -12,10 +12,10 @@
  * reaches the listener as it would without the agent (which resets it). Every outcome is counted.
  * Separate object from xdp_ratelimit because the kfunc does not exist on older kernels, where
  * this object alone fails to load; it shares rl_cookie_cfg with xdp_ratelimit (map reuse). */
-#include "sentinel/common.h"
-#include "sentinel/counters.h"
-#include "sentinel/parse.h"
-#include "sentinel/syncookie.h"
+#include "sentinel/lib/common.h"
+#include "sentinel/lib/counters.h"
+#include "sentinel/lib/parse.h"
+#include "sentinel/lib/syncookie.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -49,12 +49,7 @@ struct {
 	__type(value, struct rl_cookie_cfg);
 } rl_cookie_cfg SEC(".maps");
 
-SENTINEL_COUNTER_MAP(sc_counters);
-
-/* Program-specific counter slots */
-#define SC_CNT_REQSK (SN_CNT_PROG_0 + 0)         /* request socket created from an agent cookie */
-#define SC_CNT_NOT_AGENT (SN_CNT_PROG_0 + 1)     /* ACK to a listener without a valid agent cookie: left to the listener */
-#define SC_CNT_ASSIGN_FAILED (SN_CNT_PROG_0 + 2) /* valid cookie, but the kernel refused the socket */
+SENTINEL_COUNTER_MAP(sc_counters); /* slots: contract/syncookie.h SC_CNT_* */
 
 static __always_inline int sc_ack_to_listener(struct __sk_buff *skb, struct sentinel_counters *c, const struct sn_pkt *p)
 {

@@ -10,16 +10,16 @@
  *   - non-IP (ARP, LLDP, ...): pass, counted as non_ip (ARP must flow for IPv4 to work);
  *   - malformed / truncated IP: the default policy of the active generation (fail-closed under
  *     default drop), counted as malformed, with an event when that verdict is drop. */
-#include "sentinel/common.h"
-#include "sentinel/counters.h"
-#include "sentinel/event.h"
-#include "sentinel/parse.h"
-#include "sentinel/firewall.h"
-#include "sentinel/fw_policy.h"
-#include "sentinel/ct.h"
-#if __has_include("sentinel/reply.h")
+#include "sentinel/lib/common.h"
+#include "sentinel/lib/counters.h"
+#include "sentinel/lib/event.h"
+#include "sentinel/lib/parse.h"
+#include "sentinel/contract/firewall.h"
+#include "sentinel/lib/fw_policy.h"
+#include "sentinel/lib/ct.h"
+#if __has_include("sentinel/lib/reply.h")
 #define SN_REPLY_CNT_BASE FW_XCNT_REPLY_BASE
-#include "sentinel/reply.h"
+#include "sentinel/lib/reply.h"
 #define FW_HAVE_REPLY 1
 #endif
 

@@ -12,13 +12,13 @@
  * Verdicts for packets it cannot judge: non-IP and malformed pass (the firewall before it has
  * already applied its fail-closed policy), counted. A bucket that cannot be created or a TAT
  * update that loses every retry passes the packet and is counted (rl_stats). */
-#include "sentinel/common.h"
-#include "sentinel/counters.h"
-#include "sentinel/event.h"
-#include "sentinel/parse.h"
-#include "sentinel/ratelimit.h"
-#include "sentinel/rl_policy.h"
-#include "sentinel/synproxy.h"
+#include "sentinel/lib/common.h"
+#include "sentinel/lib/counters.h"
+#include "sentinel/lib/event.h"
+#include "sentinel/lib/parse.h"
+#include "sentinel/contract/ratelimit.h"
+#include "sentinel/lib/rl_policy.h"
+#include "sentinel/lib/synproxy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

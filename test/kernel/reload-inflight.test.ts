@@ -46,9 +46,9 @@ function timed(f: () => unknown): number {
  * the slowest apply seen so far in this test (on a machine busy enough to slow an apply to
  * seconds, a fixed hold ran out before the apply returned), at least HOLD_MS. */
 const holdFor = (slowestApplyMs: number): number => Math.min(120_000, Math.max(HOLD_MS, Math.ceil(slowestApplyMs * 20)));
-/** bpf/include/sentinel/fw_policy.h: the reader gets xdp-firewall's own */
+/** bpf/include/sentinel/lib/fw_policy.h: the reader gets xdp-firewall's own */
 const FW_POLICY_MAPS = ['fw_active', 'fw_gen', 'fw_rules', 'fw_tree', 'fw_wide', 'fw_leaf', 'fw_lpm_v4', 'fw_lpm_v6'];
-/** bpf/include/sentinel/rl_policy.h: the reader gets xdp-ratelimit's own */
+/** bpf/include/sentinel/lib/rl_policy.h: the reader gets xdp-ratelimit's own */
 const RL_POLICY_MAPS = ['rl_active', 'rl_gen', 'rl_rules'];
 const skip = firewallSkipReason();
 

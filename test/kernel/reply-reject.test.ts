@@ -1,4 +1,4 @@
-// sn_reply_reject (bpf/include/sentinel/reply.h), run on every packet by the test program
+// sn_reply_reject (bpf/include/sentinel/lib/reply.h), run on every packet by the test program
 // reply_test.bpf.c through BPF_PROG_TEST_RUN. Each answer is compared byte for byte with the
 // frame the TS frame builder makes for the same answer (its own RFC 1071 checksums, so the C
 // checksums are checked by an independent implementation), and the never-answer cases and the

@@ -1,4 +1,4 @@
-// SYN cookies from XDP, byte for byte, on both paths (bpf/include/sentinel/synproxy.h):
+// SYN cookies from XDP, byte for byte, on both paths (bpf/include/sentinel/lib/synproxy.h):
 // - agent path: a SYN to a local listener comes back as a SYN-ACK whose sequence number is the
 //   cookie an independent SipHash (test/support/siphash.ts) computes from the documented layout,
 //   offering exactly the options the client offered and the host allows (MSS for this device,

@@ -1,6 +1,6 @@
 // SipHash-2-4 over bytes, written from the paper (Aumasson and Bernstein, "SipHash: a fast
 // short-input PRF", 2012) with BigInt arithmetic: an implementation that shares nothing with the
-// kernel's (bpf/include/sentinel/siphash.h), checked against the paper's published vectors in
+// kernel's (bpf/include/sentinel/lib/siphash.h), checked against the paper's published vectors in
 // test/unit/siphash.test.ts, so the kernel tests can recompute the cookies xdp-ratelimit makes.
 const M64 = (1n << 64n) - 1n;
 

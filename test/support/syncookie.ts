@@ -1,4 +1,4 @@
-// xdp-ratelimit's SYN cookie recomputed from its documented layout (bpf/include/sentinel/
+// xdp-ratelimit's SYN cookie recomputed from its documented layout (bpf/include/sentinel/lib/
 // syncookie.h) with the tests' own SipHash: what the kernel must have put in a SYN-ACK.
 import { isIPv4 } from 'node:net';
 import { siphash24 } from './siphash.js';

@@ -15,8 +15,8 @@ function defines(file: string): Map<string, number> {
 }
 
 describe('firewall constants agree with the C headers', () => {
-  const fw = defines('bpf/include/sentinel/firewall.h');
-  const common = defines('bpf/include/sentinel/common.h');
+  const fw = defines('bpf/include/sentinel/contract/firewall.h');
+  const common = defines('bpf/include/sentinel/contract/ids.h');
 
   it('every FW_* constant the compiler uses has the header value', () => {
     for (const [k, v] of Object.entries(FW)) {

@@ -1,4 +1,4 @@
-// The state vocabulary of tc-conntrack (enum ct_state and CT_F_* of bpf/include/sentinel/ct.h)
+// The state vocabulary of tc-conntrack (enum ct_state and CT_F_* of bpf/include/sentinel/contract/conntrack.h)
 // and the per-state timeout table the agent writes to the kernel. The numbers are the kernel
 // contract; the names are what users see in the API, the CLI, metrics and config.
 

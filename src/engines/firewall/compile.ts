@@ -1,5 +1,5 @@
 // Pure compiler from the `firewall` config section to the kernel's rule model
-// (bpf/include/sentinel/firewall.h), plus a reference matcher with the kernel's exact semantics
+// (bpf/include/sentinel/contract/firewall.h), plus a reference matcher with the kernel's exact semantics
 // so a differential test can hold the two against each other. No I/O, no kernel.
 import { Cidr, cidrKey, type IpFamily } from '../../net/ip.js';
 import type { PortRange } from '../../net/port.js';

@@ -1,6 +1,6 @@
 // Which SYN cookies xdp-ratelimit answers with, and what this host's TCP lets them promise.
 //
-// Two paths (bpf/include/sentinel/synproxy.h says how each works in the kernel):
+// Two paths (bpf/include/sentinel/lib/synproxy.h says how each works in the kernel):
 // - agent: the agent's own cookies (SipHash under a random key); tc_syncookie creates the request
 //   socket with bpf_sk_assign_tcp_reqsk (Linux 6.9+). The listener needs no stamp and the host
 //   no sysctl change, only net.ipv4.tcp_syncookies other than 0 (the kernel takes a socket made

@@ -2,8 +2,8 @@
 /* Test-only: a struct whose layout the compiler pins down with _Static_assert; the BTF test
  * reads these asserts and checks btfStructs reports exactly the same sizes and offsets. */
 #include <stddef.h>
-#include <sentinel/common.h>
-#include <sentinel/event.h>
+#include <sentinel/lib/common.h>
+#include <sentinel/lib/event.h>
 
 struct bridge_layout_probe {
 	__u8 a;

@@ -2,8 +2,8 @@
 /* Test-only programs for the bridge: XDP and TC programs that count ICMP echo packets per
  * family (so real traffic can be asserted exactly), a pinned map shared between objects, and
  * one map of each type the bridge's map calls must handle. */
-#include <sentinel/common.h>
-#include <sentinel/parse.h>
+#include <sentinel/lib/common.h>
+#include <sentinel/lib/parse.h>
 
 /* slot = direction * 2 + (family == v6): 0 in/v4, 1 in/v6, 2 out/v4, 3 out/v6 */
 struct {

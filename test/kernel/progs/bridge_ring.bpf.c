@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Test-only: ring-buffer producers (one record per run, variable length), a too-short record
  * producer, and an XDP program that rewrites and shrinks the frame for test-run data out. */
-#include <sentinel/common.h>
-#include <sentinel/event.h>
+#include <sentinel/lib/common.h>
+#include <sentinel/lib/event.h>
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -6,10 +6,10 @@
  * again just before it returns. The maps are the real programs' own, handed over by fd: a writer
  * that rewrites or removes the generation a packet still reads shows as a difference between
  * the two notes. */
-#include "sentinel/common.h"
-#include "sentinel/firewall.h"
-#include "sentinel/fw_policy.h"
-#include "sentinel/rl_policy.h"
+#include "sentinel/lib/common.h"
+#include "sentinel/contract/firewall.h"
+#include "sentinel/lib/fw_policy.h"
+#include "sentinel/lib/rl_policy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

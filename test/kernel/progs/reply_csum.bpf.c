@@ -4,9 +4,9 @@
  * and its TTL / hop limit set to 33; the IPv4 header checksum and the TCP/UDP/ICMPv6 checksum
  * are patched incrementally (RFC 1624), never recomputed. The frame comes back as XDP_TX so the
  * test can check it byte for byte with an independent checksum. */
-#include <sentinel/common.h>
-#include <sentinel/csum.h>
-#include <sentinel/parse.h>
+#include <sentinel/lib/common.h>
+#include <sentinel/lib/csum.h>
+#include <sentinel/lib/parse.h>
 
 #define NEW_TTL 33
 

@@ -3,15 +3,15 @@
  * the kernel tests can check the forged RST / ICMP unreachable byte by byte. Non-IP and
  * malformed frames pass untouched and are counted. The rate-limit interval is a global the test
  * may change (0 keeps the product default) so limits can be checked without racing the clock. */
-#include <sentinel/common.h>
-#include <sentinel/counters.h>
-#include <sentinel/parse.h>
+#include <sentinel/lib/common.h>
+#include <sentinel/lib/counters.h>
+#include <sentinel/lib/parse.h>
 
 volatile __u64 reply_test_interval_ns = 0;
 
 #define SN_REPLY_CNT_BASE SN_CNT_PROG_0
 #define SN_REPLY_RL_INTERVAL_NS (reply_test_interval_ns ? reply_test_interval_ns : 1000000000ULL / 20)
-#include <sentinel/reply.h>
+#include <sentinel/lib/reply.h>
 
 SENTINEL_COUNTER_MAP(reply_counters);
 

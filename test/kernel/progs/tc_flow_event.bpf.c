@@ -3,11 +3,11 @@
  * SN_EVENT_FILL_FLOW) for each ICMP/ICMPv6 echo packet, attached at TC ingress and egress by
  * tc-event-ifindex.test.ts to check the interface the event names. The record is a struct
  * fw_event so the agent's own decoder reads it. */
-#include <sentinel/common.h>
-#include <sentinel/counters.h>
-#include <sentinel/event.h>
-#include <sentinel/parse.h>
-#include <sentinel/firewall.h>
+#include <sentinel/lib/common.h>
+#include <sentinel/lib/counters.h>
+#include <sentinel/lib/event.h>
+#include <sentinel/lib/parse.h>
+#include <sentinel/contract/firewall.h>
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

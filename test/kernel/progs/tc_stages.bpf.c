@@ -6,8 +6,8 @@
  * trace), then records the trace so far. Every program continues the chain (TCX_NEXT, which
  * clsact reads as TC_ACT_UNSPEC: go on to the next filter), so the longest trace recorded for a
  * packet is the order the kernel ran the whole chain in. */
-#include <sentinel/common.h>
-#include <sentinel/parse.h>
+#include <sentinel/lib/common.h>
+#include <sentinel/lib/parse.h>
 
 #define STAGE_MARK 0x5e17c0deu
 #define STAGE_MAX_STEPS 8

@@ -43,7 +43,7 @@
 #include "parse.h"
 
 #ifndef SN_REPLY_CNT_BASE
-#error "define SN_REPLY_CNT_BASE (first of the four reject counter slots) before including sentinel/reply.h"
+#error "define SN_REPLY_CNT_BASE (first of the four reject counter slots) before including sentinel/lib/reply.h"
 #endif
 #define SN_REPLY_CNT_SENT (SN_REPLY_CNT_BASE + 0)
 #define SN_REPLY_CNT_SUPPRESSED (SN_REPLY_CNT_BASE + 1)

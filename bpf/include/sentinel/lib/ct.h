@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Connection tracking contract: the flow table written by tc-conntrack and read by every program
- * that wants flow state (xdp-firewall fast path, NAT, IDS). One LRU entry per flow, keyed by a
- * direction-normalised tuple so both directions of a flow hit the same entry.
+/* Connection tracking for programs: the flow table (its key and entry: contract/conntrack.h) and
+ * how a packet's key is built, normalised so both directions of a flow hit the same entry.
  *
  * The table is pinned by name under <pin_root>/maps, so every object that includes this header
  * shares one table (the agent gives all of them the same max_entries). A test program that must
@@ -11,68 +10,7 @@
 
 #include "common.h"
 #include "parse.h"
-
-#define CT_DEFAULT_MAX_ENTRIES 262144
-
-/* Endpoint a is the lower one: address bytes in network order compared first, then the port.
- * Addresses network byte order, IPv4 in word 0 (rest zero); ports host byte order; ICMP/ICMPv6
- * echo keeps the echo identifier in both ports. */
-struct ct_key {
-	__u32 addr_a[4];
-	__u32 addr_b[4];
-	__u16 port_a;
-	__u16 port_b;
-	__u8 family; /* SN_AF_INET / SN_AF_INET6 */
-	__u8 proto;  /* IPPROTO_TCP / UDP / ICMP / ICMPV6 */
-	__u8 _pad[2];
-};
-
-/* Per-direction arrays: [0] = from the initiator, [1] = from the responder.
- * Times are bpf_ktime_get_boot_ns(); expires_ns <= now means the entry is dead (treat as absent).
- * fw_pass_gen belongs to xdp-firewall: tc-conntrack zeroes it when it creates an entry and never
- * writes it otherwise. */
-struct ct_entry {
-	__u64 created_ns;
-	__u64 last_seen_ns;
-	__u64 expires_ns;
-	__u64 packets[2];
-	__u64 bytes[2];
-	__u32 fw_pass_gen[2];
-	__u8 state; /* CT_S_* */
-	__u8 flags; /* CT_F_* */
-	__u8 _pad[6];
-};
-
-#define CT_F_INIT_IS_A 0x01     /* the initiator is endpoint a of the key */
-#define CT_F_SEEN_REPLY 0x02    /* the responder has sent at least one valid packet */
-#define CT_F_ASSURED 0x04       /* netfilter's ASSURED: TCP answered and acknowledged (see
-				 * ct_tcp_assures), UDP still talking both ways 2 s after its
-				 * first packet; never ICMP */
-#define CT_F_FIN_INIT 0x08      /* TCP: the initiator has sent a FIN */
-#define CT_F_FIN_RESP 0x10      /* TCP: the responder has sent a FIN */
-
-/* States. 0 is never stored. TCP follows the netfilter vocabulary; CT_S_NEW is a TCP flow
- * picked up mid-stream (no SYN seen) that has not been answered yet. UDP: unreplied until the
- * responder answers, replied after, assured once it still talks 2 s after its first packet
- * (netfilter's UDP stream rule). New states are appended: the numbers are the agent's contract. */
-enum ct_state {
-	CT_S_NONE = 0,
-	CT_S_NEW = 1,
-	CT_S_SYN_SENT = 2,
-	CT_S_SYN_RECV = 3,
-	CT_S_ESTABLISHED = 4,
-	CT_S_FIN_WAIT = 5,
-	CT_S_CLOSE_WAIT = 6,
-	CT_S_LAST_ACK = 7,
-	CT_S_TIME_WAIT = 8,
-	CT_S_CLOSE = 9,
-	CT_S_UDP_UNREPLIED = 10,
-	CT_S_UDP_ASSURED = 11,
-	CT_S_ICMP_UNREPLIED = 12,
-	CT_S_ICMP_REPLIED = 13,
-	CT_S_UDP_REPLIED = 14,
-	CT_S_MAX = 15,
-};
+#include "../contract/conntrack.h"
 
 #ifndef CT_NO_TABLE
 struct {
@@ -237,21 +175,5 @@ static __always_inline int ct_key_of_icmp_error(const void *data, const void *da
 	}
 	return -1;
 }
-
-/* Per-state timeout configuration (array map of one element, written by the agent). A zero
- * slot means "use the built-in default" so a program works before the agent has written it. */
-struct ct_config {
-	__u64 timeout_ns[CT_S_MAX];
-};
-
-/* Program-specific counter slots of tc-conntrack (see counters.h). */
-#define CT_CNT_NEW (SN_CNT_PROG_0 + 0)          /* flows created */
-#define CT_CNT_INVALID (SN_CNT_PROG_0 + 1)      /* packets that fit no valid transition */
-#define CT_CNT_TABLE_FULL (SN_CNT_PROG_0 + 2)   /* map update failed (entry not created) */
-#define CT_CNT_EXPIRED (SN_CNT_PROG_0 + 3)      /* entries ended by the kernel: dead on touch, a closed
-						  * flow replaced by a new SYN, a reset before any reply */
-#define CT_CNT_UNTRACKED (SN_CNT_PROG_0 + 4)    /* IP packets of a protocol/type not tracked */
-#define CT_CNT_RELATED (SN_CNT_PROG_0 + 5)      /* ICMP errors whose quoted flow is in the table */
-#define CT_CNT_SKIPPED_FWD (SN_CNT_PROG_0 + 6)  /* egress of a packet already tracked at ingress */
 
 #endif

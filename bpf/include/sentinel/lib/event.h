@@ -1,26 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The one header every ring-buffer record starts with, and the reserve path with back-pressure.
- * A record that cannot be written never changes a verdict; it is counted as lost with a reason. */
+/* How a program writes a ring-buffer record (its header: contract/event.h): the reserve path with
+ * back-pressure, the header and flow fill, the submit. A record that cannot be written never
+ * changes a verdict; it is counted as lost with a reason. */
 #ifndef SENTINEL_EVENT_H
 #define SENTINEL_EVENT_H
 
 #include "common.h"
 #include "counters.h"
-
-struct sentinel_event_hdr {
-	__u64 ts_ns;   /* bpf_ktime_get_boot_ns() */
-	__u16 type;    /* enum sentinel_event_type */
-	__u8 program;  /* enum sentinel_program_id */
-	__u8 flags;    /* type specific */
-	__u16 cpu;     /* bpf_get_smp_processor_id() */
-	__u16 len;     /* whole record, header included */
-};
-
-/* Clang puts a struct in BTF only when a global or a function signature uses it, and record
- * structs are only ever written through ring-buffer pointers. The agent generates its decoders
- * from BTF, so every program anchors its shared structs here (libbpf skips this section). */
-#define SENTINEL_BTF_EXPORT(name) \
-	struct name *__btf_export_##name __attribute__((section(".btf_export"), used))
+#include "../contract/event.h"
 
 /* Skip emitting when more than 3/4 of the ring is unconsumed: leaves room for bursts from
  * other CPUs and keeps a stalled consumer from starving every program of ring space. */

@@ -7,7 +7,7 @@
 #define SENTINEL_RL_POLICY_H
 
 #include "common.h"
-#include "ratelimit.h"
+#include "../contract/ratelimit.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

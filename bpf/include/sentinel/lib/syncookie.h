@@ -23,27 +23,13 @@
 #include "common.h"
 #include "parse.h"
 #include "siphash.h"
+#include "../contract/syncookie.h"
 
 #define SC_SLOT_SHIFT 36
 #define SC_NO_WSCALE 0xf
 #define SC_MAX_WSCALE 14
 #define SC_D_SACK 0x10
 #define SC_D_ECN 0x20
-
-/* rl_cookie_cfg.allow: what this host's TCP takes (the agent reads the sysctls), so a cookie never
- * promises an option the kernel would then refuse in bpf_sk_assign_tcp_reqsk. */
-#define SC_ALLOW_TS 0x01
-#define SC_ALLOW_SACK 0x02
-#define SC_ALLOW_WSCALE 0x04
-#define SC_ALLOW_ECN 0x08
-
-/* Key and host options, one entry, shared by xdp_ratelimit and tc_syncookie. */
-struct rl_cookie_cfg {
-	struct sn_sipkey key;  /* all zero: not set yet, no cookie is made or taken */
-	__u8 allow;            /* SC_ALLOW_* */
-	__u8 rcv_wscale;       /* the window scale we announce (what the kernel would pick) */
-	__u8 _pad[6];
-};
 
 /* The MSS table (no static arrays: they would land in a .rodata.cst8 section libbpf 1.1 cannot
  * pair with its BTF). */

@@ -11,11 +11,7 @@
 #define SENTINEL_SIPHASH_H
 
 #include "common.h"
-
-struct sn_sipkey {
-	__u64 k0;
-	__u64 k1;
-};
+#include "../contract/syncookie.h" /* struct sn_sipkey: the agent writes the key */
 
 #define SN_ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
 

@@ -17,11 +17,13 @@
  * FW_MAX_TREES trees (by which address they name narrowly) so that rules ignoring a field are
  * not copied across every cut of it; the packet walks the trees of its family side by side, and
  * the lowest matching slot over them is the first matching rule of the policy. */
-#ifndef SENTINEL_FIREWALL_H
-#define SENTINEL_FIREWALL_H
+#ifndef SENTINEL_CONTRACT_FIREWALL_H
+#define SENTINEL_CONTRACT_FIREWALL_H
 
-#include "common.h"
+#include <linux/types.h>
+#include "counters.h"
 #include "event.h"
+#include "ids.h"
 
 #define FW_MAX_RULES 16384       /* rules per generation */
 #define FW_MAX_RULE_NUMS 32768   /* stable rule numbers (hit counters), both generations */

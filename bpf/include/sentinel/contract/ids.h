@@ -1,22 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Common includes and identifiers shared by every ebpfsentinel program.
- * Packet programs need no vmlinux.h: the UAPI headers describe every wire format we parse. */
-#ifndef SENTINEL_COMMON_H
-#define SENTINEL_COMMON_H
+/* Identifiers every record and counter carries: which program wrote it, what kind of body follows
+ * the event header, which address family an address is. */
+#ifndef SENTINEL_CONTRACT_IDS_H
+#define SENTINEL_CONTRACT_IDS_H
 
-#include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
-#include <linux/tcp.h>
-#include <linux/udp.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-
-#ifndef __always_inline
-#define __always_inline inline __attribute__((always_inline))
-#endif
+#include <linux/types.h>
 
 /* Which program wrote a record or a counter (event header `program`). */
 enum sentinel_program_id {
@@ -42,13 +30,5 @@ enum sentinel_event_type {
 #define SN_AF_ANY 0
 #define SN_AF_INET 4
 #define SN_AF_INET6 6
-
-/* TCX return codes (linux/bpf.h of Debian 12 predates TCX). */
-#ifndef TCX_NEXT
-#define TCX_NEXT -1
-#define TCX_PASS 0
-#define TCX_DROP 2
-#define TCX_REDIRECT 7
-#endif
 
 #endif

@@ -7,7 +7,7 @@
 #define SENTINEL_FW_POLICY_H
 
 #include "common.h"
-#include "firewall.h"
+#include "../contract/firewall.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

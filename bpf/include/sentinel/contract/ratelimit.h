@@ -11,11 +11,13 @@
  * Policy is double-buffered like the firewall's: rl_rules holds two generations of RL_MAX_RULES
  * rules, rl_gen one header per generation (defaults, flood guards, SYN cookie mode), and the
  * agent flips the single u32 in rl_active. A packet reads rl_active once. */
-#ifndef SENTINEL_RATELIMIT_H
-#define SENTINEL_RATELIMIT_H
+#ifndef SENTINEL_CONTRACT_RATELIMIT_H
+#define SENTINEL_CONTRACT_RATELIMIT_H
 
-#include "common.h"
+#include <linux/bpf.h> /* struct bpf_timer */
+#include "counters.h"
 #include "event.h"
+#include "ids.h"
 
 #define RL_MAX_RULES 1024        /* rules per generation */
 #define RL_MAX_BUCKETS 262144    /* per-source / per-rule buckets (LRU) */
