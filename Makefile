@@ -24,13 +24,14 @@ BPF_HDRS := $(wildcard bpf/include/sentinel/lib/*.h bpf/include/sentinel/contrac
 NATIVE_SRCS := $(wildcard native/src/*.c native/src/*.h) native/binding.gyp
 NATIVE := native/build/Release/sentinel.node
 LAYOUTS := src/kernel/layouts.gen.ts
+ENUMS := src/kernel/contract.gen.ts
 
 .PHONY: deps build bpf native ts loadcheck test test-unit test-kernel test-e2e demo bench clean
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps bpf native $(LAYOUTS) ts loadcheck
+build: deps bpf native $(LAYOUTS) $(ENUMS) ts loadcheck
 
 bpf: $(BPF_OBJS) $(BPF_TEST_OBJS) $(BPF_BENCH_OBJS)
 
@@ -60,10 +61,15 @@ native: $(NATIVE)
 $(NATIVE): $(NATIVE_SRCS)
 	cd native && ../node_modules/.bin/node-gyp rebuild --nodedir=/usr --silent
 
-$(LAYOUTS): $(BPF_OBJS) $(NATIVE) scripts/gen-layouts.mjs
+# The kernel contract in TS, generated from the built objects' BTF (bpf/include/sentinel/contract/):
+# struct layouts and enum constants. Never edited by hand, never committed.
+$(LAYOUTS): $(BPF_OBJS) $(NATIVE) scripts/gen-layouts.mjs scripts/contract-btf.mjs
 	node scripts/gen-layouts.mjs $(BPF_OBJS) > $@.tmp && mv $@.tmp $@
 
-ts: $(LAYOUTS)
+$(ENUMS): $(BPF_OBJS) $(NATIVE) scripts/gen-enums.mjs scripts/contract-btf.mjs
+	node scripts/gen-enums.mjs $(BPF_OBJS) > $@.tmp && mv $@.tmp $@
+
+ts: $(LAYOUTS) $(ENUMS)
 	node_modules/.bin/tsc -p tsconfig.json
 
 # Loads every built object into the kernel; a program the verifier rejects fails the build
@@ -92,4 +98,4 @@ bench: build
 	node dist/bench/run.js
 
 clean:
-	rm -rf build dist native/build $(LAYOUTS)
+	rm -rf build dist native/build $(LAYOUTS) $(ENUMS)

@@ -6,9 +6,9 @@
 // rule). Frames of one family all get the same length (a TCP SYN's), the UDP and ICMP ones
 // padded with payload, because both the loop frame source and the sweep rig rewrite one buffer.
 import { ruleMatches, type CompiledFirewall, type CompiledRule, type PacketFacts } from '../src/engines/firewall/compile.js';
-import { FW } from '../src/engines/firewall/compile.js';
 import { formatAddress, parseCidr, type Cidr, type IpFamily } from '../src/net/ip.js';
 import { icmpFrame, tcpFrame, udpFrame } from '../test/support/frames.js';
+import { fw_match } from '../src/kernel/contract.gen.js';
 
 export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
@@ -19,7 +19,7 @@ export const PROTO_ICMPV6 = 58;
 export const FILLER: Readonly<Record<IpFamily, Cidr>> = { 4: parseCidr('198.18.0.0/15'), 6: parseCidr('2001:db8::/32') };
 
 /** Criteria aim() cannot satisfy by construction (sets, VLANs, conntrack state). */
-const UNAIMABLE = FW.M_SRC_SET | FW.M_DST_SET | FW.M_VLAN | FW.M_CT_STATE;
+const UNAIMABLE = fw_match.FW_M_SRC_SET | fw_match.FW_M_DST_SET | fw_match.FW_M_VLAN | fw_match.FW_M_CT_STATE;
 
 /** A random address inside a network (host bits drawn, network bits kept). */
 export function addressIn(net: Pick<Cidr, 'family' | 'addr' | 'prefix'>, rnd: () => number): Uint8Array {

@@ -9,7 +9,6 @@ import { writeFileSync } from 'node:fs';
 import { parseConfigText } from '../src/catalog.js';
 import { compileFirewall } from '../src/engines/firewall/compile.js';
 import { FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
-import { CT_F } from '../src/engines/conntrack/states.js';
 import { layouts } from '../src/kernel/layouts.gen.js';
 import { bytesCodec } from '../src/kernel/map.js';
 import type { NativeBridge } from '../src/kernel/native.js';
@@ -17,6 +16,7 @@ import { parseAddress, type IpFamily } from '../src/net/ip.js';
 import { tcpFrame } from '../test/support/frames.js';
 import { WrongPathError, XDP_PASS, type Subject } from './harness.js';
 import { CLIENT, HIT_PORT, HIT_RULE, SERVER, policyYaml } from './policy.js';
+import { ct_flag } from '../src/kernel/contract.gen.js';
 
 const PROTO_TCP = 6;
 const K = layouts.ct_key.fields;
@@ -60,7 +60,7 @@ export function establishedEntry(initDir: 0 | 1): Buffer {
   const v = Buffer.alloc(layouts.ct_entry.size);
   v.writeBigUInt64LE(0xffff_ffff_ffff_ffffn, E.expires_ns.offset);
   v[E.state.offset] = CT_S_ESTABLISHED;
-  v[E.flags.offset] = CT_F.SEEN_REPLY | CT_F.ASSURED | (initDir === 0 ? CT_F.INIT_IS_A : 0);
+  v[E.flags.offset] = ct_flag.CT_F_SEEN_REPLY | ct_flag.CT_F_ASSURED | (initDir === 0 ? ct_flag.CT_F_INIT_IS_A : 0);
   return v;
 }
 

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfigText } from '../src/catalog.js';
-import { compileFirewall, FW, matchPacket, type CompiledFirewall } from '../src/engines/firewall/compile.js';
+import { compileFirewall, matchPacket, type CompiledFirewall } from '../src/engines/firewall/compile.js';
 import { COUNTER_SLOTS, EXT_COUNTER_SLOTS, FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
 import type { NativeBridge } from '../src/kernel/native.js';
 import { parseAddress, type IpFamily } from '../src/net/ip.js';
@@ -13,6 +13,7 @@ import { tcpFrame } from '../test/support/frames.js';
 import { blockListText, generateBlockList, hitHost, type BlockList } from './blocklist.js';
 import { WrongPathError, XDP_DROP, XDP_PASS, type Subject } from './harness.js';
 import { firewallCases, policyYaml, type FirewallCase, type PolicyName } from './policy.js';
+import { fw_action } from '../src/kernel/contract.gen.js';
 
 export const FIREWALL_PROGRAM = 'xdp-firewall';
 const PROTO_TCP = 6;
@@ -190,7 +191,7 @@ function firewallSubject(
           if (!r || r.length < x.ev.size) problems.push('no complete event record was read');
           else {
             want('event rule_num', BigInt(r.readUInt32LE(x.ev.ruleNum)), BigInt(ruleNum ?? 0));
-            want('event action', BigInt(r[x.ev.action]!), BigInt(FW.ACT_DROP));
+            want('event action', BigInt(r[x.ev.action]!), BigInt(fw_action.FW_ACT_DROP));
           }
         }
         if (problems.length) throw new WrongPathError(`${c.id}: after ${repeats} runs: ${problems.join('; ')}`);

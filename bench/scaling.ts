@@ -19,7 +19,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfigText } from '../src/catalog.js';
-import { compileFirewall, FW, type CompiledFirewall, type PacketFacts } from '../src/engines/firewall/compile.js';
+import { compileFirewall, type CompiledFirewall, type PacketFacts } from '../src/engines/firewall/compile.js';
 import { FirewallKernel, type CounterSnapshot } from '../src/engines/firewall/kernel.js';
 import { sumCounters } from './firewall.js';
 import { layouts } from '../src/kernel/layouts.gen.js';
@@ -31,6 +31,7 @@ import { MIXED_SIZES, mixedRules, mixedRulesYaml } from './firewall-scale.js';
 import { scalingSummaryOf, type FrameTimes, type ScalingResult } from './scaling-figures.js';
 import { SweepRig, type SweepTarget } from './sweep.js';
 import { walkStats, type WalkStats } from './walk-stats.js';
+import { fw_match } from '../src/kernel/contract.gen.js';
 
 /** Frames per family and kind at least (p99 is then the 10th slowest of 1,000). */
 export const MIN_FRAMES = 1000;
@@ -349,7 +350,7 @@ export async function measureScaling(o: ScalingOptions): Promise<ScalingResult> 
 function fillReference(native: NativeBridge, obj: number, c: CompiledFirewall, seed: number): void {
   const seen = new Set<string>();
   for (const r of c.rules) {
-    if (!(r.match & FW.M_DST_NET) || !r.dstNet) continue;
+    if (!(r.match & fw_match.FW_M_DST_NET) || !r.dstNet) continue;
     const net: Cidr = r.dstNet;
     const k = `${net.family}/${net.prefix}/${Buffer.from(net.addr).toString('hex')}`;
     if (seen.has(k)) continue;

@@ -9,7 +9,6 @@ import net from 'node:net';
 import { loadNative } from '../src/kernel/native.js';
 import { compileRatelimit } from '../src/engines/ratelimit/compile.js';
 import { RatelimitKernel, type RlCounters } from '../src/engines/ratelimit/kernel.js';
-import { SC_ALLOW } from '../src/engines/ratelimit/syncookie-path.js';
 import { ddosSchema, ratelimitSchema } from '../src/engines/ratelimit/schema.js';
 import { tcpFrame, tcpOptions } from '../test/support/frames.js';
 import { parseFrame, verifyIpv4Checksum, verifyL4Checksum } from '../test/support/frame-parse.js';
@@ -17,6 +16,7 @@ import { TestRunClock, WrongPathError, XDP_PASS, type Subject } from './harness.
 import { measure, type Measured } from './measure.js';
 import { summarize } from './stats.js';
 import { listenTcp } from '../test/support/listen.js';
+import { sc_allow } from '../src/kernel/contract.gen.js';
 
 export const XDP_TX = 3;
 
@@ -68,7 +68,7 @@ async function main(spec: SyncookieChildSpec): Promise<SyncookieChildResult> {
   try {
     // As the engine does on kernels with bpf_sk_assign_tcp_reqsk: the agent's own cookies, every
     // option the client offers allowed (the SYN-ACK carries MSS, SACK, timestamps, window scale).
-    rl.writeCookieConfig({ key: randomBytes(16), allow: SC_ALLOW.TS | SC_ALLOW.SACK | SC_ALLOW.WSCALE | SC_ALLOW.ECN, rcvWscale: 7 });
+    rl.writeCookieConfig({ key: randomBytes(16), allow: sc_allow.SC_ALLOW_TS | sc_allow.SC_ALLOW_SACK | sc_allow.SC_ALLOW_WSCALE | sc_allow.SC_ALLOW_ECN, rcvWscale: 7 });
     rl.apply(
       compileRatelimit(
         ratelimitSchema.parse({ enabled: false }),

@@ -24,6 +24,7 @@ import { sharedMapSizes } from './engines/runtime/shared-maps.js';
 type Engine = AnyEngine<Config>;
 import { BootClock } from './kernel/boot-clock.js';
 import { ensureBpffs } from './kernel/bpffs.js';
+import { layouts } from './kernel/layouts.gen.js';
 import { ifindexOf } from './kernel/link.js';
 import { RingReader } from './kernel/ring.js';
 import { createLogger } from './log.js';
@@ -49,8 +50,8 @@ export interface AgentOptions {
   store?: boolean;
 }
 
-/** struct sentinel_event_hdr: type at 8 (u16), program at 10 (u8) */
-const HDR_PROGRAM_OFFSET = 10;
+/** struct sentinel_event_hdr.program: which engine decodes a record */
+const HDR_PROGRAM_OFFSET = layouts.sentinel_event_hdr.fields.program.offset;
 
 export class AgentStartError extends Error {}
 

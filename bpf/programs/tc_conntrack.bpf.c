@@ -206,7 +206,7 @@ static __always_inline int ct_create(struct ct_key *k, int key_dir, __u8 state, 
 		sn_count(c, CT_CNT_TABLE_FULL, 1);
 		return -1;
 	}
-	sn_count(c, CT_CNT_NEW, 1);
+	sn_count(c, CT_CNT_NEW_FLOWS, 1);
 	return 0;
 }
 
@@ -224,7 +224,7 @@ static __always_inline int ct_track(struct __sk_buff *skb, int egress)
 	if (egress && skb->ingress_ifindex) {
 		__u32 iif = skb->ingress_ifindex;
 		if (bpf_map_lookup_elem(&ct_ifaces, &iif)) {
-			sn_count(c, CT_CNT_SKIPPED_FWD, 1);
+			sn_count(c, CT_CNT_SKIPPED_FORWARDED, 1);
 			return TCX_NEXT;
 		}
 	}

@@ -92,7 +92,7 @@ static __always_inline int sc_ack_to_listener(struct __sk_buff *skb, struct sent
 	const struct tcphdr *h = (const struct tcphdr *)ps.t.b;
 	__u32 ports = ((__u32)h->dest << 16) | h->source;
 	if (sc_check(cfg, p, ports, bpf_ntohl(h->seq), bpf_ntohl(h->ack_seq), &ps.o, &d)) {
-		sn_count(c, SC_CNT_NOT_AGENT, 1);
+		sn_count(c, SC_CNT_NOT_AGENT_COOKIE, 1);
 		goto release;
 	}
 
@@ -112,10 +112,10 @@ static __always_inline int sc_ack_to_listener(struct __sk_buff *skb, struct sent
 	}
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp || bpf_sk_assign_tcp_reqsk(skb, (struct sock *)tp, &attrs, sizeof(attrs))) {
-		sn_count(c, SC_CNT_ASSIGN_FAILED, 1);
+		sn_count(c, SC_CNT_REQSK_REFUSED, 1);
 		goto release;
 	}
-	sn_count(c, SC_CNT_REQSK, 1);
+	sn_count(c, SC_CNT_REQSK_CREATED, 1);
 release:
 	bpf_sk_release(skc);
 	return TCX_NEXT;

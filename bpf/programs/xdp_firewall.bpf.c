@@ -18,9 +18,10 @@
 #include "sentinel/lib/fw_policy.h"
 #include "sentinel/lib/ct.h"
 #if __has_include("sentinel/lib/reply.h")
-#define SN_REPLY_CNT_BASE FW_XCNT_REPLY_BASE
+#define SN_REPLY_CNT_BASE FW_XCNT_REJECT_SENT
 #include "sentinel/lib/reply.h"
 #define FW_HAVE_REPLY 1
+_Static_assert(SN_REPLY_CNT_FAILED == FW_XCNT_REJECT_FAILED, "reject slots of fw_ext_counter in reply.h's order");
 #endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -582,7 +583,7 @@ static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters
 		}
 	}
 	if (reason == FW_REASON_DEFAULT)
-		sn_count(c, FW_CNT_DEFAULT, 1);
+		sn_count(c, FW_CNT_DEFAULT_POLICY, 1);
 	/* A plain pass of an established direction is remembered for the fast path (log rules
 	 * keep their per-packet events, so they are not). */
 	if (action == FW_ACT_PASS && ct == FW_CT_ESTABLISHED && ce && policy) {

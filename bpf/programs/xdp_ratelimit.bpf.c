@@ -123,7 +123,7 @@ static __always_inline struct rl_bucket *rl_bucket_of(const struct sn_pkt *p, __
 	bpf_map_update_elem(&rl_buckets, &k, &fresh, BPF_NOEXIST);
 	b = bpf_map_lookup_elem(&rl_buckets, &k);
 	if (!b)
-		rl_stat(RL_ST_BUCKET_FAIL);
+		rl_stat(RL_ST_BUCKET_CREATE_FAILED);
 	return b;
 }
 
@@ -244,7 +244,7 @@ static long rl_sweep_one(void *map, struct rl_key *key, struct rl_bucket *b, str
 	__u64 last = b->last_ns;
 	if (last < s->now && s->now - last > s->max_idle) {
 		if (bpf_map_delete_elem(map, key) == 0)
-			rl_stat(RL_ST_BUCKET_EXPIRED);
+			rl_stat(RL_ST_BUCKETS_EXPIRED);
 	}
 	return 0;
 }
@@ -317,7 +317,7 @@ static __always_inline int rl_syn_cookies(struct xdp_md *ctx, struct sentinel_co
 			if (m < 0)
 				*lost = 1; /* judged under the threshold unmetered: counted if it passes */
 			if (m != 0) {
-				rl_stat(RL_ST_SYN_PASSED_UNDER_THRESHOLD);
+				rl_stat(RL_ST_SYN_UNDER_THRESHOLD);
 				return RL_CONTINUE;
 			}
 		}
@@ -338,7 +338,7 @@ static __always_inline int rl_syn_cookies(struct xdp_md *ctx, struct sentinel_co
 			rl_stat(RL_ST_SYN_NOT_ANSWERED);
 			return RL_CONTINUE; /* frame untouched unless the resize succeeded; stack judges it */
 		}
-		sn_count(c, RL_CNT_COOKIE_SENT, 1);
+		sn_count(c, RL_CNT_SYNCOOKIE_SENT, 1);
 		return XDP_TX;
 	}
 	/* pure ACK (ACK only): the third packet of a cookie handshake, or a segment of a live flow */
@@ -347,21 +347,21 @@ static __always_inline int rl_syn_cookies(struct xdp_md *ctx, struct sentinel_co
 			return RL_CONTINUE;
 		int v = sp_check_ack(ctx, p, cfg);
 		if (v == SP_ACK_AGENT) {
-			rl_stat(RL_ST_COOKIE_VALID); /* tc_syncookie turns it into a request socket */
+			rl_stat(RL_ST_SYNCOOKIE_VALID); /* tc_syncookie turns it into a request socket */
 			return XDP_PASS;
 		}
 		if (v == SP_ACK_KERNEL) {
-			rl_stat(RL_ST_COOKIE_VALID_KERNEL);
+			rl_stat(RL_ST_SYNCOOKIE_VALID_KERNEL);
 			return XDP_PASS;
 		}
-		sn_count(c, RL_CNT_COOKIE_INVALID, 1);
+		sn_count(c, RL_CNT_SYNCOOKIE_INVALID, 1);
 		sn_count(c, SN_CNT_DROPPED, 1);
 		/* Invalid cookies are sampled on the aggregate cookie bucket: no per-source state for
 		 * what is most likely spoofed. */
 		__u32 slot = RL_AGG_COOKIE;
 		struct rl_bucket *b = bpf_map_lookup_elem(&rl_agg, &slot);
 		if (b)
-			rl_drop_sampled(ctx, c, p, b, g->sample_every, RL_R_COOKIE_INVALID, RL_ACT_DROP, 0, 1);
+			rl_drop_sampled(ctx, c, p, b, g->sample_every, RL_R_SYNCOOKIE_INVALID, RL_ACT_DROP, 0, 1);
 		return XDP_DROP;
 	}
 	return RL_CONTINUE;
@@ -406,13 +406,13 @@ static __always_inline int rl_judge(struct xdp_md *ctx, struct sentinel_counters
 				return v;
 		}
 		if ((pkt.tcp_flags & 0x17) == 0x02 &&
-		    rl_guard(ctx, c, &pkt, g, &g->syn_agg, &g->syn_src, RL_AGG_SYN, RL_K_SYN, RL_R_SYN_FLOOD, RL_CNT_DROP_SYN, now, &lost))
+		    rl_guard(ctx, c, &pkt, g, &g->syn_agg, &g->syn_src, RL_AGG_SYN, RL_K_SYN, RL_R_SYN_FLOOD, RL_CNT_DROP_SYN_FLOOD, now, &lost))
 			goto drop;
 	} else if (pkt.proto == IPPROTO_UDP) {
-		if (rl_guard(ctx, c, &pkt, g, &g->udp_agg, &g->udp_src, RL_AGG_UDP, RL_K_UDP, RL_R_UDP_FLOOD, RL_CNT_DROP_UDP, now, &lost))
+		if (rl_guard(ctx, c, &pkt, g, &g->udp_agg, &g->udp_src, RL_AGG_UDP, RL_K_UDP, RL_R_UDP_FLOOD, RL_CNT_DROP_UDP_FLOOD, now, &lost))
 			goto drop;
 	} else if ((pkt.proto == IPPROTO_ICMP || pkt.proto == IPPROTO_ICMPV6) && !rl_is_nd(&pkt)) {
-		if (rl_guard(ctx, c, &pkt, g, &g->icmp_agg, &g->icmp_src, RL_AGG_ICMP, RL_K_ICMP, RL_R_ICMP_FLOOD, RL_CNT_DROP_ICMP, now, &lost))
+		if (rl_guard(ctx, c, &pkt, g, &g->icmp_agg, &g->icmp_src, RL_AGG_ICMP, RL_K_ICMP, RL_R_ICMP_FLOOD, RL_CNT_DROP_ICMP_FLOOD, now, &lost))
 			goto drop;
 	}
 
@@ -442,7 +442,7 @@ static __always_inline int rl_judge(struct xdp_md *ctx, struct sentinel_counters
 		if (m != 0)
 			goto pass;
 		if (action == RL_ACT_PASS) {
-			rl_stat(RL_ST_OVER_PASSED);
+			rl_stat(RL_ST_OVER_LIMIT_PASSED);
 			rl_drop_sampled(ctx, c, &pkt, b, g->sample_every, RL_R_RULE, RL_ACT_PASS, num, r->scope == RL_SCOPE_RULE);
 			goto pass;
 		}

@@ -236,6 +236,80 @@ out:
 	return result;
 }
 
+/* Every named enum of an object's BTF, with its members' values: the contract's constants, which
+ * scripts/gen-enums.mjs turns into TypeScript. 32-bit enums read signed or unsigned as clang
+ * marked them (kflag); 64-bit ones must fit a JS number exactly. */
+static napi_value btf_enums(napi_env env, napi_callback_info info)
+{
+	const char *fn = "btfEnums";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS], arr;
+	char *path = NULL;
+	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_string(env, fn, "path", argv[0], &path))
+		return NULL;
+	struct btf *btf = btf__parse(path, NULL);
+	if (!btf) {
+		sn_throw_errno(env, fn, errno, NULL, "reading BTF of %s", path);
+		free(path);
+		return NULL;
+	}
+	napi_value result = NULL;
+	if (napi_create_array(env, &arr) != napi_ok) {
+		sn_throw_napi_failure(env, "napi_create_array");
+		goto out;
+	}
+	uint32_t count = 0;
+	for (__u32 id = 1; id < btf__type_cnt(btf); id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		int kind = btf_kind(t);
+		if (kind != BTF_KIND_ENUM && kind != BTF_KIND_ENUM64)
+			continue;
+		const char *name = btf__name_by_offset(btf, t->name_off);
+		if (!name || !*name)
+			continue;
+		bool is_signed = btf_kflag(t); /* BTF: kind_flag set = signed enum */
+		napi_value je, values;
+		napi_create_object(env, &je);
+		sn_set(env, je, "name", sn_make_string(env, name));
+		sn_set(env, je, "size", sn_make_u32(env, t->size));
+		napi_value jsigned;
+		napi_get_boolean(env, is_signed, &jsigned);
+		sn_set(env, je, "signed", jsigned);
+		napi_create_array(env, &values);
+		for (__u16 k = 0; k < btf_vlen(t); k++) {
+			const char *mname;
+			double v;
+			if (kind == BTF_KIND_ENUM) {
+				const struct btf_enum *e = btf_enum(t) + k;
+				mname = btf__name_by_offset(btf, e->name_off);
+				v = is_signed ? (double)e->val : (double)(__u32)e->val;
+			} else {
+				const struct btf_enum64 *e = btf_enum64(t) + k;
+				mname = btf__name_by_offset(btf, e->name_off);
+				__u64 raw = btf_enum64_value(e);
+				if (is_signed ? ((__s64)raw > (1LL << 53) || (__s64)raw < -(1LL << 53)) : raw > (1ULL << 53)) {
+					sn_throw_errno(env, fn, ERANGE, NULL, "%s.%s in %s does not fit a JS number", name, mname, path);
+					goto out;
+				}
+				v = is_signed ? (double)(__s64)raw : (double)raw;
+			}
+			napi_value jm, jv;
+			napi_create_object(env, &jm);
+			sn_set(env, jm, "name", sn_make_string(env, mname));
+			napi_create_double(env, v, &jv);
+			sn_set(env, jm, "value", jv);
+			napi_set_element(env, values, k, jm);
+		}
+		sn_set(env, je, "values", values);
+		napi_set_element(env, arr, count++, je);
+	}
+	result = arr;
+out:
+	btf__free(btf);
+	free(path);
+	return result;
+}
+
 /* ---- probes and version ------------------------------------------------------------------ */
 
 /* libbpf 1.1 recognises "unknown func" / "invalid func" in the verifier log, but newer kernels
@@ -333,6 +407,7 @@ napi_value sn_init_misc(napi_env env, napi_value exports)
 {
 	if (!sn_export(env, exports, "testRun", test_run) ||
 	    !sn_export(env, exports, "btfStructs", btf_structs) ||
+	    !sn_export(env, exports, "btfEnums", btf_enums) ||
 	    !sn_export(env, exports, "btfHasFunc", btf_has_func) ||
 	    !sn_export(env, exports, "probeProgType", probe_prog) ||
 	    !sn_export(env, exports, "probeMapType", probe_map) ||

@@ -118,6 +118,15 @@ export interface NativeBtfStruct {
   members: NativeBtfMember[];
 }
 
+export interface NativeBtfEnum {
+  name: string;
+  /** bytes: 4, or 8 for an enum clang made 64-bit */
+  size: number;
+  /** as clang marked it: unsigned when no member is negative */
+  signed: boolean;
+  values: { name: string; value: number }[];
+}
+
 export type XdpMode = 'native' | 'generic' | 'auto';
 
 export interface NativeBridge {
@@ -209,6 +218,8 @@ export interface NativeBridge {
   testRun(progFd: number, opts: NativeTestRunOptions): NativeTestRunResult;
   /** struct layouts from the BTF of an ELF object file (or of vmlinux when path is "vmlinux") */
   btfStructs(path: string, names: string[]): NativeBtfStruct[];
+  /** every named enum of an ELF object's BTF, members in declaration order */
+  btfEnums(path: string): NativeBtfEnum[];
   /** whether the running kernel's BTF has a function (a kfunc) of this name */
   btfHasFunc(name: string): boolean;
   /** libbpf_probe_bpf_prog_type / map_type / helper: 1 supported, 0 not, <0 -errno */

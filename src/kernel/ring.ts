@@ -2,10 +2,12 @@
 // repeated); this splits it without allocating per record and counts what it cannot decode.
 import { loadNative } from './native.js';
 import { nativeCall } from './errors.js';
+import { layouts } from './layouts.gen.js';
 
 /** Smallest valid record: struct sentinel_event_hdr. */
-export const EVENT_HDR_SIZE = 16;
-const HDR_LEN_OFFSET = 14;
+export const EVENT_HDR_SIZE = layouts.sentinel_event_hdr.size;
+/** sentinel_event_hdr.len (u16): the whole record's length, header included */
+const HDR_LEN_OFFSET = layouts.sentinel_event_hdr.fields.len.offset;
 
 /** Called once per record with a view into the shared batch buffer: valid only during the
  * call (copy what must outlive it). Return false to count the record as undecodable. */

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FirewallCompileError, matchPacket, type CompiledFirewall, type PacketFacts } from '../../src/engines/firewall/compile.js';
 import { compileFirewall } from '../../src/engines/firewall/compile.js';
-import { buildClassifier, CLASSIFIER } from '../../src/engines/firewall/classifier.js';
+import { buildClassifier } from '../../src/engines/firewall/classifier.js';
 import { rejectSupport } from '../../src/engines/firewall/kernel.js';
 import { firewallSchema } from '../../src/engines/firewall/schema.js';
 import { bytesCodec } from '../../src/kernel/map.js';
@@ -25,6 +25,7 @@ import { layouts } from '../../src/kernel/layouts.gen.js';
 import { buildFrame, ipPacketOf, type TcpFlagName } from '../support/frames.js';
 import { FIREWALL_OBJECT, firewallSkipReason, FW_ACT, useFirewall, XDP_DROP, XDP_PASS } from '../support/firewall-harness.js';
 import { factsText, frameSpecOfFacts, largePolicy, prng, Rand, randomFacts, randomPolicy } from '../support/firewall-random.js';
+import { fw_limits } from '../../src/kernel/contract.gen.js';
 
 const skip = firewallSkipReason();
 const SEED = process.env.FW_DIFF_SEED ? Number(process.env.FW_DIFF_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
@@ -32,7 +33,7 @@ const SETS = Number(process.env.FW_DIFF_SETS ?? 5000);
 const PACKETS = Number(process.env.FW_DIFF_PACKETS ?? 6);
 const XDP_TX = 3;
 /** FW_LEAF_INLINE: candidates a leaf checks without bpf_loop */
-const LEAF_INLINE = CLASSIFIER.LEAF_INLINE;
+const LEAF_INLINE = fw_limits.FW_LEAF_INLINE;
 
 const CT = { new: 0, established: 1, related: 2, invalid: 3 } as const;
 const TCP_FLAG_SETS: { flags: TcpFlagName[]; invalid: boolean }[] = [

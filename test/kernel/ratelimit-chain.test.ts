@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { u32Codec } from '../../src/kernel/map.js';
-import { FW_TAIL_RATELIMIT } from '../../src/engines/ratelimit/engine.js';
 import { tcpFrame, udpFrame } from '../support/frames.js';
 import { firewallSkipReason, useFirewall, XDP_DROP, XDP_PASS } from '../support/firewall-harness.js';
 import { RatelimitHarness, ratelimitSkipReason } from './ratelimit-harness.js';
+import { fw_tail } from '../../src/kernel/contract.gen.js';
 
 const skip = firewallSkipReason() || ratelimitSkipReason();
 
@@ -28,7 +28,7 @@ describe('xdp-firewall -> xdp-ratelimit tail call (test-run)', { skip }, () => {
       h.install({ default_policy: 'pass', rules: [{ id: 'no-telnet', priority: 1, action: 'deny', protocol: 'tcp', dst_port: 23 }] });
       rl.install({ ratelimit: { rules: [{ id: 'cap', src_ip: src, rate: 1, burst: 3 }] } });
       const chain = h.kernel.obj.map('fw_chain', u32Codec, u32Codec);
-      chain.update(FW_TAIL_RATELIMIT, rl.kernel.progFd);
+      chain.update(fw_tail.FW_TAIL_RATELIMIT, rl.kernel.progFd);
       try {
         const ok = udpFrame({ src, dst, sport: 1000, dport: 53 });
         const verdicts = Array.from({ length: 6 }, () => h.verdict(ok));
@@ -37,7 +37,7 @@ describe('xdp-firewall -> xdp-ratelimit tail call (test-run)', { skip }, () => {
         assert.equal(h.verdict(tcpFrame({ src, dst, sport: 1000, dport: 23 })), XDP_DROP);
         assert.equal(rl.counters().seen - c0.seen, 0n, 'a firewall drop never reaches xdp-ratelimit');
       } finally {
-        chain.delete(FW_TAIL_RATELIMIT);
+        chain.delete(fw_tail.FW_TAIL_RATELIMIT);
       }
       assert.equal(h.verdict(udpFrame({ src, dst, sport: 1000, dport: 53 })), XDP_PASS, 'slot cleared: no limit');
     });

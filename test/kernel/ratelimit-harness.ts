@@ -7,12 +7,12 @@ import { loadNative, type NativeBridge } from '../../src/kernel/native.js';
 import { compileRatelimit } from '../../src/engines/ratelimit/compile.js';
 import { ddosSchema, ratelimitSchema } from '../../src/engines/ratelimit/schema.js';
 import { RatelimitKernel, RL_COUNTER_SLOTS, type CookieConfig, type RlCounters, type RlStats } from '../../src/engines/ratelimit/kernel.js';
-import { SC_ALLOW } from '../../src/engines/ratelimit/syncookie-path.js';
 import { decodeRatelimitEvent, emptyRatelimitEvent, type RatelimitEventRecord } from '../../src/engines/ratelimit/events.js';
 import { bytesCodec } from '../../src/kernel/map.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
 import { IN_CI } from '../support/env.js';
 import { REPO_ROOT } from '../support/firewall-harness.js';
+import { sc_allow } from '../../src/kernel/contract.gen.js';
 
 export const RATELIMIT_OBJECT = path.join(REPO_ROOT, 'build', 'bpf', 'xdp_ratelimit.bpf.o');
 export const XDP_DROP = 1;
@@ -41,7 +41,7 @@ export interface Policy {
  * with an independent SipHash), every TCP option allowed, window scale 7. */
 export const HARNESS_COOKIE_CONFIG: CookieConfig = {
   key: Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex'),
-  allow: SC_ALLOW.TS | SC_ALLOW.SACK | SC_ALLOW.WSCALE | SC_ALLOW.ECN,
+  allow: sc_allow.SC_ALLOW_TS | sc_allow.SC_ALLOW_SACK | sc_allow.SC_ALLOW_WSCALE | sc_allow.SC_ALLOW_ECN,
   rcvWscale: 7,
 };
 

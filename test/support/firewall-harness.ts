@@ -17,6 +17,8 @@ import { layouts } from '../../src/kernel/layouts.gen.js';
 import { loadNative, type NativeBridge } from '../../src/kernel/native.js';
 import { formatAddress } from '../../src/net/ip.js';
 import { IN_CI } from './env.js';
+import { valuesByName } from '../../src/kernel/contract-names.js';
+import { fw_action, fw_reason } from '../../src/kernel/contract.gen.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/test/support -> repository root */
@@ -76,8 +78,8 @@ export interface Installed {
 /** The firewall section as YAML text (un-indented, as under `firewall:`) or as an object. */
 export type FirewallSection = string | Record<string, unknown>;
 
-export const FW_ACT = { pass: 0, drop: 1, log: 2, reject: 3 } as const;
-export const FW_REASON = { rule: 1, default: 2, malformed: 3 } as const;
+export const FW_ACT = valuesByName('FW_ACT_', fw_action);
+export const FW_REASON = valuesByName('FW_REASON_', fw_reason);
 
 export class FirewallHarness {
   readonly native: NativeBridge;

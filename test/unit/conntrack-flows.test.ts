@@ -8,11 +8,12 @@ import { conntrackQuery, renderFlows } from '../../src/cli/conntrack.js';
 import { UsageError } from '../../src/cli/client.js';
 import { CT_ENTRY_SIZE, CT_KEY_SIZE, canonicalIp, countByState, decodeFlow, evictedCount, expiredIndexes, listFlows, type FlowFilter } from '../../src/engines/conntrack/flows.js';
 import { conntrackRoutes } from '../../src/engines/conntrack/routes.js';
-import { CT_F, CT_STATES, type CtStateName } from '../../src/engines/conntrack/states.js';
+import { CT_STATES, type CtStateName } from '../../src/engines/conntrack/states.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
 import { createLogger } from '../../src/log.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import { parseAddress } from '../../src/net/ip.js';
+import { ct_flag } from '../../src/kernel/contract.gen.js';
 
 const K = layouts.ct_key.fields;
 const E = layouts.ct_entry.fields;
@@ -56,14 +57,14 @@ function encode(specs: Spec[]): { keys: Buffer; values: Buffer; count: number } 
     values.writeBigUInt64LE(BigInt(s.bytes?.[0] ?? 0), vo + E.bytes.offset);
     values.writeBigUInt64LE(BigInt(s.bytes?.[1] ?? 0), vo + E.bytes.offset + 8);
     values[vo + E.state.offset] = CT_STATES[s.state];
-    values[vo + E.flags.offset] = (s.initIsA ? CT_F.INIT_IS_A : 0) | (s.flags ?? 0);
+    values[vo + E.flags.offset] = (s.initIsA ? ct_flag.CT_F_INIT_IS_A : 0) | (s.flags ?? 0);
   });
   return { keys, values, count: specs.length };
 }
 
 const TABLE: Spec[] = [
   // IPv4 TCP: the initiator is endpoint b (the higher address)
-  { a: '198.18.0.1', pa: 443, b: '198.18.0.9', pb: 40000, proto: 6, state: 'established', initIsA: false, flags: CT_F.SEEN_REPLY | CT_F.ASSURED, packets: [5, 4], bytes: [500, 4000], last: NOW - 1n * S },
+  { a: '198.18.0.1', pa: 443, b: '198.18.0.9', pb: 40000, proto: 6, state: 'established', initIsA: false, flags: ct_flag.CT_F_SEEN_REPLY | ct_flag.CT_F_ASSURED, packets: [5, 4], bytes: [500, 4000], last: NOW - 1n * S },
   // IPv6 UDP, initiator a
   { a: '2001:db8::1', pa: 5353, b: '2001:db8::2', pb: 53, proto: 17, state: 'udp_unreplied', initIsA: true, packets: [1, 0], last: NOW - 5n * S },
   // ICMP echo, id 7 in both ports

@@ -3,10 +3,11 @@
 // through the plain scan. Pure TS; FW_CLS_SEED reproduces a run.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildClassifier, classifierCandidates, CLASSIFIER, ClassifierFitError, DEFAULT_LEAF_TARGET, packetKey } from '../../src/engines/firewall/classifier.js';
+import { buildClassifier, classifierCandidates, ClassifierFitError, DEFAULT_LEAF_TARGET, packetKey } from '../../src/engines/firewall/classifier.js';
 import { classifyPacket, compileFirewall, matchPacket, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { firewallSchema } from '../../src/engines/firewall/schema.js';
 import { prng, Rand, randomFacts, randomPolicy } from '../support/firewall-random.js';
+import { fw_leaf_entry, fw_limits, fw_ref } from '../../src/kernel/contract.gen.js';
 
 const SEED = process.env.FW_CLS_SEED ? Number(process.env.FW_CLS_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
 
@@ -26,7 +27,7 @@ describe('firewall classifier', () => {
       const section = randomPolicy(r, r.int(1, 80), { reject: true });
       const c = compile(section);
       wideRoots += c.classifier.stats.wideRoots;
-      for (const e of c.classifier.leafSlots) if (e >>> CLASSIFIER.LEAF_MASKLEN_SHIFT) filters++;
+      for (const e of c.classifier.leafSlots) if (e >>> fw_leaf_entry.FW_LEAF_MASKLEN_SHIFT) filters++;
       for (let p = 0; p < 60; p++) {
         const f = randomFacts(r, section);
         const want = matchPacket(c, f);
@@ -54,7 +55,7 @@ describe('firewall classifier', () => {
     }));
     const c = compile({ rules });
     assert.ok(c.classifier.stats.maxLeaf <= 8, `largest leaf ${c.classifier.stats.maxLeaf}`);
-    assert.ok(c.classifier.stats.maxDepth <= CLASSIFIER.MAX_DEPTH);
+    assert.ok(c.classifier.stats.maxDepth <= fw_limits.FW_MAX_DEPTH);
     // every rule is reachable: its own packet finds it
     for (const [i, rl] of rules.entries()) {
       const v6 = rl.dst_ip.includes(':');
@@ -86,26 +87,26 @@ describe('firewall classifier', () => {
       const visit = (ref: number): void => {
         if (seen.has(ref)) return;
         seen.add(ref);
-        if (ref & CLASSIFIER.REF_LEAF) {
-          const start = ref & CLASSIFIER.REF_SLOT_MASK;
-          const n = (ref >>> CLASSIFIER.REF_COUNT_SHIFT) & CLASSIFIER.REF_COUNT_MASK;
-          for (const e of cls.leafSlots.subarray(start, start + n)) out.add(e & CLASSIFIER.LEAF_SLOT_MASK);
+        if (ref & fw_ref.FW_REF_LEAF) {
+          const start = ref & fw_ref.FW_REF_SLOT_MASK;
+          const n = (ref >>> fw_ref.FW_REF_COUNT_SHIFT) & fw_ref.FW_REF_COUNT_MASK;
+          for (const e of cls.leafSlots.subarray(start, start + n)) out.add(e & fw_leaf_entry.FW_LEAF_SLOT_MASK);
           return;
         }
-        if (ref & CLASSIFIER.REF_WIDE) {
-          const table = cls.wide.get(ref & CLASSIFIER.REF_TABLE_MASK);
+        if (ref & fw_ref.FW_REF_WIDE) {
+          const table = cls.wide.get(ref & fw_ref.FW_REF_TABLE_MASK);
           assert.ok(table, `wide root ${ref.toString(16)} without its table`);
           for (const child of new Set(table)) visit(child);
           return;
         }
-        const node = ref & CLASSIFIER.REF_NODE_MASK;
+        const node = ref & fw_ref.FW_REF_NODE_MASK;
         for (const child of cls.nodes.subarray(node * 256, node * 256 + 256)) visit(child);
       };
       visit(root);
       return out;
     };
     for (const fam of [4, 6] as const) {
-      assert.ok(cls.roots[fam].length >= 1 && cls.roots[fam].length <= CLASSIFIER.MAX_TREES, `IPv${fam}: ${cls.roots[fam].length} trees`);
+      assert.ok(cls.roots[fam].length >= 1 && cls.roots[fam].length <= fw_limits.FW_MAX_TREES, `IPv${fam}: ${cls.roots[fam].length} trees`);
       const reach = new Set<number>();
       for (const root of cls.roots[fam]) for (const s of slotsUnder(root)) reach.add(s);
       for (const s of reach) {
@@ -162,7 +163,7 @@ describe('firewall classifier', () => {
     const c = { ...c0, classifier: buildClassifier(c0.rules, { leafTarget: 1 }) };
     assert.ok(c.classifier.stats.wideRoots >= 1, 'a root over inner nodes becomes wide');
     const root = c.classifier.roots[4][0]!;
-    assert.equal(root & (CLASSIFIER.REF_WIDE | CLASSIFIER.REF_LEAF), CLASSIFIER.REF_WIDE);
+    assert.equal(root & (fw_ref.FW_REF_WIDE | fw_ref.FW_REF_LEAF), fw_ref.FW_REF_WIDE);
     for (let i = 0; i < rules.length; i += 7) {
       const rl = rules[i]!;
       const [a, b, x, y] = rl.dst_ip.split('/')[0]!.split('.').map(Number);

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfigText } from '../../src/catalog.js';
 import { type FirewallConfig, type FirewallRuleConfig } from '../../src/engines/firewall/schema.js';
-import { compileFirewall, FirewallCompileError, FW, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
+import { compileFirewall, FirewallCompileError, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { parseCidr } from '../../src/net/ip.js';
+import { fw_limits, fw_match } from '../../src/kernel/contract.gen.js';
 
 const HEAD = 'agent:\n  interfaces: [eth1]\n';
 
@@ -40,12 +41,12 @@ describe('firewall compile: order and shape', () => {
 `);
     const [a, b] = c.rules;
     assert.equal(a!.family, 4);
-    assert.equal(a!.match, FW.M_SRC_NET | FW.M_DST_NET);
+    assert.equal(a!.match, fw_match.FW_M_SRC_NET | fw_match.FW_M_DST_NET);
     assert.equal(a!.srcNet!.addr.toString('hex'), 'c6120000' + '00'.repeat(12));
     assert.equal(a!.srcNet!.mask().toString('hex'), 'ffffff00' + '00'.repeat(12));
     assert.equal(a!.dstNet!.mask().toString('hex'), 'ffffffff' + '00'.repeat(12));
     assert.equal(b!.family, 6);
-    assert.equal(b!.match, FW.M_SRC_NET);
+    assert.equal(b!.match, fw_match.FW_M_SRC_NET);
     assert.equal(`${b!.srcNet}`, '2001:db8:66::/48');
     assert.equal(b!.srcNet!.mask().toString('hex'), 'ff'.repeat(6) + '00'.repeat(10));
   });
@@ -91,8 +92,8 @@ describe('firewall compile: order and shape', () => {
     assert.deepEqual(
       c.rules.map((r) => [r.family, r.match, r.srcSet, r.srcNet && `${r.srcNet}`]),
       [
-        [4, FW.M_SRC_SET, 0, null],
-        [6, FW.M_SRC_NET, null, '2001:db8:66::/48'],
+        [4, fw_match.FW_M_SRC_SET, 0, null],
+        [6, fw_match.FW_M_SRC_NET, null, '2001:db8:66::/48'],
       ],
     );
     assert.equal(c.sets.length, 1);
@@ -113,11 +114,11 @@ describe('firewall compile: order and shape', () => {
     assert.deepEqual(
       c.rules.map((r) => [r.ruleId, r.family, r.match, r.srcSet, r.dstSet]),
       [
-        ['in', 4, FW.M_SRC_SET, 0, null],
-        ['in', 6, FW.M_SRC_SET, 1, null],
-        ['out', 4, FW.M_DST_SET, null, 0],
-        ['out', 6, FW.M_DST_SET, null, 1],
-        ['srv', 4, FW.M_SRC_SET | FW.M_DST_SET, 0, 2],
+        ['in', 4, fw_match.FW_M_SRC_SET, 0, null],
+        ['in', 6, fw_match.FW_M_SRC_SET, 1, null],
+        ['out', 4, fw_match.FW_M_DST_SET, null, 0],
+        ['out', 6, fw_match.FW_M_DST_SET, null, 1],
+        ['srv', 4, fw_match.FW_M_SRC_SET | fw_match.FW_M_DST_SET, 0, 2],
       ],
     );
     assert.deepEqual(
@@ -142,10 +143,10 @@ describe('firewall compile: order and shape', () => {
     assert.deepEqual(
       c.rules.map((r) => [r.ruleId, r.family, r.proto, r.icmpType, r.icmpCode, r.match]),
       [
-        ['ping4', 4, 1, 8, null, FW.M_PROTO | FW.M_ICMP_TYPE],
-        ['nd', 6, 58, 135, 0, FW.M_PROTO | FW.M_ICMP_TYPE | FW.M_ICMP_CODE],
-        ['p1', 4, 1, null, null, FW.M_PROTO],
-        ['p58', 6, 58, null, null, FW.M_PROTO],
+        ['ping4', 4, 1, 8, null, fw_match.FW_M_PROTO | fw_match.FW_M_ICMP_TYPE],
+        ['nd', 6, 58, 135, 0, fw_match.FW_M_PROTO | fw_match.FW_M_ICMP_TYPE | fw_match.FW_M_ICMP_CODE],
+        ['p1', 4, 1, null, null, fw_match.FW_M_PROTO],
+        ['p58', 6, 58, null, null, fw_match.FW_M_PROTO],
       ],
     );
   });
@@ -156,9 +157,9 @@ describe('firewall compile: order and shape', () => {
     - { id: u, priority: 8, action: deny, vlan_id: 0 }
 `);
     const r = c.rules[0]!;
-    assert.equal(r.match, FW.M_PROTO | FW.M_SRC_PORT | FW.M_DST_PORT | FW.M_VLAN | FW.M_DST_NET);
+    assert.equal(r.match, fw_match.FW_M_PROTO | fw_match.FW_M_SRC_PORT | fw_match.FW_M_DST_PORT | fw_match.FW_M_VLAN | fw_match.FW_M_DST_NET);
     assert.deepEqual([r.proto, r.srcPort, r.dstPort, r.vlanId], [17, { lo: 1024, hi: 65535 }, { lo: 53, hi: 53 }, 42]);
-    assert.deepEqual([c.rules[1]!.match, c.rules[1]!.vlanId, c.rules[1]!.family], [FW.M_VLAN, 0, 0]);
+    assert.deepEqual([c.rules[1]!.match, c.rules[1]!.vlanId, c.rules[1]!.family], [fw_match.FW_M_VLAN, 0, 0]);
   });
 });
 
@@ -203,7 +204,7 @@ describe('firewall compile: errors', () => {
     );
     // exactly at the limit is fine
     const ok = compile(`  rules:\n${lines.slice(0, 8192).join('\n')}\n`);
-    assert.equal(ok.rules.length, FW.MAX_RULES);
+    assert.equal(ok.rules.length, fw_limits.FW_MAX_RULES);
   });
 
   it('throws FirewallCompileError with section-relative paths when used without the loader', () => {

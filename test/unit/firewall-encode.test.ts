@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfigText } from '../../src/catalog.js';
-import { compileFirewall, FW, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
+import { compileFirewall, type CompiledFirewall } from '../../src/engines/firewall/compile.js';
 import { encodeGeneration, ruleSlotKey } from '../../src/engines/firewall/encode.js';
 import { layouts } from '../../src/kernel/layouts.gen.js';
+import { fw_action, fw_limits, fw_match } from '../../src/kernel/contract.gen.js';
 
 function compile(firewallYaml: string): CompiledFirewall {
   const c = parseConfigText(`agent:\n  interfaces: [eth1]\nfirewall:\n${firewallYaml}`, 'config.yaml');
@@ -51,8 +52,8 @@ describe('firewall encode', () => {
       enc.rules.map((b) => field(b, R, 'rule_num')),
       [3, 3, 1, 7],
     );
-    assert.equal(enc.maxRules, FW.MAX_RULES);
-    assert.equal(ruleSlotKey(1, 5), FW.MAX_RULES + 5);
+    assert.equal(enc.maxRules, fw_limits.FW_MAX_RULES);
+    assert.equal(ruleSlotKey(1, 5), fw_limits.FW_MAX_RULES + 5);
     assert.equal(ruleSlotKey(0, 5), 5);
   });
 
@@ -71,7 +72,7 @@ describe('firewall encode', () => {
     const web = enc.rules[2]!;
     assert.deepEqual(
       ['src_port_lo', 'src_port_hi', 'dst_port_lo', 'dst_port_hi', 'vlan_id', 'match', 'family', 'proto', 'action'].map((n) => field(web, R, n)),
-      [1024, 65535, 80, 443, 300, FW.M_PROTO | FW.M_SRC_PORT | FW.M_DST_PORT | FW.M_DST_NET | FW.M_VLAN, 4, 6, FW.ACT_PASS],
+      [1024, 65535, 80, 443, 300, fw_match.FW_M_PROTO | fw_match.FW_M_SRC_PORT | fw_match.FW_M_DST_PORT | fw_match.FW_M_DST_NET | fw_match.FW_M_VLAN, 4, 6, fw_action.FW_ACT_PASS],
     );
     // little-endian on the wire of the map: 1024 = 00 04
     assert.equal(web.readUInt8(R.fields.src_port_lo.offset), 0x00);
@@ -79,14 +80,14 @@ describe('firewall encode', () => {
     const ping6 = enc.rules[3]!;
     assert.deepEqual(
       ['match', 'family', 'proto', 'icmp_type', 'icmp_code', 'action'].map((n) => field(ping6, R, n)),
-      [FW.M_PROTO | FW.M_ICMP_TYPE | FW.M_ICMP_CODE | FW.M_SRC_NET, 6, 58, 128, 0, FW.ACT_LOG],
+      [fw_match.FW_M_PROTO | fw_match.FW_M_ICMP_TYPE | fw_match.FW_M_ICMP_CODE | fw_match.FW_M_SRC_NET, 6, 58, 128, 0, fw_action.FW_ACT_LOG],
     );
-    assert.equal(field(enc.rules[0]!, R, 'action'), FW.ACT_DROP);
+    assert.equal(field(enc.rules[0]!, R, 'action'), fw_action.FW_ACT_DROP);
   });
 
   it('set ids are setIdBase + set index, per family', () => {
     const [bl4, bl6] = enc.rules;
-    assert.equal(field(bl4!, R, 'match'), FW.M_SRC_SET);
+    assert.equal(field(bl4!, R, 'match'), fw_match.FW_M_SRC_SET);
     assert.equal(field(bl4!, R, 'family'), 4);
     assert.equal(field(bl4!, R, 'src_set'), 0x8000_0001);
     assert.equal(field(bl6!, R, 'src_set'), 0x8000_0002);
@@ -96,10 +97,10 @@ describe('firewall encode', () => {
   it('fw_gen carries the count and the default action', () => {
     assert.equal(enc.gen.length, layouts.fw_gen.size);
     assert.equal(field(enc.gen, layouts.fw_gen, 'rule_count'), 4);
-    assert.equal(field(enc.gen, layouts.fw_gen, 'default_action'), FW.ACT_DROP);
+    assert.equal(field(enc.gen, layouts.fw_gen, 'default_action'), fw_action.FW_ACT_DROP);
     const alert = compile(`  mode: alert\n  default_policy: drop\n`);
     const e = encodeGeneration(alert, { generation: 0, ruleNums: new Map(), setIdBase: 1, policyId: 1 });
-    assert.equal(field(e.gen, layouts.fw_gen, 'default_action'), FW.ACT_LOG);
+    assert.equal(field(e.gen, layouts.fw_gen, 'default_action'), fw_action.FW_ACT_LOG);
     assert.equal(field(e.gen, layouts.fw_gen, 'rule_count'), 0);
     assert.deepEqual([e.rules, e.lpmV4, e.lpmV6], [[], [], []]);
   });
@@ -127,7 +128,7 @@ describe('firewall encode', () => {
   it('refuses a rule without a number, or a number the hit map cannot hold', () => {
     assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums: new Map([['web', 1]]), setIdBase: 1, policyId: 1 }), /no rule number assigned to rule "bl"/);
     const bad = new Map(ruleNums);
-    bad.set('web', FW.MAX_RULE_NUMS);
+    bad.set('web', fw_limits.FW_MAX_RULE_NUMS);
     assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums: bad, setIdBase: 1, policyId: 1 }), /rule number 32768 of "web" is outside 1\.\.32767/);
     assert.throws(() => encodeGeneration(policy, { generation: 0, ruleNums, setIdBase: 0xffff_ffff, policyId: 1 }), /set id base/);
   });

@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfigText } from '../../src/catalog.js';
-import { compileRatelimit, limitOf, NO_LIMIT, orderedRules, RL, type CompiledRatelimit } from '../../src/engines/ratelimit/compile.js';
+import { compileRatelimit, limitOf, NO_LIMIT, orderedRules, type CompiledRatelimit } from '../../src/engines/ratelimit/compile.js';
 import { formatAddress } from '../../src/net/ip.js';
+import { rl_action, rl_cookie_mode, rl_match, rl_scope } from '../../src/kernel/contract.gen.js';
 
 function compile(yaml: string): CompiledRatelimit {
   const c = parseConfigText(`agent:\n  interfaces: [eth1]\n${yaml}`, 'c.yaml');
@@ -42,13 +43,13 @@ describe('compileRatelimit: rules to rows', () => {
       ['all', 2, 4, '0.0.0.0', '0'.repeat(32)],
       ['all', 2, 6, '::', '0'.repeat(32)],
     ]);
-    assert.ok(out.rows.every((r) => r.match === RL.M_SRC), 'no protocol, no port: source match only');
+    assert.ok(out.rows.every((r) => r.match === rl_match.RL_M_SRC), 'no protocol, no port: source match only');
   });
 
   it('drops rows that can never match: icmp has no IPv6 row, icmpv6 no IPv4 row', () => {
     const out = compile('ratelimit:\n  enabled: true\n  rules:\n    - { id: ping, rate: 5, protocol: icmp }\n    - { id: ping6, rate: 5, protocol: icmpv6, src_ip: [10.0.0.0/8, "2001:db8::/32"] }\n');
     assert.deepEqual(out.rows.map((r) => [r.ruleId, r.family, r.proto]), [['ping', 4, 1], ['ping6', 6, 58]]);
-    assert.ok(out.rows.every((r) => r.match === (RL.M_SRC | RL.M_PROTO)));
+    assert.ok(out.rows.every((r) => r.match === (rl_match.RL_M_SRC | rl_match.RL_M_PROTO)));
   });
 
   it('encodes limit, protocol, port range, action and scope', () => {
@@ -60,11 +61,11 @@ describe('compileRatelimit: rules to rows', () => {
     const [dns, web] = out.rows;
     assert.deepEqual(
       { limit: dns!.limit, proto: dns!.proto, lo: dns!.dportLo, hi: dns!.dportHi, action: dns!.action, scope: dns!.scope, match: dns!.match },
-      { limit: { intervalNs: 1_000_000n, toleranceNs: 49_000_000n }, proto: 17, lo: 53, hi: 53, action: RL.ACT_PASS, scope: RL.SCOPE_RULE, match: RL.M_SRC | RL.M_PROTO | RL.M_DPORT },
+      { limit: { intervalNs: 1_000_000n, toleranceNs: 49_000_000n }, proto: 17, lo: 53, hi: 53, action: rl_action.RL_ACT_PASS, scope: rl_scope.RL_SCOPE_RULE, match: rl_match.RL_M_SRC | rl_match.RL_M_PROTO | rl_match.RL_M_DPORT },
     );
     // burst defaults to the rate: one second of traffic
     assert.deepEqual(web!.limit, { intervalNs: 250_000_000n, toleranceNs: 750_000_000n });
-    assert.deepEqual([web!.proto, web!.dportLo, web!.dportHi, web!.action, web!.scope], [6, 8000, 8080, RL.ACT_DROP, RL.SCOPE_SOURCE]);
+    assert.deepEqual([web!.proto, web!.dportLo, web!.dportHi, web!.action, web!.scope], [6, 8000, 8080, rl_action.RL_ACT_DROP, rl_scope.RL_SCOPE_SOURCE]);
   });
 
   it('limitOf: interval 1e9/rate ns, tolerance (burst-1) intervals, rounding, and no limit for 0', () => {
@@ -92,21 +93,21 @@ describe('compileRatelimit: ddos header', () => {
   it('off by default: no guard, no cookies', () => {
     const h = compile('').header;
     for (const k of ['synAgg', 'synSrc', 'udpAgg', 'udpSrc', 'icmpAgg', 'icmpSrc', 'cookieThreshold'] as const) assert.deepEqual(h[k], NO_LIMIT, k);
-    assert.equal(h.cookieMode, RL.COOKIE_OFF);
+    assert.equal(h.cookieMode, rl_cookie_mode.RL_COOKIE_OFF);
     assert.equal(compile('').synCookies, false);
   });
 
   it('syn_protection: always (threshold_mode false) or above a threshold measured over 100 ms', () => {
     const always = compile('ddos:\n  enabled: true\n  syn_protection: { enabled: true, threshold_mode: false }\n');
-    assert.equal(always.header.cookieMode, RL.COOKIE_ALWAYS);
+    assert.equal(always.header.cookieMode, rl_cookie_mode.RL_COOKIE_ALWAYS);
     assert.deepEqual(always.header.cookieThreshold, NO_LIMIT);
     assert.equal(always.synCookies, true);
     const thr = compile('ddos:\n  enabled: true\n  syn_protection: { enabled: true, threshold_pps: 5000 }\n');
-    assert.equal(thr.header.cookieMode, RL.COOKIE_THRESHOLD);
+    assert.equal(thr.header.cookieMode, rl_cookie_mode.RL_COOKIE_THRESHOLD);
     assert.deepEqual(thr.header.cookieThreshold, { intervalNs: 200_000n, toleranceNs: 499n * 200_000n });
     // ddos off wins over a section prepared underneath it
     const off = compile('ddos:\n  enabled: false\n  syn_protection: { enabled: true, threshold_mode: false }\n');
-    assert.equal(off.header.cookieMode, RL.COOKIE_OFF);
+    assert.equal(off.header.cookieMode, rl_cookie_mode.RL_COOKIE_OFF);
     assert.equal(off.synCookies, false);
   });
 
@@ -119,6 +120,6 @@ describe('compileRatelimit: ddos header', () => {
     assert.deepEqual(h.udpAgg, NO_LIMIT);
     assert.deepEqual(h.udpSrc, { intervalNs: 250_000_000n, toleranceNs: 750_000_000n });
     assert.deepEqual([h.icmpAgg, h.icmpSrc], [NO_LIMIT, NO_LIMIT]);
-    assert.equal(h.cookieMode, RL.COOKIE_OFF);
+    assert.equal(h.cookieMode, rl_cookie_mode.RL_COOKIE_OFF);
   });
 });

@@ -6,8 +6,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { allowFlags, chooseCookiePath, rcvWscaleFor, readHostTcp, SC_ALLOW } from '../../src/engines/ratelimit/syncookie-path.js';
+import { allowFlags, chooseCookiePath, rcvWscaleFor, readHostTcp } from '../../src/engines/ratelimit/syncookie-path.js';
 import { SyncookiesGuard } from '../../src/engines/ratelimit/syncookies.js';
+import { sc_allow } from '../../src/kernel/contract.gen.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'esn-syncookie-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,7 +50,7 @@ describe('host TCP options', () => {
     put('net/core/rmem_max', '212992');
     const h = readHostTcp(sys);
     assert.deepEqual(h, { timestamps: true, sack: false, windowScaling: true, ecn: true, rcvWscale: 7 });
-    assert.equal(allowFlags(h), SC_ALLOW.TS | SC_ALLOW.WSCALE | SC_ALLOW.ECN);
+    assert.equal(allowFlags(h), sc_allow.SC_ALLOW_TS | sc_allow.SC_ALLOW_WSCALE | sc_allow.SC_ALLOW_ECN);
     put('net/core/rmem_max', '33554432'); // a larger rmem_max wins, as in the kernel
     assert.equal(readHostTcp(sys).rcvWscale, 10); // 2^25 > 65535 << 9
     put('net/ipv4/tcp_ecn', '0');

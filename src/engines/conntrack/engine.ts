@@ -19,8 +19,8 @@ import {
 } from './kernel.js';
 import { ConntrackMetrics } from './metrics.js';
 import type { ConntrackConfig } from './schema.js';
+import { sentinel_program_id } from '../../kernel/contract.gen.js';
 
-export const SN_PROG_TC_CONNTRACK = 3;
 /** most flows one API call returns */
 export const CT_LIST_MAX = 10_000;
 /** least interval between two whole-table reads for metrics */
@@ -39,7 +39,7 @@ export interface ConntrackView extends AgentView {
 
 export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
   readonly program = CONNTRACK_PROGRAM;
-  readonly programId = SN_PROG_TC_CONNTRACK;
+  readonly programId = sentinel_program_id.SN_PROG_TC_CONNTRACK;
   private readonly rt: ProgramRuntime<ConntrackKernel>;
   private readonly metrics: ConntrackMetrics;
   private cfg: ConntrackConfig;

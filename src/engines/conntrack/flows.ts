@@ -3,7 +3,8 @@
 // Pure: no kernel access, so it is unit-tested with hand-built buffers.
 import { layouts } from '../../kernel/layouts.gen.js';
 import { formatAddress, parseAddress, type IpFamily } from '../../net/ip.js';
-import { CT_F, stateName } from './states.js';
+import { stateName } from './states.js';
+import { ct_flag } from '../../kernel/contract.gen.js';
 
 const K = layouts.ct_key.fields;
 const E = layouts.ct_entry.fields;
@@ -67,7 +68,7 @@ export function decodeFlow(keys: Buffer, koff: number, values: Buffer, voff: num
   const a = endpoint(keys, koff, K.addr_a.offset, K.port_a.offset, family);
   const b = endpoint(keys, koff, K.addr_b.offset, K.port_b.offset, family);
   const flags = values[voff + E.flags.offset]!;
-  const initIsA = (flags & CT_F.INIT_IS_A) !== 0;
+  const initIsA = (flags & ct_flag.CT_F_INIT_IS_A) !== 0;
   const u64 = (off: number): bigint => values.readBigUInt64LE(voff + off);
   const created = u64(E.created_ns.offset);
   const last = u64(E.last_seen_ns.offset);
@@ -80,8 +81,8 @@ export function decodeFlow(keys: Buffer, koff: number, values: Buffer, voff: num
     responder: initIsA ? b : a,
     packets: { from_initiator: Number(u64(E.packets.offset)), from_responder: Number(u64(E.packets.offset + 8)) },
     bytes: { from_initiator: Number(u64(E.bytes.offset)), from_responder: Number(u64(E.bytes.offset + 8)) },
-    seen_reply: (flags & CT_F.SEEN_REPLY) !== 0,
-    assured: (flags & CT_F.ASSURED) !== 0,
+    seen_reply: (flags & ct_flag.CT_F_SEEN_REPLY) !== 0,
+    assured: (flags & ct_flag.CT_F_ASSURED) !== 0,
     age_secs: now > created ? secs(now - created) : 0,
     idle_secs: now > last ? secs(now - last) : 0,
     expires_in_secs: expires > now ? secs(expires - now) : 0,

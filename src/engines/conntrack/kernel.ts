@@ -11,6 +11,8 @@ import { readPerInterface } from '../runtime/counters.js';
 import { checkPinnedShared } from '../runtime/shared-maps.js';
 import { CT_ENTRY_SIZE, CT_KEY_SIZE } from './flows.js';
 import { encodeTimeouts, type TimeoutKey } from './states.js';
+import { programCounterSlots } from '../../kernel/contract-names.js';
+import { ct_counter } from '../../kernel/contract.gen.js';
 
 export const CONNTRACK_PROGRAM = 'tc-conntrack';
 export const CONNTRACK_OBJECT_FILE = 'tc_conntrack.bpf.o';
@@ -18,12 +20,8 @@ export const CT_ENTRY_INGRESS = 'tc_conntrack_ingress';
 export const CT_ENTRY_EGRESS = 'tc_conntrack_egress';
 export const CT_TABLE = 'ct_table';
 
-/** Per-CPU counter slots (counters.h, then CT_CNT_* of ct.h), in order. */
-export const CT_COUNTER_SLOTS = [
-  'seen', 'passed', 'dropped', 'malformed', 'non_ip', 'events', 'events_lost_ring_full',
-  'events_lost_backpressure', 'bytes_seen', 'new_flows', 'invalid', 'table_full', 'expired',
-  'untracked', 'related', 'skipped_forwarded',
-] as const;
+/** Per-CPU counter slots (contract/counters.h, then CT_CNT_* of contract/conntrack.h). */
+export const CT_COUNTER_SLOTS = programCounterSlots('CT_CNT_', ct_counter);
 export type CtCounterSlot = (typeof CT_COUNTER_SLOTS)[number];
 export type CtCounters = Record<CtCounterSlot, bigint>;
 

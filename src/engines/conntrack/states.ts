@@ -1,28 +1,14 @@
-// The state vocabulary of tc-conntrack (enum ct_state and CT_F_* of bpf/include/sentinel/contract/conntrack.h)
+// The state vocabulary of tc-conntrack (enum ct_state of bpf/include/sentinel/contract/conntrack.h)
 // and the per-state timeout table the agent writes to the kernel. The numbers are the kernel
 // contract; the names are what users see in the API, the CLI, metrics and config.
+import { ct_state } from '../../kernel/contract.gen.js';
+import { valuesByName } from '../../kernel/contract-names.js';
 
-export const CT_STATES = {
-  new: 1,
-  syn_sent: 2,
-  syn_recv: 3,
-  established: 4,
-  fin_wait: 5,
-  close_wait: 6,
-  last_ack: 7,
-  time_wait: 8,
-  close: 9,
-  udp_unreplied: 10,
-  udp_assured: 11,
-  icmp_unreplied: 12,
-  icmp_replied: 13,
-  /** answered, not (yet) a stream: see udp_assured */
-  udp_replied: 14,
-} as const;
+/** State names (CT_S_* of contract/conntrack.h without CT_S_NONE, which is never stored) and numbers. */
+const { none: _none, ...states } = valuesByName('CT_S_', ct_state);
+export const CT_STATES = states;
 
 export type CtStateName = keyof typeof CT_STATES;
-/** one past the highest state number (CT_S_MAX): size of the kernel's timeout array */
-export const CT_S_MAX = 15;
 
 export const CT_STATE_NAMES: readonly CtStateName[] = Object.keys(CT_STATES) as CtStateName[];
 
@@ -36,14 +22,6 @@ export function stateName(n: number): string {
 export function isStateName(s: string): s is CtStateName {
   return Object.hasOwn(CT_STATES, s);
 }
-
-export const CT_F = {
-  INIT_IS_A: 0x01,
-  SEEN_REPLY: 0x02,
-  ASSURED: 0x04,
-  FIN_INIT: 0x08,
-  FIN_RESP: 0x10,
-} as const;
 
 /** Config key of each state's timeout (conntrack.timeouts.<key>), in seconds. Defaults follow
  * netfilter's (nf_conntrack_tcp_timeout_*, udp_timeout(_stream), icmp_timeout); `tcp_new` is a

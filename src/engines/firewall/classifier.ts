@@ -10,55 +10,27 @@
 //
 // Why it stays small: siblings whose rule lists and relevant region agree share one subtree
 // (a DAG), and a node budget makes the compiler fall back to bigger leaves before it gives up.
-import { FW, type CompiledRule, type PacketFacts } from './compile.js';
+import { layouts } from '../../kernel/layouts.gen.js';
+import { type CompiledRule, type PacketFacts } from './compile.js';
+import { fw_leaf_entry, fw_limits, fw_match, fw_meta, fw_ref } from '../../kernel/contract.gen.js';
 
-/** Key layout (struct fw_key). */
+const K = layouts.fw_key.fields;
+/** Byte offsets of struct fw_key, the key the classifier cuts (generated from its BTF). */
 export const KEY = {
-  META: 0,
-  PROTO: 1,
-  VLAN: 2,
-  SPORT: 4,
-  DPORT: 6,
-  ICMP_TYPE: 8,
-  ICMP_CODE: 9,
-  SRC: 16,
-  DST: 32,
-  SIZE: 48,
-} as const;
-
-export const CLASSIFIER = {
-  TREE_NODES: 32768,
-  LEAF_SLOTS: 262144,
-  MAX_DEPTH: 12,
-  MAX_TREES: 3,
-  WIDE_SLOTS: 65536,
-  /** wide tables per generation (FW_WIDE_TABLES): one per family and tree, rounded to a power of two */
-  WIDE_TABLES: 8,
-  /** candidates a leaf checks without bpf_loop (FW_LEAF_INLINE of firewall.h) */
-  LEAF_INLINE: 8,
-  REF_LEAF: 0x80000000,
-  REF_WIDE: 0x40000000,
-  REF_BYTE2_SHIFT: 8,
-  REF_TABLE_MASK: 0xff,
-  LEAF_SLOT_MASK: 0x3fff,
-  LEAF_BYTE_SHIFT: 14,
-  LEAF_MASKLEN_SHIFT: 20,
-  LEAF_VALUE_SHIFT: 24,
-  REF_COUNT_SHIFT: 20,
-  REF_COUNT_MASK: 0x7ff,
-  REF_SLOT_MASK: 0xfffff,
-  REF_BYTE_SHIFT: 24,
-  REF_NODE_MASK: 0xffffff,
-  META_V6: 0x80,
-  META_LATER_FRAG: 0x40,
-  CT_NEW: 0,
-  CT_ESTABLISHED: 1,
-  CT_RELATED: 2,
-  CT_INVALID: 3,
+  META: K.meta.offset,
+  PROTO: K.proto.offset,
+  VLAN: K.vlan.offset,
+  SPORT: K.sport.offset,
+  DPORT: K.dport.offset,
+  ICMP_TYPE: K.icmp_type.offset,
+  ICMP_CODE: K.icmp_code.offset,
+  SRC: K.src.offset,
+  DST: K.dst.offset,
+  SIZE: layouts.fw_key.size,
 } as const;
 
 /** Leaf size the compiler aims for (the candidates the kernel checks inline,
- * CLASSIFIER.LEAF_INLINE); doubled (up to the reference's count field) when the node budget runs
+ * FW_LEAF_INLINE); doubled (up to the reference's count field) when the node budget runs
  * out. A candidate the quick-reject filter turns away costs a few instructions on a leaf's one
  * cache line, a level of descent a dependent load from another line: with many flows (caches
  * holding little of the tree) eight candidates and fewer levels walk faster than two or four and
@@ -69,15 +41,15 @@ export const DEFAULT_LEAF_TARGET = 8;
 /** Every meta byte the kernel can produce: 2 families x later-fragment x 4 ct states. */
 const VALID_META: readonly number[] = (() => {
   const out: number[] = [];
-  for (const v6 of [0, CLASSIFIER.META_V6]) for (const lf of [0, CLASSIFIER.META_LATER_FRAG]) for (let ct = 0; ct < 4; ct++) out.push(v6 | lf | ct);
+  for (const v6 of [0, fw_meta.FW_META_V6]) for (const lf of [0, fw_meta.FW_META_LATER_FRAG]) for (let ct = 0; ct < 4; ct++) out.push(v6 | lf | ct);
   return out;
 })();
 
 /** Meta values per family: each family has trees of its own (fw_gen.roots[family]), so the
  * family is decided before the walk and never costs a level. */
 const FAMILY_META: Readonly<Record<4 | 6, readonly number[]>> = {
-  4: VALID_META.filter((v) => !(v & CLASSIFIER.META_V6)),
-  6: VALID_META.filter((v) => (v & CLASSIFIER.META_V6) !== 0),
+  4: VALID_META.filter((v) => !(v & fw_meta.FW_META_V6)),
+  6: VALID_META.filter((v) => (v & fw_meta.FW_META_V6) !== 0),
 };
 
 /** Masked key bytes: rules constrain each with (byte & mask) == want, masks prefix-shaped
@@ -127,13 +99,13 @@ function be(n: number, len: number): Uint8Array {
 function condOf(r: CompiledRule): Cond {
   const m = r.match;
   const meta = new Uint8Array(256);
-  const needL4 = (m & (FW.M_SRC_PORT | FW.M_DST_PORT | FW.M_ICMP_TYPE | FW.M_ICMP_CODE)) !== 0;
+  const needL4 = (m & (fw_match.FW_M_SRC_PORT | fw_match.FW_M_DST_PORT | fw_match.FW_M_ICMP_TYPE | fw_match.FW_M_ICMP_CODE)) !== 0;
   for (const v of VALID_META) {
-    const v6 = (v & CLASSIFIER.META_V6) !== 0;
+    const v6 = (v & fw_meta.FW_META_V6) !== 0;
     if (r.family === 4 && v6) continue;
     if (r.family === 6 && !v6) continue;
-    if (needL4 && v & CLASSIFIER.META_LATER_FRAG) continue;
-    if (m & FW.M_CT_STATE && !((r.ctStates ?? 0) & (1 << (v & 3)))) continue;
+    if (needL4 && v & fw_meta.FW_META_LATER_FRAG) continue;
+    if (m & fw_match.FW_M_CT_STATE && !((r.ctStates ?? 0) & (1 << (v & fw_meta.FW_META_CT_MASK)))) continue;
     meta[v] = 1;
   }
   const metaAll = VALID_META.every((v) => meta[v] === 1);
@@ -143,14 +115,14 @@ function condOf(r: CompiledRule): Cond {
     want.set(bytes, off);
     mask.fill(0xff, off, off + bytes.length);
   };
-  if (m & FW.M_PROTO) exact(KEY.PROTO, be(r.proto!, 1));
-  if (m & FW.M_VLAN) exact(KEY.VLAN, be(r.vlanId === 0 ? 0 : 0x1000 | r.vlanId!, 2));
-  if (m & FW.M_ICMP_TYPE) exact(KEY.ICMP_TYPE, be(r.icmpType!, 1));
-  if (m & FW.M_ICMP_CODE) exact(KEY.ICMP_CODE, be(r.icmpCode!, 1));
+  if (m & fw_match.FW_M_PROTO) exact(KEY.PROTO, be(r.proto!, 1));
+  if (m & fw_match.FW_M_VLAN) exact(KEY.VLAN, be(r.vlanId === 0 ? 0 : 0x1000 | r.vlanId!, 2));
+  if (m & fw_match.FW_M_ICMP_TYPE) exact(KEY.ICMP_TYPE, be(r.icmpType!, 1));
+  if (m & fw_match.FW_M_ICMP_CODE) exact(KEY.ICMP_CODE, be(r.icmpCode!, 1));
   // The kernel compares all 16 bytes under the mask; an IPv4 mask is zero past byte 3.
   for (const [bit, net, off] of [
-    [FW.M_SRC_NET, r.srcNet, KEY.SRC],
-    [FW.M_DST_NET, r.dstNet, KEY.DST],
+    [fw_match.FW_M_SRC_NET, r.srcNet, KEY.SRC],
+    [fw_match.FW_M_DST_NET, r.dstNet, KEY.DST],
   ] as const) {
     if (!(m & bit) || !net) continue;
     const nm = net.mask();
@@ -161,11 +133,11 @@ function condOf(r: CompiledRule): Cond {
   }
   const cols = MASKED_COLS.filter((c) => mask[c] !== 0);
   const ranges: ([Uint8Array, Uint8Array] | null)[] = [
-    m & FW.M_SRC_PORT ? [be(r.srcPort!.lo, 2), be(r.srcPort!.hi, 2)] : null,
-    m & FW.M_DST_PORT ? [be(r.dstPort!.lo, 2), be(r.dstPort!.hi, 2)] : null,
+    m & fw_match.FW_M_SRC_PORT ? [be(r.srcPort!.lo, 2), be(r.srcPort!.hi, 2)] : null,
+    m & fw_match.FW_M_DST_PORT ? [be(r.dstPort!.lo, 2), be(r.dstPort!.hi, 2)] : null,
   ];
   const metaFam = { 4: FAMILY_META[4].every((v) => meta[v] === 1), 6: FAMILY_META[6].every((v) => meta[v] === 1) };
-  return { meta, metaAll, metaFam, want, mask, cols, ranges, hasSet: (m & (FW.M_SRC_SET | FW.M_DST_SET)) !== 0, family: r.family };
+  return { meta, metaAll, metaFam, want, mask, cols, ranges, hasSet: (m & (fw_match.FW_M_SRC_SET | fw_match.FW_M_DST_SET)) !== 0, family: r.family };
 }
 
 /** The part of key space a node covers: meta (or free), each masked byte fixed or free, and a
@@ -273,14 +245,14 @@ function leafFilter(c: Cond, reg: Region): number {
     if (lo[0] === hi[0] && lo[1] === hi[1] && reg.prefix[i]!.length < 2) consider(f.off + 1, 0xff, lo[1]!);
   });
   if (best < 0) return 0;
-  return ((best << CLASSIFIER.LEAF_BYTE_SHIFT) | (bestMask << CLASSIFIER.LEAF_MASKLEN_SHIFT) | (bestValue << CLASSIFIER.LEAF_VALUE_SHIFT)) >>> 0;
+  return ((best << fw_leaf_entry.FW_LEAF_BYTE_SHIFT) | (bestMask << fw_leaf_entry.FW_LEAF_MASKLEN_SHIFT) | (bestValue << fw_leaf_entry.FW_LEAF_VALUE_SHIFT)) >>> 0;
 }
 
 /** Whether a key passes a leaf entry's filter (as the kernel tests it). */
 export function leafFilterPasses(entry: number, key: Uint8Array): boolean {
-  const col = (entry >>> CLASSIFIER.LEAF_BYTE_SHIFT) & 0x3f;
-  const mask = (0xff00 >> ((entry >>> CLASSIFIER.LEAF_MASKLEN_SHIFT) & 0xf)) & 0xff;
-  return ((key[col]! ^ (entry >>> CLASSIFIER.LEAF_VALUE_SHIFT)) & mask) === 0;
+  const col = (entry >>> fw_leaf_entry.FW_LEAF_BYTE_SHIFT) & 0x3f;
+  const mask = (0xff00 >> ((entry >>> fw_leaf_entry.FW_LEAF_MASKLEN_SHIFT) & 0xf)) & 0xff;
+  return ((key[col]! ^ (entry >>> fw_leaf_entry.FW_LEAF_VALUE_SHIFT)) & mask) === 0;
 }
 
 export interface Classifier {
@@ -323,9 +295,9 @@ export interface ClassifierLimits {
 }
 
 const DEFAULT_LIMITS: ClassifierLimits = {
-  nodes: CLASSIFIER.TREE_NODES,
-  leafSlots: CLASSIFIER.LEAF_SLOTS,
-  maxDepth: CLASSIFIER.MAX_DEPTH,
+  nodes: fw_limits.FW_TREE_NODES,
+  leafSlots: fw_limits.FW_LEAF_SLOTS,
+  maxDepth: fw_limits.FW_MAX_DEPTH,
   leafTarget: DEFAULT_LEAF_TARGET,
 };
 
@@ -348,13 +320,13 @@ export function buildClassifier(rules: readonly CompiledRule[], limits: Partial<
     } catch (e) {
       if (!(e instanceof BudgetExceeded)) throw e;
       last = e.message;
-      if (target >= CLASSIFIER.REF_COUNT_MASK && depth <= 1) break;
-      target = Math.min(CLASSIFIER.REF_COUNT_MASK, target * 2);
+      if (target >= fw_ref.FW_REF_COUNT_MASK && depth <= 1) break;
+      target = Math.min(fw_ref.FW_REF_COUNT_MASK, target * 2);
       depth = Math.max(1, depth - 1);
     }
   }
   throw new ClassifierFitError(
-    `the ${rules.length} firewall rules do not fit the kernel classifier (${last}, even with leaves of up to ${CLASSIFIER.REF_COUNT_MASK} rules); ` +
+    `the ${rules.length} firewall rules do not fit the kernel classifier (${last}, even with leaves of up to ${fw_ref.FW_REF_COUNT_MASK} rules); ` +
       'merge rules that differ only in addresses into aliases (LPM sets) or reduce the number of rules',
   );
 }
@@ -386,9 +358,9 @@ class Builder {
     const wide = new Map<number, Uint32Array>();
     ([4, 6] as const).forEach((fam, f) => {
       roots[fam] = roots[fam].map((ref, i) => {
-        const w = this.widen(ref, f * CLASSIFIER.MAX_TREES + i);
+        const w = this.widen(ref, f * fw_limits.FW_MAX_TREES + i);
         if (!w) return ref;
-        wide.set(f * CLASSIFIER.MAX_TREES + i, w.table);
+        wide.set(f * fw_limits.FW_MAX_TREES + i, w.table);
         return w.ref;
       });
     });
@@ -419,25 +391,25 @@ class Builder {
    * walk simply goes on), so it is exact whatever the children. Worth it only when some child
    * is an inner node: a root over leaves already decides in one lookup. */
   private widen(ref: number, table: number): { ref: number; table: Uint32Array } | null {
-    if (ref & CLASSIFIER.REF_LEAF) return null;
-    const byteOf = (r: number): number => (r >>> CLASSIFIER.REF_BYTE_SHIFT) & 0x3f;
-    const children = this.nodes[ref & CLASSIFIER.REF_NODE_MASK]!;
+    if (ref & fw_ref.FW_REF_LEAF) return null;
+    const byteOf = (r: number): number => (r >>> fw_ref.FW_REF_BYTE_SHIFT) & 0x3f;
+    const children = this.nodes[ref & fw_ref.FW_REF_NODE_MASK]!;
     const votes = new Map<number, number>();
-    for (const c of children) if (!(c & CLASSIFIER.REF_LEAF)) votes.set(byteOf(c), (votes.get(byteOf(c)) ?? 0) + 1);
+    for (const c of children) if (!(c & fw_ref.FW_REF_LEAF)) votes.set(byteOf(c), (votes.get(byteOf(c)) ?? 0) + 1);
     if (!votes.size) return null;
     const second = [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0];
-    const t = new Uint32Array(CLASSIFIER.WIDE_SLOTS);
+    const t = new Uint32Array(fw_limits.FW_WIDE_SLOTS);
     for (let hi = 0; hi < 256; hi++) {
       const c = children[hi]!;
-      if (!(c & CLASSIFIER.REF_LEAF) && byteOf(c) === second) t.set(this.nodes[c & CLASSIFIER.REF_NODE_MASK]!, hi << 8);
+      if (!(c & fw_ref.FW_REF_LEAF) && byteOf(c) === second) t.set(this.nodes[c & fw_ref.FW_REF_NODE_MASK]!, hi << 8);
       else t.fill(c, hi << 8, (hi + 1) << 8);
     }
-    const wideRef = (CLASSIFIER.REF_WIDE | (byteOf(ref) << CLASSIFIER.REF_BYTE_SHIFT) | (second << CLASSIFIER.REF_BYTE2_SHIFT) | table) >>> 0;
+    const wideRef = (fw_ref.FW_REF_WIDE | (byteOf(ref) << fw_ref.FW_REF_BYTE_SHIFT) | (second << fw_ref.FW_REF_BYTE2_SHIFT) | table) >>> 0;
     return { ref: wideRef, table: t };
   }
 
   private leaf(list: number[], reg: Region): number {
-    if (list.length > CLASSIFIER.REF_COUNT_MASK) throw new BudgetExceeded(`a leaf would hold ${list.length} rules`);
+    if (list.length > fw_ref.FW_REF_COUNT_MASK) throw new BudgetExceeded(`a leaf would hold ${list.length} rules`);
     const entries = list.map((i) => (i | leafFilter(this.conds[i]!, reg)) >>> 0);
     const k = entries.join(',');
     let ref = this.leafMemo.get(k);
@@ -447,7 +419,7 @@ class Builder {
     for (const e of entries) this.leafSlots.push(e);
     this.leaves++;
     this.maxLeaf = Math.max(this.maxLeaf, list.length);
-    ref = (CLASSIFIER.REF_LEAF | (list.length << CLASSIFIER.REF_COUNT_SHIFT) | start) >>> 0;
+    ref = (fw_ref.FW_REF_LEAF | (list.length << fw_ref.FW_REF_COUNT_SHIFT) | start) >>> 0;
     this.leafMemo.set(k, ref);
     return ref;
   }
@@ -508,7 +480,7 @@ class Builder {
     const idx = this.nodes.length;
     if (idx >= this.lim.nodes) throw new BudgetExceeded(`more than ${this.lim.nodes} nodes`);
     this.nodes.push(refs);
-    const ref = ((byte << CLASSIFIER.REF_BYTE_SHIFT) | idx) >>> 0;
+    const ref = ((byte << fw_ref.FW_REF_BYTE_SHIFT) | idx) >>> 0;
     this.nodeMemo.set(k, ref);
     this.height.set(ref, h + 1);
     if (h + 1 > this.maxHeight) this.maxHeight = h + 1;
@@ -610,7 +582,7 @@ class Builder {
     // costs every other packet a level. A list the kernel checks inline is better off as a leaf
     // (its candidates turn such packets away by their filters); a longer list still takes the
     // cut.
-    if (best && !bestSplits && n <= CLASSIFIER.LEAF_INLINE && this.allOrNothing(list, reg, best)) return null;
+    if (best && !bestSplits && n <= fw_limits.FW_LEAF_INLINE && this.allOrNothing(list, reg, best)) return null;
     return best;
   }
 
@@ -717,30 +689,30 @@ function partition(conds: readonly Cond[], family: 4 | 6): number[][] {
  * in priority order. */
 export function classifierCandidates(c: Classifier, key: Uint8Array): number[] {
   const all = new Set<number>();
-  const fam = key[KEY.META]! & CLASSIFIER.META_V6 ? 6 : 4;
+  const fam = key[KEY.META]! & fw_meta.FW_META_V6 ? 6 : 4;
   for (const root of c.roots[fam]) for (const s of treeCandidates(c, root, key)) all.add(s);
   return [...all].sort((a, b) => a - b);
 }
 
 function treeCandidates(c: Classifier, root: number, key: Uint8Array): number[] {
   let ref = root;
-  if ((ref & (CLASSIFIER.REF_LEAF | CLASSIFIER.REF_WIDE)) === CLASSIFIER.REF_WIDE) {
-    const table = c.wide.get(ref & CLASSIFIER.REF_TABLE_MASK);
+  if ((ref & (fw_ref.FW_REF_LEAF | fw_ref.FW_REF_WIDE)) === fw_ref.FW_REF_WIDE) {
+    const table = c.wide.get(ref & fw_ref.FW_REF_TABLE_MASK);
     if (!table) throw new Error(`wide root ${ref.toString(16)} names a table the classifier does not hold`);
-    const a = (ref >>> CLASSIFIER.REF_BYTE_SHIFT) & 0x3f;
-    const b = (ref >>> CLASSIFIER.REF_BYTE2_SHIFT) & 0x3f;
+    const a = (ref >>> fw_ref.FW_REF_BYTE_SHIFT) & 0x3f;
+    const b = (ref >>> fw_ref.FW_REF_BYTE2_SHIFT) & 0x3f;
     ref = table[(key[a]! << 8) | key[b]!]!;
   }
-  for (let d = 0; d < CLASSIFIER.MAX_DEPTH + 1 && !(ref & CLASSIFIER.REF_LEAF); d++) {
-    const byte = (ref >>> CLASSIFIER.REF_BYTE_SHIFT) & 0x3f;
-    const node = ref & CLASSIFIER.REF_NODE_MASK;
+  for (let d = 0; d < fw_limits.FW_MAX_DEPTH + 1 && !(ref & fw_ref.FW_REF_LEAF); d++) {
+    const byte = (ref >>> fw_ref.FW_REF_BYTE_SHIFT) & 0x3f;
+    const node = ref & fw_ref.FW_REF_NODE_MASK;
     ref = c.nodes[node * 256 + key[byte]!]!;
   }
-  if (!(ref & CLASSIFIER.REF_LEAF)) throw new Error('classifier walk ended off a leaf');
-  const count = (ref >>> CLASSIFIER.REF_COUNT_SHIFT) & CLASSIFIER.REF_COUNT_MASK;
-  const start = ref & CLASSIFIER.REF_SLOT_MASK;
+  if (!(ref & fw_ref.FW_REF_LEAF)) throw new Error('classifier walk ended off a leaf');
+  const count = (ref >>> fw_ref.FW_REF_COUNT_SHIFT) & fw_ref.FW_REF_COUNT_MASK;
+  const start = ref & fw_ref.FW_REF_SLOT_MASK;
   const out: number[] = [];
-  for (const e of c.leafSlots.subarray(start, start + count)) if (leafFilterPasses(e, key)) out.push(e & CLASSIFIER.LEAF_SLOT_MASK);
+  for (const e of c.leafSlots.subarray(start, start + count)) if (leafFilterPasses(e, key)) out.push(e & fw_leaf_entry.FW_LEAF_SLOT_MASK);
   return out;
 }
 
@@ -748,7 +720,7 @@ function treeCandidates(c: Classifier, root: number, key: Uint8Array): number[] 
 export function packetKey(p: PacketFacts): Uint8Array {
   const k = new Uint8Array(KEY.SIZE);
   const later = p.laterFragment === true;
-  k[KEY.META] = (p.family === 6 ? CLASSIFIER.META_V6 : 0) | (later ? CLASSIFIER.META_LATER_FRAG : 0) | ((p.ctState ?? 0) & 3);
+  k[KEY.META] = (p.family === 6 ? fw_meta.FW_META_V6 : 0) | (later ? fw_meta.FW_META_LATER_FRAG : 0) | ((p.ctState ?? 0) & fw_meta.FW_META_CT_MASK);
   k[KEY.PROTO] = p.proto;
   const vlan = (p.vlanDepth ?? 0) > 0 ? 0x1000 | (p.vlanId ?? 0) : 0;
   k[KEY.VLAN] = vlan >> 8;

@@ -5,37 +5,13 @@ import { Cidr, cidrKey, type IpFamily } from '../../net/ip.js';
 import type { PortRange } from '../../net/port.js';
 import { buildClassifier, classifierCandidates, ClassifierFitError, packetKey, type Classifier } from './classifier.js';
 import { CT_STATE_BITS, PROTO_ICMP, PROTO_ICMPV6, type CtStateName, type FirewallConfig, type FirewallRuleConfig, type FwAction } from './schema.js';
-
-/** Constants of firewall.h / common.h (a unit test checks them against the header). */
-export const FW = {
-  MAX_RULES: 16384,
-  MAX_RULE_NUMS: 32768,
-  LPM_MAX: 262144,
-  ACT_PASS: 0,
-  ACT_DROP: 1,
-  ACT_LOG: 2,
-  ACT_REJECT: 3,
-  M_SRC_NET: 0x0001,
-  M_DST_NET: 0x0002,
-  M_SRC_SET: 0x0004,
-  M_DST_SET: 0x0008,
-  M_PROTO: 0x0010,
-  M_SRC_PORT: 0x0020,
-  M_DST_PORT: 0x0040,
-  M_ICMP_TYPE: 0x0080,
-  M_ICMP_CODE: 0x0100,
-  M_VLAN: 0x0200,
-  M_CT_STATE: 0x0400,
-  AF_ANY: 0,
-  AF_INET: 4,
-  AF_INET6: 6,
-} as const;
+import { fw_action, fw_limits, fw_match } from '../../kernel/contract.gen.js';
 
 /** Both generations' sets share one trie per family, so while the agent fills the inactive
  * generation the active one's entries are still there: one generation may use half. */
-export const FW_LPM_PER_GENERATION = FW.LPM_MAX / 2;
+export const FW_LPM_PER_GENERATION = fw_limits.FW_LPM_MAX / 2;
 
-export const ACTION_CODE: Readonly<Record<FwAction, number>> = { pass: FW.ACT_PASS, drop: FW.ACT_DROP, log: FW.ACT_LOG, reject: FW.ACT_REJECT };
+export const ACTION_CODE: Readonly<Record<FwAction, number>> = { pass: fw_action.FW_ACT_PASS, drop: fw_action.FW_ACT_DROP, log: fw_action.FW_ACT_LOG, reject: fw_action.FW_ACT_REJECT };
 
 /** Alias name -> every address/CIDR it holds (inline values and file lines). */
 export type ResolvedAliases = ReadonlyMap<string, readonly Cidr[]>;
@@ -272,10 +248,10 @@ function compileUncached(fw: FirewallConfig, aliases: ResolvedAliases): Compiled
     }
   }
 
-  if (rules.length > FW.MAX_RULES) {
+  if (rules.length > fw_limits.FW_MAX_RULES) {
     issues.push({
       path: ['rules'],
-      message: `${rules.length} kernel rules (config rules split per address family) exceed the limit of ${FW.MAX_RULES}; merge rules with aliases or address lists`,
+      message: `${rules.length} kernel rules (config rules split per address family) exceed the limit of ${fw_limits.FW_MAX_RULES}; merge rules with aliases or address lists`,
     });
   }
   let v4 = 0;
@@ -318,20 +294,20 @@ function kernelRule(
   // A /0 network matches every address of its family; the family check already does that.
   const srcNet = src?.net && src.net.prefix > 0 ? src.net : null;
   const dstNet = dst?.net && dst.net.prefix > 0 ? dst.net : null;
-  if (srcNet) match |= FW.M_SRC_NET;
-  if (dstNet) match |= FW.M_DST_NET;
+  if (srcNet) match |= fw_match.FW_M_SRC_NET;
+  if (dstNet) match |= fw_match.FW_M_DST_NET;
   const srcSet = src?.set ?? null;
   const dstSet = dst?.set ?? null;
-  if (srcSet !== null) match |= FW.M_SRC_SET;
-  if (dstSet !== null) match |= FW.M_DST_SET;
-  if (r.protocol !== null) match |= FW.M_PROTO;
-  if (r.src_port) match |= FW.M_SRC_PORT;
-  if (r.dst_port) match |= FW.M_DST_PORT;
-  if (r.icmp_type !== undefined) match |= FW.M_ICMP_TYPE;
-  if (r.icmp_code !== undefined) match |= FW.M_ICMP_CODE;
-  if (r.vlan_id !== undefined) match |= FW.M_VLAN;
+  if (srcSet !== null) match |= fw_match.FW_M_SRC_SET;
+  if (dstSet !== null) match |= fw_match.FW_M_DST_SET;
+  if (r.protocol !== null) match |= fw_match.FW_M_PROTO;
+  if (r.src_port) match |= fw_match.FW_M_SRC_PORT;
+  if (r.dst_port) match |= fw_match.FW_M_DST_PORT;
+  if (r.icmp_type !== undefined) match |= fw_match.FW_M_ICMP_TYPE;
+  if (r.icmp_code !== undefined) match |= fw_match.FW_M_ICMP_CODE;
+  if (r.vlan_id !== undefined) match |= fw_match.FW_M_VLAN;
   const ctStates = r.state ? r.state.reduce((b: number, n: CtStateName) => b | (1 << CT_STATE_BITS[n]), 0) : null;
-  if (ctStates !== null) match |= FW.M_CT_STATE;
+  if (ctStates !== null) match |= fw_match.FW_M_CT_STATE;
   // Alert mode only watches: drop and reject become log.
   const enforcing = r.action === 'drop' || r.action === 'reject';
   return {
@@ -425,23 +401,23 @@ function inSet(set: CompiledSet, family: IpFamily, addr: Uint8Array): boolean {
 export function ruleMatches(c: CompiledFirewall, r: CompiledRule, p: PacketFacts): boolean {
   const m = r.match;
   if (r.family !== 0 && r.family !== p.family) return false;
-  if (m & FW.M_PROTO && r.proto !== p.proto) return false;
+  if (m & fw_match.FW_M_PROTO && r.proto !== p.proto) return false;
   const vlan = p.vlanId ?? 0;
-  if (m & FW.M_VLAN && r.vlanId !== vlan) return false;
-  if (m & FW.M_VLAN && r.vlanId === 0 && (p.vlanDepth ?? 0) > 0) return false;
-  if (m & (FW.M_SRC_PORT | FW.M_DST_PORT | FW.M_ICMP_TYPE | FW.M_ICMP_CODE) && p.laterFragment) return false;
+  if (m & fw_match.FW_M_VLAN && r.vlanId !== vlan) return false;
+  if (m & fw_match.FW_M_VLAN && r.vlanId === 0 && (p.vlanDepth ?? 0) > 0) return false;
+  if (m & (fw_match.FW_M_SRC_PORT | fw_match.FW_M_DST_PORT | fw_match.FW_M_ICMP_TYPE | fw_match.FW_M_ICMP_CODE) && p.laterFragment) return false;
   const sport = p.srcPort ?? 0;
   const dport = p.dstPort ?? 0;
-  if (m & FW.M_SRC_PORT && (sport < r.srcPort!.lo || sport > r.srcPort!.hi)) return false;
-  if (m & FW.M_DST_PORT && (dport < r.dstPort!.lo || dport > r.dstPort!.hi)) return false;
-  if (m & FW.M_ICMP_TYPE && r.icmpType !== (p.icmpType ?? 0)) return false;
-  if (m & FW.M_ICMP_CODE && r.icmpCode !== (p.icmpCode ?? 0)) return false;
-  if (m & FW.M_CT_STATE && !((r.ctStates ?? 0) & (1 << (p.ctState ?? 0)))) return false;
+  if (m & fw_match.FW_M_SRC_PORT && (sport < r.srcPort!.lo || sport > r.srcPort!.hi)) return false;
+  if (m & fw_match.FW_M_DST_PORT && (dport < r.dstPort!.lo || dport > r.dstPort!.hi)) return false;
+  if (m & fw_match.FW_M_ICMP_TYPE && r.icmpType !== (p.icmpType ?? 0)) return false;
+  if (m & fw_match.FW_M_ICMP_CODE && r.icmpCode !== (p.icmpCode ?? 0)) return false;
+  if (m & fw_match.FW_M_CT_STATE && !((r.ctStates ?? 0) & (1 << (p.ctState ?? 0)))) return false;
   // The kernel compares all 16 bytes under the mask; an IPv4 rule's mask is zero past byte 3.
-  if (m & FW.M_SRC_NET && !r.srcNet!.contains(p.family, p.src)) return false;
-  if (m & FW.M_DST_NET && !r.dstNet!.contains(p.family, p.dst)) return false;
-  if (m & FW.M_SRC_SET && !inSet(c.sets[r.srcSet!]!, p.family, p.src)) return false;
-  if (m & FW.M_DST_SET && !inSet(c.sets[r.dstSet!]!, p.family, p.dst)) return false;
+  if (m & fw_match.FW_M_SRC_NET && !r.srcNet!.contains(p.family, p.src)) return false;
+  if (m & fw_match.FW_M_DST_NET && !r.dstNet!.contains(p.family, p.dst)) return false;
+  if (m & fw_match.FW_M_SRC_SET && !inSet(c.sets[r.srcSet!]!, p.family, p.src)) return false;
+  if (m & fw_match.FW_M_DST_SET && !inSet(c.sets[r.dstSet!]!, p.family, p.dst)) return false;
   return true;
 }
 

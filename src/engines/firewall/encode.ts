@@ -3,8 +3,8 @@
 // definition of the structs; a field whose size is not what we write is an error, not a guess.
 import { endianness } from 'node:os';
 import { layouts } from '../../kernel/layouts.gen.js';
-import { CLASSIFIER } from './classifier.js';
-import { ACTION_CODE, FW, type CompiledFirewall, type CompiledRule } from './compile.js';
+import { ACTION_CODE, type CompiledFirewall, type CompiledRule } from './compile.js';
+import { fw_limits } from '../../kernel/contract.gen.js';
 
 interface Field {
   readonly offset: number;
@@ -95,7 +95,7 @@ function u32Bytes(values: Uint32Array): Buffer {
 
 /** fw_rules array index of slot `i` of a generation. */
 export function ruleSlotKey(generation: 0 | 1, i: number): number {
-  return generation * FW.MAX_RULES + i;
+  return generation * fw_limits.FW_MAX_RULES + i;
 }
 
 /** The LPM tries' value is a __u8 presence flag (xdp_firewall.bpf.c); every entry shares it. */
@@ -164,15 +164,15 @@ function encodeLpm(c: CompiledFirewall, family: 4 | 6, setIdBase: number): LpmEn
 /** Encodes every map entry of one generation. Throws when a rule has no number or a set id
  * would not fit. */
 export function encodeGeneration(c: CompiledFirewall, opts: EncodeOptions): EncodedGeneration {
-  if (c.rules.length > FW.MAX_RULES) throw new Error(`${c.rules.length} rules exceed FW_MAX_RULES (${FW.MAX_RULES})`);
+  if (c.rules.length > fw_limits.FW_MAX_RULES) throw new Error(`${c.rules.length} rules exceed FW_MAX_RULES (${fw_limits.FW_MAX_RULES})`);
   if (!Number.isInteger(opts.setIdBase) || opts.setIdBase < 0 || opts.setIdBase + c.sets.length > 0xffffffff) {
     throw new Error(`set id base ${opts.setIdBase} does not leave room for ${c.sets.length} sets in a u32`);
   }
   const rules = c.rules.map((r) => {
     const num = opts.ruleNums.get(r.ruleId);
     if (num === undefined) throw new Error(`no rule number assigned to rule "${r.ruleId}"`);
-    if (!Number.isInteger(num) || num < 1 || num >= FW.MAX_RULE_NUMS) {
-      throw new Error(`rule number ${num} of "${r.ruleId}" is outside 1..${FW.MAX_RULE_NUMS - 1}`);
+    if (!Number.isInteger(num) || num < 1 || num >= fw_limits.FW_MAX_RULE_NUMS) {
+      throw new Error(`rule number ${num} of "${r.ruleId}" is outside 1..${fw_limits.FW_MAX_RULE_NUMS - 1}`);
     }
     return encodeRule(r, num, opts.setIdBase);
   });
@@ -182,28 +182,28 @@ export function encodeGeneration(c: CompiledFirewall, opts: EncodeOptions): Enco
   u8(gen, G.fields.default_action, ACTION_CODE[c.defaultAction], 'fw_gen.default_action');
   const R = G.fields.roots;
   const T = G.fields.tree_count;
-  if (R.size !== 2 * 4 * CLASSIFIER.MAX_TREES || T.size !== 8) throw new Error(`layout mismatch: fw_gen.roots is ${R.size} bytes, tree_count ${T.size}, for 2 x ${CLASSIFIER.MAX_TREES} trees`);
+  if (R.size !== 2 * 4 * fw_limits.FW_MAX_TREES || T.size !== 8) throw new Error(`layout mismatch: fw_gen.roots is ${R.size} bytes, tree_count ${T.size}, for 2 x ${fw_limits.FW_MAX_TREES} trees`);
   ([4, 6] as const).forEach((fam, f) => {
     const roots = c.classifier.roots[fam];
-    if (roots.length > CLASSIFIER.MAX_TREES) throw new Error(`${roots.length} IPv${fam} classifier trees exceed FW_MAX_TREES (${CLASSIFIER.MAX_TREES})`);
-    roots.forEach((ref, i) => u32(gen, { offset: R.offset + 4 * (f * CLASSIFIER.MAX_TREES + i), size: 4 }, ref, 'fw_gen.roots'));
+    if (roots.length > fw_limits.FW_MAX_TREES) throw new Error(`${roots.length} IPv${fam} classifier trees exceed FW_MAX_TREES (${fw_limits.FW_MAX_TREES})`);
+    roots.forEach((ref, i) => u32(gen, { offset: R.offset + 4 * (f * fw_limits.FW_MAX_TREES + i), size: 4 }, ref, 'fw_gen.roots'));
     u32(gen, { offset: T.offset + 4 * f, size: 4 }, roots.length, 'fw_gen.tree_count');
   });
   if (!Number.isInteger(opts.policyId) || opts.policyId < 1 || opts.policyId > 0xffffffff) throw new Error(`policy id ${opts.policyId} is outside 1..2^32-1`);
   u32(gen, G.fields.policy_id, opts.policyId, 'fw_gen.policy_id');
   const cls = c.classifier;
-  if (cls.nodes.length > CLASSIFIER.TREE_NODES * 256) throw new Error(`${cls.nodes.length / 256} classifier nodes exceed FW_TREE_NODES (${CLASSIFIER.TREE_NODES})`);
-  if (cls.leafSlots.length > CLASSIFIER.LEAF_SLOTS) throw new Error(`${cls.leafSlots.length} leaf slots exceed FW_LEAF_SLOTS (${CLASSIFIER.LEAF_SLOTS})`);
+  if (cls.nodes.length > fw_limits.FW_TREE_NODES * 256) throw new Error(`${cls.nodes.length / 256} classifier nodes exceed FW_TREE_NODES (${fw_limits.FW_TREE_NODES})`);
+  if (cls.leafSlots.length > fw_limits.FW_LEAF_SLOTS) throw new Error(`${cls.leafSlots.length} leaf slots exceed FW_LEAF_SLOTS (${fw_limits.FW_LEAF_SLOTS})`);
   return {
     // Each classifier array is one value per generation (firewall.h); only the used part is written.
     tree: { offset: opts.generation * layouts.fw_tree_gen.size, data: u32Bytes(cls.nodes) },
     wide: [...cls.wide].map(([t, table]) => {
-      if (t >= CLASSIFIER.WIDE_TABLES || table.length !== CLASSIFIER.WIDE_SLOTS) throw new Error(`wide root table ${t} (${table.length} entries) does not fit fw_wide`);
-      return { offset: opts.generation * layouts.fw_wide_gen.size + t * CLASSIFIER.WIDE_SLOTS * 4, data: u32Bytes(table) };
+      if (t >= fw_limits.FW_WIDE_TABLES || table.length !== fw_limits.FW_WIDE_SLOTS) throw new Error(`wide root table ${t} (${table.length} entries) does not fit fw_wide`);
+      return { offset: opts.generation * layouts.fw_wide_gen.size + t * fw_limits.FW_WIDE_SLOTS * 4, data: u32Bytes(table) };
     }),
     leaves: { offset: opts.generation * layouts.fw_leaf_gen.size, data: u32Bytes(cls.leafSlots) },
     generation: opts.generation,
-    maxRules: FW.MAX_RULES,
+    maxRules: fw_limits.FW_MAX_RULES,
     rules,
     gen,
     lpmV4: encodeLpm(c, 4, opts.setIdBase),

@@ -5,7 +5,7 @@ import type { ProgramStatus } from '../../status/types.js';
 import type { MapFill } from '../runtime/counters.js';
 import { ProgramRuntime } from '../runtime/program.js';
 import { FirewallMetrics } from './metrics.js';
-import { CLASSIFIER, type ClassifierStats } from './classifier.js';
+import { type ClassifierStats } from './classifier.js';
 import type { AgentView } from '../engine.js';
 import type { FirewallConfig } from './schema.js';
 import type { FirewallResolved } from './section.js';
@@ -15,11 +15,11 @@ import {
   decodeFirewallEvent,
   emptyFirewallEvent,
   firewallAlert,
-  SN_PROG_XDP_FIREWALL,
   type AlertContext,
   type FirewallEventRecord,
 } from './events.js';
 import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, rejectSupport } from './kernel.js';
+import { fw_limits, sentinel_program_id } from '../../kernel/contract.gen.js';
 
 /** What xdp-firewall reads of the config: its section and aliases (the size of ct_table, which
  * it shares with tc-conntrack, comes with the shared-map sizes). */
@@ -34,9 +34,9 @@ function firewallMapFill(k: FirewallKernel, counters: () => number): Record<stri
   return {
     fw_rules: () => k.writer.compiled?.rules.length ?? 0,
     // Classifier arrays: slots of the live generation out of both generations' (one value each).
-    fw_tree: () => ({ entries: (st()?.nodes ?? 0) * 256, capacity: 2 * CLASSIFIER.TREE_NODES * 256 }),
-    fw_wide: () => ({ entries: (st()?.wideRoots ?? 0) * CLASSIFIER.WIDE_SLOTS, capacity: 2 * CLASSIFIER.WIDE_TABLES * CLASSIFIER.WIDE_SLOTS }),
-    fw_leaf: () => ({ entries: st()?.leafSlots ?? 0, capacity: 2 * CLASSIFIER.LEAF_SLOTS }),
+    fw_tree: () => ({ entries: (st()?.nodes ?? 0) * 256, capacity: 2 * fw_limits.FW_TREE_NODES * 256 }),
+    fw_wide: () => ({ entries: (st()?.wideRoots ?? 0) * fw_limits.FW_WIDE_SLOTS, capacity: 2 * fw_limits.FW_WIDE_TABLES * fw_limits.FW_WIDE_SLOTS }),
+    fw_leaf: () => ({ entries: st()?.leafSlots ?? 0, capacity: 2 * fw_limits.FW_LEAF_SLOTS }),
     fw_lpm_v4: () => k.writer.setEntries(4),
     fw_lpm_v6: () => k.writer.setEntries(6),
     fw_rule_hits: () => k.writer.numbers.inUse,
@@ -46,7 +46,7 @@ function firewallMapFill(k: FirewallKernel, counters: () => number): Record<stri
 
 export class FirewallEngine implements Engine<FirewallView> {
   readonly program = FIREWALL_PROGRAM;
-  readonly programId = SN_PROG_XDP_FIREWALL;
+  readonly programId = sentinel_program_id.SN_PROG_XDP_FIREWALL;
   private readonly rt: ProgramRuntime<FirewallKernel>;
   private readonly record: FirewallEventRecord = emptyFirewallEvent();
   private readonly alertCtx: AlertContext;

@@ -5,19 +5,16 @@ import type { Alert } from '../../alerts/model.js';
 import { formatAddress } from '../../net/ip.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { decodeFlow, type FlowRecord } from '../event-flow.js';
-import { FW } from './compile.js';
+import { fw_action, fw_reason, sentinel_event_type } from '../../kernel/contract.gen.js';
+import { namesByValue } from '../../kernel/contract-names.js';
 
 const E = layouts.fw_event.fields;
 const H = layouts.sentinel_event_hdr.fields;
 const HDR = E.hdr.offset;
 export const FW_EVENT_SIZE = layouts.fw_event.size;
 
-/** enum sentinel_event_type / sentinel_program_id values (common.h). */
-export const SN_EV_FIREWALL = 1;
-export const SN_PROG_XDP_FIREWALL = 1;
-
-export const FW_REASON = { 1: 'rule', 2: 'default', 3: 'malformed' } as const;
-const FW_REASON_MALFORMED = 3;
+/** fw_event.reason as alerts name it: rule, default, malformed */
+export const FW_REASON = namesByValue('FW_REASON_', fw_reason);
 const FAMILY_UNKNOWN = 0;
 
 export interface FirewallEventRecord extends FlowRecord {
@@ -34,11 +31,11 @@ export interface FirewallEventRecord extends FlowRecord {
  * is too short or not a firewall event. */
 export function decodeFirewallEvent(buf: Buffer, off: number, len: number, out: FirewallEventRecord): boolean {
   if (len < FW_EVENT_SIZE) return false;
-  if (buf.readUInt16LE(off + HDR + H.type.offset) !== SN_EV_FIREWALL) return false;
+  if (buf.readUInt16LE(off + HDR + H.type.offset) !== sentinel_event_type.SN_EV_FIREWALL) return false;
   const reason = buf.readUInt8(off + E.reason.offset);
   let family = buf.readUInt8(off + E.family.offset);
   // A malformed frame may be dropped before any IP header was read: no family, no addresses.
-  if (family === 0 && reason === FW_REASON_MALFORMED) family = FAMILY_UNKNOWN;
+  if (family === 0 && reason === fw_reason.FW_REASON_MALFORMED) family = FAMILY_UNKNOWN;
   else if (family !== 4 && family !== 6) return false;
   decodeFlow(buf, off, E, family, out);
   out.family = family as 0 | 4 | 6;
@@ -75,11 +72,11 @@ const PORT_PROTOS = new Set([6, 17, 132]);
 const ICMP_PROTOS = new Set([1, 58]);
 
 export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert {
-  const reason = FW_REASON[ev.reason as keyof typeof FW_REASON] ?? 'unknown';
+  const reason = FW_REASON.get(ev.reason) ?? 'unknown';
   const rule = ev.ruleNum ? ctx.rule(ev.ruleNum) : undefined;
   const ruleId = rule?.id ?? (reason === 'malformed' ? 'malformed-packet' : reason === 'default' ? 'default-policy' : `rule#${ev.ruleNum}`);
-  const rejected = ev.action === FW.ACT_REJECT;
-  const dropped = ev.action === FW.ACT_DROP || rejected;
+  const rejected = ev.action === fw_action.FW_ACT_REJECT;
+  const dropped = ev.action === fw_action.FW_ACT_DROP || rejected;
   const verdict = rejected ? 'reject' : dropped ? 'deny' : 'log';
   const ruleName =
     reason === 'rule'

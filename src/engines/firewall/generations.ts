@@ -11,9 +11,10 @@
 import { endianness } from 'node:os';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { InactiveGeneration } from '../../kernel/in-flight.js';
-import { FW, type CompiledFirewall } from './compile.js';
+import { type CompiledFirewall } from './compile.js';
 import { encodeGeneration, type EncodedGeneration, type MmapWrite } from './encode.js';
 import { RuleNumbers } from '../rule-numbers.js';
+import { fw_limits } from '../../kernel/contract.gen.js';
 
 /** The raw map operations this writer needs (satisfied by src/kernel BpfMap). */
 export interface RawMap {
@@ -64,7 +65,7 @@ export interface ApplyResult {
 }
 
 export class GenerationWriter {
-  readonly numbers = new RuleNumbers({ capacity: FW.MAX_RULE_NUMS, owner: 'firewall', recycle: true });
+  readonly numbers = new RuleNumbers({ capacity: fw_limits.FW_MAX_RULE_NUMS, owner: 'firewall', recycle: true });
   private active: 0 | 1;
   /** set keys each generation currently has in the tries */
   private readonly sets: [LiveSets, LiveSets] = [{ v4: [], v6: [] }, { v4: [], v6: [] }];

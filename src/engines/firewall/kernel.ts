@@ -12,20 +12,19 @@ import { layouts } from '../../kernel/layouts.gen.js';
 import { loadNative } from '../../kernel/native.js';
 import type { MmapWrite } from './encode.js';
 import { GenerationWriter, type FirewallMaps, type RawMap } from './generations.js';
-import { FW } from './compile.js';
+import { fw_counter, fw_ext_counter, fw_limits, sentinel_counter_block } from '../../kernel/contract.gen.js';
+import { programCounterSlots, slotRun } from '../../kernel/contract-names.js';
 
 export const FIREWALL_PROGRAM = 'xdp-firewall';
 export const FIREWALL_ENTRY = 'xdp_firewall';
 export const FIREWALL_OBJECT_FILE = 'xdp_firewall.bpf.o';
 
-/** Per-CPU counter slots (counters.h, firewall.h), in order. */
-export const COUNTER_SLOTS = [
-  'seen', 'passed', 'dropped', 'malformed', 'non_ip', 'events', 'events_lost_ring_full',
-  'events_lost_backpressure', 'bytes_seen', 'rule_hit', 'default_policy', 'tailcall_miss', 'fragment',
-] as const;
-/** Slots of fw_counters_ext (firewall.h FW_XCNT_*, reply.h's four reject slots first). */
-export const EXT_COUNTER_SLOTS = ['reject_sent', 'reject_suppressed', 'reject_ratelimited', 'reject_failed', 'ct_fastpath', 'tree_broken'] as const;
-const EXT_FIRST_SLOT = 9; // SN_CNT_PROG_0
+/** Per-CPU counter slots (contract/counters.h, then FW_CNT_* of contract/firewall.h), by slot. */
+export const COUNTER_SLOTS = programCounterSlots('FW_CNT_', fw_counter);
+const EXT = slotRun('FW_XCNT_', fw_ext_counter, sentinel_counter_block.SN_CNT_PROG_0);
+/** Slots of fw_counters_ext (FW_XCNT_* of contract/firewall.h), from EXT_FIRST_SLOT. */
+export const EXT_COUNTER_SLOTS = EXT.names;
+const EXT_FIRST_SLOT = EXT.first;
 export type CounterSlot = (typeof COUNTER_SLOTS)[number] | (typeof EXT_COUNTER_SLOTS)[number];
 export type CounterSnapshot = Record<CounterSlot, bigint>;
 
@@ -237,7 +236,7 @@ export class FirewallKernel {
   readRuleHits(nums: Iterable<number>): RuleHitCount[] {
     const out: RuleHitCount[] = [];
     for (const n of nums) {
-      if (n <= 0 || n >= FW.MAX_RULE_NUMS) continue;
+      if (n <= 0 || n >= fw_limits.FW_MAX_RULE_NUMS) continue;
       const perCpu = this.hits.lookupPerCpu(n);
       if (!perCpu) continue;
       const [packets, bytes] = sumU64Slots(perCpu, 2);

@@ -6,11 +6,13 @@ import { show } from '../../config/messages.js';
 import { cidrList, cidrOf, portRange, ruleId } from '../../config/values.js';
 import { bool, custom, intIn, keyword, strictObject } from '../../config/zod-helpers.js';
 import type { Cidr } from '../../net/ip.js';
+import { valuesByName } from '../../kernel/contract-names.js';
+import { fw_ct_state } from '../../kernel/contract.gen.js';
 
 export type FwAction = 'pass' | 'drop' | 'log' | 'reject';
 
 /** Conntrack states a rule can match (`state`), with their FW_CT_* bit numbers. */
-export const CT_STATE_BITS = { new: 0, established: 1, related: 2, invalid: 3 } as const;
+export const CT_STATE_BITS = valuesByName('FW_CT_', fw_ct_state);
 export type CtStateName = keyof typeof CT_STATE_BITS;
 
 export const PROTO_ICMP = 1;

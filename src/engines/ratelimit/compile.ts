@@ -3,20 +3,7 @@
 import type { Cidr } from '../../net/ip.js';
 import { protocolNumber, type DdosConfig, type RatelimitConfig, type RatelimitRuleConfig } from './schema.js';
 import { RL_PATH, type CookiePath } from './syncookie-path.js';
-
-export const RL = {
-  MAX_RULES: 1024,
-  ACT_DROP: 0,
-  ACT_PASS: 1,
-  SCOPE_SOURCE: 0,
-  SCOPE_RULE: 1,
-  M_SRC: 0x01,
-  M_PROTO: 0x02,
-  M_DPORT: 0x04,
-  COOKIE_OFF: 0,
-  COOKIE_ALWAYS: 1,
-  COOKIE_THRESHOLD: 2,
-} as const;
+import { rl_action, rl_cookie_mode, rl_limits, rl_match, rl_scope } from '../../kernel/contract.gen.js';
 
 export interface Limit {
   intervalNs: bigint;
@@ -112,13 +99,13 @@ export function compileRatelimit(rl: RatelimitConfig, ddos: DdosConfig, cookiePa
         proto,
         dportLo: r.dst_port?.lo ?? 0,
         dportHi: r.dst_port?.hi ?? 0,
-        action: r.action === 'pass' ? RL.ACT_PASS : RL.ACT_DROP,
-        scope: r.per === 'rule' ? RL.SCOPE_RULE : RL.SCOPE_SOURCE,
-        match: RL.M_SRC | (proto !== null ? RL.M_PROTO : 0) | (r.dst_port ? RL.M_DPORT : 0),
+        action: r.action === 'pass' ? rl_action.RL_ACT_PASS : rl_action.RL_ACT_DROP,
+        scope: r.per === 'rule' ? rl_scope.RL_SCOPE_RULE : rl_scope.RL_SCOPE_SOURCE,
+        match: rl_match.RL_M_SRC | (proto !== null ? rl_match.RL_M_PROTO : 0) | (r.dst_port ? rl_match.RL_M_DPORT : 0),
       });
     }
   });
-  if (rows.length > RL.MAX_RULES) throw new Error(`ratelimit.rules: ${rows.length} kernel rows, the limit is ${RL.MAX_RULES}`);
+  if (rows.length > rl_limits.RL_MAX_RULES) throw new Error(`ratelimit.rules: ${rows.length} kernel rows, the limit is ${rl_limits.RL_MAX_RULES}`);
 
   const d = ddos.enabled ? ddos : null;
   const guard = (g: DdosConfig['udp_protection'] | undefined): [Limit, Limit] =>
@@ -127,7 +114,7 @@ export function compileRatelimit(rl: RatelimitConfig, ddos: DdosConfig, cookiePa
   const [udpAgg, udpSrc] = guard(d?.udp_protection);
   const [icmpAgg, icmpSrc] = guard(d?.icmp_protection);
   const syn = d?.syn_protection;
-  const cookieMode = !syn?.enabled ? RL.COOKIE_OFF : syn.threshold_mode ? RL.COOKIE_THRESHOLD : RL.COOKIE_ALWAYS;
+  const cookieMode = !syn?.enabled ? rl_cookie_mode.RL_COOKIE_OFF : syn.threshold_mode ? rl_cookie_mode.RL_COOKIE_THRESHOLD : rl_cookie_mode.RL_COOKIE_ALWAYS;
   // Threshold mode measures the SYN rate over a 100 ms window: a burst allowance of a tenth of
   // a second of SYNs, so cookies start within 100 ms of the rate crossing the threshold.
   const cookieThreshold = syn?.enabled && syn.threshold_mode ? limitOf(syn.threshold_pps, Math.max(1, Math.ceil(syn.threshold_pps / 10))) : NO_LIMIT;
@@ -146,12 +133,12 @@ export function compileRatelimit(rl: RatelimitConfig, ddos: DdosConfig, cookiePa
       icmpSrc,
       cookieThreshold,
       cookieMode,
-      cookiePath: cookieMode === RL.COOKIE_OFF ? 0 : RL_PATH[cookiePath],
+      cookiePath: cookieMode === rl_cookie_mode.RL_COOKIE_OFF ? 0 : RL_PATH[cookiePath],
     },
     housekeeping: {
       maxIdleNs: BigInt(rl.bucket_idle_timeout_secs) * 1_000_000_000n,
       periodNs: BigInt(rl.housekeeping_interval_secs) * 1_000_000_000n,
     },
-    synCookies: cookieMode !== RL.COOKIE_OFF,
+    synCookies: cookieMode !== rl_cookie_mode.RL_COOKIE_OFF,
   };
 }

@@ -21,14 +21,15 @@ import { ProgramRuntime } from '../runtime/program.js';
 import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
 import { compileRatelimit, type CompiledRatelimit } from './compile.js';
 import { decodeRatelimitEvent, emptyRatelimitEvent, ratelimitAlert, type RatelimitAlertContext } from './events.js';
-import { RATELIMIT_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel, SN_PROG_XDP_RATELIMIT } from './kernel.js';
+import { RATELIMIT_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel } from './kernel.js';
 import { RatelimitMetrics } from './metrics.js';
 import { allowFlags, chooseCookiePath, kernelHasReqsk, readHostTcp, RL_PATH, type CookiePath, type PathChoice } from './syncookie-path.js';
 import { SyncookieTcKernel, SYNCOOKIE_TC_ENTRY, SYNCOOKIE_TC_OBJECT_FILE, SYNCOOKIE_TC_PROGRAM } from './syncookie-tc.js';
 import { SyncookiesGuard } from './syncookies.js';
+import { fw_tail, sentinel_program_id } from '../../kernel/contract.gen.js';
 
-/** fw_chain slot of xdp-ratelimit (firewall.h FW_TAIL_RATELIMIT) */
-export const FW_TAIL_RATELIMIT = 0;
+/** fw_chain slot of xdp-ratelimit */
+const FW_TAIL_RATELIMIT = fw_tail.FW_TAIL_RATELIMIT;
 
 /** Where the program runs: chained behind the firewall, or attached by itself. */
 export type Placement = { kind: 'chained'; pin: string } | { kind: 'attached' } | { kind: 'none' };
@@ -47,7 +48,7 @@ export function ratelimitEnabled(c: RatelimitView): boolean {
 
 export class RatelimitEngine implements Engine<RatelimitView> {
   readonly program = RATELIMIT_PROGRAM;
-  readonly programId = SN_PROG_XDP_RATELIMIT;
+  readonly programId = sentinel_program_id.SN_PROG_XDP_RATELIMIT;
   private readonly rt: ProgramRuntime<RatelimitKernel>;
   /** tc_syncookie, loaded only while the agent cookie path is in force */
   private readonly tc: ProgramRuntime<SyncookieTcKernel>;
@@ -101,7 +102,7 @@ export class RatelimitEngine implements Engine<RatelimitView> {
       const pin = path.join(this.ctx.pinRoot, 'maps', 'fw_chain');
       try {
         this.chain = BpfMap.fromPin(pin, u32Codec, u32Codec);
-        this.chain.update(FW_TAIL_RATELIMIT, fd);
+        this.chain.update(fw_tail.FW_TAIL_RATELIMIT, fd);
       } catch (err) {
         throw new Error(`${RATELIMIT_PROGRAM}: cannot join the xdp-firewall chain at ${pin}: ${(err as Error).message}`);
       }
@@ -299,7 +300,7 @@ export class RatelimitEngine implements Engine<RatelimitView> {
     const errors: string[] = [];
     if (this.chain) {
       try {
-        this.chain.delete(FW_TAIL_RATELIMIT);
+        this.chain.delete(fw_tail.FW_TAIL_RATELIMIT);
       } catch (err) {
         errors.push(`leaving fw_chain: ${(err as Error).message}`);
       }

@@ -4,16 +4,18 @@ import type { Alert } from '../../alerts/model.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { formatAddress } from '../../net/ip.js';
 import { decodeFlow, type FlowRecord } from '../event-flow.js';
-import { RATELIMIT_PROGRAM, SN_EV_RATELIMIT } from './kernel.js';
+import { RATELIMIT_PROGRAM } from './kernel.js';
+import { rl_action, rl_reason, sentinel_event_type } from '../../kernel/contract.gen.js';
+import { namesByValue, type MemberName } from '../../kernel/contract-names.js';
 
 const E = layouts.rl_event.fields;
 const H = layouts.sentinel_event_hdr.fields;
 const HDR = E.hdr.offset;
 export const RL_EVENT_SIZE = layouts.rl_event.size;
 
-/** rl_event.reason (ratelimit.h RL_R_*) */
-export const RL_REASON = { 1: 'rule', 2: 'default', 3: 'syn_flood', 4: 'udp_flood', 5: 'icmp_flood', 6: 'syncookie_invalid' } as const;
-export type RlReason = (typeof RL_REASON)[keyof typeof RL_REASON];
+/** rl_event.reason (RL_R_* of contract/ratelimit.h) as alerts name it */
+export const RL_REASON = namesByValue('RL_R_', rl_reason);
+export type RlReason = MemberName<typeof rl_reason, 'RL_R_'>;
 
 export interface RatelimitEventRecord extends FlowRecord {
   family: 4 | 6;
@@ -34,11 +36,11 @@ export function emptyRatelimitEvent(): RatelimitEventRecord {
 
 export function decodeRatelimitEvent(buf: Buffer, off: number, len: number, out: RatelimitEventRecord): boolean {
   if (len < RL_EVENT_SIZE) return false;
-  if (buf.readUInt16LE(off + HDR + H.type.offset) !== SN_EV_RATELIMIT) return false;
+  if (buf.readUInt16LE(off + HDR + H.type.offset) !== sentinel_event_type.SN_EV_RATELIMIT) return false;
   const family = buf.readUInt8(off + E.family.offset);
   if (family !== 4 && family !== 6) return false;
   const reason = buf.readUInt8(off + E.reason.offset);
-  if (!(reason in RL_REASON)) return false;
+  if (!RL_REASON.has(reason)) return false;
   decodeFlow(buf, off, E, family, out);
   out.family = family;
   out.reason = reason;
@@ -64,10 +66,11 @@ const CATEGORY: Record<RlReason, string> = {
 };
 
 export function ratelimitAlert(ev: RatelimitEventRecord, ctx: RatelimitAlertContext): Alert {
-  const reason = RL_REASON[ev.reason as keyof typeof RL_REASON];
+  const reason = RL_REASON.get(ev.reason);
+  if (!reason) throw new Error(`rl_event reason ${ev.reason} is not in enum rl_reason`); // decode refuses those
   const flood = reason !== 'rule' && reason !== 'default';
   const ruleId = reason === 'rule' ? (ctx.ruleId(ev.ruleNum) ?? `rule#${ev.ruleNum}`) : reason === 'default' ? 'default-rate' : `ddos-${reason.replace('_', '-')}`;
-  const passed = ev.action === 1;
+  const passed = ev.action === rl_action.RL_ACT_PASS;
   const alert: Alert = {
     timestampNs: ctx.toWallNs(ev.bootNs),
     severity: flood ? 'high' : 'medium',

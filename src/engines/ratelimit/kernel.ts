@@ -7,28 +7,20 @@ import { BpfObject } from '../../kernel/object.js';
 import { BpfMap, bytesCodec, sumU64Slots, u32Codec, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { readPerInterface } from '../runtime/counters.js';
-import { RL, type CompiledRatelimit, type GenHeader, type Limit, type RuleRow } from './compile.js';
+import { programCounterSlots, slotRun } from '../../kernel/contract-names.js';
+import { type CompiledRatelimit, type GenHeader, type Limit, type RuleRow } from './compile.js';
+import { rl_counter, rl_limits, rl_stat } from '../../kernel/contract.gen.js';
 
 export const RATELIMIT_PROGRAM = 'xdp-ratelimit';
 export const RATELIMIT_ENTRY = 'xdp_ratelimit';
 export const RATELIMIT_OBJECT_FILE = 'xdp_ratelimit.bpf.o';
-export const SN_PROG_XDP_RATELIMIT = 2;
-export const SN_EV_RATELIMIT = 2;
-
-/** Per-interface counter slots (counters.h, ratelimit.h), in order. */
-export const RL_COUNTER_SLOTS = [
-  'seen', 'passed', 'dropped', 'malformed', 'non_ip', 'events', 'events_lost_ring_full',
-  'events_lost_backpressure', 'bytes_seen', 'drop_rule', 'drop_default', 'drop_syn_flood', 'drop_udp_flood',
-  'drop_icmp_flood', 'syncookie_sent', 'syncookie_invalid',
-] as const;
+/** Per-interface counter slots (contract/counters.h, then RL_CNT_* of contract/ratelimit.h). */
+export const RL_COUNTER_SLOTS = programCounterSlots('RL_CNT_', rl_counter);
 export type RlCounterSlot = (typeof RL_COUNTER_SLOTS)[number];
 export type RlCounters = Record<RlCounterSlot, bigint>;
 
-/** rl_stats slots (ratelimit.h RL_ST_*), in order. */
-export const RL_STAT_SLOTS = [
-  'syncookie_valid', 'over_limit_passed', 'syn_not_answered', 'buckets_expired', 'bucket_create_failed',
-  'cas_exhausted', 'housekeeping_runs', 'syn_under_threshold', 'syn_refresh', 'syncookie_valid_kernel',
-] as const;
+/** rl_stats slots (RL_ST_* of contract/ratelimit.h), from slot 0. */
+export const RL_STAT_SLOTS = slotRun('RL_ST_', rl_stat, 0).names;
 export type RlStatSlot = (typeof RL_STAT_SLOTS)[number];
 export type RlStats = Record<RlStatSlot, bigint>;
 
@@ -184,7 +176,7 @@ export class RatelimitKernel {
   apply(c: CompiledRatelimit): number {
     this.inactive.settleSync();
     const next = this.generation ^ 1;
-    const base = next * RL.MAX_RULES;
+    const base = next * rl_limits.RL_MAX_RULES;
     const ids = new Set(c.rows.map((r) => r.ruleId));
     const { nums } = this.numbers.assign(ids);
     if (c.rows.length) this.rules.updateBatch(c.rows.map((r, i) => [base + i, encodeRule({ ...r, ruleNum: nums.get(r.ruleId)! })] as const));

@@ -7,10 +7,11 @@ import { z } from 'zod';
 import { cidrList, portRange, ruleId } from '../../config/values.js';
 import { bool, intIn, keyword, strictObject } from '../../config/zod-helpers.js';
 import type { CookiePathSetting } from './syncookie-path.js';
+import { rl_limits } from '../../kernel/contract.gen.js';
 
 export const MAX_RATE = 100_000_000;
-/** kernel rule slots per generation (ratelimit.h RL_MAX_RULES); a rule with both families takes two */
-export const RL_MAX_RULE_ROWS = 1024;
+/** kernel rule slots per generation; a rule with both families takes two */
+const RL_MAX_RULE_ROWS = rl_limits.RL_MAX_RULES;
 
 const rate = (what: string) => intIn(1, MAX_RATE, what);
 

@@ -11,13 +11,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadNative } from '../../kernel/native.js';
+import { rl_cookie_path, sc_allow } from '../../kernel/contract.gen.js';
 
 export const COOKIE_PATHS = ['agent', 'kernel'] as const;
 export type CookiePath = (typeof COOKIE_PATHS)[number];
 export type CookiePathSetting = 'auto' | CookiePath;
 
 /** rl_gen.cookie_path values (ratelimit.h RL_PATH_*) */
-export const RL_PATH: Readonly<Record<CookiePath, number>> = { agent: 1, kernel: 2 };
+export const RL_PATH: Readonly<Record<CookiePath, number>> = { agent: rl_cookie_path.RL_PATH_REQSK, kernel: rl_cookie_path.RL_PATH_KERNEL };
 
 export const REQSK_KFUNC = 'bpf_sk_assign_tcp_reqsk';
 
@@ -44,8 +45,6 @@ export function chooseCookiePath(setting: CookiePathSetting, hasReqsk: boolean):
   return { path: 'kernel', reason: `the kernel has no ${REQSK_KFUNC} (Linux < 6.9): kernel cookies with net.ipv4.tcp_syncookies=2` };
 }
 
-// rl_cookie_cfg.allow bits (syncookie.h SC_ALLOW_*)
-export const SC_ALLOW = { TS: 0x01, SACK: 0x02, WSCALE: 0x04, ECN: 0x08 } as const;
 
 /** What this network namespace's TCP takes, read from its sysctls. */
 export interface HostTcp {
@@ -89,5 +88,6 @@ export function readHostTcp(procSys = '/proc/sys'): HostTcp {
 }
 
 export function allowFlags(h: HostTcp): number {
-  return (h.timestamps ? SC_ALLOW.TS : 0) | (h.sack ? SC_ALLOW.SACK : 0) | (h.windowScaling ? SC_ALLOW.WSCALE : 0) | (h.ecn ? SC_ALLOW.ECN : 0);
+  const { SC_ALLOW_TS, SC_ALLOW_SACK, SC_ALLOW_WSCALE, SC_ALLOW_ECN } = sc_allow;
+  return (h.timestamps ? SC_ALLOW_TS : 0) | (h.sack ? SC_ALLOW_SACK : 0) | (h.windowScaling ? SC_ALLOW_WSCALE : 0) | (h.ecn ? SC_ALLOW_ECN : 0);
 }

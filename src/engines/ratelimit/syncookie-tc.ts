@@ -5,16 +5,15 @@ import type { BpfObject } from '../../kernel/object.js';
 import { bytesCodec, u32Codec, type BpfMap, type Codec } from '../../kernel/map.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { readPerInterface } from '../runtime/counters.js';
+import { programCounterSlots } from '../../kernel/contract-names.js';
+import { sc_counter } from '../../kernel/contract.gen.js';
 
 export const SYNCOOKIE_TC_PROGRAM = 'tc-syncookie';
 export const SYNCOOKIE_TC_ENTRY = 'tc_syncookie';
 export const SYNCOOKIE_TC_OBJECT_FILE = 'tc_syncookie.bpf.o';
 
-/** Per-interface counter slots (counters.h, then tc_syncookie.bpf.c SC_CNT_*), in order. */
-export const SC_COUNTER_SLOTS = [
-  'seen', 'passed', 'dropped', 'malformed', 'non_ip', 'events', 'events_lost_ring_full',
-  'events_lost_backpressure', 'bytes_seen', 'reqsk_created', 'not_agent_cookie', 'reqsk_refused',
-] as const;
+/** Per-interface counter slots (contract/counters.h, then SC_CNT_* of contract/syncookie.h). */
+export const SC_COUNTER_SLOTS = programCounterSlots('SC_CNT_', sc_counter);
 export type ScCounterSlot = (typeof SC_COUNTER_SLOTS)[number];
 export type ScCounters = Record<ScCounterSlot, bigint>;
 

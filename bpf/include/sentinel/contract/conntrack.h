@@ -10,7 +10,9 @@
 #include "counters.h"
 #include "ids.h"
 
-#define CT_DEFAULT_MAX_ENTRIES 262144
+enum ct_limits {
+	CT_DEFAULT_MAX_ENTRIES = 262144, /* flow table size before the agent sets its own */
+};
 
 /* Endpoint a is the lower one: address bytes in network order compared first, then the port.
  * Addresses network byte order, IPv4 in word 0 (rest zero); ports host byte order; ICMP/ICMPv6
@@ -41,13 +43,15 @@ struct ct_entry {
 	__u8 _pad[6];
 };
 
-#define CT_F_INIT_IS_A 0x01     /* the initiator is endpoint a of the key */
-#define CT_F_SEEN_REPLY 0x02    /* the responder has sent at least one valid packet */
-#define CT_F_ASSURED 0x04       /* netfilter's ASSURED: TCP answered and acknowledged (see
+enum ct_flag {
+	CT_F_INIT_IS_A = 0x01,  /* the initiator is endpoint a of the key */
+	CT_F_SEEN_REPLY = 0x02, /* the responder has sent at least one valid packet */
+	CT_F_ASSURED = 0x04,    /* netfilter's ASSURED: TCP answered and acknowledged (see
 				 * ct_tcp_assures), UDP still talking both ways 2 s after its
 				 * first packet; never ICMP */
-#define CT_F_FIN_INIT 0x08      /* TCP: the initiator has sent a FIN */
-#define CT_F_FIN_RESP 0x10      /* TCP: the responder has sent a FIN */
+	CT_F_FIN_INIT = 0x08,   /* TCP: the initiator has sent a FIN */
+	CT_F_FIN_RESP = 0x10,   /* TCP: the responder has sent a FIN */
+};
 
 /* States. 0 is never stored. TCP follows the netfilter vocabulary; CT_S_NEW is a TCP flow
  * picked up mid-stream (no SYN seen) that has not been answered yet. UDP: unreplied until the
@@ -69,7 +73,10 @@ enum ct_state {
 	CT_S_ICMP_UNREPLIED = 12,
 	CT_S_ICMP_REPLIED = 13,
 	CT_S_UDP_REPLIED = 14,
-	CT_S_MAX = 15,
+};
+
+enum ct_state_count {
+	CT_S_MAX = CT_S_UDP_REPLIED + 1, /* one past the highest state: timeout_ns[] size */
 };
 
 /* Per-state timeout configuration (array map of one element, written by the agent). A zero
@@ -79,13 +86,21 @@ struct ct_config {
 };
 
 /* Program-specific counter slots of tc-conntrack (see counters.h). */
-#define CT_CNT_NEW (SN_CNT_PROG_0 + 0)          /* flows created */
-#define CT_CNT_INVALID (SN_CNT_PROG_0 + 1)      /* packets that fit no valid transition */
-#define CT_CNT_TABLE_FULL (SN_CNT_PROG_0 + 2)   /* map update failed (entry not created) */
-#define CT_CNT_EXPIRED (SN_CNT_PROG_0 + 3)      /* entries ended by the kernel: dead on touch, a closed
-						  * flow replaced by a new SYN, a reset before any reply */
-#define CT_CNT_UNTRACKED (SN_CNT_PROG_0 + 4)    /* IP packets of a protocol/type not tracked */
-#define CT_CNT_RELATED (SN_CNT_PROG_0 + 5)      /* ICMP errors whose quoted flow is in the table */
-#define CT_CNT_SKIPPED_FWD (SN_CNT_PROG_0 + 6)  /* egress of a packet already tracked at ingress */
+enum ct_counter {
+	CT_CNT_NEW_FLOWS = SN_CNT_PROG_0, /* flows created */
+	CT_CNT_INVALID,           /* packets that fit no valid transition */
+	CT_CNT_TABLE_FULL,        /* map update failed (entry not created) */
+	CT_CNT_EXPIRED,           /* entries ended by the kernel: dead on touch, a closed flow
+				   * replaced by a new SYN, a reset before any reply */
+	CT_CNT_UNTRACKED,         /* IP packets of a protocol/type not tracked */
+	CT_CNT_RELATED,           /* ICMP errors whose quoted flow is in the table */
+	CT_CNT_SKIPPED_FORWARDED, /* egress of a packet already tracked at ingress */
+};
+
+SENTINEL_BTF_EXPORT_ENUM(ct_limits);
+SENTINEL_BTF_EXPORT_ENUM(ct_flag);
+SENTINEL_BTF_EXPORT_ENUM(ct_state);
+SENTINEL_BTF_EXPORT_ENUM(ct_state_count);
+SENTINEL_BTF_EXPORT_ENUM(ct_counter);
 
 #endif

@@ -25,44 +25,54 @@
 #include "event.h"
 #include "ids.h"
 
-#define FW_MAX_RULES 16384       /* rules per generation */
-#define FW_MAX_RULE_NUMS 32768   /* stable rule numbers (hit counters), both generations */
-#define FW_TREE_NODES 32768      /* inner classifier nodes per generation (256 refs each: 32 MiB) */
-#define FW_LEAF_SLOTS 262144     /* candidate rule slots in leaves, per generation */
-#define FW_MAX_DEPTH 12          /* inner nodes on any root-to-leaf path */
-#define FW_MAX_TREES 3           /* classifier trees walked per packet (rules partitioned) */
-#define FW_LEAF_INLINE 8         /* leaf candidates checked without bpf_loop; the compiler ends a
-                                  * walk in a leaf rather than cut a byte that separates nothing
-                                  * for lists up to this size */
-#define FW_WIDE_SLOTS 65536      /* references in a wide root table (two key bytes at once) */
-#define FW_WIDE_TABLES 8         /* wide root tables per generation: one per family and tree (2 x FW_MAX_TREES), a power of two */
-#define FW_KEY_SIZE 48
-#define FW_LPM_MAX 262144        /* CIDR set entries per family */
+/* Sizes of the policy maps and the classifier: the agent's compiler keeps within them. */
+enum fw_limits {
+	FW_MAX_RULES = 16384,       /* rules per generation */
+	FW_MAX_RULE_NUMS = 32768,   /* stable rule numbers (hit counters), both generations */
+	FW_TREE_NODES = 32768,      /* inner classifier nodes per generation (256 refs each: 32 MiB) */
+	FW_LEAF_SLOTS = 262144,     /* candidate rule slots in leaves, per generation */
+	FW_MAX_DEPTH = 12,          /* inner nodes on any root-to-leaf path */
+	FW_MAX_TREES = 3,           /* classifier trees walked per packet (rules partitioned) */
+	FW_LEAF_INLINE = 8,         /* leaf candidates checked without bpf_loop; the compiler ends a
+	                             * walk in a leaf rather than cut a byte that separates nothing
+	                             * for lists up to this size */
+	FW_WIDE_SLOTS = 65536,      /* references in a wide root table (two key bytes at once) */
+	FW_WIDE_TABLES = 8,         /* wide root tables per generation: one per family and tree
+	                             * (2 x FW_MAX_TREES), a power of two */
+	FW_KEY_SIZE = 48,           /* sizeof(struct fw_key) */
+	FW_LPM_MAX = 262144,        /* CIDR set entries per family */
+};
 
 /* Actions (rule action and default policy). */
-#define FW_ACT_PASS 0
-#define FW_ACT_DROP 1
-#define FW_ACT_LOG 2 /* pass and emit an event */
-#define FW_ACT_REJECT 3 /* drop and answer: TCP RST, else ICMP/ICMPv6 unreachable */
+enum fw_action {
+	FW_ACT_PASS = 0,
+	FW_ACT_DROP = 1,
+	FW_ACT_LOG = 2,    /* pass and emit an event */
+	FW_ACT_REJECT = 3, /* drop and answer: TCP RST, else ICMP/ICMPv6 unreachable */
+};
 
 /* fw_rule.match bits: a criterion is checked only when its bit is set. */
-#define FW_M_SRC_NET 0x0001   /* src_addr/src_mask */
-#define FW_M_DST_NET 0x0002
-#define FW_M_SRC_SET 0x0004   /* src address in LPM set src_set */
-#define FW_M_DST_SET 0x0008
-#define FW_M_PROTO 0x0010
-#define FW_M_SRC_PORT 0x0020  /* src_port_lo..hi inclusive */
-#define FW_M_DST_PORT 0x0040
-#define FW_M_ICMP_TYPE 0x0080
-#define FW_M_ICMP_CODE 0x0100
-#define FW_M_VLAN 0x0200      /* vlan_id exact; 0 = untagged only */
-#define FW_M_CT_STATE 0x0400  /* packet's conntrack state bit (1 << FW_CT_*) in ct_states */
+enum fw_match {
+	FW_M_SRC_NET = 0x0001,   /* src_addr/src_mask */
+	FW_M_DST_NET = 0x0002,
+	FW_M_SRC_SET = 0x0004,   /* src address in LPM set src_set */
+	FW_M_DST_SET = 0x0008,
+	FW_M_PROTO = 0x0010,
+	FW_M_SRC_PORT = 0x0020,  /* src_port_lo..hi inclusive */
+	FW_M_DST_PORT = 0x0040,
+	FW_M_ICMP_TYPE = 0x0080,
+	FW_M_ICMP_CODE = 0x0100,
+	FW_M_VLAN = 0x0200,      /* vlan_id exact; 0 = untagged only */
+	FW_M_CT_STATE = 0x0400,  /* packet's conntrack state bit (1 << FW_CT_*) in ct_states */
+};
 
 /* Conntrack state of a packet as rules see it (fw_rule.ct_states bit numbers). */
-#define FW_CT_NEW 0
-#define FW_CT_ESTABLISHED 1
-#define FW_CT_RELATED 2
-#define FW_CT_INVALID 3
+enum fw_ct_state {
+	FW_CT_NEW = 0,
+	FW_CT_ESTABLISHED = 1,
+	FW_CT_RELATED = 2,
+	FW_CT_INVALID = 3,
+};
 
 /* Classifier references (fw_gen.root and fw_tree values).
  *   leaf:  FW_REF_LEAF | count << FW_REF_COUNT_SHIFT | first fw_leaf slot (of the generation)
@@ -71,30 +81,36 @@
  *          | table (of the generation's FW_WIDE_TABLES in fw_wide); only as a tree's root. A wide
  *          root cuts two key bytes in one lookup: it is the root node and its children flattened
  *          (entry hi << 8 | lo is where cutting both bytes leads), so a tree walk saves a level. */
-#define FW_REF_LEAF 0x80000000
-#define FW_REF_WIDE 0x40000000
-#define FW_REF_BYTE2_SHIFT 8
-#define FW_REF_TABLE_MASK 0xff
-#define FW_REF_COUNT_SHIFT 20
-#define FW_REF_COUNT_MASK 0x7ff
-#define FW_REF_SLOT_MASK 0xfffff
-#define FW_REF_BYTE_SHIFT 24
-#define FW_REF_BYTE_MASK 0x3f
-#define FW_REF_NODE_MASK 0xffffff
+enum fw_ref {
+	FW_REF_LEAF = 0x80000000,
+	FW_REF_WIDE = 0x40000000,
+	FW_REF_BYTE2_SHIFT = 8,
+	FW_REF_TABLE_MASK = 0xff,
+	FW_REF_COUNT_SHIFT = 20,
+	FW_REF_COUNT_MASK = 0x7ff,
+	FW_REF_SLOT_MASK = 0xfffff,
+	FW_REF_BYTE_SHIFT = 24,
+	FW_REF_BYTE_MASK = 0x3f,
+	FW_REF_NODE_MASK = 0xffffff,
+};
 
 /* fw_leaf entries: the candidate's rule slot, and a quick-reject filter tested before the rule is
  * read: key byte FW_LEAF_BYTE must equal FW_LEAF_VALUE under a prefix mask of FW_LEAF_MASKLEN
  * bits (0 = no filter). The agent picks a byte the rule needs and the packets reaching the leaf
  * do not all share, so most candidates that cannot match cost one key byte, not a rule. */
-#define FW_LEAF_SLOT_MASK 0x3fff /* FW_MAX_RULES - 1 */
-#define FW_LEAF_BYTE_SHIFT 14
-#define FW_LEAF_MASKLEN_SHIFT 20
-#define FW_LEAF_VALUE_SHIFT 24
+enum fw_leaf_entry {
+	FW_LEAF_SLOT_MASK = FW_MAX_RULES - 1,
+	FW_LEAF_BYTE_SHIFT = 14,
+	FW_LEAF_MASKLEN_SHIFT = 20,
+	FW_LEAF_VALUE_SHIFT = 24,
+};
 
 /* fw_key.meta bits: family, later fragment, conntrack state (FW_CT_*). */
-#define FW_META_V6 0x80
-#define FW_META_LATER_FRAG 0x40
-#define FW_META_CT_MASK 0x03
+enum fw_meta {
+	FW_META_V6 = 0x80,
+	FW_META_LATER_FRAG = 0x40,
+	FW_META_CT_MASK = 0x03,
+};
 
 /* The packet key the classifier cuts, and all the leaf check reads of the packet. Multi-byte fields are big-endian so a byte cut splits
  * a field into contiguous ranges; addresses are the packet's bytes (IPv4 in bytes 0..3 of the
@@ -182,9 +198,11 @@ struct fw_hit {
 };
 
 /* Why a verdict was reached (event `reason`). */
-#define FW_REASON_RULE 1
-#define FW_REASON_DEFAULT 2
-#define FW_REASON_MALFORMED 3
+enum fw_reason {
+	FW_REASON_RULE = 1,
+	FW_REASON_DEFAULT = 2,
+	FW_REASON_MALFORMED = 3,
+};
 
 struct fw_event {
 	struct sentinel_event_hdr hdr;
@@ -207,19 +225,40 @@ struct fw_event {
 };
 
 /* Program-specific counter slots (after the common ones in counters.h). */
-#define FW_CNT_RULE_HIT (SN_CNT_PROG_0 + 0)      /* a rule matched */
-#define FW_CNT_DEFAULT (SN_CNT_PROG_0 + 1)       /* default policy applied */
-#define FW_CNT_TAILCALL_MISS (SN_CNT_PROG_0 + 2) /* no next program in the XDP chain */
-#define FW_CNT_FRAGMENT (SN_CNT_PROG_0 + 3)      /* IP fragments seen */
+enum fw_counter {
+	FW_CNT_RULE_HIT = SN_CNT_PROG_0, /* a rule matched */
+	FW_CNT_DEFAULT_POLICY,           /* default policy applied */
+	FW_CNT_TAILCALL_MISS,            /* no next program in the XDP chain */
+	FW_CNT_FRAGMENT,                 /* IP fragments seen */
+};
 
 /* Slots of the second counter map (fw_counters_ext, same shape, looked up only when one of
  * them moves so the common path pays for one counter lookup). The reject answer's four slots
- * (sent, suppressed, rate-limited, failed: reply.h) come first. */
-#define FW_XCNT_REPLY_BASE (SN_CNT_PROG_0 + 0)
-#define FW_XCNT_CT_FASTPATH (SN_CNT_PROG_0 + 4)  /* established/related: rules skipped */
-#define FW_XCNT_TREE_BROKEN (SN_CNT_PROG_0 + 5)  /* classifier walk ended off a leaf: default */
+ * come first, in lib/reply.h's order (sent, suppressed, rate-limited, failed). */
+enum fw_ext_counter {
+	FW_XCNT_REJECT_SENT = SN_CNT_PROG_0,
+	FW_XCNT_REJECT_SUPPRESSED,
+	FW_XCNT_REJECT_RATELIMITED,
+	FW_XCNT_REJECT_FAILED,
+	FW_XCNT_CT_FASTPATH,  /* established/related: rules skipped */
+	FW_XCNT_TREE_BROKEN,  /* classifier walk ended off a leaf: default */
+};
 
 /* Slots of the XDP chain reached by tail call after a pass verdict. */
-#define FW_TAIL_RATELIMIT 0
+enum fw_tail {
+	FW_TAIL_RATELIMIT = 0,
+};
+
+SENTINEL_BTF_EXPORT_ENUM(fw_limits);
+SENTINEL_BTF_EXPORT_ENUM(fw_action);
+SENTINEL_BTF_EXPORT_ENUM(fw_match);
+SENTINEL_BTF_EXPORT_ENUM(fw_ct_state);
+SENTINEL_BTF_EXPORT_ENUM(fw_ref);
+SENTINEL_BTF_EXPORT_ENUM(fw_leaf_entry);
+SENTINEL_BTF_EXPORT_ENUM(fw_meta);
+SENTINEL_BTF_EXPORT_ENUM(fw_reason);
+SENTINEL_BTF_EXPORT_ENUM(fw_counter);
+SENTINEL_BTF_EXPORT_ENUM(fw_ext_counter);
+SENTINEL_BTF_EXPORT_ENUM(fw_tail);
 
 #endif

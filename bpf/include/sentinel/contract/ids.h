@@ -5,6 +5,7 @@
 #define SENTINEL_CONTRACT_IDS_H
 
 #include <linux/types.h>
+#include "btf_export.h"
 
 /* Which program wrote a record or a counter (event header `program`). */
 enum sentinel_program_id {
@@ -27,8 +28,14 @@ enum sentinel_event_type {
 };
 
 /* Address family codes used in every shared struct (0 = any in rules). */
-#define SN_AF_ANY 0
-#define SN_AF_INET 4
-#define SN_AF_INET6 6
+enum sn_family {
+	SN_AF_ANY = 0,
+	SN_AF_INET = 4,
+	SN_AF_INET6 = 6,
+};
+
+SENTINEL_BTF_EXPORT_ENUM(sentinel_program_id);
+SENTINEL_BTF_EXPORT_ENUM(sentinel_event_type);
+SENTINEL_BTF_EXPORT_ENUM(sn_family);
 
 #endif

@@ -19,31 +19,38 @@
 #include "event.h"
 #include "ids.h"
 
-#define RL_MAX_RULES 1024        /* rules per generation */
-#define RL_MAX_BUCKETS 262144    /* per-source / per-rule buckets (LRU) */
-
 /* rl_rule.action: what happens to packets over the rule's limit. */
-#define RL_ACT_DROP 0
-#define RL_ACT_PASS 1            /* monitor only: counted and sampled, still passed */
+enum rl_action {
+	RL_ACT_DROP = 0,
+	RL_ACT_PASS = 1,         /* monitor only: counted and sampled, still passed */
+};
 
 /* rl_rule.scope: who shares one bucket. */
-#define RL_SCOPE_SOURCE 0        /* one bucket per source address matching the rule */
-#define RL_SCOPE_RULE 1          /* one bucket for all traffic matching the rule */
+enum rl_scope {
+	RL_SCOPE_SOURCE = 0,     /* one bucket per source address matching the rule */
+	RL_SCOPE_RULE = 1,       /* one bucket for all traffic matching the rule */
+};
 
 /* rl_rule.match bits */
-#define RL_M_SRC 0x01            /* addr/mask (always set by the agent; /0 matches all) */
-#define RL_M_PROTO 0x02
-#define RL_M_DPORT 0x04          /* dport_lo..hi inclusive; TCP/UDP only */
+enum rl_match {
+	RL_M_SRC = 0x01,         /* addr/mask (always set by the agent; /0 matches all) */
+	RL_M_PROTO = 0x02,
+	RL_M_DPORT = 0x04,       /* dport_lo..hi inclusive; TCP/UDP only */
+};
 
 /* rl_gen.cookie_mode */
-#define RL_COOKIE_OFF 0
-#define RL_COOKIE_ALWAYS 1
-#define RL_COOKIE_THRESHOLD 2    /* only SYNs beyond the cookie_threshold meter get cookies */
+enum rl_cookie_mode {
+	RL_COOKIE_OFF = 0,
+	RL_COOKIE_ALWAYS = 1,
+	RL_COOKIE_THRESHOLD = 2, /* only SYNs beyond the cookie_threshold meter get cookies */
+};
 
 /* rl_gen.cookie_path: whose cookies, and how the listener comes to accept their ACKs
- * (synproxy.h). The agent picks it from what the kernel offers. */
-#define RL_PATH_REQSK 1          /* agent cookies; tc_syncookie creates the request socket */
-#define RL_PATH_KERNEL 2         /* kernel cookies; tcp_syncookies=2 and refresh SYNs */
+ * (lib/synproxy.h). The agent picks it from what the kernel offers. */
+enum rl_cookie_path {
+	RL_PATH_REQSK = 1,       /* agent cookies; tc_syncookie creates the request socket */
+	RL_PATH_KERNEL = 2,      /* kernel cookies; tcp_syncookies=2 and refresh SYNs */
+};
 
 /* A meter: interval_ns = 0 means "no limit". */
 struct rl_limit {
@@ -83,11 +90,13 @@ struct rl_gen {
 };
 
 /* Bucket kinds (rl_key.kind) */
-#define RL_K_DEFAULT 0
-#define RL_K_RULE 1
-#define RL_K_SYN 2
-#define RL_K_UDP 3
-#define RL_K_ICMP 4
+enum rl_bucket_kind {
+	RL_K_DEFAULT = 0,
+	RL_K_RULE = 1,
+	RL_K_SYN = 2,
+	RL_K_UDP = 3,
+	RL_K_ICMP = 4,
+};
 
 struct rl_key {
 	__u32 addr[4];           /* source address (zero for scope rule) */
@@ -104,11 +113,12 @@ struct rl_bucket {
 };
 
 /* Aggregate meters (rl_agg array slots) */
-#define RL_AGG_SYN 0
-#define RL_AGG_UDP 1
-#define RL_AGG_ICMP 2
-#define RL_AGG_COOKIE 3          /* SYN rate meter of threshold mode */
-#define RL_AGG_MAX 4
+enum rl_agg {
+	RL_AGG_SYN = 0,
+	RL_AGG_UDP = 1,
+	RL_AGG_ICMP = 2,
+	RL_AGG_COOKIE = 3,       /* SYN rate meter of threshold mode */
+};
 
 /* Housekeeping: a bpf_timer walks rl_buckets every period_ns and deletes buckets idle longer
  * than max_idle_ns. Armed by the first packet after the agent writes the config. */
@@ -121,29 +131,34 @@ struct rl_housekeeping {
 };
 
 /* Program-specific per-interface counter slots (after the common ones in counters.h). */
-#define RL_CNT_DROP_RULE (SN_CNT_PROG_0 + 0)     /* over a rule's limit, dropped */
-#define RL_CNT_DROP_DEFAULT (SN_CNT_PROG_0 + 1)  /* over the default per-source limit */
-#define RL_CNT_DROP_SYN (SN_CNT_PROG_0 + 2)      /* SYN flood guard */
-#define RL_CNT_DROP_UDP (SN_CNT_PROG_0 + 3)      /* UDP flood guard */
-#define RL_CNT_DROP_ICMP (SN_CNT_PROG_0 + 4)     /* ICMP flood guard */
-#define RL_CNT_COOKIE_SENT (SN_CNT_PROG_0 + 5)   /* SYN answered with a SYN-ACK cookie (XDP_TX) */
-#define RL_CNT_COOKIE_INVALID (SN_CNT_PROG_0 + 6) /* ACK to a listener with a bad cookie, dropped */
+enum rl_counter {
+	RL_CNT_DROP_RULE = SN_CNT_PROG_0, /* over a rule's limit, dropped */
+	RL_CNT_DROP_DEFAULT,              /* over the default per-source limit */
+	RL_CNT_DROP_SYN_FLOOD,            /* SYN flood guard */
+	RL_CNT_DROP_UDP_FLOOD,            /* UDP flood guard */
+	RL_CNT_DROP_ICMP_FLOOD,           /* ICMP flood guard */
+	RL_CNT_SYNCOOKIE_SENT,            /* SYN answered with a SYN-ACK cookie (XDP_TX) */
+	RL_CNT_SYNCOOKIE_INVALID,         /* ACK to a listener with a bad cookie, dropped */
+};
 
-/* Global per-CPU statistics (rl_stats array) that do not fit the counter block. */
-#define RL_ST_COOKIE_VALID 0     /* cookie ACK validated and passed to the stack */
-#define RL_ST_OVER_PASSED 1      /* over a limit with action pass (monitor) */
-#define RL_ST_SYN_NOT_ANSWERED 2 /* SYN under cookie protection left to the stack: IP options,
-				  * IPv6 extension headers, no local listener, helper error */
-#define RL_ST_BUCKET_EXPIRED 3   /* buckets removed by housekeeping */
-#define RL_ST_BUCKET_FAIL 4      /* bucket could not be created: packet passed unmetered */
-#define RL_ST_CAS_EXHAUSTED 5    /* passed although a meter it had to pass (flood guard, rule, default
-				  * limit) lost every CAS retry: once per packet */
-#define RL_ST_HOUSEKEEPING_RUNS 6
-#define RL_ST_SYN_PASSED_UNDER_THRESHOLD 7 /* threshold mode, SYN below it, left to the stack */
-#define RL_ST_SYN_REFRESH 8  /* kernel path: SYN handed to the stack so its listener keeps taking
-			      * cookie ACKs (one per listener address and port per RL_KSTAMP_REFRESH_NS) */
-#define RL_ST_COOKIE_VALID_KERNEL 9 /* ACK with a cookie the kernel itself issued, passed */
-#define RL_ST_MAX 10
+/* Global per-CPU statistics (rl_stats array) that do not fit the counter block; named like
+ * counter slots (counters.h). */
+enum rl_stat {
+	RL_ST_SYNCOOKIE_VALID = 0,   /* cookie ACK validated and passed to the stack */
+	RL_ST_OVER_LIMIT_PASSED,     /* over a limit with action pass (monitor) */
+	RL_ST_SYN_NOT_ANSWERED,      /* SYN under cookie protection left to the stack: IP options,
+				      * IPv6 extension headers, no local listener, helper error */
+	RL_ST_BUCKETS_EXPIRED,       /* buckets removed by housekeeping */
+	RL_ST_BUCKET_CREATE_FAILED,  /* bucket could not be created: packet passed unmetered */
+	RL_ST_CAS_EXHAUSTED,         /* passed although a meter it had to pass (flood guard, rule,
+				      * default limit) lost every CAS retry: once per packet */
+	RL_ST_HOUSEKEEPING_RUNS,
+	RL_ST_SYN_UNDER_THRESHOLD,   /* threshold mode, SYN below it, left to the stack */
+	RL_ST_SYN_REFRESH,           /* kernel path: SYN handed to the stack so its listener keeps
+				      * taking cookie ACKs (one per listener address and port per
+				      * RL_KSTAMP_REFRESH_NS) */
+	RL_ST_SYNCOOKIE_VALID_KERNEL, /* ACK with a cookie the kernel itself issued, passed */
+};
 
 /* Kernel path: the kernel takes a cookie ACK only on a listener that sent a cookie itself in the
  * last two minutes (tcp_synq_no_recent_overflow), and stamps a listener at most once a second.
@@ -151,8 +166,18 @@ struct rl_housekeeping {
  * RL_KSTAMP_REFRESH_NS; with tcp_syncookies=2 the listener answers it with its own cookie and is
  * stamped, so the cookies XDP answers the rest with are accepted. A listener that appears while
  * cookies are on is covered from its first SYN. */
-#define RL_KSTAMP_REFRESH_NS (1000000000ULL)
-#define RL_KSTAMP_MAX 4096
+enum rl_kstamp {
+	RL_KSTAMP_REFRESH_NS = 1000000000,
+};
+
+/* Sizes of the maps and arrays above. */
+enum rl_limits {
+	RL_MAX_RULES = 1024,        /* rules per generation */
+	RL_MAX_BUCKETS = 262144,    /* per-source / per-rule buckets (LRU) */
+	RL_AGG_MAX = RL_AGG_COOKIE + 1,
+	RL_ST_MAX = RL_ST_SYNCOOKIE_VALID_KERNEL + 1,
+	RL_KSTAMP_MAX = 4096,       /* listener stamps (kernel path) */
+};
 
 struct rl_kstamp_key {
 	__u32 addr[4];           /* listener address as the SYN names it, network order */
@@ -162,12 +187,14 @@ struct rl_kstamp_key {
 };
 
 /* rl_event.reason */
-#define RL_R_RULE 1
-#define RL_R_DEFAULT 2
-#define RL_R_SYN_FLOOD 3
-#define RL_R_UDP_FLOOD 4
-#define RL_R_ICMP_FLOOD 5
-#define RL_R_COOKIE_INVALID 6
+enum rl_reason {
+	RL_R_RULE = 1,
+	RL_R_DEFAULT = 2,
+	RL_R_SYN_FLOOD = 3,
+	RL_R_UDP_FLOOD = 4,
+	RL_R_ICMP_FLOOD = 5,
+	RL_R_SYNCOOKIE_INVALID = 6,
+};
 
 struct rl_event {
 	struct sentinel_event_hdr hdr;
@@ -188,5 +215,18 @@ struct rl_event {
 	__u8 aggregate;          /* 1 when an aggregate (all sources) meter tripped */
 	__u8 _pad[2];
 };
+
+SENTINEL_BTF_EXPORT_ENUM(rl_action);
+SENTINEL_BTF_EXPORT_ENUM(rl_scope);
+SENTINEL_BTF_EXPORT_ENUM(rl_match);
+SENTINEL_BTF_EXPORT_ENUM(rl_cookie_mode);
+SENTINEL_BTF_EXPORT_ENUM(rl_cookie_path);
+SENTINEL_BTF_EXPORT_ENUM(rl_bucket_kind);
+SENTINEL_BTF_EXPORT_ENUM(rl_agg);
+SENTINEL_BTF_EXPORT_ENUM(rl_counter);
+SENTINEL_BTF_EXPORT_ENUM(rl_stat);
+SENTINEL_BTF_EXPORT_ENUM(rl_kstamp);
+SENTINEL_BTF_EXPORT_ENUM(rl_limits);
+SENTINEL_BTF_EXPORT_ENUM(rl_reason);
 
 #endif

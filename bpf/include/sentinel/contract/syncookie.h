@@ -5,6 +5,7 @@
 #define SENTINEL_CONTRACT_SYNCOOKIE_H
 
 #include <linux/types.h>
+#include "btf_export.h"
 #include "counters.h"
 
 /* SipHash-2-4's 128-bit key (lib/siphash.h), random per agent start. */
@@ -15,10 +16,12 @@ struct sn_sipkey {
 
 /* rl_cookie_cfg.allow: what this host's TCP takes (the agent reads the sysctls), so a cookie never
  * promises an option the kernel would then refuse in bpf_sk_assign_tcp_reqsk. */
-#define SC_ALLOW_TS 0x01
-#define SC_ALLOW_SACK 0x02
-#define SC_ALLOW_WSCALE 0x04
-#define SC_ALLOW_ECN 0x08
+enum sc_allow {
+	SC_ALLOW_TS = 0x01,
+	SC_ALLOW_SACK = 0x02,
+	SC_ALLOW_WSCALE = 0x04,
+	SC_ALLOW_ECN = 0x08,
+};
 
 /* Key and host options, one entry, shared by xdp_ratelimit and tc_syncookie. */
 struct rl_cookie_cfg {
@@ -29,8 +32,13 @@ struct rl_cookie_cfg {
 };
 
 /* Program-specific counter slots of tc_syncookie (see counters.h). */
-#define SC_CNT_REQSK (SN_CNT_PROG_0 + 0)         /* request socket created from an agent cookie */
-#define SC_CNT_NOT_AGENT (SN_CNT_PROG_0 + 1)     /* ACK to a listener without a valid agent cookie: left to the listener */
-#define SC_CNT_ASSIGN_FAILED (SN_CNT_PROG_0 + 2) /* valid cookie, but the kernel refused the socket */
+enum sc_counter {
+	SC_CNT_REQSK_CREATED = SN_CNT_PROG_0, /* request socket created from an agent cookie */
+	SC_CNT_NOT_AGENT_COOKIE, /* ACK to a listener without a valid agent cookie: left to it */
+	SC_CNT_REQSK_REFUSED,    /* valid cookie, but the kernel refused the socket */
+};
+
+SENTINEL_BTF_EXPORT_ENUM(sc_allow);
+SENTINEL_BTF_EXPORT_ENUM(sc_counter);
 
 #endif

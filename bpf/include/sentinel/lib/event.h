@@ -24,7 +24,7 @@ static __always_inline void *sn_event_reserve(void *ring, __u32 size, struct sen
 	}
 	void *rec = bpf_ringbuf_reserve(ring, size, 0);
 	if (!rec) {
-		sn_count(c, SN_CNT_EVENTS_LOST_FULL, 1);
+		sn_count(c, SN_CNT_EVENTS_LOST_RING_FULL, 1);
 		return 0;
 	}
 	return rec;
