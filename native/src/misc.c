@@ -167,6 +167,23 @@ static void type_name(const struct btf *btf, __u32 id, char *out, size_t len, in
 	}
 }
 
+/* The BTF of an ELF object (or of the running kernel for "vmlinux") and an empty JS array for
+ * the answer; NULL with a JS error thrown when either fails. */
+static struct btf *btf_open_with_array(napi_env env, const char *fn, const char *path, napi_value *arr)
+{
+	struct btf *btf = strcmp(path, "vmlinux") == 0 ? btf__load_vmlinux_btf() : btf__parse(path, NULL);
+	if (!btf) {
+		sn_throw_errno(env, fn, errno, NULL, "reading BTF of %s", path);
+		return NULL;
+	}
+	if (napi_create_array(env, arr) != napi_ok) {
+		sn_throw_napi_failure(env, "napi_create_array");
+		btf__free(btf);
+		return NULL;
+	}
+	return btf;
+}
+
 static napi_value btf_structs(napi_env env, napi_callback_info info)
 {
 	const char *fn = "btfStructs";
@@ -183,16 +200,11 @@ static napi_value btf_structs(napi_env env, napi_callback_info info)
 		free(path);
 		return sn_throw_type(env, fn, "names must be an array of struct names");
 	}
-	struct btf *btf = strcmp(path, "vmlinux") == 0 ? btf__load_vmlinux_btf() : btf__parse(path, NULL);
+	napi_value result = NULL;
+	struct btf *btf = btf_open_with_array(env, fn, path, &arr);
 	if (!btf) {
-		sn_throw_errno(env, fn, errno, NULL, "reading BTF of %s", path);
 		free(path);
 		return NULL;
-	}
-	napi_value result = NULL;
-	if (napi_create_array(env, &arr) != napi_ok) {
-		sn_throw_napi_failure(env, "napi_create_array");
-		goto out;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		napi_value jname, js, members;
@@ -247,16 +259,11 @@ static napi_value btf_enums(napi_env env, napi_callback_info info)
 	char *path = NULL;
 	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_string(env, fn, "path", argv[0], &path))
 		return NULL;
-	struct btf *btf = btf__parse(path, NULL);
+	napi_value result = NULL;
+	struct btf *btf = btf_open_with_array(env, fn, path, &arr);
 	if (!btf) {
-		sn_throw_errno(env, fn, errno, NULL, "reading BTF of %s", path);
 		free(path);
 		return NULL;
-	}
-	napi_value result = NULL;
-	if (napi_create_array(env, &arr) != napi_ok) {
-		sn_throw_napi_failure(env, "napi_create_array");
-		goto out;
 	}
 	uint32_t count = 0;
 	for (__u32 id = 1; id < btf__type_cnt(btf); id++) {

@@ -218,7 +218,7 @@ export interface NativeBridge {
   testRun(progFd: number, opts: NativeTestRunOptions): NativeTestRunResult;
   /** struct layouts from the BTF of an ELF object file (or of vmlinux when path is "vmlinux") */
   btfStructs(path: string, names: string[]): NativeBtfStruct[];
-  /** every named enum of an ELF object's BTF, members in declaration order */
+  /** every named enum of an ELF object's BTF (or of vmlinux), members in declaration order */
   btfEnums(path: string): NativeBtfEnum[];
   /** whether the running kernel's BTF has a function (a kfunc) of this name */
   btfHasFunc(name: string): boolean;
