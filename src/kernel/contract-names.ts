@@ -40,14 +40,16 @@ export function slotRun<E extends Enum, P extends string>(prefix: P, e: E, from?
   return { first, names: sorted.map(([n]) => n) };
 }
 
-const common = slotRun('SN_CNT_', sentinel_counter);
+const common = slotRun('SN_CNT_', sentinel_counter, 0);
 export type CommonCounterSlot = MemberName<typeof sentinel_counter, 'SN_CNT_'>;
+/** The slots every program's counter block starts with (SN_CNT_*), by slot. */
+export const COMMON_COUNTER_SLOTS: readonly CommonCounterSlot[] = common.names;
 
 /** A program's whole counter block (struct sentinel_counters) by slot: the common slots
  * (SN_CNT_*) then the program's own (prefix, from SN_CNT_PROG_0, below SN_CNT_MAX). */
 export function programCounterSlots<E extends Enum, P extends string>(prefix: P, own: E): readonly (CommonCounterSlot | MemberName<E, P>)[] {
   const { SN_CNT_PROG_0, SN_CNT_MAX } = sentinel_counter_block;
-  if (common.first !== 0 || common.names.length !== SN_CNT_PROG_0) throw new Error(`SN_CNT_* must fill slots 0..${SN_CNT_PROG_0 - 1}`);
+  if (common.names.length !== SN_CNT_PROG_0) throw new Error(`SN_CNT_* must fill slots 0..${SN_CNT_PROG_0 - 1}`);
   const run = slotRun(prefix, own, SN_CNT_PROG_0);
   if (run.first + run.names.length > SN_CNT_MAX) throw new Error(`${prefix}* slots run past SN_CNT_MAX (${SN_CNT_MAX})`);
   return [...common.names, ...run.names];

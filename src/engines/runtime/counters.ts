@@ -7,24 +7,13 @@ import type { BpfObject } from '../../kernel/object.js';
 import { sumU64Slots, type BpfMap } from '../../kernel/map.js';
 import type { KernelCounters } from '../../metrics/agent-metrics.js';
 import type { KernelLosses } from '../engine.js';
+import { COMMON_COUNTER_SLOTS, type CommonCounterSlot } from '../../kernel/contract-names.js';
 
-/** The slots every program has (counters.h), as one interface's per-CPU sums. */
-export interface CommonCounters {
-  seen: bigint;
-  passed: bigint;
-  dropped: bigint;
-  malformed: bigint;
-  non_ip: bigint;
-  bytes_seen: bigint;
-  events: bigint;
-  events_lost_ring_full: bigint;
-  events_lost_backpressure: bigint;
-}
+/** The slots every program has (SN_CNT_* of contract/counters.h), as one interface's per-CPU sums. */
+export type CommonCounters = Record<CommonCounterSlot, bigint>;
 
-/** The common slots' names (counters.h); every other slot of a program is its own. */
-export const COMMON_SLOTS: ReadonlySet<string> = new Set<keyof CommonCounters>([
-  'seen', 'passed', 'dropped', 'malformed', 'non_ip', 'bytes_seen', 'events', 'events_lost_ring_full', 'events_lost_backpressure',
-]);
+/** The common slots' names; every other slot of a program is its own. */
+export const COMMON_SLOTS: ReadonlySet<string> = new Set<string>(COMMON_COUNTER_SLOTS);
 
 /** One interface's counters: the common slots and the program's own. */
 export type InterfaceCounters = CommonCounters & Readonly<Record<string, bigint>>;
