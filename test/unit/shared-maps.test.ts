@@ -11,7 +11,8 @@ import { REPO_ROOT } from '../../src/version.js';
 
 /** Names of the maps declared with `pinning LIBBPF_PIN_BY_NAME` in the kernel sources. */
 function pinnedByName(): string[] {
-  const dirs = [path.join(REPO_ROOT, 'bpf', 'include', 'sentinel'), path.join(REPO_ROOT, 'bpf', 'programs')];
+  const headers = path.join(REPO_ROOT, 'bpf', 'include', 'sentinel');
+  const dirs = [path.join(headers, 'lib'), path.join(headers, 'contract'), path.join(REPO_ROOT, 'bpf', 'programs')];
   const names: string[] = [];
   for (const dir of dirs) {
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.h') || n.endsWith('.c'))) {
@@ -27,7 +28,7 @@ function pinnedByName(): string[] {
 describe('shared-map table', () => {
   it('lists exactly the maps the kernel side pins by name', () => {
     const pinned = pinnedByName();
-    assert.ok(pinned.includes('ct_table'), 'the scan finds ct_table (ct.h)');
+    assert.ok(pinned.includes('ct_table'), 'the scan finds ct_table (lib/ct.h)');
     assert.deepEqual(Object.keys(SHARED_MAPS).sort(), pinned);
   });
 
