@@ -9,9 +9,9 @@ import type { CompiledFirewall } from '../src/engines/firewall/compile.js';
 import { FirewallKernel } from '../src/engines/firewall/kernel.js';
 import { bytesCodec, sumU64Slots, u32Codec } from '../src/kernel/map.js';
 import type { NativeBridge } from '../src/kernel/native.js';
+import { fw_walk_stats_slot } from '../src/kernel/contract.gen.js';
 
-/** fw_walk_stats slots (xdp_firewall.bpf.c FW_WS_*). */
-const WS = { PACKETS: 0, DEPTH: 1, CANDS: 17, RULES: 81, SLOTS: 145, DEPTH_BUCKETS: 16, COUNT_BUCKETS: 64 } as const;
+const { FW_WS_PACKETS, FW_WS_DEPTH, FW_WS_CANDS, FW_WS_RULES, FW_WS_SLOTS, FW_WS_DEPTH_BUCKETS, FW_WS_COUNT_BUCKETS } = fw_walk_stats_slot;
 
 export interface Histogram {
   /** value -> frames (the last bucket holds that value or more) */
@@ -61,20 +61,20 @@ export function walkStats(native: NativeBridge, objectPath: string, compiled: Co
   const k = FirewallKernel.load({ objectPath, ringSize: 1 << 16 });
   try {
     k.writer.apply(compiled);
-    const m = k.obj.map('fw_walk_stats', u32Codec, bytesCodec(8 * WS.SLOTS));
+    const m = k.obj.map('fw_walk_stats', u32Codec, bytesCodec(8 * FW_WS_SLOTS));
     for (const data of frames) native.testRun(k.progFd, { data, repeat: 1 });
     const perCpu = m.lookupPerCpu(0);
     if (!perCpu) throw new Error('walk stats: fw_walk_stats has no entry');
-    const slots = sumU64Slots(perCpu, WS.SLOTS).map(Number);
-    const frames_ = slots[WS.PACKETS]!;
+    const slots = sumU64Slots(perCpu, FW_WS_SLOTS).map(Number);
+    const frames_ = slots[FW_WS_PACKETS]!;
     if (frames_ !== frames.length) {
       throw new Error(`walk stats: ${frames_} classifier lookups for ${frames.length} frames (a frame skipped the rules, e.g. malformed or conntrack fast path)`);
     }
     return {
       frames: frames_,
-      depth: histogram(slots.slice(WS.DEPTH, WS.DEPTH + WS.DEPTH_BUCKETS)),
-      candidates: histogram(slots.slice(WS.CANDS, WS.CANDS + WS.COUNT_BUCKETS)),
-      rules_checked: histogram(slots.slice(WS.RULES, WS.RULES + WS.COUNT_BUCKETS)),
+      depth: histogram(slots.slice(FW_WS_DEPTH, FW_WS_DEPTH + FW_WS_DEPTH_BUCKETS)),
+      candidates: histogram(slots.slice(FW_WS_CANDS, FW_WS_CANDS + FW_WS_COUNT_BUCKETS)),
+      rules_checked: histogram(slots.slice(FW_WS_RULES, FW_WS_RULES + FW_WS_COUNT_BUCKETS)),
     };
   } finally {
     k.close();

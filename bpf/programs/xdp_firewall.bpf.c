@@ -110,16 +110,7 @@ struct fw_leaf_rest {
 /* Bench-only build (-DFW_WALK_STATS: build/bpf-bench/xdp_firewall_walkstats.bpf.o): what each
  * lookup took, as per-CPU histograms in fw_walk_stats (one value of FW_WS_SLOTS counters), so
  * the bench reports the walk depth and candidate counts of its traffic from the kernel's own
- * walk. Never in the product build. Slots:
- * FW_WS_PACKETS lookups; FW_WS_DEPTH + d the lookups whose deepest tree took d reads (a wide
- * root one, each inner node one); FW_WS_CANDS + n those that examined n leaf entries over all
- * trees; FW_WS_RULES + n those that read and matched n rules (the last slot of each histogram
- * holds that many or more). */
-#define FW_WS_PACKETS 0
-#define FW_WS_DEPTH 1
-#define FW_WS_CANDS (FW_WS_DEPTH + 16)
-#define FW_WS_RULES (FW_WS_CANDS + 64)
-#define FW_WS_SLOTS (FW_WS_RULES + 64)
+ * walk. Never in the product build. Slots: enum fw_walk_stats_slot (contract/firewall.h). */
 struct fw_walk_stats {
 	__u64 slot[FW_WS_SLOTS];
 };
@@ -139,10 +130,10 @@ static __always_inline void fw_ws_record(struct fw_leaf_rest *st)
 		return;
 	__u32 depth = st->reads[0] > st->reads[1] ? st->reads[0] : st->reads[1];
 	depth = depth > st->reads[2] ? depth : st->reads[2];
-	__u32 c = st->cands < 63 ? st->cands : 63;
-	__u32 r = st->rules < 63 ? st->rules : 63;
+	__u32 c = st->cands < FW_WS_COUNT_BUCKETS - 1 ? st->cands : FW_WS_COUNT_BUCKETS - 1;
+	__u32 r = st->rules < FW_WS_COUNT_BUCKETS - 1 ? st->rules : FW_WS_COUNT_BUCKETS - 1;
 	w->slot[FW_WS_PACKETS] += 1;
-	w->slot[FW_WS_DEPTH + (depth < 15 ? depth : 15)] += 1;
+	w->slot[FW_WS_DEPTH + (depth < FW_WS_DEPTH_BUCKETS - 1 ? depth : FW_WS_DEPTH_BUCKETS - 1)] += 1;
 	w->slot[FW_WS_CANDS + c] += 1;
 	w->slot[FW_WS_RULES + r] += 1;
 }

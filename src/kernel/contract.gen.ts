@@ -156,6 +156,17 @@ export const fw_tail = {
   FW_TAIL_RATELIMIT: 0,
 } as const;
 
+/** enum fw_walk_stats_slot (bpf/include/sentinel/contract/firewall.h) */
+export const fw_walk_stats_slot = {
+  FW_WS_DEPTH_BUCKETS: 16,
+  FW_WS_COUNT_BUCKETS: 64,
+  FW_WS_PACKETS: 0,
+  FW_WS_DEPTH: 1,
+  FW_WS_CANDS: 17,
+  FW_WS_RULES: 81,
+  FW_WS_SLOTS: 145,
+} as const;
+
 /** enum rl_action (bpf/include/sentinel/contract/ratelimit.h) */
 export const rl_action = {
   RL_ACT_DROP: 0,
@@ -333,6 +344,7 @@ export const contractEnums = {
   fw_reason,
   fw_ref,
   fw_tail,
+  fw_walk_stats_slot,
   rl_action,
   rl_agg,
   rl_bucket_kind,

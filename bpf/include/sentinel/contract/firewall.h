@@ -249,6 +249,22 @@ enum fw_tail {
 	FW_TAIL_RATELIMIT = 0,
 };
 
+/* Slots of fw_walk_stats, the histograms of what each classifier lookup took, kept only by the
+ * bench-only build (xdp_firewall.bpf.c with FW_WALK_STATS; bench/walk-stats.ts reads them):
+ * FW_WS_PACKETS lookups; FW_WS_DEPTH + d the lookups whose deepest tree took d reads (a wide
+ * root one, each inner node one); FW_WS_CANDS + n those that examined n leaf entries over all
+ * trees; FW_WS_RULES + n those that read and matched n rules (the last slot of each histogram
+ * holds that many or more). */
+enum fw_walk_stats_slot {
+	FW_WS_DEPTH_BUCKETS = 16,
+	FW_WS_COUNT_BUCKETS = 64,
+	FW_WS_PACKETS = 0,
+	FW_WS_DEPTH = 1,
+	FW_WS_CANDS = FW_WS_DEPTH + FW_WS_DEPTH_BUCKETS,
+	FW_WS_RULES = FW_WS_CANDS + FW_WS_COUNT_BUCKETS,
+	FW_WS_SLOTS = FW_WS_RULES + FW_WS_COUNT_BUCKETS,
+};
+
 SENTINEL_BTF_EXPORT_ENUM(fw_limits);
 SENTINEL_BTF_EXPORT_ENUM(fw_action);
 SENTINEL_BTF_EXPORT_ENUM(fw_match);
@@ -260,5 +276,6 @@ SENTINEL_BTF_EXPORT_ENUM(fw_reason);
 SENTINEL_BTF_EXPORT_ENUM(fw_counter);
 SENTINEL_BTF_EXPORT_ENUM(fw_ext_counter);
 SENTINEL_BTF_EXPORT_ENUM(fw_tail);
+SENTINEL_BTF_EXPORT_ENUM(fw_walk_stats_slot);
 
 #endif
