@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { icmpEchoFrame, ndSolicitFrame, tcpFrame, truncate, udpFrame } from '../support/frames.js';
 import { RatelimitHarness, ratelimitSkipReason, XDP_DROP, XDP_PASS } from './ratelimit-harness.js';
+import { rl_reason } from '../../src/kernel/contract.gen.js';
 
 const skip = ratelimitSkipReason();
 
@@ -100,7 +101,7 @@ describe('xdp-ratelimit meters (test-run)', { skip }, () => {
       const ev = h.drainEvents();
       // 10 over-limit packets per bucket, 1 in 5 reported: drops #1 and #6 of each
       assert.deepEqual(ev.map((e) => [h.kernel.numbers.idOf(e.ruleNum), e.action, Number(e.drops)]), [['mon', 1, 1], ['mon', 1, 6], ['cut', 0, 1], ['cut', 0, 6]]);
-      assert.ok(ev.every((e) => e.family === fam && e.reason === 1));
+      assert.ok(ev.every((e) => e.family === fam && e.reason === rl_reason.RL_R_RULE));
     });
 
     it(`IPv${fam}: UDP and ICMP flood guards (aggregate and per source); neighbour discovery is exempt`, () => {
@@ -121,7 +122,7 @@ describe('xdp-ratelimit meters (test-run)', { skip }, () => {
         assert.equal(nd.delta.passed, 10);
       }
       const ev = h.drainEvents();
-      assert.ok(ev.some((e) => e.reason === 4 && e.aggregate) && ev.some((e) => e.reason === 4 && !e.aggregate) && ev.some((e) => e.reason === 5));
+      assert.ok(ev.some((e) => e.reason === rl_reason.RL_R_UDP_FLOOD && e.aggregate) && ev.some((e) => e.reason === rl_reason.RL_R_UDP_FLOOD && !e.aggregate) && ev.some((e) => e.reason === rl_reason.RL_R_ICMP_FLOOD));
     });
   }
 
