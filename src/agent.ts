@@ -1,12 +1,12 @@
 // The composition root: the only file that knows every engine. It loads nothing itself; it
 // resolves interfaces, prepares the pin root, starts the engines, routes their ring-buffer
 // records to them, serves the API, and takes it all down again. Data flows one way: policy down
-// into maps, events up into alerts.
+// into maps, events up into records (alerts, DNS, flows, anomalies, DLP findings).
 import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createAlertPipeline, prepareAlertingReload } from './alerts/build.js';
-import type { Alert } from './alerts/model.js';
+import type { SentinelRecord } from './alerts/records.js';
 import type { AlertPipeline } from './alerts/pipeline.js';
 import { apiAuth } from './api/auth/index.js';
 import { apiOptionsFromAgentConfig, startApiServer, type RunningApi } from './api/server.js';
@@ -146,7 +146,7 @@ export class Agent {
       this.store = Store.open(storeOptions(storage, this.log));
       registerStoreMetrics(this.metrics.registry, this.store);
       const store = this.store;
-      this.alerts.subscribe((a) => void store.alerts.enqueue(a), { name: 'store' });
+      this.alerts.subscribe((a) => void store.alerts.enqueue(a), { name: 'store', kinds: ['alert'] });
     }
 
     const baseCtx: Omit<EngineContext<Config>, 'requestRefresh' | 'sharedMapSizes'> = {
@@ -157,8 +157,8 @@ export class Agent {
       objectDir: this.opts.objectDir ?? path.join(REPO_ROOT, 'build', 'bpf'),
       clock: this.clock,
       interfaces,
-      emit: (alert: Alert) => {
-        this.alerts?.push(alert);
+      emit: (record: SentinelRecord) => {
+        this.alerts?.push(record);
       },
     };
     const auth = apiAuth(this.config.auth, { log: this.log, registry: this.metrics.registry });
@@ -318,9 +318,11 @@ export class Agent {
   private foldAlertStats(): void {
     if (!this.alerts) return;
     for (const sink of this.alerts.stats().sinks) {
+      // alerts only: the other kinds have their own series (record_sink_written_total)
+      const now = sink.records.alert?.delivered ?? 0;
       const prev = this.delivered.get(sink.name) ?? 0;
-      if (sink.delivered > prev) this.metrics.alertsWritten(sink.name, sink.delivered - prev);
-      this.delivered.set(sink.name, sink.delivered);
+      if (now > prev) this.metrics.alertsWritten(sink.name, now - prev);
+      this.delivered.set(sink.name, now);
     }
   }
 

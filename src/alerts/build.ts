@@ -1,6 +1,6 @@
 // One call from config to a running pipeline, for the composition root:
 //   const alerts = await createAlertPipeline(config.alerting, { registry, logger });
-//   engine ctx.emit = (a) => alerts.push(a);  SIGHUP -> alerts.reopen();  stop -> alerts.close()
+//   engine ctx.emit = (r) => alerts.push(r);  (every record kind)  SIGHUP -> alerts.reopen();  stop -> alerts.close()
 //   reload: const r = await prepareAlertingReload(alerts, next.alerting, deps); then r.commit() or r.abort()
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -8,7 +8,8 @@ import type { Registry } from 'prom-client';
 import type { AlertingConfig, DeliveryPolicy } from './section.js';
 import { EveRenderer } from './eve.js';
 import { AlertMetrics } from './metrics.js';
-import { AlertPipeline, type RouteFilter } from './pipeline.js';
+import { AlertPipeline, routeKinds, type RouteFilter } from './pipeline.js';
+import type { RecordKind } from './records.js';
 import { QueuedSink, type QueuedSinkOptions, type SinkTransport } from './queued-sink.js';
 import { EveFileTransport } from './sinks/eve-file.js';
 import { otlpLogsUrl, OtlpLogsTransport } from './sinks/otlp.js';
@@ -83,25 +84,28 @@ async function buildSinks(
   const eve = new EveRenderer(eveOpts);
   const out: { sink: QueuedSink; filter: RouteFilter }[] = [];
   const log = deps.logger ? { logger: deps.logger } : {};
-  const sink = (name: string, kind: string, t: SinkTransport, capacity: number, o: Omit<QueuedSinkOptions, 'capacity' | 'metrics'>): QueuedSink =>
-    new QueuedSink(name, kind, t, { ...o, ...log, capacity, metrics: metrics.sink(name, capacity) });
+  const sink = (name: string, kind: string, t: SinkTransport, capacity: number, o: Omit<QueuedSinkOptions, 'capacity' | 'metrics'>, f: RouteFilter): QueuedSink =>
+    new QueuedSink(name, kind, t, { ...o, ...log, capacity, metrics: metrics.sink(name, capacity, routeKinds(f)) });
   const delivery = (d: DeliveryPolicy): Omit<QueuedSinkOptions, 'capacity' | 'metrics'> => ({
     batchMax: d.batchMax,
     retry: { maxRetries: d.maxRetries, initialMs: d.retryInitialMs, maxMs: d.retryMaxMs },
     breaker: { failureThreshold: d.breakerFailures, cooldownMs: d.breakerCooldownMs },
   });
-  const filter = (minSeverity: RouteFilter['minSeverity'], engines: string[] | undefined): RouteFilter => ({
+  const filter = (kinds: RecordKind[], minSeverity: RouteFilter['minSeverity'], engines: string[] | undefined): RouteFilter => ({
+    kinds,
     ...(minSeverity ? { minSeverity } : {}),
     ...(engines ? { engines } : {}),
   });
 
   if (cfg.eve.enabled) {
     const t = await EveFileTransport.open(cfg.eve.path, { maxBytes: cfg.eve.max_size, keep: cfg.eve.keep }, eve);
-    out.push({ sink: sink(EVE_SINK, 'eve-file', t, cfg.eve.queue_size, { batchMax: 4096 }), filter: filter(cfg.eve.min_severity, cfg.eve.event_types) });
+    const f = filter(cfg.eve.record_kinds, cfg.eve.min_severity, cfg.eve.event_types);
+    out.push({ sink: sink(EVE_SINK, 'eve-file', t, cfg.eve.queue_size, { batchMax: 4096 }, f), filter: f });
   }
   if (cfg.stdout.enabled) {
     const t = new StreamTransport(deps.stdout ?? process.stdout, eve);
-    out.push({ sink: sink('stdout', 'stdout', t, cfg.stdout.queue_size, { batchMax: 500 }), filter: filter(cfg.stdout.min_severity, cfg.stdout.event_types) });
+    const f = filter(cfg.stdout.record_kinds, cfg.stdout.min_severity, cfg.stdout.event_types);
+    out.push({ sink: sink('stdout', 'stdout', t, cfg.stdout.queue_size, { batchMax: 500 }, f), filter: f });
   }
   for (const r of cfg.routes) {
     let t: SinkTransport;
@@ -124,7 +128,8 @@ async function buildSinks(
         o = { batchMax: r.batchMax };
         break;
     }
-    out.push({ sink: sink(r.name, r.destination, t, r.queueSize, o), filter: filter(r.minSeverity, r.eventTypes) });
+    const f = filter(r.recordKinds, r.minSeverity, r.eventTypes);
+    out.push({ sink: sink(r.name, r.destination, t, r.queueSize, o, f), filter: f });
   }
   return out;
 }

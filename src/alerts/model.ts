@@ -1,7 +1,8 @@
-// The one alert model every engine produces and every sink consumes. Engines fill it from their
-// kernel events; the pipeline (pipeline.ts) dedups/throttles it and fans it out to sinks, which
-// render it (EVE JSON, syslog, OTLP). An alert handed to the pipeline is owned by it: engines
-// build a fresh object per alert and never mutate it afterwards (sinks queue the reference).
+// The alert, and what every record kind shares (records.ts has the other kinds: dns, flow,
+// anomaly, dlp). Engines fill records from their kernel events; the pipeline (pipeline.ts)
+// dedups/throttles alerts and fans every record out to the sinks that take its kind, which
+// render it (EVE JSON, syslog, OTLP). A record handed to the pipeline is owned by it: engines
+// build a fresh object per record and never mutate it afterwards (sinks queue the reference).
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -19,7 +20,8 @@ export interface MitreRef {
   tacticId?: string;
 }
 
-export interface AlertFlow {
+/** The 5-tuple of the packet or flow a record is about, as the packet had it. */
+export interface FlowTuple {
   srcIp: string;
   dstIp: string;
   /** IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...) */
@@ -32,14 +34,39 @@ export interface AlertFlow {
   icmpCode?: number;
 }
 
-export interface Alert {
-  /** wall-clock time of the packet, nanoseconds since the Unix epoch */
+/** The process a record is tied to (a uprobe saw it call SSL_write, ...). */
+export interface ProcessRef {
+  pid: number;
+  /** thread id (the kernel's pid of the calling thread) */
+  tid: number;
+  /** the task's comm: at most 15 bytes, as the kernel keeps it */
+  comm: string;
+  /** cgroup v2 id (the kernel's u64, exact) */
+  cgroupId: bigint;
+  /** path of the executable, when the engine could read it */
+  exe?: string;
+}
+
+/** What every record kind carries. */
+export interface RecordBase {
+  /** wall-clock time of the packet (or of the call, or of the record's end), nanoseconds since
+   * the Unix epoch */
   timestampNs: bigint;
-  severity: Severity;
-  /** engine that raised it: firewall, ids, threatintel, ... */
+  /** engine that produced it: firewall, ids, dns, dlp, ... */
   engine: string;
-  /** kernel program that saw the packet: xdp-firewall, tc-ids, ... */
+  /** kernel program that saw it: xdp-firewall, tc-ids, uprobe-dlp, ... */
   program: string;
+  /** interface name the packet was seen on */
+  interface?: string;
+  /** VLAN ids, outermost first (QinQ has two) */
+  vlan?: number[];
+  /** computed from `flow` by the EVE writer when absent */
+  communityId?: string;
+}
+
+export interface Alert extends RecordBase {
+  kind: 'alert';
+  severity: Severity;
   /** the rule's id from the policy ("default-policy" when no rule matched) */
   ruleId: string;
   /** human-readable rule name or description (EVE `signature`) */
@@ -51,13 +78,10 @@ export interface Alert {
   reason: string;
   /** EVE `category`, e.g. "Firewall policy violation" */
   category?: string;
-  flow: AlertFlow;
-  /** interface name the packet arrived on */
-  interface?: string;
-  /** VLAN ids, outermost first (QinQ has two) */
-  vlan?: number[];
-  /** computed from `flow` by the EVE writer when absent */
-  communityId?: string;
+  /** the packet's 5-tuple; absent when the alert is about a process, not a packet */
+  flow?: FlowTuple;
+  /** the process it is about, when a probe in a process raised it */
+  process?: ProcessRef;
   mitre?: MitreRef;
   /** bytes on the wire */
   packetLength?: number;

@@ -1,23 +1,30 @@
-// The alert pipeline: engines push() alerts from the kernel-event path; the pipeline counts
-// them, applies dedup and throttle, and offers what remains to every sink whose route takes it
-// (minimum severity, engines). Each sink and each in-process subscriber has its own bounded
-// queue and worker (queued-sink.ts), so a slow or dead one delays and costs nobody else.
-// push() never awaits and never throws: an internal error loses that one alert, counted.
+// The alert pipeline, which carries every record kind: engines push() records from the
+// kernel-event path; the pipeline counts them, applies dedup and throttle to alerts, and offers
+// what remains to every sink whose route takes it (record kinds, engines, and for alerts a
+// minimum severity). Each sink and each in-process subscriber has its own bounded queue and
+// worker (queued-sink.ts), so a slow or dead one delays and costs nobody else.
+// push() never awaits and never throws: an internal error loses that one record, counted.
 import type { Logger } from 'pino';
 import type { AlertMetrics } from './metrics.js';
-import { severityRank, type Alert, type Severity } from './model.js';
+import { severityRank, type Severity } from './model.js';
+import { isRecordKind, RECORD_KINDS, type RecordKind, type RecordOf, type SentinelRecord } from './records.js';
 import { QueuedSink, type SinkStats } from './queued-sink.js';
 import { Suppressor, type SuppressOptions } from './suppress.js';
 
 export interface RouteFilter {
-  /** alerts below this severity skip the sink; default low (everything) */
+  /** the kinds this sink takes; default every kind. A record of another kind is not offered:
+   * it is counted as skipped (reason "kind") in the sink's stats and metrics. */
+  kinds?: readonly RecordKind[];
+  /** alerts below this severity skip the sink; default low (everything). Other kinds have no
+   * severity and are not filtered by it. */
   minSeverity?: Severity;
-  /** only these engines' alerts; default all */
+  /** only these engines' records; default all */
   engines?: readonly string[];
 }
 
 interface Route {
   sink: QueuedSink;
+  kinds: ReadonlySet<RecordKind>;
   minRank: number;
   engines: ReadonlySet<string> | null;
 }
@@ -38,11 +45,14 @@ export interface SubscribeOptions extends RouteFilter {
   name: string;
   /** default 10000 */
   queueSize?: number;
-  /** alerts handed over per call of the worker; default 256 */
+  /** records handed over per call of the worker; default 256 */
   batchMax?: number;
 }
 
 export interface PipelineStats {
+  /** records of each kind pushed (alerts before dedup and throttle) */
+  records: Partial<Record<RecordKind, number>>;
+  /** alerts pushed, before dedup and throttle */
   raised: number;
   emitted: number;
   summaries: number;
@@ -60,6 +70,7 @@ export class AlertPipeline {
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
   private raised = 0;
+  private readonly pushed: Partial<Record<RecordKind, number>> = {};
   private emitted = 0;
   private summaries = 0;
   private readonly suppressed = { dedup: 0, throttle: 0 };
@@ -111,11 +122,20 @@ export class AlertPipeline {
     this.routes.push(toRoute(sink, filter));
   }
 
-  /** The event path's one call. O(1) amortised, never blocks, never throws. */
-  push(alert: Alert): void {
+  /** The event path's one call, for every kind. O(1) amortised, never blocks, never throws. */
+  push(record: SentinelRecord): void {
     try {
+      // a record no route could ever match would vanish silently: make it a counted error
+      if (!isRecordKind(record.kind)) throw new TypeError(`record from ${record.engine} has unknown kind ${JSON.stringify(record.kind)}`);
+      this.pushed[record.kind] = (this.pushed[record.kind] ?? 0) + 1;
+      this.o.metrics.record(record.engine, record.kind);
+      if (record.kind !== 'alert') {
+        // dedup, throttle and severity are alert concepts; the other kinds go straight out
+        this.dispatch(record);
+        return;
+      }
+      const alert = record;
       this.raised++;
-      // an alert no route could ever match would vanish silently: make it a counted error
       if (severityRank(alert.severity) < 0) throw new TypeError(`alert from ${alert.engine} has unknown severity ${JSON.stringify(alert.severity)}`);
       this.o.metrics.raised(alert.engine, alert.severity);
       let out = alert;
@@ -136,12 +156,11 @@ export class AlertPipeline {
   }
 
   /**
-   * In-process consumer (the alert store, the SSE stream). `fn` is called from the
-   * subscriber's own worker, never from push(); it may throw (counted as a failure, the alert
-   * is dropped for that subscriber only). Returns the unsubscribe function, which delivers what
-   * is already queued first.
+   * In-process consumer (the store) of the kinds `o.kinds` names (default every kind). `fn` is called from the subscriber's own worker, never from push(); it may
+   * throw (counted as a failure, the record is dropped for that subscriber only). Returns the
+   * unsubscribe function, which delivers what is already queued first.
    */
-  subscribe(fn: (alert: Alert) => void, o: SubscribeOptions): () => Promise<void> {
+  subscribe<K extends RecordKind = RecordKind>(fn: (record: RecordOf<K>) => void, o: SubscribeOptions & { kinds?: readonly K[] }): () => Promise<void> {
     const name = `subscriber:${o.name}`;
     if (this.routes.some((r) => r.sink.name === name)) throw new Error(`alert pipeline: a subscriber named "${o.name}" already exists`);
     const capacity = o.queueSize ?? 10_000;
@@ -150,17 +169,18 @@ export class AlertPipeline {
       'subscriber',
       {
         deliver: async (batch, _signal, reject) => {
-          // one consumer's exception costs it that alert, not the rest of the batch
-          for (const a of batch) {
+          // one consumer's exception costs it that record, not the rest of the batch
+          for (const r of batch) {
             try {
-              fn(a);
+              // the route let only the kinds in o.kinds through
+              fn(r as RecordOf<K>);
             } catch (err) {
-              reject(a, err);
+              reject(r, err);
             }
           }
         },
       },
-      { capacity, batchMax: o.batchMax ?? 256, metrics: this.o.metrics.sink(name, capacity), ...(this.o.logger ? { logger: this.o.logger } : {}) },
+      { capacity, batchMax: o.batchMax ?? 256, metrics: this.o.metrics.sink(name, capacity, routeKinds(o)), ...(this.o.logger ? { logger: this.o.logger } : {}) },
     );
     this.addSink(sink, o);
     return async () => {
@@ -207,6 +227,7 @@ export class AlertPipeline {
 
   stats(): PipelineStats {
     return {
+      records: { ...this.pushed },
       raised: this.raised,
       emitted: this.emitted,
       summaries: this.summaries,
@@ -217,12 +238,15 @@ export class AlertPipeline {
     };
   }
 
-  private dispatch(a: Alert): void {
-    const rank = severityRank(a.severity);
+  /** Offers the record to every route that takes it; each route that does not says why, counted
+   * per kind (a sink never loses a record without a count, even one it was told to skip). */
+  private dispatch(rec: SentinelRecord): void {
+    const rank = rec.kind === 'alert' ? severityRank(rec.severity) : Infinity;
     for (const r of this.routes) {
-      if (rank < r.minRank) continue;
-      if (r.engines && !r.engines.has(a.engine)) continue;
-      r.sink.offer(a);
+      if (!r.kinds.has(rec.kind)) r.sink.skip(rec.kind, 'kind');
+      else if (rank < r.minRank) r.sink.skip(rec.kind, 'severity');
+      else if (r.engines && !r.engines.has(rec.engine)) r.sink.skip(rec.kind, 'engine');
+      else r.sink.offer(rec);
     }
   }
 
@@ -233,7 +257,7 @@ export class AlertPipeline {
       const now = Date.now();
       if (now - this.lastErrorLog >= 10_000) {
         this.lastErrorLog = now;
-        this.o.logger?.error({ err, internal_errors: this.internalErrors }, 'alert pipeline: alert lost to an internal error');
+        this.o.logger?.error({ err, internal_errors: this.internalErrors }, 'alert pipeline: record lost to an internal error');
       }
     } catch {
       // nothing left to report through; the count above survives
@@ -241,6 +265,17 @@ export class AlertPipeline {
   }
 }
 
+/** The kinds a route takes: the filter's, or every kind. */
+export function routeKinds(filter: RouteFilter): readonly RecordKind[] {
+  return filter.kinds?.length ? filter.kinds : RECORD_KINDS;
+}
+
 function toRoute(sink: QueuedSink, filter: RouteFilter): Route {
-  return { sink, minRank: severityRank(filter.minSeverity ?? 'low'), engines: filter.engines?.length ? new Set(filter.engines) : null };
+  sink.takes(routeKinds(filter));
+  return {
+    sink,
+    kinds: new Set(routeKinds(filter)),
+    minRank: severityRank(filter.minSeverity ?? 'low'),
+    engines: filter.engines?.length ? new Set(filter.engines) : null,
+  };
 }

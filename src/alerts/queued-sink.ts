@@ -1,11 +1,12 @@
 // One sink = one bounded queue + one async worker. offer() is the only thing the event path
 // touches: O(1), never awaits, never throws. The worker takes batches, hands them to the
 // transport (file, HTTP, syslog...), retries with exponential backoff and jitter, and consults
-// a circuit breaker; whatever it gives up on is counted by reason, so nothing is lost silently.
+// a circuit breaker; whatever it gives up on is counted by reason and record kind, so nothing is
+// lost silently.
 import type { Logger } from 'pino';
 import { CircuitBreaker, type BreakerPolicy } from './circuit-breaker.js';
 import type { CircuitState, SinkMetrics } from './metrics.js';
-import type { Alert } from './model.js';
+import type { RecordKind, SentinelRecord } from './records.js';
 
 /** A failed attempt. `reason` becomes the `reason` label; non-retryable errors (a 4xx, a
  * payload the destination refuses) drop the batch at once as `rejected`. */
@@ -20,12 +21,12 @@ export class DeliveryError extends Error {
   }
 }
 
-/** Told about one alert a transport could not render (it is left out of the batch, counted as
+/** Told about one record a transport could not render (it is left out of the batch, counted as
  * dropped `rejected`); the rest of the batch goes on. */
-export type RejectOne = (alert: Alert, err: unknown) => void;
+export type RejectOne = (record: SentinelRecord, err: unknown) => void;
 
-/** Renders each alert, leaving out (and reporting) the ones that cannot be rendered. */
-export function renderEach<T>(batch: readonly Alert[], render: (a: Alert) => T, reject: RejectOne): T[] {
+/** Renders each record, leaving out (and reporting) the ones that cannot be rendered. */
+export function renderEach<T>(batch: readonly SentinelRecord[], render: (r: SentinelRecord) => T, reject: RejectOne): T[] {
   const out: T[] = [];
   for (const a of batch) {
     try {
@@ -39,7 +40,7 @@ export function renderEach<T>(batch: readonly Alert[], render: (a: Alert) => T, 
 
 /** Where a batch goes. deliver() resolves when the destination has the whole batch. */
 export interface SinkTransport {
-  deliver(batch: readonly Alert[], signal: AbortSignal, reject: RejectOne): Promise<void>;
+  deliver(batch: readonly SentinelRecord[], signal: AbortSignal, reject: RejectOne): Promise<void>;
   /** after logrotate / SIGHUP */
   reopen?(): Promise<void>;
   close?(): Promise<void>;
@@ -63,15 +64,42 @@ export interface QueuedSinkOptions {
   lossLogIntervalMs?: number;
 }
 
+/** Why a route did not offer a record to its sink: the sink does not take its kind, the alert
+ * is below the route's minimum severity, or its engine is not one the route names. */
+export type SkipReason = 'kind' | 'severity' | 'engine';
+
+/** What one record kind did in one sink. */
+export interface KindStats {
+  delivered: number;
+  dropped: Record<string, number>;
+  /** not offered to this sink, by reason: not lost, the route's filter left it out */
+  skipped: Partial<Record<SkipReason, number>>;
+}
+
 export interface SinkStats {
   name: string;
   kind: string;
   queued: number;
   capacity: number;
+  /** every kind */
   delivered: number;
   failures: Record<string, number>;
+  /** every kind, by reason */
   dropped: Record<string, number>;
+  /** the kinds this sink's route takes */
+  kinds: RecordKind[];
+  /** the same per record kind, for the kinds this sink has seen or was told to skip */
+  records: Partial<Record<RecordKind, KindStats>>;
   circuit: CircuitState;
+}
+
+type KindTally = Map<RecordKind, number>;
+
+/** Records per kind in `batch`, leaving out those in `except`. */
+function tally(batch: readonly SentinelRecord[], except?: WeakSet<SentinelRecord>): KindTally {
+  const t: KindTally = new Map();
+  for (const r of batch) if (!except?.has(r)) t.set(r.kind, (t.get(r.kind) ?? 0) + 1);
+  return t;
 }
 
 /** FIFO with O(1) push and shift; the backing array is compacted once its dead head is large. */
@@ -112,18 +140,16 @@ function bump(r: Record<string, number>, k: string, n: number): void {
 }
 
 export class QueuedSink {
-  private readonly queue = new Fifo<Alert>();
+  private readonly queue = new Fifo<SentinelRecord>();
   private readonly breaker: CircuitBreaker | null;
   private readonly abort = new AbortController();
-  /** alerts of the batch in flight the transport refused; a retry re-renders and must not
+  /** records of the batch in flight the transport refused; a retry re-renders and must not
    * count them twice */
-  private readonly refused = new WeakSet<Alert>();
-  private refusedInBatch = 0;
-  private readonly rejectOne: RejectOne = (a, err) => {
-    if (this.refused.has(a)) return;
-    this.refused.add(a);
-    this.refusedInBatch++;
-    this.drop('rejected', 1, `alert refused: ${(err as Error)?.message ?? String(err)}`);
+  private readonly refused = new WeakSet<SentinelRecord>();
+  private readonly rejectOne: RejectOne = (r, err) => {
+    if (this.refused.has(r)) return;
+    this.refused.add(r);
+    this.drop('rejected', new Map([[r.kind, 1]]), `${r.kind} record refused: ${(err as Error)?.message ?? String(err)}`);
   };
   private running = false;
   private closing = false;
@@ -132,6 +158,8 @@ export class QueuedSink {
   private delivered = 0;
   private readonly failures: Record<string, number> = {};
   private readonly dropped: Record<string, number> = {};
+  private readonly byKind: Partial<Record<RecordKind, KindStats>> = {};
+  private kinds: RecordKind[] = [];
   private lastLossLog = -Infinity;
   private lossSinceLog = 0;
 
@@ -153,17 +181,29 @@ export class QueuedSink {
       : null;
   }
 
-  /** Queues one alert for this sink; false when it was dropped (queue full or sink closed). */
-  offer(alert: Alert): boolean {
+  /** The kinds its route takes (for stats; the route does the filtering). */
+  takes(kinds: readonly RecordKind[]): void {
+    this.kinds = [...kinds];
+  }
+
+  /** The route left a record out of this sink: counted, never queued. */
+  skip(kind: RecordKind, reason: SkipReason): void {
+    const k = this.kindStats(kind);
+    k.skipped[reason] = (k.skipped[reason] ?? 0) + 1;
+    this.opts.metrics.skipped(kind, reason);
+  }
+
+  /** Queues one record for this sink; false when it was dropped (queue full or sink closed). */
+  offer(record: SentinelRecord): boolean {
     if (this.closing) {
-      this.drop('closed', 1, 'sink is closed');
+      this.dropOne('closed', record.kind, 'sink is closed');
       return false;
     }
     if (this.queue.length >= this.opts.capacity) {
-      this.drop('queue_full', 1, `queue of ${this.opts.capacity} alerts is full`);
+      this.dropOne('queue_full', record.kind, `queue of ${this.opts.capacity} records is full`);
       return false;
     }
-    this.queue.push(alert);
+    this.queue.push(record);
     this.opts.metrics.queueLength(this.queue.length);
     if (!this.running) this.start();
     return true;
@@ -179,7 +219,7 @@ export class QueuedSink {
     await this.transport.reopen?.();
   }
 
-  /** Stops taking alerts, gives the worker up to `drainMs` to deliver what is queued, then
+  /** Stops taking records, gives the worker up to `drainMs` to deliver what is queued, then
    * aborts it; what is left is dropped as `closed` (counted), and the transport is closed. */
   async close(drainMs = 5000): Promise<void> {
     if (this.closed) return;
@@ -193,7 +233,7 @@ export class QueuedSink {
     this.abort.abort(new DeliveryError('closed', 'sink closed'));
     await this.flush();
     const rest = this.queue.clear();
-    if (rest.length) this.drop('closed', rest.length, 'sink closed with alerts queued');
+    if (rest.length) this.drop('closed', tally(rest), 'sink closed with records queued');
     this.opts.metrics.queueLength(0);
     this.closed = true;
     try {
@@ -212,13 +252,15 @@ export class QueuedSink {
       delivered: this.delivered,
       failures: { ...this.failures },
       dropped: { ...this.dropped },
+      kinds: [...this.kinds],
+      records: Object.fromEntries(Object.entries(this.byKind).map(([k, s]) => [k, { delivered: s.delivered, dropped: { ...s.dropped }, skipped: { ...s.skipped } }])),
       circuit: this.breaker?.current ?? 'closed',
     };
   }
 
   private start(): void {
     this.running = true;
-    // deferred: the caller (the event path) never runs a transport, and alerts pushed in the
+    // deferred: the caller (the event path) never runs a transport, and records pushed in the
     // same tick (one ring-buffer batch) leave together in one batch
     setImmediate(() => this.run());
   }
@@ -230,7 +272,7 @@ export class QueuedSink {
         // the loop catches transport errors itself; this is a bug, so say it loudly
         this.opts.logger?.error({ err, sink: this.name }, 'alert sink worker crashed');
         const rest = this.queue.clear();
-        if (rest.length) this.drop('internal_error', rest.length, String(err));
+        if (rest.length) this.drop('internal_error', tally(rest), String(err));
         this.stopped();
       },
     );
@@ -257,40 +299,42 @@ export class QueuedSink {
     }
   }
 
-  private async send(batch: Alert[]): Promise<void> {
+  private async send(batch: SentinelRecord[]): Promise<void> {
     const retry = this.opts.retry;
-    this.refusedInBatch = 0;
+    // what is still this batch's to deliver or lose: records the transport refused are counted already
+    const left = (): KindTally => tally(batch, this.refused);
     for (let attempt = 0; ; attempt++) {
       if (this.breaker) {
         const wait = this.breaker.waitMs();
         if (wait > 0) {
           await this.sleep(wait);
           attempt--; // waiting out the breaker is not an attempt
-          if (this.abort.signal.aborted) return this.drop('closed', batch.length - this.refusedInBatch, 'sink closed while its circuit was open');
+          if (this.abort.signal.aborted) return this.drop('closed', left(), 'sink closed while its circuit was open');
           continue;
         }
       }
-      if (this.abort.signal.aborted) return this.drop('closed', batch.length - this.refusedInBatch, 'sink closed before delivery');
+      if (this.abort.signal.aborted) return this.drop('closed', left(), 'sink closed before delivery');
       try {
         await this.transport.deliver(batch, this.abort.signal, this.rejectOne);
         this.breaker?.success();
-        const n = batch.length - this.refusedInBatch;
-        this.delivered += n;
-        this.opts.metrics.delivered(n);
+        for (const [kind, n] of left()) {
+          this.delivered += n;
+          this.kindStats(kind).delivered += n;
+          this.opts.metrics.delivered(kind, n);
+        }
         return;
       } catch (err) {
         const e = err instanceof DeliveryError ? err : new DeliveryError('error', (err as Error)?.message ?? String(err));
-        if (this.abort.signal.aborted) return this.drop('closed', batch.length - this.refusedInBatch, e.message);
+        if (this.abort.signal.aborted) return this.drop('closed', left(), e.message);
         bump(this.failures, e.reason, 1);
         this.opts.metrics.failed(e.reason);
-        const left = batch.length - this.refusedInBatch;
         // a refusal (4xx) is an answer: the endpoint is up, so it does not trip the breaker
         if (!e.retryable) {
           this.breaker?.success();
-          return this.drop('rejected', left, e.message);
+          return this.drop('rejected', left(), e.message);
         }
         this.breaker?.failure();
-        if (!retry || attempt >= retry.maxRetries) return this.drop(retry && retry.maxRetries > 0 ? 'retries_exhausted' : 'write_error', left, e.message);
+        if (!retry || attempt >= retry.maxRetries) return this.drop(retry && retry.maxRetries > 0 ? 'retries_exhausted' : 'write_error', left(), e.message);
         await this.sleep(backoffMs(retry, attempt + 1));
       }
     }
@@ -310,13 +354,27 @@ export class QueuedSink {
     });
   }
 
-  private drop(reason: string, n: number, why: string): void {
+  private kindStats(kind: RecordKind): KindStats {
+    return (this.byKind[kind] ??= { delivered: 0, dropped: {}, skipped: {} });
+  }
+
+  private dropOne(reason: string, kind: RecordKind, why: string): void {
+    this.drop(reason, new Map([[kind, 1]]), why);
+  }
+
+  private drop(reason: string, counts: KindTally, why: string): void {
+    let n = 0;
+    for (const [kind, k] of counts) {
+      n += k;
+      bump(this.kindStats(kind).dropped, reason, k);
+      this.opts.metrics.dropped(reason, kind, k);
+    }
+    if (n === 0) return;
     bump(this.dropped, reason, n);
-    this.opts.metrics.dropped(reason, n);
     this.lossSinceLog += n;
     const now = Date.now();
     if (now - this.lastLossLog >= (this.opts.lossLogIntervalMs ?? 10_000)) {
-      this.opts.logger?.warn({ sink: this.name, reason, dropped: this.lossSinceLog, dropped_total: this.dropped, detail: why }, 'alerts dropped by sink');
+      this.opts.logger?.warn({ sink: this.name, reason, kinds: Object.fromEntries(counts), dropped: this.lossSinceLog, dropped_total: this.dropped, detail: why }, 'records dropped by sink');
       this.lastLossLog = now;
       this.lossSinceLog = 0;
     }

@@ -1,11 +1,13 @@
-// `alerting`: what happens to alerts after an engine raises them — dedup and throttle, then one
-// queue per sink: the EVE JSON file (always there unless disabled), stdout, and `routes` to
-// webhooks, syslog collectors and OTLP log endpoints. Key names follow the public reference
+// `alerting`: what happens to alerts and the other records (dns, flow, anomaly, dlp) after an
+// engine emits them — dedup and throttle (alerts), then one queue per sink: the EVE JSON file
+// (always there unless disabled), stdout, and `routes` to webhooks, syslog collectors and OTLP
+// log endpoints. `record_kinds` says which kinds a sink takes. Key names follow the public reference
 // (dedup_window_secs, throttle_*, routes[] with destination/min_severity/event_types/webhook_*).
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { SEVERITIES, type Severity } from './model.js';
+import { RECORD_KINDS, type RecordKind } from './records.js';
 import { SYSLOG_FACILITIES, type SyslogFacility } from './sinks/syslog.js';
 import { KEY_FIELDS, type KeyField } from './suppress.js';
 import { show } from '../config/messages.js';
@@ -61,6 +63,21 @@ const engineList = custom((v, fail): string[] => {
   });
   return v as string[];
 }, { type: 'array', minItems: 1, items: { type: 'string' } });
+
+/** The record kinds a sink takes (every sink can render every kind; this chooses). */
+const recordKinds = custom((v, fail): RecordKind[] => {
+  if (!Array.isArray(v) || v.length === 0) {
+    fail(`expected a non-empty list of record kinds (${RECORD_KINDS.join(', ')}); got ${show(v)}`);
+    return [];
+  }
+  const seen = new Set<string>();
+  v.forEach((k, i) => {
+    if (typeof k !== 'string' || !(RECORD_KINDS as readonly string[]).includes(k)) fail(`expected one of ${RECORD_KINDS.join(' | ')}; got ${show(k)}`, [i]);
+    else if (seen.has(k)) fail(`"${k}" is listed twice`, [i]);
+    seen.add(String(k));
+  });
+  return v as RecordKind[];
+}, { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...RECORD_KINDS] } });
 
 const httpUrl = custom((v, fail): string => {
   let u: URL | null = null;
@@ -167,6 +184,9 @@ const routeShape = strictObject(
     }),
     min_severity: severity.default('low'),
     event_types: engineList.optional(),
+    /** a route carries alerts only unless it says more: a pager webhook must not start getting
+     * every DNS message the day a DNS engine is enabled */
+    record_kinds: recordKinds.default(['alert']),
     queue_size: queueSize.optional(),
     batch_max: intIn(1, 10_000, 'a batch size').optional(),
     timeout_ms: intIn(1, 600_000, 'milliseconds').optional(),
@@ -208,7 +228,7 @@ const REQUIRED: Readonly<Record<Destination, readonly string[]>> = {
   syslog: ['syslog_address'],
   stdout: [],
 };
-const COMMON = new Set(['name', 'destination', 'min_severity', 'event_types', 'queue_size']);
+const COMMON = new Set(['name', 'destination', 'min_severity', 'event_types', 'record_kinds', 'queue_size']);
 
 export interface DeliveryPolicy {
   timeoutMs: number;
@@ -224,6 +244,7 @@ interface RouteCommon {
   name: string;
   minSeverity: Severity;
   eventTypes?: string[];
+  recordKinds: RecordKind[];
   queueSize: number;
 }
 export type RouteConfig =
@@ -249,6 +270,7 @@ const route = routeShape.transform((r, ctx): RouteConfig => {
     name: r.name,
     minSeverity: r.min_severity,
     ...(r.event_types ? { eventTypes: r.event_types } : {}),
+    recordKinds: r.record_kinds,
     queueSize: r.queue_size ?? 10_000,
   };
   const delivery: DeliveryPolicy = {
@@ -317,6 +339,8 @@ const eveSchema = strictObject({
   keep: intIn(0, 1000, 'a count of rotated files').default(5),
   min_severity: severity.default('low'),
   event_types: engineList.optional(),
+  /** the EVE log carries every kind, as Suricata's eve.json does */
+  record_kinds: recordKinds.default([...RECORD_KINDS]),
   queue_size: queueSize.default(65_536),
 });
 
@@ -324,6 +348,7 @@ const stdoutSchema = strictObject({
   enabled: bool().default(false),
   min_severity: severity.default('low'),
   event_types: engineList.optional(),
+  record_kinds: recordKinds.default([...RECORD_KINDS]),
   queue_size: queueSize.default(10_000),
 });
 

@@ -14,11 +14,12 @@ const PICK: Readonly<Record<KeyField, (a: Alert) => string | number | undefined>
   rule_id: (a) => a.ruleId,
   severity: (a) => a.severity,
   action: (a) => a.action,
-  src_ip: (a) => a.flow.srcIp,
-  dst_ip: (a) => a.flow.dstIp,
-  src_port: (a) => a.flow.srcPort ?? a.flow.icmpType,
-  dst_port: (a) => a.flow.dstPort ?? a.flow.icmpCode,
-  proto: (a) => a.flow.proto,
+  // an alert without a flow (about a process) has none of these: they key as "absent"
+  src_ip: (a) => a.flow?.srcIp,
+  dst_ip: (a) => a.flow?.dstIp,
+  src_port: (a) => a.flow?.srcPort ?? a.flow?.icmpType,
+  dst_port: (a) => a.flow?.dstPort ?? a.flow?.icmpCode,
+  proto: (a) => a.flow?.proto,
   interface: (a) => a.interface,
 };
 

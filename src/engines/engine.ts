@@ -2,7 +2,7 @@
 // records to them by event type, asks them for counters and status, and stops them; it never
 // reaches inside one. Each program of the kernel specification plugs in as one Engine.
 import type { Logger } from 'pino';
-import type { Alert } from '../alerts/model.js';
+import type { SentinelRecord } from '../alerts/records.js';
 import type { ProgramStatus } from '../status/types.js';
 import type { AnySection } from '../config/compose.js';
 import type { AgentConfig } from '../config/sections/agent.js';
@@ -36,8 +36,9 @@ export interface EngineContext<V extends AgentView = AgentView> {
   clock: BootClock;
   /** configured interfaces, resolved in the agent's network namespace */
   interfaces: readonly InterfaceRef[];
-  /** hands an alert to the alert sinks; never blocks */
-  emit(alert: Alert): void;
+  /** hands a record of any kind (alert, dns, flow, anomaly, dlp) to the pipeline, which offers
+   * it to the sinks and the store; never blocks */
+  emit(record: SentinelRecord): void;
   /** asks for this engine's policy to be prepared and committed again (data it reads changed:
    * a feed, an expiry), serialised with reloads and all-or-nothing like them; resolves when it
    * ran, with whether it was applied */

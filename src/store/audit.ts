@@ -2,7 +2,7 @@
 // (a rejected change is recorded too: attempts matter as much as successes).
 import type { Database, Statement } from 'better-sqlite3';
 import { decodeJson, encodeJson } from './codec.js';
-import { StoreQueryError, MAX_PAGE } from './alerts.js';
+import { StoreQueryError, MAX_PAGE } from './paging.js';
 import type { AuditEntry, AuditInput, AuditPage, AuditQuery } from './types.js';
 
 interface Row {

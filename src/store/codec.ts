@@ -1,7 +1,8 @@
-// Alerts are stored whole as JSON so the model can grow without a migration. JSON has no
-// bigint, so bigints (timestampNs and any the model gains) travel as {"$bigint":"…"}, a shape
-// no alert field has, and come back as bigints.
+// Alerts and the other records are stored whole as JSON so the model can grow without a
+// migration. JSON has no bigint, so bigints (timestampNs, a flow's start and end, a cgroup id)
+// travel as {"$bigint":"…"}, a shape no record field has, and come back as bigints.
 import type { Alert } from '../alerts/model.js';
+import { isRecordKind, type StoredRecordKind, type NonAlertRecord } from '../alerts/records.js';
 import { SEVERITIES, type Severity } from '../alerts/model.js';
 import { formatAddress, NetParseError, parseAddress } from '../net/ip.js';
 
@@ -23,7 +24,16 @@ export function decodeJson(text: string): unknown {
 }
 
 export const encodeAlert = (a: Alert): string => encodeJson(a);
-export const decodeAlert = (text: string): Alert => decodeJson(text) as Alert;
+/** Rows written before records had kinds carry none: every row of the alerts table is an alert. */
+export const decodeAlert = (text: string): Alert => ({ ...(decodeJson(text) as Omit<Alert, 'kind'>), kind: 'alert' });
+
+export const encodeRecord = (r: NonAlertRecord): string => encodeJson(r);
+/** A row of the records table; its `kind` column is the truth (checked against the body). */
+export function decodeRecord(kind: StoredRecordKind, text: string): NonAlertRecord {
+  const r = decodeJson(text) as NonAlertRecord;
+  if (!isRecordKind(r.kind) || r.kind !== kind) throw new Error(`stored ${kind} record has kind ${JSON.stringify(r.kind)} in its body`);
+  return r;
+}
 
 /** low=0 … critical=3, so "at least high" is a range comparison on an indexed column. */
 export function severityRank(s: Severity): number {

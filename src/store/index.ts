@@ -19,7 +19,8 @@ import { RuleRepo } from './rules.js';
 import type { PruneResult, RetentionOptions, StoreLog, StoreOptions, StoreStats } from './types.js';
 
 export * from './types.js';
-export { AlertRepo, StoreQueryError, MAX_PAGE } from './alerts.js';
+export { AlertRepo } from './alerts.js';
+export { StoreQueryError, MAX_PAGE } from './paging.js';
 export { AuditRepo } from './audit.js';
 export { RuleRepo } from './rules.js';
 export { DEFAULT_RETENTION } from './retention.js';

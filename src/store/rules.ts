@@ -3,7 +3,7 @@
 // its `id`. put/delete return before/after so the caller can write the audit record.
 import type { Database } from 'better-sqlite3';
 import { decodeJson, encodeJson } from './codec.js';
-import { StoreQueryError } from './alerts.js';
+import { StoreQueryError } from './paging.js';
 import type { RuleChange, RuleVersion, StoredRule } from './types.js';
 
 interface RuleRow {

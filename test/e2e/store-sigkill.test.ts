@@ -19,6 +19,7 @@ const CHILD = process.env.SENTINEL_STORE_CHILD;
 function burstAlert(seq: number): Alert {
   const v6 = seq % 2 === 1;
   return {
+    kind: 'alert',
     timestampNs: BigInt(Date.now()) * 1_000_000n,
     severity: 'high',
     engine: 'firewall',

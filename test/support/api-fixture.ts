@@ -40,6 +40,7 @@ auth:
 export function alert(i: number, over: Partial<Alert> = {}): Alert {
   const v6 = i % 2 === 1;
   return {
+    kind: 'alert',
     timestampNs: BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n + BigInt(i) * 1_000_000n,
     severity: (['low', 'medium', 'high', 'critical'] as const)[i % 4]!,
     engine: 'firewall',

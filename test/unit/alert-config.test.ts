@@ -31,7 +31,7 @@ describe('alerting config', () => {
     assert.deepEqual(a.throttle_keys, ['engine', 'rule_id']);
     assert.deepEqual(
       { ...a.eve },
-      { enabled: true, path: '/var/log/ebpfsentinel/eve.json', max_size: 100 * 1024 * 1024, keep: 5, min_severity: 'low', queue_size: 65536 },
+      { enabled: true, path: '/var/log/ebpfsentinel/eve.json', max_size: 100 * 1024 * 1024, keep: 5, min_severity: 'low', record_kinds: ['alert', 'dns', 'flow', 'anomaly', 'dlp'], queue_size: 65536 },
     );
     assert.equal(a.stdout.enabled, false);
     assert.deepEqual(a.routes, []);

@@ -18,6 +18,7 @@ const T0_NS = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n;
 
 function alert(i: number, severity: Alert['severity'] = 'high'): Alert {
   return {
+    kind: 'alert',
     timestampNs: T0_NS + BigInt(i) * 1000n,
     severity,
     engine: 'firewall',
@@ -161,7 +162,7 @@ describe('EVE file sink', () => {
     const text = await registry.metrics();
     assert.match(text, /^ebpfsentinel_alert_sink_dropped_total\{sink="eve-file",reason="queue_full"\} 42$/m);
     assert.match(text, /^ebpfsentinel_alert_sink_deliveries_total\{sink="eve-file"\} 8$/m);
-    assert.ok(log.some((r) => r.msg === 'alerts dropped by sink' && r.sink === 'eve-file' && r.reason === 'queue_full'), 'the loss is logged');
+    assert.ok(log.some((r) => r.msg === 'records dropped by sink' && r.sink === 'eve-file' && r.reason === 'queue_full' && (r.kinds as Record<string, number>).alert! > 0), 'the loss is logged');
   });
 
   it('write errors are counted per sink (a full disk: /dev/full), not retried forever', async () => {
@@ -197,7 +198,7 @@ describe('reload', () => {
     const second = path.join(dir, 'two', 'eve.json');
     const p = await createAlertPipeline(alertingSchema.parse({ dedup_window_secs: 3600, dedup_keys: ['rule_id'], eve: { path: first } }), { registry });
     const seen: Alert[] = [];
-    p.subscribe((a) => seen.push(a), { name: 'store' });
+    p.subscribe((a) => seen.push(a), { name: 'store', kinds: ['alert'] });
     p.push(alert(100));
     p.push(alert(101)); // suppressed (same rule)
     p.push(alert(102)); // suppressed

@@ -17,6 +17,7 @@ const T0 = Date.UTC(2026, 10, 26, 14, 0, 0);
 
 function alert(over: Partial<Alert> = {}): Alert {
   return {
+    kind: 'alert',
     timestampNs: BigInt(T0) * 1_000_000n,
     severity: 'high',
     engine: 'firewall',
@@ -40,7 +41,7 @@ function setup(suppress: Partial<SuppressOptions>) {
   let now = T0;
   const p = new AlertPipeline({ metrics: new AlertMetrics(registry), suppress: { ...OFF, ...suppress }, now: () => now, sweepIntervalMs: 0 });
   const got: Alert[] = [];
-  p.subscribe((a) => got.push(a), { name: 'test' });
+  p.subscribe((a) => got.push(a), { name: 'test', kinds: ['alert'] });
   return { p, got, registry, advance: (ms: number) => (now += ms) };
 }
 
@@ -61,8 +62,8 @@ describe('dedup', () => {
     for (let i = 0; i < 3; i++) p.push(v6());
     await p.flush();
     assert.equal(got.length, 2, 'one per key (the v4 and the v6 flow)');
-    assert.equal(got[0]!.flow.srcIp, '198.18.1.10');
-    assert.equal(got[1]!.flow.srcIp, '2001:db8:1::10');
+    assert.equal(got[0]!.flow!.srcIp, '198.18.1.10');
+    assert.equal(got[1]!.flow!.srcIp, '2001:db8:1::10');
     assert.equal(got[0]!.suppressed, undefined);
     advance(9_999);
     p.push(alert());
@@ -142,7 +143,7 @@ describe('throttle', () => {
     await p.flush();
     const summary = got.at(-1)!;
     assert.equal(summary.summary, true, 'the v6 key closed with 1 suppressed');
-    assert.equal(summary.flow.srcIp, '2001:db8:1::10');
+    assert.equal(summary.flow!.srcIp, '2001:db8:1::10');
     assert.equal(summary.suppressed, 1);
     assert.equal(accounted(got), 15);
     await p.close();
@@ -170,9 +171,9 @@ describe('routing and subscribers', () => {
     const all: Alert[] = [];
     const high: Alert[] = [];
     const ids: Alert[] = [];
-    p.subscribe((a) => all.push(a), { name: 'all' });
-    p.subscribe((a) => high.push(a), { name: 'high', minSeverity: 'high' });
-    p.subscribe((a) => ids.push(a), { name: 'ids', engines: ['ids'] });
+    p.subscribe((a) => all.push(a), { name: 'all', kinds: ['alert'] });
+    p.subscribe((a) => high.push(a), { name: 'high', kinds: ['alert'], minSeverity: 'high' });
+    p.subscribe((a) => ids.push(a), { name: 'ids', kinds: ['alert'], engines: ['ids'] });
     let thrown = 0;
     p.subscribe(() => {
       thrown++;
@@ -185,7 +186,7 @@ describe('routing and subscribers', () => {
     await p.flush();
     assert.equal(all.length, 5);
     assert.deepEqual(high.map((a) => a.severity), ['high', 'critical']);
-    assert.deepEqual(ids.map((a) => a.flow.srcIp), ['2001:db8:1::10']);
+    assert.deepEqual(ids.map((a) => a.flow!.srcIp), ['2001:db8:1::10']);
     assert.equal(thrown, 5);
     assert.equal(await value(registry, 'ebpfsentinel_alert_sink_dropped_total', { sink: 'subscriber:bad', reason: 'rejected' }), 5);
     assert.equal(await value(registry, 'ebpfsentinel_alert_sink_deliveries_total', { sink: 'subscriber:all' }), 5);
@@ -232,7 +233,7 @@ describe('internal errors', () => {
     const logger = createLogger({ destination: { write: (c: string) => c.split('\n').filter(Boolean).forEach((l) => log.push(JSON.parse(l) as Record<string, unknown>)) } });
     const p = new AlertPipeline({ metrics: new AlertMetrics(registry), suppress: OFF, sweepIntervalMs: 0, logger });
     const got: Alert[] = [];
-    p.subscribe((a) => got.push(a), { name: 'all' });
+    p.subscribe((a) => got.push(a), { name: 'all', kinds: ['alert'] });
     p.push(alert({ severity: 'urgent' as Alert['severity'] }));
     p.push(v6());
     await p.close();

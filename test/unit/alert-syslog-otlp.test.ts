@@ -17,6 +17,7 @@ const T0_MS = Date.UTC(2026, 10, 26, 14, 0, 0);
 const T0_NS = BigInt(T0_MS) * 1_000_000n + 123_456_789n;
 
 const v4: Alert = {
+  kind: 'alert',
   timestampNs: T0_NS,
   severity: 'high',
   engine: 'firewall',

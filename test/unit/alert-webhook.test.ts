@@ -20,6 +20,7 @@ const T0_NS = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n;
 function alert(i: number): Alert {
   const v6 = i % 2 === 1;
   return {
+    kind: 'alert',
     timestampNs: T0_NS + BigInt(i),
     severity: 'high',
     engine: 'firewall',
@@ -153,7 +154,7 @@ describe('webhook sink', () => {
         ['alert', '198.18.1.10', '198.18.2.20', 22, 'TCP', 1],
         ['alert', '2001:db8:1::10', '2001:db8:2::20', 22, 'TCP', 1],
       ]);
-      assert.match(body.alerts[0]!.community_id, /^1:[A-Za-z0-9+/]{27}=$/);
+      assert.match(body.alerts[0]!.community_id!, /^1:[A-Za-z0-9+/]{27}=$/);
       assert.equal(await value(registry, 'ebpfsentinel_alert_sink_deliveries_total', { sink: 'soc' }), 2);
     }
   });
@@ -201,7 +202,7 @@ describe('webhook sink', () => {
     const BATCH = 10;
     const { sink, pipeline } = webhookSink({ url: rx.url, registry, capacity: CAP, batchMax: BATCH, timeoutMs: 400, maxRetries: 100, threshold: 1000 });
     const other: Alert[] = [];
-    pipeline.subscribe((a) => other.push(a), { name: 'store', queueSize: 100_000 });
+    pipeline.subscribe((a) => other.push(a), { name: 'store', kinds: ['alert'], queueSize: 100_000 });
     pipeline.push(alert(0));
     await until('the receiver holds the first request', () => rx.requests.length === 1);
     const N = 20_000;

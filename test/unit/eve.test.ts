@@ -11,6 +11,7 @@ const T0_NS = BigInt(T0_MS) * 1_000_000n + 123_456_789n;
 
 function tcpV4(over: Partial<Alert> = {}): Alert {
   return {
+    kind: 'alert',
     timestampNs: T0_NS,
     severity: 'high',
     engine: 'firewall',
@@ -178,7 +179,7 @@ describe('Suricata compatibility', () => {
     assert.notEqual(fwd.flow_id, other.flow_id);
     assert.ok(fwd.flow_id! < 2 ** 52 && fwd.flow_id! >= 0);
     // top 52 bits of the digest, computed independently with BigInt
-    const digest = Buffer.from(fwd.community_id.slice(2), 'base64');
+    const digest = Buffer.from(fwd.community_id!.slice(2), 'base64');
     assert.equal(BigInt(fwd.flow_id!), BigInt(`0x${digest.subarray(0, 7).toString('hex')}`) >> 4n);
     assert.equal(eveFlowId('1:given'), undefined);
     assert.equal('flow_id' in toEveRecord(tcpV4({ communityId: '1:given' })), false);

@@ -21,6 +21,7 @@ const T0 = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
 
 function alert(i: number, over: Partial<Alert> = {}, flow: Partial<Alert['flow']> = {}): Alert {
   return {
+    kind: 'alert',
     timestampNs: BigInt(T0 + i * 1000) * 1_000_000n + 123n,
     severity: 'medium',
     engine: 'firewall',
@@ -146,15 +147,15 @@ describe('Store: alerts', () => {
       assert.equal(q({ engine: 'ids', limit: 100 }).length, 8);
       assert.deepEqual(q({ ruleId: 'r1', limit: 100 }), expect((a) => a.ruleId === 'r1'));
       // v4 on the source side
-      assert.deepEqual(q({ ip: '198.18.0.3', limit: 100 }), expect((a) => a.flow.srcIp === '198.18.0.3'));
+      assert.deepEqual(q({ ip: '198.18.0.3', limit: 100 }), expect((a) => a.flow!.srcIp === '198.18.0.3'));
       assert.equal(q({ ip: '198.18.0.3', limit: 100 }).length, 1);
       // v4 on the destination side: every v4 alert
       assert.equal(q({ ip: '198.19.0.1', limit: 100 }).length, 20);
       // v6 written in a non-canonical form matches both sides
-      assert.deepEqual(q({ ip: '2001:DB8:0::2', limit: 100 }), expect((a) => a.flow.srcIp === '2001:db8::2'));
+      assert.deepEqual(q({ ip: '2001:DB8:0::2', limit: 100 }), expect((a) => a.flow!.srcIp === '2001:db8::2'));
       assert.equal(q({ ip: '2001:db8::1:0:0:a', limit: 100 }).length, 20);
       // combined
-      assert.deepEqual(q({ ip: '2001:db8::1:0:0:a', minSeverity: 'critical', engine: 'firewall', limit: 100 }), expect((a) => a.flow.dstIp === '2001:db8:0:0:1::a' && a.severity === 'critical' && a.engine === 'firewall'));
+      assert.deepEqual(q({ ip: '2001:db8::1:0:0:a', minSeverity: 'critical', engine: 'firewall', limit: 100 }), expect((a) => a.flow!.dstIp === '2001:db8:0:0:1::a' && a.severity === 'critical' && a.engine === 'firewall'));
       assert.deepEqual(q({ engine: 'nosuch', limit: 100 }), []);
     } finally {
       s.close();

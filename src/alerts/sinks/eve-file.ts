@@ -1,6 +1,6 @@
 // EVE JSON lines to a size-rotated file.
 import type { EveRenderer } from '../eve.js';
-import type { Alert } from '../model.js';
+import type { SentinelRecord } from '../records.js';
 import { DeliveryError, renderEach, type RejectOne, type SinkTransport } from '../queued-sink.js';
 import { RotatingFile, type RotatingFileOptions } from '../rotating-file.js';
 
@@ -15,7 +15,7 @@ export class EveFileTransport implements SinkTransport {
     return new EveFileTransport(await RotatingFile.open(file, o), eve);
   }
 
-  async deliver(batch: readonly Alert[], _signal: AbortSignal, reject: RejectOne): Promise<void> {
+  async deliver(batch: readonly SentinelRecord[], _signal: AbortSignal, reject: RejectOne): Promise<void> {
     const lines = renderEach(batch, (a) => this.eve.line(a), reject);
     try {
       await this.file.appendLines(lines);

@@ -1,11 +1,12 @@
 // OTLP logs over HTTP with the JSON encoding (POST {endpoint}/v1/logs). One log record per
-// alert: the body is the EVE JSON record (collectors that parse eve.json keep working), the
+// record (alert, dns, flow, anomaly, dlp): the body is the EVE JSON record (collectors that parse eve.json keep working), the
 // searchable fields are attributes named after OpenTelemetry's network semantic conventions.
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { toEveRecord, type EveOptions } from '../eve.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from '../community-id.js';
-import type { Alert, Severity } from '../model.js';
+import type { FlowTuple, ProcessRef, Severity } from '../model.js';
+import type { RecordKind, SentinelRecord } from '../records.js';
 import { renderEach, type RejectOne, type SinkTransport } from '../queued-sink.js';
 import { postJson, type HttpPostOptions } from './http.js';
 
@@ -55,42 +56,87 @@ export function otlpLogsUrl(endpoint: string): string {
   return u.toString();
 }
 
-export function otlpLogRecord(a: Alert, eve: EveOptions, observedNs: bigint): OtlpLogRecord {
-  const f = a.flow;
-  const sev = OTLP_SEVERITY[a.severity];
-  const rec = toEveRecord(a, eve);
-  const attrs: KeyValue[] = [
-    str('event.name', 'ebpfsentinel.alert'),
-    str('ebpfsentinel.engine', a.engine),
-    str('ebpfsentinel.program', a.program),
-    str('ebpfsentinel.rule_id', a.ruleId),
-    str('ebpfsentinel.rule_name', a.ruleName),
-    int('ebpfsentinel.signature_id', a.signatureId),
-    str('ebpfsentinel.action', a.action),
-    str('ebpfsentinel.reason', a.reason),
-    str('ebpfsentinel.severity', a.severity),
+/** The other kinds have no severity of their own: a DLP finding and an anomaly are WARN, DNS and
+ * flow records INFO. */
+const OTLP_KIND_SEVERITY: Readonly<Record<Exclude<RecordKind, 'alert'>, { number: number; text: string }>> = {
+  dlp: { number: 13, text: 'WARN' },
+  anomaly: { number: 13, text: 'WARN' },
+  dns: { number: 9, text: 'INFO' },
+  flow: { number: 9, text: 'INFO' },
+};
+
+function flowAttributes(f: FlowTuple, attrs: KeyValue[]): void {
+  attrs.push(
     str('source.address', f.srcIp),
     str('destination.address', f.dstIp),
     str('network.type', isIP(f.srcIp) === 6 ? 'ipv6' : 'ipv4'),
     str('network.transport', TRANSPORT[f.proto] ?? String(f.proto)),
     int('network.protocol.number', f.proto),
-  ];
+  );
   if (f.srcPort !== undefined) attrs.push(int('source.port', f.srcPort));
   if (f.dstPort !== undefined) attrs.push(int('destination.port', f.dstPort));
   if (f.icmpType !== undefined) attrs.push(int('ebpfsentinel.icmp_type', f.icmpType));
   if (f.icmpCode !== undefined) attrs.push(int('ebpfsentinel.icmp_code', f.icmpCode));
-  // the community id the EVE record carries, so both outputs correlate
-  attrs.push(str('ebpfsentinel.community_id', rec.community_id));
-  if (a.interface !== undefined) attrs.push(str('network.interface.name', a.interface));
-  if (a.vlan && a.vlan.length) attrs.push({ key: 'ebpfsentinel.vlan', value: { arrayValue: { values: a.vlan.map((v) => ({ intValue: String(v) })) } } });
-  if (a.mitre) {
-    attrs.push(str('ebpfsentinel.mitre.technique_id', a.mitre.techniqueId));
-    if (a.mitre.tactic) attrs.push(str('ebpfsentinel.mitre.tactic', a.mitre.tactic));
+}
+
+function processAttributes(p: ProcessRef, attrs: KeyValue[]): void {
+  attrs.push(int('process.pid', p.pid), int('thread.id', p.tid), str('process.executable.name', p.comm), str('ebpfsentinel.cgroup_id', p.cgroupId.toString()));
+  if (p.exe !== undefined) attrs.push(str('process.executable.path', p.exe));
+}
+
+function kindAttributes(r: SentinelRecord, attrs: KeyValue[]): void {
+  switch (r.kind) {
+    case 'alert':
+      attrs.push(
+        str('ebpfsentinel.rule_id', r.ruleId),
+        str('ebpfsentinel.rule_name', r.ruleName),
+        int('ebpfsentinel.signature_id', r.signatureId),
+        str('ebpfsentinel.action', r.action),
+        str('ebpfsentinel.reason', r.reason),
+        str('ebpfsentinel.severity', r.severity),
+      );
+      return;
+    case 'dns':
+      attrs.push(str('ebpfsentinel.dns.type', r.dns.type), int('ebpfsentinel.dns.id', r.dns.id));
+      if (r.dns.queries[0]) attrs.push(str('dns.question.name', r.dns.queries[0].rrname));
+      return;
+    case 'flow':
+      attrs.push(str('ebpfsentinel.flow.state', r.state), str('ebpfsentinel.flow.reason', r.reason));
+      return;
+    case 'anomaly':
+      attrs.push(str('ebpfsentinel.anomaly.type', r.anomaly.type));
+      if ('event' in r.anomaly) attrs.push(str('ebpfsentinel.anomaly.event', r.anomaly.event));
+      return;
+    case 'dlp':
+      attrs.push(str('ebpfsentinel.dlp.detector', r.dlp.detector), str('ebpfsentinel.dlp.direction', r.dlp.direction));
+      return;
   }
-  if (a.suppressed) attrs.push(int('ebpfsentinel.suppressed', a.suppressed));
-  if (a.summary) attrs.push({ key: 'ebpfsentinel.summary', value: { boolValue: true } });
+}
+
+/** One log record per record: the EVE record as the body, the searchable fields as attributes
+ * (event.name says the kind: ebpfsentinel.alert, ebpfsentinel.dns, ...). */
+export function otlpLogRecord(r: SentinelRecord, eve: EveOptions, observedNs: bigint): OtlpLogRecord {
+  const sev = r.kind === 'alert' ? OTLP_SEVERITY[r.severity] : OTLP_KIND_SEVERITY[r.kind];
+  const rec = toEveRecord(r, eve);
+  const attrs: KeyValue[] = [str('event.name', `ebpfsentinel.${r.kind}`), str('ebpfsentinel.engine', r.engine), str('ebpfsentinel.program', r.program)];
+  kindAttributes(r, attrs);
+  if (r.flow) flowAttributes(r.flow, attrs);
+  // the community id the EVE record carries, so both outputs correlate
+  if (rec.community_id !== undefined) attrs.push(str('ebpfsentinel.community_id', rec.community_id));
+  if (r.interface !== undefined) attrs.push(str('network.interface.name', r.interface));
+  if (r.vlan && r.vlan.length) attrs.push({ key: 'ebpfsentinel.vlan', value: { arrayValue: { values: r.vlan.map((v) => ({ intValue: String(v) })) } } });
+  const proc = r.kind === 'alert' || r.kind === 'dlp' ? r.process : undefined;
+  if (proc) processAttributes(proc, attrs);
+  if (r.kind === 'alert') {
+    if (r.mitre) {
+      attrs.push(str('ebpfsentinel.mitre.technique_id', r.mitre.techniqueId));
+      if (r.mitre.tactic) attrs.push(str('ebpfsentinel.mitre.tactic', r.mitre.tactic));
+    }
+    if (r.suppressed) attrs.push(int('ebpfsentinel.suppressed', r.suppressed));
+    if (r.summary) attrs.push({ key: 'ebpfsentinel.summary', value: { boolValue: true } });
+  }
   return {
-    timeUnixNano: a.timestampNs.toString(),
+    timeUnixNano: r.timestampNs.toString(),
     observedTimeUnixNano: observedNs.toString(),
     severityNumber: sev.number,
     severityText: sev.text,
@@ -111,7 +157,7 @@ export class OtlpLogsTransport implements SinkTransport {
     if (opts.serviceVersion) this.resource.push(str('service.version', opts.serviceVersion));
   }
 
-  deliver(batch: readonly Alert[], signal: AbortSignal, reject: RejectOne): Promise<void> {
+  deliver(batch: readonly SentinelRecord[], signal: AbortSignal, reject: RejectOne): Promise<void> {
     const observed = BigInt(Date.now()) * 1_000_000n;
     const logRecords = renderEach(batch, (a) => otlpLogRecord(a, this.eve, observed), reject);
     if (logRecords.length === 0) return Promise.resolve();

@@ -2,7 +2,7 @@
 // stream to take the batch, the event path never does.
 import type { Writable } from 'node:stream';
 import type { EveRenderer } from '../eve.js';
-import type { Alert } from '../model.js';
+import type { SentinelRecord } from '../records.js';
 import { DeliveryError, renderEach, type RejectOne, type SinkTransport } from '../queued-sink.js';
 
 export class StreamTransport implements SinkTransport {
@@ -11,7 +11,7 @@ export class StreamTransport implements SinkTransport {
     private readonly eve: EveRenderer,
   ) {}
 
-  deliver(batch: readonly Alert[], _signal: AbortSignal, reject: RejectOne): Promise<void> {
+  deliver(batch: readonly SentinelRecord[], _signal: AbortSignal, reject: RejectOne): Promise<void> {
     const text = renderEach(batch, (a) => this.eve.line(a), reject).join('');
     if (!text) return Promise.resolve();
     return new Promise((resolve, reject) => {

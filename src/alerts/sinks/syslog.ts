@@ -6,7 +6,8 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { isIP, Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { EveRenderer } from '../eve.js';
-import type { Alert, Severity } from '../model.js';
+import type { Severity } from '../model.js';
+import type { RecordKind, SentinelRecord } from '../records.js';
 import { DeliveryError, type RejectOne, type SinkTransport } from '../queued-sink.js';
 
 export const SYSLOG_FACILITIES = {
@@ -17,6 +18,9 @@ export type SyslogFacility = keyof typeof SYSLOG_FACILITIES;
 
 /** Alert severity -> syslog severity: critical 2 (crit), high 3 (err), medium 4 (warning), low 5 (notice). */
 export const SYSLOG_SEVERITY: Readonly<Record<Severity, number>> = { critical: 2, high: 3, medium: 4, low: 5 };
+/** The other kinds have no severity of their own: a DLP finding is a warning (4), an anomaly a
+ * notice (5), DNS and flow records informational (6). */
+const SYSLOG_KIND_SEVERITY: Readonly<Record<Exclude<RecordKind, 'alert'>, number>> = { dlp: 4, anomaly: 5, dns: 6, flow: 6 };
 
 /** SD-ID in the form name@PEN; 32473 is the enterprise number RFC 5612 reserves for documentation
  * and examples, used until the project has its own. */
@@ -44,30 +48,51 @@ function rfc3339(ns: bigint): string {
   return `${new Date(ms).toISOString().slice(0, 19)}.${micros.toString().padStart(6, '0')}Z`;
 }
 
-/** One RFC 5424 message (no framing, no trailing newline). MSG is the EVE JSON record. */
-export function formatRfc5424(a: Alert, eveLine: string, f: SyslogFormat): string {
-  const pri = SYSLOG_FACILITIES[f.facility] * 8 + SYSLOG_SEVERITY[a.severity];
-  const fl = a.flow;
-  const params: [string, string | number | undefined][] = [
-    ['engine', a.engine],
-    ['rule_id', a.ruleId],
-    ['sid', a.signatureId],
-    ['action', a.action],
-    ['severity', a.severity],
-    ['proto', fl.proto],
-    ['src_ip', fl.srcIp],
-    ['src_port', fl.srcPort],
-    ['dest_ip', fl.dstIp],
-    ['dest_port', fl.dstPort],
-    ['in_iface', a.interface],
-    ['suppressed', a.suppressed],
+/** Structured-data parameters of one record: what a collector filters on without parsing MSG. */
+function sdParams(r: SentinelRecord): [string, string | number | undefined][] {
+  const fl = r.flow;
+  const tuple: [string, string | number | undefined][] = [
+    ['proto', fl?.proto],
+    ['src_ip', fl?.srcIp],
+    ['src_port', fl?.srcPort],
+    ['dest_ip', fl?.dstIp],
+    ['dest_port', fl?.dstPort],
+    ['in_iface', r.interface],
   ];
+  switch (r.kind) {
+    case 'alert':
+      return [
+        ['engine', r.engine],
+        ['rule_id', r.ruleId],
+        ['sid', r.signatureId],
+        ['action', r.action],
+        ['severity', r.severity],
+        ...tuple,
+        ['pid', r.process?.pid],
+        ['suppressed', r.suppressed],
+      ];
+    case 'dns':
+      return [['engine', r.engine], ['dns_type', r.dns.type], ['rrname', r.dns.queries[0]?.rrname], ...tuple];
+    case 'flow':
+      return [['engine', r.engine], ['state', r.state], ['reason', r.reason], ...tuple];
+    case 'anomaly':
+      return [['engine', r.engine], ['anomaly_type', r.anomaly.type], ['event', 'event' in r.anomaly ? r.anomaly.event : r.anomaly.code], ...tuple];
+    case 'dlp':
+      return [['engine', r.engine], ['detector', r.dlp.detector], ['direction', r.dlp.direction], ['pid', r.process.pid], ['comm', r.process.comm], ...tuple];
+  }
+}
+
+/** One RFC 5424 message (no framing, no trailing newline). MSGID is the record's kind (alert,
+ * dns, flow, anomaly, dlp); MSG is its EVE JSON record. */
+export function formatRfc5424(r: SentinelRecord, eveLine: string, f: SyslogFormat): string {
+  const sev = r.kind === 'alert' ? SYSLOG_SEVERITY[r.severity] : SYSLOG_KIND_SEVERITY[r.kind];
+  const pri = SYSLOG_FACILITIES[f.facility] * 8 + sev;
   let sd = `[${SD_ID}`;
-  for (const [k, v] of params) if (v !== undefined) sd += ` ${k}="${sdEscape(String(v))}"`;
+  for (const [k, v] of sdParams(r)) if (v !== undefined) sd += ` ${k}="${sdEscape(String(v))}"`;
   sd += ']';
   const host = headerField(f.hostname ?? hostname(), 255);
   const msg = eveLine.endsWith('\n') ? eveLine.slice(0, -1) : eveLine;
-  return `<${pri}>1 ${rfc3339(a.timestampNs)} ${host} ${headerField(f.appName, 48)} ${process.pid} alert ${sd} ${msg}`;
+  return `<${pri}>1 ${rfc3339(r.timestampNs)} ${host} ${headerField(f.appName, 48)} ${process.pid} ${r.kind} ${sd} ${msg}`;
 }
 
 export interface SyslogTarget {
@@ -81,7 +106,7 @@ export class SyslogTransport implements SinkTransport {
   private udp: UdpSocket | null = null;
   private tcp: Socket | null = null;
   /** messages of a batch already sent, so a retry resumes instead of duplicating */
-  private readonly sent = new WeakMap<readonly Alert[], number>();
+  private readonly sent = new WeakMap<readonly SentinelRecord[], number>();
 
   private readonly format: SyslogFormat;
 
@@ -94,7 +119,7 @@ export class SyslogTransport implements SinkTransport {
     this.format = { ...format, hostname: format.hostname ?? hostname() };
   }
 
-  async deliver(batch: readonly Alert[], signal: AbortSignal, reject: RejectOne): Promise<void> {
+  async deliver(batch: readonly SentinelRecord[], signal: AbortSignal, reject: RejectOne): Promise<void> {
     let i = this.sent.get(batch) ?? 0;
     for (; i < batch.length; i++) {
       if (signal.aborted) throw new DeliveryError('closed', 'sink closed');

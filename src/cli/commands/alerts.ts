@@ -31,9 +31,10 @@ function alertRow(a: AlertRecordView): string[] {
     a.ebpfsentinel?.engine ?? '-',
     a.ebpfsentinel?.rule_id ?? '-',
     a.alert.action,
-    a.proto,
-    endpoint(a.src_ip, a.src_port),
-    endpoint(a.dest_ip, a.dest_port),
+    a.proto ?? '-',
+    // an alert about a process has no packet: its process stands where the source would
+    a.src_ip !== undefined ? endpoint(a.src_ip, a.src_port) : a.ebpfsentinel?.process ? `pid ${a.ebpfsentinel.process.pid} (${a.ebpfsentinel.process.comm})` : '-',
+    a.dest_ip !== undefined ? endpoint(a.dest_ip, a.dest_port) : '-',
   ];
 }
 

@@ -49,13 +49,14 @@ export interface RuleView {
 export interface AlertRecordView {
   id: number;
   timestamp: string;
-  src_ip: string;
+  /** the 5-tuple is absent for an alert about a process (ebpfsentinel.process) */
+  src_ip?: string;
   src_port?: number;
-  dest_ip: string;
+  dest_ip?: string;
   dest_port?: number;
-  proto: string;
+  proto?: string;
   alert: { action: string; signature: string };
-  ebpfsentinel?: { engine?: string; rule_id?: string; severity?: string };
+  ebpfsentinel?: { engine?: string; rule_id?: string; severity?: string; process?: { pid: number; comm: string } };
 }
 
 export interface AuditView {

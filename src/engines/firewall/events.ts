@@ -1,7 +1,7 @@
 // Firewall ring-buffer records (struct fw_event) -> alerts. Decoding reads the batch buffer in
 // place at the BTF-generated offsets; one reused record object per decoder keeps the hot path
 // free of per-event allocation until an alert is actually built.
-import type { Alert } from '../../alerts/model.js';
+import type { Alert, FlowTuple } from '../../alerts/model.js';
 import { formatAddress } from '../../net/ip.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { decodeFlow, type FlowRecord } from '../event-flow.js';
@@ -84,7 +84,21 @@ export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert
       : reason === 'default'
         ? `ebpfsentinel firewall default policy ${rejected ? 'reject' : dropped ? 'drop' : 'log'}`
         : `ebpfsentinel firewall malformed packet ${dropped ? 'dropped' : 'logged'}`;
+  const flow: FlowTuple = {
+    // Unknown addresses are reported as the unspecified address rather than invented.
+    srcIp: ev.family === 0 ? '0.0.0.0' : formatAddress(ev.family, ev.src),
+    dstIp: ev.family === 0 ? '0.0.0.0' : formatAddress(ev.family, ev.dst),
+    proto: ev.proto,
+  };
+  if (PORT_PROTOS.has(ev.proto)) {
+    flow.srcPort = ev.srcPort;
+    flow.dstPort = ev.dstPort;
+  } else if (ICMP_PROTOS.has(ev.proto)) {
+    flow.icmpType = ev.icmpType;
+    flow.icmpCode = ev.icmpCode;
+  }
   const alert: Alert = {
+    kind: 'alert',
     timestampNs: ctx.toWallNs(ev.bootNs),
     severity: dropped ? 'medium' : 'low',
     engine: 'firewall',
@@ -95,21 +109,9 @@ export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert
     action: dropped ? 'blocked' : 'allowed',
     reason,
     category: reason === 'malformed' ? 'Malformed packet' : 'Firewall policy',
-    flow: {
-      // Unknown addresses are reported as the unspecified address rather than invented.
-      srcIp: ev.family === 0 ? '0.0.0.0' : formatAddress(ev.family, ev.src),
-      dstIp: ev.family === 0 ? '0.0.0.0' : formatAddress(ev.family, ev.dst),
-      proto: ev.proto,
-    },
+    flow,
     packetLength: ev.pktLen,
   };
-  if (PORT_PROTOS.has(ev.proto)) {
-    alert.flow.srcPort = ev.srcPort;
-    alert.flow.dstPort = ev.dstPort;
-  } else if (ICMP_PROTOS.has(ev.proto)) {
-    alert.flow.icmpType = ev.icmpType;
-    alert.flow.icmpCode = ev.icmpCode;
-  }
   const ifname = ctx.interfaceName(ev.ifindex);
   if (ifname) alert.interface = ifname;
   if (ev.vlanDepth > 0) alert.vlan = [ev.vlanId];

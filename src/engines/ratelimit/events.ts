@@ -1,6 +1,6 @@
 // xdp-ratelimit ring-buffer records (struct rl_event) -> alerts. Decoded in place at the
 // BTF-generated offsets into one reused record, like the firewall's decoder.
-import type { Alert } from '../../alerts/model.js';
+import type { Alert, FlowTuple } from '../../alerts/model.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { formatAddress } from '../../net/ip.js';
 import { decodeFlow, type FlowRecord } from '../event-flow.js';
@@ -71,7 +71,13 @@ export function ratelimitAlert(ev: RatelimitEventRecord, ctx: RatelimitAlertCont
   const flood = reason !== 'rule' && reason !== 'default';
   const ruleId = reason === 'rule' ? (ctx.ruleId(ev.ruleNum) ?? `rule#${ev.ruleNum}`) : reason === 'default' ? 'default-rate' : `ddos-${reason.replace('_', '-')}`;
   const passed = ev.action === rl_action.RL_ACT_PASS;
+  const flow: FlowTuple = { srcIp: formatAddress(ev.family, ev.src), dstIp: formatAddress(ev.family, ev.dst), proto: ev.proto };
+  if (ev.proto === 6 || ev.proto === 17) {
+    flow.srcPort = ev.srcPort;
+    flow.dstPort = ev.dstPort;
+  }
   const alert: Alert = {
+    kind: 'alert',
     timestampNs: ctx.toWallNs(ev.bootNs),
     severity: flood ? 'high' : 'medium',
     engine: 'ratelimit',
@@ -82,14 +88,10 @@ export function ratelimitAlert(ev: RatelimitEventRecord, ctx: RatelimitAlertCont
     action: passed ? 'allowed' : 'blocked',
     reason,
     category: CATEGORY[reason],
-    flow: { srcIp: formatAddress(ev.family, ev.src), dstIp: formatAddress(ev.family, ev.dst), proto: ev.proto },
+    flow,
     packetLength: ev.pktLen,
   };
   if (flood) alert.mitre = { techniqueId: 'T1498', techniqueName: 'Network Denial of Service', tactic: 'impact', tacticId: 'TA0040' };
-  if (ev.proto === 6 || ev.proto === 17) {
-    alert.flow.srcPort = ev.srcPort;
-    alert.flow.dstPort = ev.dstPort;
-  }
   const ifname = ctx.interfaceName(ev.ifindex);
   if (ifname) alert.interface = ifname;
   if (ev.vlanId) alert.vlan = [ev.vlanId];
