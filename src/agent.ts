@@ -146,7 +146,8 @@ export class Agent {
       this.store = Store.open(storeOptions(storage, this.log));
       registerStoreMetrics(this.metrics.registry, this.store);
       const store = this.store;
-      this.alerts.subscribe((a) => void store.alerts.enqueue(a), { name: 'store', kinds: ['alert'] });
+      // every kind: alerts to their table, the others to the records table
+      this.alerts.subscribe((r) => void store.enqueue(r), { name: 'store' });
     }
 
     const baseCtx: Omit<EngineContext<Config>, 'requestRefresh' | 'sharedMapSizes'> = {
@@ -235,7 +236,7 @@ export class Agent {
         startedAt: this.loadedAt,
         engineRoutes: ENGINES.flatMap((m) => (m.routes ? [{ program: m.program, routes: m.routes, engine: () => this.engineSet?.get(m.program) }] : [])),
         control,
-        ...(this.store ? { alerts: this.store.alerts, audit: this.store.audit, ruleHistory: this.store.rules } : {}),
+        ...(this.store ? { alerts: this.store.alerts, records: this.store.records, audit: this.store.audit, ruleHistory: this.store.rules } : {}),
         auth,
       },
       apiOptionsFromAgentConfig(agent),
@@ -358,6 +359,10 @@ export class Agent {
       const st = this.store.stats();
       lost.queue_full! += st.alertsDropped;
       lost.sink_error! += st.alertsFailed;
+      for (const c of Object.values(st.records)) {
+        lost.queue_full! += c.dropped;
+        lost.sink_error! += c.failed;
+      }
     }
     return {
       state: this.state,

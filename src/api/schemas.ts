@@ -248,22 +248,79 @@ export const ruleInputSchema = {
   description: 'a firewall rule exactly as under firewall.rules[] in the config file (id, priority, action, protocol, src_ip, dst_ip, src_port, dst_port, ...)',
 } as const;
 
+/** What every EVE record starts with (the 5-tuple ones only when the record has a flow). */
+const eveHeader = {
+  id: { type: 'integer', minimum: 1, description: 'the store id' },
+  timestamp: { type: 'string', description: 'Suricata\'s spelling: 2026-11-26T14:00:00.123456+0000' },
+  flow_id: { type: 'integer' },
+  in_iface: { type: 'string' },
+  vlan: { type: 'array', items: { type: 'integer' } },
+  src_ip: { type: 'string' },
+  src_port: { type: 'integer' },
+  dest_ip: { type: 'string' },
+  dest_port: { type: 'integer' },
+  ip_v: { type: 'integer', enum: [4, 6] },
+  proto: { type: 'string' },
+  icmp_type: { type: 'integer' },
+  icmp_code: { type: 'integer' },
+  community_id: { type: 'string' },
+  ebpfsentinel: { ...anyObject, description: 'what is ours: engine, program, and per kind the fields Suricata has no place for' },
+} as const;
+
 export const alertRecordSchema = {
   $id: 'AlertRecord',
   type: 'object',
-  description: 'a Suricata EVE alert record plus the store id',
-  required: ['id', 'timestamp', 'event_type', 'src_ip', 'dest_ip', 'proto', 'alert'],
+  description: 'a Suricata EVE alert record plus the store id; the 5-tuple fields are absent for an alert about a process (ebpfsentinel.process), not a packet',
+  required: ['id', 'timestamp', 'event_type', 'alert'],
   additionalProperties: true,
   properties: {
-    id: { type: 'integer', minimum: 1 },
-    timestamp: { type: 'string' },
+    ...eveHeader,
     event_type: { type: 'string', enum: ['alert'] },
-    src_ip: { type: 'string' },
-    dest_ip: { type: 'string' },
-    proto: { type: 'string' },
     alert: anyObject,
-    ebpfsentinel: anyObject,
   },
 } as const;
 
-export const SHARED_SCHEMAS = [errorSchema, reloadOutcomeSchema, programViewSchema, ruleViewSchema, alertRecordSchema] as const;
+const dnsRecordSchema = {
+  $id: 'DnsRecord',
+  type: 'object',
+  description: 'a Suricata EVE dns record (version 3) plus the store id',
+  required: ['id', 'timestamp', 'event_type', 'src_ip', 'dest_ip', 'proto', 'dns'],
+  additionalProperties: true,
+  properties: { ...eveHeader, event_type: { type: 'string', enum: ['dns'] }, dns: anyObject },
+} as const;
+
+const flowRecordSchema = {
+  $id: 'FlowRecord',
+  type: 'object',
+  description: 'a Suricata EVE flow record plus the store id',
+  required: ['id', 'timestamp', 'event_type', 'src_ip', 'dest_ip', 'proto', 'flow'],
+  additionalProperties: true,
+  properties: { ...eveHeader, event_type: { type: 'string', enum: ['flow'] }, app_proto: { type: 'string' }, flow: anyObject, tcp: anyObject },
+} as const;
+
+const anomalyRecordSchema = {
+  $id: 'AnomalyRecord',
+  type: 'object',
+  description: 'a Suricata EVE anomaly record plus the store id; the 5-tuple fields are absent when the packet was too broken to have one',
+  required: ['id', 'timestamp', 'event_type', 'anomaly'],
+  additionalProperties: true,
+  properties: { ...eveHeader, event_type: { type: 'string', enum: ['anomaly'] }, anomaly: anyObject },
+} as const;
+
+const dlpRecordSchema = {
+  $id: 'DlpRecord',
+  type: 'object',
+  description: 'a DLP finding as an EVE record (event_type dlp; Suricata has none, so the body is ebpfsentinel.dlp, beside ebpfsentinel.process) plus the store id; the 5-tuple fields only when the call was tied to a connection',
+  required: ['id', 'timestamp', 'event_type', 'ebpfsentinel'],
+  additionalProperties: true,
+  properties: { ...eveHeader, event_type: { type: 'string', enum: ['dlp'] } },
+} as const;
+
+const RECORD_SCHEMA_IDS = { dns: 'DnsRecord', flow: 'FlowRecord', anomaly: 'AnomalyRecord', dlp: 'DlpRecord' } as const;
+
+/** The shared schema of one stored kind's items. */
+export function recordSchemaRef(kind: keyof typeof RECORD_SCHEMA_IDS): { $ref: string } {
+  return { $ref: `${RECORD_SCHEMA_IDS[kind]}#` };
+}
+
+export const SHARED_SCHEMAS = [errorSchema, reloadOutcomeSchema, programViewSchema, ruleViewSchema, alertRecordSchema, dnsRecordSchema, flowRecordSchema, anomalyRecordSchema, dlpRecordSchema] as const;

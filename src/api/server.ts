@@ -15,6 +15,7 @@ import { HttpError, installErrorHandlers } from './errors.js';
 import { listenLocalSocket, viaLocalSocket, type LocalSocketListener } from './local-socket.js';
 import { installRouteRoles } from './roles.js';
 import { alertRoutes } from './routes-alerts.js';
+import { recordRoutes } from './routes-records.js';
 import { auditRoutes } from './routes-audit.js';
 import { configRoutes } from './routes-config.js';
 import { firewallRoutes } from './routes-firewall.js';
@@ -142,6 +143,7 @@ export async function buildApiServer(deps: ApiDeps, opts: ApiOptions = {}): Prom
   await app.register(programRoutes, { deps, prefix: '/api/v1' });
   await app.register(firewallRoutes, { deps, prefix: '/api/v1' });
   await app.register(alertRoutes, { deps, metrics, opts, prefix: '/api/v1' });
+  await app.register(recordRoutes, { deps, prefix: '/api/v1' });
   await app.register(configRoutes, { deps, prefix: '/api/v1' });
   await app.register(auditRoutes, { deps, prefix: '/api/v1' });
   for (const r of deps.engineRoutes ?? []) await app.register(r.routes, { engine: r.engine, prefix: '/api/v1' });

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ControlPlane } from '../control/types.js';
-import type { AlertPage, AlertQuery, StoredAlert } from '../store/types.js';
+import type { AlertPage, AlertQuery, RecordPage, RecordQuery, StoredAlert } from '../store/types.js';
 import type { EngineRoutes } from '../http/route-kit.js';
 import type { AgentStatus, MapStatus, ProgramStatus } from '../status/types.js';
 
@@ -29,6 +29,8 @@ export interface ApiDeps extends AgentStatusProvider {
   control?: ControlPlane;
   /** stored alerts: query and the SSE stream (the store's AlertRepo fits as is) */
   alerts?: AlertSource;
+  /** stored DNS records, flows, anomalies and DLP findings (the store's RecordRepo) */
+  records?: RecordSource;
   /** the audit trail (the store's AuditRepo) */
   audit?: AuditSource;
   /** firewall rule versions (the store's RuleRepo) */
@@ -58,6 +60,12 @@ export interface AlertSource {
   after(id: number, limit: number): StoredAlertRow[];
   /** called with each committed batch, in id order; returns the unsubscribe function */
   onStored(fn: (rows: StoredAlertRow[]) => void): () => void;
+}
+
+export type { RecordPage, RecordQuery } from '../store/types.js';
+
+export interface RecordSource {
+  query(q: RecordQuery): RecordPage;
 }
 
 export interface AuditRow {

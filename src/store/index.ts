@@ -1,6 +1,7 @@
-// The agent's embedded database (SQLite through better-sqlite3, WAL): alerts, the audit trail and
-// API firewall rules with their history. One Store per agent process; open() creates the file,
-// its 0700 parent directory and the schema, and starts periodic retention.
+// The agent's embedded database (SQLite through better-sqlite3, WAL): alerts, the other record
+// kinds (dns, flow, anomaly, dlp), the audit trail and API firewall rules with their history.
+// One Store per agent process; open() creates the file, its 0700 parent directory and the
+// schema, and starts periodic retention.
 //
 // Durability: WAL with synchronous=NORMAL makes a transaction durable against a crash of the
 // process (SIGKILL included) the moment commit returns: the WAL frames are in the kernel's page
@@ -9,17 +10,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import type { Alert } from '../alerts/model.js';
+import type { SentinelRecord } from '../alerts/records.js';
 import type { StorageConfig } from '../config/sections/storage.js';
 import { AlertRepo } from './alerts.js';
 import { AuditRepo } from './audit.js';
 import { migrate } from './migrations.js';
+import { RecordRepo } from './records.js';
 import { DEFAULT_RETENTION, pruneDatabase } from './retention.js';
 import { RuleRepo } from './rules.js';
 import type { PruneResult, RetentionOptions, StoreLog, StoreOptions, StoreStats } from './types.js';
 
 export * from './types.js';
 export { AlertRepo } from './alerts.js';
+export { RecordRepo } from './records.js';
 export { StoreQueryError, MAX_PAGE } from './paging.js';
 export { AuditRepo } from './audit.js';
 export { RuleRepo } from './rules.js';
@@ -38,6 +41,8 @@ export function storeOptions(cfg: StorageConfig, log?: StoreLog): StoreOptions {
     retention: {
       alertsMaxAgeDays: r.alerts_max_age_days,
       alertsMaxCount: r.alerts_max_count,
+      recordsMaxAgeDays: r.records_max_age_days,
+      recordsMaxCount: r.records_max_count,
       auditMaxAgeDays: r.audit_max_age_days,
       auditMaxCount: r.audit_max_count,
       ruleHistoryMaxVersions: r.rule_history_max_versions,
@@ -53,11 +58,12 @@ export class StoreOpenError extends Error {
 
 export class Store {
   readonly alerts: AlertRepo;
+  readonly records: RecordRepo;
   readonly audit: AuditRepo;
   readonly rules: RuleRepo;
   readonly retention: RetentionOptions;
   private readonly pruneTimer: NodeJS.Timeout | undefined;
-  private readonly pruned: PruneResult = { alerts: 0, audit: 0, ruleVersions: 0 };
+  private readonly pruned: PruneResult = { alerts: 0, records: 0, audit: 0, ruleVersions: 0 };
   private pruneRuns = 0;
   private pruneFailures = 0;
   private closed = false;
@@ -69,12 +75,14 @@ export class Store {
     private readonly log: StoreLog | undefined,
   ) {
     this.retention = { ...DEFAULT_RETENTION, ...opts.retention };
-    this.alerts = new AlertRepo(db, {
+    const writer = {
       batchSize: opts.batchSize ?? 500,
       flushIntervalMs: opts.flushIntervalMs ?? 50,
       maxQueue: opts.maxQueue ?? 100_000,
       ...(log ? { log } : {}),
-    });
+    };
+    this.alerts = new AlertRepo(db, writer);
+    this.records = new RecordRepo(db, writer);
     this.audit = new AuditRepo(db);
     this.rules = new RuleRepo(db);
     const every = opts.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL_MS;
@@ -116,15 +124,17 @@ export class Store {
     const r = pruneDatabase(this.db, this.retention, now);
     this.pruneRuns++;
     this.pruned.alerts += r.alerts;
+    this.pruned.records += r.records;
     this.pruned.audit += r.audit;
     this.pruned.ruleVersions += r.ruleVersions;
-    if (r.alerts + r.audit + r.ruleVersions > 0) this.log?.info({ ...r }, 'store: retention removed old rows');
+    if (r.alerts + r.records + r.audit + r.ruleVersions > 0) this.log?.info({ ...r }, 'store: retention removed old rows');
     return r;
   }
 
-  /** Shortcut for the kernel-event path: see AlertRepo.enqueue. */
-  enqueue(alert: Alert): boolean {
-    return this.alerts.enqueue(alert);
+  /** For the pipeline's store subscriber: an alert goes to the alerts table, any other kind to
+   * the records table (AlertRepo.enqueue, RecordRepo.enqueue: never blocks, never throws). */
+  enqueue(r: SentinelRecord): boolean {
+    return r.kind === 'alert' ? this.alerts.enqueue(r) : this.records.enqueue(r);
   }
 
   stats(): StoreStats {
@@ -133,6 +143,8 @@ export class Store {
       alertsFailed: this.alerts.counters.failed,
       alertsDropped: this.alerts.counters.dropped,
       alertsQueued: this.alerts.queued,
+      records: this.records.counters(),
+      recordsQueued: this.records.queued,
       auditRecorded: this.audit.recorded,
       pruneRuns: this.pruneRuns,
       pruneFailures: this.pruneFailures,
@@ -146,12 +158,13 @@ export class Store {
     return this.db.pragma(name, { simple: true });
   }
 
-  /** Flushes queued alerts, stops retention, closes the file. Idempotent. */
+  /** Flushes queued alerts and records, stops retention, closes the file. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.alerts.close();
+    this.records.close();
     this.db.close();
   }
 

@@ -2,6 +2,7 @@
 // write path.
 import fs from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { STORED_RECORD_KINDS } from '../alerts/records.js';
 import type { StoreStats } from './types.js';
 
 const P = 'ebpfsentinel_store_';
@@ -28,6 +29,30 @@ export function registerStoreMetrics(registry: Registry, store: { readonly path:
     registers: [registry],
     collect() {
       this.set(store.stats().alertsQueued);
+    },
+  });
+  new Counter({
+    name: `${P}records_total`,
+    help: 'Records of the other kinds (dns, flow, anomaly, dlp) handed to the store, by kind and outcome as store_alerts_total',
+    labelNames: ['kind', 'outcome'],
+    registers: [registry],
+    collect() {
+      const s = store.stats();
+      this.reset();
+      for (const kind of STORED_RECORD_KINDS) {
+        const c = s.records[kind];
+        this.inc({ kind, outcome: 'stored' }, c.stored);
+        this.inc({ kind, outcome: 'failed' }, c.failed);
+        this.inc({ kind, outcome: 'dropped' }, c.dropped);
+      }
+    },
+  });
+  new Gauge({
+    name: `${P}records_queued`,
+    help: 'Records of the other kinds waiting in the store writer queue',
+    registers: [registry],
+    collect() {
+      this.set(store.stats().recordsQueued);
     },
   });
   new Counter({
@@ -60,6 +85,7 @@ export function registerStoreMetrics(registry: Registry, store: { readonly path:
       const p = store.stats().pruned;
       this.reset();
       this.inc({ table: 'alerts' }, p.alerts);
+      this.inc({ table: 'records' }, p.records);
       this.inc({ table: 'audit' }, p.audit);
       this.inc({ table: 'rule_versions' }, p.ruleVersions);
     },

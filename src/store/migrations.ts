@@ -58,6 +58,28 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (rule_id, version)
   ) WITHOUT ROWID;
   `,
+  // 2: the other record kinds (dns, flow, anomaly, dlp) in one table: the whole record as JSON,
+  // its kind, and the columns a query of that kind filters on. \`name\` is the kind's own key
+  // (a DNS message's first query name, lower-case; a DLP finding's detector; an anomaly's event;
+  // a flow's application protocol), '' when it has none; src_ip/dst_ip are '' without a flow.
+  `
+  CREATE TABLE records (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind   TEXT NOT NULL,
+    ts_ns  INTEGER NOT NULL,
+    engine TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    dst_ip TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    pid    INTEGER,
+    body   TEXT NOT NULL
+  );
+  CREATE INDEX records_kind ON records(kind, id);
+  CREATE INDEX records_kind_ts ON records(kind, ts_ns);
+  CREATE INDEX records_kind_src ON records(kind, src_ip, id);
+  CREATE INDEX records_kind_dst ON records(kind, dst_ip, id);
+  CREATE INDEX records_kind_name ON records(kind, name, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

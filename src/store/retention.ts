@@ -1,12 +1,15 @@
-// Retention: age and count bounds for alerts and the audit trail, a per-rule bound for rule
-// history. Deletes run in one transaction; the caller counts runs and rows.
+// Retention: age and count bounds for alerts, the other records (the count per kind) and the
+// audit trail, a per-rule bound for rule history. Deletes run in one transaction; the caller counts runs and rows.
 import type { Database } from 'better-sqlite3';
+import { STORED_RECORD_KINDS } from '../alerts/records.js';
 import { msToNs } from './codec.js';
 import type { PruneResult, RetentionOptions } from './types.js';
 
 export const DEFAULT_RETENTION: RetentionOptions = {
   alertsMaxAgeDays: 30,
   alertsMaxCount: 1_000_000,
+  recordsMaxAgeDays: 7,
+  recordsMaxCount: 1_000_000,
   auditMaxAgeDays: 365,
   auditMaxCount: 1_000_000,
   ruleHistoryMaxVersions: 100,
@@ -25,6 +28,15 @@ export function pruneDatabase(db: Database, r: RetentionOptions, now: Date = new
       // ids grow with insertion, so "keep the newest N" is "drop ids below the Nth highest"
       alerts += db.prepare('DELETE FROM alerts WHERE id <= (SELECT id FROM alerts ORDER BY id DESC LIMIT 1 OFFSET ?)').run(r.alertsMaxCount).changes;
     }
+    let records = 0;
+    if (r.recordsMaxAgeDays > 0) {
+      records += db.prepare('DELETE FROM records WHERE ts_ns < ?').run(msToNs(new Date(now.getTime() - r.recordsMaxAgeDays * DAY_MS))).changes;
+    }
+    if (r.recordsMaxCount > 0) {
+      // per kind, so a flood of flow records cannot push out the DNS history
+      const del = db.prepare('DELETE FROM records WHERE kind = ? AND id <= (SELECT id FROM records WHERE kind = ? ORDER BY id DESC LIMIT 1 OFFSET ?)');
+      for (const kind of STORED_RECORD_KINDS) records += del.run(kind, kind, r.recordsMaxCount).changes;
+    }
     if (r.auditMaxAgeDays > 0) {
       audit += db.prepare('DELETE FROM audit WHERE at_ms < ?').run(now.getTime() - r.auditMaxAgeDays * DAY_MS).changes;
     }
@@ -42,6 +54,6 @@ export function pruneDatabase(db: Database, r: RetentionOptions, now: Date = new
         )
         .run(r.ruleHistoryMaxVersions).changes;
     }
-    return { alerts, audit, ruleVersions };
+    return { alerts, records, audit, ruleVersions };
   })();
 }

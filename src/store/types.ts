@@ -1,6 +1,7 @@
 // The store's public shapes: what callers (agent, API, CLI) hand in and get back. Rows are
 // plain data; nothing here leaks SQLite.
 import type { Alert, Severity } from '../alerts/model.js';
+import type { NonAlertRecord, StoredRecordKind } from '../alerts/records.js';
 
 export interface StoredAlert {
   /** row id: strictly increasing, handed out only once the row is committed */
@@ -32,6 +33,45 @@ export interface AlertQuery {
 export interface AlertPage {
   /** newest first */
   alerts: StoredAlert[];
+  /** rows matching the filter, all pages */
+  total: number;
+  /** present when more rows follow */
+  next?: string;
+}
+
+export interface StoredRecord<R extends NonAlertRecord = NonAlertRecord> {
+  /** row id of the records table (shared by every kind): strictly increasing, handed out only
+   * once the row is committed */
+  id: number;
+  record: R;
+}
+
+export interface RecordQuery {
+  kind: StoredRecordKind;
+  /** inclusive lower bound on the record's timestamp */
+  from?: Date;
+  /** exclusive upper bound on the record's timestamp */
+  to?: Date;
+  engine?: string;
+  /** either side of the flow; compared in canonical form (RFC 5952 for IPv6) */
+  ip?: string;
+  /** the kind's own key, case-insensitive: a DNS query name (a trailing dot ignored; "*.example.com"
+   * = any name below example.com), a DLP detector, an anomaly event, a flow's application
+   * protocol */
+  name?: string;
+  /** the process (DLP findings) */
+  pid?: number;
+  /** 1..1000 */
+  limit: number;
+  /** opaque token from a previous page's `next` of the same kind */
+  cursor?: string;
+  /** plain offset; ignored when a cursor is given */
+  offset?: number;
+}
+
+export interface RecordPage {
+  /** newest first */
+  records: StoredRecord[];
   /** rows matching the filter, all pages */
   total: number;
   /** present when more rows follow */
@@ -101,6 +141,8 @@ export interface RuleVersion {
 
 export interface PruneResult {
   alerts: number;
+  /** rows of the records table (dns, flow, anomaly, dlp) */
+  records: number;
   audit: number;
   ruleVersions: number;
 }
@@ -110,6 +152,10 @@ export interface RetentionOptions {
   alertsMaxAgeDays: number;
   /** 0 = unbounded */
   alertsMaxCount: number;
+  /** dns, flow, anomaly and dlp records; 0 = keep forever */
+  recordsMaxAgeDays: number;
+  /** per kind: the newest this many of each kind are kept; 0 = unbounded */
+  recordsMaxCount: number;
   auditMaxAgeDays: number;
   auditMaxCount: number;
   /** history kept per rule; 0 = unbounded */
@@ -124,11 +170,11 @@ export interface StoreOptions {
   retention?: Partial<RetentionOptions>;
   /** how often prune() runs by itself; 0 = never (call prune() yourself). Default 10 min. */
   pruneIntervalMs?: number;
-  /** alert writer: flush when this many are queued (default 500) … */
+  /** each writer (alerts, records): flush when this many are queued (default 500) … */
   batchSize?: number;
   /** … or this long after the first one was queued (default 50 ms) */
   flushIntervalMs?: number;
-  /** queued alerts beyond this are dropped and counted (default 100 000) */
+  /** queued alerts (or records) beyond this are dropped and counted (default 100 000 each) */
   maxQueue?: number;
   /** pino-like logger; failures are logged here as well as counted */
   log?: StoreLog;
@@ -140,6 +186,12 @@ export interface StoreLog {
   error(obj: object, msg?: string): void;
 }
 
+export interface RecordKindCounters {
+  stored: number;
+  failed: number;
+  dropped: number;
+}
+
 /** Monotonic counters since open, for metrics and status. */
 export interface StoreStats {
   alertsStored: number;
@@ -149,6 +201,10 @@ export interface StoreStats {
   alertsDropped: number;
   /** alerts waiting in the writer's queue now */
   alertsQueued: number;
+  /** the other kinds, each like the alerts' counters */
+  records: Record<StoredRecordKind, RecordKindCounters>;
+  /** records (every kind) waiting in their writer's queue now */
+  recordsQueued: number;
   auditRecorded: number;
   pruneRuns: number;
   pruneFailures: number;

@@ -90,6 +90,7 @@ export async function routeFixture(configText = CONFIG, opts: Parameters<typeof 
       version: 'test',
       control,
       alerts: store.alerts,
+      records: store.records,
       audit: store.audit,
       ruleHistory: store.rules,
       auth: apiAuth(config.auth, { log }),

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { NonAlertRecord } from '../../src/alerts/records.js';
 import { alert, CONFIG, KEYS, routeFixture, type RouteFixture } from '../support/api-fixture.js';
+import { suricataEveValidator } from '../support/eve-schema.js';
+import { oneOfEach } from '../support/records.js';
 
 const as = (role: keyof typeof KEYS): Record<string, string> => ({ authorization: `Bearer ${KEYS[role]}` });
 
@@ -122,6 +125,10 @@ describe('roles: each role\'s allowed and refused routes', () => {
     ['GET', '/api/v1/firewall/rules', undefined, 'viewer'],
     ['GET', '/api/v1/firewall/rules/file-ssh', undefined, 'viewer'],
     ['GET', '/api/v1/alerts', undefined, 'viewer'],
+    ['GET', '/api/v1/records/dns', undefined, 'viewer'],
+    ['GET', '/api/v1/records/flow', undefined, 'viewer'],
+    ['GET', '/api/v1/records/anomaly', undefined, 'viewer'],
+    ['GET', '/api/v1/records/dlp', undefined, 'viewer'],
     ['GET', '/api/v1/config', undefined, 'viewer'],
     ['POST', '/api/v1/firewall/rules', { id: 'role-probe', priority: 900, action: 'log' }, 'operator'],
     ['PUT', '/api/v1/firewall/rules/role-probe', { id: 'role-probe', priority: 900, action: 'drop' }, 'operator'],
@@ -239,5 +246,72 @@ describe('alerts query', () => {
     assert.match(apiError((await get('?severity=urgent')).body, 'VALIDATION_ERROR'), /urgent/);
     assert.match(apiError((await get('?colour=red')).body, 'VALIDATION_ERROR'), /colour/);
     assert.equal((await get('?cursor=garbage')).statusCode, 400);
+  });
+});
+
+describe('records query (dns, flow, anomaly, dlp)', () => {
+  let f: RouteFixture;
+  const T = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n;
+  before(async () => {
+    f = await routeFixture();
+    const batch: NonAlertRecord[] = [];
+    for (let i = 0; i < 30; i++) batch.push(...oneOfEach(i, T + BigInt(i) * 1_000_000n));
+    f.store.records.insertBatch(batch);
+  });
+  after(() => f.close());
+
+  const get = (kind: string, q = '') => f.app.inject({ method: 'GET', url: `/api/v1/records/${kind}${q}`, headers: as('viewer') });
+  const check = suricataEveValidator();
+
+  it('each kind pages newest first with a cursor, every row once, each an EVE record of that kind (valid against Suricata\'s schema) with its store id', async () => {
+    for (const kind of ['dns', 'flow', 'anomaly', 'dlp']) {
+      const seen: number[] = [];
+      let next: string | undefined;
+      do {
+        const res = await get(kind, `?limit=7${next ? `&cursor=${encodeURIComponent(next)}` : ''}`);
+        assert.equal(res.statusCode, 200, res.body);
+        const body = res.json() as { records: ({ id: number; event_type: string } & Record<string, unknown>)[]; total: number; next?: string };
+        assert.equal(body.total, 30);
+        for (const r of body.records) {
+          assert.equal(r.event_type, kind);
+          const { id, ...eve } = r;
+          assert.ok(Number.isInteger(id) && id > 0);
+          assert.deepEqual(check(eve), [], JSON.stringify(eve));
+        }
+        seen.push(...body.records.map((r) => r.id));
+        next = body.next;
+      } while (next);
+      assert.deepEqual(seen, [...seen].sort((a, b) => b - a));
+      assert.equal(new Set(seen).size, 30, kind);
+    }
+  });
+
+  it('filters by IPv4 and IPv6 address, time, engine and each kind\'s own key', async () => {
+    const v4 = (await get('dns', '?ip=198.18.1.5')).json();
+    assert.deepEqual(v4.records.map((r: { src_ip: string }) => r.src_ip), ['198.18.1.5']);
+    assert.equal(v4.records[0].dns.queries[0].rrname, 'host4.example.com');
+    const v6 = (await get('flow', '?ip=2001:db8:1:0:0:0:0:4')).json();
+    assert.deepEqual(v6.records.map((r: { src_ip: string; ip_v: number }) => [r.src_ip, r.ip_v]), [['2001:db8:1::4', 6]]);
+    assert.equal((await get('dns', '?rrname=HOST7.example.com.')).json().total, 1);
+    assert.equal((await get('dns', `?rrname=${encodeURIComponent('*.example.com')}`)).json().total, 30);
+    assert.equal((await get('dlp', '?detector=credit_card')).json().total, 10);
+    const pid = (await get('dlp', '?pid=1001&detector=aws_access_key')).json();
+    assert.equal(pid.total, 10);
+    assert.ok(pid.records.every((r: { ebpfsentinel: { process: { pid: number } } }) => r.ebpfsentinel.process.pid === 1001));
+    assert.equal((await get('anomaly', '?event=ipv6.trunc_pkt')).json().total, 15);
+    assert.equal((await get('anomaly', '?engine=scrub&limit=1')).json().total, 30);
+    assert.equal((await get('flow', '?engine=dns')).json().total, 0);
+    const from = new Date(Date.UTC(2026, 10, 26, 14, 0, 0) + 20).toISOString();
+    assert.equal((await get('flow', `?from=${from}`)).json().total, 10);
+  });
+
+  it('refuses bad queries by name: another kind\'s filter, an unknown kind, limit over 1000, a bad address, another kind\'s cursor', async () => {
+    assert.match(apiError((await get('flow', '?rrname=x')).body, 'VALIDATION_ERROR'), /rrname/);
+    assert.match(apiError((await get('dns', '?pid=1')).body, 'VALIDATION_ERROR'), /pid/);
+    assert.equal((await get('netflow')).statusCode, 404);
+    assert.match(apiError((await get('dns', '?limit=1001')).body, 'VALIDATION_ERROR'), /limit/);
+    assert.match(apiError((await get('dns', '?ip=198.18.1')).body, 'VALIDATION_ERROR'), /ip filter/);
+    const cursor = (await get('dns', '?limit=1')).json().next as string;
+    assert.equal((await get('flow', `?cursor=${encodeURIComponent(cursor)}`)).statusCode, 400);
   });
 });

@@ -83,6 +83,8 @@ describe('config: storage', () => {
     assert.deepEqual(c.storage.retention, {
       alerts_max_age_days: 30,
       alerts_max_count: 1_000_000,
+      records_max_age_days: 7,
+      records_max_count: 1_000_000,
       audit_max_age_days: 365,
       audit_max_count: 1_000_000,
       rule_history_max_versions: 100,

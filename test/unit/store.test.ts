@@ -47,7 +47,7 @@ describe('Store: file, pragmas, schema', () => {
       assert.equal(statSync(p).mode & 0o777, 0o600);
       assert.equal(s.pragma('journal_mode'), 'wal');
       assert.equal(s.pragma('synchronous'), 1); // NORMAL
-      assert.equal(s.pragma('user_version'), 1);
+      assert.equal(s.pragma('user_version'), 2);
     } finally {
       s.close();
     }
@@ -68,7 +68,7 @@ describe('Store: file, pragmas, schema', () => {
     assert.throws(() => Store.open({ path: p, pruneIntervalMs: 0 }), (e: unknown) => {
       assert.ok(e instanceof StoreOpenError);
       assert.match(e.message, /sentinel\.db/);
-      assert.match(e.message, /version 99 is newer than this agent understands \(1\)/);
+      assert.match(e.message, /version 99 is newer than this agent understands \(2\)/);
       return true;
     });
   });
@@ -314,7 +314,7 @@ describe('Store: retention', () => {
       assert.ok(!left.includes(old[0]!.id));
       assert.equal(s.stats().pruned.alerts, 20);
       assert.ok(s.stats().pruneRuns >= 1);
-      assert.deepEqual(s.prune(now), { alerts: 0, audit: 0, ruleVersions: 0 });
+      assert.deepEqual(s.prune(now), { alerts: 0, records: 0, audit: 0, ruleVersions: 0 });
     } finally {
       s.close();
     }
@@ -327,7 +327,7 @@ describe('Store: retention', () => {
       for (let v = 0; v < 4; v++) s.rules.put({ id: 'r1', action: 'drop', priority: v }, 'alice');
       s.rules.put({ id: 'r2', action: 'pass' }, 'bob');
       const r = s.prune();
-      assert.deepEqual(r, { alerts: 0, audit: 2, ruleVersions: 2 });
+      assert.deepEqual(r, { alerts: 0, records: 0, audit: 2, ruleVersions: 2 });
       assert.deepEqual(s.audit.query({ limit: 10 }).entries.map((e) => e.target), ['t4', 't3', 't2']);
       assert.deepEqual(s.rules.history('r1').map((v) => v.version), [3, 4]);
       assert.equal(s.rules.history('r2').length, 1);
@@ -432,7 +432,7 @@ describe('Store: config and metrics', () => {
     const s = Store.open(opts);
     try {
       assert.equal(s.pragma('synchronous'), 2);
-      assert.deepEqual(s.retention, { alertsMaxAgeDays: 30, alertsMaxCount: 4, auditMaxAgeDays: 365, auditMaxCount: 1_000_000, ruleHistoryMaxVersions: 7 });
+      assert.deepEqual(s.retention, { alertsMaxAgeDays: 30, alertsMaxCount: 4, recordsMaxAgeDays: 7, recordsMaxCount: 1_000_000, auditMaxAgeDays: 365, auditMaxCount: 1_000_000, ruleHistoryMaxVersions: 7 });
     } finally {
       s.close();
     }

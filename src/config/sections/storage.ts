@@ -1,5 +1,5 @@
-// `storage`: the embedded SQLite database (alerts, audit trail, API rules and their history) and
-// how long rows are kept.
+// `storage`: the embedded SQLite database (alerts, the other records: DNS, flows, anomalies, DLP
+// findings; audit trail, API rules and their history) and how long rows are kept.
 import path from 'node:path';
 import type { z } from 'zod';
 import { show } from '../messages.js';
@@ -16,6 +16,10 @@ const retentionSchema = strictObject({
   /** 0 = keep forever */
   alerts_max_age_days: intIn(0, 36_500, 'days (0 = no age limit)').default(30),
   alerts_max_count: intIn(0, 1_000_000_000, 'rows (0 = no count limit)').default(1_000_000),
+  /** dns, flow, anomaly and dlp records: they come in volume, so kept for less long */
+  records_max_age_days: intIn(0, 36_500, 'days (0 = no age limit)').default(7),
+  /** per kind */
+  records_max_count: intIn(0, 1_000_000_000, 'rows per record kind (0 = no count limit)').default(1_000_000),
   audit_max_age_days: intIn(0, 36_500, 'days (0 = no age limit)').default(365),
   audit_max_count: intIn(0, 1_000_000_000, 'rows (0 = no count limit)').default(1_000_000),
   rule_history_max_versions: intIn(0, 1_000_000, 'versions per rule (0 = no limit)').default(100),
