@@ -5,29 +5,20 @@ import { toEveRecord } from '../alerts/eve.js';
 import { SEVERITIES, type Severity } from '../alerts/model.js';
 import type { ApiMetrics } from '../metrics/api-metrics.js';
 import { HttpError, notWired } from './errors.js';
-import { commonErrors } from './schemas.js';
+import { commonErrors, listQuery, listQueryProperties, type ListQueryString } from './schemas.js';
 import { clientKey } from './auth/failure-throttle.js';
 import { viaLocalSocket } from './local-socket.js';
 import { AlertStream, parseLastEventId, StreamSlots } from './sse.js';
 import type { AlertQuery, ApiDeps, ApiOptions } from './types.js';
 
-const MAX_ALERT_PAGE = 1000;
 /** agent.api_sse defaults */
 const DEFAULT_SSE_LIMITS = { max_streams: 64, max_streams_per_client: 8 } as const;
 const severity = { type: 'string', enum: [...SEVERITIES] } as const;
-const time = { type: 'string', format: 'date-time' } as const;
 
-interface ListQuery {
-  from?: string;
-  to?: string;
+interface ListQuery extends ListQueryString {
   severity?: string;
   min_severity?: Severity;
-  engine?: string;
-  ip?: string;
   rule_id?: string;
-  limit: number;
-  cursor?: string;
-  offset?: number;
 }
 
 interface StreamQuery {
@@ -58,16 +49,10 @@ export const alertRoutes: FastifyPluginAsync<{ deps: ApiDeps; metrics: ApiMetric
           type: 'object',
           additionalProperties: false,
           properties: {
-            from: { ...time, description: 'inclusive lower bound (ISO 8601)' },
-            to: { ...time, description: 'exclusive upper bound (ISO 8601)' },
+            ...listQueryProperties,
             severity: { type: 'string', description: `comma-separated: any of ${SEVERITIES.join(', ')}` },
             min_severity: severity,
-            engine: { type: 'string', minLength: 1, maxLength: 64 },
-            ip: { type: 'string', minLength: 2, maxLength: 45, description: 'source or destination, IPv4 or IPv6' },
             rule_id: { type: 'string', minLength: 1, maxLength: 128 },
-            limit: { type: 'integer', minimum: 1, maximum: MAX_ALERT_PAGE, default: 100 },
-            cursor: { type: 'string', minLength: 1, maxLength: 256, description: '`next` of the previous page' },
-            offset: { type: 'integer', minimum: 0, description: 'ignored when cursor is given' },
           },
         },
         response: {
@@ -84,16 +69,10 @@ export const alertRoutes: FastifyPluginAsync<{ deps: ApiDeps; metrics: ApiMetric
     async (req) => {
       if (!deps.alerts) throw notWired('the alert store');
       const q = req.query as ListQuery;
-      const query: AlertQuery = { limit: q.limit };
-      if (q.from) query.from = new Date(q.from);
-      if (q.to) query.to = new Date(q.to);
+      const query: AlertQuery = listQuery(q);
       if (q.severity) query.severity = severityList(q.severity);
       if (q.min_severity) query.minSeverity = q.min_severity;
-      if (q.engine) query.engine = q.engine;
-      if (q.ip) query.ip = q.ip;
       if (q.rule_id) query.ruleId = q.rule_id;
-      if (q.cursor) query.cursor = q.cursor;
-      if (q.offset !== undefined) query.offset = q.offset;
       const page = deps.alerts.query(query);
       return {
         alerts: page.alerts.map((r) => ({ id: r.id, ...toEveRecord(r.alert) })),

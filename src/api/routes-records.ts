@@ -6,11 +6,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import { toEveRecord } from '../alerts/eve.js';
 import { STORED_RECORD_KINDS, type StoredRecordKind } from '../alerts/records.js';
 import { notWired } from './errors.js';
-import { commonErrors, recordSchemaRef } from './schemas.js';
+import { commonErrors, listQuery, listQueryProperties, recordSchemaRef, type ListQueryString } from './schemas.js';
 import type { ApiDeps, RecordQuery } from './types.js';
 
-export const MAX_RECORD_PAGE = 1000;
-const time = { type: 'string', format: 'date-time' } as const;
 const key = (description: string) => ({ type: 'string', minLength: 1, maxLength: 255, description }) as const;
 
 /** Each kind's own filter: its query-string name and what it matches. */
@@ -33,19 +31,12 @@ const KIND_FILTERS: Readonly<Record<StoredRecordKind, { summary: string; filters
   },
 };
 
-interface ListQuery {
-  from?: string;
-  to?: string;
-  engine?: string;
-  ip?: string;
+interface ListQuery extends ListQueryString {
   rrname?: string;
   app_proto?: string;
   event?: string;
   detector?: string;
   pid?: number;
-  limit: number;
-  cursor?: string;
-  offset?: number;
 }
 
 export const recordRoutes: FastifyPluginAsync<{ deps: ApiDeps }> = async (app, { deps }) => {
@@ -59,16 +50,7 @@ export const recordRoutes: FastifyPluginAsync<{ deps: ApiDeps }> = async (app, {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: {
-              from: { ...time, description: 'inclusive lower bound (ISO 8601)' },
-              to: { ...time, description: 'exclusive upper bound (ISO 8601)' },
-              engine: { type: 'string', minLength: 1, maxLength: 64 },
-              ip: { type: 'string', minLength: 2, maxLength: 45, description: 'source or destination, IPv4 or IPv6' },
-              ...filters,
-              limit: { type: 'integer', minimum: 1, maximum: MAX_RECORD_PAGE, default: 100 },
-              cursor: { type: 'string', minLength: 1, maxLength: 256, description: '`next` of the previous page of this kind' },
-              offset: { type: 'integer', minimum: 0, description: 'ignored when cursor is given' },
-            },
+            properties: { ...listQueryProperties, ...filters },
           },
           response: {
             200: {
@@ -84,16 +66,10 @@ export const recordRoutes: FastifyPluginAsync<{ deps: ApiDeps }> = async (app, {
       async (req) => {
         if (!deps.records) throw notWired('the record store');
         const q = req.query as ListQuery;
-        const query: RecordQuery = { kind, limit: q.limit };
-        if (q.from) query.from = new Date(q.from);
-        if (q.to) query.to = new Date(q.to);
-        if (q.engine) query.engine = q.engine;
-        if (q.ip) query.ip = q.ip;
+        const query: RecordQuery = { kind, ...listQuery(q) };
         const name = q.rrname ?? q.app_proto ?? q.event ?? q.detector;
         if (name !== undefined) query.name = name;
         if (q.pid !== undefined) query.pid = q.pid;
-        if (q.cursor) query.cursor = q.cursor;
-        if (q.offset !== undefined) query.offset = q.offset;
         const page = deps.records.query(query);
         return {
           records: page.records.map((r) => ({ id: r.id, ...toEveRecord(r.record) })),

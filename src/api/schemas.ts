@@ -248,6 +248,42 @@ export const ruleInputSchema = {
   description: 'a firewall rule exactly as under firewall.rules[] in the config file (id, priority, action, protocol, src_ip, dst_ip, src_port, dst_port, ...)',
 } as const;
 
+/** The query keys every stored list takes (alerts and each record kind): a time range, the
+ * engine, an address, and pages (keyset cursor or offset). */
+const MAX_LIST_PAGE = 1000;
+export const listQueryProperties = {
+  from: { ...isoTime, description: 'inclusive lower bound (ISO 8601)' },
+  to: { ...isoTime, description: 'exclusive upper bound (ISO 8601)' },
+  engine: { type: 'string', minLength: 1, maxLength: 64 },
+  ip: { type: 'string', minLength: 2, maxLength: 45, description: 'source or destination, IPv4 or IPv6' },
+  limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_PAGE, default: 100 },
+  cursor: { type: 'string', minLength: 1, maxLength: 256, description: '`next` of the previous page of this list' },
+  offset: { type: 'integer', minimum: 0, description: 'ignored when cursor is given' },
+} as const;
+
+export interface ListQueryString {
+  from?: string;
+  to?: string;
+  engine?: string;
+  ip?: string;
+  limit: number;
+  cursor?: string;
+  offset?: number;
+}
+
+/** The store's side of those keys (only the ones given). */
+export function listQuery(q: ListQueryString): { from?: Date; to?: Date; engine?: string; ip?: string; limit: number; cursor?: string; offset?: number } {
+  return {
+    limit: q.limit,
+    ...(q.from ? { from: new Date(q.from) } : {}),
+    ...(q.to ? { to: new Date(q.to) } : {}),
+    ...(q.engine ? { engine: q.engine } : {}),
+    ...(q.ip ? { ip: q.ip } : {}),
+    ...(q.cursor ? { cursor: q.cursor } : {}),
+    ...(q.offset !== undefined ? { offset: q.offset } : {}),
+  };
+}
+
 /** What every EVE record starts with (the 5-tuple ones only when the record has a flow). */
 const eveHeader = {
   id: { type: 'integer', minimum: 1, description: 'the store id' },

@@ -5,8 +5,8 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Alert } from '../alerts/model.js';
 import { SEVERITIES, type Severity } from '../alerts/model.js';
 import { BatchWriter, type BatchWriterOptions, type WriterCounters } from './batch-writer.js';
-import { canonicalIp, decodeAlert, encodeAlert, msToNs, parseIpFilter, severityRank } from './codec.js';
-import { clampLimit, keysetPage, StoreQueryError } from './paging.js';
+import { canonicalIp, decodeAlert, encodeAlert, severityRank } from './codec.js';
+import { clampLimit, commonTerms, keysetPage, StoreQueryError } from './paging.js';
 import type { AlertPage, AlertQuery, StoredAlert } from './types.js';
 
 export type AlertWriterOptions = Omit<BatchWriterOptions, 'what' | 'onFailed'>;
@@ -81,16 +81,7 @@ export class AlertRepo {
   }
 
   query(q: AlertQuery): AlertPage {
-    const where: string[] = [];
-    const args: (string | number | bigint)[] = [];
-    if (q.from) {
-      where.push('ts_ns >= ?');
-      args.push(msToNs(q.from));
-    }
-    if (q.to) {
-      where.push('ts_ns < ?');
-      args.push(msToNs(q.to));
-    }
+    const { where, args } = commonTerms(q);
     for (const s of [...(q.severity ?? []), ...(q.minSeverity ? [q.minSeverity] : [])]) checkSeverity(s);
     if (q.severity && q.severity.length > 0) {
       where.push(`severity IN (${q.severity.map(() => '?').join(', ')})`);
@@ -100,19 +91,9 @@ export class AlertRepo {
       where.push('severity >= ?');
       args.push(severityRank(q.minSeverity));
     }
-    if (q.engine !== undefined) {
-      where.push('engine = ?');
-      args.push(q.engine);
-    }
     if (q.ruleId !== undefined) {
       where.push('rule_id = ?');
       args.push(q.ruleId);
-    }
-    if (q.ip !== undefined) {
-      const ip = parseIpFilter(q.ip);
-      if (typeof ip !== 'string') throw new StoreQueryError(`ip filter: ${ip.message}`);
-      where.push('(src_ip = ? OR dst_ip = ?)');
-      args.push(ip, ip);
     }
     const page = keysetPage(this.db, 'alerts', where, args, q, 'a1.');
     const alerts = page.rows.map(toStored);

@@ -2,6 +2,7 @@
 // (the caller's WHERE terms), a total, and keyset pagination (an opaque cursor naming the last
 // id seen) so a page is stable while new rows arrive; a plain offset when no cursor is given.
 import type { Database } from 'better-sqlite3';
+import { msToNs, parseIpFilter } from './codec.js';
 
 export const MAX_PAGE = 1000;
 
@@ -15,13 +16,51 @@ export function clampLimit(limit: number): number {
   return limit;
 }
 
-export interface PageRequest {
+/** What every list filters on: its table has ts_ns, engine, src_ip and dst_ip. */
+interface CommonFilter {
+  /** inclusive */
+  from?: Date;
+  /** exclusive */
+  to?: Date;
+  engine?: string;
+  /** either side; compared in canonical form */
+  ip?: string;
+}
+
+type SqlArg = string | number | bigint;
+
+/** The WHERE terms (and their arguments) of the filters every list shares; a list adds its own. */
+export function commonTerms(q: CommonFilter): { where: string[]; args: SqlArg[] } {
+  const where: string[] = [];
+  const args: SqlArg[] = [];
+  if (q.from) {
+    where.push('ts_ns >= ?');
+    args.push(msToNs(q.from));
+  }
+  if (q.to) {
+    where.push('ts_ns < ?');
+    args.push(msToNs(q.to));
+  }
+  if (q.engine !== undefined) {
+    where.push('engine = ?');
+    args.push(q.engine);
+  }
+  if (q.ip !== undefined) {
+    const ip = parseIpFilter(q.ip);
+    if (typeof ip !== 'string') throw new StoreQueryError(`ip filter: ${ip.message}`);
+    where.push('(src_ip = ? OR dst_ip = ?)');
+    args.push(ip, ip);
+  }
+  return { where, args };
+}
+
+interface PageRequest {
   limit: number;
   cursor?: string;
   offset?: number;
 }
 
-export interface RawPage {
+interface RawPage {
   /** newest first */
   rows: { id: number; body: string }[];
   total: number;
@@ -32,7 +71,7 @@ export interface RawPage {
  * One page of `table` (which has `id` and `body` columns) matching `where`. `cursorPrefix`
  * tells one table's cursors from another's, so a cursor is only honoured where it was handed out.
  */
-export function keysetPage(db: Database, table: string, where: readonly string[], args: readonly (string | number | bigint)[], q: PageRequest, cursorPrefix: string): RawPage {
+export function keysetPage(db: Database, table: string, where: readonly string[], args: readonly SqlArg[], q: PageRequest, cursorPrefix: string): RawPage {
   const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
   const total = db.prepare<unknown[], { n: number }>(`SELECT count(*) AS n FROM ${table} ${filter}`).get(...args)?.n ?? 0;
 

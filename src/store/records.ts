@@ -4,8 +4,8 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { STORED_RECORD_KINDS, type NonAlertRecord, type StoredRecordKind } from '../alerts/records.js';
 import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
-import { canonicalIp, decodeRecord, encodeRecord, msToNs, parseIpFilter } from './codec.js';
-import { keysetPage, StoreQueryError } from './paging.js';
+import { canonicalIp, decodeRecord, encodeRecord } from './codec.js';
+import { commonTerms, keysetPage, StoreQueryError } from './paging.js';
 import type { RecordKindCounters, RecordPage, RecordQuery, StoredRecord } from './types.js';
 
 type RecordWriterOptions = Omit<BatchWriterOptions, 'what' | 'onFailed'>;
@@ -94,26 +94,9 @@ export class RecordRepo {
 
   query(q: RecordQuery): RecordPage {
     if (!KIND_SET.has(q.kind)) throw new StoreQueryError(`unknown record kind ${JSON.stringify(q.kind)} (expected one of ${STORED_RECORD_KINDS.join(', ')})`);
-    const where: string[] = ['kind = ?'];
-    const args: (string | number | bigint)[] = [q.kind];
-    if (q.from) {
-      where.push('ts_ns >= ?');
-      args.push(msToNs(q.from));
-    }
-    if (q.to) {
-      where.push('ts_ns < ?');
-      args.push(msToNs(q.to));
-    }
-    if (q.engine !== undefined) {
-      where.push('engine = ?');
-      args.push(q.engine);
-    }
-    if (q.ip !== undefined) {
-      const ip = parseIpFilter(q.ip);
-      if (typeof ip !== 'string') throw new StoreQueryError(`ip filter: ${ip.message}`);
-      where.push('(src_ip = ? OR dst_ip = ?)');
-      args.push(ip, ip);
-    }
+    const { where, args } = commonTerms(q);
+    where.push('kind = ?');
+    args.push(q.kind);
     if (q.name !== undefined) {
       const n = q.kind === 'dns' ? normaliseDnsName(q.name.trim()) : q.name.trim().toLowerCase();
       if (n === '' || n === '*.') throw new StoreQueryError('name filter is empty');
