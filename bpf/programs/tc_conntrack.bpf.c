@@ -38,24 +38,24 @@ SENTINEL_COUNTER_MAP(ct_counters);
 
 #define SEC_NS 1000000000ULL
 
-/* Built-in defaults (seconds), close to netfilter's; used for every slot the agent left 0. */
+/* Built-in defaults (seconds, contract/conntrack.h); used for every slot the agent left 0. */
 static __always_inline __u64 ct_default_timeout(__u8 state)
 {
 	switch (state) {
-	case CT_S_NEW: return 60;
-	case CT_S_SYN_SENT: return 120;
-	case CT_S_SYN_RECV: return 60;
-	case CT_S_ESTABLISHED: return 432000;
-	case CT_S_FIN_WAIT: return 120;
-	case CT_S_CLOSE_WAIT: return 60;
-	case CT_S_LAST_ACK: return 30;
-	case CT_S_TIME_WAIT: return 120;
-	case CT_S_CLOSE: return 10;
-	case CT_S_UDP_UNREPLIED: return 30;
-	case CT_S_UDP_ASSURED: return 120;
-	case CT_S_ICMP_UNREPLIED: return 30;
-	case CT_S_ICMP_REPLIED: return 30;
-	case CT_S_UDP_REPLIED: return 30;
+	case CT_S_NEW: return CT_TO_TCP_NEW;
+	case CT_S_SYN_SENT: return CT_TO_TCP_SYN_SENT;
+	case CT_S_SYN_RECV: return CT_TO_TCP_SYN_RECV;
+	case CT_S_ESTABLISHED: return CT_TO_TCP_ESTABLISHED;
+	case CT_S_FIN_WAIT: return CT_TO_TCP_FIN_WAIT;
+	case CT_S_CLOSE_WAIT: return CT_TO_TCP_CLOSE_WAIT;
+	case CT_S_LAST_ACK: return CT_TO_TCP_LAST_ACK;
+	case CT_S_TIME_WAIT: return CT_TO_TCP_TIME_WAIT;
+	case CT_S_CLOSE: return CT_TO_TCP_CLOSE;
+	case CT_S_UDP_UNREPLIED: return CT_TO_UDP_UNREPLIED;
+	case CT_S_UDP_ASSURED: return CT_TO_UDP_ASSURED;
+	case CT_S_ICMP_UNREPLIED: return CT_TO_ICMP_UNREPLIED;
+	case CT_S_ICMP_REPLIED: return CT_TO_ICMP_REPLIED;
+	case CT_S_UDP_REPLIED: return CT_TO_UDP_UNREPLIED;
 	default: return 30;
 	}
 }

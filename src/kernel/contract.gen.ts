@@ -13,6 +13,23 @@ export const ct_counter = {
   CT_CNT_SKIPPED_FORWARDED: 15,
 } as const;
 
+/** enum ct_default_timeout (bpf/include/sentinel/contract/conntrack.h) */
+export const ct_default_timeout = {
+  CT_TO_TCP_NEW: 60,
+  CT_TO_TCP_SYN_SENT: 120,
+  CT_TO_TCP_SYN_RECV: 60,
+  CT_TO_TCP_ESTABLISHED: 432000,
+  CT_TO_TCP_FIN_WAIT: 120,
+  CT_TO_TCP_CLOSE_WAIT: 60,
+  CT_TO_TCP_LAST_ACK: 30,
+  CT_TO_TCP_TIME_WAIT: 120,
+  CT_TO_TCP_CLOSE: 10,
+  CT_TO_UDP_UNREPLIED: 30,
+  CT_TO_UDP_ASSURED: 120,
+  CT_TO_ICMP_UNREPLIED: 30,
+  CT_TO_ICMP_REPLIED: 30,
+} as const;
+
 /** enum ct_flag (bpf/include/sentinel/contract/conntrack.h) */
 export const ct_flag = {
   CT_F_INIT_IS_A: 1,
@@ -329,6 +346,7 @@ export const sn_family = {
 /** Every contract enum by its C name (the staleness test compares this with the objects). */
 export const contractEnums = {
   ct_counter,
+  ct_default_timeout,
   ct_flag,
   ct_limits,
   ct_state,

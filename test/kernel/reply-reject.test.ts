@@ -31,12 +31,14 @@ import {
 } from '../support/frames.js';
 import { IN_CI } from '../support/env.js';
 import { REPO_ROOT } from '../support/firewall-harness.js';
+import { sentinel_counter, sentinel_counter_block } from '../../src/kernel/contract.gen.js';
 
 const OBJECT = path.join(REPO_ROOT, 'build', 'bpf-test', 'reply_test.bpf.o');
 const XDP_DROP = 1;
 const XDP_TX = 3;
-/** counters.h SN_CNT_PROG_0 = 9 is reply_test.bpf.c's SN_REPLY_CNT_BASE */
-const SLOT = { seen: 0, sent: 9, suppressed: 10, ratelimited: 11, failed: 12 } as const;
+/** reply_test.bpf.c's SN_REPLY_CNT_BASE is SN_CNT_PROG_0; lib/reply.h's four slots follow in order */
+const P0 = sentinel_counter_block.SN_CNT_PROG_0;
+const SLOT = { seen: sentinel_counter.SN_CNT_SEEN, sent: P0, suppressed: P0 + 1, ratelimited: P0 + 2, failed: P0 + 3 } as const;
 type Slot = keyof typeof SLOT;
 /** test-run without ctx runs on loopback */
 const IFINDEX = 1;

@@ -1,7 +1,7 @@
 // The state vocabulary of tc-conntrack (enum ct_state of bpf/include/sentinel/contract/conntrack.h)
 // and the per-state timeout table the agent writes to the kernel. The numbers are the kernel
 // contract; the names are what users see in the API, the CLI, metrics and config.
-import { ct_state } from '../../kernel/contract.gen.js';
+import { ct_default_timeout, ct_state } from '../../kernel/contract.gen.js';
 import { valuesByName } from '../../kernel/contract-names.js';
 
 /** State names (CT_S_* of contract/conntrack.h without CT_S_NONE, which is never stored) and numbers. */
@@ -46,21 +46,8 @@ export const TIMEOUT_KEYS = {
 
 export type TimeoutKey = keyof typeof TIMEOUT_KEYS;
 
-export const DEFAULT_TIMEOUTS: Readonly<Record<TimeoutKey, number>> = {
-  tcp_new: 60,
-  tcp_syn_sent: 120,
-  tcp_syn_recv: 60,
-  tcp_established: 432000,
-  tcp_fin_wait: 120,
-  tcp_close_wait: 60,
-  tcp_last_ack: 30,
-  tcp_time_wait: 120,
-  tcp_close: 10,
-  udp_unreplied: 30,
-  udp_assured: 120,
-  icmp_unreplied: 30,
-  icmp_replied: 30,
-};
+/** The defaults are the kernel's own built-in timeouts (CT_TO_* of contract/conntrack.h). */
+export const DEFAULT_TIMEOUTS: Readonly<Record<TimeoutKey, number>> = valuesByName('CT_TO_', ct_default_timeout);
 
 /** The timeout each state lives by: its own key, except `udp_replied`, which keeps
  * `udp_unreplied`'s (netfilter's udp_timeout until the flow is a stream). */

@@ -75,6 +75,25 @@ enum ct_state {
 	CT_S_UDP_REPLIED = 14,
 };
 
+/* Built-in timeouts in seconds, close to netfilter's, for every state whose ct_config slot the
+ * agent left 0; named by the agent's config keys (conntrack.timeouts.<key>), whose defaults they
+ * are. UDP_REPLIED lives by UDP_UNREPLIED's, as netfilter's udp_timeout until a flow is a stream. */
+enum ct_default_timeout {
+	CT_TO_TCP_NEW = 60,
+	CT_TO_TCP_SYN_SENT = 120,
+	CT_TO_TCP_SYN_RECV = 60,
+	CT_TO_TCP_ESTABLISHED = 432000,
+	CT_TO_TCP_FIN_WAIT = 120,
+	CT_TO_TCP_CLOSE_WAIT = 60,
+	CT_TO_TCP_LAST_ACK = 30,
+	CT_TO_TCP_TIME_WAIT = 120,
+	CT_TO_TCP_CLOSE = 10,
+	CT_TO_UDP_UNREPLIED = 30,
+	CT_TO_UDP_ASSURED = 120,
+	CT_TO_ICMP_UNREPLIED = 30,
+	CT_TO_ICMP_REPLIED = 30,
+};
+
 enum ct_state_count {
 	CT_S_MAX = CT_S_UDP_REPLIED + 1, /* one past the highest state: timeout_ns[] size */
 };
@@ -101,6 +120,7 @@ SENTINEL_BTF_EXPORT_ENUM(ct_limits);
 SENTINEL_BTF_EXPORT_ENUM(ct_flag);
 SENTINEL_BTF_EXPORT_ENUM(ct_state);
 SENTINEL_BTF_EXPORT_ENUM(ct_state_count);
+SENTINEL_BTF_EXPORT_ENUM(ct_default_timeout);
 SENTINEL_BTF_EXPORT_ENUM(ct_counter);
 
 #endif
