@@ -2,7 +2,8 @@
 // a uprobe and a uretprobe on a function of a binary compiled here, each pinned under the pin
 // root by program, hook, file, symbol (and pid), reported in status and in
 // ebpfsentinel_probe_attached, counting real calls; removed again with its pins and reported 0.
-// A pid-limited probe sees only that process.
+// A pid-limited probe sees only that process. The program runtime attaches probes through it:
+// pinned, reported, counted, named when they fail, and removed with the program's map pins.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { Attachments, probePinName } from '../../src/engines/runtime/attachments.js';
-import { ensureBpffsSync } from '../../src/kernel/bpffs.js';
+import { parseConfigText } from '../../src/catalog.js';
+import { ProgramRuntime } from '../../src/engines/runtime/program.js';
+import { sharedMapSizes } from '../../src/engines/runtime/shared-maps.js';
+import { BootClock } from '../../src/kernel/boot-clock.js';
+import { ensureBpffsSync, removePinTree } from '../../src/kernel/bpffs.js';
 import { u32Codec, u64Codec } from '../../src/kernel/map.js';
 import { BpfObject } from '../../src/kernel/object.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
@@ -110,5 +115,58 @@ test('attachments: uprobe and uretprobe targets are pinned, reported and removed
     obj.close();
     rmSync(dir, { recursive: true, force: true });
     if (existsSync(pinRoot)) rmSync(pinRoot, { recursive: true, force: true });
+  }
+});
+
+test('program runtime: a probe attached through it is pinned, reported and counts calls; a missing symbol is named; stop leaves no pin', async (t) => {
+  if (!requireOrSkip(t, isRoot(), 'root is needed to attach uprobes')) return;
+  if (!requireOrSkip(t, haveTool('gcc'), 'gcc')) return;
+  if (!requireOrSkip(t, objectsBuilt('bridge_uprobe'), 'build/bpf-test/bridge_uprobe.bpf.o (make bpf)')) return;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'snrtprobe-'));
+  const pinRoot = `/sys/fs/bpf/sn-rt-probe-${process.pid}`;
+  ensureBpffsSync(path.join(pinRoot, 'links'));
+  const config = parseConfigText('agent:\n  interfaces: [lo]\n', 'c.yaml');
+  const metrics = new AgentMetrics({ version: 't', defaultMetrics: false });
+  const rt = new ProgramRuntime(
+    {
+      config,
+      sharedMapSizes: sharedMapSizes(config),
+      log: pino({ level: 'silent' }),
+      metrics,
+      pinRoot,
+      objectDir: path.dirname(testObj('bridge_uprobe')),
+      clock: new BootClock(),
+      interfaces: [],
+      emit: () => undefined,
+      requestRefresh: async () => ({ ok: false, error: 'no control plane in this test' }),
+    },
+    { program: 'uprobe-test', objectFile: path.basename(testObj('bridge_uprobe')), kernel: (obj) => ({ obj, close: () => obj.close() }) },
+  );
+  try {
+    const bin = path.join(dir, 'target.bin');
+    writeFileSync(path.join(dir, 'target.c'), TARGET);
+    compileC(path.join(dir, 'target.c'), bin);
+    const k = rt.load();
+    const probe = { binary: bin, symbol: 'sentinel_probe_target' };
+    rt.attachProbe('up_enter', probe, 'uprobe');
+    rt.attachProbe('up_exit', probe, 'uretprobe');
+    assert.throws(() => rt.attachProbe('up_enter', { binary: bin, symbol: 'no_such_symbol' }, 'uprobe'), new RegExp(`^Error: uprobe-test: cannot attach uprobe to ${bin.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:no_such_symbol: `));
+    assert.deepEqual(
+      rt.status().attachments.map((a) => [a.symbol, a.hook, a.attached]),
+      [['sentinel_probe_target', 'uprobe', true], ['sentinel_probe_target', 'uretprobe', true], ['no_such_symbol', 'uprobe', false]],
+    );
+    assert.deepEqual(readdirSync(path.join(pinRoot, 'links')).sort(), [probePinName('uprobe-test', 'uprobe', probe), probePinName('uprobe-test', 'uretprobe', probe)].sort());
+    assert.ok(readdirSync(path.join(pinRoot, 'maps')).includes('probe_counts'), 'its maps are pinned like any program’s');
+    execFileSync(bin, ['4']);
+    const counts = k.obj.map('probe_counts', u32Codec, u64Codec);
+    assert.deepEqual([0, 2].map((i) => counts.lookup(i)), [4n, 4n], 'four calls seen at entry and at return');
+    assert.deepEqual(await rt.stop(), []);
+    assert.deepEqual(readdirSync(path.join(pinRoot, 'links')), [], 'link pins removed');
+    assert.deepEqual(readdirSync(path.join(pinRoot, 'maps')), [], 'map pins removed');
+    assert.match(await metrics.registry.metrics(), /symbol="sentinel_probe_target",pid="",hook="uretprobe"\} 0/);
+  } finally {
+    await rt.stop();
+    rmSync(dir, { recursive: true, force: true });
+    if (existsSync(pinRoot)) removePinTree(pinRoot);
   }
 });
