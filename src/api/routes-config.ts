@@ -3,7 +3,7 @@
 // running policy stays, and the full outcome is also in GET /api/v1/status (last_reload).
 import type { FastifyPluginAsync } from 'fastify';
 import { HttpError, notWired } from './errors.js';
-import { actorOf } from './principal.js';
+import { actorOf } from '../http/route-kit.js';
 import { commonErrors, writeErrors } from './schemas.js';
 import type { ApiDeps } from './types.js';
 

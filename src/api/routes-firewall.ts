@@ -4,7 +4,7 @@
 // trail and the rule's history before it answers.
 import type { FastifyPluginAsync } from 'fastify';
 import { HttpError, notWired } from './errors.js';
-import { actorOf } from './principal.js';
+import { actorOf } from '../http/route-kit.js';
 import { commonErrors, ruleIdSchema, ruleInputSchema, writeErrors } from './schemas.js';
 import type { ApiDeps } from './types.js';
 

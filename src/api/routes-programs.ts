@@ -3,7 +3,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ProgramView } from '../control/types.js';
 import { HttpError, notWired } from './errors.js';
-import { actorOf } from './principal.js';
+import { actorOf } from '../http/route-kit.js';
 import { commonErrors, programNameSchema, writeErrors } from './schemas.js';
 import { programResponse } from './status.js';
 import type { ApiDeps } from './types.js';

@@ -2,7 +2,7 @@
 // routes an engine brings with it (src/engines/<domain>/routes.ts). The API server knows no
 // engine: it registers each engine's plugin under /api/v1 and hands it a way to reach the running
 // engine, so HTTP concerns stay out of engines and engine concerns out of src/api.
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 
 /** Answered as { error: { code, message } } with this status (src/api/errors.ts). */
 export class HttpError extends Error {
@@ -20,6 +20,14 @@ export class HttpError extends Error {
 /** 503: a part of the agent the route needs is not running (e.g. its engine is disabled). */
 export function notWired(what: string): HttpError {
   return new HttpError(503, 'SERVICE_UNAVAILABLE', `${what} is not available in this agent`);
+}
+
+/** Who is asking, for the audit trail: the principal authentication (src/api/auth) set, or
+ * "anonymous" with auth off. */
+export function actorOf(req: FastifyRequest): string {
+  // null when the server runs without the auth hook (tests of the HTTP layer alone)
+  const p = req.principal as FastifyRequest['principal'] | null;
+  return p?.name ? p.name : 'anonymous';
 }
 
 /** The shared error body, registered once by the server as schema `ApiError`. */
