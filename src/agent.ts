@@ -10,6 +10,11 @@ import type { SentinelRecord } from './alerts/records.js';
 import type { AlertPipeline } from './alerts/pipeline.js';
 import { apiAuth } from './api/auth/index.js';
 import { apiOptionsFromAgentConfig, startApiServer, type RunningApi } from './api/server.js';
+import { BlocklistKernel } from './blocklist/kernel.js';
+import { MemoryBlocklistRepo } from './blocklist/memory-repo.js';
+import { registerBlocklistMetrics } from './blocklist/metrics.js';
+import { blocklistRoutes } from './blocklist/routes.js';
+import { BlocklistService } from './blocklist/service.js';
 import type { AgentStatus } from './status/types.js';
 import { ENGINES, loadConfigFile, type Config } from './catalog.js';
 import { apiExposureProblem } from './config/sections/agent.js';
@@ -67,6 +72,7 @@ export class Agent {
   private ringBase = { records: 0 };
   private alerts: AlertPipeline | null = null;
   private store: Store | null = null;
+  private blocklist: BlocklistService | null = null;
   /** deliveries per sink already folded into alerts_written_total */
   private readonly delivered = new Map<string, number>();
   private api: RunningApi | null = null;
@@ -150,12 +156,33 @@ export class Agent {
       this.alerts.subscribe((r) => void store.enqueue(r), { name: 'store' });
     }
 
-    const baseCtx: Omit<EngineContext<Config>, 'requestRefresh' | 'sharedMapSizes'> = {
+    const objectDir = this.opts.objectDir ?? path.join(REPO_ROOT, 'build', 'bpf');
+    // The block list before any engine: its maps exist, filled from the store, when xdp-firewall
+    // loads and reuses them, so the firewall enforces it from its first packet.
+    const blocklist = (this.blocklist = new BlocklistService({
+      target: BlocklistKernel.create(objectDir, path.join(this.pinRoot, 'maps')),
+      repo: this.store?.blocklist ?? new MemoryBlocklistRepo(),
+      maxEntries: this.config.blocklist.max_entries,
+      sampleEvery: this.config.blocklist.event_sample_every,
+      log: this.log.child({ component: 'blocklist' }),
+      ...(this.opts.audit ?? this.store?.audit ? { audit: (this.opts.audit ?? this.store?.audit)! } : {}),
+      enforcement: () => {
+        const enforcers = ENGINES.filter((m) => m.enforcesBlocklist);
+        return enforcers.some((m) => this.engineSet?.get(m.program))
+          ? { enforced: true }
+          : { enforced: false, note: `${enforcers.map((m) => m.program).join(', ')} not running: entries are kept and enforced as soon as it starts` };
+      },
+    }));
+    const restored = blocklist.start();
+    registerBlocklistMetrics(this.metrics.registry, blocklist);
+    if (restored.restored || restored.expired) this.log.info({ ...restored }, 'block list restored from the store');
+
+    const baseCtx: Omit<EngineContext<Config>, 'requestRefresh' | 'sharedMapSizes' | 'blocklist'> = {
       config: this.config,
       log: this.log,
       metrics: this.metrics,
       pinRoot: this.pinRoot,
-      objectDir: this.opts.objectDir ?? path.join(REPO_ROOT, 'build', 'bpf'),
+      objectDir,
       clock: this.clock,
       interfaces,
       emit: (record: SentinelRecord) => {
@@ -169,6 +196,7 @@ export class Agent {
       ...baseCtx,
       config,
       sharedMapSizes: sharedMapSizes(config),
+      blocklist: blocklist.forOwner(program),
       requestRefresh: async (reason) => {
         if (!control) return { ok: false, error: 'the agent is starting' };
         const o = await control.refresh(program, reason);
@@ -198,6 +226,14 @@ export class Agent {
             if (exposure) throw new Error(exposure.message);
             const commit = await auth.prepare(next.auth);
             return { commit: async () => commit(), abort: async () => undefined };
+          },
+        },
+        {
+          name: 'blocklist',
+          // bounds only: the entries themselves are not in the file and outlive every reload
+          prepare: async (next) => {
+            const change = blocklist.prepareLimits({ maxEntries: next.blocklist.max_entries, sampleEvery: next.blocklist.event_sample_every });
+            return change ? { commit: async () => change.commit(), abort: async () => undefined } : null;
           },
         },
         {
@@ -234,7 +270,11 @@ export class Agent {
         logger: this.log,
         version: VERSION,
         startedAt: this.loadedAt,
-        engineRoutes: ENGINES.flatMap((m) => (m.routes ? [{ program: m.program, routes: m.routes, engine: () => this.engineSet?.get(m.program) }] : [])),
+        engineRoutes: [
+          ...ENGINES.flatMap((m) => (m.routes ? [{ program: m.program, routes: m.routes, engine: () => this.engineSet?.get(m.program) }] : [])),
+          // the block list is a service, not an engine, but its routes plug in the same way
+          { program: 'blocklist', routes: blocklistRoutes, engine: () => this.blocklist },
+        ],
         control,
         ...(this.store ? { alerts: this.store.alerts, records: this.store.records, audit: this.store.audit, ruleHistory: this.store.rules } : {}),
         auth,
@@ -369,6 +409,7 @@ export class Agent {
       programs: this.engines.map((e) => e.status()),
       events: { received: this.ringBase.records + (this.ring?.stats.records ?? 0), lost },
       config: { path: path.resolve(this.current.source.file), loaded_at: this.loadedAt },
+      ...(this.blocklist ? { blocklist: this.blocklist.status() } : {}),
     };
   }
 
@@ -401,6 +442,7 @@ export class Agent {
       this.ring = null;
     }
     if (this.engineSet) errors.push(...(await this.engineSet.stopAll()));
+    if (this.blocklist) await attempt('blocklist close', () => this.blocklist!.close());
     if (this.alerts) await attempt('alerts close', () => this.alerts!.close());
     if (this.store) await attempt('store close', () => this.store!.close());
     // Only what this agent created: pin_root may be shared with other tools.

@@ -2,6 +2,7 @@
 // and the agent's own make up. A new program is its folder under src/engines/ plus one line in
 // ENGINE_MODULES; everything else (config loading, JSON Schema, `config check`, reloads, status)
 // is generic over this list.
+import { blocklistSection } from './blocklist/section.js';
 import { composeConfig, type LoadedConfig, type SectionsData } from './config/compose.js';
 import { agentSection, apiExposureProblem } from './config/sections/agent.js';
 import { alertingSection } from './alerts/section.js';
@@ -18,10 +19,10 @@ import { ratelimitModule } from './engines/ratelimit/index.js';
 export const ENGINE_MODULES = [firewallModule, conntrackModule, ratelimitModule] as const;
 
 type EngineSection = (typeof ENGINE_MODULES)[number]['sections'][number];
-type Section = typeof agentSection | EngineSection | typeof alertingSection | typeof authSection | typeof storageSection;
+type Section = typeof agentSection | EngineSection | typeof blocklistSection | typeof alertingSection | typeof authSection | typeof storageSection;
 
 /** Every section of the file, in the order `config schema` and error messages list them. */
-export const CONFIG_SECTIONS: readonly Section[] = [agentSection, ...ENGINE_MODULES.flatMap((m): readonly Section[] => m.sections), alertingSection, authSection, storageSection];
+export const CONFIG_SECTIONS: readonly Section[] = [agentSection, ...ENGINE_MODULES.flatMap((m): readonly Section[] => m.sections), blocklistSection, alertingSection, authSection, storageSection];
 
 export const configFormat = composeConfig(CONFIG_SECTIONS, {
   unsupported: UNSUPPORTED_SECTIONS,

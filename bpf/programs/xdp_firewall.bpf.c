@@ -17,6 +17,7 @@
 #include "sentinel/contract/firewall.h"
 #include "sentinel/lib/fw_policy.h"
 #include "sentinel/lib/ct.h"
+#include "sentinel/lib/blocklist.h"
 #if __has_include("sentinel/lib/reply.h")
 #define SN_REPLY_CNT_BASE FW_XCNT_REJECT_SENT
 #include "sentinel/lib/reply.h"
@@ -502,6 +503,18 @@ static __always_inline int fw_apply(struct xdp_md *ctx, struct sentinel_counters
 	return XDP_PASS;
 }
 
+/* A packet the dynamic block list holds: dropped whatever the policy says, counted, and sampled
+ * into an event naming the entry. */
+static __always_inline int fw_blocked(struct xdp_md *ctx, struct sentinel_counters *c, const struct sn_pkt *p,
+				      struct bl_value *bl)
+{
+	sn_count(c, FW_CNT_BLOCKLIST, 1);
+	sn_count(c, SN_CNT_DROPPED, 1);
+	if (sn_blocklist_hit(bl))
+		fw_emit(ctx, c, p, bl->id, FW_ACT_DROP, FW_REASON_BLOCKLIST);
+	return XDP_DROP;
+}
+
 static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters *c)
 {
 	void *data = (void *)(long)ctx->data;
@@ -528,6 +541,12 @@ static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters
 	}
 	if (pkt.flags & SN_PKT_F_FRAGMENT)
 		sn_count(c, FW_CNT_FRAGMENT, 1);
+
+	/* Before conntrack and the rules: a blocked address costs one lookup, and an established
+	 * flow from it is cut too. */
+	struct bl_value *bl = sn_blocklist_lookup(pkt.family, pkt.src, pkt.dst);
+	if (bl)
+		return fw_blocked(ctx, c, &pkt, bl);
 
 	struct ct_entry *ce = 0;
 	int cdir = -1;

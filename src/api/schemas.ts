@@ -137,6 +137,25 @@ export const programSchema = {
   },
 } as const;
 
+const countMap = { type: 'object', additionalProperties: count } as const;
+
+/** AgentStatus.blocklist (src/status/types.ts BlocklistStatus) */
+export const blocklistStatusSchema = {
+  type: 'object',
+  required: ['enforced', 'entries', 'max_entries', 'addresses', 'by_owner', 'expired', 'refused', 'event_sample_every'],
+  properties: {
+    enforced: { type: 'boolean' },
+    note: { type: 'string' },
+    entries: count,
+    max_entries: count,
+    addresses: { type: 'object', required: ['ipv4', 'ipv6'], properties: { ipv4: count, ipv6: count } },
+    by_owner: countMap,
+    expired: count,
+    refused: countMap,
+    event_sample_every: count,
+  },
+} as const;
+
 export const statusSchema = {
   querystring: emptyQuery,
   response: {
@@ -165,6 +184,7 @@ export const statusSchema = {
           },
         },
         last_reload: { anyOf: [{ $ref: 'ReloadOutcome#' }, { type: 'null' }] },
+        blocklist: blocklistStatusSchema,
       },
     },
     ...commonErrors,

@@ -46,5 +46,6 @@ export function statusResponse(s: AgentStatus, version: string, startedAt: Date,
     programs: s.programs.map(programResponse),
     events: s.events,
     config: { path: s.config.path, loaded_at: s.config.loaded_at ? s.config.loaded_at.toISOString() : null },
+    ...(s.blocklist ? { blocklist: s.blocklist } : {}),
   };
 }

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { ControlPlane } from '../control/types.js';
 import type { AlertPage, AlertQuery, RecordPage, RecordQuery, StoredAlert } from '../store/types.js';
 import type { EngineRoutes } from '../http/route-kit.js';
-import type { AgentStatus, MapStatus, ProgramStatus } from '../status/types.js';
+import type { AgentStatus, BlocklistStatus, MapStatus, ProgramStatus } from '../status/types.js';
 
 /** Implemented by the composition root. Called once per request; keep it cheap (read cached
  * snapshots, not every map). A thrown error becomes a 500 (status) or a 503 (readyz). */
@@ -151,4 +151,5 @@ export interface StatusResponse {
   programs: (Omit<ProgramStatus, 'maps'> & { maps: (MapStatus & { fill_ratio: number })[] })[];
   events: AgentStatus['events'];
   config: { path: string | null; loaded_at: string | null };
+  blocklist?: BlocklistStatus;
 }

@@ -3,6 +3,7 @@
 // reaches inside one. Each program of the kernel specification plugs in as one Engine.
 import type { Logger } from 'pino';
 import type { SentinelRecord } from '../alerts/records.js';
+import type { BlocklistPort } from '../blocklist/types.js';
 import type { ProgramStatus } from '../status/types.js';
 import type { AnySection } from '../config/compose.js';
 import type { AgentConfig } from '../config/sections/agent.js';
@@ -43,6 +44,8 @@ export interface EngineContext<V extends AgentView = AgentView> {
    * a feed, an expiry), serialised with reloads and all-or-nothing like them; resolves when it
    * ran, with whether it was applied */
   requestRefresh(reason: string): Promise<{ ok: boolean; error?: string }>;
+  /** the block list (src/blocklist), acting as this engine: what it adds is held in its name */
+  blocklist: BlocklistPort;
 }
 
 export interface KernelLosses {
@@ -96,4 +99,7 @@ export interface EngineModule<V extends AgentView = AgentView> {
   readonly dependsOn?: readonly string[];
   /** its API routes (registered under /api/v1 by the server, which knows no engine) */
   readonly routes?: EngineRoutes;
+  /** its program drops what the dynamic block list holds (includes lib/blocklist.h): the list is
+   * reported as enforced while one such engine runs */
+  readonly enforcesBlocklist?: boolean;
 }

@@ -93,4 +93,25 @@ export interface AgentStatus {
     /** when that config was (re)loaded */
     loaded_at: Date | null;
   };
+  /** the dynamic block list (src/blocklist) */
+  blocklist?: BlocklistStatus;
+}
+
+/** The dynamic block list (src/blocklist): its fill, its bound and what it refused. */
+export interface BlocklistStatus {
+  /** whether xdp-firewall enforces the list right now */
+  enforced: boolean;
+  /** why not, when it does not */
+  note?: string;
+  /** holds (one per owner and address), against max_entries */
+  entries: number;
+  max_entries: number;
+  /** distinct addresses/networks in the kernel, per family */
+  addresses: { ipv4: number; ipv6: number };
+  by_owner: Record<string, number>;
+  /** holds removed because they expired, since the agent started */
+  expired: number;
+  /** requests refused since the agent started, by reason (full, invalid, kernel) */
+  refused: Record<string, number>;
+  event_sample_every: number;
 }

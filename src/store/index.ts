@@ -14,6 +14,7 @@ import type { SentinelRecord } from '../alerts/records.js';
 import type { StorageConfig } from '../config/sections/storage.js';
 import { AlertRepo } from './alerts.js';
 import { AuditRepo } from './audit.js';
+import { BlocklistRepo } from './blocklist.js';
 import { migrate } from './migrations.js';
 import { RecordRepo } from './records.js';
 import { DEFAULT_RETENTION, pruneDatabase } from './retention.js';
@@ -25,6 +26,7 @@ export { AlertRepo } from './alerts.js';
 export { RecordRepo } from './records.js';
 export { StoreQueryError, MAX_PAGE } from './paging.js';
 export { AuditRepo } from './audit.js';
+export { BlocklistRepo } from './blocklist.js';
 export { RuleRepo } from './rules.js';
 export { DEFAULT_RETENTION } from './retention.js';
 export { registerStoreMetrics } from './metrics.js';
@@ -61,6 +63,7 @@ export class Store {
   readonly records: RecordRepo;
   readonly audit: AuditRepo;
   readonly rules: RuleRepo;
+  readonly blocklist: BlocklistRepo;
   readonly retention: RetentionOptions;
   private readonly pruneTimer: NodeJS.Timeout | undefined;
   private readonly pruned: PruneResult = { alerts: 0, records: 0, audit: 0, ruleVersions: 0 };
@@ -85,6 +88,7 @@ export class Store {
     this.records = new RecordRepo(db, writer);
     this.audit = new AuditRepo(db);
     this.rules = new RuleRepo(db);
+    this.blocklist = new BlocklistRepo(db);
     const every = opts.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL_MS;
     if (every > 0) {
       this.pruneTimer = setInterval(() => this.pruneSafely(), every);

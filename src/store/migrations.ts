@@ -80,6 +80,20 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX records_kind_dst ON records(kind, dst_ip, id);
   CREATE INDEX records_kind_name ON records(kind, name, id);
   `,
+  // 3: block-list holds (src/blocklist): one per owner, address and direction
+  `
+  CREATE TABLE blocklist (
+    owner      TEXT NOT NULL,
+    cidr       TEXT NOT NULL,
+    direction  TEXT NOT NULL CHECK (direction IN ('src', 'dst')),
+    reason     TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    expires_ms INTEGER,
+    PRIMARY KEY (owner, cidr, direction)
+  );
+  CREATE INDEX blocklist_expires ON blocklist(expires_ms) WHERE expires_ms IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -11,6 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
+import { BlocklistKernel } from '../../src/blocklist/kernel.js';
+import { MemoryBlocklistRepo } from '../../src/blocklist/memory-repo.js';
+import { BlocklistService } from '../../src/blocklist/service.js';
 import { Attachments, probePinName } from '../../src/engines/runtime/attachments.js';
 import { parseConfigText } from '../../src/catalog.js';
 import { ProgramRuntime } from '../../src/engines/runtime/program.js';
@@ -20,6 +23,7 @@ import { ensureBpffsSync, removePinTree } from '../../src/kernel/bpffs.js';
 import { u32Codec, u64Codec } from '../../src/kernel/map.js';
 import { BpfObject } from '../../src/kernel/object.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
+import { REPO_ROOT } from '../../src/version.js';
 import { compileC, haveTool, isRoot, objectsBuilt, requireOrSkip, testObj } from './bridge-util.js';
 
 const TARGET = `
@@ -127,6 +131,10 @@ test('program runtime: a probe attached through it is pinned, reported and count
   ensureBpffsSync(path.join(pinRoot, 'links'));
   const config = parseConfigText('agent:\n  interfaces: [lo]\n', 'c.yaml');
   const metrics = new AgentMetrics({ version: 't', defaultMetrics: false });
+  // the context every engine gets; its maps pinned apart, so the runtime's own pins can be counted
+  const blPins = `${pinRoot}-bl/maps`;
+  ensureBpffsSync(blPins);
+  const blocklist = new BlocklistService({ target: BlocklistKernel.create(path.join(REPO_ROOT, 'build', 'bpf'), blPins), repo: new MemoryBlocklistRepo(), maxEntries: 16, sampleEvery: 1 });
   const rt = new ProgramRuntime(
     {
       config,
@@ -139,6 +147,7 @@ test('program runtime: a probe attached through it is pinned, reported and count
       interfaces: [],
       emit: () => undefined,
       requestRefresh: async () => ({ ok: false, error: 'no control plane in this test' }),
+      blocklist: blocklist.forOwner('uprobe-test'),
     },
     { program: 'uprobe-test', objectFile: path.basename(testObj('bridge_uprobe')), kernel: (obj) => ({ obj, close: () => obj.close() }) },
   );
@@ -166,6 +175,8 @@ test('program runtime: a probe attached through it is pinned, reported and count
     assert.match(await metrics.registry.metrics(), /symbol="sentinel_probe_target",pid="",hook="uretprobe"\} 0/);
   } finally {
     await rt.stop();
+    blocklist.close();
+    removePinTree(path.dirname(blPins));
     rmSync(dir, { recursive: true, force: true });
     if (existsSync(pinRoot)) removePinTree(pinRoot);
   }

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { BlocklistKernel } from '../../src/blocklist/kernel.js';
+import { MemoryBlocklistRepo } from '../../src/blocklist/memory-repo.js';
+import { BlocklistService } from '../../src/blocklist/service.js';
 import { parseConfigText, type Config } from '../../src/catalog.js';
 import { ConntrackEngine } from '../../src/engines/conntrack/engine.js';
 import { sharedMapSizes } from '../../src/engines/runtime/shared-maps.js';
@@ -27,12 +30,15 @@ describe('conntrack engine', { skip }, () => {
   const pinRoot = `/sys/fs/bpf/sn-ct-engine-${process.pid}`;
   const metrics = new AgentMetrics({ version: 't', defaultMetrics: false });
   let engine: ConntrackEngine;
+  let blocklist: BlocklistService;
   let obj: BpfObject;
   const fds: number[] = [];
 
   before(async () => {
     ensureBpffsSync(path.join(pinRoot, 'maps'));
     ensureBpffsSync(path.join(pinRoot, 'links'));
+    // the context every engine gets; conntrack itself adds nothing to the list
+    blocklist = new BlocklistService({ target: BlocklistKernel.create(path.dirname(CT_OBJECT), path.join(pinRoot, 'maps')), repo: new MemoryBlocklistRepo(), maxEntries: 16, sampleEvery: 1 });
     const first = config('  timeouts: { udp_unreplied: 1 }\n');
     engine = new ConntrackEngine({
       config: first,
@@ -45,6 +51,7 @@ describe('conntrack engine', { skip }, () => {
       interfaces: [],
       emit: () => undefined,
       requestRefresh: async () => ({ ok: false, error: 'no control plane in this test' }),
+      blocklist: blocklist.forOwner('tc-conntrack'),
     });
     await engine.start();
     // a second handle on the same object file, on the engine's pinned maps (the table by name,
@@ -58,6 +65,7 @@ describe('conntrack engine', { skip }, () => {
     obj?.close();
     for (const fd of fds) loadNative().closeFd(fd);
     const errors = await engine?.stop();
+    blocklist?.close();
     assert.deepEqual(errors ?? [], []);
     removePinTree(pinRoot);
   });

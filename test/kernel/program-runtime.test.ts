@@ -10,6 +10,9 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { BlocklistKernel } from '../../src/blocklist/kernel.js';
+import { MemoryBlocklistRepo } from '../../src/blocklist/memory-repo.js';
+import { BlocklistService } from '../../src/blocklist/service.js';
 import { parseConfigText, type Config } from '../../src/catalog.js';
 import { CONNTRACK_OBJECT_FILE, ConntrackKernel, CT_ENTRY_EGRESS } from '../../src/engines/conntrack/kernel.js';
 import type { EngineContext } from '../../src/engines/engine.js';
@@ -35,6 +38,10 @@ describe('program runtime', { skip }, () => {
   const pinRoot = `/sys/fs/bpf/sn-runtime-${process.pid}`;
   const mapDir = path.join(pinRoot, 'maps');
   const metrics = new AgentMetrics({ version: 't', defaultMetrics: false });
+  // the context every engine gets (created first, as the agent does: its maps are pinned by name
+  // where xdp-firewall's object finds them); the runtime itself adds nothing to the list
+  ensureBpffsSync(mapDir);
+  const blocklist = skip ? null : new BlocklistService({ target: BlocklistKernel.create(path.dirname(CT_OBJECT), mapDir), repo: new MemoryBlocklistRepo(), maxEntries: 16, sampleEvery: 1 });
   const ctxFor = (c: Config, interfaces = [] as EngineContext['interfaces']): EngineContext<Config> => ({
     config: c,
     sharedMapSizes: sharedMapSizes(c),
@@ -46,6 +53,7 @@ describe('program runtime', { skip }, () => {
     interfaces,
     emit: () => undefined,
     requestRefresh: async () => ({ ok: false, error: 'no control plane in this test' }),
+    blocklist: blocklist!.forOwner('test'),
   });
   const ctx = ctxFor(config(2048));
   const fw = new ProgramRuntime(ctx, {
@@ -68,6 +76,7 @@ describe('program runtime', { skip }, () => {
   before(() => ensureBpffsSync(mapDir));
   after(async () => {
     for (const rt of [fw, ct]) assert.deepEqual(await rt.stop(), []);
+    blocklist?.close();
     removePinTree(pinRoot);
   });
 

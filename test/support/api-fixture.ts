@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Alert } from '../../src/alerts/model.js';
 import { apiAuth } from '../../src/api/auth/index.js';
 import { buildApiServer } from '../../src/api/server.js';
+import type { ApiDeps } from '../../src/api/types.js';
 import type { AgentStatus } from '../../src/status/types.js';
 import { loadConfigFile, type Config } from '../../src/catalog.js';
 import { LiveControlPlane } from '../../src/control/control-plane.js';
@@ -68,7 +69,11 @@ export interface RouteFixture {
 
 /** The API over a real control plane and store; `opts` configures the server; `logTo` collects
  * the agent's log lines (JSON, level debug) instead of discarding them. */
-export async function routeFixture(configText = CONFIG, opts: Parameters<typeof buildApiServer>[1] = {}, fixture: { logTo?: LineSink } = {}): Promise<RouteFixture> {
+export async function routeFixture(
+  configText = CONFIG,
+  opts: Parameters<typeof buildApiServer>[1] = {},
+  fixture: { logTo?: LineSink; engineRoutes?: ApiDeps['engineRoutes'] } = {},
+): Promise<RouteFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'esn-api-'));
   const file = path.join(dir, 'config.yaml');
   // the file holds API keys: owner-only, as the loader requires
@@ -94,6 +99,7 @@ export async function routeFixture(configText = CONFIG, opts: Parameters<typeof 
       audit: store.audit,
       ruleHistory: store.rules,
       auth: apiAuth(config.auth, { log }),
+      ...(fixture.engineRoutes ? { engineRoutes: fixture.engineRoutes } : {}),
     },
     opts,
   );

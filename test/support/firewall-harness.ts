@@ -92,9 +92,11 @@ export class FirewallHarness {
   private readonly scratch: FirewallEventRecord = emptyFirewallEvent();
   private closed = false;
 
-  constructor() {
+  /** mapPinDir: where maps shared by name (ct_table, the block list's) are found or pinned, as
+   * the agent's <pin_root>/maps; default a private directory of this harness */
+  constructor(opts: { mapPinDir?: string } = {}) {
     this.native = loadNative();
-    this.kernel = FirewallKernel.load({ objectPath: FIREWALL_OBJECT });
+    this.kernel = FirewallKernel.load({ objectPath: FIREWALL_OBJECT, ...(opts.mapPinDir ? { mapPinDir: opts.mapPinDir } : {}) });
     this.dir = mkdtempSync(path.join(tmpdir(), 'sn-fwk-'));
     try {
       this.ring = this.native.ringOpen([this.kernel.eventsFd], (batch) => this.onBatch(batch));

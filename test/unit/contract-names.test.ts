@@ -15,7 +15,7 @@ const COMMON = ['seen', 'passed', 'dropped', 'malformed', 'non_ip', 'events', 'e
 
 describe('contract names', () => {
   it('counter slots keep the names users already have in metrics and status', () => {
-    assert.deepEqual(COUNTER_SLOTS, [...COMMON, 'rule_hit', 'default_policy', 'tailcall_miss', 'fragment']);
+    assert.deepEqual(COUNTER_SLOTS, [...COMMON, 'rule_hit', 'default_policy', 'tailcall_miss', 'fragment', 'blocklist']);
     assert.deepEqual(EXT_COUNTER_SLOTS, ['reject_sent', 'reject_suppressed', 'reject_ratelimited', 'reject_failed', 'ct_fastpath', 'tree_broken']);
     assert.deepEqual(RL_COUNTER_SLOTS, [...COMMON, 'drop_rule', 'drop_default', 'drop_syn_flood', 'drop_udp_flood', 'drop_icmp_flood', 'syncookie_sent', 'syncookie_invalid']);
     assert.deepEqual(RL_STAT_SLOTS, [
@@ -27,7 +27,7 @@ describe('contract names', () => {
   });
 
   it('codes and states keep their user-facing names', () => {
-    assert.deepEqual([...namesByValue('FW_REASON_', fw_reason)], [[1, 'rule'], [2, 'default'], [3, 'malformed']]);
+    assert.deepEqual([...namesByValue('FW_REASON_', fw_reason)], [[1, 'rule'], [2, 'default'], [3, 'malformed'], [4, 'blocklist']]);
     assert.deepEqual([...namesByValue('RL_R_', rl_reason).values()], ['rule', 'default', 'syn_flood', 'udp_flood', 'icmp_flood', 'syncookie_invalid']);
     assert.deepEqual(CT_STATE_BITS, { new: 0, established: 1, related: 2, invalid: 3 });
     assert.deepEqual(Object.keys(CT_STATES), [

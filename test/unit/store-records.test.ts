@@ -13,6 +13,7 @@ import type { NonAlertRecord, StoredRecordKind } from '../../src/alerts/records.
 import { parseConfigText } from '../../src/catalog.js';
 import { namingProblems } from '../../src/metrics/naming.js';
 import { registerStoreMetrics, Store, StoreQueryError, storeOptions, type StoredRecord } from '../../src/store/index.js';
+import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { anomalyRecord, dlpRecord, dnsRecord, flowRecord, oneOfEach } from '../support/records.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'sentinel-records-'));
@@ -271,16 +272,17 @@ describe('Store: a database from before records', () => {
   it('migrates a schema-1 file: its alerts (stored without a kind) read back as alerts, the records table appears', () => {
     const p = dbPath();
     open(p).close();
-    // make it what the previous release left: schema 1, no records table, alert bodies without `kind`
+    // make it what the previous release left: schema 1, no records (nor block-list) table, alert
+    // bodies without `kind`
     const raw = new BetterSqlite3(p);
-    raw.exec('DROP TABLE records');
+    raw.exec('DROP TABLE records; DROP TABLE blocklist');
     raw.pragma('user_version = 1');
     const { kind: _k, ...old } = alertOf(7);
     raw.prepare('INSERT INTO alerts (ts_ns, severity, engine, rule_id, src_ip, dst_ip, body) VALUES (?, 2, ?, ?, ?, ?, ?)').run(old.timestampNs, 'firewall', 'r', '198.18.0.1', '198.18.0.2', JSON.stringify({ ...old, timestampNs: { $bigint: old.timestampNs.toString() } }));
     raw.close();
     const s = open(p);
     try {
-      assert.equal(s.pragma('user_version'), 2);
+      assert.equal(s.pragma('user_version'), SCHEMA_VERSION);
       const [row] = s.alerts.query({ limit: 10 }).alerts;
       assert.deepEqual(row!.alert, alertOf(7));
       assert.equal(s.records.insertBatch([dnsRecord(1, ts(1))]).length, 1);

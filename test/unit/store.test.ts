@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { namingProblems } from '../../src/metrics/naming.js';
 import { parseConfigText } from '../../src/catalog.js';
 import type { Alert, Severity } from '../../src/alerts/model.js';
+import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { registerStoreMetrics, Store, StoreOpenError, StoreQueryError, storeOptions, type StoredAlert } from '../../src/store/index.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'sentinel-store-'));
@@ -47,7 +48,7 @@ describe('Store: file, pragmas, schema', () => {
       assert.equal(statSync(p).mode & 0o777, 0o600);
       assert.equal(s.pragma('journal_mode'), 'wal');
       assert.equal(s.pragma('synchronous'), 1); // NORMAL
-      assert.equal(s.pragma('user_version'), 2);
+      assert.equal(s.pragma('user_version'), SCHEMA_VERSION);
     } finally {
       s.close();
     }
@@ -68,9 +69,29 @@ describe('Store: file, pragmas, schema', () => {
     assert.throws(() => Store.open({ path: p, pruneIntervalMs: 0 }), (e: unknown) => {
       assert.ok(e instanceof StoreOpenError);
       assert.match(e.message, /sentinel\.db/);
-      assert.match(e.message, /version 99 is newer than this agent understands \(2\)/);
+      assert.match(e.message, new RegExp(`version 99 is newer than this agent understands \\(${SCHEMA_VERSION}\\)`));
       return true;
     });
+  });
+
+  it('brings a version-2 database (before the block list) up to date, keeping its rows', () => {
+    const p = dbPath();
+    const s = Store.open({ path: p, pruneIntervalMs: 0 });
+    s.audit.record({ actor: 'ops', action: 'config.reload', target: 'config', outcome: 'ok' });
+    s.close();
+    const raw = new BetterSqlite3(p);
+    raw.exec('DROP TABLE blocklist');
+    raw.pragma('user_version = 2');
+    raw.close();
+    const again = Store.open({ path: p, pruneIntervalMs: 0 });
+    try {
+      assert.equal(again.pragma('user_version'), SCHEMA_VERSION);
+      assert.equal(again.audit.query({ limit: 10 }).total, 1);
+      again.blocklist.put({ owner: 'api:ops', cidr: '198.18.0.0/24', direction: 'src', reason: 'r', createdMs: 1, updatedMs: 1, expiresMs: null });
+      assert.deepEqual(again.blocklist.load().map((h) => h.cidr), ['198.18.0.0/24']);
+    } finally {
+      again.close();
+    }
   });
 
   it('names the path when the file cannot be created', () => {

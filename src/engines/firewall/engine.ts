@@ -70,6 +70,7 @@ export class FirewallEngine implements Engine<FirewallView> {
         const id = this.rt.kernel?.writer.numbers.idOf(num);
         return id === undefined ? undefined : { id, name: this.ruleNames.get(id) ?? id };
       },
+      blockEntry: (id) => ctx.blocklist.describe(id),
       interfaceName: (ifindex) => this.rt.ifname(ifindex),
       toWallNs: (boot) => ctx.clock.toWallNs(boot),
     };

@@ -2,6 +2,7 @@
 // place at the BTF-generated offsets; one reused record object per decoder keeps the hot path
 // free of per-event allocation until an alert is actually built.
 import type { Alert, FlowTuple } from '../../alerts/model.js';
+import type { BlockDescription } from '../../blocklist/types.js';
 import { formatAddress } from '../../net/ip.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { decodeFlow, type FlowRecord } from '../event-flow.js';
@@ -62,6 +63,8 @@ export interface RuleInfo {
 export interface AlertContext {
   /** rule number -> rule id and description */
   rule(num: number): RuleInfo | undefined;
+  /** block-list entry id (a blocklist drop's rule_num) -> the entry, while it exists */
+  blockEntry(id: number): BlockDescription | undefined;
   /** ifindex -> interface name */
   interfaceName(ifindex: number): string | undefined;
   /** CLOCK_BOOTTIME ns -> Unix epoch ns */
@@ -73,6 +76,7 @@ const ICMP_PROTOS = new Set([1, 58]);
 
 export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert {
   const reason = FW_REASON.get(ev.reason) ?? 'unknown';
+  if (reason === 'blocklist') return blocklistAlert(ev, ctx);
   const rule = ev.ruleNum ? ctx.rule(ev.ruleNum) : undefined;
   const ruleId = rule?.id ?? (reason === 'malformed' ? 'malformed-packet' : reason === 'default' ? 'default-policy' : `rule#${ev.ruleNum}`);
   const rejected = ev.action === fw_action.FW_ACT_REJECT;
@@ -84,6 +88,48 @@ export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert
       : reason === 'default'
         ? `ebpfsentinel firewall default policy ${rejected ? 'reject' : dropped ? 'drop' : 'log'}`
         : `ebpfsentinel firewall malformed packet ${dropped ? 'dropped' : 'logged'}`;
+  const alert: Alert = {
+    kind: 'alert',
+    timestampNs: ctx.toWallNs(ev.bootNs),
+    severity: dropped ? 'medium' : 'low',
+    engine: 'firewall',
+    program: 'xdp-firewall',
+    ruleId,
+    ruleName,
+    signatureId: ev.ruleNum,
+    action: dropped ? 'blocked' : 'allowed',
+    reason,
+    category: reason === 'malformed' ? 'Malformed packet' : 'Firewall policy',
+    flow: flowOf(ev),
+    packetLength: ev.pktLen,
+  };
+  return withInterface(alert, ev, ctx);
+}
+
+/** A drop by the dynamic block list: the rule is the entry (its network, direction and owners'
+ * reasons); an entry removed before its event was read is named by its id. */
+function blocklistAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert {
+  const entry = ctx.blockEntry(ev.ruleNum);
+  const why = entry ? entry.owners.map((o) => `${o.owner}: ${o.reason}`).join('; ') : `entry #${ev.ruleNum}, since removed`;
+  const alert: Alert = {
+    kind: 'alert',
+    timestampNs: ctx.toWallNs(ev.bootNs),
+    severity: 'medium',
+    engine: 'firewall',
+    program: 'xdp-firewall',
+    ruleId: entry ? `blocklist:${entry.cidr}` : `blocklist#${ev.ruleNum}`,
+    ruleName: entry ? `ebpfsentinel block list ${entry.direction} ${entry.cidr}: ${why}` : `ebpfsentinel block list: ${why}`,
+    signatureId: ev.ruleNum,
+    action: 'blocked',
+    reason: 'blocklist',
+    category: 'Block list',
+    flow: flowOf(ev),
+    packetLength: ev.pktLen,
+  };
+  return withInterface(alert, ev, ctx);
+}
+
+function flowOf(ev: FirewallEventRecord): FlowTuple {
   const flow: FlowTuple = {
     // Unknown addresses are reported as the unspecified address rather than invented.
     srcIp: ev.family === 0 ? '0.0.0.0' : formatAddress(ev.family, ev.src),
@@ -97,21 +143,10 @@ export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert
     flow.icmpType = ev.icmpType;
     flow.icmpCode = ev.icmpCode;
   }
-  const alert: Alert = {
-    kind: 'alert',
-    timestampNs: ctx.toWallNs(ev.bootNs),
-    severity: dropped ? 'medium' : 'low',
-    engine: 'firewall',
-    program: 'xdp-firewall',
-    ruleId,
-    ruleName,
-    signatureId: ev.ruleNum,
-    action: dropped ? 'blocked' : 'allowed',
-    reason,
-    category: reason === 'malformed' ? 'Malformed packet' : 'Firewall policy',
-    flow,
-    packetLength: ev.pktLen,
-  };
+  return flow;
+}
+
+function withInterface(alert: Alert, ev: FirewallEventRecord, ctx: AlertContext): Alert {
   const ifname = ctx.interfaceName(ev.ifindex);
   if (ifname) alert.interface = ifname;
   if (ev.vlanDepth > 0) alert.vlan = [ev.vlanId];

@@ -9,4 +9,5 @@ export const firewallModule = {
   sections: [firewallSection] as const,
   enabledIn: (c) => c.firewall.enabled,
   create: (ctx) => new FirewallEngine(ctx),
+  enforcesBlocklist: true,
 } satisfies EngineModule<FirewallView>;

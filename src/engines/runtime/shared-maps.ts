@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { nativeCall } from '../../kernel/errors.js';
+import { bl_limits } from '../../kernel/contract.gen.js';
 import { loadNative, type NativeMapInfo } from '../../kernel/native.js';
 
 /** What the table reads of the config. */
@@ -24,6 +25,11 @@ export interface SharedMap {
 export const SHARED_MAPS: Readonly<Record<string, SharedMap>> = {
   // the flow table: written by tc-conntrack, read by xdp-firewall's fast path (and later NAT)
   ct_table: { owner: 'tc-conntrack', sizedBy: 'conntrack.max_entries', maxEntries: (c) => c.conntrack.max_entries },
+  // the dynamic block list (src/blocklist): created by the agent's service, read by xdp-firewall;
+  // fixed sizes (the service's own bound, blocklist.max_entries, is what the config sets)
+  bl_v4: { owner: 'blocklist', sizedBy: 'BL_MAX_ENTRIES (contract/blocklist.h)', maxEntries: () => bl_limits.BL_MAX_ENTRIES },
+  bl_v6: { owner: 'blocklist', sizedBy: 'BL_MAX_ENTRIES (contract/blocklist.h)', maxEntries: () => bl_limits.BL_MAX_ENTRIES },
+  bl_config: { owner: 'blocklist', sizedBy: 'its one entry (contract/blocklist.h)', maxEntries: () => 1 },
 };
 
 /** Every shared map's size under `config`. */

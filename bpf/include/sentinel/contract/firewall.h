@@ -202,13 +202,14 @@ enum fw_reason {
 	FW_REASON_RULE = 1,
 	FW_REASON_DEFAULT = 2,
 	FW_REASON_MALFORMED = 3,
+	FW_REASON_BLOCKLIST = 4, /* the dynamic block list (lib/blocklist.h); rule_num is the entry's id */
 };
 
 struct fw_event {
 	struct sentinel_event_hdr hdr;
 	__u32 src_addr[4];  /* network byte order */
 	__u32 dst_addr[4];
-	__u32 rule_num;     /* 0 when the default policy decided */
+	__u32 rule_num;     /* 0 when the default policy decided; FW_REASON_BLOCKLIST: the entry's id */
 	__u32 ifindex;
 	__u16 src_port;     /* host byte order */
 	__u16 dst_port;
@@ -230,6 +231,7 @@ enum fw_counter {
 	FW_CNT_DEFAULT_POLICY,           /* default policy applied */
 	FW_CNT_TAILCALL_MISS,            /* no next program in the XDP chain */
 	FW_CNT_FRAGMENT,                 /* IP fragments seen */
+	FW_CNT_BLOCKLIST,                /* dropped by the dynamic block list (lib/blocklist.h) */
 };
 
 /* Slots of the second counter map (fw_counters_ext, same shape, looked up only when one of
