@@ -52,6 +52,45 @@ export function registerClientCommands(program: Command): void {
     process.exitCode = await runClient('rules delete', () => rulesDeleteCommand(id, flags));
   });
 
+  const blocklist = program.command('blocklist').description('the dynamic block list: addresses and networks xdp-firewall drops, each held by one or more owners');
+  clientFlags(
+    blocklist
+      .command('ls')
+      .description('blocked addresses and networks, with owners, reasons, expiry and packets dropped')
+      .option('--owner <owner>', 'only those held by this owner (an engine, or api:<name>)')
+      .option('--direction <dir>', 'src or dst')
+      .option('--family <family>', '4 or 6')
+      .option('--match <ip|cidr>', 'only entries containing this address or overlapping this network')
+      .option('--limit <n>', 'at most 1000 (default 100)')
+      .option('--offset <n>', 'skip this many'),
+  ).action(async (flags) => {
+    const { blocklistListCommand } = await import('./blocklist.js');
+    process.exitCode = await runClient('blocklist ls', () => blocklistListCommand(flags));
+  });
+  clientFlags(
+    blocklist
+      .command('add')
+      .description('block an address or network in your name; adding it again renews the reason and ttl')
+      .argument('<cidr>', 'an address (198.18.0.7, 2001:db8::7) or a network (198.18.0.0/24)')
+      .option('--reason <text>', 'why (required; shown in alerts and the list)')
+      .option('--ttl <duration>', 'expire after 3600, 90s, 15m, 2h, 7d (default: until removed)')
+      .option('--direction <dir>', 'src (default: packets from it) or dst (packets to it)'),
+  ).action(async (cidr: string, flags) => {
+    const { blocklistAddCommand } = await import('./blocklist.js');
+    process.exitCode = await runClient('blocklist add', () => blocklistAddCommand(cidr, flags));
+  });
+  clientFlags(
+    blocklist
+      .command('rm')
+      .description("unblock: remove the API's holds on an address (the kernel entry goes with the last hold)")
+      .argument('<cidr>', 'the address or network as added')
+      .option('--direction <dir>', 'src (default) or dst')
+      .option('--owner <owner>', 'remove this owner\'s hold instead (e.g. an engine\'s)'),
+  ).action(async (cidr: string, flags) => {
+    const { blocklistRemoveCommand } = await import('./blocklist.js');
+    process.exitCode = await runClient('blocklist rm', () => blocklistRemoveCommand(cidr, flags));
+  });
+
   clientFlags(
     program
       .command('alerts')

@@ -22,6 +22,13 @@ export async function statusCommand(flags: CommonFlags): Promise<void> {
     const held = sc.sysctl_changes.map((c) => `${c.sysctl}=${c.to} (was ${c.from})`).join(', ');
     lines.push(`synproxy  ${sc.path} cookies: ${sc.reason}; host settings held: ${held || 'none'}; ${sc.request_sockets_created} handshakes completed from cookies in TC`);
   }
+  const bl = s.blocklist;
+  if (bl) {
+    const refused = Object.entries(bl.refused).filter(([, n]) => n > 0);
+    lines.push(
+      `blocklist ${bl.entries}/${bl.max_entries} entries (${bl.addresses.ipv4} IPv4, ${bl.addresses.ipv6} IPv6 in the kernel), ${bl.enforced ? 'enforced' : `NOT ENFORCED: ${bl.note ?? ''}`}, ${bl.expired} expired, refused: ${refused.length ? refused.map(([k, n]) => `${k}=${n}`).join(' ') : 'none'}`,
+    );
+  }
   process.stdout.write(`${lines.join('\n')}\n\n`);
   const rows = s.programs.map((p) => [
     p.name,

@@ -1,6 +1,6 @@
 // The API's JSON as the CLI reads it: only the fields the tables show. --output json prints
 // what the agent sent, whole.
-import type { SynCookieStatus } from '../../status/types.js';
+import type { BlocklistStatus, SynCookieStatus } from '../../status/types.js';
 
 export interface ProgramStatusView {
   name: string;
@@ -26,6 +26,7 @@ export interface StatusView {
   events: { received: number; lost: Record<string, number> };
   config: { path: string | null; loaded_at: string | null };
   last_reload?: ReloadView | null;
+  blocklist?: BlocklistStatus;
 }
 
 export interface ReloadView {
