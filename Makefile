@@ -15,6 +15,9 @@ BPF_TEST_OBJS := $(patsubst test/kernel/progs/%.bpf.c,build/bpf-test/%.bpf.o,$(B
 # xdp-ratelimit with no compare-and-swap attempts: every meter update "loses", so a kernel test
 # can check how such packets are counted without racing CPUs (xdp_ratelimit.bpf.c RL_CAS_TRIES).
 BPF_TEST_OBJS += build/bpf-test/xdp_ratelimit_cas0.bpf.o
+# The product's programs built with -O3: other instructions, the same maps and behaviour. The
+# fail-static e2e restarts the agent onto them to test an upgrade (programs replaced in place).
+BPF_TEST_OBJS += $(patsubst bpf/programs/%.bpf.c,build/bpf-upgrade/%.bpf.o,$(BPF_SRCS))
 BPF_BENCH_SRCS := $(wildcard bench/progs/*.bpf.c)
 BPF_BENCH_OBJS := $(patsubst bench/progs/%.bpf.c,build/bpf-bench/%.bpf.o,$(BPF_BENCH_SRCS))
 # xdp-firewall counting what each classifier lookup took (xdp_firewall.bpf.c FW_WALK_STATS): the
@@ -46,6 +49,10 @@ build/bpf-test/%.bpf.o: test/kernel/progs/%.bpf.c $(BPF_HDRS)
 build/bpf-test/xdp_ratelimit_cas0.bpf.o: bpf/programs/xdp_ratelimit.bpf.c $(BPF_HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -DRL_CAS_TRIES=0 -c $< -o $@
+
+build/bpf-upgrade/%.bpf.o: bpf/programs/%.bpf.c $(BPF_HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(subst -O2,-O3,$(BPF_CFLAGS)) -c $< -o $@
 
 # Bench programs may include the product's headers.
 build/bpf-bench/%.bpf.o: bench/progs/%.bpf.c $(BPF_HDRS)

@@ -2,7 +2,7 @@
 // resolves interfaces, prepares the pin root, starts the engines, routes their ring-buffer
 // records to them, serves the API, and takes it all down again. Data flows one way: policy down
 // into maps, events up into records (alerts, DNS, flows, anomalies, DLP findings).
-import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createAlertPipeline, prepareAlertingReload } from './alerts/build.js';
@@ -23,7 +23,8 @@ import { ConfigFileWatcher } from './control/config-watch.js';
 import { LiveControlPlane, type AuditTrail } from './control/control-plane.js';
 import { EngineSet } from './control/engine-set.js';
 import type { ControlPlane } from './control/types.js';
-import type { Engine as AnyEngine, EngineContext, InterfaceRef } from './engines/engine.js';
+import type { Engine as AnyEngine, EngineContext, InterfaceRef, StopMode } from './engines/engine.js';
+import { PinRootState } from './engines/runtime/adoption.js';
 import { sharedMapSizes } from './engines/runtime/shared-maps.js';
 
 type Engine = AnyEngine<Config>;
@@ -87,6 +88,10 @@ export class Agent {
   private readonly received = new Map<Engine, number>();
   private headerFailures = 0;
   private readonly pinRoot: string;
+  /** what a previous agent left under the pin root, and the manifest this run writes */
+  private pins: PinRootState | null = null;
+  /** set when start failed: what a previous agent left (and this one took over) stays */
+  private stopMode: StopMode | null = null;
   private stopped: Promise<void> | null = null;
 
   private constructor(
@@ -104,6 +109,9 @@ export class Agent {
     try {
       await agent.bringUp();
     } catch (err) {
+      // Whatever enforced before this agent came keeps enforcing: hooks taken over keep the
+      // programs they now run. A start from nothing is undone whole.
+      agent.stopMode = agent.pins?.previousManifest ? 'keep' : 'detach';
       await agent.stop();
       throw err;
     }
@@ -143,7 +151,13 @@ export class Agent {
     });
 
     await ensureBpffs(this.pinRoot);
-    await this.clearStalePins();
+    // A previous agent's links keep enforcing until each engine replaces their programs in
+    // place; its maps are kept where their layouts match (src/engines/runtime/adoption.ts).
+    try {
+      this.pins = PinRootState.open(this.pinRoot, this.log, VERSION);
+    } catch (err) {
+      throw new AgentStartError(`agent.pin_root: ${(err as Error).message}`);
+    }
     await mkdir(path.join(this.pinRoot, 'maps'), { recursive: true });
     await mkdir(path.join(this.pinRoot, 'links'), { recursive: true });
 
@@ -160,7 +174,7 @@ export class Agent {
     // The block list before any engine: its maps exist, filled from the store, when xdp-firewall
     // loads and reuses them, so the firewall enforces it from its first packet.
     const blocklist = (this.blocklist = new BlocklistService({
-      target: BlocklistKernel.create(objectDir, path.join(this.pinRoot, 'maps')),
+      target: BlocklistKernel.create(objectDir, path.join(this.pinRoot, 'maps'), this.pins.loader('blocklist')),
       repo: this.store?.blocklist ?? new MemoryBlocklistRepo(),
       maxEntries: this.config.blocklist.max_entries,
       sampleEvery: this.config.blocklist.event_sample_every,
@@ -182,6 +196,7 @@ export class Agent {
       log: this.log,
       metrics: this.metrics,
       pinRoot: this.pinRoot,
+      adoption: this.pins,
       objectDir,
       clock: this.clock,
       interfaces,
@@ -253,10 +268,16 @@ export class Agent {
       onApplied: (file) => {
         this.current = file;
         this.loadedAt = new Date();
+        this.saveManifest(); // engines may have started or stopped
+        this.reportAdoption();
       },
     });
     await this.engineSet.startAll(control.effectiveConfig, control.wanted);
     this.controlPlane = control;
+    const leftovers = this.pins.removeLeftovers();
+    if (leftovers.length) this.log.warn({ problems: leftovers }, 'could not remove everything a previous agent left');
+    this.pins.save();
+    this.reportAdoption();
 
     this.refresh();
     this.poller = setInterval(() => this.refresh(), agent.metrics_interval_ms);
@@ -293,18 +314,19 @@ export class Agent {
     this.log.info({ api: this.api.url, api_socket: this.api.socketPath, pin_root: this.pinRoot, interfaces: agent.interfaces, programs: this.engines.map((e) => e.program) }, 'ebpfsentinel running');
   }
 
-  /** A previous instance that died without cleaning up leaves pins (its links keep enforcing,
-   * fail-static). This version re-attaches from scratch, so it removes them first. */
-  private async clearStalePins(): Promise<void> {
-    let stale = false;
-    for (const sub of ['links', 'maps']) {
-      const entries = await readdir(path.join(this.pinRoot, sub)).catch(() => []);
-      if (entries.length) stale = true;
+  /** What each running program took over, into metrics (it changes only when engines start). */
+  private reportAdoption(): void {
+    for (const e of this.engines) {
+      const a = e.status().adoption;
+      this.metrics.setAdoption(e.program, a ? { kept: a.maps_kept.length, fresh: a.maps_fresh.length, links: a.links_adopted } : null);
     }
-    if (stale) {
-      this.log.warn({ pin_root: this.pinRoot }, 'removing pins left by a previous instance (its programs stay attached until now)');
-      await rm(path.join(this.pinRoot, 'links'), { recursive: true, force: true });
-      await rm(path.join(this.pinRoot, 'maps'), { recursive: true, force: true });
+  }
+
+  private saveManifest(): void {
+    try {
+      this.pins?.save();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, pin_root: this.pinRoot }, 'cannot write the pin root manifest: a restarted agent will start every map fresh');
     }
   }
 
@@ -441,14 +463,25 @@ export class Agent {
       this.ring.close();
       this.ring = null;
     }
-    if (this.engineSet) errors.push(...(await this.engineSet.stopAll()));
+    // on_exit applies as last reloaded
+    const how: StopMode = this.stopMode ?? this.controlPlane?.effectiveConfig.agent.on_exit ?? this.config.agent.on_exit;
+    if (this.engineSet) errors.push(...(await this.engineSet.stopAll(how)));
     if (this.blocklist) await attempt('blocklist close', () => this.blocklist!.close());
     if (this.alerts) await attempt('alerts close', () => this.alerts!.close());
     if (this.store) await attempt('store close', () => this.store!.close());
+    if (how === 'keep') {
+      // The programs go on enforcing from their pins; the manifest tells the next agent (and
+      // `ebpfsentinel detach`) what they are.
+      if (this.pins) await attempt('manifest', () => this.pins!.save('kept'));
+      if (errors.length) this.log.warn({ errors }, 'stopped with errors');
+      else this.log.info({ pin_root: this.pinRoot }, 'stopped: programs left attached and enforcing (agent.on_exit: keep); `ebpfsentinel detach` removes them');
+      return;
+    }
     // Only what this agent created: pin_root may be shared with other tools.
     await attempt('pins', async () => {
       await rm(path.join(this.pinRoot, 'links'), { recursive: true, force: true });
       await rm(path.join(this.pinRoot, 'maps'), { recursive: true, force: true });
+      await rm(path.join(this.pinRoot, 'manifest'), { force: true });
       await rmdir(this.pinRoot).catch((e: NodeJS.ErrnoException) => {
         if (e.code !== 'ENOENT' && e.code !== 'ENOTEMPTY') throw e;
       });

@@ -10,6 +10,7 @@
 #include <linux/if_link.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct sn_link {
 	struct bpf_link *link;
 	char *pin_path;
 	/* clsact only */
+	bool created_qdisc; /* this process (or the agent it took over from) made the qdisc */
 	int ifindex;
 	enum bpf_tc_attach_point ap;
 	__u32 handle, priority;
@@ -309,6 +311,7 @@ static napi_value tc_clsact(napi_env env, int prog_fd, int ifindex, bool ingress
 	ref->refs++;
 	l->kind = LK_CLSACT;
 	l->fd = -1;
+	l->created_qdisc = ref->created;
 	l->ifindex = ifindex;
 	l->ap = ap;
 	l->handle = to.handle;
@@ -541,6 +544,10 @@ static napi_value tc_attach(napi_env env, napi_callback_info info)
 	sn_set(env, r, "kind", sn_make_string(env, kind));
 	sn_set(env, r, "id", sn_make_u32(env, id));
 	sn_set(env, r, "priority", sn_make_u32(env, l->kind == LK_CLSACT ? l->priority : 0));
+	sn_set(env, r, "handle", sn_make_u32(env, l->kind == LK_CLSACT ? l->handle : 0));
+	napi_value created;
+	NAPI_OK(env, napi_get_boolean(env, l->kind == LK_CLSACT && l->created_qdisc, &created));
+	sn_set(env, r, "createdQdisc", created);
 	return r;
 }
 
@@ -758,6 +765,196 @@ static napi_value link_update(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* ---- adoption: links and filters a previous agent left ------------------------------------ */
+
+/* Reads "key:\t<number>" from /proc/self/fdinfo/<fd>; false when the key is absent (the fd is
+ * not what the caller thinks: bpf links are the only fds with a link_id). */
+static bool fdinfo_u32(int fd, const char *key, __u32 *out)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t kl = strlen(key);
+	bool found = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, kl) && line[kl] == ':') {
+			*out = (__u32)strtoul(line + kl + 1, NULL, 10);
+			found = true;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Opens a pinned link: the handle owns the pin from now on (linkDestroy detaches it and removes
+ * the pin, linkRelease leaves both), and the link's kernel ids are returned. */
+static napi_value link_open(napi_env env, napi_callback_info info)
+{
+	const char *fn = "linkOpen";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	char *path = NULL;
+	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_string(env, fn, "path", argv[0], &path))
+		return NULL;
+	int fd = bpf_obj_get(path);
+	if (fd < 0) {
+		sn_throw_errno(env, fn, -fd, NULL, "opening pinned link %s", path);
+		free(path);
+		return NULL;
+	}
+	__u32 link_id = 0, prog_id = 0, link_type = 0;
+	if (!fdinfo_u32(fd, "link_id", &link_id)) {
+		close(fd);
+		sn_throw_errno(env, fn, EINVAL, NULL, "%s is not a BPF link", path);
+		free(path);
+		return NULL;
+	}
+	fdinfo_u32(fd, "prog_id", &prog_id);
+	struct bpf_link_info li = {};
+	__u32 len = sizeof(li);
+	if (!bpf_obj_get_info_by_fd(fd, &li, &len))
+		link_type = li.type;
+	struct sn_link *l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		free(path);
+		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating a link");
+	}
+	l->kind = LK_FD;
+	l->fd = fd;
+	l->pin_path = path;
+	uint32_t h;
+	napi_value jh = put_link(env, fn, l, &h);
+	if (!jh) {
+		close(fd);
+		free(path);
+		free(l);
+		return NULL;
+	}
+	napi_value r;
+	NAPI_OK(env, napi_create_object(env, &r));
+	sn_set(env, r, "link", jh);
+	sn_set(env, r, "id", sn_make_u32(env, link_id));
+	sn_set(env, r, "progId", sn_make_u32(env, prog_id));
+	sn_set(env, r, "type", sn_make_u32(env, link_type));
+	/* an XDP link whose device went away is defunct: ifindex 0 */
+	sn_set(env, r, "ifindex", sn_make_u32(env, link_type == BPF_LINK_TYPE_XDP ? li.xdp.ifindex : 0));
+	return r;
+}
+
+/* Takes over a clsact filter a previous agent made (clsact filters are not kernel links and
+ * cannot be pinned; they stay on the qdisc after their maker exits). `created`: whether the
+ * previous agent created the qdisc, so the last of our filters removes it again. */
+static napi_value tc_clsact_adopt(napi_env env, napi_callback_info info)
+{
+	const char *fn = "tcClsactAdopt";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	int32_t ifindex;
+	bool ingress, created = false;
+	uint32_t handle, priority;
+	if (!sn_get_args(env, info, fn, 5, argv, NULL) ||
+	    !sn_arg_i32(env, fn, "ifindex", argv[0], &ifindex) ||
+	    !arg_direction(env, fn, argv[1], &ingress) ||
+	    !sn_arg_u32(env, fn, "handle", argv[2], &handle) ||
+	    !sn_arg_u32(env, fn, "priority", argv[3], &priority))
+		return NULL;
+	if (napi_get_value_bool(env, argv[4], &created) != napi_ok)
+		return sn_throw_type(env, fn, "created must be a boolean");
+	if (ifindex <= 0 || !handle || !priority || priority > 0xffff)
+		return sn_throw_type(env, fn, "ifindex, handle and priority (1..65535) must be positive");
+	enum bpf_tc_attach_point ap = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap);
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = handle, .priority = priority);
+	int rc = bpf_tc_query(&hook, &q);
+	if (rc)
+		return sn_throw_errno(env, fn, -rc, NULL, "no clsact %s filter with handle %u, priority %u on ifindex %d",
+				      ingress ? "ingress" : "egress", handle, priority, ifindex);
+	struct qdisc_ref *ref = qdisc_ref(ifindex, true);
+	if (!ref)
+		return sn_throw_errno(env, fn, ENOSPC, NULL, "too many clsact interfaces in use");
+	struct sn_link *l = calloc(1, sizeof(*l));
+	if (!l)
+		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating a link");
+	if (created)
+		ref->created = true;
+	ref->refs++;
+	l->kind = LK_CLSACT;
+	l->fd = -1;
+	l->created_qdisc = ref->created;
+	l->ifindex = ifindex;
+	l->ap = ap;
+	l->handle = handle;
+	l->priority = priority;
+	uint32_t h;
+	napi_value jh = put_link(env, fn, l, &h);
+	if (!jh) {
+		ref->refs--;
+		free(l);
+		return NULL;
+	}
+	napi_value r;
+	NAPI_OK(env, napi_create_object(env, &r));
+	sn_set(env, r, "link", jh);
+	sn_set(env, r, "progId", sn_make_u32(env, q.prog_id));
+	return r;
+}
+
+/* Lets go of a link without detaching it: a pinned link keeps running from its pin, a clsact
+ * filter stays on its qdisc. What the agent does on exit with agent.on_exit: keep. */
+static napi_value link_release(napi_env env, napi_callback_info info)
+{
+	const char *fn = "linkRelease";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	uint32_t h;
+	struct sn_link *l;
+	if (!sn_get_args(env, info, fn, 1, argv, NULL) ||
+	    !sn_arg_handle(env, fn, SN_LINK, argv[0], &h, (void **)&l))
+		return NULL;
+	sn_handle_drop(SN_LINK, h);
+	switch (l->kind) {
+	case LK_FD:
+		close(l->fd);
+		break;
+	case LK_LIBBPF:
+		/* disconnected: destroy frees the struct but neither detaches nor closes */
+		close(bpf_link__fd(l->link));
+		bpf_link__disconnect(l->link);
+		bpf_link__destroy(l->link);
+		break;
+	case LK_CLSACT: {
+		struct qdisc_ref *ref = qdisc_ref(l->ifindex, false);
+		if (ref && ref->refs > 0)
+			ref->refs--;
+		break;
+	}
+	}
+	free(l->pin_path);
+	free(l);
+	return NULL;
+}
+
+/* The id of the program behind a program fd (what a link runs after an update). */
+static napi_value prog_id_js(napi_env env, napi_callback_info info)
+{
+	const char *fn = "progId";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	int fd;
+	if (!sn_get_args(env, info, fn, 1, argv, NULL) || !sn_arg_fd(env, fn, argv[0], &fd))
+		return NULL;
+	struct bpf_prog_info pi = {};
+	__u32 len = sizeof(pi);
+	int rc = bpf_obj_get_info_by_fd(fd, &pi, &len);
+	if (rc)
+		return sn_throw_errno(env, fn, -rc, NULL, "fd %d is not a BPF program", fd);
+	return sn_make_u32(env, pi.id);
+}
+
 napi_value sn_init_attach(napi_env env, napi_value exports)
 {
 	if (!sn_export(env, exports, "xdpAttach", xdp_attach) ||
@@ -766,7 +963,11 @@ napi_value sn_init_attach(napi_env env, napi_value exports)
 	    !sn_export(env, exports, "uprobeAttach", uprobe_attach) ||
 	    !sn_export(env, exports, "linkPin", link_pin) ||
 	    !sn_export(env, exports, "linkDestroy", link_destroy) ||
-	    !sn_export(env, exports, "linkUpdate", link_update))
+	    !sn_export(env, exports, "linkUpdate", link_update) ||
+	    !sn_export(env, exports, "linkOpen", link_open) ||
+	    !sn_export(env, exports, "linkRelease", link_release) ||
+	    !sn_export(env, exports, "tcClsactAdopt", tc_clsact_adopt) ||
+	    !sn_export(env, exports, "progId", prog_id_js))
 		return NULL;
 	return exports;
 }

@@ -528,6 +528,31 @@ static napi_value num_possible_cpus(napi_env env, napi_callback_info info)
 	return sn_make_i32(env, n);
 }
 
+/* A map made by the agent itself (not by an object): the pin root's manifest. */
+static napi_value map_create(napi_env env, napi_callback_info info)
+{
+	const char *fn = "mapCreate";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	uint32_t type, key_size, value_size, max_entries;
+	char *name = NULL;
+	if (!sn_get_args(env, info, fn, 5, argv, NULL) || !sn_arg_u32(env, fn, "type", argv[0], &type) ||
+	    !sn_arg_u32(env, fn, "keySize", argv[1], &key_size) ||
+	    !sn_arg_u32(env, fn, "valueSize", argv[2], &value_size) ||
+	    !sn_arg_u32(env, fn, "maxEntries", argv[3], &max_entries) ||
+	    !sn_arg_string(env, fn, "name", argv[4], &name))
+		return NULL;
+	int fd = bpf_map_create((enum bpf_map_type)type, name, key_size, value_size, max_entries, NULL);
+	if (fd < 0) {
+		sn_throw_errno(env, fn, -fd, NULL, "creating map %s (type %u, %u+%u bytes, %u entries)", name, type,
+			       key_size, value_size, max_entries);
+		free(name);
+		return NULL;
+	}
+	free(name);
+	return sn_make_i32(env, fd);
+}
+
 napi_value sn_init_maps(napi_env env, napi_value exports)
 {
 	if (!sn_export(env, exports, "mapLookup", map_lookup) ||
@@ -541,6 +566,7 @@ napi_value sn_init_maps(napi_env env, napi_value exports)
 	    !sn_export(env, exports, "mapMmap", map_mmap) || !sn_export(env, exports, "mmapWrite", mmap_write) ||
 	    !sn_export(env, exports, "mmapClose", mmap_close) ||
 	    !sn_export(env, exports, "closeFd", close_fd) ||
+	    !sn_export(env, exports, "mapCreate", map_create) ||
 	    !sn_export(env, exports, "numPossibleCpus", num_possible_cpus))
 		return NULL;
 	return exports;

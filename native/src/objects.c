@@ -3,7 +3,10 @@
 #include "common.h"
 #include "objects.h"
 
+#include <bpf/btf.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -314,6 +317,197 @@ static napi_value map_fd(napi_env env, napi_callback_info info)
 	return find_fd(env, info, false);
 }
 
+/* ---- map layouts: what a pinned map's contents mean, for adoption across agent versions ---- */
+
+/* A growable string for canonical type descriptions. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	if (b->oom)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if (b->p && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = (b->cap ? b->cap * 2 : 256) + (size_t)n;
+		char *np = realloc(b->p, cap);
+		if (!np) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+}
+
+/* Writes a canonical description of a type: every struct and union spelled out with its
+ * members' names, bit offsets, bitfield sizes and types, ints with size and signedness, arrays
+ * with their length; typedefs and qualifiers resolved. Two types whose descriptions are equal
+ * lay the same bytes out the same way under the same names. */
+static void describe_type(const struct btf *btf, __u32 id, struct sbuf *b, int depth)
+{
+	if (depth > 32) {
+		sb_printf(b, "?");
+		return;
+	}
+	const struct btf_type *t = id ? btf__type_by_id(btf, id) : NULL;
+	if (!t) {
+		sb_printf(b, "void");
+		return;
+	}
+	const char *name = btf__name_by_offset(btf, t->name_off);
+	switch (btf_kind(t)) {
+	case BTF_KIND_INT: {
+		__u32 e = btf_int_encoding(t);
+		sb_printf(b, "%s%u", (e & BTF_INT_SIGNED) ? "s" : (e & BTF_INT_BOOL) ? "b" : "u", btf_int_bits(t));
+		return;
+	}
+	case BTF_KIND_TYPEDEF:
+	case BTF_KIND_CONST:
+	case BTF_KIND_VOLATILE:
+	case BTF_KIND_RESTRICT:
+	case BTF_KIND_TYPE_TAG:
+		describe_type(btf, t->type, b, depth + 1);
+		return;
+	case BTF_KIND_PTR:
+		sb_printf(b, "ptr");
+		return;
+	case BTF_KIND_ENUM:
+	case BTF_KIND_ENUM64:
+		sb_printf(b, "enum%u", t->size * 8);
+		return;
+	case BTF_KIND_FLOAT:
+		sb_printf(b, "f%u", t->size * 8);
+		return;
+	case BTF_KIND_ARRAY: {
+		const struct btf_array *a = btf_array(t);
+		sb_printf(b, "[%u]", a->nelems);
+		describe_type(btf, a->type, b, depth + 1);
+		return;
+	}
+	case BTF_KIND_STRUCT:
+	case BTF_KIND_UNION: {
+		sb_printf(b, "%s %s/%u{", btf_kind(t) == BTF_KIND_STRUCT ? "struct" : "union",
+			  name && *name ? name : "", t->size);
+		const struct btf_member *m = btf_members(t);
+		for (__u16 k = 0; k < btf_vlen(t); k++, m++) {
+			sb_printf(b, "%s%s@%u", k ? "," : "", btf__name_by_offset(btf, m->name_off),
+				  btf_member_bit_offset(t, k));
+			__u32 bits = btf_member_bitfield_size(t, k);
+			if (bits)
+				sb_printf(b, ":%u", bits);
+			sb_printf(b, " ");
+			describe_type(btf, m->type, b, depth + 1);
+		}
+		sb_printf(b, "}");
+		return;
+	}
+	default:
+		sb_printf(b, "kind%u %s", btf_kind(t), name ? name : "");
+		return;
+	}
+}
+
+static napi_value obj_map_layouts(napi_env env, napi_callback_info info)
+{
+	const char *fn = "objMapLayouts";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS], arr;
+	uint32_t h, i = 0;
+	struct sn_object *o;
+	if (!sn_get_args(env, info, fn, 1, argv, NULL) ||
+	    !sn_arg_handle(env, fn, SN_OBJ, argv[0], &h, (void **)&o))
+		return NULL;
+	const struct btf *btf = bpf_object__btf(o->obj);
+	NAPI_OK(env, napi_create_array(env, &arr));
+	struct bpf_map *m;
+	bpf_object__for_each_map(m, o->obj)
+	{
+		struct sbuf key = {0}, value = {0};
+		__u32 kid = bpf_map__btf_key_type_id(m), vid = bpf_map__btf_value_type_id(m);
+		/* Maps declared without BTF types (ring buffers, some arrays) are known by sizes. */
+		if (btf && kid)
+			describe_type(btf, kid, &key, 0);
+		else
+			sb_printf(&key, "bytes%u", bpf_map__key_size(m));
+		if (btf && vid)
+			describe_type(btf, vid, &value, 0);
+		else
+			sb_printf(&value, "bytes%u", bpf_map__value_size(m));
+		if (key.oom || value.oom) {
+			free(key.p);
+			free(value.p);
+			return sn_throw_errno(env, fn, ENOMEM, NULL, "describing map %s", bpf_map__name(m));
+		}
+		napi_value e;
+		NAPI_OK(env, napi_create_object(env, &e));
+		sn_set(env, e, "name", sn_make_string(env, bpf_map__name(m)));
+		sn_set(env, e, "type", sn_make_u32(env, bpf_map__type(m)));
+		sn_set(env, e, "flags", sn_make_u32(env, bpf_map__map_flags(m)));
+		sn_set(env, e, "keySize", sn_make_u32(env, bpf_map__key_size(m)));
+		sn_set(env, e, "valueSize", sn_make_u32(env, bpf_map__value_size(m)));
+		sn_set(env, e, "maxEntries", sn_make_u32(env, bpf_map__max_entries(m)));
+		napi_value by_name;
+		NAPI_OK(env, napi_get_boolean(env, bpf_map__pin_path(m) != NULL, &by_name));
+		sn_set(env, e, "pinByName", by_name);
+		sn_set(env, e, "key", sn_make_string(env, key.p));
+		sn_set(env, e, "value", sn_make_string(env, value.p));
+		free(key.p);
+		free(value.p);
+		NAPI_OK(env, napi_set_element(env, arr, i++, e));
+	}
+	return arr;
+}
+
+/* Makes an opened (not yet loaded) object use an existing map instead of creating its own. */
+static napi_value obj_reuse_map(napi_env env, napi_callback_info info)
+{
+	const char *fn = "objReuseMap";
+	sn_log_reset();
+	napi_value argv[MAX_ARGS];
+	uint32_t h;
+	struct sn_object *o;
+	char *name = NULL;
+	int fd;
+	if (!sn_get_args(env, info, fn, 3, argv, NULL) ||
+	    !sn_arg_handle(env, fn, SN_OBJ, argv[0], &h, (void **)&o) ||
+	    !sn_arg_string(env, fn, "map name", argv[1], &name) || !sn_arg_fd(env, fn, argv[2], &fd)) {
+		free(name);
+		return NULL;
+	}
+	if (o->loaded) {
+		sn_throw_errno(env, fn, EALREADY, NULL, "object %u is already loaded", h);
+		free(name);
+		return NULL;
+	}
+	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, name);
+	if (!m) {
+		sn_throw_errno(env, fn, ENOENT, NULL, "object %s has no map '%s'", bpf_object__name(o->obj), name);
+		free(name);
+		return NULL;
+	}
+	int rc = bpf_map__reuse_fd(m, fd);
+	if (rc)
+		sn_throw_errno(env, fn, rc, NULL, "reusing fd %d for map '%s'", fd, name);
+	free(name);
+	return NULL;
+}
+
 napi_value sn_init_objects(napi_env env, napi_value exports)
 {
 	if (!sn_export(env, exports, "objOpen", obj_open) ||
@@ -321,7 +515,9 @@ napi_value sn_init_objects(napi_env env, napi_value exports)
 	    !sn_export(env, exports, "objPrograms", obj_programs) ||
 	    !sn_export(env, exports, "objMaps", obj_maps) ||
 	    !sn_export(env, exports, "objClose", obj_close) ||
-	    !sn_export(env, exports, "progFd", prog_fd) || !sn_export(env, exports, "mapFd", map_fd))
+	    !sn_export(env, exports, "progFd", prog_fd) || !sn_export(env, exports, "mapFd", map_fd) ||
+	    !sn_export(env, exports, "objMapLayouts", obj_map_layouts) ||
+	    !sn_export(env, exports, "objReuseMap", obj_reuse_map))
 		return NULL;
 	return exports;
 }

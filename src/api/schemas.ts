@@ -79,6 +79,8 @@ const attachmentSchema = {
     attached: { type: 'boolean' },
     rank: { type: 'integer', minimum: 1 },
     error: { type: 'string' },
+    adopted: { type: 'boolean', description: 'taken over from a previous agent, its program replaced in place' },
+    prog_id: { type: 'integer', minimum: 1, description: 'kernel id of the program the hook runs' },
   },
 } as const;
 
@@ -132,6 +134,21 @@ export const programSchema = {
         },
         request_sockets_created: count,
         request_sockets_refused: count,
+      },
+    },
+    adoption: {
+      type: 'object',
+      description: 'what this program took over from the agent that ran before on the same pin root',
+      required: ['adopted', 'object_changed', 'links_adopted', 'maps_kept', 'maps_fresh'],
+      properties: {
+        adopted: { type: 'boolean' },
+        object_changed: { type: 'boolean' },
+        links_adopted: count,
+        maps_kept: { type: 'array', items: { type: 'string' } },
+        maps_fresh: {
+          type: 'array',
+          items: { type: 'object', required: ['name', 'reason'], properties: { name: { type: 'string' }, reason: { type: 'string' } } },
+        },
       },
     },
   },

@@ -8,7 +8,7 @@ import { BpfError } from '../kernel/errors.js';
 import { bl_limits, bl_scope } from '../kernel/contract.gen.js';
 import { layouts } from '../kernel/layouts.gen.js';
 import { BpfMap, bytesCodec, u32Codec } from '../kernel/map.js';
-import { BpfObject } from '../kernel/object.js';
+import { BpfObject, type OpenOptions } from '../kernel/object.js';
 import type { Cidr, IpFamily } from '../net/ip.js';
 import type { BlockScope } from './types.js';
 
@@ -85,9 +85,10 @@ export class BlocklistKernel implements BlocklistTarget {
 
   /** Creates the maps and pins them by name in `pinDir` (<pin_root>/maps), or reuses the ones
    * pinned there: objects loaded later with the same pin directory share them. */
-  static create(objectDir: string, pinDir: string): BlocklistKernel {
+  static create(objectDir: string, pinDir: string, loader: (file: string, opts: OpenOptions) => BpfObject = (f, o) => BpfObject.load(f, o)): BlocklistKernel {
     ensureBpffsSync(pinDir);
-    const obj = BpfObject.load(path.join(objectDir, BLOCKLIST_OBJECT_FILE), { pinRoot: pinDir });
+    // the agent's loader keeps the lists a previous agent pinned when their layout is the same
+    const obj = loader(path.join(objectDir, BLOCKLIST_OBJECT_FILE), { pinRoot: pinDir });
     try {
       return new BlocklistKernel((n, k, v) => obj.map(n, k, v), obj);
     } catch (e) {

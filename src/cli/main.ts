@@ -23,9 +23,20 @@ program
   .option('--pin-root <dir>', 'override agent.pin_root (bpffs directory for this instance)')
   .option('--http-port <port>', 'override agent.http_port (turns TCP on: needs auth.enabled or agent.allow_unauthenticated_api)', (v) => Number.parseInt(v, 10))
   .option('--api-socket <path>', 'override agent.api_socket (the API socket of this instance)')
-  .action(async (opts: { config: string; pinRoot?: string; httpPort?: number; apiSocket?: string }) => {
+  .option('--object-dir <dir>', 'directory of the BPF objects to load (default: build/bpf of this installation)')
+  .action(async (opts: { config: string; pinRoot?: string; httpPort?: number; apiSocket?: string; objectDir?: string }) => {
     const { runAgentCommand } = await import('./run.js');
     process.exitCode = await runAgentCommand(opts);
+  });
+
+program
+  .command('detach')
+  .description('detach every program an agent left under a pin root (agent.on_exit: keep leaves them enforcing) and remove its pins')
+  .option('--pin-root <dir>', 'the pin root (agent.pin_root)', '/sys/fs/bpf/ebpfsentinel')
+  .option('--json', 'print what was removed as JSON')
+  .action(async (opts: { pinRoot: string; json?: boolean }) => {
+    const { detachCommand } = await import('./detach.js');
+    process.exitCode = await detachCommand(opts);
   });
 
 program

@@ -13,6 +13,8 @@ export interface RunOptions {
   pinRoot?: string;
   httpPort?: number;
   apiSocket?: string;
+  /** directory of the built BPF objects (default <repo>/build/bpf) */
+  objectDir?: string;
 }
 
 export async function runAgentCommand(opts: RunOptions): Promise<number> {
@@ -39,7 +41,7 @@ export async function runAgentCommand(opts: RunOptions): Promise<number> {
 
   let agent: Agent;
   try {
-    agent = await Agent.start({ config, logger: log, loadConfig: load });
+    agent = await Agent.start({ config, logger: log, loadConfig: load, ...(opts.objectDir !== undefined ? { objectDir: path.resolve(opts.objectDir) } : {}) });
   } catch (err) {
     const e = err as Error & { verifierLog?: string };
     log.error({ err: e, ...(e.verifierLog ? { verifier_log: e.verifierLog } : {}) }, `start failed: ${e.message}`);

@@ -62,7 +62,8 @@ export interface ControlPlaneDeps {
 
 /** `agent` settings read once at start (by the attachments, the API server, the logger, the
  * counter poller): a reload keeps their running value and says so. Every other agent key is
- * judged again on reload (allow_unauthenticated_api: with the new auth section). */
+ * judged again on reload (allow_unauthenticated_api: with the new auth section; on_exit: read when
+ * the agent stops). */
 export const RESTART_KEYS = ['interfaces', 'xdp_mode', 'api_socket', 'api_socket_group', 'http_port', 'bind_address', 'tls', 'api_rate_limit', 'api_sse', 'swagger_ui', 'pin_root', 'log_level', 'log_format', 'ring_buffer_size', 'metrics_interval_ms'] as const;
 /** Sections opened once at start (the store): likewise kept and reported. */
 const RESTART_SECTIONS = ['storage'] as const;

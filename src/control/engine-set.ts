@@ -4,7 +4,7 @@
 // commit leaves everything as it was.
 import type { Logger } from 'pino';
 import type { Config } from '../catalog.js';
-import type { Engine as AnyEngine, EngineContext as AnyEngineContext, EngineModule, PreparedChange } from '../engines/engine.js';
+import type { Engine as AnyEngine, EngineContext as AnyEngineContext, EngineModule, PreparedChange, StopMode } from '../engines/engine.js';
 import type { EngineChange } from './types.js';
 
 /** An engine as the catalog lists it (src/catalog.ts), over the whole config. */
@@ -168,12 +168,13 @@ export class EngineSet {
     };
   }
 
-  /** Stops every engine in reverse start order; returns the problems met. */
-  async stopAll(): Promise<string[]> {
+  /** Stops every engine in reverse start order (detaching, or leaving the programs enforcing);
+   * returns the problems met. */
+  async stopAll(how: StopMode = 'detach'): Promise<string[]> {
     const errors: string[] = [];
     const all = this.engines().reverse();
     this.running.clear();
-    for (const e of all) errors.push(...(await e.stop()).map((m) => `${e.program}: ${m}`));
+    for (const e of all) errors.push(...(await e.stop(how)).map((m) => `${e.program}: ${m}`));
     return errors;
   }
 }

@@ -37,6 +37,8 @@ export async function writeDemoConfig(opts: DemoConfigOptions): Promise<DemoConf
   if (doc.errors.length) throw new Error(`${template}: ${doc.errors[0]!.message}`);
   doc.setIn(['agent', 'interfaces'], doc.createNode([opts.iface], { flow: true }));
   doc.setIn(['agent', 'pin_root'], opts.pinRoot);
+  // the lab goes when the demo ends: nothing of it may stay pinned on the host's bpffs
+  doc.setIn(['agent', 'on_exit'], 'detach');
   doc.setIn(['agent', 'api_socket'], opts.apiSocket);
   // TCP on the lab namespace's own loopback, which only root (ip netns exec) and the demo's host
   // forwarder reach: the demo opts out of API keys so its readers can curl it as is

@@ -93,7 +93,7 @@ export async function runSynFloodStep(o: SynFloodOptions): Promise<SynFloodResul
     const configPath = path.join(dir, 'agent.yaml');
     writeFileSync(
       configPath,
-      `agent:\n  interfaces: [${lab.ifname('ser')}]\n  pin_root: /sys/fs/bpf/ebpfsentinel-demo-${lab.prefix}\n  api_socket: ${path.join(dir, 'api.sock')}\n` +
+      `agent:\n  interfaces: [${lab.ifname('ser')}]\n  pin_root: /sys/fs/bpf/ebpfsentinel-demo-${lab.prefix}\n  on_exit: detach\n  api_socket: ${path.join(dir, 'api.sock')}\n` +
         // TCP inside the lab namespace, reached through the host forwarder
         `  http_port: ${AGENT_PORT}\n  allow_unauthenticated_api: true\n` +
         `firewall:\n  enabled: false\nddos:\n  enabled: true\n  syn_protection: { enabled: true, threshold_mode: false }\n` +

@@ -2,7 +2,7 @@
 // kernel through libbpf's probes, and says plainly what it found. Every path and the kernel
 // release are parameters, so a test can point a check at a missing file and see it fail.
 import { execFile } from 'node:child_process';
-import { constants as fsc } from 'node:fs';
+import { constants as fsc, existsSync } from 'node:fs';
 import { access, readFile, readlink, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { bpfMountFor, parseMountinfo } from '../kernel/bpffs.js';
 export { bpfMountFor, parseMountinfo, type Mount } from '../kernel/bpffs.js';
 import { BpfHelper, BpfMapType, BpfProgType, type BpfHelperName, type BpfMapTypeName, type BpfProgTypeName } from '../kernel/bpf-enums.js';
 import { chooseCookiePath, REQSK_KFUNC } from '../engines/ratelimit/syncookie-path.js';
+import { describePinRoot } from '../engines/runtime/adoption.js';
 
 export interface DoctorCheck {
   name: string;
@@ -318,7 +319,33 @@ export async function runChecks(native: DoctorNative | null, opts: DoctorOptions
     );
   }
 
+  // --- what a previous agent left under the pin root (information, never a failure) ---------
+  if (opts.pinRoot && native && existsSync(opts.pinRoot)) {
+    add('pinned programs', true, describeLeftPrograms(opts.pinRoot), false);
+  }
+
   return checks;
+}
+
+/** One line on what is pinned under a pin root: the agent that left it, and each program's
+ * attachments with the program id each hook runs now. */
+export function describeLeftPrograms(pinRoot: string): string {
+  const d = describePinRoot(pinRoot);
+  if (!d.manifest && !d.links.length) return `nothing pinned under ${pinRoot}${d.error ? ` (${d.error})` : ''}`;
+  const who = d.manifest
+    ? d.agentRunning
+      ? `the running agent (pid ${d.manifest.agent.pid})`
+      : `agent pid ${d.manifest.agent.pid} (${d.manifest.agent.state === 'kept' ? 'exited leaving its programs enforcing' : 'no longer running'}; the next agent on this pin root takes them over)`
+    : 'an agent without a manifest';
+  const progs = Object.entries(d.manifest?.programs ?? {}).map(([name, r]) => {
+    const links = Object.keys(r.links).map((l) => {
+      const k = d.links.find((x) => x.name === l);
+      return k ? `${l.split('@').slice(1).join('@')} prog ${k.progId}` : `${l.split('@').slice(1).join('@')} (${r.links[l]!.kind})`;
+    });
+    return `${name}: ${links.length ? links.join(', ') : 'no attachment'}`;
+  });
+  const loose = d.links.filter((l) => !Object.values(d.manifest?.programs ?? {}).some((r) => r.links[l.name])).map((l) => `${l.name} prog ${l.progId}`);
+  return `${d.links.length} pinned link(s) under ${pinRoot}, left by ${who}${progs.length ? `: ${progs.join('; ')}` : ''}${loose.length ? `; not in the manifest: ${loose.join(', ')}` : ''}${d.error ? ` (${d.error})` : ''}`;
 }
 
 /** The driver name as `ethtool -i` reports it (works for virtual devices such as veth),

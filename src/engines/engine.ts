@@ -10,6 +10,7 @@ import type { AgentConfig } from '../config/sections/agent.js';
 import type { EngineRoutes } from '../http/route-kit.js';
 import type { BootClock } from '../kernel/boot-clock.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
+import type { PinRootState } from './runtime/adoption.js';
 
 export interface InterfaceRef {
   ifname: string;
@@ -29,6 +30,10 @@ export interface EngineContext<V extends AgentView = AgentView> {
   metrics: AgentMetrics;
   /** the agent's pin root; an engine pins under <pinRoot>/maps and <pinRoot>/links */
   pinRoot: string;
+  /** what a previous agent left under the pin root: an engine loads its objects with
+   * adoption.loader(program) (pinned maps of the same layout kept) and hands it to its
+   * Attachments (links taken over, programs replaced in place). Absent: everything fresh. */
+  adoption?: PinRootState;
   /** directory of the built BPF objects */
   objectDir: string;
   /** max_entries of every map shared between objects, from the config (runtime/shared-maps.ts):
@@ -47,6 +52,9 @@ export interface EngineContext<V extends AgentView = AgentView> {
   /** the block list (src/blocklist), acting as this engine: what it adds is held in its name */
   blocklist: BlocklistPort;
 }
+
+/** How an engine stops: detach everything, or leave its programs enforcing. */
+export type StopMode = 'detach' | 'keep';
 
 export interface KernelLosses {
   ring_full: number;
@@ -81,8 +89,11 @@ export interface Engine<V extends AgentView = AgentView> {
   refresh(): void;
   status(): ProgramStatus;
   losses(): KernelLosses;
-  /** detaches, unpins and closes; must not throw, reports problems in the returned list */
-  stop(): Promise<string[]>;
+  /** 'detach' (default): detaches, unpins and closes. 'keep' (the agent exits with
+   * agent.on_exit: keep): closes but leaves links, filters, tail-call slots and pins in place
+   * so the programs go on enforcing, for the next agent to take over. Must not throw; reports
+   * problems in the returned list. */
+  stop(how?: StopMode): Promise<string[]>;
 }
 
 /** An engine as the catalog (src/catalog.ts) lists it: one line there per engine. */

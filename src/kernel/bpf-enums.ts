@@ -27,6 +27,13 @@ export const BpfMapType = {
 } as const;
 export type BpfMapTypeName = keyof typeof BpfMapType;
 
+/** A map type number as libbpf spells it without prefix, in lower case ("lru_hash"), or
+ * "type_<n>". */
+export function mapTypeName(type: number): string {
+  for (const [name, id] of Object.entries(BpfMapType)) if (id === type) return name.toLowerCase();
+  return `type_${type}`;
+}
+
 /** enum bpf_func_id (helper ids), named without the BPF_FUNC_ prefix as in the C helpers. */
 export const BpfHelper = {
   map_lookup_elem: 1,

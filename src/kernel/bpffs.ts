@@ -44,7 +44,7 @@ export function bpfMountFor(mounts: Mount[], p: string): string | undefined {
 }
 
 /** The bpffs mount that holds `p` in this process's mount namespace, if any. */
-function bpffsFor(p: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
+export function bpffsFor(p: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
   return bpfMountFor(parseMountinfo(mountinfo), p);
 }
 

@@ -39,6 +39,10 @@ export interface TcPlacement {
   linkId: number;
   /** clsact filter priority; 0 for TCX */
   priority: number;
+  /** clsact filter handle; 0 for TCX */
+  handle: number;
+  /** clsact: whether we made the qdisc (it goes with our last filter) */
+  createdQdisc?: boolean;
   /** TCX: where it was inserted when attached (the hook may have changed since) */
   anchor: TcAnchor | undefined;
   /** TCX: how many times the hook changed under us before the insertion held */
@@ -58,7 +62,11 @@ export class Link {
     readonly target: string,
     /** TC only: its place at the hook */
     readonly tc?: TcPlacement,
-  ) {}
+    /** already pinned there (a link adopted from its pin) */
+    pinnedAt?: string,
+  ) {
+    this.pinPath = pinnedAt;
+  }
 
   get attached(): boolean {
     return this.live;
@@ -79,6 +87,15 @@ export class Link {
   update(progFd: number): void {
     this.assertLive('update');
     nativeCall(() => loadNative().linkUpdate(this.handle, progFd), `updating ${this.describe()}`);
+  }
+
+  /** Lets go of the link without detaching it: a pinned link goes on running from its pin, a
+   * clsact filter stays on its qdisc (agent.on_exit: keep). Safe to call twice. */
+  release(): void {
+    if (!this.live) return;
+    this.live = false;
+    if (this.tc?.linkId) ownedTcLinks.remove(this.tc.linkId);
+    nativeCall(() => loadNative().linkRelease(this.handle), `releasing ${this.describe()}`);
   }
 
   /** Detaches, removes the pin if this Link made one, frees. Safe to call twice. */
@@ -159,7 +176,7 @@ export function attachTc(progFd: number, iface: number | string, direction: TcDi
   const what = `attaching TC ${direction} to ${iface}`;
   if (rank === undefined) {
     const r = nativeCall(() => loadNative().tcAttach(progFd, ifindex, direction, { via }), what);
-    return new Link(r.link, r.kind, undefined, target, { ifindex, direction, rank, linkId: r.id, priority: r.priority, anchor: undefined, staleRetries: 0 });
+    return new Link(r.link, r.kind, undefined, target, { ifindex, direction, rank, linkId: r.id, priority: r.priority, handle: r.handle, createdQdisc: r.createdQdisc, anchor: undefined, staleRetries: 0 });
   }
   checkTcRank(rank);
   const priority = clsactPriority(rank);
@@ -179,7 +196,7 @@ export function attachTc(progFd: number, iface: number | string, direction: TcDi
       );
       const tcAnchor = r.kind === 'tcx' ? anchor : undefined;
       if (r.id) ownedTcLinks.add(r.id, { rank, label: opts.label ?? target });
-      return new Link(r.link, r.kind, undefined, target, { ifindex, direction, rank, linkId: r.id, priority: r.priority, anchor: tcAnchor, staleRetries: stale });
+      return new Link(r.link, r.kind, undefined, target, { ifindex, direction, rank, linkId: r.id, priority: r.priority, handle: r.handle, createdQdisc: r.createdQdisc, anchor: tcAnchor, staleRetries: stale });
     } catch (e) {
       if (e instanceof BpfError && e.code === 'ESTALE' && stale < TC_STALE_RETRIES) continue;
       throw e;
@@ -200,4 +217,41 @@ export function attachUprobe(
     `attaching ${progName} to ${binaryPath}:${symbol}`,
   );
   return new Link(h, retprobe ? 'uretprobe' : 'uprobe', undefined, `${binaryPath}:${symbol}`);
+}
+
+/** What a previous agent left at a hook, as this agent takes it over. */
+export interface AdoptedLink {
+  link: Link;
+  /** the program it ran when taken over */
+  progId: number;
+}
+
+/** BPF_LINK_TYPE_XDP: its ifindex is 0 once the device went away (a defunct link). */
+const BPF_LINK_TYPE_XDP = 6;
+
+/** Opens a link pinned at `pinPath` by a previous agent. `kind`, `mode` and `tc` are what that
+ * agent recorded (the kernel does not say the XDP mode of a link). A TCX link with a rank
+ * becomes one of our ranked links again, so programs attached later anchor to it. Null when the
+ * link no longer holds its hook (the device went away). */
+export function openPinnedLink(pinPath: string, kind: LinkKind, target: string, opts: { mode?: 'native' | 'generic'; tc?: Omit<TcPlacement, 'linkId'>; label?: string } = {}): AdoptedLink | null {
+  const r = nativeCall(() => loadNative().linkOpen(pinPath), `opening the pinned link ${pinPath}`);
+  const tc = opts.tc ? { ...opts.tc, linkId: r.id } : undefined;
+  const link = new Link(r.link, kind, opts.mode, target, tc, pinPath);
+  if (r.type === BPF_LINK_TYPE_XDP && r.ifindex === 0) {
+    link.destroy();
+    return null;
+  }
+  if (tc?.rank !== undefined && kind === 'tcx') ownedTcLinks.add(r.id, { rank: tc.rank, label: opts.label ?? target });
+  return { link, progId: r.progId };
+}
+
+/** Takes over a clsact filter a previous agent left (found by its handle and priority). */
+export function adoptClsactFilter(ifindex: number, direction: TcDirection, handle: number, priority: number, createdQdisc: boolean, target: string, rank: number | undefined): AdoptedLink {
+  const r = nativeCall(() => loadNative().tcClsactAdopt(ifindex, direction, handle, priority, createdQdisc), `taking over the clsact ${direction} filter on ${target}`);
+  return { link: new Link(r.link, 'clsact', undefined, target, { ifindex, direction, rank, linkId: 0, priority, handle, createdQdisc, anchor: undefined, staleRetries: 0 }), progId: r.progId };
+}
+
+/** The kernel id of the program behind `progFd`. */
+export function programId(progFd: number): number {
+  return nativeCall(() => loadNative().progId(progFd), 'reading a program id');
 }

@@ -68,6 +68,38 @@ export interface NativeTcAttachResult {
   id: number;
   /** clsact filter priority, 0 for TCX */
   priority: number;
+  /** clsact filter handle, 0 for TCX */
+  handle: number;
+  /** clsact: the qdisc was made by this process (removed with its last filter) */
+  createdQdisc: boolean;
+}
+
+/** A pinned link opened by path. */
+export interface NativeOpenedLink {
+  link: number;
+  /** kernel link id */
+  id: number;
+  /** id of the program the link runs */
+  progId: number;
+  /** enum bpf_link_type */
+  type: number;
+  /** XDP links: the device; 0 once the device went away (the link is defunct) */
+  ifindex: number;
+}
+
+/** One map of an opened object as its BTF describes it: what its entries mean. */
+export interface NativeMapLayout {
+  name: string;
+  type: number;
+  flags: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  /** pinned by libbpf under the object's pin root (LIBBPF_PIN_BY_NAME) */
+  pinByName: boolean;
+  /** canonical descriptions of the key and value types (every member's name, offset and type) */
+  key: string;
+  value: string;
 }
 
 export interface NativeTcxHook {
@@ -146,6 +178,10 @@ export interface NativeBridge {
   progFd(obj: number, progName: string): number;
   /** fd of a map by name, after load */
   mapFd(obj: number, mapName: string): number;
+  /** the key and value layouts of every map of an opened object, from its BTF */
+  objMapLayouts(obj: number): NativeMapLayout[];
+  /** before load: the object uses this existing map (fd) instead of creating its own */
+  objReuseMap(obj: number, mapName: string, fd: number): void;
 
   // --- attach (each returns a link handle) ------------------------------------------------
   /** XDP via bpf_link. mode 'auto' tries native then generic. Returns the mode actually used. */
@@ -168,8 +204,17 @@ export interface NativeBridge {
   linkPin(link: number, path: string): void;
   /** detach and free the link (also removes its pin when it was pinned by linkPin) */
   linkDestroy(link: number): void;
-  /** bpf_link_update: atomically replace the program behind an XDP or TCX link */
+  /** bpf_link_update: atomically replace the program behind an XDP or TCX link (clsact: the
+   * filter is replaced in one netlink request) */
   linkUpdate(link: number, newProgFd: number): void;
+  /** opens a pinned link; the handle owns the pin (linkDestroy detaches and unpins) */
+  linkOpen(path: string): NativeOpenedLink;
+  /** drops the handle without detaching: a pinned link stays attached, a clsact filter stays */
+  linkRelease(link: number): void;
+  /** takes over a clsact filter left by a previous agent (found by handle and priority) */
+  tcClsactAdopt(ifindex: number, direction: 'ingress' | 'egress', handle: number, priority: number, createdQdisc: boolean): { link: number; progId: number };
+  /** the kernel id of the program behind a program fd */
+  progId(progFd: number): number;
 
   // --- maps (keys and values are raw bytes, per-CPU values are ncpus * round_up(vsize, 8)) --
   mapLookup(fd: number, key: Buffer): Buffer | null;
@@ -194,6 +239,8 @@ export interface NativeBridge {
   mmapClose(mmap: number): void;
   /** info about a map fd */
   mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number; name: string; id: number };
+  /** bpf_map_create of a map owned by no object (the pin root's manifest) */
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, name: string): number;
   /** close an fd returned by objGet */
   closeFd(fd: number): void;
   /** libbpf_num_possible_cpus() */

@@ -1,6 +1,6 @@
 // A BPF object file as the agent sees it: open (pin root, map sizing, shared maps), load
 // (verifier log on failure), then its programs and maps by name.
-import { loadNative, type NativeMapInfo, type NativeOpenOptions, type NativeProgramInfo, type NativeTestRunOptions, type NativeTestRunResult, type XdpMode } from './native.js';
+import { loadNative, type NativeMapInfo, type NativeMapLayout, type NativeOpenOptions, type NativeProgramInfo, type NativeTestRunOptions, type NativeTestRunResult, type XdpMode } from './native.js';
 import { nativeCall } from './errors.js';
 import { attachTc, attachUprobe, attachXdp, type Link, type TcAttachOptions, type TcDirection } from './link.js';
 import { BpfMap, type Codec } from './map.js';
@@ -71,6 +71,18 @@ export class BpfObject {
     nativeCall(() => loadNative().objLoad(this.handle), `loading ${this.path}`);
     this.loadedFlag = true;
     return this;
+  }
+
+  /** Every map's key and value layout from the object's BTF (open or loaded). */
+  mapLayouts(): NativeMapLayout[] {
+    this.assertOpen();
+    return nativeCall(() => loadNative().objMapLayouts(this.handle), `reading the map layouts of ${this.path}`);
+  }
+
+  /** Before load: use the existing map behind `fd` (e.g. a pinned one) for map `name`. */
+  reuseMap(name: string, fd: number): void {
+    this.assertOpen();
+    nativeCall(() => loadNative().objReuseMap(this.handle, name, fd), `reusing a map for '${name}' of ${this.path}`);
   }
 
   programInfo(): NativeProgramInfo[] {

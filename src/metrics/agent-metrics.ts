@@ -91,6 +91,8 @@ export class AgentMetrics implements AlertSinkObserver {
   /** key: JSON [program, interface, hook] */
   private readonly attached = new Map<string, boolean>();
   private readonly probes = new Map<string, boolean>();
+  /** per program: pinned maps kept / started fresh and attachments taken over at its start */
+  private readonly adoption = new Map<string, { kept: number; fresh: number; links: number }>();
   /** per-program totals of interfaces that were forgotten, so per-program sums never shrink;
    * key: JSON [series name, program] */
   private readonly retired = new Map<string, number>();
@@ -169,6 +171,30 @@ export class AgentMetrics implements AlertSinkObserver {
           const [program, binary, symbol, pid, hook] = JSON.parse(k) as [string, string, string, string, string];
           this.set({ program, binary, symbol, pid, hook }, v ? 1 : 0);
         }
+      },
+    });
+    const adoption = this.adoption;
+    new Gauge({
+      name: `${METRIC_PREFIX}adopted_maps`,
+      help: 'Pinned maps a previous agent left, at this program\'s start: kept with their contents (same layout), or started fresh (layout or size changed).',
+      labelNames: ['program', 'outcome'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [program, a] of adoption) {
+          this.set({ program, outcome: 'kept' }, a.kept);
+          this.set({ program, outcome: 'fresh' }, a.fresh);
+        }
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}adopted_attachments`,
+      help: 'Attachments a previous agent left that this program took over at its start (program replaced in place).',
+      labelNames: ['program'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [program, a] of adoption) this.set({ program }, a.links);
       },
     });
     const info = new Gauge({
@@ -278,6 +304,12 @@ export class AgentMetrics implements AlertSinkObserver {
    * one pid). */
   setProbeAttached(program: string, probe: { binary: string; symbol: string; pid?: number }, hook: 'uprobe' | 'uretprobe', attached: boolean): void {
     this.probes.set(JSON.stringify([program, probe.binary, probe.symbol, probe.pid === undefined ? '' : String(probe.pid), hook]), attached);
+  }
+
+  /** What `program` took over from a previous agent at its (last) start; null: nothing. */
+  setAdoption(program: string, a: { kept: number; fresh: number; links: number } | null): void {
+    if (a) this.adoption.set(program, a);
+    else this.adoption.delete(program);
   }
 
   eventsReceived(program: string, n: number): void {

@@ -28,6 +28,25 @@ export interface AttachmentStatus {
   rank?: number;
   /** why it is not attached (driver refused native XDP, interface vanished, ...) */
   error?: string;
+  /** taken over from a previous agent (its link or filter kept the hook; the program in it was
+   * replaced in place) */
+  adopted?: boolean;
+  /** kernel id of the program the hook runs */
+  prog_id?: number;
+}
+
+/** What a program took over from the agent that ran before this one on the same pin root. */
+export interface AdoptionStatus {
+  /** links or maps of a previous agent were taken over */
+  adopted: boolean;
+  /** the object file differs from the one the previous agent loaded (an upgrade) */
+  object_changed: boolean;
+  /** attachments taken over (their program replaced in place) */
+  links_adopted: number;
+  /** pinned maps kept with their contents (same layout) */
+  maps_kept: string[];
+  /** pinned maps started empty, and why (their layout or shape changed) */
+  maps_fresh: { name: string; reason: string }[];
 }
 
 export interface MapStatus {
@@ -75,6 +94,8 @@ export interface ProgramStatus {
   stats?: Record<string, number>;
   /** xdp-ratelimit only */
   syn_cookies?: SynCookieStatus;
+  /** present when a previous agent had left something of this program under the pin root */
+  adoption?: AdoptionStatus;
 }
 
 export interface AgentStatus {

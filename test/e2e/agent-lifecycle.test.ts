@@ -25,6 +25,7 @@ const POLICY_A = `
 agent:
   interfaces: [@IFACE@]
   pin_root: @PIN@
+  on_exit: detach
   http_port: @PORT@
   allow_unauthenticated_api: true
   xdp_mode: native
@@ -46,6 +47,7 @@ const POLICY_B = `
 agent:
   interfaces: [@IFACE@]
   pin_root: @PIN@
+  on_exit: detach
   http_port: @PORT@
   allow_unauthenticated_api: true
   xdp_mode: generic

@@ -104,7 +104,7 @@ export interface RunningAgent {
  * Writes `yaml` (with @IFACE@, @PIN@, @EVE@ and @PORT@ substituted) to a temp dir and starts
  * the real agent on it inside the lab's gateway namespace; resolves once /readyz answers.
  */
-export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: string; name?: string }): Promise<RunningAgent> {
+export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: string; name?: string; extraArgs?: readonly string[] }): Promise<RunningAgent> {
   const dir = mkdtempSync(path.join(tmpdir(), `esn-e2e-${opts.name ?? 'agent'}-`));
   const configPath = path.join(dir, 'agent.yaml');
   const evePath = path.join(dir, 'eve.json');
@@ -113,7 +113,7 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
   // may hold); given on the command line, so it holds across the reloads of a file the test
   // rewrites.
   const socketPath = path.join(dir, 'api.sock');
-  const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log'), extraArgs: ['--api-socket', socketPath] });
+  const agent = AgentProcess.start({ ns: g.gw.ns, configPath, logFile: path.join(dir, 'agent.log'), extraArgs: ['--api-socket', socketPath, ...(opts.extraArgs ?? [])] });
   let forwarder: ApiForwarder | null = null;
   try {
     forwarder = await startApiForwarder({ ns: g.gw.ns, targetPort: AGENT_PORT });

@@ -30,6 +30,7 @@ const POLICY = `
 agent:
   interfaces: [@IFACE@]
   pin_root: @PIN@
+  on_exit: detach
   http_port: @PORT@
   allow_unauthenticated_api: true
   metrics_interval_ms: 200

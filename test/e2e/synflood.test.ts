@@ -73,6 +73,7 @@ const policy = (iface: string, pin: string, dbPath: string, cookies: 'auto' | 'k
 agent:
   interfaces: [${iface}]
   pin_root: ${pin}
+  on_exit: detach
   api_socket: ${path.join(path.dirname(dbPath), `api-${cookies}.sock`)}
   http_port: ${AGENT_PORT}
   allow_unauthenticated_api: true

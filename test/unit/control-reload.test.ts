@@ -194,7 +194,7 @@ describe('control plane: reload', () => {
 
   it('every agent key is either read once at start (reported on reload) or judged again on reload', () => {
     const agent = (configJsonSchema(configFormat.schema) as { properties: { agent: { properties: Record<string, unknown> } } }).properties.agent;
-    assert.deepEqual(Object.keys(agent.properties).sort(), [...RESTART_KEYS, 'allow_unauthenticated_api'].sort());
+    assert.deepEqual(Object.keys(agent.properties).sort(), [...RESTART_KEYS, 'allow_unauthenticated_api', 'on_exit'].sort());
   });
 
   it('an engine\'s refresh: the running config applied again through the same queue, counted and audited; a refusal keeps the running policy', async () => {

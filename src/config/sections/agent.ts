@@ -137,6 +137,9 @@ export const agentSchema = strictObject(
     api_sse: sseSchema.prefault({}),
     swagger_ui: bool().default(true),
     pin_root: absolutePath('the bpffs pin root').default('/sys/fs/bpf/ebpfsentinel'),
+    /** what SIGTERM/SIGINT do to the programs: keep them enforcing (pinned, for the next agent
+     * to take over) or detach everything and remove the pins */
+    on_exit: keyword({ keep: 'keep', detach: 'detach' }).default('keep'),
     log_level: keyword({ error: 'error', warn: 'warn', info: 'info', debug: 'debug', trace: 'trace' }).default('info'),
     log_format: keyword({ json: 'json', text: 'text' }).default('json'),
     ring_buffer_size: ringBufferSize.default(1 << 20),

@@ -5,7 +5,7 @@ import type { FlowLister } from './routes.js';
 import type { ProgramStatus } from '../../status/types.js';
 import type { AgentView } from '../engine.js';
 import { ProgramRuntime } from '../runtime/program.js';
-import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
+import type { Engine, EngineContext, KernelLosses, PreparedChange, StopMode } from '../engine.js';
 import { countByState, evictedCount, expiredIndexes, listFlows, type FlowFilter, type FlowPage } from './flows.js';
 import {
   CONNTRACK_OBJECT_FILE,
@@ -216,9 +216,9 @@ export class ConntrackEngine implements Engine<ConntrackView>, FlowLister {
     return this.rt.losses();
   }
 
-  async stop(): Promise<string[]> {
+  async stop(how: StopMode = 'detach'): Promise<string[]> {
     if (this.gcTimer) clearInterval(this.gcTimer);
     this.gcTimer = null;
-    return this.rt.stop();
+    return this.rt.stop(how);
   }
 }

@@ -9,7 +9,7 @@ import { type ClassifierStats } from './classifier.js';
 import type { AgentView } from '../engine.js';
 import type { FirewallConfig } from './schema.js';
 import type { FirewallResolved } from './section.js';
-import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
+import type { Engine, EngineContext, KernelLosses, PreparedChange, StopMode } from '../engine.js';
 import { compileFirewall } from './compile.js';
 import {
   decodeFirewallEvent,
@@ -154,7 +154,7 @@ export class FirewallEngine implements Engine<FirewallView> {
     return this.rt.losses();
   }
 
-  stop(): Promise<string[]> {
-    return this.rt.stop();
+  stop(how: StopMode = 'detach'): Promise<string[]> {
+    return this.rt.stop(how);
   }
 }

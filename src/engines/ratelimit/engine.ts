@@ -18,7 +18,7 @@ import type { AgentView } from '../engine.js';
 import type { DdosConfig, RatelimitConfig } from './schema.js';
 import { BpfMap, u32Codec } from '../../kernel/map.js';
 import { ProgramRuntime } from '../runtime/program.js';
-import type { Engine, EngineContext, KernelLosses, PreparedChange } from '../engine.js';
+import type { Engine, EngineContext, KernelLosses, PreparedChange, StopMode } from '../engine.js';
 import { compileRatelimit, type CompiledRatelimit } from './compile.js';
 import { decodeRatelimitEvent, emptyRatelimitEvent, ratelimitAlert, type RatelimitAlertContext } from './events.js';
 import { RATELIMIT_ENTRY, RATELIMIT_OBJECT_FILE, RATELIMIT_PROGRAM, RatelimitKernel } from './kernel.js';
@@ -63,7 +63,7 @@ export class RatelimitEngine implements Engine<RatelimitView> {
   /** the cookie path in force (null while cookies are off) and why it was chosen */
   private cookiePath: PathChoice | null = null;
   private hasReqsk: boolean | undefined;
-  private readonly cookieKey = randomBytes(16);
+  private cookieKey: Buffer = randomBytes(16);
   private config: RatelimitView;
 
   constructor(private readonly ctx: EngineContext<RatelimitView>) {
@@ -93,6 +93,8 @@ export class RatelimitEngine implements Engine<RatelimitView> {
     const { log } = this.ctx;
     const config = this.config;
     const k = this.rt.load();
+    // A kept rl_cookie_cfg holds the previous agent's key: cookies it sent stay valid.
+    this.cookieKey = k.readCookieKey() ?? this.cookieKey;
     this.writeCookieConfig(k);
     await this.prepare(config).commit();
 
@@ -102,7 +104,9 @@ export class RatelimitEngine implements Engine<RatelimitView> {
       const pin = path.join(this.ctx.pinRoot, 'maps', 'fw_chain');
       try {
         this.chain = BpfMap.fromPin(pin, u32Codec, u32Codec);
+        // one write: the slot held the previous agent's program (if any) until now
         this.chain.update(fw_tail.FW_TAIL_RATELIMIT, fd);
+        this.ctx.adoption?.recordSlot(RATELIMIT_PROGRAM, 'fw_chain', fw_tail.FW_TAIL_RATELIMIT);
       } catch (err) {
         throw new Error(`${RATELIMIT_PROGRAM}: cannot join the xdp-firewall chain at ${pin}: ${(err as Error).message}`);
       }
@@ -295,23 +299,32 @@ export class RatelimitEngine implements Engine<RatelimitView> {
   }
 
   /** Leaves the chain (slot 0 cleared: the firewall passes straight to the stack again, and
-   * counts tailcall_miss) or detaches; restores the sysctl; closes. Never throws. */
-  async stop(): Promise<string[]> {
+   * counts tailcall_miss) or detaches; restores the sysctl; closes. With 'keep' (the agent exits
+   * leaving its programs enforcing) the slot, the links and the sysctl stay as they are. Never
+   * throws. */
+  async stop(how: StopMode = 'detach'): Promise<string[]> {
     const errors: string[] = [];
+    const keep = how === 'keep';
     if (this.chain) {
       try {
-        this.chain.delete(fw_tail.FW_TAIL_RATELIMIT);
+        // with keep the slot stays: the firewall left running goes on calling this program
+        if (!keep) this.chain.delete(fw_tail.FW_TAIL_RATELIMIT);
       } catch (err) {
         errors.push(`leaving fw_chain: ${(err as Error).message}`);
       }
       this.chain.close();
       this.chain = null;
     }
-    errors.push(...(await this.rt.stop()));
-    errors.push(...(await this.detachSyncookieTc()));
+    errors.push(...(await this.rt.stop(how)));
+    errors.push(...(await this.tc.stop(how)));
     this.cookiePath = null;
-    const e = this.restoreSyncookies();
-    if (e) errors.push(e);
+    if (keep) {
+      // the programs left running need the sysctl as it is
+      if (this.syncookies.change) this.ctx.log.info({ program: RATELIMIT_PROGRAM, ...this.syncookies.change }, 'SYN protection: left as set for the programs that keep running');
+    } else {
+      const e = this.restoreSyncookies();
+      if (e) errors.push(e);
+    }
     this.placement = { kind: 'none' };
     return errors;
   }

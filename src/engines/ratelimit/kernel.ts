@@ -154,6 +154,16 @@ export class RatelimitKernel {
     this.cookieCfg.update(0, encodeCookieConfig(c));
   }
 
+  /** The cookie key in rl_cookie_cfg, or undefined while none was written (a kept map holds
+   * the previous agent's: keeping it keeps the handshakes it answered valid). */
+  readCookieKey(): Buffer | undefined {
+    const v = this.cookieCfg.lookup(0);
+    if (!v) return undefined;
+    const F = L.rl_cookie_cfg.fields;
+    const key = Buffer.from(v.subarray(F.key.offset, F.key.offset + 16));
+    return key.some((b) => b !== 0) ? key : undefined;
+  }
+
   /** rl_cookie_cfg's fd, for tc_syncookie to share the map. */
   get cookieConfigFd(): number {
     return this.obj.mapFd('rl_cookie_cfg');

@@ -2,7 +2,7 @@
 // (read per interface from each program's counter map, summed over CPUs) and the fill of the
 // maps worth watching. One place, so every engine reports them alike.
 import type { MapStatus, ProgramCounters } from '../../status/types.js';
-import { BpfMapType } from '../../kernel/bpf-enums.js';
+import { mapTypeName } from '../../kernel/bpf-enums.js';
 import type { BpfObject } from '../../kernel/object.js';
 import { sumU64Slots, type BpfMap } from '../../kernel/map.js';
 import type { KernelCounters } from '../../metrics/agent-metrics.js';
@@ -31,9 +31,6 @@ export function readPerInterface<S extends string>(map: BpfMap<number, Buffer>, 
   return out;
 }
 
-const MAP_TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(BpfMapType).map(([name, id]) => [id, name.toLowerCase()]),
-);
 
 /** What a map holds: entries in use, or for a map whose values are arrays themselves (one value
  * per generation: the firewall classifier) the slots in use out of the slots it has. */
@@ -47,7 +44,7 @@ export function mapStatuses(obj: BpfObject, entries: Readonly<Record<string, () 
     .map((m) => {
       const fill = entries[m.name]!();
       const [used, max] = typeof fill === 'number' ? [fill, m.maxEntries] : [fill.entries, fill.capacity];
-      return { name: m.name, type: MAP_TYPE_NAMES[m.type] ?? `type_${m.type}`, max_entries: max, entries: used };
+      return { name: m.name, type: mapTypeName(m.type), max_entries: max, entries: used };
     });
 }
 

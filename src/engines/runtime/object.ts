@@ -10,7 +10,7 @@ import path from 'node:path';
 import { BpfMapType } from '../../kernel/bpf-enums.js';
 import { BpfError } from '../../kernel/errors.js';
 import { loadNative } from '../../kernel/native.js';
-import { BpfObject } from '../../kernel/object.js';
+import { BpfObject, type OpenOptions } from '../../kernel/object.js';
 import { checkPinnedShared, SHARED_MAPS } from './shared-maps.js';
 
 export interface ObjectLoadOptions {
@@ -24,6 +24,12 @@ export interface ObjectLoadOptions {
   ringSize?: number;
   /** maps taken from another loaded object, by fd (they keep that object's size) */
   reuseMaps?: Readonly<Record<string, number>>;
+  /** how the object is loaded (the agent's keeps the maps a previous agent pinned, adoption.ts);
+   * default: open and load */
+  loader?: (file: string, opts: OpenOptions) => BpfObject;
+  /** pins a previous agent left, which the loader judges itself (kept, or started fresh when
+   * their size changed) instead of refusing them */
+  inherited?: (mapName: string) => boolean;
 }
 
 /** The max_entries overrides `opts` gives the object's maps; shared maps are checked against
@@ -43,7 +49,7 @@ export function objectSizes(opts: ObjectLoadOptions): Record<string, number> {
     if (SHARED_MAPS[m.name]) {
       const size = opts.sharedMapSizes[m.name];
       if (size === undefined) throw new Error(`${path.basename(opts.file)} shares map ${m.name} but no size was given for it (src/engines/runtime/shared-maps.ts)`);
-      checkPinnedShared(path.join(opts.mapPinDir, m.name), { ...m, maxEntries: size });
+      if (!opts.inherited?.(m.name)) checkPinnedShared(path.join(opts.mapPinDir, m.name), { ...m, maxEntries: size });
       sizes[m.name] = size;
     }
   }
@@ -53,7 +59,8 @@ export function objectSizes(opts: ObjectLoadOptions): Record<string, number> {
 /** Opens and loads the object with the sizes of `objectSizes`; a verifier rejection throws
  * with the log attached. */
 export function loadObject(opts: ObjectLoadOptions): BpfObject {
-  return BpfObject.load(opts.file, { pinRoot: opts.mapPinDir, maxEntries: objectSizes(opts), ...(opts.reuseMaps ? { reuseMaps: { ...opts.reuseMaps } } : {}) });
+  const load = opts.loader ?? ((f: string, o: OpenOptions) => BpfObject.load(f, o));
+  return load(opts.file, { pinRoot: opts.mapPinDir, maxEntries: objectSizes(opts), ...(opts.reuseMaps ? { reuseMaps: { ...opts.reuseMaps } } : {}) });
 }
 
 /** Whether the pin at `p` is the map behind `fd`. */
@@ -70,9 +77,11 @@ function pinnedIsSame(p: string, fd: number): boolean {
   }
 }
 
-/** Pins every map of `obj` by name under `mapPinDir`; returns the pins made (a shared map
- * libbpf pinned, or one reused from another object, is not among them). */
-export function pinObjectMaps(obj: BpfObject, mapPinDir: string): string[] {
+/** Pins every map of `obj` by name under `mapPinDir`; returns the pins this program owns (a
+ * shared map libbpf pinned, or one reused from another object, is not among them; a map kept
+ * from a previous agent, already pinned there, is: the adoption's loader removed the pins of
+ * those it did not keep). */
+export function pinObjectMaps(obj: BpfObject, mapPinDir: string, reused: Readonly<Record<string, number>> = {}): string[] {
   const dir = mapPinDir;
   const pinned: string[] = [];
   for (const m of obj.mapInfo()) {
@@ -81,7 +90,10 @@ export function pinObjectMaps(obj: BpfObject, mapPinDir: string): string[] {
     try {
       obj.pinMap(m.name, p);
     } catch (err) {
-      if (err instanceof BpfError && err.code === 'EEXIST' && pinnedIsSame(p, m.fd)) continue;
+      if (err instanceof BpfError && err.code === 'EEXIST' && pinnedIsSame(p, m.fd)) {
+        if (!SHARED_MAPS[m.name] && reused[m.name] === undefined) pinned.push(p); // kept from a previous agent: ours now
+        continue;
+      }
       for (const q of pinned) rmSync(q, { force: true }); // all or none
       throw err;
     }

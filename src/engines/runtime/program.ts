@@ -9,10 +9,11 @@ import { ensureBpffsSync } from '../../kernel/bpffs.js';
 import { BpfMapType } from '../../kernel/bpf-enums.js';
 import type { TcDirection } from '../../kernel/link.js';
 import type { BpfObject } from '../../kernel/object.js';
-import type { AgentView, EngineContext, InterfaceRef, KernelLosses } from '../engine.js';
+import type { AgentView, EngineContext, InterfaceRef, KernelLosses, StopMode } from '../engine.js';
 import { Attachments, type ProbeTarget } from './attachments.js';
 import { COMMON_SLOTS, kernelLosses, kernelSnapshot, mapStatuses, programCounters, type InterfaceCounters, type MapFill } from './counters.js';
 import { loadObject, pinObjectMaps, removePins } from './object.js';
+import { adoptionStatus } from './adoption.js';
 
 /** What a program's kernel face (its kernel.ts class) gives the runtime. */
 export interface ProgramKernel {
@@ -58,7 +59,7 @@ export class ProgramRuntime<K extends ProgramKernel> {
     private readonly ctx: EngineContext<AgentView>,
     private readonly spec: ProgramSpec<K>,
   ) {
-    this.attachments = new Attachments(spec.program, ctx.pinRoot, ctx.log, ctx.metrics);
+    this.attachments = new Attachments(spec.program, ctx.pinRoot, ctx.log, ctx.metrics, ctx.adoption);
   }
 
   get program(): string {
@@ -83,6 +84,8 @@ export class ProgramRuntime<K extends ProgramKernel> {
       sharedMapSizes: this.ctx.sharedMapSizes,
       ringSize: this.ctx.config.agent.ring_buffer_size,
       ...(opts.reuseMaps ? { reuseMaps: opts.reuseMaps } : {}),
+      // what a previous agent pinned: kept when its layout matches, else started fresh
+      ...(this.ctx.adoption ? { loader: this.ctx.adoption.loader(this.spec.program), inherited: (name: string) => this.ctx.adoption!.inherited(name) } : {}),
     });
     let k: K;
     try {
@@ -92,7 +95,7 @@ export class ProgramRuntime<K extends ProgramKernel> {
       throw e;
     }
     try {
-      this.pins = pinObjectMaps(obj, mapPinDir);
+      this.pins = pinObjectMaps(obj, mapPinDir, opts.reuseMaps);
     } catch (e) {
       k.close();
       throw e;
@@ -118,7 +121,7 @@ export class ProgramRuntime<K extends ProgramKernel> {
     const mode = this.ctx.config.agent.xdp_mode;
     const failures: string[] = [];
     for (const iface of this.ctx.interfaces) {
-      const err = this.attachments.add(iface, 'xdp', () => prog.attachXdp(iface.ifindex, mode), (l) => l.mode ?? 'none');
+      const err = this.attachments.add(iface, 'xdp', prog, () => prog.attachXdp(iface.ifindex, mode), (l) => l.mode ?? 'none');
       if (err) failures.push(`${this.spec.program}: cannot attach to ${iface.ifname}: ${err}`);
       else if (mode === 'auto' && this.attachments.status().at(-1)?.mode === 'generic') {
         this.ctx.log.warn({ program: this.spec.program, interface: iface.ifname }, 'native XDP refused by the driver; running in generic (skb) mode, which is slower');
@@ -218,6 +221,7 @@ export class ProgramRuntime<K extends ProgramKernel> {
       attachments: this.attachments.status(),
       maps: this.maps(),
       counters: programCounters(this.commonCounters()),
+      ...adoptionStatus(this.ctx.adoption, this.spec.program),
     };
   }
 
@@ -226,17 +230,24 @@ export class ProgramRuntime<K extends ProgramKernel> {
     return kernelLosses(this.commonCounters());
   }
 
-  /** Detaches and unpins every link, closes the object, removes its map pins (shared maps stay
-   * for the others). Never throws: returns the problems met. May be loaded again afterwards. */
-  async stop(): Promise<string[]> {
-    const errors = await this.attachments.removeAll().catch((err: Error) => [`detach: ${err.message}`]);
+  /** 'detach' (default): detaches and unpins every link, closes the object, removes its map
+   * pins (shared maps stay for the others) and its manifest records. 'keep' (the agent exits with
+   * agent.on_exit: keep): lets go of its links without detaching them and closes the object;
+   * links, pins and records stay for the next agent. Never throws: returns the problems met. May
+   * be loaded again afterwards. */
+  async stop(how: StopMode = 'detach'): Promise<string[]> {
+    const keep = how === 'keep';
+    const errors = keep ? this.attachments.releaseAll() : await this.attachments.removeAll().catch((err: Error) => [`detach: ${err.message}`]);
     try {
       this.k?.close();
     } catch (err) {
       errors.push(`close: ${(err as Error).message}`);
     }
     this.k = null;
-    errors.push(...(await removePins(this.pins)));
+    if (!keep) {
+      errors.push(...(await removePins(this.pins)));
+      this.ctx.adoption?.forgetProgram(this.spec.program, this.pins);
+    }
     this.pins = [];
     this.snapshot = new Map();
     return errors;
