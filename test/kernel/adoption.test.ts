@@ -1,4 +1,4 @@
-// Taking over what a previous agent left under its pin root (src/engines/adoption.ts), without a
+// Taking over what a previous agent left under its pin root (src/engines/runtime/adoption.ts), without a
 // network lab: which pinned maps a new object keeps (same BTF layout and shape: the very map, its
 // contents with it) and which it starts fresh (layout or size changed: said in status with the
 // reason, a new empty map under the same pin); the manifest as a pinned map; an agent still
