@@ -329,7 +329,7 @@ export async function runChecks(native: DoctorNative | null, opts: DoctorOptions
 
 /** One line on what is pinned under a pin root: the agent that left it, and each program's
  * attachments with the program id each hook runs now. */
-export function describeLeftPrograms(pinRoot: string): string {
+function describeLeftPrograms(pinRoot: string): string {
   const d = describePinRoot(pinRoot);
   if (!d.manifest && !d.links.length) return `nothing pinned under ${pinRoot}${d.error ? ` (${d.error})` : ''}`;
   const who = d.manifest

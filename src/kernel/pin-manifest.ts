@@ -9,9 +9,9 @@ import { BpfMapType } from './bpf-enums.js';
 import { BpfError, nativeCall } from './errors.js';
 import { loadNative } from './native.js';
 
-export const MANIFEST_PIN = 'manifest';
+const MANIFEST_PIN = 'manifest';
 /** room for the JSON document (a u32 length, then UTF-8) */
-export const MANIFEST_VALUE_SIZE = 64 * 1024;
+const MANIFEST_VALUE_SIZE = 64 * 1024;
 export const MANIFEST_VERSION = 1;
 
 /** A pinned map as its maker saw it. */

@@ -24,20 +24,15 @@ import { BpfObject, type OpenOptions } from '../../kernel/object.js';
 import { MANIFEST_VERSION, manifestPath, readManifest, writeManifest, type LinkRecord, type MapRecord, type PinManifest, type ProgramRecord } from '../../kernel/pin-manifest.js';
 import type { AdoptionStatus } from '../../status/types.js';
 
-/** What SIGTERM does to the programs: keep them enforcing, or detach everything. */
-export type OnExit = 'keep' | 'detach';
-
 /** Loads an object file the way the agent wants it (the adoption's loader keeps pinned maps). */
-export type ObjectLoader = (objectPath: string, opts: OpenOptions) => BpfObject;
-
-export const loadFresh: ObjectLoader = (p, o) => BpfObject.load(p, o);
+type ObjectLoader = (objectPath: string, opts: OpenOptions) => BpfObject;
 
 /** Digest of what a map's entries mean: its key and value types as the BTF lays them out. */
-export function layoutDigest(m: Pick<NativeMapLayout, 'key' | 'value' | 'flags'>): string {
+function layoutDigest(m: Pick<NativeMapLayout, 'key' | 'value' | 'flags'>): string {
   return createHash('sha256').update(`${m.flags}\n${m.key}\n${m.value}`).digest('hex').slice(0, 24);
 }
 
-export function mapShape(m: { type: number; keySize: number; valueSize: number; maxEntries: number }): string {
+function mapShape(m: { type: number; keySize: number; valueSize: number; maxEntries: number }): string {
   return `${mapTypeName(m.type)} ${m.keySize}+${m.valueSize} x${m.maxEntries}`;
 }
 
@@ -58,7 +53,7 @@ export function processStartTicks(pid: number): string | null {
 }
 
 /** Whether the agent a manifest names is still running (same pid, same start time). */
-export function manifestAgentAlive(m: PinManifest): boolean {
+function manifestAgentAlive(m: PinManifest): boolean {
   return m.agent.state === 'running' && m.agent.pid !== process.pid && processStartTicks(m.agent.pid) === m.agent.startTicks;
 }
 
