@@ -21,7 +21,7 @@ import { bytesCodec, u32Codec, u64Codec } from '../../src/kernel/map.js';
 import { readManifest, writeManifest } from '../../src/kernel/pin-manifest.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import { REPO_ROOT } from '../../src/version.js';
-import { compileC, haveTool, isRoot, objectsBuilt, requireOrSkip, testObj } from './bridge-util.js';
+import { compileC, haveTool, isRoot, makeVethPair, objectsBuilt, requireOrSkip, runInNs, testObj } from './bridge-util.js';
 
 const CT_OBJ = path.join(REPO_ROOT, 'build', 'bpf', 'tc_conntrack.bpf.o');
 const quiet = pino({ level: 'silent' });
@@ -176,5 +176,31 @@ test('adoption: a uprobe left by a previous agent is replaced make-before-break 
   } finally {
     rmSync(dir, { recursive: true, force: true });
     if (existsSync(pinRoot)) removePinTree(pinRoot);
+  }
+});
+
+test('adoption: a clsact filter (no kernel link, no pin) is taken over by handle and priority and its program replaced in place', (t) => {
+  if (!requireOrSkip(t, isRoot(), 'root is needed for namespaces')) return;
+  if (!requireOrSkip(t, haveTool('tc'), 'tc')) return;
+  if (!requireOrSkip(t, existsSync(CT_OBJ), 'build/bpf/tc_conntrack.bpf.o (make build)')) return;
+  const pair = makeVethPair();
+  try {
+    const helper = path.join(REPO_ROOT, 'dist', 'test', 'kernel', 'adoption-clsact-nshelper.js');
+    const r = runInNs(pair.nsB, process.execPath, [helper, pair.ifB, CT_OBJ], { ...process.env, SENTINEL_FORCE_CLSACT: '1' });
+    assert.equal(r.status, 0, r.stderr);
+    type Hook = { pref: number; handle: string; progId: number }[];
+    const o = JSON.parse(r.stdout) as { first: { prog: number; status: { mode: string; rank: number; adopted?: boolean }[]; hook: Hook }; afterExit: Hook; second: { prog: number; status: { mode: string; adopted?: boolean; prog_id?: number }[]; hook: Hook }; detach: { filters: string[] }; afterDetach: Hook };
+    assert.equal(o.first.status[0]!.mode, 'clsact');
+    assert.equal(o.first.status[0]!.adopted, undefined);
+    assert.deepEqual(o.first.hook.map((f) => [f.pref, f.progId]), [[20010, o.first.prog]], 'tc shows our filter at priority 20000 + rank');
+    assert.deepEqual(o.afterExit, o.first.hook, 'the filter stays after its agent let go');
+    assert.notEqual(o.second.prog, o.first.prog);
+    assert.equal(o.second.status[0]!.adopted, true);
+    assert.equal(o.second.status[0]!.prog_id, o.second.prog);
+    assert.deepEqual(o.second.hook, [{ ...o.first.hook[0]!, progId: o.second.prog }], 'the same filter (handle, priority), the new program');
+    assert.equal(o.detach.filters.length, 1, 'detach removed the filter the manifest names');
+    assert.deepEqual(o.afterDetach, []);
+  } finally {
+    pair.destroy();
   }
 });
