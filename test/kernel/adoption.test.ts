@@ -21,7 +21,7 @@ import { bytesCodec, u32Codec, u64Codec } from '../../src/kernel/map.js';
 import { readManifest, writeManifest } from '../../src/kernel/pin-manifest.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import { REPO_ROOT } from '../../src/version.js';
-import { compileC, haveTool, isRoot, makeVethPair, objectsBuilt, requireOrSkip, runInNs, testObj } from './bridge-util.js';
+import { compileC, haveTool, isRoot, makeVethPair, objectsBuilt, PROBE_TARGET_C as TARGET, requireOrSkip, runInNs, testObj } from './bridge-util.js';
 
 const CT_OBJ = path.join(REPO_ROOT, 'build', 'bpf', 'tc_conntrack.bpf.o');
 const quiet = pino({ level: 'silent' });
@@ -107,24 +107,6 @@ test('adoption: maps of the same layout are kept, changed ones start fresh with 
   }
 });
 
-const TARGET = `
-#include <stdio.h>
-#include <stdlib.h>
-__attribute__((noinline)) int sentinel_probe_target(int x)
-{
-	__asm__ volatile("" ::: "memory");
-	return x * 2 + 1;
-}
-int main(int argc, char **argv)
-{
-	int n = argc > 1 ? atoi(argv[1]) : 0;
-	long s = 0;
-	for (int i = 1; i <= n; i++)
-		s += sentinel_probe_target(i);
-	printf("%ld\\n", s);
-	return 0;
-}
-`;
 
 test('adoption: a uprobe left by a previous agent is replaced make-before-break (perf links have no update)', (t) => {
   if (!requireOrSkip(t, isRoot(), 'root is needed to attach uprobes')) return;

@@ -24,31 +24,8 @@ import { u32Codec, u64Codec } from '../../src/kernel/map.js';
 import { BpfObject } from '../../src/kernel/object.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import { REPO_ROOT } from '../../src/version.js';
-import { compileC, haveTool, isRoot, objectsBuilt, requireOrSkip, testObj } from './bridge-util.js';
+import { compileC, haveTool, isRoot, objectsBuilt, PROBE_TARGET_C as TARGET, requireOrSkip, testObj } from './bridge-util.js';
 
-const TARGET = `
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-__attribute__((noinline)) int sentinel_probe_target(int x)
-{
-	__asm__ volatile("" ::: "memory");
-	return x * 2 + 1;
-}
-int main(int argc, char **argv)
-{
-	int n = argc > 1 ? atoi(argv[1]) : 0;
-	if (argc > 2) { /* wait for the parent to attach to our pid */
-		char c;
-		if (read(0, &c, 1) != 1) return 1;
-	}
-	long s = 0;
-	for (int i = 1; i <= n; i++)
-		s += sentinel_probe_target(i);
-	printf("%ld\\n", s);
-	return 0;
-}
-`;
 
 test('attachments: uprobe and uretprobe targets are pinned, reported and removed like interfaces', async (t) => {
   if (!requireOrSkip(t, isRoot(), 'root is needed to attach uprobes')) return;

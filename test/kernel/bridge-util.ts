@@ -126,3 +126,29 @@ char LICENSE[] SEC("license") = "GPL";
   execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-I', `/usr/include/${multiarch}`, '-c', src, '-o', out]);
   return out;
 }
+
+/** A program calling sentinel_probe_target(i) for i = 1..argv[1] and printing the sum of its
+ * results; with a second argument it waits for a byte on stdin first (so a probe can be limited to
+ * its pid before it runs). The uprobe tests compile it with compileC. */
+export const PROBE_TARGET_C = `#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((noinline)) int sentinel_probe_target(int x)
+{
+	__asm__ volatile("" ::: "memory");
+	return x * 2 + 1;
+}
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 0;
+	if (argc > 2) { /* wait for the parent to attach to our pid */
+		char c;
+		if (read(0, &c, 1) != 1) return 1;
+	}
+	long s = 0;
+	for (int i = 1; i <= n; i++)
+		s += sentinel_probe_target(i);
+	printf("%ld\\n", s);
+	return 0;
+}
+`;
