@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { SseParser, type SseEvent } from '../../src/cli/sse-client.js';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import type { EchoServer } from '../../src/lab/traffic.js';
-import { namingProblems } from '../../src/metrics/naming.js';
+import { namingProblems } from '../support/metric-naming.js';
 import { REPO_ROOT } from '../../src/version.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
 import { AGENT_YAML, call, DENIED_PORT, KEYS, udpBurst } from './api-support.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { metricFamilies, namingProblems } from '../../src/metrics/naming.js';
+import { metricFamilies, namingProblems } from '../support/metric-naming.js';
 import { ApiMetrics } from '../../src/metrics/api-metrics.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
 import { FirewallMetrics } from '../../src/engines/firewall/metrics.js';

@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import type { Alert } from '../../src/alerts/model.js';
 import type { NonAlertRecord, StoredRecordKind } from '../../src/alerts/records.js';
 import { parseConfigText } from '../../src/catalog.js';
-import { namingProblems } from '../../src/metrics/naming.js';
+import { namingProblems } from '../support/metric-naming.js';
 import { registerStoreMetrics, Store, StoreQueryError, storeOptions, type StoredRecord } from '../../src/store/index.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { anomalyRecord, dlpRecord, dnsRecord, flowRecord, oneOfEach } from '../support/records.js';

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import BetterSqlite3 from 'better-sqlite3';
 import { Registry } from 'prom-client';
-import { namingProblems } from '../../src/metrics/naming.js';
+import { namingProblems } from '../support/metric-naming.js';
 import { parseConfigText } from '../../src/catalog.js';
 import type { Alert, Severity } from '../../src/alerts/model.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';

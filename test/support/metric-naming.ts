@@ -4,7 +4,7 @@
 //  - counters end in _total, and nothing else does
 //  - base units only: seconds and bytes, spelled out as the last word before _total / _bucket
 //  - label names are snake_case and never repeat the metric's own subject
-import { METRIC_PREFIX } from './agent-metrics.js';
+import { METRIC_PREFIX } from '../../src/metrics/agent-metrics.js';
 
 const FOREIGN_PREFIXES = ['process_', 'nodejs_'];
 /** Non-base units that must not appear as a name's unit word. */
