@@ -11,7 +11,7 @@
 // Why it stays small: siblings whose rule lists and relevant region agree share one subtree
 // (a DAG), and a node budget makes the compiler fall back to bigger leaves before it gives up.
 import { layouts } from '../../kernel/layouts.gen.js';
-import { type CompiledRule, type PacketFacts } from './compile.js';
+import type { CompiledRule, PacketFacts } from './rule.js';
 import { fw_leaf_entry, fw_limits, fw_match, fw_meta, fw_ref } from '../../kernel/contract.gen.js';
 
 const K = layouts.fw_key.fields;
