@@ -29,7 +29,7 @@ NATIVE := native/build/Release/sentinel.node
 LAYOUTS := src/kernel/layouts.gen.ts
 ENUMS := src/kernel/contract.gen.ts
 
-.PHONY: deps build bpf native ts loadcheck test test-unit test-kernel test-e2e demo bench clean
+.PHONY: deps build bpf native ts loadcheck layers test test-unit test-kernel test-e2e demo bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -84,9 +84,14 @@ ts: $(LAYOUTS) $(ENUMS)
 loadcheck:
 	node dist/scripts/load-check.js $(BPF_OBJS)
 
+# The import rules of .dependency-cruiser.cjs (docs/architecture.md "Import rules") over the
+# TypeScript sources: any violation fails, and so fails `make test`.
+layers: deps
+	node_modules/.bin/depcruise src test bench scripts --config .dependency-cruiser.cjs --output-type err
+
 TEST_FLAGS := --test-concurrency=1
 
-test: build
+test: build layers
 	node --test $(TEST_FLAGS) dist/test/unit/ dist/test/kernel/ dist/test/e2e/
 
 test-unit: build
