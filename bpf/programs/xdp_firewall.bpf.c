@@ -18,12 +18,9 @@
 #include "sentinel/lib/fw_policy.h"
 #include "sentinel/lib/ct.h"
 #include "sentinel/lib/blocklist.h"
-#if __has_include("sentinel/lib/reply.h")
 #define SN_REPLY_CNT_BASE FW_XCNT_REJECT_SENT
 #include "sentinel/lib/reply.h"
-#define FW_HAVE_REPLY 1
 _Static_assert(SN_REPLY_CNT_FAILED == FW_XCNT_REJECT_FAILED, "reject slots of fw_ext_counter in reply.h's order");
-#endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -31,15 +28,6 @@ SENTINEL_BTF_EXPORT(fw_event);
 SENTINEL_BTF_EXPORT(sentinel_event_hdr);
 SENTINEL_BTF_EXPORT(sn_pkt);
 SENTINEL_BTF_EXPORT(fw_key);
-
-/* Present in the BTF only when this build answers reject with a forged reply; the agent
- * refuses `reject` rules when it is absent. */
-#ifdef FW_HAVE_REPLY
-struct fw_reject_support {
-	__u32 version;
-};
-SENTINEL_BTF_EXPORT(fw_reject_support);
-#endif
 
 /* The lookup's per-packet state (struct fw_leaf_rest): per CPU rather than on the stack, because
  * the frames main -> fw_lookup -> bpf_loop callback would pass the verifier's 512-byte limit. */
@@ -486,11 +474,7 @@ static __always_inline int fw_apply(struct xdp_md *ctx, struct sentinel_counters
 	if (action == FW_ACT_REJECT) {
 		sn_count(c, SN_CNT_DROPPED, 1);
 		fw_emit(ctx, c, p, rule_num, action, reason);
-#ifdef FW_HAVE_REPLY
 		return sn_reply_reject(ctx, p, sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex));
-#else
-		return XDP_DROP; /* the agent refuses reject rules in such a build */
-#endif
 	}
 	if (action == FW_ACT_DROP) {
 		sn_count(c, SN_CNT_DROPPED, 1);

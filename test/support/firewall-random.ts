@@ -70,7 +70,7 @@ function randPortRange(r: Rand): string {
 }
 
 export interface RandomRuleOpts {
-  /** allow the reject action (needs a build with reply.h) */
+  /** allow the reject action (the nftables comparison cannot express it) */
   reject: boolean;
   /** no VLAN and no conntrack-state conditions: rules any stateless filter can express */
   stateless?: boolean;

@@ -1,6 +1,5 @@
 // xdp-firewall as an engine: compile the policy, write it as one generation, attach to every
 // configured interface, turn drop/log records into alerts, export counters and rule hits.
-import path from 'node:path';
 import type { ProgramStatus } from '../../status/types.js';
 import type { MapFill } from '../runtime/counters.js';
 import { ProgramRuntime } from '../runtime/program.js';
@@ -18,7 +17,7 @@ import {
   type AlertContext,
   type FirewallEventRecord,
 } from './events.js';
-import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel, rejectSupport } from './kernel.js';
+import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel } from './kernel.js';
 import { fw_limits, sentinel_program_id } from '../../kernel/contract.gen.js';
 
 /** What xdp-firewall reads of the config: its section and aliases (the size of ct_table, which
@@ -88,10 +87,6 @@ export class FirewallEngine implements Engine<FirewallView> {
   /** Compiles the policy of `next`; commit() makes it live in one generation flip. */
   prepare(next: FirewallView): PreparedChange {
     const compiled = compileFirewall(next.firewall, next.resolved.firewall.aliases);
-    const rejecting = compiled.rules.filter((r) => r.action === 'reject');
-    if (rejecting.length && !rejectSupport(path.join(this.ctx.objectDir, FIREWALL_OBJECT_FILE))) {
-      throw new Error(`firewall: reject is not available in this build (rules ${[...new Set(rejecting.map((r) => r.ruleId))].join(', ')}); use deny`);
-    }
     return {
       summary: { program: FIREWALL_PROGRAM, rules: compiled.rules.length, default_policy: compiled.defaultAction },
       commit: async () => {

@@ -114,24 +114,6 @@ export function firewallMaps(obj: BpfObject): { maps: FirewallMaps; close(): voi
   };
 }
 
-const rejectCache = new Map<string, boolean>();
-
-/** The object's BTF carries struct fw_reject_support only when reject is compiled in. */
-export function rejectSupport(objectPath: string): boolean {
-  let v = rejectCache.get(objectPath);
-  if (v === undefined) {
-    try {
-      loadNative().btfStructs(objectPath, ['fw_reject_support']);
-      v = true;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e;
-      v = false;
-    }
-    rejectCache.set(objectPath, v);
-  }
-  return v;
-}
-
 export interface FirewallKernelOptions {
   objectPath: string;
   /** bpffs directory of the shared maps pinned by name (ct_table of tc-conntrack):
@@ -207,11 +189,6 @@ export class FirewallKernel {
       if (priv) removePinTree(priv);
       throw e;
     }
-  }
-
-  /** Whether this build answers reject rules (built with reply.h). */
-  static rejectAvailable(objectPath: string): boolean {
-    return rejectSupport(objectPath);
   }
 
   get progFd(): number {
