@@ -26,11 +26,11 @@ import { statusRoutes } from './routes-status.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import type { ApiDeps, ApiOptions } from './types.js';
 
-export const DEFAULT_BIND_ADDRESS = '127.0.0.1';
+const DEFAULT_BIND_ADDRESS = '127.0.0.1';
 /** The largest body a route takes is one firewall rule; anything bigger is refused before it
  * is parsed. */
-export const BODY_LIMIT = 64 * 1024;
-export const DEFAULT_RATE_LIMIT = { enabled: true, window_seconds: 60, reads_per_window: 1200, writes_per_window: 120 } as const;
+const BODY_LIMIT = 64 * 1024;
+const DEFAULT_RATE_LIMIT = { enabled: true, window_seconds: 60, reads_per_window: 1200, writes_per_window: 120 } as const;
 
 /** Probes from supervisors must never be refused for being frequent: a 429 on /healthz would
  * get a healthy agent restarted. */

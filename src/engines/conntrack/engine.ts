@@ -22,7 +22,7 @@ import type { ConntrackConfig } from './schema.js';
 import { sentinel_program_id } from '../../kernel/contract.gen.js';
 
 /** most flows one API call returns */
-export const CT_LIST_MAX = 10_000;
+const CT_LIST_MAX = 10_000;
 /** least interval between two whole-table reads for metrics */
 const TABLE_SCAN_NS = 1_000_000_000n;
 

@@ -57,7 +57,7 @@ function endpoint(key: Buffer, koff: number, addrOff: number, portOff: number, f
 }
 
 /** Expiry deadline of the entry at `voff` (boot-time ns). */
-export function expiresAt(values: Buffer, voff: number): bigint {
+function expiresAt(values: Buffer, voff: number): bigint {
   return values.readBigUInt64LE(voff + E.expires_ns.offset);
 }
 
@@ -95,7 +95,7 @@ export function canonicalIp(text: string): string {
   return formatAddress(a.family, a.addr);
 }
 
-export function matches(f: Flow, filter: FlowFilter): boolean {
+function matches(f: Flow, filter: FlowFilter): boolean {
   if (filter.family && f.family !== filter.family) return false;
   if (filter.proto && f.proto !== filter.proto) return false;
   if (filter.state && f.state !== filter.state) return false;

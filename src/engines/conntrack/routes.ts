@@ -12,7 +12,7 @@ export interface FlowLister {
 
 const isLister = (e: unknown): e is FlowLister => typeof (e as FlowLister | undefined)?.listFlows === 'function';
 
-export const CT_API_MAX_LIMIT = 10_000;
+const CT_API_MAX_LIMIT = 10_000;
 
 const endpoint = {
   type: 'object',

@@ -19,10 +19,6 @@ export function stateName(n: number): string {
   return BY_NUMBER.get(n) ?? `state_${n}`;
 }
 
-export function isStateName(s: string): s is CtStateName {
-  return Object.hasOwn(CT_STATES, s);
-}
-
 /** Config key of each state's timeout (conntrack.timeouts.<key>), in seconds. Defaults follow
  * netfilter's (nf_conntrack_tcp_timeout_*, udp_timeout(_stream), icmp_timeout); `tcp_new` is a
  * flow picked up mid-stream that nobody has answered yet. `udp_replied` has no key of its own: as

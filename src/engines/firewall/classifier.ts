@@ -16,7 +16,7 @@ import { fw_leaf_entry, fw_limits, fw_match, fw_meta, fw_ref } from '../../kerne
 
 const K = layouts.fw_key.fields;
 /** Byte offsets of struct fw_key, the key the classifier cuts (generated from its BTF). */
-export const KEY = {
+const KEY = {
   META: K.meta.offset,
   PROTO: K.proto.offset,
   VLAN: K.vlan.offset,
@@ -249,7 +249,7 @@ function leafFilter(c: Cond, reg: Region): number {
 }
 
 /** Whether a key passes a leaf entry's filter (as the kernel tests it). */
-export function leafFilterPasses(entry: number, key: Uint8Array): boolean {
+function leafFilterPasses(entry: number, key: Uint8Array): boolean {
   const col = (entry >>> fw_leaf_entry.FW_LEAF_BYTE_SHIFT) & 0x3f;
   const mask = (0xff00 >> ((entry >>> fw_leaf_entry.FW_LEAF_MASKLEN_SHIFT) & 0xf)) & 0xff;
   return ((key[col]! ^ (entry >>> fw_leaf_entry.FW_LEAF_VALUE_SHIFT)) & mask) === 0;

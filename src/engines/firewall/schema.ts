@@ -16,8 +16,8 @@ export const CT_STATE_BITS = valuesByName('FW_CT_', fw_ct_state);
 export type CtStateName = keyof typeof CT_STATE_BITS;
 
 export const PROTO_ICMP = 1;
-export const PROTO_TCP = 6;
-export const PROTO_UDP = 17;
+const PROTO_TCP = 6;
+const PROTO_UDP = 17;
 export const PROTO_ICMPV6 = 58;
 
 const PROTOCOL_NAMES: Record<string, number | null> = {
@@ -147,7 +147,7 @@ const aliasFile = custom((v, fail): string => {
 
 const ALIAS_TYPES_LATER = 'is not supported by this version (only ip_set)';
 
-export const aliasSchema = strictObject(
+const aliasSchema = strictObject(
   {
     type: keyword({ ip_set: 'ip_set' }, {
       port_set: ALIAS_TYPES_LATER,

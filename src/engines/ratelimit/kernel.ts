@@ -31,7 +31,7 @@ function writeLimit(b: Buffer, off: number, l: Limit): void {
   b.writeBigUInt64LE(l.toleranceNs, off + L.rl_limit.fields.tolerance_ns.offset);
 }
 
-export function encodeRule(r: RuleRow): Buffer {
+function encodeRule(r: RuleRow): Buffer {
   const F = L.rl_rule.fields;
   const b = Buffer.alloc(L.rl_rule.size);
   r.addr.copy(b, F.addr.offset, 0, 16);
@@ -48,7 +48,7 @@ export function encodeRule(r: RuleRow): Buffer {
   return b;
 }
 
-export function encodeGen(h: GenHeader, ruleCount: number): Buffer {
+function encodeGen(h: GenHeader, ruleCount: number): Buffer {
   const F = L.rl_gen.fields;
   const b = Buffer.alloc(L.rl_gen.size);
   b.writeUInt32LE(ruleCount, F.rule_count.offset);
@@ -75,7 +75,7 @@ export interface CookieConfig {
   rcvWscale: number;
 }
 
-export function encodeCookieConfig(c: CookieConfig): Buffer {
+function encodeCookieConfig(c: CookieConfig): Buffer {
   const F = L.rl_cookie_cfg.fields;
   if (c.key.length !== 16) throw new RangeError('the SYN cookie key is 16 bytes');
   const b = Buffer.alloc(L.rl_cookie_cfg.size);

@@ -17,7 +17,7 @@ import type { AdoptTarget, PinRootState } from './adoption.js';
 
 /** bpffs refuses names with a dot (EPERM) and interface names may hold one (eth0.100); ':' is
  * never part of an interface name, so the mapping cannot collide. */
-export function linkPinName(program: string, hook: Hook, ifname: string): string {
+function linkPinName(program: string, hook: Hook, ifname: string): string {
   return `${program}@${hook}@${ifname.replaceAll('.', ':')}`;
 }
 

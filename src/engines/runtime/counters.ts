@@ -49,7 +49,7 @@ export function mapStatuses(obj: BpfObject, entries: Readonly<Record<string, () 
 }
 
 /** One slot summed over every interface. */
-export function sumSlot<S extends string>(perInterface: Iterable<Readonly<Record<S, bigint>>>, slot: S): number {
+function sumSlot<S extends string>(perInterface: Iterable<Readonly<Record<S, bigint>>>, slot: S): number {
   let n = 0n;
   for (const c of perInterface) n += c[slot];
   return Number(n);

@@ -34,7 +34,7 @@ export interface ObjectLoadOptions {
 
 /** The max_entries overrides `opts` gives the object's maps; shared maps are checked against
  * the pins they will reuse. */
-export function objectSizes(opts: ObjectLoadOptions): Record<string, number> {
+function objectSizes(opts: ObjectLoadOptions): Record<string, number> {
   const peek = BpfObject.open(opts.file);
   let maps;
   try {
