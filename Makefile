@@ -23,18 +23,23 @@ BPF_BENCH_OBJS := $(patsubst bench/progs/%.bpf.c,build/bpf-bench/%.bpf.o,$(BPF_B
 # xdp-firewall counting what each classifier lookup took (xdp_firewall.bpf.c FW_WALK_STATS): the
 # bench runs its frames through it once to report their walk; it never times it.
 BPF_BENCH_OBJS += build/bpf-bench/xdp_firewall_walkstats.bpf.o
+# The ring-buffer bench's C ends: the test-run producer loop and the ring's own limit (a libbpf
+# consumer that only counts), pinned to CPUs of their own (bench/tools/ring-tool.c).
+BENCH_TOOLS := build/bench/ring-tool
 BPF_HDRS := $(wildcard bpf/include/sentinel/lib/*.h bpf/include/sentinel/contract/*.h)
 NATIVE_SRCS := $(wildcard native/src/*.c native/src/*.h) native/binding.gyp
 NATIVE := native/build/Release/sentinel.node
 LAYOUTS := src/kernel/layouts.gen.ts
 ENUMS := src/kernel/contract.gen.ts
 
-.PHONY: deps build bpf native ts loadcheck layers test test-unit test-kernel test-e2e demo bench clean
+TOOL_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -I bpf/include
+
+.PHONY: deps build bpf native tools ts loadcheck layers test test-unit test-kernel test-e2e demo bench clean
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps bpf native $(LAYOUTS) $(ENUMS) ts loadcheck
+build: deps bpf native tools $(LAYOUTS) $(ENUMS) ts loadcheck
 
 bpf: $(BPF_OBJS) $(BPF_TEST_OBJS) $(BPF_BENCH_OBJS)
 
@@ -62,6 +67,12 @@ build/bpf-bench/%.bpf.o: bench/progs/%.bpf.c $(BPF_HDRS)
 build/bpf-bench/xdp_firewall_walkstats.bpf.o: bpf/programs/xdp_firewall.bpf.c $(BPF_HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -DFW_WALK_STATS=1 -c $< -o $@
+
+tools: $(BENCH_TOOLS)
+
+build/bench/%: bench/tools/%.c $(BPF_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) $< -o $@ -lbpf -lelf -lz
 
 native: $(NATIVE)
 

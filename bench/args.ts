@@ -24,6 +24,14 @@ export interface BenchArgs {
   throughputWindowMs: number;
   /** copies each lap of the loop frame source sends to the receiver */
   throughputCopies: number;
+  /** the ring-buffer part (kernel producer -> decoded alert -> EVE file, beside a C consumer) */
+  ring: boolean;
+  /** rounds of the ring part (each runs every consumer once) */
+  ringRounds: number;
+  /** its window of steady state per run, ms */
+  ringWindowMs: number;
+  /** records per second offered to the EVE path for its goal */
+  ringEveRate: number;
   /** only the cases whose id matches (floors always run); implies no write */
   only: RegExp | null;
   help: boolean;
@@ -45,9 +53,15 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (make bench)
   --throughput-copies N
                    frames each lap of the loop frame source sends to the receiver (default 8, 1..15)
   --no-throughput  skip the drop throughput comparison
+  --ring-rounds N  rounds of the ring-buffer part (default 3, 1..20)
+  --ring-window-ms MS
+                   its window of steady state per run (default 1000, 200..10000)
+  --ring-eve-rate N
+                   records per second offered to the EVE file path (default 200000)
+  --no-ring        skip the ring-buffer part
   --only REGEX     measure only the cases whose id matches (the floors always run; the SYN-cookie,
-                   scaling and throughput parts run only when REGEX matches "syncookie" /
-                   "scaling" / "throughput");
+                   scaling, throughput and ring parts run only when REGEX matches
+                   "syncookie" / "scaling" / "throughput" / "ring");
                    a partial run never writes the results file
   --out FILE       results file (default bench/results.json in the checkout)
   --no-write       print only; leave the results file alone
@@ -85,6 +99,10 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
         'throughput-rounds': { type: 'string' },
         'throughput-window-ms': { type: 'string' },
         'throughput-copies': { type: 'string' },
+        'no-ring': { type: 'boolean' },
+        'ring-rounds': { type: 'string' },
+        'ring-window-ms': { type: 'string' },
+        'ring-eve-rate': { type: 'string' },
         only: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -114,6 +132,10 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
     throughputRounds: intArg('throughput-rounds', values['throughput-rounds'], 5, 1, 50),
     throughputWindowMs: intArg('throughput-window-ms', values['throughput-window-ms'], 600, 100, 10_000),
     throughputCopies: intArg('throughput-copies', values['throughput-copies'], 8, 1, 15),
+    ring: !values['no-ring'] && (only === null || only.test('ring')),
+    ringRounds: intArg('ring-rounds', values['ring-rounds'], 3, 1, 20),
+    ringWindowMs: intArg('ring-window-ms', values['ring-window-ms'], 1000, 200, 10_000),
+    ringEveRate: intArg('ring-eve-rate', values['ring-eve-rate'], 200_000, 1000, 10_000_000),
     only,
     help: values.help ?? false,
   };

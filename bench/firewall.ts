@@ -140,9 +140,10 @@ function firewallSubject(
   let lastRecord: Buffer | null = null;
   let ring = -1;
   if (x.emitsEvents) {
-    ring = native.ringOpen([kernel.eventsFd], (batch, count) => {
+    ring = native.ringOpen([kernel.eventsFd], (batch, count, _length, lost) => {
+      if (lost) throw new Error(`${c.id}: the ring reader lost ${lost} records`);
       consumed += count;
-      if (count > 0) {
+      if (batch && count > 0) {
         const len = batch.readUInt32LE(0);
         lastRecord = Buffer.from(batch.subarray(4, 4 + len));
       }

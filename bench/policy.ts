@@ -105,3 +105,16 @@ export function firewallCases(family: IpFamily, listedSource: string, listSize: 
     },
   ];
 }
+
+/** Rules of the base policy (what the ring bench's records cycle over). */
+export const BASE_RULE_COUNT = 10;
+
+/** The ring bench's config: the base policy with the agent's ring of `ringSize` bytes, and
+ * alerts to an EVE file at `evePath` only (rotation at the default size; enough rotated files
+ * kept that the bench can read every line back). */
+export function ringBenchYaml(ringSize: number, evePath: string): string {
+  return (
+    policyYaml('base', '').replace('agent:\n', `agent:\n  ring_buffer_size: ${ringSize}\n`) +
+    `alerting:\n  eve: { enabled: true, path: ${JSON.stringify(evePath)}, keep: 1000 }\n  stdout: { enabled: false }\n`
+  );
+}

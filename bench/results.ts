@@ -174,6 +174,56 @@ const scalingSchema = z.strictObject({
   ),
 });
 
+const ringStage = z.enum(['c', 'raw', 'decode', 'eve']);
+const ringGoal = z.strictObject({ met: z.boolean(), note: z.string() });
+
+const ringSchema = z.strictObject({
+  method: z.string(),
+  settings: z.strictObject({
+    rounds: z.number().int().positive(),
+    warmupMs: z.number().int().nonnegative(),
+    windowMs: z.number().int().positive(),
+    eveRate: z.number().int().positive(),
+    producer_cpu: z.number().int().nonnegative(),
+    consumer_cpu: z.number().int().nonnegative(),
+    ring_bytes: z.number().int().positive(),
+    record_bytes: z.number().int().positive(),
+  }),
+  figures: z.array(
+    z.strictObject({
+      stage: ringStage,
+      /** records per second offered, 0 = flat out */
+      rate: z.number().int().nonnegative(),
+      /** records read per second of the consumer's CPU time in the window (median) */
+      per_cpu_s: z.number().nonnegative(),
+      per_cpu_s_runs: z.array(z.number()),
+      ns_per_record: z.number().nonnegative(),
+      per_s: z.number().nonnegative(),
+      cpu_share: z.number().nonnegative(),
+      producer_per_s: z.number().nonnegative(),
+      saturated: z.boolean(),
+      /** JS paths: records delivered at the path's end per consumer CPU-second, from the first
+       * record until everything was delivered (median) */
+      whole_per_cpu_s: z.number().nonnegative().optional(),
+      eve_lines_per_cpu_s: z.number().nonnegative().optional(),
+      eve_lines_per_s: z.number().nonnegative().optional(),
+      eve_queue_growth: z.number().optional(),
+      flush_ms: z.number().nonnegative().optional(),
+      totals: z.strictObject({
+        produced: z.number().int().nonnegative(),
+        written: z.number().int().nonnegative(),
+        lost_full: z.number().int().nonnegative(),
+        lost_backpressure: z.number().int().nonnegative(),
+        consumed: z.number().int().nonnegative(),
+        delivered: z.number().int().nonnegative(),
+        sink_dropped: z.number().int().nonnegative(),
+      }),
+    }),
+  ),
+  ratios: z.strictObject({ raw_to_c: ratio, decode_to_c: ratio, eve_to_c: ratio, decode_to_raw: ratio }),
+  goals: z.strictObject({ decode: ringGoal.extend({ bound: z.number().positive() }), eve: ringGoal.extend({ rate: z.number().positive() }) }),
+});
+
 const resultsSchema = z.strictObject({
   version: z.literal(RESULTS_VERSION),
   generated_at: z.string(),
@@ -187,11 +237,15 @@ const resultsSchema = z.strictObject({
   unavailable: z.array(z.strictObject({ part: z.string(), reason: z.string() })).optional(),
   /** the firewall's per-frame cost over whole policies by rule count, beside a reference */
   scaling: scalingSchema.optional(),
+  /** ring-buffer records from a kernel producer to the decoded alert and the EVE file, beside
+   * a C consumer of the same ring */
+  ring: ringSchema.optional(),
 });
 
 export type ResultsFile = z.infer<typeof resultsSchema>;
 export type ScalingSummary = z.infer<typeof scalingSchema>;
 export type ThroughputSummary = z.infer<typeof throughputSchema>;
+export type RingSummary = z.infer<typeof ringSchema>;
 
 export type CaseResult = z.infer<typeof caseSchema>;
 export type MachineInfo = z.infer<typeof machineSchema>;

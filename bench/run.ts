@@ -15,12 +15,14 @@ import { TestRunClock, verdictName, XDP_DROP, XDP_PASS, type Subject } from './h
 import { loadNow, machineInfo } from './machine.js';
 import { measureThroughput, THROUGHPUT_DEFAULTS, type ThroughputResult } from './throughput.js';
 import { CLIENT, CLIENT_PORT, MISS_PORT, SERVER } from './policy.js';
-import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, type CaseResult, type ResultsFile, type ScalingSummary } from './results.js';
+import { compareResults, machineDifferences, parseResults, RESULTS_VERSION, type CaseResult, type ResultsFile, type RingSummary, type ScalingSummary } from './results.js';
 import { measureScaling } from './scaling.js';
 import { summarize } from './stats.js';
 import { measure, type Measured } from './measure.js';
 import { setupConntrack, type ConntrackBench } from './conntrack.js';
 import { measureSyncookie } from './syncookie.js';
+import { measureRing, RING_DEFAULTS, type RingResult } from './ring.js';
+import { fmtRate } from './ring-figures.js';
 import { fmt, renderTable } from './table.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -171,6 +173,58 @@ function printThroughput(t: ThroughputResult): void {
   for (const g of t.goal.rows) log(`  goal IPv${g.family}: xdp-firewall >= ${t.goal.bound}x bare XDP_DROP: ${g.met ? 'MET' : 'NOT MET'} (${g.ratio === null ? '-' : fmt(g.ratio, 2)}x); ${g.note}`);
 }
 
+const RING_STAGE_TITLE: Readonly<Record<string, string>> = {
+  c: 'C consumer (the ring\'s limit)',
+  raw: 'agent ring reader',
+  decode: 'reader + decode + alert',
+  eve: 'reader + decode + alert + EVE file',
+};
+
+function printRing(r: RingSummary): void {
+  const kib = (r.settings.ring_bytes / 1024).toFixed(0);
+  log('');
+  log(
+    `ring-buffer records from a kernel producer (test-run loop, CPU ${r.settings.producer_cpu}) into the firewall's ${kib} KiB ring, read on CPU ${r.settings.consumer_cpu}; ` +
+      `records per second of the consumer's CPU time (median of ${r.settings.rounds}), beside the wall rate:`,
+  );
+  const c = r.figures.find((f) => f.stage === 'c' && f.rate === 0)?.per_cpu_s ?? null;
+  log(
+    renderTable(
+      [
+        { title: 'consumer' }, { title: 'offered' }, { title: 'per CPU-s', align: 'right' }, { title: 'ns/record', align: 'right' }, { title: 'x C', align: 'right' },
+        { title: 'whole path', align: 'right' }, { title: 'per s', align: 'right' }, { title: 'CPU', align: 'right' }, { title: 'producer/s', align: 'right' }, { title: 'saturated' },
+        { title: 'produced', align: 'right' }, { title: 'lost (full+mark)', align: 'right' }, { title: 'read', align: 'right' }, { title: 'delivered', align: 'right' },
+      ],
+      r.figures.map((f) => [
+        RING_STAGE_TITLE[f.stage] ?? f.stage,
+        f.rate ? `${fmtRate(f.rate)}/s` : 'flat out',
+        fmtRate(f.per_cpu_s),
+        fmt(f.ns_per_record, 1),
+        c ? fmt(f.per_cpu_s / c, 3) : '-',
+        f.whole_per_cpu_s === undefined ? '-' : fmtRate(f.whole_per_cpu_s),
+        fmtRate(f.per_s),
+        `${Math.round(f.cpu_share * 100)} %`,
+        fmtRate(f.producer_per_s),
+        f.saturated ? 'yes' : 'no',
+        f.totals.produced.toLocaleString('en-US'),
+        (f.totals.lost_full + f.totals.lost_backpressure).toLocaleString('en-US'),
+        f.totals.consumed.toLocaleString('en-US'),
+        f.totals.delivered.toLocaleString('en-US') + (f.totals.sink_dropped ? ` (+${f.totals.sink_dropped.toLocaleString('en-US')} dropped by the sink)` : ''),
+      ]),
+    ),
+  );
+  log('  per CPU-s = records read per second of the consumer process\'s CPU time in the window; whole path = records delivered at its end (alerts, EVE lines) per CPU-second');
+  log('  from the first record until all were delivered; saturated = the producer lost records for lack of room in every window (else the figure is a floor)');
+  log('  every run accounted: produced = written + lost (kernel counters), written = read, every sequence number delivered once or counted as lost');
+  for (const f of r.figures.filter((x) => x.stage === 'eve')) {
+    log(`  EVE ${f.rate ? `at ${fmtRate(f.rate)}/s` : 'flat out'}: ${fmtRate(f.eve_lines_per_cpu_s ?? 0)} lines per CPU-s in the window, sink queue growth ${f.eve_queue_growth ?? 0}, flushed ${f.flush_ms ?? 0} ms after the producer stopped`);
+  }
+  const ratio = (x: number | null): string => (x === null ? '-' : fmt(x, 3));
+  log(`  ratios (per CPU-s): reader/C ${ratio(r.ratios.raw_to_c)}, decode/C ${ratio(r.ratios.decode_to_c)}, EVE/C ${ratio(r.ratios.eve_to_c)}, decode/reader ${ratio(r.ratios.decode_to_raw)}`);
+  log(`  goal: >= ${fmtRate(r.goals.decode.bound)} records/CPU-s consumed and decoded on one core: ${r.goals.decode.met ? 'MET' : 'NOT MET'} (${r.goals.decode.note})`);
+  log(`  goal: the EVE writer keeps up at ${fmtRate(r.goals.eve.rate)} records/s: ${r.goals.eve.met ? 'MET' : 'NOT MET'} (${r.goals.eve.note})`);
+}
+
 function printScaling(sc: ScalingSummary): void {
   const counts = [...new Set(sc.rows.flatMap((r) => Object.keys(r.sizes).map(Number)))].sort((a, b) => a - b);
   const label = (n: number): string => n.toLocaleString('en-US');
@@ -305,14 +359,33 @@ async function main(args: BenchArgs): Promise<void> {
           log,
         })
       : undefined;
+    // Events from a kernel producer to the EVE file, beside a C consumer of the same ring. A
+    // machine where it cannot run (no second CPU, a missing tool) costs this part only.
+    let ring: RingResult | undefined;
+    if (args.ring) {
+      try {
+        ring = await measureRing({
+          root: ROOT,
+          dir,
+          settings: { ...RING_DEFAULTS, rounds: args.ringRounds, windowMs: args.ringWindowMs, eveRate: args.ringEveRate },
+          log,
+        });
+      } catch (e) {
+        const reason = (e as Error).message.split('\n')[0]!.slice(0, 500);
+        unavailable.push({ part: 'ring', reason });
+        log(`ring: UNAVAILABLE: ${reason}`);
+      }
+    }
     const res = toResults(runs, machine, args, startedAt);
     res.machine.load_end = loadNow();
     if (throughput) res.throughput = throughput;
+    if (ring) res.ring = ring;
     if (unavailable.length) res.unavailable = unavailable;
     if (scaling) res.scaling = scaling;
     printResults(res);
     if (scaling) printScaling(scaling);
     if (throughput) printThroughput(throughput);
+    if (ring) printRing(ring);
     for (const u of unavailable) log(`\n${u.part}: not measured on this machine: ${u.reason}`);
     log(`\nload average (1 min): ${res.machine.load_start} at the start, ${res.machine.load_end} at the end (figures from a busy machine are noisier; compare ratios)`);
 

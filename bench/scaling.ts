@@ -122,7 +122,10 @@ function firewallTarget(
   rings: number[],
 ): SweepTarget {
   let consumed = 0;
-  const ring = native.ringOpen([k.eventsFd], (_b, count) => void (consumed += count));
+  const ring = native.ringOpen([k.eventsFd], (_b, count, _length, lost) => {
+    if (lost) throw new Error(`the ring reader lost ${lost} records`);
+    consumed += count;
+  });
   rings.push(ring);
   const maxEvents = Math.floor((RING_BYTES * 3) / 4 / recordSize) - 4096;
   return {

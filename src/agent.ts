@@ -30,9 +30,9 @@ import { sharedMapSizes } from './engines/runtime/shared-maps.js';
 type Engine = AnyEngine<Config>;
 import { BootClock } from './kernel/boot-clock.js';
 import { ensureBpffs } from './kernel/bpffs.js';
-import { layouts } from './kernel/layouts.gen.js';
 import { ifindexOf } from './kernel/link.js';
 import { RingReader } from './kernel/ring.js';
+import { RecordRouter } from './engines/record-router.js';
 import { createLogger } from './log.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import { registerStoreMetrics, Store, storeOptions } from './store/index.js';
@@ -56,9 +56,6 @@ export interface AgentOptions {
   store?: boolean;
 }
 
-/** struct sentinel_event_hdr.program: which engine decodes a record */
-const HDR_PROGRAM_OFFSET = layouts.sentinel_event_hdr.fields.program.offset;
-
 export class AgentStartError extends Error {}
 
 export class Agent {
@@ -67,8 +64,8 @@ export class Agent {
   private engineSet: EngineSet | null = null;
   private controlPlane: LiveControlPlane | null = null;
   private watcher: ConfigFileWatcher | null = null;
-  private byProgramId = new Map<number, Engine>();
   private ring: RingReader | null = null;
+  private router: RecordRouter | null = null;
   /** records/failures counted by ring readers replaced since start (engines came and went) */
   private ringBase = { records: 0 };
   private alerts: AlertPipeline | null = null;
@@ -84,8 +81,6 @@ export class Agent {
   /** the file's config now live (the one given at start until a reload) */
   private current: Config;
   private decodeErrors = 0;
-  /** records decoded per engine since the last foldRingStats() */
-  private readonly received = new Map<Engine, number>();
   private headerFailures = 0;
   private readonly pinRoot: string;
   /** what a previous agent left under the pin root, and the manifest this run writes */
@@ -345,20 +340,12 @@ export class Agent {
       this.headerFailures = 0;
       this.ring.close();
       this.ring = null;
+      this.router = null;
     }
-    this.byProgramId = new Map(this.engines.map((e) => [e.programId, e]));
     const fds = this.engines.flatMap((e) => e.ringFds());
     if (!fds.length) return;
-    this.ring = new RingReader(
-      fds,
-      (buf, off, len) => {
-        const engine = this.byProgramId.get(buf.readUInt8(off + HDR_PROGRAM_OFFSET));
-        if (engine?.onRecord(buf, off, len)) this.received.set(engine, (this.received.get(engine) ?? 0) + 1);
-        else this.undecodable(engine?.program ?? 'unknown');
-        return true; // counted here, by program
-      },
-      { onHandlerError: (err) => this.log.error({ err }, 'ring record handler failed') },
-    );
+    this.router = new RecordRouter(this.engines);
+    this.ring = new RingReader(fds, this.router.handle, { onHandlerError: (err) => this.log.error({ err }, 'ring record handler failed') });
   }
 
   /** Moves what the reader counted since the last call into metrics. Records the reader itself
@@ -368,8 +355,10 @@ export class Agent {
     const f = this.ring.stats.decodeFailures;
     if (f > this.headerFailures) this.undecodable('unknown', f - this.headerFailures);
     this.headerFailures = f;
-    for (const [e, n] of this.received) this.metrics.eventsReceived(e.program, n);
-    this.received.clear();
+    const counts = this.router?.take();
+    if (!counts) return;
+    for (const [program, n] of counts.received) this.metrics.eventsReceived(program, n);
+    for (const [program, n] of counts.undecodable) this.undecodable(program, n);
   }
 
   private undecodable(program: string, n = 1): void {

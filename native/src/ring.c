@@ -1,6 +1,11 @@
 /* Ring buffers: one libbpf ring manager over any number of ring maps, polled by one uv_poll
- * on its epoll fd. Records are copied into one batch buffer (u32 LE length + bytes each) and
- * handed to JS once per wake-up, never once per record. */
+ * on its epoll fd. Records are copied straight from the ring into one JS Buffer kept for the
+ * ring's life (u32 LE length + bytes each) and handed to JS once per batch, never once per
+ * record: no allocation and one copy per record. A batch ends when the ring is empty or holds
+ * SN_RING_BATCH_BYTES (about 3,000 firewall records: what a sink's worker writes in one
+ * turn of the loop); what is left stays readable and comes in the next batch, after the
+ * event loop has run its timers and I/O (a producer faster than the consumer can neither keep
+ * the loop in one callback nor grow the batch without bound). */
 #include "common.h"
 
 #include <bpf/libbpf.h>
@@ -8,6 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+
+/* A batch ends once it holds this much (the record that crosses it is kept). */
+#define SN_RING_BATCH_BYTES (256u << 10)
+/* The callback's "batch full" answer. libbpf (1.1) stops consuming on any negative answer,
+ * having already consumed the record it was given: this one is only ever returned after that
+ * record is in the batch. */
+#define SN_RING_STOP (-EXFULL)
 
 struct sn_ring {
 	napi_env env;
@@ -17,28 +29,50 @@ struct sn_ring {
 	napi_async_context actx;
 	uint32_t handle;
 	bool closing;
-	/* batch being filled by the per-record callback */
+	/* inside the JS callback: the batch buffer is being read and must not be refilled */
+	bool delivering;
+	/* the batch buffer (a JS Buffer, referenced) and the batch being filled in it */
+	napi_ref store;
 	char *buf;
 	size_t len, cap;
 	uint32_t count;
-	bool oom;
+	/* records consumed from the ring that could not be kept (no memory to grow the buffer),
+	 * reported with the next batch */
+	uint32_t lost;
 };
+
+/* Replaces the batch buffer by one of at least `need` bytes holding the batch so far. Runs
+ * inside a handle scope (the uv callback's or the JS call's). */
+static bool grow(struct sn_ring *r, size_t need)
+{
+	size_t cap = r->cap ? r->cap : SN_RING_BATCH_BYTES + 64 * 1024;
+	while (cap < need)
+		cap *= 2;
+	napi_value nb;
+	void *data;
+	napi_ref ref;
+	if (napi_create_buffer(r->env, cap, &data, &nb) != napi_ok)
+		return false;
+	if (napi_create_reference(r->env, nb, 1, &ref) != napi_ok)
+		return false;
+	if (r->len)
+		memcpy(data, r->buf, r->len);
+	if (r->store)
+		napi_delete_reference(r->env, r->store);
+	r->store = ref;
+	r->buf = data;
+	r->cap = cap;
+	return true;
+}
 
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct sn_ring *r = ctx;
 	size_t need = r->len + 4 + size;
-	if (need > r->cap) {
-		size_t cap = r->cap ? r->cap : 64 * 1024;
-		while (cap < need)
-			cap *= 2;
-		char *p = realloc(r->buf, cap);
-		if (!p) {
-			r->oom = true;
-			return -ENOMEM; /* stop; the record stays in the ring for the next round */
-		}
-		r->buf = p;
-		r->cap = cap;
+	if (need > r->cap && !grow(r, need)) {
+		/* libbpf has consumed it already: count it rather than lose it silently */
+		r->lost++;
+		return SN_RING_STOP;
 	}
 	uint32_t n = (uint32_t)size;
 	/* little-endian length prefix regardless of host order */
@@ -49,17 +83,16 @@ static int on_record(void *ctx, void *data, size_t size)
 	memcpy(r->buf + r->len + 4, data, size);
 	r->len = need;
 	r->count++;
-	return 0;
+	return r->len >= SN_RING_BATCH_BYTES ? SN_RING_STOP : 0;
 }
 
-/* Consumes everything available into the batch. Returns records gathered or -errno. */
+/* Consumes what is available, up to one batch. Returns records gathered or -errno. */
 static int drain(struct sn_ring *r)
 {
 	r->len = 0;
 	r->count = 0;
-	r->oom = false;
 	int rc = ring_buffer__consume(r->rb);
-	if (rc < 0 && !(r->oom && r->count > 0))
+	if (rc < 0 && rc != SN_RING_STOP)
 		return rc;
 	return (int)r->count;
 }
@@ -70,21 +103,21 @@ static int drain(struct sn_ring *r)
 static void deliver(struct sn_ring *r, bool from_loop)
 {
 	napi_env env = r->env;
-	napi_value buf, count, cb, recv, argv[2], result;
-	void *data;
-	if (napi_create_buffer(env, r->len, &data, &buf) != napi_ok)
-		return;
-	if (r->len)
-		memcpy(data, r->buf, r->len);
-	napi_create_uint32(env, r->count, &count);
+	napi_value buf, cb, recv, argv[4], result;
+	if (!r->store || napi_get_reference_value(env, r->store, &buf) != napi_ok || !buf)
+		napi_get_null(env, &buf); /* only when nothing could be kept: count 0, lost > 0 */
 	if (napi_get_reference_value(env, r->cb, &cb) != napi_ok || !cb)
 		return;
 	argv[0] = buf;
-	argv[1] = count;
+	napi_create_uint32(env, r->count, &argv[1]);
+	napi_create_uint32(env, (uint32_t)r->len, &argv[2]);
+	napi_create_uint32(env, r->lost, &argv[3]);
+	r->lost = 0;
+	r->delivering = true;
 	if (from_loop) {
 		/* napi_make_callback needs an object receiver (undefined is a TypeError) */
 		napi_get_global(env, &recv);
-		napi_make_callback(env, r->actx, recv, cb, 2, argv, &result);
+		napi_make_callback(env, r->actx, recv, cb, 4, argv, &result);
 		bool pending = false;
 		napi_is_exception_pending(env, &pending);
 		if (pending) {
@@ -94,8 +127,9 @@ static void deliver(struct sn_ring *r, bool from_loop)
 		}
 	} else {
 		napi_get_undefined(env, &recv);
-		napi_call_function(env, recv, cb, 2, argv, &result);
+		napi_call_function(env, recv, cb, 4, argv, &result);
 	}
+	r->delivering = false;
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)
@@ -107,7 +141,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	if (napi_open_handle_scope(r->env, &scope) != napi_ok)
 		return;
 	int n = drain(r);
-	if (n > 0)
+	if (n > 0 || r->lost)
 		deliver(r, true);
 	napi_close_handle_scope(r->env, scope);
 }
@@ -118,9 +152,10 @@ static void ring_free(struct sn_ring *r)
 		ring_buffer__free(r->rb);
 	if (r->cb)
 		napi_delete_reference(r->env, r->cb);
+	if (r->store)
+		napi_delete_reference(r->env, r->store);
 	if (r->actx)
 		napi_async_destroy(r->env, r->actx);
-	free(r->buf);
 	free(r);
 }
 
@@ -217,12 +252,26 @@ static napi_value ring_consume(napi_env env, napi_callback_info info)
 	if (!sn_get_args(env, info, fn, 1, argv, NULL) ||
 	    !sn_arg_handle(env, fn, SN_RING, argv[0], &h, (void **)&r))
 		return NULL;
-	int n = drain(r);
-	if (n < 0)
-		return sn_throw_errno(env, fn, n, NULL, "consuming ring %u", h);
-	if (n > 0)
-		deliver(r, false);
-	return sn_make_u32(env, (uint32_t)n);
+	/* the buffer the callback is reading would be overwritten */
+	if (r->delivering)
+		return sn_throw_errno(env, fn, EBUSY, NULL, "ring %u: consume called from its own callback", h);
+	/* everything readable now, batch by batch */
+	uint32_t total = 0;
+	for (;;) {
+		int n = drain(r);
+		if (n < 0)
+			return sn_throw_errno(env, fn, n, NULL, "consuming ring %u", h);
+		bool full = r->len >= SN_RING_BATCH_BYTES || r->lost;
+		if (n > 0 || r->lost)
+			deliver(r, false);
+		total += (uint32_t)n;
+		bool pending = false;
+		if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+			return NULL; /* the callback threw: the caller gets its exception */
+		if (!full || r->closing)
+			break;
+	}
+	return sn_make_u32(env, total);
 }
 
 static napi_value ring_close(napi_env env, napi_callback_info info)

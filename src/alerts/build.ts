@@ -81,7 +81,9 @@ async function buildSinks(
   metrics: AlertMetrics,
 ): Promise<{ sink: QueuedSink; filter: RouteFilter }[]> {
   const eveOpts = { communityIdSeed: cfg.community_id_seed };
-  const eve = new EveRenderer(eveOpts);
+  // the sinks that write EVE lines: they share one rendering of each alert only if there are two
+  const lineSinks = Number(cfg.eve.enabled) + Number(cfg.stdout.enabled) + cfg.routes.filter((r) => r.destination === 'syslog' || r.destination === 'stdout').length;
+  const eve = new EveRenderer(eveOpts, { shared: lineSinks > 1 });
   const out: { sink: QueuedSink; filter: RouteFilter }[] = [];
   const log = deps.logger ? { logger: deps.logger } : {};
   const sink = (name: string, kind: string, t: SinkTransport, capacity: number, o: Omit<QueuedSinkOptions, 'capacity' | 'metrics'>, f: RouteFilter): QueuedSink =>

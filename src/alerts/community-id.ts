@@ -3,8 +3,9 @@
 //   sha1( seed:u16be | addr_lo | addr_hi | proto:u8 | 0:u8 | port_lo:u16be | port_hi:u16be )
 // where the endpoint order makes both directions of a flow hash the same, ports are omitted
 // for protocols without them, and ICMP/ICMPv6 type/code stand in for ports.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { isIP } from 'node:net';
+import { addressInto } from '../net/ip.js';
 
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
@@ -97,15 +98,37 @@ function checkU16(what: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new RangeError(`community id: ${what} must be 0..65535, got ${v}`);
 }
 
+// Every alert's EVE line hashes its flow, so the hash input is built in one buffer kept for the
+// purpose (no allocation per alert) from addresses read without a detour through Buffers.
+const srcBuf = Buffer.alloc(16);
+const dstBuf = Buffer.alloc(16);
+const input = Buffer.alloc(2 + 16 + 16 + 2 + 4);
+/** views of `input` by length: 4- or 16-byte addresses, with or without ports */
+const inputs = new Map<number, Buffer>([12, 16, 36, 40].map((n) => [n, input.subarray(0, n)]));
+
+/** One SHA-1 over `data`: crypto.hash (Node >= 20.12) is a single call, createHash four. */
+const sha1: (data: Buffer, encoding: 'base64' | 'hex') => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (data, encoding) => crypto.hash('sha1', data, encoding)
+    : (data, encoding) => crypto.createHash('sha1').update(data).digest(encoding);
+
+/** Writes an address into `out`; its length (4 or 16). */
+function readAddress(ip: string, out: Buffer): number {
+  const f = addressInto(ip, out, 0);
+  if (f !== 0) return f === 4 ? 4 : 16;
+  const b = addressBytes(ip); // other spellings (zone ids, embedded IPv4), or the error
+  b.copy(out);
+  return b.length;
+}
+
 export function communityId(flow: FlowTuple, opts: CommunityIdOptions = {}): string {
   const seed = opts.seed ?? 0;
   checkU16('seed', seed);
   if (!Number.isInteger(flow.proto) || flow.proto < 0 || flow.proto > 255) {
     throw new RangeError(`community id: proto must be 0..255, got ${flow.proto}`);
   }
-  let src = addressBytes(flow.srcIp);
-  let dst = addressBytes(flow.dstIp);
-  if (src.length !== dst.length) {
+  const alen = readAddress(flow.srcIp, srcBuf);
+  if (readAddress(flow.dstIp, dstBuf) !== alen) {
     throw new TypeError(`community id: address families differ (${flow.srcIp} -> ${flow.dstIp})`);
   }
   const hasPorts = PORT_PROTOS.has(flow.proto) && flow.srcPort !== undefined && flow.dstPort !== undefined;
@@ -119,21 +142,27 @@ export function communityId(flow: FlowTuple, opts: CommunityIdOptions = {}): str
       ({ sport, dport, oneWay } = icmpPorts(flow.proto, sport, dport));
     }
   }
-  const cmp = Buffer.compare(src, dst);
+  let cmp = 0;
+  for (let i = 0; i < alen && cmp === 0; i++) cmp = srcBuf[i]! - dstBuf[i]!;
+  let lo = srcBuf;
+  let hi = dstBuf;
   if (!oneWay && (cmp > 0 || (cmp === 0 && hasPorts && sport > dport))) {
-    [src, dst] = [dst, src];
+    lo = dstBuf;
+    hi = srcBuf;
     [sport, dport] = [dport, sport];
   }
-  const head = Buffer.alloc(2);
-  head.writeUInt16BE(seed);
-  const mid = Buffer.from([flow.proto, 0]);
-  const parts = [head, src, dst, mid];
+  input[0] = seed >> 8;
+  input[1] = seed & 0xff;
+  lo.copy(input, 2, 0, alen);
+  hi.copy(input, 2 + alen, 0, alen);
+  let n = 2 + 2 * alen;
+  input[n++] = flow.proto;
+  input[n++] = 0;
   if (hasPorts) {
-    const ports = Buffer.alloc(4);
-    ports.writeUInt16BE(sport, 0);
-    ports.writeUInt16BE(dport, 2);
-    parts.push(ports);
+    input[n++] = sport >> 8;
+    input[n++] = sport & 0xff;
+    input[n++] = dport >> 8;
+    input[n++] = dport & 0xff;
   }
-  const digest = createHash('sha1').update(Buffer.concat(parts)).digest();
-  return `1:${digest.toString(opts.encoding ?? 'base64')}`;
+  return `1:${sha1(inputs.get(n)!, opts.encoding ?? 'base64')}`;
 }

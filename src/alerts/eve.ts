@@ -33,10 +33,17 @@ export function eveProtoName(proto: number): string {
 export function formatEveTimestamp(ns: bigint): string {
   if (ns < 0n) throw new RangeError(`EVE timestamp must be >= 0 ns since the epoch, got ${ns}`);
   const secs = ns / 1_000_000_000n;
-  const micros = (ns % 1_000_000_000n) / 1000n;
-  const iso = new Date(Number(secs) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
-  return `${iso.slice(0, 19)}.${micros.toString().padStart(6, '0')}+0000`;
+  if (secs !== lastSecs) {
+    lastPrefix = new Date(Number(secs) * 1000).toISOString().slice(0, 19); // YYYY-MM-DDTHH:MM:SS
+    lastSecs = secs;
+  }
+  const micros = Math.floor(Number(ns - secs * 1_000_000_000n) / 1000);
+  return `${lastPrefix}.${String(micros).padStart(6, '0')}+0000`;
 }
+
+// Records come in bursts within the same second: its date and time are spelled once.
+let lastSecs = -1n;
+let lastPrefix = '';
 
 /**
  * Suricata's flow_id ties every record of one flow together. Ours is derived from the
@@ -45,11 +52,31 @@ export function formatEveTimestamp(ns: bigint): string {
  */
 export function eveFlowId(cid: string): number | undefined {
   if (!cid.startsWith('1:')) return undefined;
+  // The usual spelling (27 base64 digits and one "=") is read in place: this runs per record.
+  if (cid.length === 30 && cid.charCodeAt(29) === 61) {
+    let top = 0;
+    let ok = true;
+    for (let i = 2; i < 29 && ok; i++) {
+      const v = BASE64_DIGIT[cid.charCodeAt(i)] ?? -1;
+      if (v < 0) ok = false;
+      else if (i < 10) top = top * 64 + v; // 8 digits: the top 48 bits, exact in a double
+      else if (i === 10) top = top * 16 + (v >> 2); // and 4 more
+    }
+    if (ok) return top;
+  }
   const digest = Buffer.from(cid.slice(2), 'base64');
   if (digest.length !== 20) return undefined;
   // 6.5 bytes: the top 52 bits of the digest
   return digest.readUIntBE(0, 6) * 16 + (digest[6]! >> 4);
 }
+
+/** char code -> base64 digit value, -1 for anything else */
+const BASE64_DIGIT: readonly number[] = (() => {
+  const t = new Array<number>(128).fill(-1);
+  const digits = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < 64; i++) t[digits.charCodeAt(i)] = i;
+  return t;
+})();
 
 export interface EveOptions {
   /** Community ID seed, default 0 (must match the other tools' seed to correlate) */
@@ -198,17 +225,18 @@ export interface EveDlpRecord extends EveHeader {
 
 export type EveRecord = EveAlertRecord | EveDnsRecord | EveFlowRecord | EveAnomalyRecord | EveDlpRecord;
 
+// Built one property after the other in Suricata's key order (people read these lines too):
+// objects spread together from optional parts cost several times as much, and this runs for
+// every record.
 function header(r: RecordBase & { flow?: FlowTuple }, eventType: RecordKind, opts: EveOptions, withIpVersion = false): EveHeader {
   const f = r.flow;
-  const timestamp = formatEveTimestamp(r.timestampNs);
+  const h = { timestamp: formatEveTimestamp(r.timestampNs) } as EveHeader;
   if (!f) {
     // no 5-tuple: no flow_id or community id either
-    return {
-      timestamp,
-      ...(r.interface !== undefined ? { in_iface: r.interface } : {}),
-      event_type: eventType,
-      ...(r.vlan && r.vlan.length > 0 ? { vlan: [...r.vlan] } : {}),
-    };
+    if (r.interface !== undefined) h.in_iface = r.interface;
+    h.event_type = eventType;
+    if (r.vlan && r.vlan.length > 0) h.vlan = [...r.vlan];
+    return h;
   }
   const isIcmp = f.proto === IPPROTO_ICMP || f.proto === IPPROTO_ICMPV6;
   const cid =
@@ -218,23 +246,20 @@ function header(r: RecordBase & { flow?: FlowTuple }, eventType: RecordKind, opt
       { seed: opts.communityIdSeed ?? 0 },
     );
   const flowId = eveFlowId(cid);
-  // Built in Suricata's key order: people read these lines too.
-  return {
-    timestamp,
-    ...(flowId !== undefined ? { flow_id: flowId } : {}),
-    ...(r.interface !== undefined ? { in_iface: r.interface } : {}),
-    event_type: eventType,
-    ...(r.vlan && r.vlan.length > 0 ? { vlan: [...r.vlan] } : {}),
-    src_ip: f.srcIp,
-    ...(!isIcmp && f.srcPort !== undefined ? { src_port: f.srcPort } : {}),
-    dest_ip: f.dstIp,
-    ...(!isIcmp && f.dstPort !== undefined ? { dest_port: f.dstPort } : {}),
-    ...(withIpVersion ? { ip_v: isIP(f.srcIp) === 6 ? (6 as const) : (4 as const) } : {}),
-    proto: eveProtoName(f.proto),
-    ...(isIcmp && f.icmpType !== undefined ? { icmp_type: f.icmpType } : {}),
-    ...(isIcmp && f.icmpCode !== undefined ? { icmp_code: f.icmpCode } : {}),
-    community_id: cid,
-  };
+  if (flowId !== undefined) h.flow_id = flowId;
+  if (r.interface !== undefined) h.in_iface = r.interface;
+  h.event_type = eventType;
+  if (r.vlan && r.vlan.length > 0) h.vlan = [...r.vlan];
+  h.src_ip = f.srcIp;
+  if (!isIcmp && f.srcPort !== undefined) h.src_port = f.srcPort;
+  h.dest_ip = f.dstIp;
+  if (!isIcmp && f.dstPort !== undefined) h.dest_port = f.dstPort;
+  if (withIpVersion) h.ip_v = isIP(f.srcIp) === 6 ? 6 : 4;
+  h.proto = eveProtoName(f.proto);
+  if (isIcmp && f.icmpType !== undefined) h.icmp_type = f.icmpType;
+  if (isIcmp && f.icmpCode !== undefined) h.icmp_code = f.icmpCode;
+  h.community_id = cid;
+  return h;
 }
 
 function eveProcess(p: ProcessRef): EveProcess {
@@ -248,51 +273,40 @@ function eveProcess(p: ProcessRef): EveProcess {
 }
 
 function alertRecord(a: Alert, opts: EveOptions): EveAlertRecord {
-  return {
-    ...header(a, 'alert', opts),
-    event_type: 'alert',
-    alert: {
-      action: a.action,
-      gid: 1,
-      signature_id: a.signatureId,
-      rev: 1,
-      signature: a.ruleName,
-      category: a.category ?? '',
-      severity: suricataSeverity(a.severity),
-      // where ET rules carry ATT&CK, so existing dashboards pick it up
-      ...(a.mitre
-        ? {
-            metadata: {
-              mitre_technique_id: [a.mitre.techniqueId],
-              ...(a.mitre.techniqueName ? { mitre_technique_name: [a.mitre.techniqueName] } : {}),
-              ...(a.mitre.tacticId ? { mitre_tactic_id: [a.mitre.tacticId] } : {}),
-              ...(a.mitre.tactic ? { mitre_tactic_name: [a.mitre.tactic] } : {}),
-            },
-          }
-        : {}),
-    },
-    ebpfsentinel: {
-      engine: a.engine,
-      program: a.program,
-      rule_id: a.ruleId,
-      reason: a.reason,
-      severity: a.severity,
-      ...(a.packetLength !== undefined ? { packet_length: a.packetLength } : {}),
-      ...(a.process ? { process: eveProcess(a.process) } : {}),
-      ...(a.mitre
-        ? {
-            mitre: {
-              technique_id: a.mitre.techniqueId,
-              ...(a.mitre.techniqueName ? { technique_name: a.mitre.techniqueName } : {}),
-              ...(a.mitre.tactic ? { tactic: a.mitre.tactic } : {}),
-              ...(a.mitre.tacticId ? { tactic_id: a.mitre.tacticId } : {}),
-            },
-          }
-        : {}),
-      ...(a.suppressed ? { suppressed: a.suppressed } : {}),
-      ...(a.summary ? { summary: true } : {}),
-    },
+  const rec = header(a, 'alert', opts) as EveAlertRecord;
+  const alert: EveAlertRecord['alert'] = {
+    action: a.action,
+    gid: 1,
+    signature_id: a.signatureId,
+    rev: 1,
+    signature: a.ruleName,
+    category: a.category ?? '',
+    severity: suricataSeverity(a.severity),
   };
+  const m = a.mitre;
+  // where ET rules carry ATT&CK, so existing dashboards pick it up
+  if (m) {
+    const meta: Record<string, string[]> = { mitre_technique_id: [m.techniqueId] };
+    if (m.techniqueName) meta.mitre_technique_name = [m.techniqueName];
+    if (m.tacticId) meta.mitre_tactic_id = [m.tacticId];
+    if (m.tactic) meta.mitre_tactic_name = [m.tactic];
+    alert.metadata = meta;
+  }
+  rec.alert = alert;
+  const ours = { engine: a.engine, program: a.program, rule_id: a.ruleId, reason: a.reason, severity: a.severity } as EveAlertRecord['ebpfsentinel'];
+  if (a.packetLength !== undefined) ours.packet_length = a.packetLength;
+  if (a.process) ours.process = eveProcess(a.process);
+  if (m) {
+    const mitre: NonNullable<EveAlertRecord['ebpfsentinel']['mitre']> = { technique_id: m.techniqueId };
+    if (m.techniqueName) mitre.technique_name = m.techniqueName;
+    if (m.tactic) mitre.tactic = m.tactic;
+    if (m.tacticId) mitre.tactic_id = m.tacticId;
+    ours.mitre = mitre;
+  }
+  if (a.suppressed) ours.suppressed = a.suppressed;
+  if (a.summary) ours.summary = true;
+  rec.ebpfsentinel = ours;
+  return rec;
 }
 
 const DNS_A = 1;
@@ -523,10 +537,18 @@ export function toEveLine(r: SentinelRecord, opts: EveOptions = {}): string {
 /** Renders each record once however many sinks want its EVE line (file, stdout, syslog): the
  * cache is keyed by the record object, which the pipeline never mutates after push. */
 export class EveRenderer {
-  private readonly lines = new WeakMap<SentinelRecord, string>();
-  constructor(private readonly opts: EveOptions = {}) {}
+  /** null with one sink: nothing to share, and a WeakMap entry per record would cost about half
+   * as much again as rendering it */
+  private readonly lines: WeakMap<SentinelRecord, string> | null;
+  constructor(
+    private readonly opts: EveOptions = {},
+    o: { shared?: boolean } = {},
+  ) {
+    this.lines = o.shared === false ? null : new WeakMap();
+  }
 
   line(r: SentinelRecord): string {
+    if (!this.lines) return toEveLine(r, this.opts);
     let l = this.lines.get(r);
     if (l === undefined) {
       l = toEveLine(r, this.opts);

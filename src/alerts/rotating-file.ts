@@ -71,8 +71,16 @@ export class RotatingFile {
     await this.closeFile();
   }
 
+  /** One write per chunk (appendFile would cut it into 512 KiB writes, each a trip through the
+   * event loop while the ring reader keeps it busy); a short write continues where it stopped. */
   private async write(chunk: string, bytes: number): Promise<void> {
-    await this.fh!.appendFile(chunk);
+    const buf = Buffer.from(chunk, 'utf8');
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await this.fh!.write(buf, off, buf.length - off, null);
+      if (bytesWritten <= 0) throw new Error(`${this.path}: the write made no progress`);
+      off += bytesWritten;
+    }
     this.size += bytes;
   }
 

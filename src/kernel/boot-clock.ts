@@ -4,11 +4,13 @@
 // re-measured periodically so a wall-clock step (NTP) is picked up.
 import { readFileSync } from 'node:fs';
 
-const REMEASURE_NS = 60_000_000_000n;
+const REMEASURE_MS = 60_000;
 
 export class BootClock {
   private wallMinusBoot = 0n;
-  private measuredAt = -REMEASURE_NS;
+  /** Date.now() of the last measurement: the per-event check is one cheap clock read and no
+   * BigInt; a wall clock stepped back re-measures too */
+  private measuredAt = -Infinity;
 
   constructor(private readonly uptimePath = '/proc/uptime') {
     this.measure();
@@ -20,8 +22,8 @@ export class BootClock {
   }
 
   toWallNs(bootNs: bigint): bigint {
-    const now = process.hrtime.bigint();
-    if (now - this.measuredAt > REMEASURE_NS) this.measure();
+    const since = Date.now() - this.measuredAt;
+    if (since > REMEASURE_MS || since < 0) this.measure();
     return bootNs + this.wallMinusBoot;
   }
 
@@ -29,7 +31,7 @@ export class BootClock {
     const mono = process.hrtime.bigint();
     const wall = BigInt(Date.now()) * 1_000_000n;
     this.wallMinusBoot = wall - (mono + this.suspendedNs());
-    this.measuredAt = mono;
+    this.measuredAt = Number(wall / 1_000_000n);
   }
 
   /** /proc/uptime minus monotonic time; below 50 ms it is rounding, not suspension. */

@@ -254,10 +254,15 @@ export interface NativeBridge {
   waitForProgramsSync(): void;
 
   // --- ring buffers ----------------------------------------------------------------------
-  /** One ring manager on one uv_poll. cb receives a batch: a Buffer of records each prefixed by
-   * a u32 little-endian length, and the record count. Never called once per record. */
-  ringOpen(mapFds: number[], cb: (batch: Buffer, count: number) => void): number;
-  /** drains immediately (synchronously) and returns the number of records delivered */
+  /** One ring manager on one uv_poll. cb receives a batch: `count` records, each prefixed by a
+   * u32 little-endian length, in the first `length` bytes of `batch` — a buffer the ring reuses
+   * for every batch, so it is valid only during the call — and `lost`, records read from the ring
+   * that could not be kept (out of memory; `batch` is null when none could). A batch holds what
+   * the ring had, up to about 256 KiB; the rest comes in the next one, after the event loop ran.
+   * Never called once per record. */
+  ringOpen(mapFds: number[], cb: (batch: Buffer | null, count: number, length: number, lost: number) => void): number;
+  /** drains what is readable now (synchronously, batch by batch) and returns the number of
+   * records delivered; EBUSY from inside the ring's own callback */
   ringConsume(ring: number): number;
   ringClose(ring: number): void;
 

@@ -1,8 +1,10 @@
-// Ring-buffer consumer: the bridge hands over one batch per wake-up (u32 LE length + record,
-// repeated); this splits it without allocating per record and counts what it cannot decode.
+// Ring-buffer consumer: the bridge hands over one batch at a time (u32 LE length + record,
+// repeated, in a buffer it reuses for every batch); this splits it without allocating per record
+// and counts what it cannot decode.
 import { loadNative } from './native.js';
 import { nativeCall } from './errors.js';
 import { layouts } from './layouts.gen.js';
+import { recordView } from './record-view.js';
 
 /** Smallest valid record: struct sentinel_event_hdr. */
 export const EVENT_HDR_SIZE = layouts.sentinel_event_hdr.size;
@@ -18,7 +20,8 @@ export interface RingStats {
   records: number;
   bytes: number;
   /** records too short for the event header, whose header length exceeds the record, that the
-   * handler rejected (returned false) or threw on, and batches that were cut short */
+   * handler rejected (returned false) or threw on, batches that were cut short, and records the
+   * bridge read from the ring but could not keep (out of memory) */
   decodeFailures: number;
 }
 
@@ -40,14 +43,15 @@ export class RingReader {
   constructor(mapFds: number[], private readonly onRecord: RecordHandler, private readonly opts: RingOptions = {}) {
     this.minLength = opts.minLength ?? EVENT_HDR_SIZE;
     this.checkHdr = opts.checkHeaderLength ?? this.minLength >= EVENT_HDR_SIZE;
-    this.handle = nativeCall(() => loadNative().ringOpen(mapFds, (batch, count) => this.split(batch, count)), 'opening ring reader');
+    this.handle = nativeCall(() => loadNative().ringOpen(mapFds, (batch, count, length, lost) => this.split(batch, count, length, lost)), 'opening ring reader');
   }
 
   get open(): boolean {
     return this.handle !== 0;
   }
 
-  /** Drains what is in the rings now (synchronously); returns the record count. */
+  /** Drains what is in the rings now (synchronously, batch by batch); returns the record count.
+   * Not from inside this reader's own handler (the batch being read would be overwritten). */
   consume(): number {
     if (!this.handle) throw new Error('ring reader is closed');
     const h = this.handle;
@@ -62,24 +66,31 @@ export class RingReader {
     loadNative().ringClose(h);
   }
 
-  private split(batch: Buffer, count: number): void {
+  private split(batch: Buffer | null, count: number, length: number, lost: number): void {
     const s = this.stats;
     s.batches++;
+    if (lost) {
+      s.records += lost;
+      s.decodeFailures += lost;
+    }
+    if (!batch) return;
+    const end = Math.min(length, batch.length);
+    const v = recordView(batch);
     let off = 0;
     for (let i = 0; i < count; i++) {
-      if (off + 4 > batch.length) {
+      if (off + 4 > end) {
         s.decodeFailures += count - i;
         return;
       }
-      const len = batch.readUInt32LE(off);
+      const len = v.getUint32(off, true);
       off += 4;
-      if (off + len > batch.length) {
+      if (off + len > end) {
         s.decodeFailures += count - i;
         return;
       }
       s.records++;
       s.bytes += len;
-      if (len < this.minLength || (this.checkHdr && batch.readUInt16LE(off + HDR_LEN_OFFSET) > len)) {
+      if (len < this.minLength || (this.checkHdr && v.getUint16(off + HDR_LEN_OFFSET, true) > len)) {
         s.decodeFailures++;
       } else {
         try {

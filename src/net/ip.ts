@@ -157,6 +157,80 @@ function parseV6Into(text: string, out: Buffer): string | null {
   return null;
 }
 
+/** the groups of the IPv6 address being read by addressInto */
+const readGroups = new Uint16Array(8);
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * Writes the bytes of the address spelled by `text` into `out` at `at` (4 for IPv4, 16 for
+ * IPv6) without allocating, and returns its family; 0 when the text is not one of the plain
+ * spellings this reads (a dotted quad; hex groups with at most one "::" and no embedded IPv4 or
+ * zone) or not an address at all: parseAddress then reads it, or says what is wrong. For paths
+ * that read addresses this program wrote itself, once per event.
+ */
+export function addressInto(text: string, out: Uint8Array, at: number): 0 | IpFamily {
+  const n = text.length;
+  if (text.indexOf(':') < 0) {
+    // a.b.c.d: 1-3 digits each, no leading zero, at most 255
+    let part = 0;
+    let value = 0;
+    let digits = 0;
+    for (let i = 0; i <= n; i++) {
+      const c = i < n ? text.charCodeAt(i) : 46;
+      if (c >= 48 && c <= 57) {
+        if (digits === 1 && value === 0) return 0;
+        value = value * 10 + (c - 48);
+        if (++digits > 3 || value > 255) return 0;
+      } else if (c === 46 && digits > 0 && part < 4) {
+        out[at + part++] = value;
+        value = 0;
+        digits = 0;
+      } else return 0;
+    }
+    return part === 4 ? 4 : 0;
+  }
+  // groups before "::" fill from the left, the ones after it are moved right at the end
+  const g = readGroups;
+  let count = 0;
+  let gap = -1;
+  let i = 0;
+  if (n >= 2 && text.charCodeAt(0) === 58 && text.charCodeAt(1) === 58) {
+    gap = 0;
+    i = 2;
+  }
+  while (i < n) {
+    let value = 0;
+    let j = i;
+    for (let d; j < n && j - i < 5 && (d = hexDigit(text.charCodeAt(j))) >= 0; j++) value = (value << 4) | d;
+    if (j === i || j - i > 4 || count === 8) return 0;
+    g[count++] = value;
+    if (j === n) break;
+    if (text.charCodeAt(j) !== 58) return 0;
+    if (j + 1 < n && text.charCodeAt(j + 1) === 58) {
+      if (gap >= 0) return 0;
+      gap = count;
+      i = j + 2;
+    } else {
+      i = j + 1;
+      if (i === n) return 0; // a single trailing ":"
+    }
+  }
+  if (gap < 0 ? count !== 8 : count > 7) return 0;
+  const zeros = 8 - count;
+  for (let k = 0, src = 0; k < 8; k++) {
+    const v = gap >= 0 && k >= gap && k < gap + zeros ? 0 : g[src++]!;
+    out[at + 2 * k] = v >> 8;
+    out[at + 2 * k + 1] = v & 0xff;
+  }
+  return 6;
+}
+
 function familyOf(text: string): IpFamily {
   return text.includes(':') ? 6 : 4;
 }
@@ -201,26 +275,34 @@ export function tryParseCidr(text: string): Cidr | string {
   }
 }
 
+// Formatting runs once per address of every alert (the ring-buffer path), so it builds no arrays
+// and joins: decimal octets come from a table, hex groups from one filled as they are first met.
+const DEC_OCTET: readonly string[] = Array.from({ length: 256 }, (_, i) => String(i));
+const HEX16: string[] = new Array<string>(65536);
+const hex16 = (x: number): string => HEX16[x] ?? (HEX16[x] = x.toString(16));
+/** the eight groups of the address being formatted */
+const groups = new Uint16Array(8);
+
 function formatV4(b: Uint8Array, o: number): string {
-  return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+  return DEC_OCTET[b[o]!]! + '.' + DEC_OCTET[b[o + 1]!]! + '.' + DEC_OCTET[b[o + 2]!]! + '.' + DEC_OCTET[b[o + 3]!]!;
 }
 
 /** RFC 5952: lowercase, no leading zeros, the longest run (first on a tie) of two or more zero
  * groups as "::", and IPv4-mapped addresses with a dotted quad. */
 function formatV6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
+  const g = groups;
+  for (let i = 0; i < 8; i++) g[i] = (b[2 * i]! << 8) | b[2 * i + 1]!;
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${formatV4(b, 12)}`;
+    return '::ffff:' + formatV4(b, 12);
   }
   let bestStart = -1;
-  let bestLen = 0;
+  let bestLen = 1; // a single zero group is not compressed
   for (let i = 0; i < 8; ) {
     if (g[i] !== 0) {
       i++;
       continue;
     }
-    let j = i;
+    let j = i + 1;
     while (j < 8 && g[j] === 0) j++;
     if (j - i > bestLen) {
       bestStart = i;
@@ -228,11 +310,16 @@ function formatV6(b: Uint8Array): string {
     }
     i = j;
   }
-  const hex = (x: number): string => x.toString(16);
-  if (bestLen < 2) return g.map(hex).join(':');
-  const left = g.slice(0, bestStart).map(hex).join(':');
-  const right = g.slice(bestStart + bestLen).map(hex).join(':');
-  return `${left}::${right}`;
+  let out = '';
+  if (bestStart < 0) {
+    out = hex16(g[0]!);
+    for (let i = 1; i < 8; i++) out += ':' + hex16(g[i]!);
+    return out;
+  }
+  for (let i = 0; i < bestStart; i++) out += (i ? ':' : '') + hex16(g[i]!);
+  out += '::';
+  for (let i = bestStart + bestLen; i < 8; i++) out += (i > bestStart + bestLen ? ':' : '') + hex16(g[i]!);
+  return out;
 }
 
 /** Text form of a 16-byte address of the given family. */

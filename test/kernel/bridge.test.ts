@@ -283,6 +283,43 @@ test('ring buffer: N test runs deliver N records in batches, lengths and content
   assert.equal(reader.open, false);
 });
 
+test('ring buffer: a backlog larger than one batch comes in several, intact and in order; consume() inside a handler is refused', (t) => {
+  if (!prereqs(t, 'bridge_ring')) return;
+  const obj = BpfObject.load(testObj('bridge_ring'));
+  const N = 20_000; // ~630 KiB of batch: more than one 256 KiB batch
+  const seen: number[] = [];
+  let badContent = 0;
+  let inner: unknown = null;
+  const reader: RingReader = new RingReader([obj.mapFd('events')], (buf, off, len) => {
+    const seq = buf.readUInt32LE(off + 16);
+    if (len !== 24 + (seq % 8)) badContent++;
+    for (let i = 24; i < len; i++) if (buf[off + i] !== (seq & 0xff)) badContent++;
+    if (seen.length === 0) {
+      try {
+        reader.consume(); // would overwrite the batch this handler is reading
+      } catch (e) {
+        inner = e;
+      }
+    }
+    seen.push(seq);
+  });
+  try {
+    assert.equal(obj.program('xdp_emit').testRun({ data: Buffer.alloc(64, 0x5a), repeat: N }).retval, 2);
+    // synchronous: the event loop has not run, so everything comes from this one call
+    assert.equal(reader.consume(), N);
+    assert.equal(seen.length, N, 'every record arrived');
+    assert.ok(seen.every((s, i) => s === i), 'in order, none duplicated');
+    assert.equal(badContent, 0, 'lengths and contents intact across batches');
+    assert.ok(reader.stats.batches >= 3, `a backlog of ${N} records came in several batches (${reader.stats.batches})`);
+    assert.equal(reader.stats.decodeFailures, 0);
+    assert.match(String((inner as Error | null)?.message), /own callback/);
+    assert.equal(reader.consume(), 0, 'nothing left');
+  } finally {
+    reader.close();
+    obj.close();
+  }
+});
+
 test('ring close lets the process exit; a throwing consumer is counted and reported', (t) => {
   if (!prereqs(t, 'bridge_ring')) return;
   const script = `

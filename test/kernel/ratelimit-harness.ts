@@ -56,16 +56,17 @@ export class RatelimitHarness {
     this.kernel = RatelimitKernel.load({ objectPath });
     try {
       this.kernel.writeCookieConfig(HARNESS_COOKIE_CONFIG);
-      this.ring = this.native.ringOpen([this.kernel.eventsFd], (batch) => this.onBatch(batch));
+      this.ring = this.native.ringOpen([this.kernel.eventsFd], (batch, _count, length, lost) => this.onBatch(batch, length, lost));
     } catch (e) {
       this.kernel.close();
       throw e;
     }
   }
 
-  private onBatch(batch: Buffer): void {
+  private onBatch(batch: Buffer | null, length: number, lost: number): void {
+    if (lost) throw new Error(`the ring reader lost ${lost} records`);
     let off = 0;
-    while (off + 4 <= batch.length) {
+    while (batch && off + 4 <= length) {
       const len = batch.readUInt32LE(off);
       off += 4;
       if (!decodeRatelimitEvent(batch, off, len, this.scratch)) throw new Error(`undecodable ratelimit record of ${len} bytes`);

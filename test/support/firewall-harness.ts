@@ -49,7 +49,7 @@ export function firewallSkipReason(): string | false {
 }
 
 /** A firewall event as plain values, so assertions can deepEqual it. */
-export type FwEvent = Omit<FirewallEventRecord, 'bootNs' | 'cpu' | 'src' | 'dst'> & { src: string; dst: string };
+export type FwEvent = Omit<FirewallEventRecord, 'bootNs' | 'cpu' | 'src' | 'dst' | 'addrs'> & { src: string; dst: string };
 
 export type CounterDelta = Partial<Record<CounterSlot, number>>;
 
@@ -99,19 +99,20 @@ export class FirewallHarness {
     this.kernel = FirewallKernel.load({ objectPath: FIREWALL_OBJECT, ...(opts.mapPinDir ? { mapPinDir: opts.mapPinDir } : {}) });
     this.dir = mkdtempSync(path.join(tmpdir(), 'sn-fwk-'));
     try {
-      this.ring = this.native.ringOpen([this.kernel.eventsFd], (batch) => this.onBatch(batch));
+      this.ring = this.native.ringOpen([this.kernel.eventsFd], (batch, _count, length, lost) => this.onBatch(batch, length, lost));
     } catch (e) {
       this.kernel.close();
       throw e;
     }
   }
 
-  private onBatch(batch: Buffer): void {
+  private onBatch(batch: Buffer | null, length: number, lost: number): void {
+    if (lost) throw new Error(`the ring reader lost ${lost} records`);
     let off = 0;
-    while (off + 4 <= batch.length) {
+    while (batch && off + 4 <= length) {
       const len = batch.readUInt32LE(off);
       off += 4;
-      if (off + len > batch.length) throw new Error(`ring batch: record of ${len} bytes at ${off} overruns the ${batch.length}-byte batch`);
+      if (off + len > length) throw new Error(`ring batch: record of ${len} bytes at ${off} overruns the ${length}-byte batch`);
       if (decodeFirewallEvent(batch, off, len, this.scratch)) {
         const e = this.scratch;
         this.pending.push({
@@ -137,7 +138,7 @@ export class FirewallHarness {
       }
       off += len;
     }
-    if (off !== batch.length) throw new Error(`ring batch: ${batch.length - off} trailing bytes`);
+    if (off !== length) throw new Error(`ring batch: ${length - off} trailing bytes`);
   }
 
   /** Writes a file next to the config (alias lists); returns its absolute path. */

@@ -19,6 +19,10 @@ describe('bench command line', () => {
       throughputRounds: 5,
       throughputWindowMs: 600,
       throughputCopies: 8,
+      ring: true,
+      ringRounds: 3,
+      ringWindowMs: 1000,
+      ringEveRate: 200_000,
       only: null,
       help: false,
     });
@@ -33,18 +37,22 @@ describe('bench command line', () => {
     assert.equal(a.scaling, false);
     assert.equal(parseBenchArgs(['--only', 'throughput|mixed'], 'd').throughput, true);
     assert.equal(parseBenchArgs(['--only', 'scaling'], 'd').scaling, true);
+    assert.equal(a.ring, false);
+    assert.equal(parseBenchArgs(['--only', 'ring'], 'd').ring, true);
     assert.throws(() => parseBenchArgs(['--only', '(x'], 'd'), (e: unknown) => e instanceof ArgsError && /--only: not a regular expression/.test(e.message));
   });
 
   it('takes every option', () => {
     const a = parseBenchArgs(
       ['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write', '--no-scaling', '--scaling-sweeps', '5', '--scaling-runs', '50',
-        '--no-throughput', '--throughput-rounds', '2', '--throughput-window-ms', '300', '--throughput-copies', '4'],
+        '--no-throughput', '--throughput-rounds', '2', '--throughput-window-ms', '300', '--throughput-copies', '4',
+        '--no-ring', '--ring-rounds', '5', '--ring-window-ms', '500', '--ring-eve-rate', '50000'],
       'd',
     );
     assert.deepEqual(a, {
       samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, scaling: false, scalingSweeps: 5, scalingRuns: 50,
-      throughput: false, throughputRounds: 2, throughputWindowMs: 300, throughputCopies: 4, only: null, help: false,
+      throughput: false, throughputRounds: 2, throughputWindowMs: 300, throughputCopies: 4,
+      ring: false, ringRounds: 5, ringWindowMs: 500, ringEveRate: 50_000, only: null, help: false,
     });
     assert.equal(parseBenchArgs(['-h'], 'd').help, true);
   });
@@ -59,6 +67,8 @@ describe('bench command line', () => {
     err(['--throughput-rounds', '0'], /--throughput-rounds: 0 is outside 1\.\.50/);
     err(['--scaling-sweeps', '2'], /--scaling-sweeps: 2 is outside 3\.\.51/);
     err(['--throughput-copies', '16'], /--throughput-copies: 16 is outside 1\.\.15/);
+    err(['--ring-rounds', '0'], /--ring-rounds: 0 is outside 1\.\.20/);
+    err(['--ring-window-ms', '100'], /--ring-window-ms: 100 is outside 200\.\.10000/);
     err(['--throughput-frames', '100000'], /throughput-frames/);
     err(['--fast'], /--fast/);
     err(['extra'], /extra/);

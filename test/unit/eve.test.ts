@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { communityId } from '../../src/alerts/community-id.js';
-import { eveFlowId, eveProtoName, formatEveTimestamp, toEveLine, toEveRecord } from '../../src/alerts/eve.js';
+import { EveRenderer, eveFlowId, eveProtoName, formatEveTimestamp, toEveLine, toEveRecord } from '../../src/alerts/eve.js';
 import { mitreFor, mitreForPort, mitreTechnique } from '../../src/alerts/mitre.js';
 import type { Alert } from '../../src/alerts/model.js';
 
@@ -35,6 +36,11 @@ describe('EVE record', () => {
     assert.equal(formatEveTimestamp(BigInt(T0_MS) * 1_000_000n + 999n), '2026-11-26T14:00:00.000000+0000');
     assert.equal(formatEveTimestamp(0n), '1970-01-01T00:00:00.000000+0000');
     assert.throws(() => formatEveTimestamp(-1n), />= 0 ns/);
+    // consecutive alerts of one second, the next second, and back (the date is kept per second)
+    assert.equal(formatEveTimestamp(T0_NS + 1_000n), '2026-11-26T14:00:00.123457+0000');
+    assert.equal(formatEveTimestamp(T0_NS + 1_000_000_000n), '2026-11-26T14:00:01.123456+0000');
+    assert.equal(formatEveTimestamp(T0_NS + 86_400_000_000_000n - 123_456_000n), '2026-11-27T14:00:00.000000+0000');
+    assert.equal(formatEveTimestamp(T0_NS), '2026-11-26T14:00:00.123456+0000');
   });
 
   it('spells protocols as Suricata does', () => {
@@ -110,6 +116,20 @@ describe('EVE record', () => {
     assert.notEqual(toEveRecord(tcpV4(), { communityIdSeed: 1 }).community_id, toEveRecord(tcpV4()).community_id);
   });
 
+  it('renders an alert once for several sinks, and afresh when there is one sink', () => {
+    const a = tcpV4();
+    const shared = new EveRenderer({}, { shared: true });
+    const single = new EveRenderer({}, { shared: false });
+    const first = toEveLine(a);
+    assert.equal(shared.line(a), first);
+    assert.equal(single.line(a), first);
+    // the pipeline never changes a pushed alert; doing so here shows which renderer keeps lines
+    a.ruleName = 'changed';
+    assert.equal(shared.line(a), first, 'the second sink gets the line rendered for the first');
+    assert.equal(single.line(a), toEveLine(a), 'nothing kept: rendered again');
+    assert.notEqual(single.line(a), first);
+  });
+
   it('is one JSON line', () => {
     const line = toEveLine(tcpV4({ ruleName: 'a "quoted"\nname' }));
     assert.equal(line.indexOf('\n'), line.length - 1);
@@ -183,6 +203,18 @@ describe('Suricata compatibility', () => {
     assert.equal(BigInt(fwd.flow_id!), BigInt(`0x${digest.subarray(0, 7).toString('hex')}`) >> 4n);
     assert.equal(eveFlowId('1:given'), undefined);
     assert.equal('flow_id' in toEveRecord(tcpV4({ communityId: '1:given' })), false);
+  });
+
+  it('reads flow_id from any 20-byte digest as the top 52 bits (BigInt reference), and none from other lengths', () => {
+    for (let i = 0; i < 2000; i++) {
+      const digest = randomBytes(20);
+      if (i === 0) digest.fill(0xff);
+      if (i === 1) digest.fill(0);
+      assert.equal(BigInt(eveFlowId(`1:${digest.toString('base64')}`)!), BigInt(`0x${digest.subarray(0, 7).toString('hex')}`) >> 4n);
+    }
+    assert.equal(eveFlowId(`1:${randomBytes(19).toString('base64')}`), undefined);
+    assert.equal(eveFlowId(`1:${randomBytes(21).toString('base64')}`), undefined);
+    assert.equal(eveFlowId(`2:${randomBytes(20).toString('base64')}`), undefined);
   });
 });
 

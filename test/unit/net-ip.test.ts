@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Cidr, cidrKey, formatAddress, isLoopback, NetParseError, parseAddress, parseCidr, prefixMask, tryParseCidr } from '../../src/net/ip.js';
+import { addressInto, Cidr, cidrKey, formatAddress, isLoopback, NetParseError, parseAddress, parseCidr, prefixMask, tryParseCidr } from '../../src/net/ip.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -105,6 +105,25 @@ describe('net/ip: RFC 5952 formatting', () => {
   }
   it('formats IPv4 as a dotted quad', () => {
     assert.equal(formatAddress(4, parseAddress('10.0.255.1').addr), '10.0.255.1');
+    for (const text of ['0.0.0.0', '255.255.255.255', '198.18.7.200']) assert.equal(formatAddress(4, parseAddress(text).addr), text);
+  });
+  it('agrees with the WHATWG URL serializer (which compresses by the same rule) on 5,000 addresses with zero runs', () => {
+    let seed = 0x9e3779b9;
+    const rnd = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return seed >>> 0;
+    };
+    for (let n = 0; n < 5000; n++) {
+      const bytes = Buffer.alloc(16);
+      // half the groups zero, so runs of every length and position occur
+      for (let g = 0; g < 8; g++) if (rnd() % 2) bytes.writeUInt16BE(rnd() % 65536, 2 * g);
+      // the URL serializer writes IPv4-mapped addresses in hex; RFC 5952 wants a dotted quad
+      if (bytes.subarray(0, 10).every((x) => x === 0) && bytes.readUInt16BE(10) === 0xffff) continue;
+      const full = Array.from({ length: 8 }, (_, g) => bytes.readUInt16BE(2 * g).toString(16)).join(':');
+      assert.equal(formatAddress(6, bytes), new URL(`http://[${full}]/`).hostname.slice(1, -1), full);
+    }
   });
 });
 
@@ -199,3 +218,60 @@ describe('net/ip: loopback', () => {
     it(`${a} -> ${want}`, () => assert.equal(isLoopback(parseAddress(a)), want));
   }
 });
+
+describe('net/ip: addressInto (the allocation-free reader)', () => {
+  let seed = 0x1234567;
+  const rnd = (n: number): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const agree = (text: string): void => {
+    const out = Buffer.alloc(20, 0xee);
+    const f = addressInto(text, out, 2);
+    let want: ReturnType<typeof parseAddress> | null = null;
+    try {
+      want = parseAddress(text);
+    } catch (e) {
+      if (!(e instanceof NetParseError)) throw e;
+    }
+    if (f === 0) return; // parseAddress reads it (or refuses it) instead
+    assert.ok(want, `addressInto read ${JSON.stringify(text)}, which parseAddress refuses`);
+    assert.equal(f, want.family, text);
+    const n = f === 4 ? 4 : 16;
+    assert.equal(out.subarray(2, 2 + n).toString('hex'), want.addr.subarray(0, n).toString('hex'), text);
+    assert.equal(out[1], 0xee, `${text}: nothing written before the offset`);
+    assert.equal(out[2 + n], 0xee, `${text}: nothing written past the address`);
+  };
+
+  it('reads what formatAddress writes, and every plain spelling, to the bytes parseAddress reads', () => {
+    for (let k = 0; k < 4000; k++) {
+      const fam = rnd(2) ? 6 : 4;
+      const bytes = Buffer.alloc(16);
+      for (let i = 0; i < (fam === 4 ? 4 : 16); i += 2) if (rnd(2)) bytes.writeUInt16BE(rnd(65536), i);
+      const text = formatAddress(fam, bytes);
+      if (text.includes('.') && fam === 6) continue; // IPv4-mapped: the dotted tail is parseAddress's
+      const out = Buffer.alloc(16);
+      assert.equal(addressInto(text, out, 0), fam, text);
+      assert.equal(out.subarray(0, fam === 4 ? 4 : 16).toString('hex'), bytes.subarray(0, fam === 4 ? 4 : 16).toString('hex'), text);
+      agree(text);
+      if (fam === 6) {
+        agree(Array.from({ length: 8 }, (_, g) => bytes.readUInt16BE(2 * g).toString(16).padStart(4, '0').toUpperCase()).join(':'));
+      }
+    }
+  });
+
+  it('never reads text parseAddress refuses (mutated and odd spellings)', () => {
+    const fixed = ['', ':', '::', ':::', '1::2::3', '1:2', '1:2:3:4:5:6:7:8:9', '12345::', '::ffff:1.2.3.4', 'fe80::1%eth0', '1.2.3', '1.2.3.4.5', '01.2.3.4', '256.1.1.1', '1..2.3', '1.2.3.4 ', 'g::1', '1:2:3:4:5:6:7::', '::1:2:3:4:5:6:7', '1::', '::1'];
+    for (const t of fixed) agree(t);
+    const alphabet = '0123456789abcdefABCDEF:.%g ';
+    for (let k = 0; k < 20000; k++) {
+      let t = '';
+      const len = rnd(20);
+      for (let i = 0; i < len; i++) t += alphabet[rnd(alphabet.length)];
+      agree(t);
+    }
+  });
+});
+

@@ -16,6 +16,7 @@ import {
   firewallAlert,
   type AlertContext,
   type FirewallEventRecord,
+  type RuleInfo,
 } from './events.js';
 import { FIREWALL_ENTRY, FIREWALL_OBJECT_FILE, FIREWALL_PROGRAM, FirewallKernel } from './kernel.js';
 import { fw_limits, sentinel_program_id } from '../../kernel/contract.gen.js';
@@ -50,6 +51,8 @@ export class FirewallEngine implements Engine<FirewallView> {
   private readonly record: FirewallEventRecord = emptyFirewallEvent();
   private readonly alertCtx: AlertContext;
   private ruleNames = new Map<string, string>();
+  /** rule number -> id and name under the live policy (cleared when it changes) */
+  private ruleInfo = new Map<number, RuleInfo>();
   /** the config whose policy is live (ctx.config until the first reload) */
   private config: FirewallView;
   private readonly fwMetrics: FirewallMetrics;
@@ -65,9 +68,16 @@ export class FirewallEngine implements Engine<FirewallView> {
       maps: (k) => firewallMapFill(k, () => this.rt.counters.size),
     });
     this.alertCtx = {
+      // once per alert: the answer is kept per rule number until the policy changes
       rule: (num) => {
-        const id = this.rt.kernel?.writer.numbers.idOf(num);
-        return id === undefined ? undefined : { id, name: this.ruleNames.get(id) ?? id };
+        let info = this.ruleInfo.get(num);
+        if (info === undefined) {
+          const id = this.rt.kernel?.writer.numbers.idOf(num);
+          if (id === undefined) return undefined;
+          info = { id, name: this.ruleNames.get(id) ?? id };
+          this.ruleInfo.set(num, info);
+        }
+        return info;
       },
       blockEntry: (id) => ctx.blocklist.describe(id),
       interfaceName: (ifindex) => this.rt.ifname(ifindex),
@@ -94,6 +104,7 @@ export class FirewallEngine implements Engine<FirewallView> {
         const res = k.writer.apply(compiled);
         this.config = next;
         this.ruleNames = new Map(next.firewall.rules.map((r) => [r.id, r.description ?? r.id]));
+        this.ruleInfo = new Map();
         // The old generation's set entries go once no packet can still be reading them; should
         // the wait fail, the next apply removes them (it waits first, or refuses to write).
         const retired = await k.writer.settle().catch((err: Error) => {

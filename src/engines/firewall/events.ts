@@ -5,7 +5,8 @@ import type { Alert, FlowTuple } from '../../alerts/model.js';
 import type { BlockDescription } from '../../blocklist/types.js';
 import { formatAddress } from '../../net/ip.js';
 import { layouts } from '../../kernel/layouts.gen.js';
-import { decodeFlow, type FlowRecord } from '../event-flow.js';
+import { recordView } from '../../kernel/record-view.js';
+import { decodeFlow, flowAddressStore, type FlowRecord } from '../event-flow.js';
 import { fw_action, fw_reason, sentinel_event_type } from '../../kernel/contract.gen.js';
 import { namesByValue } from '../../kernel/contract-names.js';
 
@@ -32,25 +33,26 @@ export interface FirewallEventRecord extends FlowRecord {
  * is too short or not a firewall event. */
 export function decodeFirewallEvent(buf: Buffer, off: number, len: number, out: FirewallEventRecord): boolean {
   if (len < FW_EVENT_SIZE) return false;
-  if (buf.readUInt16LE(off + HDR + H.type.offset) !== sentinel_event_type.SN_EV_FIREWALL) return false;
-  const reason = buf.readUInt8(off + E.reason.offset);
-  let family = buf.readUInt8(off + E.family.offset);
+  const v = recordView(buf);
+  if (v.getUint16(off + HDR + H.type.offset, true) !== sentinel_event_type.SN_EV_FIREWALL) return false;
+  const reason = v.getUint8(off + E.reason.offset);
+  let family = v.getUint8(off + E.family.offset);
   // A malformed frame may be dropped before any IP header was read: no family, no addresses.
   if (family === 0 && reason === fw_reason.FW_REASON_MALFORMED) family = FAMILY_UNKNOWN;
   else if (family !== 4 && family !== 6) return false;
   decodeFlow(buf, off, E, family, out);
   out.family = family as 0 | 4 | 6;
-  out.vlanDepth = buf.readUInt8(off + E.vlan_depth.offset);
-  out.action = buf.readUInt8(off + E.action.offset);
+  out.vlanDepth = v.getUint8(off + E.vlan_depth.offset);
+  out.action = v.getUint8(off + E.action.offset);
   out.reason = reason;
-  out.icmpType = buf.readUInt8(off + E.icmp_type.offset);
-  out.icmpCode = buf.readUInt8(off + E.icmp_code.offset);
+  out.icmpType = v.getUint8(off + E.icmp_type.offset);
+  out.icmpCode = v.getUint8(off + E.icmp_code.offset);
   return true;
 }
 
 export function emptyFirewallEvent(): FirewallEventRecord {
   return {
-    bootNs: 0n, cpu: 0, ruleNum: 0, ifindex: 0, family: 4, proto: 0, src: Buffer.alloc(0), dst: Buffer.alloc(0),
+    bootNs: 0n, cpu: 0, ruleNum: 0, ifindex: 0, family: 4, proto: 0, src: Buffer.alloc(0), dst: Buffer.alloc(0), addrs: flowAddressStore(),
     srcPort: 0, dstPort: 0, vlanId: 0, vlanDepth: 0, pktLen: 0, action: 0, reason: 0, icmpType: 0, icmpCode: 0, tcpFlags: 0,
   };
 }

@@ -2,8 +2,9 @@
 // BTF-generated offsets into one reused record, like the firewall's decoder.
 import type { Alert, FlowTuple } from '../../alerts/model.js';
 import { layouts } from '../../kernel/layouts.gen.js';
+import { recordView } from '../../kernel/record-view.js';
 import { formatAddress } from '../../net/ip.js';
-import { decodeFlow, type FlowRecord } from '../event-flow.js';
+import { decodeFlow, flowAddressStore, type FlowRecord } from '../event-flow.js';
 import { RATELIMIT_PROGRAM } from './kernel.js';
 import { rl_action, rl_reason, sentinel_event_type } from '../../kernel/contract.gen.js';
 import { namesByValue, type MemberName } from '../../kernel/contract-names.js';
@@ -29,24 +30,25 @@ export interface RatelimitEventRecord extends FlowRecord {
 
 export function emptyRatelimitEvent(): RatelimitEventRecord {
   return {
-    bootNs: 0n, cpu: 0, ruleNum: 0, ifindex: 0, family: 4, proto: 0, src: Buffer.alloc(0), dst: Buffer.alloc(0),
+    bootNs: 0n, cpu: 0, ruleNum: 0, ifindex: 0, family: 4, proto: 0, src: Buffer.alloc(0), dst: Buffer.alloc(0), addrs: flowAddressStore(),
     srcPort: 0, dstPort: 0, vlanId: 0, pktLen: 0, reason: 0, action: 0, tcpFlags: 0, aggregate: false, drops: 0n,
   };
 }
 
 export function decodeRatelimitEvent(buf: Buffer, off: number, len: number, out: RatelimitEventRecord): boolean {
   if (len < RL_EVENT_SIZE) return false;
-  if (buf.readUInt16LE(off + HDR + H.type.offset) !== sentinel_event_type.SN_EV_RATELIMIT) return false;
-  const family = buf.readUInt8(off + E.family.offset);
+  const v = recordView(buf);
+  if (v.getUint16(off + HDR + H.type.offset, true) !== sentinel_event_type.SN_EV_RATELIMIT) return false;
+  const family = v.getUint8(off + E.family.offset);
   if (family !== 4 && family !== 6) return false;
-  const reason = buf.readUInt8(off + E.reason.offset);
+  const reason = v.getUint8(off + E.reason.offset);
   if (!RL_REASON.has(reason)) return false;
   decodeFlow(buf, off, E, family, out);
   out.family = family;
   out.reason = reason;
-  out.action = buf.readUInt8(off + E.action.offset);
-  out.aggregate = buf.readUInt8(off + E.aggregate.offset) !== 0;
-  out.drops = buf.readBigUInt64LE(off + E.drops.offset);
+  out.action = v.getUint8(off + E.action.offset);
+  out.aggregate = v.getUint8(off + E.aggregate.offset) !== 0;
+  out.drops = v.getBigUint64(off + E.drops.offset, true);
   return true;
 }
 

@@ -54,6 +54,8 @@ interface Attachment {
 
 export class Attachments {
   private list: Attachment[] = [];
+  /** ifindex -> name of the interfaces in the list: read once per ring-buffer record */
+  private names = new Map<number, string>();
 
   constructor(
     private readonly program: string,
@@ -134,7 +136,7 @@ export class Attachments {
       if (!link.pinnedAt && link.kind !== 'clsact') link.pin(path.join(this.pinRoot, 'links', pinName));
       const mode = modeOf(link);
       const progId = programId(prog.fd);
-      this.list.push({ target, hook, link, mode, pinName, progId, ...(adopted ? { adopted } : {}), ...(rank !== undefined ? { rank } : {}) });
+      this.push({ target, hook, link, mode, pinName, progId, ...(adopted ? { adopted } : {}), ...(rank !== undefined ? { rank } : {}) });
       const tcp = link.tc;
       this.adoption?.recordLink(this.program, pinName, {
         kind: link.kind,
@@ -150,7 +152,7 @@ export class Attachments {
     } catch (err) {
       link?.destroy(); // never leave an attachment nobody owns
       const msg = (err as Error).message;
-      this.list.push({ target, hook, link: null, mode: 'none', pinName, ...(rank !== undefined ? { rank } : {}), error: msg });
+      this.push({ target, hook, link: null, mode: 'none', pinName, ...(rank !== undefined ? { rank } : {}), error: msg });
       this.report(target, hook, false);
       const e = err as { errno?: number; libbpfMessage?: string };
       this.log.error({ program: this.program, ...Attachments.where(target), hook, errno: e.errno, libbpf: e.libbpfMessage }, `attach failed: ${msg}`);
@@ -169,7 +171,12 @@ export class Attachments {
   }
 
   ifname(ifindex: number): string | undefined {
-    return this.interfaces().find(({ iface }) => iface.ifindex === ifindex)?.iface.ifname;
+    return this.names.get(ifindex);
+  }
+
+  private push(a: Attachment): void {
+    this.list.push(a);
+    if (a.target.kind === 'interface' && !this.names.has(a.target.iface.ifindex)) this.names.set(a.target.iface.ifindex, a.target.iface.ifname);
   }
 
   /** Interfaces something is attached to (probe targets have none). */
@@ -203,6 +210,7 @@ export class Attachments {
       }
     }
     this.list = [];
+    this.names = new Map();
     return errors;
   }
 
@@ -222,6 +230,7 @@ export class Attachments {
       this.report(a.target, a.hook, false);
     }
     this.list = [];
+    this.names = new Map();
     return errors;
   }
 }
