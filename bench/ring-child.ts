@@ -17,6 +17,10 @@ import { closeSync, openSync, readdirSync, readFileSync, readSync, rmSync, write
 import path from 'node:path';
 import { createAlertPipeline } from '../src/alerts/build.js';
 import type { Alert } from '../src/alerts/model.js';
+import type { SentinelRecord } from '../src/alerts/records.js';
+import { BlocklistKernel } from '../src/blocklist/kernel.js';
+import { MemoryBlocklistRepo } from '../src/blocklist/memory-repo.js';
+import { BlocklistService } from '../src/blocklist/service.js';
 import type { AlertPipeline } from '../src/alerts/pipeline.js';
 import { parseConfigText, type Config } from '../src/catalog.js';
 import type { Engine } from '../src/engines/engine.js';
@@ -99,7 +103,8 @@ export interface RingRun extends RingRunSpec {
    * sink dropped */
   decodeFailures: number;
   sinkDropped: number;
-  /** alerts (decode) or EVE lines (eve) naming a rule the engine does not know (must be 0:
+  /** alerts (decode) or EVE lines (eve) naming a rule the engine does not know, or records that
+   * are not alerts (must be 0:
    * the records carry the policy's rule numbers) */
   unknownRules: number;
   /** eve: ms from the producer's end until the sink had written everything */
@@ -215,12 +220,13 @@ class Bench {
   readonly seqFd: number;
   readonly countersFd: number;
   private readonly ncpus: number;
-  /** where the engine's alerts go in the current run */
-  emit: (a: Alert) => void = () => undefined;
+  /** where the engine's records go in the current run */
+  emit: (r: SentinelRecord) => void = () => undefined;
 
   private constructor(
     readonly spec: RingChildSpec,
     readonly engine: Engine<Config>,
+    private readonly blocklist: BlocklistService,
   ) {
     const n = this.native;
     this.ringFd = engine.ringFds()[0]!;
@@ -241,6 +247,8 @@ class Bench {
     ensureBpffsSync(path.join(spec.pinRoot, 'maps'));
     ensureBpffsSync(path.join(spec.pinRoot, 'links'));
     const config = parseConfigText(ringBenchYaml(spec.ringSize, path.join(spec.dir, 'eve-unused.json')), path.join(spec.dir, 'ring.yaml'));
+    // the block list the firewall consults, as the agent gives it one (empty here)
+    const blocklist = new BlocklistService({ target: BlocklistKernel.create(spec.objectDir, path.join(spec.pinRoot, 'maps')), repo: new MemoryBlocklistRepo(), maxEntries: 16, sampleEvery: 1 });
     let bench: Bench | null = null;
     const engine = firewallModule.create({
       config,
@@ -251,17 +259,19 @@ class Bench {
       clock: new BootClock(),
       interfaces: [],
       sharedMapSizes: sharedMapSizes(config),
-      emit: (a) => bench!.emit(a),
+      blocklist: blocklist.forOwner('xdp-firewall'),
+      emit: (r) => bench!.emit(r),
       requestRefresh: async () => ({ ok: false, error: 'no control plane in the bench' }),
     });
     await engine.start();
-    bench = new Bench(spec, engine);
+    bench = new Bench(spec, engine, blocklist);
     return bench;
   }
 
   async close(): Promise<void> {
     this.native.objClose(this.producerObj);
     const errors = await this.engine.stop();
+    this.blocklist.close();
     if (errors.length) throw new Error(`stopping the firewall engine: ${errors.join('; ')}`);
   }
 
@@ -360,9 +370,10 @@ class Bench {
       const router = new RecordRouter([this.engine]);
       handler = router.handle;
       if (r.stage === 'decode') {
-        this.emit = (a) => {
-          seen.see(seqOfAlert(a));
-          if (a.ruleId.startsWith('rule#')) unknownRules++;
+        this.emit = (r) => {
+          if (r.kind !== 'alert') return void unknownRules++;
+          seen.see(seqOfAlert(r));
+          if (r.ruleId.startsWith('rule#')) unknownRules++;
           delivered++;
         };
       } else {
