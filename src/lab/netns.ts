@@ -17,6 +17,8 @@ export interface HostSpec {
   name: string;
   /** IPv4 and IPv6 forwarding on (a router) */
   forwarding?: boolean;
+  /** further sysctls set when the namespace is made, e.g. {"net.ipv4.conf.all.send_redirects": "0"} */
+  sysctls?: Record<string, string>;
 }
 
 export interface BridgeSpec {
@@ -229,6 +231,7 @@ export class Lab {
         await this.sysctl(h.name, 'net.ipv4.ip_forward', '1');
         await this.sysctl(h.name, 'net.ipv6.conf.all.forwarding', '1');
       }
+      for (const [key, value] of Object.entries(h.sysctls ?? {})) await this.sysctl(h.name, key, value);
     }
     for (const b of spec.bridges ?? []) {
       const br = this.ifname(b.name);

@@ -1,11 +1,12 @@
-// The pure parts of the namespace lab: names, address helpers, the gateway addressing plan and
-// spec validation. Nothing here touches the kernel.
+// The pure parts of the namespace lab: names, address helpers, the gateway and router addressing
+// plans and spec validation. Nothing here touches the kernel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IFNAME_MAX, ifName, isRunPrefix, newRunPrefix, nsName, vlanIfName, RUN_PREFIX_LEN } from '../../src/lab/names.js';
 import { bytesToIpv6, canonicalIp, cidrContains, ipv6ToBytes, parseCidr } from '../../src/lab/inet.js';
 import { GATEWAY_PLAN, checkGatewayPlan, gatewayLabSpec } from '../../src/lab/gateway.js';
-import { validateSpec, type LabSpec } from '../../src/lab/netns.js';
+import { ROUTER_PLAN, checkRouterPlan, routerLabSpec } from '../../src/lab/router.js';
+import { validateSpec, type LabSpec, type LinkEnd } from '../../src/lab/netns.js';
 import { decodePcap, encodePcap } from '../../src/lab/pcap.js';
 
 test('run prefixes are "esn" + 4 base-36 chars and follow the random source', () => {
@@ -55,11 +56,10 @@ test('addresses in every tool spelling compare equal after canonicalIp', () => {
   assert.throws(() => parseCidr('198.18.0.0'), /has no \/prefix/);
 });
 
-test('the gateway plan is consistent: segments, gateways, families, uniqueness', () => {
-  checkGatewayPlan();
-  const spec = gatewayLabSpec();
-  validateSpec(spec);
-  const ends = spec.links.flatMap((l) => [l.a, l.b]);
+/** What every lab plan must hold: one v4 and one v6 address per addressed end, inside the test
+ * ranges, unique addresses and MACs (locally administered); returns the link ends. */
+function checkAddressing(spec: LabSpec): LinkEnd[] {
+  const ends: LinkEnd[] = spec.links.flatMap((l) => [l.a, l.b]);
   const addressed = ends.filter((e) => (e.addrs ?? []).length > 0);
   // Every addressed end has exactly one v4 and one v6 address, inside the test ranges.
   for (const e of addressed) {
@@ -72,6 +72,14 @@ test('the gateway plan is consistent: segments, gateways, families, uniqueness',
   const macs = ends.flatMap((e) => (e.mac ? [e.mac] : []));
   assert.equal(new Set(macs).size, macs.length, 'MACs are unique');
   for (const m of macs) assert.equal(parseInt(m.slice(0, 2), 16) & 0x03, 0x02, `${m} is locally administered unicast`);
+  return ends;
+}
+
+test('the gateway plan is consistent: segments, gateways, families, uniqueness', () => {
+  checkGatewayPlan();
+  const spec = gatewayLabSpec();
+  validateSpec(spec);
+  const ends = checkAddressing(spec);
   // Each host's default gateway is an address of gw on the host's own segment.
   const gwAddrs = ends.filter((e) => e.host === 'gw').flatMap((e) => (e.addrs ?? []).map((c) => parseCidr(c)));
   for (const r of spec.routes ?? []) {
@@ -92,6 +100,44 @@ test('the gateway plan is consistent: segments, gateways, families, uniqueness',
   // Client and attacker share the outside segment; the server is on the inside one.
   assert.ok(cidrContains(GATEWAY_PLAN.outside4, GATEWAY_PLAN.client.ipv4) && cidrContains(GATEWAY_PLAN.outside4, GATEWAY_PLAN.attacker.ipv4));
   assert.ok(cidrContains(GATEWAY_PLAN.inside6, GATEWAY_PLAN.server.ipv6) && !cidrContains(GATEWAY_PLAN.outside6, GATEWAY_PLAN.server.ipv6));
+});
+
+test('the router plan is consistent: LAN apart from WAN, hosts route via their own segment, nothing routes to the LAN', () => {
+  checkRouterPlan();
+  const spec = routerLabSpec();
+  validateSpec(spec);
+  const ends = checkAddressing(spec);
+  for (const e of ends) assert.ok(ifName('esnzzzz', e.ifname).length <= IFNAME_MAX, e.ifname);
+  // Every route's next hop is on a segment of the host that holds the route.
+  for (const r of spec.routes ?? []) {
+    const own = ends.filter((e) => e.host === r.host).flatMap((e) => e.addrs ?? []);
+    assert.ok(
+      own.some((c) => {
+        const p = parseCidr(c);
+        return cidrContains(`${p.addr}/${p.prefix}`, r.via);
+      }),
+      `${r.host}: next hop ${r.via} is not on its segment`,
+    );
+  }
+  // The LAN is the router's alone: no route anywhere leads to it and no host outside it has an
+  // address in it, so a reply to an untranslated LAN address has nowhere to go.
+  const S = ROUTER_PLAN.segments;
+  for (const r of spec.routes ?? []) if (r.to !== 'default') assert.ok(!cidrContains(r.to, ROUTER_PLAN.client.ipv4) && !cidrContains(r.to, ROUTER_PLAN.client.ipv6), `${r.host} routes ${r.to} to the LAN`);
+  const lanHosts = new Set(ends.filter((e) => (e.addrs ?? []).some((c) => cidrContains(S.lan4, parseCidr(c).addr))).map((e) => e.host));
+  assert.deepEqual([...lanHosts].sort(), ['client', 'lansrv', 'router']);
+  // Only the router and upstream forward; the router sends no redirects (hairpin would teach bypassing).
+  assert.deepEqual(spec.hosts.filter((h) => h.forwarding).map((h) => h.name).sort(), ['isp', 'router']);
+  assert.equal(spec.hosts.find((h) => h.name === 'router')?.sysctls?.['net.ipv4.conf.all.send_redirects'], '0');
+  // The agent's attach points are plain veths of the router, one on each side.
+  const rt = ends.filter((e) => e.host === 'router');
+  assert.deepEqual(rt.map((e) => e.ifname).sort(), [ROUTER_PLAN.routerLan.role, ROUTER_PLAN.routerWan.role].sort());
+  assert.ok(rt.every((e) => e.bridge === undefined));
+  // The far link is the narrow one (IPv6 minimum MTU), so a full-size packet draws a too-big error upstream.
+  const far = spec.links.find((l) => l.b.host === 'server');
+  assert.equal(far?.mtu, 1280);
+  // Upstream sends the pool to the router's WAN address.
+  assert.ok((spec.routes ?? []).some((r) => r.host === 'isp' && r.to === S.pool4 && r.via === ROUTER_PLAN.routerWan.ipv4));
+  assert.ok((spec.routes ?? []).some((r) => r.host === 'isp' && r.to === S.pool6 && r.via === ROUTER_PLAN.routerWan.ipv6));
 });
 
 test('lab specs with mistakes are refused naming the mistake', () => {
