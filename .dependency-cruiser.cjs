@@ -18,11 +18,12 @@ const LAYERS = {
     may: ['kernel', 'config', 'http', 'status', 'net', 'version', 'metrics'],
     why: 'the block-list service every engine and the API share (not an engine): its map, expiry, routes',
   },
+  intel: { path: '^src/intel/', may: ['net'], why: 'threat-intelligence feeds into typed indicators: what tc-threatintel enforces and DNS blocking takes' },
   alerts: { path: '^src/alerts/', may: ['config', 'net', 'version', 'status', 'metrics'], why: 'the record model, EVE and the sink pipeline' },
   store: { path: '^src/store/', may: ['alerts', 'blocklist', 'config', 'net', 'version', 'status'], why: 'SQLite persistence of records, audit and rules' },
   engines: {
     path: '^src/engines/',
-    may: ['kernel', 'config', 'alerts', 'blocklist', 'store', 'metrics', 'status', 'http', 'net', 'version'],
+    may: ['kernel', 'config', 'alerts', 'blocklist', 'intel', 'store', 'metrics', 'status', 'http', 'net', 'version'],
     why: 'engines never import the control plane, the API, the catalog or the agent',
   },
   catalog: { path: '^src/catalog\\.ts$', may: ['config', 'engines', 'alerts', 'blocklist', 'net'], why: 'composition root: the engines and the config file they make up' },
