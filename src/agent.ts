@@ -2,7 +2,7 @@
 // resolves interfaces, prepares the pin root, starts the engines, routes their ring-buffer
 // records to them, serves the API, and takes it all down again. Data flows one way: policy down
 // into maps, events up into records (alerts, DNS, flows, anomalies, DLP findings).
-import { mkdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createAlertPipeline, prepareAlertingReload } from './alerts/build.js';
@@ -217,13 +217,7 @@ export class Agent {
     control = new LiveControlPlane({
       file: this.config.source.file,
       initial: this.config,
-      load: async (file) => {
-        // What a signal or API reload read is what the watcher has seen: its own event for the
-        // same write must not reload a second time.
-        const text = await readFile(file).catch(() => undefined);
-        if (text) this.watcher?.seen(text);
-        return (this.opts.loadConfig ?? loadConfigFile)(file);
-      },
+      load: (file) => (this.opts.loadConfig ?? loadConfigFile)(file),
       engines: this.engineSet,
       participants: [
         {
@@ -298,12 +292,11 @@ export class Agent {
       apiOptionsFromAgentConfig(agent),
     );
     if (this.opts.watchConfig !== false) {
-      const text = await readFile(this.config.source.file).catch(() => undefined);
-      this.watcher = new ConfigFileWatcher(this.config.source.file, () => void control.reload('file', 'file-watch'), {
+      this.watcher = new ConfigFileWatcher(this.config.source.file, () => void control.fileChanged(), {
         log: this.log,
         ...(this.opts.watchDebounceMs !== undefined ? { debounceMs: this.opts.watchDebounceMs } : {}),
       });
-      this.watcher.start(text);
+      this.watcher.start();
     }
     this.state = 'running';
     this.log.info({ api: this.api.url, api_socket: this.api.socketPath, pin_root: this.pinRoot, interfaces: agent.interfaces, programs: this.engines.map((e) => e.program) }, 'ebpfsentinel running');

@@ -2,6 +2,7 @@
 // (files it names, checks across its keys) -> checks across sections. A file that loads is a file
 // the agent can enforce; every problem is reported at once with file:line:column and the key
 // path. Nothing here knows a section by name: the catalog (src/catalog.ts) lists them.
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { isSeq, LineCounter, parseDocument } from 'yaml';
@@ -37,6 +38,9 @@ export type LoadedConfig<T extends readonly AnySection[]> = SectionsData<T> & {
     readonly file: string;
     /** its directory (absolute): relative paths in the file are relative to it */
     readonly dir: string;
+    /** SHA-256 (hex) of the text this config was parsed from: a file event whose content has
+     * this digest changes nothing (src/control/control-plane.ts) */
+    readonly sha256: string;
   };
   readonly resolved: SectionsResolved<T>;
   /** things that load but are probably not what was meant (host bits set, dead entries) */
@@ -183,7 +187,7 @@ export function composeConfig<const T extends readonly AnySection[]>(sections: T
     }
 
     const config = Object.assign(cfg, {
-      source: { file: fileName, dir: baseDir },
+      source: { file: fileName, dir: baseDir, sha256: createHash('sha256').update(text).digest('hex') },
       resolved,
       warnings,
     }) as unknown as LoadedConfig<T>;

@@ -2,6 +2,8 @@
 // program enable/disable, all through one serial queue and one two-phase path (every engine
 // prepares, then all commit), so a change is applied whole or not at all and the running policy
 // stays when it is refused. Every outcome is logged, counted and put in the audit trail.
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { AgentStatus } from '../status/types.js';
@@ -74,9 +76,23 @@ function describe(err: unknown): { error: string; issues?: ReloadOutcome['issues
   return { error: err instanceof Error ? err.message : String(err) };
 }
 
+/** A reload asked for: `ifChanged` (file events) only when the file differs from what the
+ * last reload read; SIGHUP and the API always reload. */
+interface ReloadRequest {
+  trigger: ReloadTrigger;
+  actor: string;
+  ifChanged: boolean;
+}
+
+/** Why a file event did not reload. */
+type SkipReason = 'unchanged' | 'empty' | 'absent';
+
 export class LiveControlPlane implements ControlPlane {
   private readonly queue = new SerialQueue();
-  private readonly reloads: Coalescer<{ trigger: ReloadTrigger; actor: string }, ReloadOutcome>;
+  private readonly reloads: Coalescer<ReloadRequest, ReloadOutcome | null>;
+  /** SHA-256 of the config text the last reload read (applied or refused), or the start's */
+  private lastRead: string;
+  private readonly skipCounter: Counter<'reason'>;
   private fileConfig: Config;
   private effective: Config;
   private generation = 1;
@@ -91,6 +107,7 @@ export class LiveControlPlane implements ControlPlane {
 
   constructor(private readonly deps: ControlPlaneDeps) {
     this.fileConfig = deps.initial;
+    this.lastRead = deps.initial.source.sha256;
     this.effective = effectiveConfig(deps.initial, deps.rules.list());
     this.reloads = new Coalescer(this.queue, (joined) => this.runReload(joined));
     this.reloadCounter = new Counter({
@@ -100,6 +117,13 @@ export class LiveControlPlane implements ControlPlane {
       registers: [deps.registry],
     });
     for (const t of RELOAD_TRIGGERS) if (t !== 'startup') for (const o of ['success', 'failure']) this.reloadCounter.inc({ trigger: t, outcome: o }, 0);
+    this.skipCounter = new Counter({
+      name: 'ebpfsentinel_config_watch_skipped_total',
+      help: 'Config file changes the watcher saw that did not reload, by reason: unchanged (the content the last reload read: a touch, a rewrite, the event of a write SIGHUP or the API already reloaded), empty (truncated: a write in progress), absent (removed: a rename in progress)',
+      labelNames: ['reason'],
+      registers: [deps.registry],
+    });
+    for (const r of ['unchanged', 'empty', 'absent'] satisfies SkipReason[]) this.skipCounter.inc({ reason: r }, 0);
     this.firewallRules = this.rulesControl();
     this.programs = this.programsControl();
   }
@@ -131,8 +155,18 @@ export class LiveControlPlane implements ControlPlane {
     return knownSecrets.mask({ ...(JSON.parse(JSON.stringify(data)) as Record<string, unknown>), source: { file: source.file } });
   }
 
-  reload(trigger: ReloadTrigger, actor: string): Promise<ReloadOutcome> {
-    return this.reloads.call({ trigger, actor });
+  async reload(trigger: ReloadTrigger, actor: string): Promise<ReloadOutcome> {
+    const outcome = await this.reloads.call({ trigger, actor, ifChanged: false });
+    // a run that serves an unconditional request always reloads
+    if (!outcome) throw new Error('internal: a requested reload was skipped');
+    return outcome;
+  }
+
+  /** The file watcher saw the config file change: reload when its content differs from what the
+   * last reload read (by any trigger), so one change reloads once however many events it makes
+   * and whichever trigger read it first. Null: skipped (counted, logged at debug). */
+  fileChanged(actor = 'file-watch'): Promise<ReloadOutcome | null> {
+    return this.reloads.call({ trigger: 'file', actor, ifChanged: true });
   }
 
   refresh(program: string, reason: string): Promise<ReloadOutcome> {
@@ -173,13 +207,43 @@ export class LiveControlPlane implements ControlPlane {
     await this.queue.run(async () => undefined);
   }
 
-  private async runReload(joined: { trigger: ReloadTrigger; actor: string }[]): Promise<ReloadOutcome> {
-    const { trigger, actor } = joined[joined.length - 1]!;
+  /** What the config file holds now, judged in the queue (after every reload before it read). */
+  private async readNow(): Promise<{ sha256: string | null } | { skip: 'empty' | 'absent' }> {
+    let text: string;
+    try {
+      text = await readFile(this.deps.file, 'utf8');
+    } catch (err) {
+      // any other read error is the load's to report, as a refused reload
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { skip: 'absent' };
+      return { sha256: null };
+    }
+    // utf8 text, as the loader hashes it (src/config/compose.ts source.sha256)
+    return text.length ? { sha256: createHash('sha256').update(text).digest('hex') } : { skip: 'empty' };
+  }
+
+  private async runReload(joined: ReloadRequest[]): Promise<ReloadOutcome | null> {
     const { log } = this.deps;
+    const now = await this.readNow();
+    if (joined.every((j) => j.ifChanged)) {
+      const skip: SkipReason | null = 'skip' in now ? now.skip : now.sha256 === this.lastRead ? 'unchanged' : null;
+      if (skip) {
+        this.skipCounter.inc({ reason: skip });
+        if (skip === 'unchanged') log.debug({ file: this.deps.file }, 'config file event: content as last read, nothing to reload');
+        // a half-written file (truncated, not yet written) or one between unlink and rename: its
+        // next event reloads it; the running policy stays meanwhile
+        else log.warn({ file: this.deps.file, reason: skip }, `config file is ${skip}: not reloaded (a write in progress?); the running policy stays`);
+        return null;
+      }
+    }
+    // the caller that asked (an API answer names its own trigger), not a file event that joined it
+    const { trigger, actor } = joined.filter((j) => !j.ifChanged).at(-1) ?? joined.at(-1)!;
     const base = { trigger, actor, ...(joined.length > 1 ? { coalesced: joined.length } : {}) };
     let outcome: ReloadOutcome;
+    // a refused file is as read as an applied one: its own file event must not refuse it again
+    if ('sha256' in now && now.sha256 !== null) this.lastRead = now.sha256;
     try {
       const next = await this.deps.load(this.deps.file);
+      this.lastRead = next.source.sha256; // exactly the text applied, should it differ from `now`
       // Settings bound at start keep their running value; the rest of the file applies.
       const restart: string[] = [];
       for (const k of RESTART_KEYS) {

@@ -8,7 +8,7 @@
 // switched on, off and on again by reload alone (API, SIGHUP, file): its limit holds exactly
 // while it runs, and the firewall and the traffic it passes keep running throughout.
 import assert from 'node:assert/strict';
-import { renameSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseConfigText } from '../../src/catalog.js';
@@ -128,6 +128,10 @@ describe('e2e: reload storm under traffic, engines switched by reload', { skip: 
     return compileFirewall(c.firewall, c.resolved.firewall.aliases).rules.length;
   };
 
+  /** hard link to the config file outside the watched directory (SIGHUP and API steps) */
+  let hidden = '';
+  const watchSkipped = async (reason: string): Promise<number> => (await a.api.metrics()).value('ebpfsentinel_config_watch_skipped_total', { reason });
+
   const reloadCount = async (trigger: string, outcome: string): Promise<number> =>
     (await a.api.metrics()).value('ebpfsentinel_config_reloads_total', { trigger, outcome });
 
@@ -140,6 +144,8 @@ describe('e2e: reload storm under traffic, engines switched by reload', { skip: 
     bpffs = SharedBpffs.mount();
     g = await buildGatewayLab();
     a = await startAgent(g, HEAD.replace(/^/, '# start\n') + 'firewall:\n  default_policy: drop\n  rules:\n' + BASE_RULES.map((r) => `    - ${r}`).join('\n') + '\n', { pinRoot: `${bpffs.dir}/esn-storm`, name: 'storm' });
+    mkdirSync(path.join(a.dir, 'hidden'));
+    hidden = path.join(a.dir, 'hidden', 'agent.yaml');
     for (const fam of [4, 6] as const) {
       servers.push(await g.lab.startUdpServer('server', 5000, fam));
       servers.push(await g.lab.startUdpServer('server', 5001, fam));
@@ -177,12 +183,23 @@ describe('e2e: reload storm under traffic, engines switched by reload', { skip: 
         const bad = invalid ? invalidPolicy(i) : null;
         const text = sub(bad ? bad.text : validPolicy(i).text);
         const seen = outcomes(a).length;
+        const unchangedBefore = await watchSkipped('unchanged');
         if (trigger === 'file' && i % 2 === 0) {
           // the way editors save: a temp file renamed over the original
           const tmp = path.join(path.dirname(a.configPath), `.agent.yaml.${i}.tmp`);
           writeFileSync(tmp, text);
           renameSync(tmp, a.configPath);
-        } else writeFileSync(a.configPath, text);
+        } else if (trigger === 'file') writeFileSync(a.configPath, text);
+        else {
+          // SIGHUP and API steps write through a hard link outside the watched directory, which
+          // the watcher does not see: had it seen the write and reloaded before the signal or
+          // request arrived (both may take longer than its 250 ms debounce on a loaded
+          // machine), that would rightly be two reloads, one per request. The event of the
+          // same write is made below, once the explicit reload has read the file.
+          rmSync(hidden, { force: true });
+          linkSync(a.configPath, hidden);
+          writeFileSync(hidden, text);
+        }
 
         if (trigger === 'signal') process.kill(a.agent.pid, 'SIGHUP');
         if (trigger === 'api') {
@@ -196,7 +213,11 @@ describe('e2e: reload storm under traffic, engines switched by reload', { skip: 
           }
         }
         const got = await eventually(() => outcomes(a).length > seen && outcomes(a)[seen], 10_000, `step ${i} (${trigger}) reload outcome in the log`);
-        await new Promise((r) => setTimeout(r, trigger === 'file' ? 0 : 350)); // a watcher event of the same write must not add a reload
+        if (trigger !== 'file') {
+          // the watcher's event of the same write, after the reload read it: judged, no reload
+          writeFileSync(a.configPath, text);
+          await eventually(async () => (await watchSkipped('unchanged')) > unchangedBefore, 10_000, `step ${i}: the watcher judged the same write unchanged`);
+        }
         assert.equal(outcomes(a).length, seen + 1, `step ${i}: exactly one reload for one change`);
         assert.equal(got.trigger, trigger, `step ${i}`);
         if (bad) {

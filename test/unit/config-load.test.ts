@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -71,7 +72,8 @@ describe('config: defaults', () => {
     const rel = parseConfigText(`${HEAD}storage:\n  path: state/sentinel.db\nalerting:\n  eve: { path: log/eve.json }\n`, '/etc/ebpfsentinel/config.yaml');
     assert.equal(rel.storage.path, '/etc/ebpfsentinel/state/sentinel.db');
     assert.equal(rel.alerting.eve.path, '/etc/ebpfsentinel/log/eve.json');
-    assert.deepEqual(c.source, { file: '/etc/ebpfsentinel/config.yaml', dir: '/etc/ebpfsentinel' });
+    // sha256: of the text parsed, which the file watcher compares (control-reload.test.ts)
+    assert.deepEqual(c.source, { file: '/etc/ebpfsentinel/config.yaml', dir: '/etc/ebpfsentinel', sha256: createHash('sha256').update(HEAD).digest('hex') });
     assert.equal(c.resolved.firewall.aliases.size, 0);
     assert.deepEqual(c.warnings, []);
   });

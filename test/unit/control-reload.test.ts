@@ -113,14 +113,15 @@ async function setup(initial: string, opts: { watch?: boolean; participants?: Re
   await engines.startAll(control.effectiveConfig, control.wanted);
   let watcher: ConfigFileWatcher | null = null;
   if (opts.watch) {
-    watcher = new ConfigFileWatcher(file, () => void control.reload('file', 'file-watch'), { debounceMs: 100 });
-    watcher.start(initial);
+    watcher = new ConfigFileWatcher(file, () => void control.fileChanged(), { debounceMs: 100 });
+    watcher.start();
   }
   const reloads = async (trigger: string, outcome: string): Promise<number> => {
     const m = (await registry.getSingleMetric('ebpfsentinel_config_reloads_total')!.get()).values.find((v) => v.labels.trigger === trigger && v.labels.outcome === outcome);
     return m?.value ?? 0;
   };
-  return { file, control, engines, rules, audit, reloads, close: () => watcher?.close() };
+  const skipped = async (reason: string): Promise<number> => (await registry.getSingleMetric('ebpfsentinel_config_watch_skipped_total')!.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  return { file, control, engines, rules, audit, reloads, skipped, close: () => watcher?.close() };
 }
 
 const fw = (): RecordingEngine => {
@@ -129,9 +130,9 @@ const fw = (): RecordingEngine => {
   return e;
 };
 
-async function until(probe: () => boolean, ms: number, what: string): Promise<void> {
+async function until(probe: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
-  while (!probe()) {
+  while (!(await probe())) {
     if (Date.now() > end) assert.fail(`${what} did not happen within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -243,10 +244,13 @@ describe('control plane: reload', () => {
     assert.equal(t.control.lastReload()!.generation, gen + 1, 'one reload for the burst');
     assert.equal(await t.reloads('file', 'success'), 3);
 
-    // same content again, and a file in the same directory: no reload
+    // same content again, and a file in the same directory: no reload (the rewrite is judged
+    // and counted as unchanged; the other file is not even looked at)
     writeFileSync(t.file, policy([{ id: 'burst9', priority: 10 }]));
+    await until(async () => (await t.skipped('unchanged')) === 1, 5000, 'the unchanged rewrite judged unchanged');
     writeFileSync(path.join(path.dirname(t.file), 'other.yaml'), 'x: 1\n');
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await t.skipped('unchanged')) + (await t.skipped('empty')) + (await t.skipped('absent')), 1, 'the other file made no event of ours');
     assert.equal(await t.reloads('file', 'success') + (await t.reloads('file', 'failure')), 3);
 
     // an invalid save is refused, the next valid one applies
@@ -256,6 +260,97 @@ describe('control plane: reload', () => {
     assert.equal(fw().ruleIds[0], 'burst9');
     writeFileSync(t.file, policy([{ id: 'fixed', priority: 10 }]));
     await until(() => fw().ruleIds[0] === 'fixed', 5000, 'reload after the fix');
+    t.close();
+  });
+
+  it('one change, one reload: file events are judged in the queue against what the last reload read, whatever triggered it', async () => {
+    // A participant that holds a reload between reading the file and committing, as a slow
+    // apply does on a loaded machine: file events arrive meanwhile.
+    let hold: Promise<void> | null = null;
+    let entered = 0;
+    const gate: ReloadParticipant = {
+      name: 'gate',
+      prepare: async () => {
+        entered++;
+        await hold;
+        return null;
+      },
+    };
+    const t = await setup(policy([{ id: 'a', priority: 10 }]), { participants: [gate] });
+    /** the next reload stops after reading the file until the returned function is called */
+    const held = async (start: () => Promise<unknown>): Promise<() => void> => {
+      let open!: () => void;
+      hold = new Promise<void>((r) => (open = r));
+      const before = entered;
+      void start();
+      await until(() => entered > before, 2000, 'the reload read the file');
+      return () => {
+        hold = null;
+        open();
+      };
+    };
+
+    // (1) the API reloads a write; the watcher's event of the same write comes while it runs
+    writeFileSync(t.file, policy([{ id: 'b', priority: 10 }]));
+    let api!: ReturnType<typeof t.control.reload>;
+    let release = await held(async () => (api = t.control.reload('api', 'ops')));
+    const event = t.control.fileChanged();
+    release();
+    assert.equal((await api).ok, true);
+    assert.equal(await event, null, 'the event of a write the API reloaded is no reload');
+    assert.equal(await t.skipped('unchanged'), 1);
+
+    // (2) the event of step n is queued behind a reload when step n+1 is written (the flake in
+    // test/e2e/reload-storm.test.ts): its run reads step n+1, and step n+1's own event is then
+    // no second reload of it
+    writeFileSync(t.file, policy([{ id: 'c', priority: 10 }]));
+    let sighup!: ReturnType<typeof t.control.reload>;
+    release = await held(async () => (sighup = t.control.reload('signal', 'signal:SIGHUP')));
+    const lateEvent = t.control.fileChanged(); // the watcher read nothing: it only asks
+    writeFileSync(t.file, policy([{ id: 'd', priority: 10, src: '2001:db8::d' }]));
+    release();
+    const s = await sighup;
+    const l = await lateEvent;
+    assert.equal(s.trigger, 'signal');
+    assert.equal(l?.trigger, 'file', 'the queued event reloads the newer content');
+    assert.deepEqual(fw().ruleIds, ['d']);
+    assert.equal(await t.control.fileChanged(), null, 'the newer write\'s own event: no second reload');
+    assert.equal(await t.skipped('unchanged'), 2);
+
+    // (3) an event joining a queued API reload: one run, answered as the API's
+    writeFileSync(t.file, policy([{ id: 'e', priority: 10 }]));
+    let first!: ReturnType<typeof t.control.reload>;
+    release = await held(async () => (first = t.control.reload('api', 'ops')));
+    writeFileSync(t.file, policy([{ id: 'f', priority: 10 }]));
+    const ev = t.control.fileChanged();
+    const second = t.control.reload('api', 'ops2');
+    release();
+    await first;
+    const [e, sec] = await Promise.all([ev, second]);
+    assert.equal(e, sec, 'the event joined the queued API reload');
+    assert.equal(sec.trigger, 'api');
+    assert.equal(sec.actor, 'ops2');
+    assert.deepEqual(fw().ruleIds, ['f']);
+
+    // (4) a refused file is as read as an applied one: its own event does not refuse it again
+    writeFileSync(t.file, 'agent: [\n');
+    const refused = await t.control.reload('api', 'ops');
+    assert.equal(refused.ok, false);
+    assert.equal(await t.control.fileChanged(), null);
+    assert.equal(t.control.lastReload(), refused);
+
+    // (5) a half-done write (truncated, not written yet) and a file between unlink and rename
+    // are no reload: the running policy stays and the complete file reloads once
+    writeFileSync(t.file, '');
+    assert.equal(await t.control.fileChanged(), null);
+    rmSync(t.file);
+    assert.equal(await t.control.fileChanged(), null);
+    assert.deepEqual([await t.skipped('empty'), await t.skipped('absent')], [1, 1]);
+    writeFileSync(t.file, policy([{ id: 'g', priority: 10 }]));
+    const done = await t.control.fileChanged();
+    assert.equal(done?.ok, true);
+    assert.deepEqual(fw().ruleIds, ['g']);
+    assert.deepEqual([await t.reloads('file', 'success'), await t.reloads('file', 'failure')], [2, 0], 'file reloads: the queued event of (2) and the complete file of (5)');
     t.close();
   });
 
@@ -269,7 +364,7 @@ describe('control plane: reload', () => {
     const file = path.join(base, 'sentinel.yaml');
     let changes = 0;
     const w = new ConfigFileWatcher(file, () => changes++, { debounceMs: 100 });
-    w.start(policy([{ id: 'k1', priority: 10 }]));
+    w.start();
     try {
       mkdirSync(path.join(base, '..v2'));
       writeFileSync(path.join(base, '..v2', 'sentinel.yaml'), policy([{ id: 'k2', priority: 10, src: '2001:db8::9' }]));
