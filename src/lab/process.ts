@@ -100,6 +100,16 @@ export class LabProcess {
     return this.exited;
   }
 
+  /** Stops the whole group where it is (SIGSTOP) until resume(): a sender paused this way has
+   * nothing in flight once the path drains, so counters read at different instants agree. */
+  pause(): void {
+    if (this.running) killGroup(this.pid, 'SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.running) killGroup(this.pid, 'SIGCONT');
+  }
+
   /** For exit handlers: no waiting possible. */
   killNow(): void {
     if (this.running) killGroup(this.pid, 'SIGKILL');
