@@ -75,6 +75,33 @@ static napi_value put_link(napi_env env, const char *fn, struct sn_link *l, uint
 	return sn_make_u32(env, h);
 }
 
+/* A kernel link fd handed to JS: the result object { link } with the link's handle. The fd and
+ * pin_path belong to the link from here, released on failure too. NULL with an exception set. */
+static napi_value fd_link_result(napi_env env, const char *fn, int fd, char *pin_path)
+{
+	struct sn_link *l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		free(pin_path);
+		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating a link");
+	}
+	l->kind = LK_FD;
+	l->fd = fd;
+	l->pin_path = pin_path;
+	uint32_t h;
+	napi_value jh = put_link(env, fn, l, &h);
+	if (!jh) {
+		close(fd);
+		free(pin_path);
+		free(l);
+		return NULL;
+	}
+	napi_value r;
+	NAPI_OK(env, napi_create_object(env, &r));
+	sn_set(env, r, "link", jh);
+	return r;
+}
+
 /* ---- XDP -------------------------------------------------------------------------------- */
 
 static napi_value xdp_attach(napi_env env, napi_callback_info info)
@@ -128,24 +155,9 @@ static napi_value xdp_attach(napi_env env, napi_callback_info info)
 					      ifindex, native_err);
 		return sn_throw_errno(env, fn, err, NULL, "attaching XDP to ifindex %d", ifindex);
 	}
-	struct sn_link *l = calloc(1, sizeof(*l));
-	if (!l) {
-		close(fd);
-		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating a link");
-	}
-	l->kind = LK_FD;
-	l->fd = fd;
-	uint32_t h;
-	napi_value jh = put_link(env, fn, l, &h);
-	if (!jh) {
-		close(fd);
-		free(l);
-		return NULL;
-	}
-	napi_value r;
-	NAPI_OK(env, napi_create_object(env, &r));
-	sn_set(env, r, "link", jh);
-	sn_set(env, r, "mode", sn_make_string(env, used));
+	napi_value r = fd_link_result(env, fn, fd, NULL);
+	if (r)
+		sn_set(env, r, "mode", sn_make_string(env, used));
 	return r;
 }
 
@@ -271,6 +283,36 @@ static bool force_clsact(void)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
+/* The libbpf request naming one clsact filter: hook (interface, side) and opts (handle,
+ * priority). Every operation on a filter we hold (detach, replace, query) starts from it. */
+static void clsact_filter(int ifindex, enum bpf_tc_attach_point ap, __u32 handle, __u32 priority,
+			  struct bpf_tc_hook *hook, struct bpf_tc_opts *opts)
+{
+	*hook = (struct bpf_tc_hook){ .sz = sizeof(*hook), .ifindex = ifindex, .attach_point = ap };
+	*opts = (struct bpf_tc_opts){ .sz = sizeof(*opts), .handle = handle, .priority = priority };
+}
+
+/* A clsact filter held as one of our links: one made now or one a previous agent left
+ * (`created`: the qdisc is ours to remove with our last filter). NULL when out of memory. */
+static struct sn_link *clsact_link(struct qdisc_ref *ref, int ifindex, enum bpf_tc_attach_point ap, __u32 handle,
+				   __u32 priority, bool created)
+{
+	struct sn_link *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	if (created)
+		ref->created = true;
+	ref->refs++;
+	l->kind = LK_CLSACT;
+	l->fd = -1;
+	l->created_qdisc = ref->created;
+	l->ifindex = ifindex;
+	l->ap = ap;
+	l->handle = handle;
+	l->priority = priority;
+	return l;
+}
+
 /* priority 0 lets the kernel choose one (below every filter already there). */
 static napi_value tc_clsact(napi_env env, int prog_fd, int ifindex, bool ingress, __u32 priority,
 			    int tcx_err, struct sn_link **out)
@@ -300,22 +342,13 @@ static napi_value tc_clsact(napi_env env, int prog_fd, int ifindex, bool ingress
 				      "attaching a clsact %s filter on ifindex %d at priority %u",
 				      ingress ? "ingress" : "egress", ifindex, priority);
 	}
-	struct sn_link *l = calloc(1, sizeof(*l));
+	struct sn_link *l = clsact_link(ref, ifindex, ap, to.handle, to.priority, created_now);
 	if (!l) {
-		LIBBPF_OPTS(bpf_tc_opts, d, .handle = to.handle, .priority = to.priority);
+		struct bpf_tc_opts d;
+		clsact_filter(ifindex, ap, to.handle, to.priority, &hook, &d);
 		bpf_tc_detach(&hook, &d);
 		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating a link");
 	}
-	if (created_now)
-		ref->created = true;
-	ref->refs++;
-	l->kind = LK_CLSACT;
-	l->fd = -1;
-	l->created_qdisc = ref->created;
-	l->ifindex = ifindex;
-	l->ap = ap;
-	l->handle = to.handle;
-	l->priority = to.priority;
 	*out = l;
 	return sn_make_i32(env, 0);
 }
@@ -376,8 +409,9 @@ out:
  * more and nobody else's filter is on it either (a foreign filter keeps working). */
 static void clsact_release(struct sn_link *l)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = l->ifindex, .attach_point = l->ap);
-	LIBBPF_OPTS(bpf_tc_opts, d, .handle = l->handle, .priority = l->priority);
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts d;
+	clsact_filter(l->ifindex, l->ap, l->handle, l->priority, &hook, &d);
 	bpf_tc_detach(&hook, &d);
 	struct qdisc_ref *ref = qdisc_ref(l->ifindex, false);
 	if (ref && --ref->refs == 0 && ref->created && clsact_filter_count(l->ifindex, true) == 0 &&
@@ -753,9 +787,11 @@ static napi_value link_update(napi_env env, napi_callback_info info)
 	int rc;
 	if (l->kind == LK_CLSACT) {
 		/* Same handle and priority with REPLACE swaps the program in one netlink request. */
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = l->ifindex, .attach_point = l->ap);
-		LIBBPF_OPTS(bpf_tc_opts, o, .handle = l->handle, .priority = l->priority,
-			    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
+		struct bpf_tc_hook hook;
+		struct bpf_tc_opts o;
+		clsact_filter(l->ifindex, l->ap, l->handle, l->priority, &hook, &o);
+		o.prog_fd = prog_fd;
+		o.flags = BPF_TC_F_REPLACE;
 		rc = bpf_tc_attach(&hook, &o);
 	} else {
 		rc = bpf_link_update(l->fd, prog_fd, NULL);
@@ -817,26 +853,9 @@ static napi_value link_open(napi_env env, napi_callback_info info)
 	__u32 len = sizeof(li);
 	if (!bpf_obj_get_info_by_fd(fd, &li, &len))
 		link_type = li.type;
-	struct sn_link *l = calloc(1, sizeof(*l));
-	if (!l) {
-		close(fd);
-		free(path);
-		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating a link");
-	}
-	l->kind = LK_FD;
-	l->fd = fd;
-	l->pin_path = path;
-	uint32_t h;
-	napi_value jh = put_link(env, fn, l, &h);
-	if (!jh) {
-		close(fd);
-		free(path);
-		free(l);
+	napi_value r = fd_link_result(env, fn, fd, path);
+	if (!r)
 		return NULL;
-	}
-	napi_value r;
-	NAPI_OK(env, napi_create_object(env, &r));
-	sn_set(env, r, "link", jh);
 	sn_set(env, r, "id", sn_make_u32(env, link_id));
 	sn_set(env, r, "progId", sn_make_u32(env, prog_id));
 	sn_set(env, r, "type", sn_make_u32(env, link_type));
@@ -867,8 +886,9 @@ static napi_value tc_clsact_adopt(napi_env env, napi_callback_info info)
 	if (ifindex <= 0 || !handle || !priority || priority > 0xffff)
 		return sn_throw_type(env, fn, "ifindex, handle and priority (1..65535) must be positive");
 	enum bpf_tc_attach_point ap = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = ap);
-	LIBBPF_OPTS(bpf_tc_opts, q, .handle = handle, .priority = priority);
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts q;
+	clsact_filter(ifindex, ap, handle, priority, &hook, &q);
 	int rc = bpf_tc_query(&hook, &q);
 	if (rc)
 		return sn_throw_errno(env, fn, -rc, NULL, "no clsact %s filter with handle %u, priority %u on ifindex %d",
@@ -876,19 +896,9 @@ static napi_value tc_clsact_adopt(napi_env env, napi_callback_info info)
 	struct qdisc_ref *ref = qdisc_ref(ifindex, true);
 	if (!ref)
 		return sn_throw_errno(env, fn, ENOSPC, NULL, "too many clsact interfaces in use");
-	struct sn_link *l = calloc(1, sizeof(*l));
+	struct sn_link *l = clsact_link(ref, ifindex, ap, handle, priority, created);
 	if (!l)
 		return sn_throw_errno(env, fn, ENOMEM, NULL, "allocating a link");
-	if (created)
-		ref->created = true;
-	ref->refs++;
-	l->kind = LK_CLSACT;
-	l->fd = -1;
-	l->created_qdisc = ref->created;
-	l->ifindex = ifindex;
-	l->ap = ap;
-	l->handle = handle;
-	l->priority = priority;
 	uint32_t h;
 	napi_value jh = put_link(env, fn, l, &h);
 	if (!jh) {

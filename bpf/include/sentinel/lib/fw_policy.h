@@ -1,34 +1,17 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* xdp-firewall's double-buffered policy (firewall.h): the active index, and per generation the
- * header, the rules, the classifier arrays and the CIDR sets. Declared once here so that every
- * object reading a generation (xdp_firewall, and the kernel tests' generation reader, which
- * reuses these very maps by fd) has definitions libbpf accepts as the same maps. */
+ * header and the rules (generations.h), the classifier arrays and the CIDR sets. Declared once
+ * here so that every object reading a generation (xdp_firewall, and the kernel tests'
+ * generation reader, which reuses these very maps by fd) has definitions libbpf accepts as the
+ * same maps. */
 #ifndef SENTINEL_FW_POLICY_H
 #define SENTINEL_FW_POLICY_H
 
 #include "common.h"
+#include "generations.h"
 #include "../contract/firewall.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} fw_active SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct fw_gen);
-} fw_gen SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * FW_MAX_RULES);
-	__type(key, __u32);
-	__type(value, struct fw_rule);
-} fw_rules SEC(".maps");
+SN_GENERATIONS(fw, struct fw_gen, struct fw_rule, FW_MAX_RULES);
 
 /* Classifier arrays, one value per generation (firewall.h). Mmapable: the agent writes the used
  * part of the inactive generation in place rather than a 32 MiB value per policy change. */

@@ -181,6 +181,38 @@ static __always_inline int sp_swap_macs(struct xdp_md *ctx)
 	return bpf_xdp_store_bytes(ctx, 0, sw, 12);
 }
 
+/* The agent-cookie SYN-ACK for the SYN whose TCP header (th_len bytes) is in ps: its options
+ * read, the cookie made (syncookie.h: the hash carries the options kept in the low byte of the
+ * ISN and of the timestamp), the header rewritten in place. Returns its new length. */
+static __always_inline __u32 sp_agent_cookie(struct xdp_md *ctx, const struct sn_pkt *p, struct sc_parse *ps, __u32 th_len,
+					     const struct rl_cookie_cfg *cfg)
+{
+	struct sc_tcp_buf *t = &ps->t;
+	ps->th_len = th_len;
+	sc_parse_opts(ps);
+	__u8 ecn = (t->b[13] & (SP_F_ECE | SP_F_CWR)) == (SP_F_ECE | SP_F_CWR);
+	__u8 data = sc_data(p, &ps->o, cfg, ecn);
+	__u32 ports = ((__u32)bpf_htons(p->dport) << 16) | bpf_htons(p->sport);
+	__u64 h = sc_hash(&cfg->key, p, ports, bpf_ntohl(((struct tcphdr *)t->b)->seq), sc_slot(), data);
+	__u32 isn = ((__u32)(h >> 40) << 8) | data;
+	__u32 tsval = ((__u32)(bpf_ktime_get_ns() / 1000000) & ~0xffu) | (__u32)(h & 0xff);
+	return sp_agent_synack(t, &ps->o, data, isn, tsval, cfg, sp_our_mss(ctx, p->family));
+}
+
+/* Puts the answer in the frame: sized to its headers, the IP header (ip_len bytes) and the TCP
+ * header written, MACs swapped. SP_OK, or SP_NOT_ANSWERED (the frame untouched unless the
+ * resize succeeded). */
+static __always_inline int sp_emit(struct xdp_md *ctx, const struct sn_pkt *p, void *ip, __u32 ip_len, struct sc_tcp_buf *t, __u32 th_len)
+{
+	if (sp_resize(ctx, p->l4_off + th_len))
+		return SP_NOT_ANSWERED;
+	if (bpf_xdp_store_bytes(ctx, p->l3_off, ip, ip_len) || bpf_xdp_store_bytes(ctx, p->l4_off, t->b, th_len))
+		return SP_NOT_ANSWERED;
+	if (sp_swap_macs(ctx))
+		return SP_NOT_ANSWERED;
+	return SP_OK;
+}
+
 /* Writes the SYN-ACK for the SYN in ctx (IPv4), with the agent's cookie when cfg is given, else
  * the kernel's. Returns SP_OK or SP_NOT_ANSWERED (frame
  * untouched unless the resize succeeded; the caller then leaves it to the stack). */
@@ -197,15 +229,7 @@ static __always_inline int sp_answer_syn_v4(struct xdp_md *ctx, const struct sn_
 	if (bpf_xdp_load_bytes(ctx, p->l3_off, &ip, sizeof(ip)))
 		return SP_NOT_ANSWERED;
 	if (cfg) {
-		ps.th_len = th_len;
-		sc_parse_opts(&ps);
-		__u8 ecn = (t->b[13] & (SP_F_ECE | SP_F_CWR)) == (SP_F_ECE | SP_F_CWR);
-		__u8 data = sc_data(p, &ps.o, cfg, ecn);
-		__u32 ports = ((__u32)bpf_htons(p->dport) << 16) | bpf_htons(p->sport);
-		__u64 h = sc_hash(&cfg->key, p, ports, bpf_ntohl(((struct tcphdr *)t->b)->seq), sc_slot(), data);
-		__u32 isn = ((__u32)(h >> 40) << 8) | data;
-		__u32 tsval = ((__u32)(bpf_ktime_get_ns() / 1000000) & ~0xffu) | (__u32)(h & 0xff);
-		th_len = sp_agent_synack(t, &ps.o, data, isn, tsval, cfg, sp_our_mss(ctx, SN_AF_INET));
+		th_len = sp_agent_cookie(ctx, p, &ps, th_len, cfg);
 	} else {
 		__s64 v = bpf_tcp_raw_gen_syncookie_ipv4(&ip, (struct tcphdr *)t->b, th_len);
 		if (v < 0)
@@ -231,13 +255,7 @@ static __always_inline int sp_answer_syn_v4(struct xdp_md *ctx, const struct sn_
 		return SP_NOT_ANSWERED;
 	((struct tcphdr *)t->b)->check = sn_csum_finish(sn_csum_pseudo_v4(ip.saddr, ip.daddr, IPPROTO_TCP, th_len) + (__u32)sum);
 
-	if (sp_resize(ctx, p->l4_off + th_len))
-		return SP_NOT_ANSWERED;
-	if (bpf_xdp_store_bytes(ctx, p->l3_off, &ip, sizeof(ip)) || bpf_xdp_store_bytes(ctx, p->l4_off, t->b, th_len))
-		return SP_NOT_ANSWERED;
-	if (sp_swap_macs(ctx))
-		return SP_NOT_ANSWERED;
-	return SP_OK;
+	return sp_emit(ctx, p, &ip, sizeof(ip), t, th_len);
 }
 
 /* Same for IPv6. */
@@ -254,15 +272,7 @@ static __always_inline int sp_answer_syn_v6(struct xdp_md *ctx, const struct sn_
 	if (bpf_xdp_load_bytes(ctx, p->l3_off, &ip6, sizeof(ip6)))
 		return SP_NOT_ANSWERED;
 	if (cfg) {
-		ps.th_len = th_len;
-		sc_parse_opts(&ps);
-		__u8 ecn = (t->b[13] & (SP_F_ECE | SP_F_CWR)) == (SP_F_ECE | SP_F_CWR);
-		__u8 data = sc_data(p, &ps.o, cfg, ecn);
-		__u32 ports = ((__u32)bpf_htons(p->dport) << 16) | bpf_htons(p->sport);
-		__u64 h = sc_hash(&cfg->key, p, ports, bpf_ntohl(((struct tcphdr *)t->b)->seq), sc_slot(), data);
-		__u32 isn = ((__u32)(h >> 40) << 8) | data;
-		__u32 tsval = ((__u32)(bpf_ktime_get_ns() / 1000000) & ~0xffu) | (__u32)(h & 0xff);
-		th_len = sp_agent_synack(t, &ps.o, data, isn, tsval, cfg, sp_our_mss(ctx, SN_AF_INET6));
+		th_len = sp_agent_cookie(ctx, p, &ps, th_len, cfg);
 	} else {
 		__s64 v = bpf_tcp_raw_gen_syncookie_ipv6(&ip6, (struct tcphdr *)t->b, th_len);
 		if (v < 0)
@@ -289,13 +299,7 @@ static __always_inline int sp_answer_syn_v6(struct xdp_md *ctx, const struct sn_
 	((struct tcphdr *)t->b)->check = sn_csum_finish(
 		sn_csum_pseudo_v6((const __u32 *)&ip6.saddr, (const __u32 *)&ip6.daddr, IPPROTO_TCP, th_len) + (__u32)sum);
 
-	if (sp_resize(ctx, p->l4_off + th_len))
-		return SP_NOT_ANSWERED;
-	if (bpf_xdp_store_bytes(ctx, p->l3_off, &ip6, sizeof(ip6)) || bpf_xdp_store_bytes(ctx, p->l4_off, t->b, th_len))
-		return SP_NOT_ANSWERED;
-	if (sp_swap_macs(ctx))
-		return SP_NOT_ANSWERED;
-	return SP_OK;
+	return sp_emit(ctx, p, &ip6, sizeof(ip6), t, th_len);
 }
 
 #define SP_ACK_AGENT 0  /* returns one of the agent's cookies */
