@@ -1,6 +1,6 @@
 // xdp-firewall conntrack fast path: a packet of an established flow whose direction was already
 // passed under the current policy skips the rules. Beside it, the very same packet of a flow the
-// table does not hold (NEW), which walks the 10-rule base policy to its allow rule. IPv4 and IPv6.
+// table does not hold (NEW), which walks the 10-rule base policy (plus a state rule, last) to its allow rule. IPv4 and IPv6.
 // The ct_table entry is written the way tc-conntrack leaves an established flow (key normalised,
 // reply seen), and the firewall itself marks the direction passed on a first, untimed run, so
 // the bench relies on the program's own fast-path bookkeeping rather than on a forged policy id.
@@ -81,7 +81,11 @@ function sum(kernel: FirewallKernel): CounterSnapshot {
 
 export function setupConntrack(o: { native: NativeBridge; objectPath: string; dir: string; log: (line: string) => void }): ConntrackBench {
   const file = path.join(o.dir, 'conntrack-base.yaml');
-  const text = policyYaml('base', path.join(o.dir, 'unused-list.txt'));
+  // The base policy and, last, a state rule: a stateful policy, where the lookup comes before
+  // the rules (under a policy without state rules the rules run first, so the established ACK
+  // would walk them before its lookup). Being last, it decides none of these packets: the
+  // first, untimed ACK is still passed by allow-https.
+  const text = `${policyYaml('base', path.join(o.dir, 'unused-list.txt'))}    - { id: allow-established, priority: 110, action: allow, state: [established, related] }\n`;
   writeFileSync(file, text);
   const cfg = parseConfigText(text, file);
   const compiled = compileFirewall(cfg.firewall, cfg.resolved.firewall.aliases);
@@ -124,8 +128,8 @@ export function setupConntrack(o: { native: NativeBridge; objectPath: string; di
           id,
           program: 'xdp-firewall',
           description: fast
-            ? `IPv${family} TCP ACK of an established flow already passed under this policy: conntrack fast path, no rule walk (10-rule policy)`
-            : `IPv${family} TCP ACK of a flow not in ct_table (NEW): the 10 rules decide, rule 5 allows`,
+            ? `IPv${family} TCP ACK of an established flow already passed under this policy: conntrack fast path, no rule walk (10-rule policy and a state rule)`
+            : `IPv${family} TCP ACK of a flow not in ct_table (NEW): the rules decide, rule 5 of 11 allows`,
           family,
           progFd: kernel.progFd,
           frame: fast ? estFrame : frame(CT_NEW_PORT),
@@ -154,7 +158,7 @@ export function setupConntrack(o: { native: NativeBridge; objectPath: string; di
         });
       }
     }
-    o.log(`conntrack: 10-rule base policy, one established flow per family in a private ct_table, ${subjects.length} cases`);
+    o.log(`conntrack: 10-rule base policy plus a state rule, one established flow per family in a private ct_table, ${subjects.length} cases`);
     return { subjects, close: () => kernel.close() };
   } catch (e) {
     kernel.close();

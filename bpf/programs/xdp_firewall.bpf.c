@@ -402,6 +402,14 @@ static __always_inline int fw_tcp_flags_invalid(__u8 f)
 	return 0;
 }
 
+/* An ICMP/ICMPv6 error of the packet's own family (it may be related to a flow it quotes). */
+static __always_inline int fw_icmp_error(const struct sn_pkt *p)
+{
+	return ((p->proto == IPPROTO_ICMP && p->family == SN_AF_INET) ||
+		(p->proto == IPPROTO_ICMPV6 && p->family == SN_AF_INET6)) &&
+	       ct_icmp_is_error(p->proto, p->icmp_type);
+}
+
 /* Conntrack view of a packet. entry and dir are set for an established packet of a flow (dir is
  * the ct_entry index: 0 from the initiator, 1 from the responder), *entry alone for related. */
 static __always_inline __u8 fw_ct_state(void *data, void *data_end, const struct sn_pkt *p,
@@ -419,9 +427,7 @@ static __always_inline __u8 fw_ct_state(void *data, void *data_end, const struct
 	struct ct_key key;
 	/* The clock is read only once an entry is found: most packets of a flood of new flows miss,
 	 * and a clock read is not free (a paravirtual clock: a few tens of ns). */
-	if (((p->proto == IPPROTO_ICMP && p->family == SN_AF_INET) ||
-	     (p->proto == IPPROTO_ICMPV6 && p->family == SN_AF_INET6)) &&
-	    ct_icmp_is_error(p->proto, p->icmp_type)) {
+	if (fw_icmp_error(p)) {
 		if (ct_key_of_icmp_error(data, data_end, p, &key) != 0)
 			return FW_CT_INVALID; /* an error quoting nothing we can read */
 		struct ct_entry *e = bpf_map_lookup_elem(&ct_table, &key);
@@ -448,6 +454,18 @@ static __always_inline __u8 fw_ct_state(void *data, void *data_end, const struct
 	*dir = rd;
 	*entry = e;
 	return FW_CT_ESTABLISHED;
+}
+
+/* Whether a packet in conntrack state ct of entry ce may skip the rules: its flow (direction) was
+ * passed by a full evaluation under this very policy; a new policy id sends it through the rules
+ * again once. Related packets need both directions of their flow passed under this policy. */
+static __always_inline int fw_fast(const struct ct_entry *ce, __u8 ct, int cdir, __u32 policy)
+{
+	if (!ce || !policy)
+		return 0;
+	if (ct == FW_CT_ESTABLISHED)
+		return cdir == 0 ? ce->fw_pass_gen[0] == policy : ce->fw_pass_gen[1] == policy;
+	return ce->fw_pass_gen[0] == policy && ce->fw_pass_gen[1] == policy;
 }
 
 static __always_inline void fw_emit(struct xdp_md *ctx, struct sentinel_counters *c, const struct sn_pkt *p,
@@ -499,6 +517,35 @@ static __always_inline int fw_blocked(struct xdp_md *ctx, struct sentinel_counte
 	return XDP_DROP;
 }
 
+/* fw_lookup, with a broken walk counted (never produced by the compiler; counted so a broken
+ * structure cannot hide; such a walk checks nothing). */
+static __always_inline __u32 fw_lookup_counted(struct xdp_md *ctx, const struct sn_pkt *p, __u32 gen_idx,
+					       const struct fw_gen *gen, __u8 ct)
+{
+	__u32 matched = fw_lookup(p, gen_idx, gen, ct);
+	if (matched & FW_LOOKUP_BROKEN)
+		sn_count(sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex), FW_XCNT_TREE_BROKEN, 1);
+	return matched & ~FW_LOOKUP_BROKEN;
+}
+
+/* The action of fw_lookup's result: the matched rule's, else the default policy's. */
+static __always_inline __u8 fw_action_of(const struct fw_gen *gen, __u32 matched)
+{
+	if (!matched)
+		return gen->default_action;
+	__u32 slot = matched - 1;
+	struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &slot);
+	return r ? r->action : gen->default_action;
+}
+
+/* A packet of a flow the rules already passed under this policy (fw_fast). */
+static __always_inline int fw_fastpath(struct xdp_md *ctx, struct sentinel_counters *c)
+{
+	sn_count(sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex), FW_XCNT_CT_FASTPATH, 1);
+	sn_count(c, SN_CNT_PASSED, 1);
+	return XDP_PASS;
+}
+
 static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters *c)
 {
 	void *data = (void *)(long)ctx->data;
@@ -534,30 +581,31 @@ static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters
 
 	struct ct_entry *ce = 0;
 	int cdir = -1;
-	__u8 ct = fw_ct_state(data, data_end, &pkt, &ce, &cdir);
 	__u32 policy = gen->policy_id;
-
-	/* Fast path: a flow (direction) already passed by a full evaluation under this very
-	 * policy skips the rules; a new policy id sends it through the rules again once. Related
-	 * packets need both directions of their flow passed under this policy. */
-	if (ce && policy) {
-		int fast = ct == FW_CT_ESTABLISHED
-				   ? (cdir == 0 ? ce->fw_pass_gen[0] == policy : ce->fw_pass_gen[1] == policy)
-				   : (ce->fw_pass_gen[0] == policy && ce->fw_pass_gen[1] == policy);
-		if (fast) {
-			sn_count(sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex), FW_XCNT_CT_FASTPATH, 1);
-			sn_count(c, SN_CNT_PASSED, 1);
-			return XDP_PASS;
-		}
+	/* Under a policy without state rules the rules come first and only a packet they pass is
+	 * looked up in ct_table: a dropped packet never pays for the lookup (most of a flood of new
+	 * flows: a miss in a table of 262,144 buckets is a cache miss or worse), and the verdict is
+	 * the same either way, because the rules judge every state alike and the fast path only
+	 * repeats a pass they gave the flow under this policy. (One exception: ct_table keys have
+	 * no VLAN, so a passed flow's tuple arriving on a VLAN the rules deny was let through by
+	 * the fast path; here the rules drop it, as they say.) */
+	int late_ct = (gen->flags & FW_GEN_F_STATELESS) && !fw_icmp_error(&pkt);
+	__u8 ct = FW_CT_NEW;
+	__u32 matched = 0;
+	if (late_ct) {
+		matched = fw_lookup_counted(ctx, &pkt, gen_idx, gen, ct);
+		if (fw_action_of(gen, matched) != FW_ACT_PASS)
+			goto judged;
 	}
-
-	__u32 matched = fw_lookup(&pkt, gen_idx, gen, ct);
-	int broken = (matched & FW_LOOKUP_BROKEN) != 0;
-	matched &= ~FW_LOOKUP_BROKEN;
-	if (broken)
-		/* Never produced by the compiler; counted so a broken structure cannot hide. */
-		sn_count(sn_counters_get(&fw_counters_ext, ctx->ingress_ifindex), FW_XCNT_TREE_BROKEN, 1);
-
+	/* One call site: fw_ct_state inlined twice would pass the verifier's stack limit. */
+	ct = fw_ct_state(data, data_end, &pkt, &ce, &cdir);
+	/* Under late_ct this packet already has its verdict (pass) from the rules: one the fast
+	 * path would have given is counted as the fast path's, the same counters as before. */
+	if (fw_fast(ce, ct, cdir, policy))
+		return fw_fastpath(ctx, c);
+	if (!late_ct)
+		matched = fw_lookup_counted(ctx, &pkt, gen_idx, gen, ct);
+judged:;
 	__u8 action = gen->default_action;
 	__u32 num = 0;
 	__u8 reason = FW_REASON_DEFAULT;
@@ -566,18 +614,20 @@ static __always_inline int fw_judge(struct xdp_md *ctx, struct sentinel_counters
 		struct fw_rule *r = bpf_map_lookup_elem(&fw_rules, &slot);
 		if (r) {
 			num = r->rule_num;
-			struct fw_hit *h = bpf_map_lookup_elem(&fw_rule_hits, &num);
-			if (h) {
-				h->packets++;
-				h->bytes += pkt.pkt_len;
-			}
-			sn_count(c, FW_CNT_RULE_HIT, 1);
 			action = r->action;
 			reason = FW_REASON_RULE;
 		}
 	}
-	if (reason == FW_REASON_DEFAULT)
+	if (reason == FW_REASON_RULE) {
+		struct fw_hit *h = bpf_map_lookup_elem(&fw_rule_hits, &num);
+		if (h) {
+			h->packets++;
+			h->bytes += pkt.pkt_len;
+		}
+		sn_count(c, FW_CNT_RULE_HIT, 1);
+	} else {
 		sn_count(c, FW_CNT_DEFAULT_POLICY, 1);
+	}
 	/* A plain pass of an established direction is remembered for the fast path (log rules
 	 * keep their per-packet events, so they are not). */
 	if (action == FW_ACT_PASS && ct == FW_CT_ESTABLISHED && ce && policy) {

@@ -115,6 +115,11 @@ export const fw_ext_counter = {
   FW_XCNT_TREE_BROKEN: 14,
 } as const;
 
+/** enum fw_gen_flag (bpf/include/sentinel/contract/firewall.h) */
+export const fw_gen_flag = {
+  FW_GEN_F_STATELESS: 1,
+} as const;
+
 /** enum fw_leaf_entry (bpf/include/sentinel/contract/firewall.h) */
 export const fw_leaf_entry = {
   FW_LEAF_SLOT_MASK: 16383,
@@ -371,6 +376,7 @@ export const contractEnums = {
   fw_counter,
   fw_ct_state,
   fw_ext_counter,
+  fw_gen_flag,
   fw_leaf_entry,
   fw_limits,
   fw_match,

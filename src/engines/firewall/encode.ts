@@ -4,7 +4,7 @@
 import { endianness } from 'node:os';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { ACTION_CODE, type CompiledFirewall, type CompiledRule } from './compile.js';
-import { fw_limits } from '../../kernel/contract.gen.js';
+import { fw_gen_flag, fw_limits } from '../../kernel/contract.gen.js';
 
 interface Field {
   readonly offset: number;
@@ -180,6 +180,8 @@ export function encodeGeneration(c: CompiledFirewall, opts: EncodeOptions): Enco
   const gen = Buffer.alloc(G.size);
   u32(gen, G.fields.rule_count, c.rules.length, 'fw_gen.rule_count');
   u8(gen, G.fields.default_action, ACTION_CODE[c.defaultAction], 'fw_gen.default_action');
+  // Without state rules the kernel runs the rules before its ct_table lookup (firewall.h).
+  u8(gen, G.fields.flags, c.rules.some((r) => r.ctStates !== null) ? 0 : fw_gen_flag.FW_GEN_F_STATELESS, 'fw_gen.flags');
   const R = G.fields.roots;
   const T = G.fields.tree_count;
   if (R.size !== 2 * 4 * fw_limits.FW_MAX_TREES || T.size !== 8) throw new Error(`layout mismatch: fw_gen.roots is ${R.size} bytes, tree_count ${T.size}, for 2 x ${fw_limits.FW_MAX_TREES} trees`);

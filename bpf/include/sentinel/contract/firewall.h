@@ -175,7 +175,17 @@ struct fw_gen {
 	__u32 roots[2][FW_MAX_TREES]; /* FW_REF_* of each classifier tree's root, per family */
 	__u32 policy_id;     /* monotonic, never 0: conntrack fast path is valid only for this id */
 	__u8 default_action; /* FW_ACT_PASS / FW_ACT_DROP / FW_ACT_LOG / FW_ACT_REJECT */
-	__u8 _pad[3];
+	__u8 flags;          /* FW_GEN_F_* */
+	__u8 _pad[2];
+};
+
+/* fw_gen.flags */
+enum fw_gen_flag {
+	/* No rule of the generation has a state criterion, so the rules judge a packet alike in
+	 * every conntrack state: xdp-firewall runs them before the ct_table lookup and looks up
+	 * only packets they pass (for the fast path's marks). ICMP errors keep the lookup first
+	 * (related packets may pass on their flow's marks whatever the rules say). */
+	FW_GEN_F_STATELESS = 1,
 };
 
 /* CIDR sets: one trie per family, keyed by set id then address, so any number of rules can
@@ -275,6 +285,7 @@ SENTINEL_BTF_EXPORT_ENUM(fw_ref);
 SENTINEL_BTF_EXPORT_ENUM(fw_leaf_entry);
 SENTINEL_BTF_EXPORT_ENUM(fw_meta);
 SENTINEL_BTF_EXPORT_ENUM(fw_reason);
+SENTINEL_BTF_EXPORT_ENUM(fw_gen_flag);
 SENTINEL_BTF_EXPORT_ENUM(fw_counter);
 SENTINEL_BTF_EXPORT_ENUM(fw_ext_counter);
 SENTINEL_BTF_EXPORT_ENUM(fw_tail);

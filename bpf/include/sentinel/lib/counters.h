@@ -15,6 +15,10 @@
 		__type(value, struct sentinel_counters);             \
 	} name SEC(".maps")
 
+/* The first value of a new counter block: read-only data rather than a zeroed struct on the
+ * stack, whose 128 bytes every program's deepest call chain would carry. */
+static const struct sentinel_counters sn_counters_zero;
+
 /* Returns this CPU's counter block for ifindex, creating it on first use. NULL only if the
  * map is full (256 interfaces); callers then count nothing rather than fail the packet. */
 static __always_inline struct sentinel_counters *sn_counters_get(void *map, __u32 ifindex)
@@ -22,8 +26,7 @@ static __always_inline struct sentinel_counters *sn_counters_get(void *map, __u3
 	struct sentinel_counters *c = bpf_map_lookup_elem(map, &ifindex);
 	if (c)
 		return c;
-	struct sentinel_counters zero = {};
-	bpf_map_update_elem(map, &ifindex, &zero, BPF_NOEXIST);
+	bpf_map_update_elem(map, &ifindex, &sn_counters_zero, BPF_NOEXIST);
 	return bpf_map_lookup_elem(map, &ifindex);
 }
 
