@@ -6,12 +6,17 @@
  *
  * A packet forwarded between two tracked interfaces passes ingress on one and egress on the
  * other; it is tracked at ingress only (egress skips packets whose ingress interface is in
- * ct_ifaces), so every packet counts once and advances the state machine once. */
+ * ct_ifaces), so every packet counts once and advances the state machine once.
+ *
+ * A flow the NAT translated is filed under the key its first packet made, whichever tuple a
+ * later packet carries here: the NAT's table (lib/nat.h) names the flow of each translated
+ * tuple, so a reply translated back only after this program ran still counts as the reply. */
 #include "sentinel/lib/common.h"
 #include "sentinel/lib/counters.h"
 #include "sentinel/lib/event.h"
 #include "sentinel/lib/parse.h"
 #include "sentinel/lib/ct.h"
+#include "sentinel/lib/nat.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -243,6 +248,10 @@ static __always_inline int ct_track(struct __sk_buff *skb, int egress)
 	struct ct_key k;
 	int key_dir = ct_key_of(&p, &k);
 	__u64 now = bpf_ktime_get_boot_ns();
+	/* nat_dir: -1 not a translated flow, else who sent the packet (0 initiator) */
+	int nat_dir = -1;
+	if (key_dir >= 0 && nat_ct_key_of(&p, &k, &nat_dir) < 0)
+		nat_dir = -1;
 	if (key_dir < 0) {
 		/* An error about a tracked flow is related traffic: it refreshes nothing. */
 		if (ct_key_of_icmp_error(data, data_end, &p, &k) == 0) {
@@ -257,6 +266,17 @@ static __always_inline int ct_track(struct __sk_buff *skb, int egress)
 	}
 
 	struct ct_entry *e = bpf_map_lookup_elem(&ct_table, &k);
+	if (nat_dir >= 0 && (!e || !ct_entry_live(e, now))) {
+		/* the flow of a translation that outlived it: the NAT rebinds on its next first
+		 * packet; a reply alone makes no flow */
+		if (nat_dir == 1) {
+			sn_count(c, CT_CNT_INVALID, 1);
+			return TCX_NEXT;
+		}
+		nat_dir = -1;
+		key_dir = ct_key_of(&p, &k);
+		e = bpf_map_lookup_elem(&ct_table, &k);
+	}
 	if (e && !ct_entry_live(e, now)) {
 		sn_count(c, CT_CNT_EXPIRED, 1);
 		__u8 st = ct_initial_state(&p);
@@ -281,7 +301,7 @@ static __always_inline int ct_track(struct __sk_buff *skb, int egress)
 	}
 
 	/* dir: 0 = from the initiator. */
-	__u8 dir = ((e->flags & CT_F_INIT_IS_A) ? 0 : 1) ^ (__u8)key_dir;
+	__u8 dir = nat_dir >= 0 ? (__u8)nat_dir : ((e->flags & CT_F_INIT_IS_A) ? 0 : 1) ^ (__u8)key_dir;
 	__u8 next;
 	if (p.proto == IPPROTO_TCP) {
 		__u8 f = p.tcp_flags;

@@ -34,7 +34,7 @@ describe('shared-map table', () => {
 
   it('sizes each from the config key it names', () => {
     const c = parseConfigText('agent:\n  interfaces: [lo]\nconntrack:\n  max_entries: 4096\n', 'c.yaml');
-    assert.deepEqual(sharedMapSizes(c), { ct_table: 4096, bl_v4: 1 << 20, bl_v6: 1 << 20, bl_config: 1 });
+    assert.deepEqual(sharedMapSizes(c), { ct_table: 4096, bl_v4: 1 << 20, bl_v6: 1 << 20, bl_config: 1, nat_flows: 65536, nat_policy: 2, nat_active: 1, nat_ifaddr: 256, nat_scratch: 1 });
     assert.equal(SHARED_MAPS.ct_table!.sizedBy, 'conntrack.max_entries');
     const d = parseConfigText('agent:\n  interfaces: [lo]\n', 'c.yaml');
     assert.equal(sharedMapSizes(d).ct_table, d.conntrack.max_entries, 'the default size when the section is absent');

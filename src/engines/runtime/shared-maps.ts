@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { nativeCall } from '../../kernel/errors.js';
-import { bl_limits } from '../../kernel/contract.gen.js';
+import { bl_limits, nat_limits } from '../../kernel/contract.gen.js';
 import { loadNative, type NativeMapInfo } from '../../kernel/native.js';
 
 /** What the table reads of the config. */
@@ -30,6 +30,13 @@ export const SHARED_MAPS: Readonly<Record<string, SharedMap>> = {
   bl_v4: { owner: 'blocklist', sizedBy: 'BL_MAX_ENTRIES (contract/blocklist.h)', maxEntries: () => bl_limits.BL_MAX_ENTRIES },
   bl_v6: { owner: 'blocklist', sizedBy: 'BL_MAX_ENTRIES (contract/blocklist.h)', maxEntries: () => bl_limits.BL_MAX_ENTRIES },
   bl_config: { owner: 'blocklist', sizedBy: 'its one entry (contract/blocklist.h)', maxEntries: () => 1 },
+  // NAT: the translation table, read by tc-conntrack too (a translated reply is filed under its
+  // flow); the policy, the masquerade addresses and the scratch both NAT programs share
+  nat_flows: { owner: 'tc-nat', sizedBy: 'NAT_DEFAULT_MAX_FLOWS (contract/nat.h)', maxEntries: () => nat_limits.NAT_DEFAULT_MAX_FLOWS },
+  nat_policy: { owner: 'tc-nat', sizedBy: 'NAT_POLICY_SLOTS (contract/nat.h)', maxEntries: () => nat_limits.NAT_POLICY_SLOTS },
+  nat_active: { owner: 'tc-nat', sizedBy: 'its one entry (contract/nat.h)', maxEntries: () => 1 },
+  nat_ifaddr: { owner: 'tc-nat', sizedBy: 'NAT_MAX_IFACES (contract/nat.h)', maxEntries: () => nat_limits.NAT_MAX_IFACES },
+  nat_scratch: { owner: 'tc-nat', sizedBy: 'its one per-CPU entry (lib/nat_xlat.h)', maxEntries: () => 1 },
 };
 
 /** Every shared map's size under `config`. */
