@@ -1,6 +1,7 @@
-// Two builds of xdp-firewall side by side on the drop-throughput bench's traffic, by test run:
-// `node dist/bench/compare-builds.js OLD.bpf.o [NEW.bpf.o]` (NEW defaults to build/bpf's).
-// Each build is loaded twice, with the throughput bench's 10,000-rule policy and with no rules
+// Builds of xdp-firewall side by side on the drop-throughput bench's traffic, by test run:
+// `node dist/bench/compare-builds.js OLD.bpf.o [NEW.bpf.o ...]` (NEW defaults to build/bpf's).
+// Each build is loaded three times: the throughput bench's 10,000-rule policy, the same plus a
+// last state rule (a stateful policy, deciding none of the frames) and no rules
 // (default deny), and every one of the 4,096 aimed flows per family (TCP SYN and UDP, each
 // dropped by its deny rule) is timed frame by frame through the sweep rig (bench/sweep.ts),
 // rotating over all flows (every frame once per pass: the caches hold what thousands of flows
@@ -40,9 +41,7 @@ function main(argv: string[]): void {
   };
   const sweeps = opt('sweeps', 7);
   const warmRuns = opt('warm-runs', 20);
-  // for experimental builds that count elsewhere
-  const noCheck = argv.includes('--no-check');
-  if (!objs.length) throw new Error('usage: compare-builds.js BASE.bpf.o [OTHER.bpf.o ...] [--sweeps=N] [--warm-runs=N]');
+  if (!objs.length || !(sweeps >= 1) || !(warmRuns >= 1)) throw new Error('usage: compare-builds.js BASE.bpf.o [OTHER.bpf.o ...] [--sweeps=N] [--warm-runs=N]');
   const native = loadNative();
   const dir = mkdtempSync(path.join(tmpdir(), 'sentinel-ab-'));
   const kernels: FirewallKernel[] = [];
@@ -97,7 +96,6 @@ function main(argv: string[]): void {
                   const c1 = sumCounters(k);
                   const runs = BigInt(idx.length * per);
                   const decided = byRule ? c1.rule_hit - c0.rule_hit : c1.default_policy - c0.default_policy;
-                  if (noCheck) return;
                   if (c1.dropped - c0.dropped !== runs || decided !== runs || c1.passed !== c0.passed) {
                     throw new Error(`${id}: ${runs} runs, dropped ${c1.dropped - c0.dropped}, decided as aimed ${decided}, passed ${c1.passed - c0.passed}`);
                   }
