@@ -29,7 +29,7 @@ import type { AgentStatus } from '../../src/status/types.js';
 import { REPO_ROOT } from '../../src/version.js';
 import { labPrerequisites } from '../support/env.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
-import { collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, SENDER_PY } from './reload-traffic-support.js';
+import { TRAFFIC_AGENT_YAML, collectRounds, latestCounts, rcvbufErrors, RECEIVER_PY, SENDER_PY, staticNeighbours } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites() ?? labPrerequisites(['nft']);
 
@@ -38,14 +38,7 @@ const UDP_PORTS = [PORT.allowed, PORT.denied, PORT.dflt];
 const UPGRADE_DIR = path.join(REPO_ROOT, 'build', 'bpf-upgrade');
 
 const POLICY = `
-agent:
-  interfaces: [@IFACE@]
-  pin_root: @PIN@
-  http_port: @PORT@
-  allow_unauthenticated_api: true
-  metrics_interval_ms: 200
-  api_rate_limit: { enabled: false }
-firewall:
+${TRAFFIC_AGENT_YAML}firewall:
   default_policy: drop
   rules:
     - { id: nd-ns, priority: 1, action: allow, protocol: icmpv6, icmp_type: 135 }
@@ -180,11 +173,7 @@ describe('fail-static: enforcement outlives the agent (gateway lab, real agent, 
     pinRoot = `${bpffs.dir}/esn-failstatic`;
     g = await buildGatewayLab();
     await g.lab.exec('server', 'nft', ['-f', '-'], { input: SERVER_NFT });
-    // Static neighbours: no ARP/ND exchange can delay or lose a datagram.
-    await g.lab.ip('client', 'neigh', 'replace', g.client.gateway4, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
-    await g.lab.ip('client', 'neigh', 'replace', g.client.gateway6, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
-    await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv4, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
-    await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv6, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
+    await staticNeighbours(g);
   });
 
   after(async () => {

@@ -34,7 +34,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
-import { collectRounds, latestCounts, movingCidrs, rcvbufErrors, RECEIVER_PY, rotateReloads, TRIGGERS, SENDER_PY } from './reload-traffic-support.js';
+import { TRAFFIC_AGENT_YAML, collectRounds, latestCounts, movingCidrs, rcvbufErrors, RECEIVER_PY, rotateReloads, SENDER_PY, staticNeighbours, TRIGGERS } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites();
 
@@ -46,14 +46,7 @@ const PORTS = [PORT.a, PORT.b, PORT.guard];
 const LIMITED_MAX = 2;
 
 const HEAD = `
-agent:
-  interfaces: [@IFACE@]
-  pin_root: @PIN@
-  http_port: @PORT@
-  allow_unauthenticated_api: true
-  metrics_interval_ms: 200
-  api_rate_limit: { enabled: false }
-firewall:
+${TRAFFIC_AGENT_YAML}firewall:
   enabled: false
 `;
 
@@ -139,11 +132,7 @@ describe('atomic rate-limit reloads under traffic (gateway lab, real agent)', { 
     bpffs = SharedBpffs.mount();
     g = await buildGatewayLab();
     a = await startAgent(g, policy('A', 0, 0), { pinRoot: `${bpffs.dir}/esn-rl-reload`, name: 'rl-reload' });
-    // Static neighbours: no ARP/ND exchange can delay or lose a datagram.
-    await g.lab.ip('client', 'neigh', 'replace', g.client.gateway4, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
-    await g.lab.ip('client', 'neigh', 'replace', g.client.gateway6, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
-    await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv4, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
-    await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv6, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
+    await staticNeighbours(g);
   });
 
   after(async () => {

@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildGatewayLab, type GatewayLab } from '../../src/lab/gateway.js';
 import { agentPrerequisites, eventually, SharedBpffs, startAgent, type RunningAgent } from './agent-support.js';
-import { collectRounds, latestCounts, movingCidrs, rcvbufErrors, RECEIVER_PY, rotateReloads, SENDER_PY, writeWhole } from './reload-traffic-support.js';
+import { TRAFFIC_AGENT_YAML, collectRounds, latestCounts, movingCidrs, rcvbufErrors, RECEIVER_PY, rotateReloads, SENDER_PY, staticNeighbours, writeWhole } from './reload-traffic-support.js';
 
 const skip = agentPrerequisites();
 
@@ -35,14 +35,7 @@ const PORTS = [PORT.both, PORT.trap, PORT.onlyA, PORT.onlyB];
 /** Reloads rotate through every way the agent offers. */
 
 const HEAD = `
-agent:
-  interfaces: [@IFACE@]
-  pin_root: @PIN@
-  http_port: @PORT@
-  allow_unauthenticated_api: true
-  metrics_interval_ms: 200
-  api_rate_limit: { enabled: false }
-firewall:
+${TRAFFIC_AGENT_YAML}firewall:
   default_policy: drop
   rules:
     - { id: nd-ns, priority: 1, action: allow, protocol: icmpv6, icmp_type: 135 }
@@ -93,12 +86,7 @@ describe('atomic firewall reloads under traffic (gateway lab, real agent)', { sk
     blockFile = path.join(g.lab.tmpDir, 'blocked.txt');
     writeWhole(blockFile, blockList(0));
     a = await startAgent(g, policy('A', 0, 0, blockFile), { pinRoot: `${bpffs.dir}/esn-reload`, name: 'reload' });
-    // Static neighbours: no ARP/ND exchange can delay or lose a datagram, so a missing one was
-    // judged by the firewall.
-    await g.lab.ip('client', 'neigh', 'replace', g.client.gateway4, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
-    await g.lab.ip('client', 'neigh', 'replace', g.client.gateway6, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
-    await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv4, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
-    await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv6, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
+    await staticNeighbours(g);
   });
 
   after(async () => {

@@ -1,12 +1,33 @@
-// What the atomic-reload tests share: a UDP receiver that records which round of the sender
-// each datagram belongs to, per family and port, and the counters that prove no datagram was
-// lost outside the policy under test.
+// What the traffic tests on the gateway lab share (atomic reloads, fail-static): the agent
+// settings they start from, static neighbours, a UDP receiver that records which round of the
+// sender each datagram belongs to, per family and port, and the counters that prove no datagram
+// was lost outside the policy under test.
 import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { GatewayLab } from '../../src/lab/gateway.js';
 import type { LabProcess } from '../../src/lab/process.js';
 import { eventually, type RunningAgent } from './agent-support.js';
+
+/** The agent section of their configs (@IFACE@, @PIN@, @PORT@ as startAgent fills them): the
+ * API open on the lab's port without a rate limit, counters read every 200 ms. */
+export const TRAFFIC_AGENT_YAML = `agent:
+  interfaces: [@IFACE@]
+  pin_root: @PIN@
+  http_port: @PORT@
+  allow_unauthenticated_api: true
+  metrics_interval_ms: 200
+  api_rate_limit: { enabled: false }
+`;
+
+/** Static neighbours on the client → gateway → server path: no ARP/ND exchange can delay or
+ * lose a datagram, so a missing one was judged by the programs. */
+export async function staticNeighbours(g: GatewayLab): Promise<void> {
+  await g.lab.ip('client', 'neigh', 'replace', g.client.gateway4, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
+  await g.lab.ip('client', 'neigh', 'replace', g.client.gateway6, 'lladdr', g.gw.outside.mac, 'dev', g.client.ifname, 'nud', 'permanent');
+  await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv4, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
+  await g.lab.ip('gw', 'neigh', 'replace', g.server.ipv6, 'lladdr', g.server.mac, 'dev', g.gw.inside.ifname, 'nud', 'permanent');
+}
 
 // Sends rounds until SIGTERM: `burst` datagrams per port and family (payload = round number),
 // then sleeps `pause` seconds; a round is always sent whole, and the count of rounds is printed

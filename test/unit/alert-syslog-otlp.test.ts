@@ -2,7 +2,6 @@
 // a real listener on the loopback, with IPv4 and IPv6 alerts.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
@@ -12,6 +11,7 @@ import type { Alert } from '../../src/alerts/model.js';
 import { mitreTechnique } from '../../src/alerts/mitre.js';
 import type { OtlpLogsRequest } from '../../src/alerts/sinks/otlp.js';
 import { alertingSchema } from '../../src/alerts/section.js';
+import { HttpReceiver } from '../support/http-receiver.js';
 
 const T0_MS = Date.UTC(2026, 10, 26, 14, 0, 0);
 const T0_NS = BigInt(T0_MS) * 1_000_000n + 123_456_789n;
@@ -207,28 +207,18 @@ describe('syslog sink', () => {
 
 describe('OTLP logs sink', () => {
   it('POSTs OTLP/HTTP JSON to /v1/logs: resource, scope, severity mapped, 5-tuple attributes, EVE body', async () => {
-    const bodies: { url: string; type: string; body: OtlpLogsRequest }[] = [];
-    const srv = createHttpServer((req, res) => {
-      let d = '';
-      req.on('data', (c: Buffer) => (d += c.toString('utf8')));
-      req.on('end', () => {
-        bodies.push({ url: req.url ?? '', type: String(req.headers['content-type']), body: JSON.parse(d) as OtlpLogsRequest });
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    });
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const port = (srv.address() as AddressInfo).port;
+    const srv = await HttpReceiver.start<OtlpLogsRequest>();
     try {
       const registry = new Registry();
-      const cfg = alertingSchema.parse({ eve: { enabled: false }, routes: [{ name: 'otel', destination: 'otlp', otlp_endpoint: `http://127.0.0.1:${port}` }] });
+      const cfg = alertingSchema.parse({ eve: { enabled: false }, routes: [{ name: 'otel', destination: 'otlp', otlp_endpoint: srv.url }] });
       const p = await createAlertPipeline(cfg, { registry, version: '9.9.9' });
       p.push(v4);
       p.push(v6);
       await p.close();
-      assert.equal(bodies.length, 1);
-      const { url, type, body } = bodies[0]!;
+      assert.equal(srv.requests.length, 1);
+      const { path: url, headers, body } = srv.requests[0]!;
       assert.equal(url, '/v1/logs');
-      assert.equal(type, 'application/json');
+      assert.equal(headers['content-type'], 'application/json');
       const rl = body.resourceLogs[0]!;
       const res = Object.fromEntries(rl.resource.attributes.map((a) => [a.key, a.value]));
       assert.deepEqual(res['service.name'], { stringValue: 'ebpfsentinel' });
@@ -261,7 +251,7 @@ describe('OTLP logs sink', () => {
       assert.equal(eve.dest_port, 53);
       assert.equal(await value(registry, 'ebpfsentinel_alert_sink_deliveries_total', { sink: 'otel' }), 2);
     } finally {
-      await new Promise<void>((r) => srv.close(() => r()));
+      await srv.stop();
     }
   });
 });

@@ -2,8 +2,6 @@
 // stalls and refuses connections: retries, breaker transitions, the queue bound, loss counted,
 // and push() never waiting for any of it.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createAlertPipeline } from '../../src/alerts/build.js';
@@ -14,27 +12,12 @@ import { QueuedSink } from '../../src/alerts/queued-sink.js';
 import { WebhookTransport, type WebhookBody } from '../../src/alerts/sinks/webhook.js';
 import { alertingSchema } from '../../src/alerts/section.js';
 import { createLogger, type LineSink } from '../../src/log.js';
+import { HttpReceiver } from '../support/http-receiver.js';
+import { alertRecord } from '../support/records.js';
 
 const T0_NS = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n;
 
-function alert(i: number): Alert {
-  const v6 = i % 2 === 1;
-  return {
-    kind: 'alert',
-    timestampNs: T0_NS + BigInt(i),
-    severity: 'high',
-    engine: 'firewall',
-    program: 'xdp-firewall',
-    ruleId: 'deny-ssh',
-    ruleName: 'deny ssh',
-    signatureId: i,
-    action: 'blocked',
-    reason: 'rule',
-    flow: v6
-      ? { srcIp: '2001:db8:1::10', dstIp: '2001:db8:2::20', proto: 6, srcPort: 40000, dstPort: 22 }
-      : { srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 6, srcPort: 40000, dstPort: 22 },
-  };
-}
+const alert = (i: number): Alert => alertRecord(i, T0_NS + BigInt(i));
 
 class Lines implements LineSink {
   records: Record<string, unknown>[] = [];
@@ -43,52 +26,8 @@ class Lines implements LineSink {
   }
 }
 
-interface Received {
-  at: number;
-  body: WebhookBody;
-  headers: IncomingMessage['headers'];
-}
-
-/** A receiver whose answer to each request is decided by `respond` (status, or 'stall'). */
-class Receiver {
-  readonly requests: Received[] = [];
-  readonly stalled: ServerResponse[] = [];
-  respond: (n: number) => number | 'stall' = () => 200;
-  private server!: Server;
-  url = '';
-
-  async start(host = '127.0.0.1'): Promise<this> {
-    this.server = createServer((req, res) => {
-      let data = '';
-      req.setEncoding('utf8');
-      req.on('data', (c: string) => (data += c));
-      req.on('end', () => {
-        this.requests.push({ at: Date.now(), body: JSON.parse(data) as WebhookBody, headers: req.headers });
-        const r = this.respond(this.requests.length);
-        if (r === 'stall') {
-          this.stalled.push(res);
-          return;
-        }
-        res.writeHead(r, { 'content-type': 'text/plain' }).end(r === 200 ? 'ok' : 'boom');
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, host, resolve));
-    const a = this.server.address() as AddressInfo;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${a.port}/hook`;
-    return this;
-  }
-
-  /** signature ids of every alert received, in arrival order (duplicates kept) */
-  ids(): number[] {
-    return this.requests.flatMap((r) => r.body.alerts.map((a) => a.alert.signature_id));
-  }
-
-  async stop(): Promise<void> {
-    for (const r of this.stalled) r.destroy();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
+/** signature ids of every alert a receiver got, in arrival order (duplicates kept) */
+const signatureIds = (rx: HttpReceiver<WebhookBody>): number[] => rx.requests.flatMap((r) => r.body.alerts.map((a) => a.alert.signature_id));
 
 async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -121,12 +60,12 @@ function webhookSink(o: { url: string; registry: Registry; capacity?: number; ba
 }
 
 describe('webhook sink', () => {
-  const receivers: Receiver[] = [];
+  const receivers: HttpReceiver<WebhookBody>[] = [];
   after(async () => {
     for (const r of receivers) await r.stop();
   });
-  const receiver = async (host?: string): Promise<Receiver> => {
-    const r = await new Receiver().start(host);
+  const receiver = async (host?: string): Promise<HttpReceiver<WebhookBody>> => {
+    const r = await HttpReceiver.start<WebhookBody>(host);
     receivers.push(r);
     return r;
   };
@@ -171,7 +110,7 @@ describe('webhook sink', () => {
     await until('circuit opened', () => sink.stats().circuit === 'open');
     assert.equal(rx.requests.length, 3, 'three failed attempts open the circuit; no fourth while it is open');
     await pipeline.flush();
-    const ids = rx.ids();
+    const ids = signatureIds(rx);
     const ok = rx.requests.slice(FAIL).flatMap((r) => r.body.alerts.map((a) => a.alert.signature_id));
     assert.deepEqual([...ok].sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i), 'each alert delivered once, none lost');
     assert.ok(ids.length > N, 'failed batches were retried');
@@ -229,7 +168,7 @@ describe('webhook sink', () => {
     stalling = false;
     await pipeline.flush();
     const fin = sink.stats();
-    const delivered = new Set(rx.ids());
+    const delivered = new Set(signatureIds(rx));
     assert.equal(fin.delivered + (fin.dropped.queue_full ?? 0), N + 1, 'delivered + dropped = pushed: nothing unaccounted');
     assert.ok(delivered.size >= fin.delivered);
     assert.ok((fin.failures.timeout ?? 0) >= 1);

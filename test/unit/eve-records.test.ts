@@ -9,6 +9,7 @@ import { toEveLine, toEveRecord, type EveRecord } from '../../src/alerts/eve.js'
 import type { Alert, ProcessRef } from '../../src/alerts/model.js';
 import { redactMatch, RECORD_KINDS, type AnomalyRecord, type DlpRecord, type DnsRecord, type FlowRecord, type SentinelRecord } from '../../src/alerts/records.js';
 import { suricataEveValidator } from '../support/eve-schema.js';
+import { recordHead } from '../support/records.js';
 
 const check = suricataEveValidator();
 const T0_NS = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n + 123_456_789n;
@@ -27,20 +28,14 @@ function valid(r: SentinelRecord): EveRecord {
 }
 
 const dnsQueryV4: DnsRecord = {
-  kind: 'dns',
-  timestampNs: T0_NS,
-  engine: 'dns',
-  program: 'tc-dns',
+  ...recordHead('dns', 'dns', T0_NS),
   interface: 'sn-veth0',
   flow: { srcIp: '198.18.1.10', dstIp: '198.18.2.53', proto: 17, srcPort: 53001, dstPort: 53 },
   dns: { type: 'request', id: 0x1a2b, flags: 0x0100, txId: 0, queries: [{ rrname: 'www.example.com', rrtype: 1 }] },
 };
 
 const dnsResponseV6: DnsRecord = {
-  kind: 'dns',
-  timestampNs: T0_NS + 1_000_000n,
-  engine: 'dns',
-  program: 'tc-dns',
+  ...recordHead('dns', 'dns', T0_NS + 1_000_000n),
   vlan: [100],
   flow: { srcIp: '2001:db8:2::53', dstIp: '2001:db8:1::10', proto: 17, srcPort: 53, dstPort: 53001 },
   dns: {
@@ -70,10 +65,7 @@ const dnsResponseV6: DnsRecord = {
 };
 
 const dnsNxdomainTcp: DnsRecord = {
-  kind: 'dns',
-  timestampNs: T0_NS,
-  engine: 'dns',
-  program: 'tc-dns',
+  ...recordHead('dns', 'dns', T0_NS),
   flow: { srcIp: '198.18.2.53', dstIp: '198.18.1.10', proto: 6, srcPort: 53, dstPort: 41000 },
   // QR, RD, RA, rcode 3; an empty OPT record (no options) left out as Suricata does
   dns: {
@@ -87,10 +79,7 @@ const dnsNxdomainTcp: DnsRecord = {
 };
 
 const flowTcpV4: FlowRecord = {
-  kind: 'flow',
-  timestampNs: T0_NS,
-  engine: 'conntrack',
-  program: 'tc-conntrack',
+  ...recordHead('flow', 'conntrack', T0_NS),
   interface: 'sn-veth0',
   flow: { srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 6, srcPort: 40512, dstPort: 443 },
   stats: { pktsToServer: 12, pktsToClient: 10, bytesToServer: 1400, bytesToClient: 90_000 },
@@ -104,10 +93,7 @@ const flowTcpV4: FlowRecord = {
 };
 
 const flowUdpV6: FlowRecord = {
-  kind: 'flow',
-  timestampNs: T0_NS,
-  engine: 'conntrack',
-  program: 'tc-conntrack',
+  ...recordHead('flow', 'conntrack', T0_NS),
   flow: { srcIp: '2001:db8:1::10', dstIp: '2001:db8:2::53', proto: 17, srcPort: 53001, dstPort: 53 },
   appProto: 'dns',
   stats: { pktsToServer: 1, pktsToClient: 1, bytesToServer: 80, bytesToClient: 120 },
@@ -119,10 +105,7 @@ const flowUdpV6: FlowRecord = {
 };
 
 const flowIcmpV6: FlowRecord = {
-  kind: 'flow',
-  timestampNs: T0_NS,
-  engine: 'conntrack',
-  program: 'tc-conntrack',
+  ...recordHead('flow', 'conntrack', T0_NS),
   flow: { srcIp: '2001:db8:1::10', dstIp: '2001:db8:2::1', proto: 58, icmpType: 128, icmpCode: 0 },
   stats: { pktsToServer: 3, pktsToClient: 3, bytesToServer: 312, bytesToClient: 312 },
   startNs: T0_NS - 2_000_000_000n,
@@ -133,38 +116,26 @@ const flowIcmpV6: FlowRecord = {
 };
 
 const anomalyNoFlow: AnomalyRecord = {
-  kind: 'anomaly',
-  timestampNs: T0_NS,
-  engine: 'scrub',
-  program: 'tc-scrub',
+  ...recordHead('anomaly', 'scrub', T0_NS),
   interface: 'sn-veth0',
   anomaly: { type: 'decode', event: 'ipv4.trunc_pkt' },
   packetLength: 18,
 };
 
 const anomalyApplayerV6: AnomalyRecord = {
-  kind: 'anomaly',
-  timestampNs: T0_NS,
-  engine: 'dns',
-  program: 'tc-dns',
+  ...recordHead('anomaly', 'dns', T0_NS),
   flow: { srcIp: '2001:db8:1::10', dstIp: '2001:db8:2::53', proto: 17, srcPort: 53001, dstPort: 53 },
   anomaly: { type: 'applayer', event: 'MALFORMED_DATA', layer: 'proto_parser', appProto: 'dns' },
 };
 
 const anomalyUnknown: AnomalyRecord = {
-  kind: 'anomaly',
-  timestampNs: T0_NS,
-  engine: 'ids',
-  program: 'tc-ids',
+  ...recordHead('anomaly', 'ids', T0_NS),
   flow: { srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 6, srcPort: 1, dstPort: 2 },
   anomaly: { type: 'unknown', code: 77 },
 };
 
 const dlpNoFlow: DlpRecord = {
-  kind: 'dlp',
-  timestampNs: T0_NS,
-  engine: 'dlp',
-  program: 'uprobe-dlp',
+  ...recordHead('dlp', 'dlp', T0_NS),
   process: PROC,
   dlp: {
     detector: 'credit_card',
@@ -183,11 +154,8 @@ const dlpFlowV6: DlpRecord = {
 };
 
 const alertV4: Alert = {
-  kind: 'alert',
-  timestampNs: T0_NS,
+  ...recordHead('alert', 'firewall', T0_NS),
   severity: 'high',
-  engine: 'firewall',
-  program: 'xdp-firewall',
   ruleId: 'deny-ssh',
   ruleName: 'deny ssh',
   signatureId: 7,
@@ -202,11 +170,8 @@ const alertIcmpV6: Alert = { ...alertV4, flow: { srcIp: '2001:db8:1::10', dstIp:
 
 // A process raised it, not a packet: no 5-tuple, no flow id, no community id.
 const alertProcess: Alert = {
-  kind: 'alert',
-  timestampNs: T0_NS,
+  ...recordHead('alert', 'dlp', T0_NS),
   severity: 'critical',
-  engine: 'dlp',
-  program: 'uprobe-dlp',
   ruleId: 'dlp-private-key',
   ruleName: 'private key sent over TLS',
   signatureId: 9001,

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,27 +24,13 @@ import { alertingSchema } from '../../src/alerts/section.js';
 import { ConfigError, formatIssue } from '../../src/config/index.js';
 import { parseConfigText } from '../../src/catalog.js';
 import { suricataEveValidator } from '../support/eve-schema.js';
-import { anomalyRecord, dlpRecord, dnsRecord, flowRecord } from '../support/records.js';
+import { HttpReceiver } from '../support/http-receiver.js';
+import { alertRecord, anomalyRecord, dlpRecord, dnsRecord, flowRecord } from '../support/records.js';
 
 const check = suricataEveValidator();
 const T0_NS = BigInt(Date.UTC(2026, 10, 26, 14, 0, 0)) * 1_000_000n + 123_456_789n;
 
-function alert(i: number, over: Partial<Alert> = {}): Alert {
-  return {
-    kind: 'alert',
-    timestampNs: T0_NS + BigInt(i),
-    severity: 'high',
-    engine: 'firewall',
-    program: 'xdp-firewall',
-    ruleId: 'deny-ssh',
-    ruleName: 'deny ssh',
-    signatureId: i,
-    action: 'blocked',
-    reason: 'rule',
-    flow: i % 2 ? { srcIp: '2001:db8:1::10', dstIp: '2001:db8:2::20', proto: 6, srcPort: 40000, dstPort: 22 } : { srcIp: '198.18.1.10', dstIp: '198.18.2.20', proto: 6, srcPort: 40000, dstPort: 22 },
-    ...over,
-  };
-}
+const alert = (i: number, over: Partial<Alert> = {}): Alert => alertRecord(i, T0_NS + BigInt(i), over);
 
 /** Two of each kind (IPv4 and IPv6), alerts of two severities. */
 function mix(): SentinelRecord[] {
@@ -74,31 +59,6 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
     if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-function httpReceiver(): Promise<{ url: string; bodies: unknown[]; close(): Promise<void> }> {
-  const bodies: unknown[] = [];
-  const srv = createServer((req: IncomingMessage, res) => {
-    let d = '';
-    req.on('data', (c: Buffer) => (d += c.toString('utf8')));
-    req.on('end', () => {
-      bodies.push(JSON.parse(d));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  return new Promise((resolve) =>
-    srv.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
-        bodies,
-        close: () =>
-          new Promise<void>((r) => {
-            srv.closeAllConnections();
-            srv.close(() => r());
-          }),
-      }),
-    ),
-  );
 }
 
 describe('the pipeline carries every kind', () => {
@@ -179,8 +139,8 @@ describe('the pipeline carries every kind', () => {
 describe('every sink from the config', () => {
   it('EVE file: every kind by default, one valid Suricata EVE line each; stdout, webhook, syslog and OTLP take what record_kinds names and count the rest', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sn-records-'));
-    const hook = await httpReceiver();
-    const otel = await httpReceiver();
+    const hook = await HttpReceiver.start<WebhookBody>();
+    const otel = await HttpReceiver.start<OtlpLogsRequest>();
     const udp = createSocket('udp4');
     const syslog: string[] = [];
     udp.on('message', (m) => syslog.push(m.toString('utf8')));
@@ -216,7 +176,7 @@ describe('every sink from the config', () => {
       assert.deepEqual(out.trim().split('\n').map((l) => (JSON.parse(l) as { event_type: string }).event_type), ['dns', 'dns', 'dlp', 'dlp']);
 
       // the webhook keeps alerts where receivers always found them, other kinds under `records`
-      const bodies = hook.bodies as WebhookBody[];
+      const bodies = hook.bodies();
       assert.deepEqual(bodies.flatMap((b) => b.alerts.map((a) => a.event_type)), ['alert', 'alert']);
       assert.deepEqual(bodies.flatMap((b) => (b.records ?? []).map((a) => [a.event_type, a.src_ip])), [['flow', '198.18.1.1'], ['flow', '2001:db8:1::2']]);
       assert.equal(bodies.reduce((n, b) => n + b.count, 0), 4);
@@ -226,7 +186,7 @@ describe('every sink from the config', () => {
       for (const kind of ['dns', 'flow', 'anomaly', 'dlp']) assert.equal(await value(registry, 'ebpfsentinel_record_sink_skipped_total', { sink: 'siem', kind, reason: 'kind' }), 2);
 
       // OTLP: every kind, min_severity leaves out the low alert only
-      const logs = (otel.bodies as OtlpLogsRequest[]).flatMap((b) => b.resourceLogs[0]!.scopeLogs[0]!.logRecords);
+      const logs = otel.bodies().flatMap((b) => b.resourceLogs[0]!.scopeLogs[0]!.logRecords);
       const names = logs.map((l) => l.attributes.find((a) => a.key === 'event.name')!.value);
       assert.deepEqual(names, ['alert', 'dns', 'dns', 'flow', 'flow', 'anomaly', 'anomaly', 'dlp', 'dlp'].map((k) => ({ stringValue: `ebpfsentinel.${k}` })));
       assert.equal(await value(registry, 'ebpfsentinel_record_sink_skipped_total', { sink: 'otel', kind: 'alert', reason: 'severity' }), 1);
@@ -239,8 +199,8 @@ describe('every sink from the config', () => {
       assert.equal(await value(registry, 'ebpfsentinel_alert_sink_deliveries_total', { sink: 'eve-file' }), 2, 'the alert series count alerts only');
     } finally {
       udp.close();
-      await hook.close();
-      await otel.close();
+      await hook.stop();
+      await otel.stop();
       await rm(dir, { recursive: true, force: true });
     }
   });
