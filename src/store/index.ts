@@ -36,20 +36,12 @@ const DEFAULT_PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** The `storage` config section as StoreOptions (the agent's one call: Store.open(storeOptions(cfg.storage, log))). */
 export function storeOptions(cfg: StorageConfig, log?: StoreLog): StoreOptions {
-  const r = cfg.retention;
+  const { interval_seconds, ...retention } = cfg.retention;
   return {
     path: cfg.path,
     synchronous: cfg.synchronous,
-    retention: {
-      alertsMaxAgeDays: r.alerts_max_age_days,
-      alertsMaxCount: r.alerts_max_count,
-      recordsMaxAgeDays: r.records_max_age_days,
-      recordsMaxCount: r.records_max_count,
-      auditMaxAgeDays: r.audit_max_age_days,
-      auditMaxCount: r.audit_max_count,
-      ruleHistoryMaxVersions: r.rule_history_max_versions,
-    },
-    pruneIntervalMs: r.interval_seconds * 1000,
+    retention,
+    pruneIntervalMs: interval_seconds * 1000,
     ...(log ? { log } : {}),
   };
 }

@@ -2,6 +2,7 @@
 // plain data; nothing here leaks SQLite.
 import type { Alert, Severity } from '../alerts/model.js';
 import type { NonAlertRecord, StoredRecordKind } from '../alerts/records.js';
+import type { RetentionConfig } from '../config/sections/storage.js';
 
 export interface StoredAlert {
   /** row id: strictly increasing, handed out only once the row is committed */
@@ -147,20 +148,9 @@ export interface PruneResult {
   ruleVersions: number;
 }
 
-export interface RetentionOptions {
-  /** 0 = keep forever */
-  alertsMaxAgeDays: number;
-  /** 0 = unbounded */
-  alertsMaxCount: number;
-  /** dns, flow, anomaly and dlp records; 0 = keep forever */
-  recordsMaxAgeDays: number;
-  /** per kind: the newest this many of each kind are kept; 0 = unbounded */
-  recordsMaxCount: number;
-  auditMaxAgeDays: number;
-  auditMaxCount: number;
-  /** history kept per rule; 0 = unbounded */
-  ruleHistoryMaxVersions: number;
-}
+/** What retention keeps: the config's storage.retention without its schedule (interval_seconds).
+ * Each _max_age_days / _max_count / _max_versions bound: 0 = none. */
+export type RetentionOptions = Omit<RetentionConfig, 'interval_seconds'>;
 
 export interface StoreOptions {
   /** database file; its parent directory is created with mode 0700 when missing */

@@ -240,7 +240,7 @@ describe('Store: records retention', () => {
   it('removes records older than records_max_age_days and keeps the newest records_max_count of each kind (a flood of one kind evicts none of another)', () => {
     const now = new Date(T0 + 100 * 86_400_000);
     const day = (d: number): bigint => BigInt(now.getTime() - d * 86_400_000) * 1_000_000n;
-    const s = open(dbPath(), { retention: { recordsMaxAgeDays: 7, recordsMaxCount: 5 } });
+    const s = open(dbPath(), { retention: { records_max_age_days: 7, records_max_count: 5 } });
     try {
       s.records.insertBatch(Array.from({ length: 4 }, (_, i) => dnsRecord(i, day(8))));
       const dns = s.records.insertBatch(Array.from({ length: 3 }, (_, i) => dnsRecord(i, day(1))));
@@ -259,11 +259,11 @@ describe('Store: records retention', () => {
   it('storage.retention.records_max_age_days / records_max_count reach the store, with their defaults', () => {
     const base = 'agent:\n  interfaces: [eth1]\n';
     assert.deepEqual(
-      (({ recordsMaxAgeDays, recordsMaxCount }) => ({ recordsMaxAgeDays, recordsMaxCount }))(storeOptions(parseConfigText(`${base}storage:\n  retention: { records_max_age_days: 2, records_max_count: 10 }\n`, '/etc/x.yaml').storage).retention!),
-      { recordsMaxAgeDays: 2, recordsMaxCount: 10 },
+      (({ records_max_age_days, records_max_count }) => ({ records_max_age_days, records_max_count }))(storeOptions(parseConfigText(`${base}storage:\n  retention: { records_max_age_days: 2, records_max_count: 10 }\n`, '/etc/x.yaml').storage).retention!),
+      { records_max_age_days: 2, records_max_count: 10 },
     );
     const d = storeOptions(parseConfigText(base, '/etc/x.yaml').storage).retention!;
-    assert.deepEqual([d.recordsMaxAgeDays, d.recordsMaxCount], [7, 1_000_000]);
+    assert.deepEqual([d.records_max_age_days, d.records_max_count], [7, 1_000_000]);
     assert.throws(() => parseConfigText(`${base}storage:\n  retention: { records_max_count: -1 }\n`, '/etc/x.yaml'), /storage\.retention\.records_max_count/);
   });
 });

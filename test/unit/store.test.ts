@@ -322,7 +322,7 @@ describe('Store: alert writer (enqueue)', () => {
 describe('Store: retention', () => {
   it('removes alerts older than alerts_max_age_days and beyond alerts_max_count, keeping the newest, and counts it', () => {
     const now = new Date(T0 + 100 * 86_400_000);
-    const s = Store.open({ path: dbPath(), pruneIntervalMs: 0, retention: { alertsMaxAgeDays: 30, alertsMaxCount: 50 } });
+    const s = Store.open({ path: dbPath(), pruneIntervalMs: 0, retention: { alerts_max_age_days: 30, alerts_max_count: 50 } });
     try {
       const day = (d: number): bigint => BigInt(now.getTime() - d * 86_400_000) * 1_000_000n;
       const old = s.alerts.insertBatch(Array.from({ length: 10 }, (_, i) => alert(i, { timestampNs: day(31) })));
@@ -342,7 +342,7 @@ describe('Store: retention', () => {
   });
 
   it('bounds the audit trail by count and rule history per rule, keeping the newest versions', () => {
-    const s = Store.open({ path: dbPath(), pruneIntervalMs: 0, retention: { auditMaxCount: 3, ruleHistoryMaxVersions: 2 } });
+    const s = Store.open({ path: dbPath(), pruneIntervalMs: 0, retention: { audit_max_count: 3, rule_history_max_versions: 2 } });
     try {
       for (let i = 0; i < 5; i++) s.audit.record({ actor: 'a', action: 'x', target: `t${i}`, outcome: 'ok' });
       for (let v = 0; v < 4; v++) s.rules.put({ id: 'r1', action: 'drop', priority: v }, 'alice');
@@ -361,7 +361,7 @@ describe('Store: retention', () => {
   });
 
   it('runs by itself every pruneIntervalMs', async () => {
-    const s = Store.open({ path: dbPath(), pruneIntervalMs: 30, retention: { alertsMaxCount: 2 } });
+    const s = Store.open({ path: dbPath(), pruneIntervalMs: 30, retention: { alerts_max_count: 2 } });
     try {
       const runs = s.stats().pruneRuns; // one at open
       assert.equal(runs, 1);
@@ -453,14 +453,14 @@ describe('Store: config and metrics', () => {
     const s = Store.open(opts);
     try {
       assert.equal(s.pragma('synchronous'), 2);
-      assert.deepEqual(s.retention, { alertsMaxAgeDays: 30, alertsMaxCount: 4, recordsMaxAgeDays: 7, recordsMaxCount: 1_000_000, auditMaxAgeDays: 365, auditMaxCount: 1_000_000, ruleHistoryMaxVersions: 7 });
+      assert.deepEqual(s.retention, { alerts_max_age_days: 30, alerts_max_count: 4, records_max_age_days: 7, records_max_count: 1_000_000, audit_max_age_days: 365, audit_max_count: 1_000_000, rule_history_max_versions: 7 });
     } finally {
       s.close();
     }
   });
 
   it('exports stored/failed/dropped, queue, audit, retention and size; names pass promtool and our rules', async () => {
-    const s = Store.open({ path: dbPath(), pruneIntervalMs: 0, maxQueue: 2, flushIntervalMs: 60_000, retention: { alertsMaxCount: 1 } });
+    const s = Store.open({ path: dbPath(), pruneIntervalMs: 0, maxQueue: 2, flushIntervalMs: 60_000, retention: { alerts_max_count: 1 } });
     const registry = new Registry();
     registerStoreMetrics(registry, s);
     try {

@@ -12,7 +12,9 @@ const dbPath = custom((v, fail): string => {
   return v as string;
 });
 
-const retentionSchema = strictObject({
+/** How long the store keeps rows: the one declaration of the keys and their defaults (the store
+ * prunes with exactly this shape, src/store/retention.ts). */
+export const retentionSchema = strictObject({
   /** 0 = keep forever */
   alerts_max_age_days: intIn(0, 36_500, 'days (0 = no age limit)').default(30),
   alerts_max_count: intIn(0, 1_000_000_000, 'rows (0 = no count limit)').default(1_000_000),
@@ -42,6 +44,7 @@ export const storageSchema = strictObject(
 );
 
 export type StorageConfig = z.output<typeof storageSchema>;
+export type RetentionConfig = z.output<typeof retentionSchema>;
 
 export const storageSection = defineSection({
   key: 'storage',
