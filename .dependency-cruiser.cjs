@@ -39,7 +39,13 @@ const LAYERS = {
     may: ['catalog', 'control', 'api', 'engines', 'blocklist', 'alerts', 'store', 'config', 'kernel', 'metrics', 'status', 'http', 'net', 'version', 'log'],
     why: 'composition root: wires the catalog, control plane, API, store and alert pipeline',
   },
-  lab: { path: '^src/lab/', may: ['net'], why: 'network-namespace labs for the demo and the tests; knows nothing of the agent' },
+  capture: { path: '^src/capture/', may: [], why: 'capture files (pcap, pcapng) and their link types, read frame by frame' },
+  replay: {
+    path: '^src/replay/',
+    may: ['catalog', 'engines', 'blocklist', 'alerts', 'capture', 'config', 'kernel', 'metrics', 'status', 'net', 'version'],
+    why: 'composition root of a replay: the catalog\'s engines test-run over a capture, records through the alert pipeline',
+  },
+  lab: { path: '^src/lab/', may: ['net', 'capture'], why: 'network-namespace labs for the demo and the tests; knows nothing of the agent' },
   doctor: { path: '^src/doctor/', may: ['kernel', 'engines', 'config', 'status', 'net', 'version'], why: 'host checks' },
   demo: {
     path: '^src/demo/',
@@ -48,7 +54,7 @@ const LAYERS = {
   },
   cli: {
     path: '^src/cli/',
-    may: ['agent', 'catalog', 'demo', 'doctor', 'lab', 'engines', 'blocklist', 'alerts', 'config', 'status', 'kernel', 'net', 'version', 'log'],
+    may: ['agent', 'catalog', 'demo', 'doctor', 'lab', 'replay', 'capture', 'engines', 'blocklist', 'alerts', 'config', 'status', 'kernel', 'net', 'version', 'log'],
     why: 'the ebpfsentinel binary, the top',
   },
 };

@@ -32,6 +32,8 @@ export interface BenchArgs {
   ringWindowMs: number;
   /** records per second offered to the EVE path for its goal */
   ringEveRate: number;
+  /** the replay part (a capture through the product's replay, beside a bare test-run floor) */
+  replay: boolean;
   /** only the cases whose id matches (floors always run); implies no write */
   only: RegExp | null;
   help: boolean;
@@ -59,9 +61,10 @@ export const USAGE = `usage: node dist/bench/run.js [options]   (make bench)
   --ring-eve-rate N
                    records per second offered to the EVE file path (default 200000)
   --no-ring        skip the ring-buffer part
+  --no-replay      skip the replay part (frames per second of ebpfsentinel replay)
   --only REGEX     measure only the cases whose id matches (the floors always run; the SYN-cookie,
-                   scaling, throughput and ring parts run only when REGEX matches
-                   "syncookie" / "scaling" / "throughput" / "ring");
+                   scaling, throughput, ring and replay parts run only when REGEX matches
+                   "syncookie" / "scaling" / "throughput" / "ring" / "replay");
                    a partial run never writes the results file
   --out FILE       results file (default bench/results.json in the checkout)
   --no-write       print only; leave the results file alone
@@ -100,6 +103,7 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
         'throughput-window-ms': { type: 'string' },
         'throughput-copies': { type: 'string' },
         'no-ring': { type: 'boolean' },
+        'no-replay': { type: 'boolean' },
         'ring-rounds': { type: 'string' },
         'ring-window-ms': { type: 'string' },
         'ring-eve-rate': { type: 'string' },
@@ -136,6 +140,7 @@ export function parseBenchArgs(argv: readonly string[], defaultOut: string): Ben
     ringRounds: intArg('ring-rounds', values['ring-rounds'], 3, 1, 20),
     ringWindowMs: intArg('ring-window-ms', values['ring-window-ms'], 1000, 200, 10_000),
     ringEveRate: intArg('ring-eve-rate', values['ring-eve-rate'], 200_000, 1000, 10_000_000),
+    replay: !values['no-replay'] && (only === null || only.test('replay')),
     only,
     help: values.help ?? false,
   };

@@ -177,6 +177,15 @@ const scalingSchema = z.strictObject({
 const ringStage = z.enum(['c', 'raw', 'decode', 'eve']);
 const ringGoal = z.strictObject({ met: z.boolean(), note: z.string() });
 
+const replayFigure = z.strictObject({ per_s: z.number().nonnegative(), per_cpu_s: z.number().nonnegative(), per_cpu_s_runs: z.array(z.number()) });
+const replaySchema = z.strictObject({
+  method: z.string(),
+  settings: z.strictObject({ frames: z.number().int().positive(), rounds: z.number().int().positive(), batch: z.number().int().positive() }),
+  replay: replayFigure.extend({ alerts: z.number().int().nonnegative() }),
+  floor: replayFigure,
+  goal: z.strictObject({ target: z.number().positive(), met: z.boolean(), note: z.string() }),
+});
+
 const ringSchema = z.strictObject({
   method: z.string(),
   settings: z.strictObject({
@@ -240,6 +249,8 @@ const resultsSchema = z.strictObject({
   /** ring-buffer records from a kernel producer to the decoded alert and the EVE file, beside
    * a C consumer of the same ring */
   ring: ringSchema.optional(),
+  /** ebpfsentinel replay: frames per second through the product's replay, beside a bare test-run floor */
+  replay: replaySchema.optional(),
 });
 
 export type ResultsFile = z.infer<typeof resultsSchema>;

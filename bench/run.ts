@@ -22,6 +22,7 @@ import { measure, type Measured } from './measure.js';
 import { setupConntrack, type ConntrackBench } from './conntrack.js';
 import { measureSyncookie } from './syncookie.js';
 import { measureRing, RING_DEFAULTS, type RingResult } from './ring.js';
+import { measureReplay, printReplay, type ReplayBenchResult } from './replay.js';
 import { fmtRate } from './ring-figures.js';
 import { fmt, renderTable } from './table.js';
 
@@ -376,16 +377,29 @@ async function main(args: BenchArgs): Promise<void> {
         log(`ring: UNAVAILABLE: ${reason}`);
       }
     }
+    // A capture through `ebpfsentinel replay`, beside one bare test run per frame.
+    let replay: ReplayBenchResult | undefined;
+    if (args.replay) {
+      try {
+        replay = await measureReplay({ root: ROOT, dir, rounds: 3, log });
+      } catch (e) {
+        const reason = (e as Error).message.split('\n')[0]!.slice(0, 500);
+        unavailable.push({ part: 'replay', reason });
+        log(`replay: UNAVAILABLE: ${reason}`);
+      }
+    }
     const res = toResults(runs, machine, args, startedAt);
     res.machine.load_end = loadNow();
     if (throughput) res.throughput = throughput;
     if (ring) res.ring = ring;
+    if (replay) res.replay = replay;
     if (unavailable.length) res.unavailable = unavailable;
     if (scaling) res.scaling = scaling;
     printResults(res);
     if (scaling) printScaling(scaling);
     if (throughput) printThroughput(throughput);
     if (ring) printRing(ring);
+    if (replay) printReplay(replay, log);
     for (const u of unavailable) log(`\n${u.part}: not measured on this machine: ${u.reason}`);
     log(`\nload average (1 min): ${res.machine.load_start} at the start, ${res.machine.load_end} at the end (figures from a busy machine are noisier; compare ratios)`);
 

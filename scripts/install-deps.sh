@@ -13,6 +13,9 @@ APT_PACKAGES=(
   conntrack prometheus
   # the local-user e2e: curl (with --unix-socket) and setpriv (util-linux) run as nobody
   curl util-linux
+  # another reader of captures (tshark; editcap and mergecap come with it): the oracle of the
+  # capture reader and of replay's link conversion
+  tshark
 )
 
 # Node.js 20 or newer runs the agent; Debian 12's own nodejs (18) is too old for it.

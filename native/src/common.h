@@ -68,6 +68,7 @@ napi_value sn_init_maps(napi_env env, napi_value exports);
 napi_value sn_init_ring(napi_env env, napi_value exports);
 napi_value sn_init_misc(napi_env env, napi_value exports);
 napi_value sn_init_readers(napi_env env, napi_value exports);
+napi_value sn_init_replay(napi_env env, napi_value exports);
 bool sn_export(napi_env env, napi_value exports, const char *name, napi_callback cb);
 
 #endif

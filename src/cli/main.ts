@@ -1,5 +1,5 @@
-// The one `ebpfsentinel` binary. `run` starts the agent; `doctor` says whether this kernel can
-// run it; `demo` builds a namespace lab and shows the agent at work; the client subcommands
+// The one `ebpfsentinel` binary. `run` starts the agent; `replay` runs a capture through the
+// programs; `doctor` says whether this kernel can run it; `demo` builds a namespace lab and shows the agent at work; the client subcommands
 // (status, programs, rules, alerts, audit, reload) drive a running agent over its API. Exit
 // codes: 0 success, 1 runtime failure or an API error, 2 bad usage or bad configuration,
 // 3 cannot connect to the agent's API.
@@ -56,6 +56,24 @@ program
   .action(async (opts: { keep?: boolean }) => {
     const { demoCommand } = await import('./demo.js');
     process.exitCode = await demoCommand({ keep: opts.keep === true || process.env.DEMO_KEEP === '1' });
+  });
+
+program
+  .command('replay')
+  .argument('<capture>', 'pcap or pcapng file (Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback)')
+  .description('run every frame of a capture through the programs a configuration runs (test runs, in pipeline order, state carried from frame to frame) and write the records as EVE JSON with the capture\'s timestamps')
+  .requiredOption('-c, --config <file>', 'YAML configuration file (its policy, alerting filters, dedup and throttle)')
+  .option('-o, --eve <file>', 'where the EVE JSON goes ("-" for stdout)', '-')
+  .option('--summary <file>', 'also write the summary as JSON to this file')
+  .option('--interface <name>', 'interface name the records carry (in_iface); default none')
+  .option('--batch <n>', 'frames per batch of test runs', (v) => Number.parseInt(v, 10))
+  .option('--object-dir <dir>', 'directory of the BPF objects to load (default: build/bpf of this installation)')
+  .option('--no-isolate', 'run in this network namespace instead of one of its own')
+  .option('--no-progress', 'no progress line, even on a terminal')
+  .action(async (capture: string, opts: { config: string; eve: string; summary?: string; interface?: string; batch?: number; objectDir?: string; isolate: boolean; progress: boolean }) => {
+    const { replayCommand } = await import('./replay.js');
+    const { progress, ...rest } = opts;
+    process.exitCode = await replayCommand(capture, { ...rest, ...(progress ? {} : { progress: false }) });
   });
 
 const configCmd = program.command('config').description('configuration tools');

@@ -8,9 +8,10 @@ import type { ProgramStatus } from '../status/types.js';
 import type { AnySection } from '../config/compose.js';
 import type { AgentConfig } from '../config/sections/agent.js';
 import type { EngineRoutes } from '../http/route-kit.js';
-import type { BootClock } from '../kernel/boot-clock.js';
+import type { EventClock } from '../kernel/boot-clock.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 import type { PinRootState } from './runtime/adoption.js';
+import type { ReplayHooks } from './runtime/replay-hooks.js';
 
 export interface InterfaceRef {
   ifname: string;
@@ -39,7 +40,8 @@ export interface EngineContext<V extends AgentView = AgentView> {
   /** max_entries of every map shared between objects, from the config (runtime/shared-maps.ts):
    * every object naming one is loaded with this size */
   sharedMapSizes: Readonly<Record<string, number>>;
-  clock: BootClock;
+  /** event time to wall time (a replay gives each event its frame's capture time) */
+  clock: EventClock;
   /** configured interfaces, resolved in the agent's network namespace */
   interfaces: readonly InterfaceRef[];
   /** hands a record of any kind (alert, dns, flow, anomaly, dlp) to the pipeline, which offers
@@ -51,6 +53,10 @@ export interface EngineContext<V extends AgentView = AgentView> {
   requestRefresh(reason: string): Promise<{ ok: boolean; error?: string }>;
   /** the block list (src/blocklist), acting as this engine: what it adds is held in its name */
   blocklist: BlocklistPort;
+  /** set for `ebpfsentinel replay`: the engine loads and fills its programs as for live
+   * traffic, but each XDP or TC attachment is handed here instead of made (the replay test-runs
+   * captured frames through them in pipeline order) */
+  replay?: ReplayHooks;
 }
 
 /** How an engine stops: detach everything, or leave its programs enforcing. */

@@ -6,7 +6,15 @@ import { readFileSync } from 'node:fs';
 
 const REMEASURE_MS = 60_000;
 
-export class BootClock {
+/** Kernel event time to wall time: the agent's BootClock, or a replay's capture times. */
+export interface EventClock {
+  /** CLOCK_BOOTTIME now, in ns */
+  bootNowNs(): bigint;
+  /** the wall time (ns since the epoch) an event stamped `bootNs` stands for */
+  toWallNs(bootNs: bigint): bigint;
+}
+
+export class BootClock implements EventClock {
   private wallMinusBoot = 0n;
   /** Date.now() of the last measurement: the per-event check is one cheap clock read and no
    * BigInt; a wall clock stepped back re-measures too */

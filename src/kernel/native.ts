@@ -268,6 +268,9 @@ export interface NativeBridge {
 
   // --- test run / BTF / probes -------------------------------------------------------------
   testRun(progFd: number, opts: NativeTestRunOptions): NativeTestRunResult;
+  /** A batch of frames through a chain of programs, test run by test run, in one call
+   * (src/kernel/test-run-chain.ts gives it its types); returns the number of frames run. */
+  replayRun(chain: Int32Array, frames: Buffer, offsets: Uint32Array, dirs: Uint8Array, results: Int32Array, starts: BigUint64Array): number;
   /** struct layouts from the BTF of an ELF object file (or of vmlinux when path is "vmlinux") */
   btfStructs(path: string, names: string[]): NativeBtfStruct[];
   /** every named enum of an ELF object's BTF (or of vmlinux), members in declaration order */

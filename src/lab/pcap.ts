@@ -1,10 +1,11 @@
 // Classic libpcap files (what `tcpdump -w` writes by default), so captures can be counted and
-// inspected and crafted frames can be fed to tcpdump for an independent decode.
+// inspected and crafted frames can be fed to tcpdump for an independent decode. Reading goes
+// through the product's capture reader (src/capture), which `ebpfsentinel replay` uses.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { captureFromBuffer } from '../capture/reader.js';
 
 const LINKTYPE_ETHERNET = 1;
 const MAGIC_US = 0xa1b2c3d4;
-const MAGIC_NS = 0xa1b23c4d;
 
 export interface PcapRecord {
   /** capture time in microseconds since the epoch */
@@ -47,42 +48,15 @@ export function writePcap(path: string, frames: readonly Buffer[], opts: { linkt
   writeFileSync(path, encodePcap(frames, opts));
 }
 
+/** Every frame of a capture in memory (pcap or pcapng, src/capture/reader.ts), copied out. */
 export function decodePcap(buf: Buffer, source = 'pcap'): PcapFile {
-  if (buf.length < 24) throw new Error(`${source}: ${buf.length} bytes is too short for a pcap header (24)`);
-  let le: boolean;
-  let nanos: boolean;
-  const magicLe = buf.readUInt32LE(0);
-  const magicBe = buf.readUInt32BE(0);
-  if (magicLe === MAGIC_US || magicLe === MAGIC_NS) {
-    le = true;
-    nanos = magicLe === MAGIC_NS;
-  } else if (magicBe === MAGIC_US || magicBe === MAGIC_NS) {
-    le = false;
-    nanos = magicBe === MAGIC_NS;
-  } else {
-    throw new Error(`${source}: not a classic pcap file (magic 0x${magicLe.toString(16)}; pcapng is not supported)`);
-  }
-  const u32 = (off: number): number => (le ? buf.readUInt32LE(off) : buf.readUInt32BE(off));
-  const snaplen = u32(16);
-  const linktype = u32(20) & 0x0fffffff;
+  const r = captureFromBuffer(buf, source);
   const records: PcapRecord[] = [];
-  let off = 24;
-  while (off < buf.length) {
-    // A capture stopped mid-write can end in a partial record; it is not a packet.
-    if (off + 16 > buf.length) break;
-    const sec = BigInt(u32(off));
-    const frac = BigInt(u32(off + 4));
-    const incl = u32(off + 8);
-    const origLen = u32(off + 12);
-    if (off + 16 + incl > buf.length) break;
-    records.push({
-      tsUs: sec * 1_000_000n + (nanos ? frac / 1000n : frac),
-      origLen,
-      data: Buffer.from(buf.subarray(off + 16, off + 16 + incl)),
-    });
-    off += 16 + incl;
+  for (let f = r.next(); f !== null; f = r.next()) {
+    records.push({ tsUs: BigInt(f.sec) * 1_000_000n + BigInt(Math.floor(f.nsec / 1000)), origLen: f.origLen, data: Buffer.from(f.data) });
   }
-  return { linktype, snaplen, records };
+  const itf = r.interfaces[0];
+  return { linktype: itf?.linktype ?? LINKTYPE_ETHERNET, snaplen: itf?.snaplen ?? 0, records };
 }
 
 export function readPcap(path: string): PcapFile {

@@ -4,11 +4,10 @@
 // `ebpfsentinel` (any object). Nothing else is loosened.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { SHARED_TESTDATA } from './testdata.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const SURICATA_EVE_SCHEMA = path.resolve(repoRoot, '..', 'shared', 'testdata', 'suricata-eve-schema', 'schema.json');
+export const SURICATA_EVE_SCHEMA = path.join(SHARED_TESTDATA, 'suricata-eve-schema', 'schema.json');
 
 export type EveCheck = (record: unknown) => string[];
 

@@ -226,5 +226,5 @@ test('pcap encode/decode round-trips frames and timestamps', () => {
   assert.equal(file.linktype, 1);
   assert.deepEqual(file.records.map((r) => r.data), frames);
   assert.deepEqual(file.records.map((r) => r.tsUs), [5_000_000n, 5_001_000n]);
-  assert.throws(() => decodePcap(Buffer.alloc(24)), /not a classic pcap file/);
+  assert.throws(() => decodePcap(Buffer.alloc(24)), /not a pcap or pcapng file/);
 });

@@ -115,9 +115,14 @@ export class ProgramRuntime<K extends ProgramKernel> {
   }
 
   /** Attaches `entry` at XDP on every configured interface (agent.xdp_mode); throws naming each
-   * interface it could not attach to (what did attach stays, and is in status). */
+   * interface it could not attach to (what did attach stays, and is in status). In a replay it
+   * is handed to the replay's hooks instead (as for attachTc). */
   attachXdp(entry: string): void {
     const prog = this.loadedKernel().obj.program(entry);
+    if (this.ctx.replay) {
+      this.ctx.replay.addXdp(this.spec.program, prog);
+      return;
+    }
     const mode = this.ctx.config.agent.xdp_mode;
     const failures: string[] = [];
     for (const iface of this.ctx.interfaces) {
@@ -136,6 +141,11 @@ export class ProgramRuntime<K extends ProgramKernel> {
   attachTc(entries: readonly TcEntry[]): void {
     const obj = this.loadedKernel().obj;
     const progs = entries.map((e) => ({ ...e, prog: obj.program(e.entry) }));
+    const replay = this.ctx.replay;
+    if (replay) {
+      for (const e of progs) replay.addTc(this.spec.program, e.direction, e.prog);
+      return;
+    }
     const failures: string[] = [];
     for (const iface of this.ctx.interfaces) {
       for (const e of progs) {
