@@ -1,7 +1,8 @@
-// MITRE ATT&CK references for alerts. Engines attach a technique either from rule metadata (a
-// policy names "T1110.001") or from what the traffic itself says (a blocked SSH connection is
-// an attempt at Remote Services: SSH). The table holds only techniques our engines can observe
-// on the wire; ids outside it are accepted as given, without a name.
+// MITRE ATT&CK references for alerts. Engines attach the technique what they saw stands for: a
+// flood the rate limiter's guards cut (Network Denial of Service: Direct Network Flood), a
+// connection to a remote-service port the firewall refused or logged (a blocked SSH connection is
+// an attempt at Remote Services: SSH). The table holds only techniques our engines can observe on
+// the wire; ids outside it are accepted as given, without a name.
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './community-id.js';
 import type { MitreRef } from './model.js';
 
@@ -61,38 +62,24 @@ export function mitreTechnique(id: string): MitreRef {
 }
 
 // Remote-service ports: a connection to one of these that a policy refused or logged is, in
-// ATT&CK terms, an attempt at that remote service.
-const SERVICE_PORTS: ReadonlyMap<number, string> = new Map([
-  [22, 'T1021.004'],
-  [23, 'T1021'],
-  [139, 'T1021.002'],
-  [445, 'T1021.002'],
-  [3389, 'T1021.001'],
-  [5900, 'T1021.005'],
-  [5985, 'T1021.006'],
-  [5986, 'T1021.006'],
-]);
+// ATT&CK terms, an attempt at that remote service. Resolved once: alerts share the references.
+const SERVICE_PORTS: ReadonlyMap<number, MitreRef> = new Map(
+  (
+    [
+      [22, 'T1021.004'],
+      [23, 'T1021'],
+      [139, 'T1021.002'],
+      [445, 'T1021.002'],
+      [3389, 'T1021.001'],
+      [5900, 'T1021.005'],
+      [5985, 'T1021.006'],
+      [5986, 'T1021.006'],
+    ] as const
+  ).map(([port, id]) => [port, Object.freeze(mitreTechnique(id))]),
+);
 
 /** The technique a connection to `dstPort` suggests, if any (TCP, UDP and SCTP only). */
 export function mitreForPort(proto: number, dstPort: number | undefined): MitreRef | undefined {
   if (dstPort === undefined || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP)) return undefined;
-  const id = SERVICE_PORTS.get(dstPort);
-  return id ? mitreTechnique(id) : undefined;
-}
-
-// What an engine's alerts mean regardless of the rule: a rate-limit alert is a flood.
-const ENGINE_TECHNIQUES: Readonly<Record<string, string>> = {
-  ratelimit: 'T1498',
-  ddos: 'T1498.001',
-  dlp: 'T1048',
-  scan: 'T1046',
-};
-
-/** Best reference for an alert: explicit rule metadata first, then the engine, then the port. */
-export function mitreFor(opts: { technique?: string; engine?: string; proto?: number; dstPort?: number }): MitreRef | undefined {
-  if (opts.technique) return mitreTechnique(opts.technique);
-  const byEngine = opts.engine ? ENGINE_TECHNIQUES[opts.engine] : undefined;
-  if (byEngine) return mitreTechnique(byEngine);
-  if (opts.proto !== undefined) return mitreForPort(opts.proto, opts.dstPort);
-  return undefined;
+  return SERVICE_PORTS.get(dstPort);
 }

@@ -3,7 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { communityId } from '../../src/alerts/community-id.js';
 import { EveRenderer, eveFlowId, eveProtoName, formatEveTimestamp, toEveLine, toEveRecord } from '../../src/alerts/eve.js';
-import { mitreFor, mitreForPort, mitreTechnique } from '../../src/alerts/mitre.js';
+import { mitreForPort, mitreTechnique } from '../../src/alerts/mitre.js';
+import { emptyFirewallEvent, firewallAlert } from '../../src/engines/firewall/events.js';
+import { emptyRatelimitEvent, ratelimitAlert } from '../../src/engines/ratelimit/events.js';
+import { fw_action, fw_reason, rl_action, rl_reason } from '../../src/kernel/contract.gen.js';
+import { parseAddress } from '../../src/net/ip.js';
 import type { Alert } from '../../src/alerts/model.js';
 
 // 2026-11-26T14:00:00Z, computed independently of the formatter under test
@@ -228,15 +232,42 @@ describe('MITRE ATT&CK helper', () => {
     assert.throws(() => mitreTechnique('T12'), /not a technique id/);
   });
 
-  it('maps remote-service ports (TCP/UDP/SCTP only), engines, and prefers explicit rule metadata', () => {
+  it('maps remote-service ports (TCP/UDP/SCTP only)', () => {
     assert.equal(mitreForPort(6, 22)?.techniqueId, 'T1021.004');
     assert.equal(mitreForPort(6, 3389)?.techniqueId, 'T1021.001');
     assert.equal(mitreForPort(17, 445)?.techniqueId, 'T1021.002');
+    assert.equal(mitreForPort(132, 5900)?.techniqueId, 'T1021.005');
     assert.equal(mitreForPort(6, 80), undefined);
     assert.equal(mitreForPort(1, 22), undefined, 'ICMP type/code are not ports');
-    assert.equal(mitreFor({ engine: 'ratelimit', proto: 6, dstPort: 22 })?.techniqueId, 'T1498');
-    assert.equal(mitreFor({ technique: 'T1190', engine: 'ratelimit' })?.techniqueId, 'T1190');
-    assert.equal(mitreFor({ engine: 'firewall', proto: 6, dstPort: 5900 })?.techniqueId, 'T1021.005');
-    assert.equal(mitreFor({ engine: 'firewall', proto: 6, dstPort: 8080 }), undefined);
+  });
+
+  it('the engines attach it: a firewall deny or log of a remote-service port, a rate-limit flood guard (IPv4 and IPv6)', () => {
+    const fwCtx = { rule: () => ({ id: 'deny-admin', name: 'deny admin ports' }), blockEntry: () => undefined, interfaceName: () => undefined, toWallNs: (ns: bigint) => ns };
+    const fw = (family: 4 | 6, dstPort: number, action: number, reason: number) => {
+      const ev = emptyFirewallEvent();
+      Object.assign(ev, { family, proto: 6, dstPort, srcPort: 40000, action, reason, ruleNum: 1 });
+      ev.src = parseAddress(family === 4 ? '198.18.0.10' : '2001:db8::10').addr;
+      ev.dst = parseAddress(family === 4 ? '198.18.1.1' : '2001:db8:0:1::1').addr;
+      return firewallAlert(ev, fwCtx);
+    };
+    for (const fam of [4, 6] as const) {
+      const ssh = fw(fam, 22, fw_action.FW_ACT_DROP, fw_reason.FW_REASON_RULE);
+      assert.deepEqual(ssh.mitre, { techniqueId: 'T1021.004', techniqueName: 'Remote Services: SSH', tactic: 'lateral-movement', tacticId: 'TA0008' }, `IPv${fam}`);
+      assert.equal(fw(fam, 3389, fw_action.FW_ACT_PASS, fw_reason.FW_REASON_DEFAULT).mitre?.techniqueId, 'T1021.001', `IPv${fam}: a logged one too`);
+      assert.equal(fw(fam, 8080, fw_action.FW_ACT_DROP, fw_reason.FW_REASON_RULE).mitre, undefined, `IPv${fam}: no remote service on 8080`);
+      assert.equal(fw(fam, 22, fw_action.FW_ACT_DROP, fw_reason.FW_REASON_MALFORMED).mitre, undefined, `IPv${fam}: a malformed packet is no attempt at a service`);
+    }
+    const rlCtx = { ruleId: () => 'limit-udp', interfaceName: () => undefined, toWallNs: (ns: bigint) => ns };
+    const rl = (family: 4 | 6, reason: number) => {
+      const ev = emptyRatelimitEvent();
+      Object.assign(ev, { family, proto: 6, dstPort: 443, srcPort: 40000, action: rl_action.RL_ACT_DROP, reason, ruleNum: 1 });
+      ev.src = parseAddress(family === 4 ? '198.18.0.10' : '2001:db8::10').addr;
+      ev.dst = parseAddress(family === 4 ? '198.18.1.1' : '2001:db8:0:1::1').addr;
+      return ratelimitAlert(ev, rlCtx);
+    };
+    for (const fam of [4, 6] as const) {
+      assert.deepEqual(rl(fam, rl_reason.RL_R_SYN_FLOOD).mitre, { techniqueId: 'T1498.001', techniqueName: 'Network Denial of Service: Direct Network Flood', tactic: 'impact', tacticId: 'TA0040' }, `IPv${fam}`);
+      assert.equal(rl(fam, rl_reason.RL_R_RULE).mitre, undefined, `IPv${fam}: a rule's limit says nothing of intent`);
+    }
   });
 });

@@ -1,6 +1,7 @@
 // Firewall ring-buffer records (struct fw_event) -> alerts. Decoding reads the batch buffer in
 // place at the BTF-generated offsets; one reused record object per decoder keeps the hot path
 // free of per-event allocation until an alert is actually built.
+import { mitreForPort } from '../../alerts/mitre.js';
 import type { Alert, FlowTuple } from '../../alerts/model.js';
 import type { BlockDescription } from '../../blocklist/types.js';
 import { formatAddress } from '../../net/ip.js';
@@ -90,6 +91,7 @@ export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert
       : reason === 'default'
         ? `ebpfsentinel firewall default policy ${rejected ? 'reject' : dropped ? 'drop' : 'log'}`
         : `ebpfsentinel firewall malformed packet ${dropped ? 'dropped' : 'logged'}`;
+  const flow = flowOf(ev);
   const alert: Alert = {
     kind: 'alert',
     timestampNs: ctx.toWallNs(ev.bootNs),
@@ -102,9 +104,12 @@ export function firewallAlert(ev: FirewallEventRecord, ctx: AlertContext): Alert
     action: dropped ? 'blocked' : 'allowed',
     reason,
     category: reason === 'malformed' ? 'Malformed packet' : 'Firewall policy',
-    flow: flowOf(ev),
+    flow,
     packetLength: ev.pktLen,
   };
+  // a refused or logged connection to a remote-service port is an attempt at that service
+  const mitre = reason === 'malformed' ? undefined : mitreForPort(flow.proto, flow.dstPort);
+  if (mitre) alert.mitre = mitre;
   return withInterface(alert, ev, ctx);
 }
 

@@ -1,5 +1,6 @@
 // xdp-ratelimit ring-buffer records (struct rl_event) -> alerts. Decoded in place at the
 // BTF-generated offsets into one reused record, like the firewall's decoder.
+import { mitreTechnique } from '../../alerts/mitre.js';
 import type { Alert, FlowTuple } from '../../alerts/model.js';
 import { layouts } from '../../kernel/layouts.gen.js';
 import { recordView } from '../../kernel/record-view.js';
@@ -58,6 +59,9 @@ export interface RatelimitAlertContext {
   toWallNs(bootNs: bigint): bigint;
 }
 
+/** What a flood guard's drop stands for: Network Denial of Service, Direct Network Flood. */
+const DIRECT_FLOOD = Object.freeze(mitreTechnique('T1498.001'));
+
 const CATEGORY: Record<RlReason, string> = {
   rule: 'Rate limit exceeded',
   default: 'Rate limit exceeded',
@@ -93,7 +97,7 @@ export function ratelimitAlert(ev: RatelimitEventRecord, ctx: RatelimitAlertCont
     flow,
     packetLength: ev.pktLen,
   };
-  if (flood) alert.mitre = { techniqueId: 'T1498', techniqueName: 'Network Denial of Service', tactic: 'impact', tacticId: 'TA0040' };
+  if (flood) alert.mitre = DIRECT_FLOOD;
   const ifname = ctx.interfaceName(ev.ifindex);
   if (ifname) alert.interface = ifname;
   if (ev.vlanId) alert.vlan = [ev.vlanId];
