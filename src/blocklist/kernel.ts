@@ -23,6 +23,14 @@ const K6 = layouts.bl_v6_key;
 const V = layouts.bl_value;
 const C = layouts.bl_config;
 
+/** The kernel's settings (bl_config): entries held per scope and family, which gate each trie
+ * lookup (none held: the lookup is skipped), and the event sampling. */
+export interface BlocklistSettings {
+  srcEntries: { 4: number; 6: number };
+  dstEntries: { 4: number; 6: number };
+  sampleEvery: number;
+}
+
 /** What the service needs of the kernel; BlocklistKernel is the real one. */
 export interface BlocklistTarget {
   /** entries each family's trie holds at most */
@@ -33,7 +41,7 @@ export interface BlocklistTarget {
   remove(cidr: Cidr, scope: BlockScope): boolean;
   /** packets the entry dropped; undefined when it is absent */
   packets(cidr: Cidr, scope: BlockScope): bigint | undefined;
-  configure(c: { dstEntries: { 4: number; 6: number }; sampleEvery: number }): void;
+  configure(c: BlocklistSettings): void;
   /** every entry in the kernel (for adoption checks and tests) */
   entries(): { family: IpFamily; prefix: number; addr: Buffer; scope: BlockScope; id: number; packets: bigint }[];
   close(): void;
@@ -127,10 +135,12 @@ export class BlocklistKernel implements BlocklistTarget {
     return v === undefined ? undefined : v.readBigUInt64LE(V.fields.packets.offset);
   }
 
-  configure(c: { dstEntries: { 4: number; 6: number }; sampleEvery: number }): void {
+  configure(c: BlocklistSettings): void {
     const v = Buffer.alloc(C.size);
     v.writeUInt32LE(c.dstEntries[4], C.fields.dst_entries.offset);
     v.writeUInt32LE(c.dstEntries[6], C.fields.dst_entries.offset + 4);
+    v.writeUInt16LE(c.srcEntries[4] > 0 ? 1 : 0, C.fields.src_any.offset);
+    v.writeUInt16LE(c.srcEntries[6] > 0 ? 1 : 0, C.fields.src_any.offset + 2);
     v.writeUInt32LE(c.sampleEvery, C.fields.sample_every.offset);
     this.config.update(0, v);
   }

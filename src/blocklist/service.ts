@@ -137,7 +137,8 @@ export class BlocklistService {
   private limits: BlocklistLimits;
   private holds = 0;
   private nextId = 1;
-  private readonly dstEntries = { 4: 0, 6: 0 };
+  /** addresses held per scope and family: the kernel looks a scope up only while it holds some */
+  private readonly scopeEntries: Record<BlockScope, { 4: number; 6: number }> = { src: { 4: 0, 6: 0 }, dst: { 4: 0, 6: 0 } };
   private timer: { atMs: number; cancel: () => void } | null = null;
   private expired = 0;
   private readonly expiredBy = new Map<string, number>();
@@ -234,7 +235,7 @@ export class BlocklistService {
     }
     if (!existing) {
       this.addresses.set(key, a);
-      if (scope === 'dst') this.adjustDst(cidr.family, +1);
+      this.adjustScope(scope, cidr.family, +1);
     }
     a.holds.set(owner, hold);
     if (!prev) this.holds++;
@@ -479,7 +480,7 @@ export class BlocklistService {
     if (!a) {
       a = this.newAddress(cidr, scope);
       this.addresses.set(key, a);
-      if (scope === 'dst') this.dstEntries[cidr.family]++;
+      this.scopeEntries[scope][cidr.family]++;
     }
     return a;
   }
@@ -502,7 +503,7 @@ export class BlocklistService {
     if (last) {
       this.addresses.delete(a.key);
       this.byId.delete(a.id);
-      if (a.scope === 'dst') this.adjustDst(a.cidr.family, -1);
+      this.adjustScope(a.scope, a.cidr.family, -1);
     }
   }
 
@@ -514,16 +515,18 @@ export class BlocklistService {
     }
   }
 
-  /** Destination lookups are gated per family on the count of destination entries: the gate opens
-   * after the first entry is in and closes after the last is out. */
-  private adjustDst(family: 4 | 6, by: number): void {
-    const was = this.dstEntries[family];
-    this.dstEntries[family] += by;
-    if ((was === 0) !== (this.dstEntries[family] === 0)) this.writeSettings();
+  /** The kernel's lookups are gated per scope and family on the count of their entries: the gate
+   * opens after the first entry is in and closes after the last is out. */
+  private adjustScope(scope: BlockScope, family: 4 | 6, by: number): void {
+    const n = this.scopeEntries[scope];
+    const was = n[family];
+    n[family] += by;
+    if ((was === 0) !== (n[family] === 0)) this.writeSettings();
   }
 
   private writeSettings(): void {
-    this.opts.target.configure({ dstEntries: { ...this.dstEntries }, sampleEvery: this.limits.sampleEvery });
+    const { src, dst } = this.scopeEntries;
+    this.opts.target.configure({ srcEntries: { ...src }, dstEntries: { ...dst }, sampleEvery: this.limits.sampleEvery });
   }
 
   private arm(): void {

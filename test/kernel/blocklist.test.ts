@@ -14,6 +14,7 @@ import { BlocklistService } from '../../src/blocklist/service.js';
 import { BLOCKLIST_KERNEL_CAPACITY, BlocklistError, type BlockRequest } from '../../src/blocklist/types.js';
 import { ensureBpffsSync, removePinTree } from '../../src/kernel/bpffs.js';
 import { loadNative } from '../../src/kernel/native.js';
+import { parseCidr } from '../../src/net/ip.js';
 import { Store } from '../../src/store/index.js';
 import { FIREWALL_OBJECT, FirewallHarness, firewallSkipReason, FW_ACT, FW_REASON, XDP_DROP, XDP_PASS } from '../support/firewall-harness.js';
 import { udpFrame } from '../support/frames.js';
@@ -107,6 +108,32 @@ describe('block list in xdp-firewall (test-run)', { skip }, () => {
 
   for (const fam of [4, 6] as const) {
     const n = NET[fam];
+
+    it(`IPv${fam}: each scope's trie is looked up only while the service holds entries of that scope and family`, () => {
+      // An entry written behind the service's back shows whether the kernel looks the trie up:
+      // with no entry of its scope held, it must not (an empty list costs no lookup).
+      const cases = [
+        { scope: 'src' as const, raw: n.net, gate: `${n.outside}/${fam === 4 ? 32 : 128}`, hit: () => verdict(n.inside, n.server) },
+        { scope: 'dst' as const, raw: `${n.host}/${fam === 4 ? 32 : 128}`, gate: n.dstNet, hit: () => verdict(n.server, n.host) },
+      ];
+      const k = BlocklistKernel.over(h.kernel.obj);
+      try {
+        for (const c of cases) {
+          k.insert(parseCidr(c.raw), c.scope, 0x7fffff00);
+          try {
+            assert.equal(c.hit(), XDP_PASS, `${c.scope}: no ${c.scope} entry held, the trie is not looked up`);
+            add('api:gate', { cidr: c.gate, direction: c.scope, reason: 'opens the lookup' });
+            assert.equal(c.hit(), XDP_DROP, `${c.scope}: with one held, the trie is looked up and the entry found`);
+            assert.equal(service.remove('api:gate', c.gate, c.scope), true);
+            assert.equal(c.hit(), XDP_PASS, `${c.scope}: the last one out closes the lookup again`);
+          } finally {
+            k.remove(parseCidr(c.raw), c.scope);
+          }
+        }
+      } finally {
+        k.close();
+      }
+    });
 
     it(`IPv${fam}: a source network is dropped before the rules, counted per entry, events sampled`, () => {
       assert.equal(verdict(n.inside, n.server), XDP_PASS, 'passes before it is listed');

@@ -49,7 +49,7 @@ struct bl_value {
 struct bl_config {
 	__u32 dst_entries[2]; /* destination-scope entries per family ([0] IPv4, [1] IPv6): 0 = skip the lookup */
 	__u32 sample_every;   /* an event for the 1st, (n+1)th, (2n+1)th... drop of each entry; 0 or 1 = every drop */
-	__u32 _pad;
+	__u16 src_any[2];     /* 1 while the family holds source-scope entries, 0 = skip the source lookup */
 };
 
 #endif

@@ -41,24 +41,27 @@ struct {
 	__type(value, struct bl_config);
 } bl_config SEC(".maps");
 
-/* The entry blocking this packet, or NULL. The source costs one trie lookup; the destination is
- * looked up only while the agent holds destination entries of the packet's family (an array
- * lookup the verifier inlines decides). src and dst are the packet's addresses as sn_pkt holds
- * them (network order, IPv4 in word 0). */
+/* The entry blocking this packet, or NULL. Each scope's trie is looked up only while the agent
+ * holds entries of that scope and the packet's family (bl_config, an array lookup the verifier
+ * inlines, decides): with an empty list a packet costs no trie lookup at all. src and dst are
+ * the packet's addresses as sn_pkt holds them (network order, IPv4 in word 0). */
 static __always_inline struct bl_value *sn_blocklist_lookup(__u8 family, const __u32 *src, const __u32 *dst)
 {
 	__u32 zero = 0;
-	struct bl_config *cfg;
+	struct bl_config *cfg = bpf_map_lookup_elem(&bl_config, &zero);
 	struct bl_value *v;
 
+	if (!cfg)
+		return 0;
 	if (family == SN_AF_INET) {
 		struct bl_v4_key k = { .prefixlen = BL_SCOPE_BITS + 32, .scope = bpf_htonl(BL_SCOPE_SRC) };
-		__builtin_memcpy(k.addr, src, 4);
-		v = bpf_map_lookup_elem(&bl_v4, &k);
-		if (v)
-			return v;
-		cfg = bpf_map_lookup_elem(&bl_config, &zero);
-		if (!cfg || !cfg->dst_entries[0])
+		if (cfg->src_any[0]) {
+			__builtin_memcpy(k.addr, src, 4);
+			v = bpf_map_lookup_elem(&bl_v4, &k);
+			if (v)
+				return v;
+		}
+		if (!cfg->dst_entries[0])
 			return 0;
 		k.scope = bpf_htonl(BL_SCOPE_DST);
 		__builtin_memcpy(k.addr, dst, 4);
@@ -67,12 +70,13 @@ static __always_inline struct bl_value *sn_blocklist_lookup(__u8 family, const _
 	if (family != SN_AF_INET6)
 		return 0;
 	struct bl_v6_key k6 = { .prefixlen = BL_SCOPE_BITS + 128, .scope = bpf_htonl(BL_SCOPE_SRC) };
-	__builtin_memcpy(k6.addr, src, 16);
-	v = bpf_map_lookup_elem(&bl_v6, &k6);
-	if (v)
-		return v;
-	cfg = bpf_map_lookup_elem(&bl_config, &zero);
-	if (!cfg || !cfg->dst_entries[1])
+	if (cfg->src_any[1]) {
+		__builtin_memcpy(k6.addr, src, 16);
+		v = bpf_map_lookup_elem(&bl_v6, &k6);
+		if (v)
+			return v;
+	}
+	if (!cfg->dst_entries[1])
 		return 0;
 	k6.scope = bpf_htonl(BL_SCOPE_DST);
 	__builtin_memcpy(k6.addr, dst, 16);
