@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AlertingConfig, DeliveryPolicy } from './section.js';
-import { EveRenderer } from './eve.js';
+import { EveRenderer } from './eve-line.js';
 import { AlertMetrics } from './metrics.js';
 import { AlertPipeline, routeKinds, type RouteFilter } from './pipeline.js';
 import type { RecordKind } from './records.js';
@@ -81,8 +81,9 @@ async function buildSinks(
   metrics: AlertMetrics,
 ): Promise<{ sink: QueuedSink; filter: RouteFilter }[]> {
   const eveOpts = { communityIdSeed: cfg.community_id_seed };
-  // the sinks that write EVE lines: they share one rendering of each alert only if there are two
-  const lineSinks = Number(cfg.eve.enabled) + Number(cfg.stdout.enabled) + cfg.routes.filter((r) => r.destination === 'syslog' || r.destination === 'stdout').length;
+  // the sinks that write EVE lines as text: they share one rendering of each record only if
+  // there are two (the EVE file encodes its own, straight into the buffer it writes)
+  const lineSinks = Number(cfg.stdout.enabled) + cfg.routes.filter((r) => r.destination === 'syslog' || r.destination === 'stdout').length;
   const eve = new EveRenderer(eveOpts, { shared: lineSinks > 1 });
   const out: { sink: QueuedSink; filter: RouteFilter }[] = [];
   const log = deps.logger ? { logger: deps.logger } : {};
@@ -100,7 +101,7 @@ async function buildSinks(
   });
 
   if (cfg.eve.enabled) {
-    const t = await EveFileTransport.open(cfg.eve.path, { maxBytes: cfg.eve.max_size, keep: cfg.eve.keep }, eve);
+    const t = await EveFileTransport.open(cfg.eve.path, { maxBytes: cfg.eve.max_size, keep: cfg.eve.keep }, eveOpts);
     const f = filter(cfg.eve.record_kinds, cfg.eve.min_severity, cfg.eve.event_types);
     out.push({ sink: sink(EVE_SINK, 'eve-file', t, cfg.eve.queue_size, { batchMax: 4096 }, f), filter: f });
   }

@@ -3,9 +3,9 @@
 //   sha1( seed:u16be | addr_lo | addr_hi | proto:u8 | 0:u8 | port_lo:u16be | port_hi:u16be )
 // where the endpoint order makes both directions of a flow hash the same, ports are omitted
 // for protocols without them, and ICMP/ICMPv6 type/code stand in for ports.
-import * as crypto from 'node:crypto';
 import { isIP } from 'node:net';
 import { addressInto } from '../net/ip.js';
+import { digestText, sha1Short } from './sha1-short.js';
 
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
@@ -103,14 +103,8 @@ function checkU16(what: string, v: number): void {
 const srcBuf = Buffer.alloc(16);
 const dstBuf = Buffer.alloc(16);
 const input = Buffer.alloc(2 + 16 + 16 + 2 + 4);
-/** views of `input` by length: 4- or 16-byte addresses, with or without ports */
-const inputs = new Map<number, Buffer>([12, 16, 36, 40].map((n) => [n, input.subarray(0, n)]));
 
-/** One SHA-1 over `data`: crypto.hash (Node >= 20.12) is a single call, createHash four. */
-const sha1: (data: Buffer, encoding: 'base64' | 'hex') => string =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (data, encoding) => crypto.hash('sha1', data, encoding)
-    : (data, encoding) => crypto.createHash('sha1').update(data).digest(encoding);
+const digest = new Int32Array(5);
 
 /** Writes an address into `out`; its length (4 or 16). */
 function readAddress(ip: string, out: Buffer): number {
@@ -153,8 +147,11 @@ export function communityId(flow: FlowTuple, opts: CommunityIdOptions = {}): str
   }
   input[0] = seed >> 8;
   input[1] = seed & 0xff;
-  lo.copy(input, 2, 0, alen);
-  hi.copy(input, 2 + alen, 0, alen);
+  // byte by byte: Buffer#copy of 4 or 16 bytes costs more in argument checks than the copy
+  for (let i = 0; i < alen; i++) {
+    input[2 + i] = lo[i]!;
+    input[2 + alen + i] = hi[i]!;
+  }
   let n = 2 + 2 * alen;
   input[n++] = flow.proto;
   input[n++] = 0;
@@ -164,5 +161,6 @@ export function communityId(flow: FlowTuple, opts: CommunityIdOptions = {}): str
     input[n++] = dport >> 8;
     input[n++] = dport & 0xff;
   }
-  return `1:${sha1(inputs.get(n)!, opts.encoding ?? 'base64')}`;
+  sha1Short(input, n, digest);
+  return `1:${digestText(digest, opts.encoding ?? 'base64')}`;
 }

@@ -31,19 +31,28 @@ export function eveProtoName(proto: number): string {
 
 /** "2026-11-26T14:00:00.123456+0000": microseconds and a numeric UTC offset, as Suricata writes. */
 export function formatEveTimestamp(ns: bigint): string {
-  if (ns < 0n) throw new RangeError(`EVE timestamp must be >= 0 ns since the epoch, got ${ns}`);
-  const secs = ns / 1_000_000_000n;
-  if (secs !== lastSecs) {
-    lastPrefix = new Date(Number(secs) * 1000).toISOString().slice(0, 19); // YYYY-MM-DDTHH:MM:SS
-    lastSecs = secs;
+  // Records come in bursts within the same second: its date and time are spelled once, and a
+  // record of that second costs one BigInt subtraction and two table look-ups (this runs for
+  // every record, and for a flow record three times).
+  if (!(ns >= secStart && ns < secEnd)) {
+    if (ns < 0n) throw new RangeError(`EVE timestamp must be >= 0 ns since the epoch, got ${ns}`);
+    const secs = ns / 1_000_000_000n;
+    secPrefix = `${new Date(Number(secs) * 1000).toISOString().slice(0, 19)}.`; // YYYY-MM-DDTHH:MM:SS.
+    secStart = secs * 1_000_000_000n;
+    secEnd = secStart + 1_000_000_000n;
   }
-  const micros = Math.floor(Number(ns - secs * 1_000_000_000n) / 1000);
-  return `${lastPrefix}.${String(micros).padStart(6, '0')}+0000`;
+  const micros = Math.floor(Number(ns - secStart) / 1000);
+  const millis = Math.floor(micros / 1000);
+  return secPrefix + DIGITS3[millis]! + MICROS_SUFFIX[micros - millis * 1000]!;
 }
 
-// Records come in bursts within the same second: its date and time are spelled once.
-let lastSecs = -1n;
-let lastPrefix = '';
+// the second the prefix spells: [secStart, secEnd) in ns (empty at first)
+let secStart = 0n;
+let secEnd = 0n;
+let secPrefix = '';
+/** "000".."999", and the same followed by the UTC offset */
+const DIGITS3: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+const MICROS_SUFFIX: readonly string[] = DIGITS3.map((d) => `${d}+0000`);
 
 /**
  * Suricata's flow_id ties every record of one flow together. Ours is derived from the
@@ -225,6 +234,21 @@ export interface EveDlpRecord extends EveHeader {
 
 export type EveRecord = EveAlertRecord | EveDnsRecord | EveFlowRecord | EveAnomalyRecord | EveDlpRecord;
 
+export function isIcmpFlow(f: FlowTuple): boolean {
+  return f.proto === IPPROTO_ICMP || f.proto === IPPROTO_ICMPV6;
+}
+
+/** The record's community id: the engine's, or computed from its flow (ICMP type and code in
+ * place of the ports, as the spec has it). */
+export function recordCommunityId(r: RecordBase, f: FlowTuple, opts: EveOptions): string {
+  if (r.communityId !== undefined) return r.communityId;
+  const isIcmp = isIcmpFlow(f);
+  return communityId(
+    { srcIp: f.srcIp, dstIp: f.dstIp, proto: f.proto, srcPort: isIcmp ? f.icmpType : f.srcPort, dstPort: isIcmp ? f.icmpCode : f.dstPort },
+    { seed: opts.communityIdSeed ?? 0 },
+  );
+}
+
 // Built one property after the other in Suricata's key order (people read these lines too):
 // objects spread together from optional parts cost several times as much, and this runs for
 // every record.
@@ -238,13 +262,8 @@ function header(r: RecordBase & { flow?: FlowTuple }, eventType: RecordKind, opt
     if (r.vlan && r.vlan.length > 0) h.vlan = [...r.vlan];
     return h;
   }
-  const isIcmp = f.proto === IPPROTO_ICMP || f.proto === IPPROTO_ICMPV6;
-  const cid =
-    r.communityId ??
-    communityId(
-      { srcIp: f.srcIp, dstIp: f.dstIp, proto: f.proto, srcPort: isIcmp ? f.icmpType : f.srcPort, dstPort: isIcmp ? f.icmpCode : f.dstPort },
-      { seed: opts.communityIdSeed ?? 0 },
-    );
+  const isIcmp = isIcmpFlow(f);
+  const cid = recordCommunityId(r, f, opts);
   const flowId = eveFlowId(cid);
   if (flowId !== undefined) h.flow_id = flowId;
   if (r.interface !== undefined) h.in_iface = r.interface;
@@ -355,7 +374,7 @@ function dnsEntries(rr: DnsResourceRecord, section: DnsSection): EveDnsAnswer[] 
 
 /** Whether any name or rdata of the message was cut (reported under ebpfsentinel too, since
  * answers and additionals have no flag for it in Suricata's shape). */
-function dnsTruncated(m: DnsMessage): boolean {
+export function dnsTruncated(m: DnsMessage): boolean {
   const rrs = [...(m.answers ?? []), ...(m.authorities ?? []), ...(m.additionals ?? [])];
   return m.queries.some((q) => q.rrnameTruncated) || rrs.some((rr) => rr.rrnameTruncated || rr.rdataTruncated);
 }
@@ -382,7 +401,7 @@ function dnsGrouped(answers: readonly DnsResourceRecord[]): Record<string, unkno
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function eveDns(m: DnsMessage): EveDns {
+export function eveDns(m: DnsMessage): EveDns {
   const fl = m.flags;
   const answers = m.answers ?? [];
   const authorities = m.authorities ?? [];
@@ -423,7 +442,7 @@ function dnsRecord(r: DnsRecord, opts: EveOptions): EveDnsRecord {
 }
 
 /** Suricata's eight TCP flag words, in its order. */
-const TCP_FLAG_NAMES: readonly [number, string][] = [
+export const TCP_FLAG_NAMES: readonly [number, string][] = [
   [0x02, 'syn'],
   [0x01, 'fin'],
   [0x04, 'rst'],
@@ -433,7 +452,7 @@ const TCP_FLAG_NAMES: readonly [number, string][] = [
   [0x40, 'ecn'],
   [0x80, 'cwr'],
 ];
-const hex2 = (n: number): string => (n & 0xff).toString(16).padStart(2, '0');
+export const hex2 = (n: number): string => (n & 0xff).toString(16).padStart(2, '0');
 
 function flowRecord(r: FlowRecord, opts: EveOptions): EveFlowRecord {
   const s = r.stats;
@@ -526,34 +545,5 @@ export function toEveRecord(r: SentinelRecord, opts: EveOptions = {}): EveRecord
     default:
       // a record from outside the type system (a bad cast, a decoded row): say which
       throw new TypeError(`no EVE rendering for record kind ${JSON.stringify((r as { kind?: unknown }).kind)}`);
-  }
-}
-
-/** One EVE line, newline-terminated. */
-export function toEveLine(r: SentinelRecord, opts: EveOptions = {}): string {
-  return `${JSON.stringify(toEveRecord(r, opts))}\n`;
-}
-
-/** Renders each record once however many sinks want its EVE line (file, stdout, syslog): the
- * cache is keyed by the record object, which the pipeline never mutates after push. */
-export class EveRenderer {
-  /** null with one sink: nothing to share, and a WeakMap entry per record would cost about half
-   * as much again as rendering it */
-  private readonly lines: WeakMap<SentinelRecord, string> | null;
-  constructor(
-    private readonly opts: EveOptions = {},
-    o: { shared?: boolean } = {},
-  ) {
-    this.lines = o.shared === false ? null : new WeakMap();
-  }
-
-  line(r: SentinelRecord): string {
-    if (!this.lines) return toEveLine(r, this.opts);
-    let l = this.lines.get(r);
-    if (l === undefined) {
-      l = toEveLine(r, this.opts);
-      this.lines.set(r, l);
-    }
-    return l;
   }
 }

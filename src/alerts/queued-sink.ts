@@ -15,6 +15,9 @@ export class DeliveryError extends Error {
     readonly reason: string,
     message: string,
     readonly retryable = true,
+    /** records of the batch the destination does have (a write that failed part-way): counted
+     * as delivered, never sent again */
+    readonly delivered: readonly SentinelRecord[] = [],
   ) {
     super(message);
     this.name = 'DeliveryError';
@@ -303,6 +306,13 @@ export class QueuedSink {
     const retry = this.opts.retry;
     // what is still this batch's to deliver or lose: records the transport refused are counted already
     const left = (): KindTally => tally(batch, this.refused);
+    const deliveredOf = (t: KindTally): void => {
+      for (const [kind, n] of t) {
+        this.delivered += n;
+        this.kindStats(kind).delivered += n;
+        this.opts.metrics.delivered(kind, n);
+      }
+    };
     for (let attempt = 0; ; attempt++) {
       if (this.breaker) {
         const wait = this.breaker.waitMs();
@@ -317,14 +327,16 @@ export class QueuedSink {
       try {
         await this.transport.deliver(batch, this.abort.signal, this.rejectOne);
         this.breaker?.success();
-        for (const [kind, n] of left()) {
-          this.delivered += n;
-          this.kindStats(kind).delivered += n;
-          this.opts.metrics.delivered(kind, n);
-        }
+        deliveredOf(left());
         return;
       } catch (err) {
         const e = err instanceof DeliveryError ? err : new DeliveryError('error', (err as Error)?.message ?? String(err));
+        if (e.delivered.length > 0) {
+          // part of the batch made it: counted once, and not sent again
+          const done = new Set(e.delivered);
+          deliveredOf(tally(e.delivered, this.refused));
+          batch = batch.filter((r) => !done.has(r));
+        }
         if (this.abort.signal.aborted) return this.drop('closed', left(), e.message);
         bump(this.failures, e.reason, 1);
         this.opts.metrics.failed(e.reason);

@@ -4,6 +4,23 @@
 // external rotation (logrotate + SIGHUP), picking up the new file's size.
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { LineBuffer } from './line-buffer.js';
+
+const CHUNK_BYTES = 1 << 16;
+
+/** An append that failed: `lines` of its lines (the first ones) are in the files, the others
+ * are not. `code` is the system error's (ENOSPC, EFBIG, ...). */
+export class AppendError extends Error {
+  constructor(
+    message: string,
+    readonly lines: number,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+    this.name = 'AppendError';
+  }
+}
 
 export interface RotatingFileOptions {
   /** 0 = never rotate */
@@ -15,6 +32,8 @@ export interface RotatingFileOptions {
 
 export class RotatingFile {
   private fh: FileHandle | null = null;
+  /** where appendLines() encodes its lines */
+  private scratch: LineBuffer | null = null;
   private size = 0;
   private rotations = 0;
 
@@ -45,21 +64,67 @@ export class RotatingFile {
 
   /** Appends whole lines (each ending in \n), rotating between lines as needed. */
   async appendLines(lines: readonly string[]): Promise<void> {
-    if (!this.fh) await this.openFile();
-    let chunk = '';
-    let chunkBytes = 0;
-    for (const line of lines) {
-      const n = Buffer.byteLength(line);
-      if (this.o.maxBytes > 0 && this.size + chunkBytes + n > this.o.maxBytes && this.size + chunkBytes > 0) {
-        if (chunk) await this.write(chunk, chunkBytes);
-        chunk = '';
-        chunkBytes = 0;
-        await this.rotate();
+    const b = (this.scratch ??= new LineBuffer(CHUNK_BYTES));
+    b.reset();
+    for (const line of lines) b.push(line);
+    await this.append(b);
+  }
+
+  /**
+   * Appends the lines encoded in `lines` (each ending in \n at one of its `ends`), rotating
+   * between lines as needed, in as few writes as rotation allows. On failure it throws an
+   * AppendError saying how many of the lines are in the files: a line the failure cut is taken
+   * back out of the file (truncated to the end of the line before it) when the file lets it.
+   */
+  async append(lines: LineBuffer): Promise<void> {
+    const { buf, ends } = lines;
+    // bytes before `start` are in the files; `reached` is where a failed write stopped
+    let start = 0;
+    let reached = 0;
+    const writeTo = async (end: number): Promise<void> => {
+      const before = this.size;
+      try {
+        await this.write(buf, start, end);
+      } finally {
+        reached = start + (this.size - before);
       }
-      chunk += line;
-      chunkBytes += n;
+      start = end;
+    };
+    try {
+      if (!this.fh) await this.openFile();
+      for (let i = 0; i < ends.length; i++) {
+        const lineStart = i === 0 ? 0 : ends[i - 1]!;
+        const pending = lineStart - start;
+        if (this.o.maxBytes > 0 && this.size + pending + (ends[i]! - lineStart) > this.o.maxBytes && this.size + pending > 0) {
+          if (pending > 0) await writeTo(lineStart);
+          await this.rotate();
+        }
+      }
+      const end = ends.length ? ends[ends.length - 1]! : 0;
+      if (end > start) await writeTo(end);
+    } catch (err) {
+      throw await this.failed(err, ends, reached);
     }
-    if (chunk) await this.write(chunk, chunkBytes);
+  }
+
+  /** What a failed append() leaves: the lines wholly written before byte `reached` of the
+   * batch, and no cut line if the file can be truncated. */
+  private async failed(err: unknown, ends: readonly number[], reached: number): Promise<AppendError> {
+    let whole = 0;
+    while (whole < ends.length && ends[whole]! <= reached) whole++;
+    const boundary = whole === 0 ? 0 : ends[whole - 1]!;
+    let cut = reached > boundary;
+    if (cut && this.fh) {
+      try {
+        await this.fh.truncate(this.size - (reached - boundary));
+        this.size -= reached - boundary;
+        cut = false;
+      } catch {
+        // the cut line stays; the error says so
+      }
+    }
+    const e = err as NodeJS.ErrnoException;
+    return new AppendError(`${this.path}: ${e?.message ?? String(err)}${cut ? ' (a cut line was left at the end of the file)' : ''}`, whole, e?.code, err);
   }
 
   async reopen(): Promise<void> {
@@ -73,15 +138,14 @@ export class RotatingFile {
 
   /** One write per chunk (appendFile would cut it into 512 KiB writes, each a trip through the
    * event loop while the ring reader keeps it busy); a short write continues where it stopped. */
-  private async write(chunk: string, bytes: number): Promise<void> {
-    const buf = Buffer.from(chunk, 'utf8');
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesWritten } = await this.fh!.write(buf, off, buf.length - off, null);
-      if (bytesWritten <= 0) throw new Error(`${this.path}: the write made no progress`);
+  private async write(buf: Buffer, start: number, end: number): Promise<void> {
+    let off = start;
+    while (off < end) {
+      const { bytesWritten } = await this.fh!.write(buf, off, end - off, null);
+      if (bytesWritten <= 0) throw new Error('the write made no progress');
       off += bytesWritten;
+      this.size += bytesWritten;
     }
-    this.size += bytes;
   }
 
   private async rotate(): Promise<void> {

@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createAlertPipeline, prepareAlertingReload } from '../../src/alerts/build.js';
-import { toEveLine } from '../../src/alerts/eve.js';
+import { toEveLine } from '../../src/alerts/eve-line.js';
 import type { Alert } from '../../src/alerts/model.js';
 import { RotatingFile } from '../../src/alerts/rotating-file.js';
 import { alertingSchema } from '../../src/alerts/section.js';

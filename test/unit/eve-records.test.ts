@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { communityId } from '../../src/alerts/community-id.js';
-import { toEveLine, toEveRecord, type EveRecord } from '../../src/alerts/eve.js';
+import { toEveLine } from '../../src/alerts/eve-line.js';
+import { toEveRecord, type EveRecord } from '../../src/alerts/eve.js';
 import type { Alert, ProcessRef } from '../../src/alerts/model.js';
 import { redactMatch, RECORD_KINDS, type AnomalyRecord, type DlpRecord, type DnsRecord, type FlowRecord, type SentinelRecord } from '../../src/alerts/records.js';
 import { suricataEveValidator } from '../support/eve-schema.js';

@@ -16,7 +16,7 @@ import { AlertMetrics } from '../../src/alerts/metrics.js';
 import type { Alert } from '../../src/alerts/model.js';
 import { AlertPipeline } from '../../src/alerts/pipeline.js';
 import { RECORD_KINDS, type RecordKind, type SentinelRecord } from '../../src/alerts/records.js';
-import { EveRenderer } from '../../src/alerts/eve.js';
+import { EveRenderer } from '../../src/alerts/eve-line.js';
 import { otlpLogRecord, type OtlpLogsRequest } from '../../src/alerts/sinks/otlp.js';
 import { formatRfc5424 } from '../../src/alerts/sinks/syslog.js';
 import type { WebhookBody } from '../../src/alerts/sinks/webhook.js';

@@ -1,7 +1,7 @@
 // EVE JSON lines to a stream (stdout), honouring its back-pressure: the worker waits for the
 // stream to take the batch, the event path never does.
 import type { Writable } from 'node:stream';
-import type { EveRenderer } from '../eve.js';
+import type { EveRenderer } from '../eve-line.js';
 import type { SentinelRecord } from '../records.js';
 import { DeliveryError, renderEach, type RejectOne, type SinkTransport } from '../queued-sink.js';
 

@@ -5,7 +5,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { isIP, Socket } from 'node:net';
 import { hostname } from 'node:os';
-import type { EveRenderer } from '../eve.js';
+import type { EveRenderer } from '../eve-line.js';
 import type { Severity } from '../model.js';
 import type { RecordKind, SentinelRecord } from '../records.js';
 import { DeliveryError, type RejectOne, type SinkTransport } from '../queued-sink.js';
