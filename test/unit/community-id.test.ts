@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { addressBytes, communityId, icmpPorts, type CommunityIdOptions } from '../../src/alerts/community-id.js';
+import { digestText, SHA1_SHORT_MAX, sha1Short } from '../../src/alerts/sha1-short.js';
 
 // Corelight's community-id-spec baselines, read in place (never copied into the repo).
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -108,5 +110,19 @@ describe('community id v1: properties', () => {
     assert.throws(() => communityId({ srcIp: '198.18.0.1', dstIp: '198.18.0.2', proto: 6, srcPort: 70000, dstPort: 2 }), /source port must be 0\.\.65535, got 70000/);
     assert.throws(() => communityId({ srcIp: '198.18.0.1', dstIp: '198.18.0.2', proto: 6 }, { seed: -1 }), /seed must be 0\.\.65535/);
     assert.throws(() => communityId({ srcIp: '198.18.0.1', dstIp: '198.18.0.2', proto: 256 }), /proto must be 0\.\.255/);
+  });
+});
+
+describe('the one-block SHA-1 the community id uses', () => {
+  it('agrees with node:crypto on every length it takes, in base64 and hex, and refuses a longer message', () => {
+    const out = new Int32Array(5);
+    for (let len = 0; len <= SHA1_SHORT_MAX; len++) {
+      for (let k = 0; k < 40; k++) {
+        const m = k === 0 ? Buffer.alloc(len, 0xff) : randomBytes(len);
+        sha1Short(m, len, out);
+        for (const enc of ['base64', 'hex'] as const) assert.equal(digestText(out, enc), createHash('sha1').update(m).digest(enc), `${len} bytes ${m.toString('hex')} ${enc}`);
+      }
+    }
+    assert.throws(() => sha1Short(Buffer.alloc(56), 56, out), /message of 56 bytes is not 0\.\.55/);
   });
 });

@@ -6,10 +6,12 @@
 // against Suricata's schema. The EVE file sink encodes the same lines into one buffer per batch
 // (line-buffer.ts): the file's bytes are checked against them too.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { createAlertPipeline } from '../../src/alerts/build.js';
 import { EveLineWriter, EveRenderer, jsonString, toEveLine } from '../../src/alerts/eve-line.js';
@@ -30,6 +32,7 @@ import {
   type SentinelRecord,
 } from '../../src/alerts/records.js';
 import { alertingSchema } from '../../src/alerts/section.js';
+import { appendChildAlert } from '../support/eve-append-child.js';
 import { suricataEveValidator } from '../support/eve-schema.js';
 import { prng, Rand } from '../support/firewall-random.js';
 
@@ -355,5 +358,22 @@ describe('EVE file sink bytes', () => {
     assert.equal(st.delivered, recs.length);
     const got = await readFile(file);
     assert.ok(got.equals(Buffer.from(recs.map((x) => reference(x)).join(''))), 'byte-exact');
+  });
+
+  it('a write the file takes only part of (a short write, then EFBIG): the lines in the file count as delivered, the cut line is taken back, the rest counted as lost', async () => {
+    const file = path.join(dir, 'short.json');
+    const count = 200;
+    const lines = Array.from({ length: count }, (_, i) => Buffer.from(toEveLine(appendChildAlert(i))));
+    // the limit falls in the middle of line 120: 120 whole lines fit
+    const limit = lines.slice(0, 120).reduce((n, l) => n + l.length, 0) + Math.floor(lines[120]!.length / 2);
+    const child = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'support', 'eve-append-child.js');
+    const out = execFileSync('prlimit', [`--fsize=${limit}`, process.execPath, child, file, String(count)], { encoding: 'utf8', timeout: 60_000 });
+    const st = JSON.parse(out.trim()) as { delivered: number; dropped: Record<string, number>; failures: Record<string, number>; queued: number };
+    const got = await readFile(file);
+    assert.equal(st.delivered, 120, 'whole lines in the file are delivered');
+    assert.deepEqual(st.dropped, { write_error: count - 120 }, 'the rest are counted as lost, by reason');
+    assert.deepEqual(st.failures, { write_error: 1 });
+    assert.equal(st.delivered + (st.dropped.write_error ?? 0), count, 'every record accounted for');
+    assert.ok(got.equals(Buffer.concat(lines.slice(0, 120))), 'the file holds exactly the first 120 lines, no cut line');
   });
 });
