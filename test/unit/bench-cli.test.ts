@@ -23,6 +23,7 @@ describe('bench command line', () => {
       ringRounds: 3,
       ringWindowMs: 1000,
       ringEveRate: 200_000,
+      replay: true,
       only: null,
       help: false,
     });
@@ -39,6 +40,8 @@ describe('bench command line', () => {
     assert.equal(parseBenchArgs(['--only', 'scaling'], 'd').scaling, true);
     assert.equal(a.ring, false);
     assert.equal(parseBenchArgs(['--only', 'ring'], 'd').ring, true);
+    assert.equal(a.replay, false);
+    assert.equal(parseBenchArgs(['--only', 'replay'], 'd').replay, true);
     assert.throws(() => parseBenchArgs(['--only', '(x'], 'd'), (e: unknown) => e instanceof ArgsError && /--only: not a regular expression/.test(e.message));
   });
 
@@ -46,13 +49,13 @@ describe('bench command line', () => {
     const a = parseBenchArgs(
       ['--samples', '3', '--sample-ms=50', '--list-size', '1000', '--out', 'x.json', '--no-write', '--no-scaling', '--scaling-sweeps', '5', '--scaling-runs', '50',
         '--no-throughput', '--throughput-rounds', '2', '--throughput-window-ms', '300', '--throughput-copies', '4',
-        '--no-ring', '--ring-rounds', '5', '--ring-window-ms', '500', '--ring-eve-rate', '50000'],
+        '--no-ring', '--ring-rounds', '5', '--ring-window-ms', '500', '--ring-eve-rate', '50000', '--no-replay'],
       'd',
     );
     assert.deepEqual(a, {
       samples: 3, sampleMs: 50, listSize: 1000, out: 'x.json', write: false, scaling: false, scalingSweeps: 5, scalingRuns: 50,
       throughput: false, throughputRounds: 2, throughputWindowMs: 300, throughputCopies: 4,
-      ring: false, ringRounds: 5, ringWindowMs: 500, ringEveRate: 50_000, only: null, help: false,
+      ring: false, ringRounds: 5, ringWindowMs: 500, ringEveRate: 50_000, replay: false, only: null, help: false,
     });
     assert.equal(parseBenchArgs(['-h'], 'd').help, true);
   });
