@@ -203,7 +203,7 @@ export const firewallSchema = strictObject(
   },
   {
     anti_lockout: 'no synthetic rules are added: write an explicit allow rule for your management ports',
-    scrub: '',
+    scrub: 'packet normalisation is the top-level scrub section (tc-scrub)',
     schedules: '',
   },
 ).superRefine((fw, ctx) => {

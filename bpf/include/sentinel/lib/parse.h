@@ -93,7 +93,7 @@ static __always_inline int sn_parse_l4(struct sn_pkt *p, void *data, void *data_
 	return SN_PARSE_OK;
 }
 
-static __always_inline int sn_parse_ipv4(struct sn_pkt *p, void *data, void *data_end, __u32 off)
+static __always_inline int sn_parse_ipv4(struct sn_pkt *p, void *data, void *data_end, __u32 off, __u32 pkt_len)
 {
 	struct iphdr *iph = data + off;
 	if ((void *)(iph + 1) > data_end)
@@ -112,7 +112,7 @@ static __always_inline int sn_parse_ipv4(struct sn_pkt *p, void *data, void *dat
 	__u32 tot = bpf_ntohs(iph->tot_len);
 	/* Shorter than its header, or longer than what arrived: truncated (Ethernet padding may
 	 * make the frame longer than tot_len, never shorter). */
-	if (tot < hlen || data + off + tot > data_end)
+	if (tot < hlen || off + tot > pkt_len)
 		return SN_PARSE_MALFORMED;
 	__u16 frag = bpf_ntohs(iph->frag_off);
 	if (frag & 0x3fff) { /* MF set or offset non-zero */
@@ -129,7 +129,7 @@ static __always_inline int sn_ipv6_is_ext(__u8 nh)
 	       nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
 }
 
-static __always_inline int sn_parse_ipv6(struct sn_pkt *p, void *data, void *data_end, __u32 off)
+static __always_inline int sn_parse_ipv6(struct sn_pkt *p, void *data, void *data_end, __u32 off, __u32 pkt_len)
 {
 	struct ipv6hdr *ip6 = data + off;
 	if ((void *)(ip6 + 1) > data_end)
@@ -142,7 +142,7 @@ static __always_inline int sn_parse_ipv6(struct sn_pkt *p, void *data, void *dat
 	__builtin_memcpy(p->dst, &ip6->daddr, 16);
 	__u32 plen = bpf_ntohs(ip6->payload_len);
 	/* payload_len 0 is legal only for a jumbogram, which carries a hop-by-hop option. */
-	if (plen == 0 ? ip6->nexthdr != IPPROTO_HOPOPTS : data + off + sizeof(*ip6) + plen > data_end)
+	if (plen == 0 ? ip6->nexthdr != IPPROTO_HOPOPTS : off + sizeof(*ip6) + plen > pkt_len)
 		return SN_PARSE_MALFORMED;
 	__u8 nexthdr = ip6->nexthdr;
 	off += sizeof(*ip6);
@@ -192,8 +192,11 @@ static __always_inline int sn_parse_ipv6(struct sn_pkt *p, void *data, void *dat
 	return SN_PARSE_MALFORMED; /* unreachable: the last pass returns */
 }
 
-/* Parses from data; fills *p (which the caller zeroes). */
-static __always_inline int sn_parse(struct sn_pkt *p, void *data, void *data_end)
+/* Parses from data; fills *p (which the caller zeroes). Headers are read between data and
+ * data_end; the lengths the IP header gives are checked against pkt_len, the packet's whole
+ * length: at XDP that is data_end - data, in TC skb->len, which also counts the paged part an skb
+ * may hold beyond its linear data (a forwarded TCP segment's payload often sits there). */
+static __always_inline int sn_parse_len(struct sn_pkt *p, void *data, void *data_end, __u32 pkt_len)
 {
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
@@ -222,10 +225,16 @@ static __always_inline int sn_parse(struct sn_pkt *p, void *data, void *data_end
 		return SN_PARSE_MALFORMED; /* more than two tags */
 
 	if (proto == ETH_P_IP)
-		return sn_parse_ipv4(p, data, data_end, off);
+		return sn_parse_ipv4(p, data, data_end, off, pkt_len);
 	if (proto == ETH_P_IPV6)
-		return sn_parse_ipv6(p, data, data_end, off);
+		return sn_parse_ipv6(p, data, data_end, off, pkt_len);
 	return SN_PARSE_NOT_IP;
+}
+
+/* A packet whose every byte is between data and data_end (XDP, or linear test frames). */
+static __always_inline int sn_parse(struct sn_pkt *p, void *data, void *data_end)
+{
+	return sn_parse_len(p, data, data_end, (__u32)(data_end - data));
 }
 
 #endif
