@@ -13,8 +13,8 @@ APT_PACKAGES=(
   conntrack prometheus
   # the local-user e2e: curl (with --unix-socket) and setpriv (util-linux) run as nobody
   curl util-linux
-  # another reader of captures (tshark; editcap and mergecap come with it): the oracle of the
-  # capture reader and of replay's link conversion
+  # tshark (editcap and mergecap come with it): the oracle of the capture reader and of replay's
+  # link conversion, and the checksum validator of everything tc-scrub (and NAT) rewrites
   tshark
 )
 
