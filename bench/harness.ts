@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import type { NativeBridge } from '../src/kernel/native.js';
 import { refineSample, splitRepeats, summarize, type CallTiming, type RefinedSample } from './stats.js';
 
-const XDP_VERDICT: Readonly<Record<number, string>> = { 0: 'XDP_ABORTED', 1: 'XDP_DROP', 2: 'XDP_PASS', 3: 'XDP_TX', 4: 'XDP_REDIRECT' };
+// XDP verdicts, and TCX_NEXT (-1) of the TC cases, however the bridge hands it back
+const XDP_VERDICT: Readonly<Record<number, string>> = { 0: 'XDP_ABORTED', 1: 'XDP_DROP', 2: 'XDP_PASS', 3: 'XDP_TX', 4: 'XDP_REDIRECT', [-1]: 'TCX_NEXT', 4294967295: 'TCX_NEXT' };
 export const XDP_DROP = 1;
 export const XDP_PASS = 2;
 

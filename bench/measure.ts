@@ -18,6 +18,8 @@ export interface Measured {
   /** median of the floor measured beside this case when it was not measured with the main
    * floor (a case run in a child process, in its own namespace) */
   floorNs?: number;
+  /** id of the floor case floorNs is the median of (default: the run's XDP floor) */
+  floorId?: string;
 }
 
 export function measure(clock: TestRunClock, subjects: Subject[], o: { samples: number; sampleMs: number }, log: (line: string) => void): Measured[] {

@@ -23,6 +23,7 @@ import { setupConntrack, type ConntrackBench } from './conntrack.js';
 import { measureSyncookie } from './syncookie.js';
 import { measureRing, RING_DEFAULTS, type RingResult } from './ring.js';
 import { measureReplay, printReplay, type ReplayBenchResult } from './replay.js';
+import { setupScrub, TC_FLOOR_ID, type ScrubBench } from './scrub.js';
 import { fmtRate } from './ring-figures.js';
 import { fmt, renderTable } from './table.js';
 
@@ -34,6 +35,8 @@ const LOOPGEN_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_loopgen.bpf.o');
 const WALKSTATS_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_firewall_walkstats.bpf.o');
 const SWEEP_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_sweep.bpf.o');
 const REFERENCE_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'xdp_stateful_ref.bpf.o');
+const SCRUB_OBJ = path.join(ROOT, 'build', 'bpf', 'tc_scrub.bpf.o');
+const TC_RIG_OBJ = path.join(ROOT, 'build', 'bpf-bench', 'tc_scrub_rig.bpf.o');
 const FLOOR_ID = 'floor.xdp_pass';
 const SEED = 0x5e17;
 const TIMER =
@@ -86,7 +89,7 @@ function toResults(runs: Measured[], machine: ResultsFile['machine'], args: Benc
       ns_per_packet: r2(s.median),
       spread: { min: r2(s.min), max: r2(s.max), p25: r2(s.p25), p75: r2(s.p75) },
       ratio_to_floor: Math.round((s.median / (m.floorNs ?? floorNs)) * 1000) / 1000,
-      floor: FLOOR_ID,
+      floor: m.floorId ?? FLOOR_ID,
       ...(m.floorNs === undefined ? {} : { floor_ns: r2(m.floorNs) }),
       repeats_per_sample: m.repeats,
       samples_ns: m.samples.map(r2),
@@ -314,7 +317,7 @@ async function main(args: BenchArgs): Promise<void> {
     throw new Error('the bench loads BPF programs and runs them with BPF_PROG_TEST_RUN: run it as root');
   }
   // (the SYN-cookie part checks its own objects: a missing one makes that part unavailable)
-  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LOOPGEN_OBJ, WALKSTATS_OBJ, SWEEP_OBJ, REFERENCE_OBJ, RATELIMIT_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
+  for (const f of [FIREWALL_OBJ, FLOOR_OBJ, LOOPGEN_OBJ, WALKSTATS_OBJ, SWEEP_OBJ, REFERENCE_OBJ, RATELIMIT_OBJ, SCRUB_OBJ, TC_RIG_OBJ]) if (!existsSync(f)) throw new Error(`${f} is missing: run make build first`);
   const native = loadNative();
   const machine = machineInfo(native);
   log(`ebpfsentinel bench  ${new Date().toISOString()}`);
@@ -325,6 +328,7 @@ async function main(args: BenchArgs): Promise<void> {
   let fw: FirewallBench | null = null;
   let rl: RatelimitBench | null = null;
   let ct: ConntrackBench | null = null;
+  let sc: ScrubBench | null = null;
   try {
     floorObj = native.objOpen(FLOOR_OBJ, {});
     native.objLoad(floorObj);
@@ -333,8 +337,16 @@ async function main(args: BenchArgs): Promise<void> {
     const clock = new TestRunClock(native);
     rl = setupRatelimit({ native, objectPath: RATELIMIT_OBJ, log: (l) => log(`  ${l}`) });
     ct = setupConntrack({ native, objectPath: FIREWALL_OBJ, dir, log: (l) => log(`  ${l}`) });
+    sc = setupScrub({ native, scrubObject: SCRUB_OBJ, rigObject: TC_RIG_OBJ, log: (l) => log(`  ${l}`) });
     const picked = (s: Subject): boolean => args.only === null || args.only.test(s.id);
-    const runs = measureAll(clock, [...floors, ...[...fw.subjects, ...ct.subjects, ...rl.subjects].filter(picked)], args);
+    const runs = measureAll(clock, [...floors, sc.floor, ...[...fw.subjects, ...ct.subjects, ...rl.subjects, ...sc.subjects].filter(picked)], args);
+    // TC cases refer to the TC floor measured beside them, not to the XDP one.
+    const tcFloor = runs.find((r) => r.subject.id === TC_FLOOR_ID);
+    const tcIds = new Set(sc.subjects.map((x) => x.id));
+    if (tcFloor) {
+      const ns = summarize(tcFloor.samples).median;
+      for (const r of runs) if (tcIds.has(r.subject.id) || r === tcFloor) Object.assign(r, { floorNs: ns, floorId: TC_FLOOR_ID });
+    }
     const unavailable: { part: string; reason: string }[] = [];
     // SYN cookies need a listener in the namespace of the test runs: a child in a namespace of
     // its own measures them beside its own floor, after the main cases. A kernel or build where
@@ -414,6 +426,7 @@ async function main(args: BenchArgs): Promise<void> {
     fw?.close();
     rl?.close();
     ct?.close();
+    sc?.close();
     if (floorObj >= 0) native.objClose(floorObj);
     rmSync(dir, { recursive: true, force: true });
   }
