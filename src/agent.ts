@@ -56,7 +56,7 @@ export interface AgentOptions {
   store?: boolean;
 }
 
-export class AgentStartError extends Error {}
+class AgentStartError extends Error {}
 
 export class Agent {
   readonly metrics = new AgentMetrics({ version: VERSION });

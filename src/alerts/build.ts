@@ -31,7 +31,7 @@ export interface AlertPipelineDeps {
 }
 
 /** The `sink` label of the EVE file sink (kept from the first release's metrics). */
-export const EVE_SINK = 'eve-file';
+const EVE_SINK = 'eve-file';
 
 function suppressOptions(cfg: AlertingConfig): SuppressOptions {
   return {

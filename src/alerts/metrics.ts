@@ -11,7 +11,7 @@ const P = 'ebpfsentinel_';
 
 export type SuppressReason = 'dedup' | 'throttle';
 export type CircuitState = 'closed' | 'open' | 'half_open';
-export const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'open', 'half_open'];
+const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'open', 'half_open'];
 
 /** What one sink reports; a sink never needs to know about Prometheus. */
 export interface SinkMetrics {

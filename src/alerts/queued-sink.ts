@@ -395,7 +395,7 @@ export class QueuedSink {
 
 /** Exponential backoff with "equal jitter": half the step is fixed, half random, so retries
  * of many agents against one collector spread out instead of arriving in waves. */
-export function backoffMs(p: RetryPolicy, retryNumber: number): number {
+function backoffMs(p: RetryPolicy, retryNumber: number): number {
   const step = Math.min(p.maxMs, p.initialMs * 2 ** (retryNumber - 1));
   return step / 2 + Math.random() * (step / 2);
 }

@@ -26,7 +26,7 @@ const severity = keyword(Object.fromEntries(SEVERITIES.map((s) => [s, s])) as Re
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };
 
 /** Bytes: an integer, or a number with a unit (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024). */
-export const byteSize = custom((v, fail): number => {
+const byteSize = custom((v, fail): number => {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
   const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v) : null;
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;

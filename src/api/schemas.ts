@@ -7,7 +7,7 @@ import { ATTACH_MODES, HOOKS } from '../status/types.js';
 
 export { commonErrors, writeErrors } from '../http/route-kit.js';
 
-export const errorSchema = {
+const errorSchema = {
   $id: 'ApiError',
   type: 'object',
   required: ['error'],
@@ -96,7 +96,7 @@ const mapSchema = {
   },
 } as const;
 
-export const programSchema = {
+const programSchema = {
   type: 'object',
   required: ['name', 'loaded', 'attachments', 'maps', 'counters'],
   properties: {
@@ -157,7 +157,7 @@ export const programSchema = {
 const countMap = { type: 'object', additionalProperties: count } as const;
 
 /** AgentStatus.blocklist (src/status/types.ts BlocklistStatus) */
-export const blocklistStatusSchema = {
+const blocklistStatusSchema = {
   type: 'object',
   required: ['enforced', 'entries', 'max_entries', 'addresses', 'by_owner', 'expired', 'refused', 'event_sample_every'],
   properties: {
@@ -212,7 +212,7 @@ export const statusSchema = {
 const anyObject = { type: 'object', additionalProperties: true } as const;
 const isoTime = { type: 'string', format: 'date-time' } as const;
 
-export const reloadOutcomeSchema = {
+const reloadOutcomeSchema = {
   $id: 'ReloadOutcome',
   type: 'object',
   required: ['ok', 'trigger', 'actor', 'at', 'generation'],
@@ -249,7 +249,7 @@ export const reloadOutcomeSchema = {
 
 export const programNameSchema = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,63}$' } as const;
 
-export const programViewSchema = {
+const programViewSchema = {
   $id: 'ProgramView',
   type: 'object',
   required: ['name', 'enabled', 'status'],
@@ -263,7 +263,7 @@ export const programViewSchema = {
 
 export const ruleIdSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
 
-export const ruleViewSchema = {
+const ruleViewSchema = {
   $id: 'FirewallRuleView',
   type: 'object',
   required: ['id', 'source', 'rule'],
@@ -340,7 +340,7 @@ const eveHeader = {
   ebpfsentinel: { ...anyObject, description: 'what is ours: engine, program, and per kind the fields Suricata has no place for' },
 } as const;
 
-export const alertRecordSchema = {
+const alertRecordSchema = {
   $id: 'AlertRecord',
   type: 'object',
   description: 'a Suricata EVE alert record plus the store id; the 5-tuple fields are absent for an alert about a process (ebpfsentinel.process), not a packet',

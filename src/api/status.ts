@@ -28,7 +28,7 @@ export function readiness(s: AgentStatus): Readiness {
   return { ready: reasons.length === 0, reasons };
 }
 
-export function fillRatio(m: MapStatus): number {
+function fillRatio(m: MapStatus): number {
   if (m.max_entries <= 0) return 0;
   // rounded: a ratio is for people and alerts, not for arithmetic
   return Math.round((m.entries / m.max_entries) * 10000) / 10000;

@@ -12,8 +12,7 @@ import { BpfObject, type OpenOptions } from '../kernel/object.js';
 import type { Cidr, IpFamily } from '../net/ip.js';
 import type { BlockScope } from './types.js';
 
-export const BLOCKLIST_OBJECT_FILE = 'blocklist.bpf.o';
-export const BLOCKLIST_MAPS = ['bl_v4', 'bl_v6', 'bl_config'] as const;
+const BLOCKLIST_OBJECT_FILE = 'blocklist.bpf.o';
 
 const SCOPE_CODE: Record<BlockScope, number> = { src: bl_scope.BL_SCOPE_SRC, dst: bl_scope.BL_SCOPE_DST };
 const SCOPE_BITS = bl_limits.BL_SCOPE_BITS;
@@ -52,7 +51,7 @@ export class BlocklistKernelFull extends Error {
   override name = 'BlocklistKernelFull';
 }
 
-export function encodeKey(cidr: Cidr, scope: BlockScope): Buffer {
+function encodeKey(cidr: Cidr, scope: BlockScope): Buffer {
   const L = cidr.family === 4 ? K4 : K6;
   const k = Buffer.alloc(L.size);
   k.writeUInt32LE(SCOPE_BITS + cidr.prefix, L.fields.prefixlen.offset);

@@ -6,7 +6,7 @@ import { defineSection } from '../config/section.js';
 import { intIn, strictObject } from '../config/zod-helpers.js';
 import { BLOCKLIST_KERNEL_CAPACITY } from './types.js';
 
-export const blocklistSchema = strictObject({
+const blocklistSchema = strictObject({
   /** holds (one per owner, address and direction) at most; adds beyond it are refused */
   max_entries: intIn(1, BLOCKLIST_KERNEL_CAPACITY, 'entries').default(65_536),
   /** events for an entry's first drop and then one in this many (drops are all counted) */

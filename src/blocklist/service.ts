@@ -97,7 +97,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** A normalised network from people's text: host bits and /0 are refused (a block list is no
  * place to guess what was meant). */
-export function parseBlockCidr(text: unknown): Cidr {
+function parseBlockCidr(text: unknown): Cidr {
   if (typeof text !== 'string' || text.trim() === '') throw new BlocklistError('invalid', 'cidr: expected an address or network, e.g. 198.18.0.7, 198.18.0.0/24, 2001:db8::/64');
   let c: Cidr;
   try {

@@ -23,7 +23,7 @@ const OUTPUT_FORMATS = ['table', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** The API answered with an error; `status` is the HTTP status, `code` the API's error code. */
-export class ApiResponseError extends Error {
+class ApiResponseError extends Error {
   override name = 'ApiResponseError';
   constructor(
     readonly status: number,

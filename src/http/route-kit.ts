@@ -31,7 +31,7 @@ export function actorOf(req: FastifyRequest): string {
 }
 
 /** The shared error body, registered once by the server as schema `ApiError`. */
-export const errorRef = { $ref: 'ApiError#' } as const;
+const errorRef = { $ref: 'ApiError#' } as const;
 /** The error responses any route can produce (auth and rate limits apply to every route). */
 export const commonErrors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 429: errorRef, 500: errorRef, 503: errorRef } as const;
 /** ... and a route that takes a body or changes state. */

@@ -136,7 +136,7 @@ export interface TcAttachOptions {
 }
 
 /** How many times a ranked TCX attach re-plans after the hook changed under it (ESTALE). */
-export const TC_STALE_RETRIES = 16;
+const TC_STALE_RETRIES = 16;
 
 /** A program at a TCX hook, in kernel order, with its rank when it is one of our ranked links. */
 export interface TcHookProgram extends TcHookEntry {

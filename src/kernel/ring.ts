@@ -7,7 +7,7 @@ import { layouts } from './layouts.gen.js';
 import { recordView } from './record-view.js';
 
 /** Smallest valid record: struct sentinel_event_hdr. */
-export const EVENT_HDR_SIZE = layouts.sentinel_event_hdr.size;
+const EVENT_HDR_SIZE = layouts.sentinel_event_hdr.size;
 /** sentinel_event_hdr.len (u16): the whole record's length, header included */
 const HDR_LEN_OFFSET = layouts.sentinel_event_hdr.fields.len.offset;
 

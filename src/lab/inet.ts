@@ -25,10 +25,6 @@ export function ipv6ToBytes(addr: string): Buffer {
   return parseAs(addr, 6);
 }
 
-export function ipToBytes(addr: string): Buffer {
-  return familyOf(addr) === 4 ? ipv4ToBytes(addr) : ipv6ToBytes(addr);
-}
-
 export function bytesToIpv4(b: Uint8Array): string {
   if (b.length !== 4) throw new Error(`IPv4 address needs 4 bytes, got ${b.length}`);
   return formatAddress(4, b);

@@ -31,9 +31,9 @@ export interface KernelCounters {
 }
 
 /** Loss reasons counted in userspace (the kernel ones are ring_full and backpressure). */
-export const USERSPACE_LOSS_REASONS = ['decode_error', 'queue_full', 'sink_error'] as const;
+const USERSPACE_LOSS_REASONS = ['decode_error', 'queue_full', 'sink_error'] as const;
 export type UserspaceLossReason = (typeof USERSPACE_LOSS_REASONS)[number];
-export const KERNEL_LOSS_REASONS = ['ring_full', 'backpressure'] as const;
+const KERNEL_LOSS_REASONS = ['ring_full', 'backpressure'] as const;
 export type LossReason = UserspaceLossReason | (typeof KERNEL_LOSS_REASONS)[number];
 
 export type HookKind = 'xdp' | 'tc-ingress' | 'tc-egress' | 'uprobe' | 'uretprobe';

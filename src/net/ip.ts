@@ -54,7 +54,7 @@ export class Cidr {
   }
 }
 
-export const maxPrefix = (family: IpFamily): number => (family === 4 ? 32 : 128);
+const maxPrefix = (family: IpFamily): number => (family === 4 ? 32 : 128);
 
 /** `prefix` leading one bits in a 16-byte buffer. */
 export function prefixMask(prefix: number): Buffer {

@@ -22,16 +22,9 @@ import { RuleRepo } from './rules.js';
 import type { PruneResult, RetentionOptions, StoreLog, StoreOptions, StoreStats } from './types.js';
 
 export * from './types.js';
-export { AlertRepo } from './alerts.js';
-export { RecordRepo } from './records.js';
-export { StoreQueryError, MAX_PAGE } from './paging.js';
-export { AuditRepo } from './audit.js';
-export { BlocklistRepo } from './blocklist.js';
-export { RuleRepo } from './rules.js';
-export { DEFAULT_RETENTION } from './retention.js';
+export { StoreQueryError } from './paging.js';
 export { registerStoreMetrics } from './metrics.js';
 
-export const DEFAULT_STORE_PATH = '/var/lib/ebpfsentinel/sentinel.db';
 const DEFAULT_PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** The `storage` config section as StoreOptions (the agent's one call: Store.open(storeOptions(cfg.storage, log))). */

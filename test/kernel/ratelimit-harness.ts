@@ -19,7 +19,7 @@ export const XDP_DROP = 1;
 export const XDP_PASS = 2;
 export const XDP_TX = 3;
 /** BPF_PROG_TEST_RUN runs XDP on the loopback device of the caller's namespace */
-export const TEST_RUN_IFINDEX = 1;
+const TEST_RUN_IFINDEX = 1;
 
 export function ratelimitSkipReason(): string | false {
   const problems: string[] = [];

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { SHARED_TESTDATA } from './testdata.js';
 
-export const SURICATA_EVE_SCHEMA = path.join(SHARED_TESTDATA, 'suricata-eve-schema', 'schema.json');
+const SURICATA_EVE_SCHEMA = path.join(SHARED_TESTDATA, 'suricata-eve-schema', 'schema.json');
 
 export type EveCheck = (record: unknown) => string[];
 

@@ -272,7 +272,7 @@ function describeRaw(buf: Buffer, off: number, len: number): RefusedRecord {
 }
 
 /** The slots that moved between two snapshots, as numbers. */
-export function counterDelta(before: CounterSnapshot, after: CounterSnapshot): CounterDelta {
+function counterDelta(before: CounterSnapshot, after: CounterSnapshot): CounterDelta {
   const d: CounterDelta = {};
   for (const s of [...COUNTER_SLOTS, ...EXT_COUNTER_SLOTS]) {
     const n = after[s] - before[s];

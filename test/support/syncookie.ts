@@ -4,7 +4,7 @@ import { isIPv4 } from 'node:net';
 import { siphash24 } from './siphash.js';
 
 /** 68.7 s slots of CLOCK_MONOTONIC (bpf_ktime_get_ns; process.hrtime reads the same clock) */
-export const COOKIE_SLOT_SHIFT = 36n;
+const COOKIE_SLOT_SHIFT = 36n;
 
 export function cookieSlotNow(): bigint {
   return process.hrtime.bigint() >> COOKIE_SLOT_SHIFT;

@@ -11,7 +11,7 @@ import { renderEach, type RejectOne, type SinkTransport } from '../queued-sink.j
 import { postJson, type HttpPostOptions } from './http.js';
 
 /** OpenTelemetry SeverityNumber: INFO 9, WARN 13, ERROR 17, FATAL 21. */
-export const OTLP_SEVERITY: Readonly<Record<Severity, { number: number; text: string }>> = {
+const OTLP_SEVERITY: Readonly<Record<Severity, { number: number; text: string }>> = {
   low: { number: 9, text: 'INFO' },
   medium: { number: 13, text: 'WARN' },
   high: { number: 17, text: 'ERROR' },

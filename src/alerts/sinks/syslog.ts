@@ -17,14 +17,14 @@ export const SYSLOG_FACILITIES = {
 export type SyslogFacility = keyof typeof SYSLOG_FACILITIES;
 
 /** Alert severity -> syslog severity: critical 2 (crit), high 3 (err), medium 4 (warning), low 5 (notice). */
-export const SYSLOG_SEVERITY: Readonly<Record<Severity, number>> = { critical: 2, high: 3, medium: 4, low: 5 };
+const SYSLOG_SEVERITY: Readonly<Record<Severity, number>> = { critical: 2, high: 3, medium: 4, low: 5 };
 /** The other kinds have no severity of their own: a DLP finding is a warning (4), an anomaly a
  * notice (5), DNS and flow records informational (6). */
 const SYSLOG_KIND_SEVERITY: Readonly<Record<Exclude<RecordKind, 'alert'>, number>> = { dlp: 4, anomaly: 5, dns: 6, flow: 6 };
 
 /** SD-ID in the form name@PEN; 32473 is the enterprise number RFC 5612 reserves for documentation
  * and examples, used until the project has its own. */
-export const SD_ID = 'ebpfsentinel@32473';
+const SD_ID = 'ebpfsentinel@32473';
 
 export interface SyslogFormat {
   facility: SyslogFacility;

@@ -8,7 +8,7 @@ import { bool, custom, intIn, keyword, strictObject } from '../zod-helpers.js';
 
 /** Linux accepts 1..15 bytes (IFNAMSIZ 16 with the NUL), never "/", ":" or white space, and
  * never "." or "..". */
-export function interfaceNameProblem(name: string): string | null {
+function interfaceNameProblem(name: string): string | null {
   if (name.length === 0) return 'an interface name must not be empty';
   if (Buffer.byteLength(name) > 15) return `"${name}" is longer than 15 bytes (IFNAMSIZ)`;
   if (name === '.' || name === '..') return `"${name}" is not a valid interface name`;
@@ -108,8 +108,8 @@ const groupName = custom((v, fail): string | number => {
   return v as string;
 }, { anyOf: [{ type: 'string' }, { type: 'integer', minimum: 0 }] });
 
-export const DEFAULT_API_SOCKET = '/run/ebpfsentinel/api.sock';
-export const DEFAULT_TCP_BIND = '127.0.0.1';
+const DEFAULT_API_SOCKET = '/run/ebpfsentinel/api.sock';
+const DEFAULT_TCP_BIND = '127.0.0.1';
 
 /** Bounds on concurrent alert streams (SSE): each holds a store subscription, a timer and up to
  * 1 MiB of unsent output. */

@@ -14,10 +14,10 @@ import { namesByValue } from '../../kernel/contract-names.js';
 const E = layouts.fw_event.fields;
 const H = layouts.sentinel_event_hdr.fields;
 const HDR = E.hdr.offset;
-export const FW_EVENT_SIZE = layouts.fw_event.size;
+const FW_EVENT_SIZE = layouts.fw_event.size;
 
 /** fw_event.reason as alerts name it: rule, default, malformed */
-export const FW_REASON = namesByValue('FW_REASON_', fw_reason);
+const FW_REASON = namesByValue('FW_REASON_', fw_reason);
 const FAMILY_UNKNOWN = 0;
 
 export interface FirewallEventRecord extends FlowRecord {

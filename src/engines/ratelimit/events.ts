@@ -13,10 +13,10 @@ import { namesByValue, type MemberName } from '../../kernel/contract-names.js';
 const E = layouts.rl_event.fields;
 const H = layouts.sentinel_event_hdr.fields;
 const HDR = E.hdr.offset;
-export const RL_EVENT_SIZE = layouts.rl_event.size;
+const RL_EVENT_SIZE = layouts.rl_event.size;
 
 /** rl_event.reason (RL_R_* of contract/ratelimit.h) as alerts name it */
-export const RL_REASON = namesByValue('RL_R_', rl_reason);
+const RL_REASON = namesByValue('RL_R_', rl_reason);
 export type RlReason = MemberName<typeof rl_reason, 'RL_R_'>;
 
 export interface RatelimitEventRecord extends FlowRecord {

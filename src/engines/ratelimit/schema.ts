@@ -9,7 +9,7 @@ import { bool, intIn, keyword, strictObject } from '../../config/zod-helpers.js'
 import type { CookiePathSetting } from './syncookie-path.js';
 import { rl_limits } from '../../kernel/contract.gen.js';
 
-export const MAX_RATE = 100_000_000;
+const MAX_RATE = 100_000_000;
 /** kernel rule slots per generation; a rule with both families takes two */
 const RL_MAX_RULE_ROWS = rl_limits.RL_MAX_RULES;
 
