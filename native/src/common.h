@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAX_ARGS 6
+#define MAX_ARGS 8
 
 /* Bails out of an N-API function when a napi_* call fails (an exception is then pending). */
 #define NAPI_OK(env, call)                                                   \

@@ -528,7 +528,8 @@ static napi_value num_possible_cpus(napi_env env, napi_callback_info info)
 	return sn_make_i32(env, n);
 }
 
-/* A map made by the agent itself (not by an object): the pin root's manifest. */
+/* A map made by the agent itself (not by an object): the pin root's manifest, the inner maps of
+ * tc-threatintel's generations. */
 static napi_value map_create(napi_env env, napi_callback_info info)
 {
 	const char *fn = "mapCreate";
@@ -542,7 +543,16 @@ static napi_value map_create(napi_env env, napi_callback_info info)
 	    !sn_arg_u32(env, fn, "maxEntries", argv[3], &max_entries) ||
 	    !sn_arg_string(env, fn, "name", argv[4], &name))
 		return NULL;
-	int fd = bpf_map_create((enum bpf_map_type)type, name, key_size, value_size, max_entries, NULL);
+	/* optional: map_flags (BPF_F_NO_PREALLOC for an LPM trie) and map_extra (a bloom filter's
+	 * hash count) */
+	uint32_t map_flags = 0, map_extra = 0;
+	if ((!sn_is_nullish(env, argv[5]) && !sn_arg_u32(env, fn, "flags", argv[5], &map_flags)) ||
+	    (!sn_is_nullish(env, argv[6]) && !sn_arg_u32(env, fn, "mapExtra", argv[6], &map_extra))) {
+		free(name);
+		return NULL;
+	}
+	LIBBPF_OPTS(bpf_map_create_opts, co, .map_flags = map_flags, .map_extra = map_extra);
+	int fd = bpf_map_create((enum bpf_map_type)type, name, key_size, value_size, max_entries, &co);
 	if (fd < 0) {
 		sn_throw_errno(env, fn, -fd, NULL, "creating map %s (type %u, %u+%u bytes, %u entries)", name, type,
 			       key_size, value_size, max_entries);

@@ -120,6 +120,18 @@ export interface EveProcess {
   exe?: string;
 }
 
+export interface EveIndicator {
+  id: string;
+  value: string;
+  feed: string;
+  confidence: number;
+  side: 'src' | 'dst';
+  match: 'exact' | 'cidr';
+  name?: string;
+  kill_chain_phases?: { kill_chain_name: string; phase_name: string }[];
+  category?: string;
+}
+
 export interface EveAlertRecord extends EveHeader {
   event_type: 'alert';
   alert: {
@@ -141,6 +153,7 @@ export interface EveAlertRecord extends EveHeader {
     packet_length?: number;
     process?: EveProcess;
     mitre?: { technique_id: string; technique_name?: string; tactic?: string; tactic_id?: string };
+    indicator?: EveIndicator;
     suppressed?: number;
     summary?: boolean;
   };
@@ -321,6 +334,14 @@ function alertRecord(a: Alert, opts: EveOptions): EveAlertRecord {
     if (m.tactic) mitre.tactic = m.tactic;
     if (m.tacticId) mitre.tactic_id = m.tacticId;
     ours.mitre = mitre;
+  }
+  const i = a.indicator;
+  if (i) {
+    const ind: EveIndicator = { id: i.id, value: i.value, feed: i.feed, confidence: i.confidence, side: i.side, match: i.match };
+    if (i.name !== undefined) ind.name = i.name;
+    if (i.killChainPhases) ind.kill_chain_phases = i.killChainPhases.map((k) => ({ kill_chain_name: k.killChainName, phase_name: k.phaseName }));
+    if (i.category !== undefined) ind.category = i.category;
+    ours.indicator = ind;
   }
   if (a.suppressed) ours.suppressed = a.suppressed;
   if (a.summary) ours.summary = true;

@@ -64,6 +64,27 @@ export interface RecordBase {
   communityId?: string;
 }
 
+/** The threat-intelligence indicator an alert is about (tc-threatintel). */
+export interface IndicatorMatch {
+  /** the feed's id of the indicator (a STIX id, or `<feed>:<line>`) */
+  id: string;
+  /** the indicator's value as the feed gave it (address or network) */
+  value: string;
+  feed: string;
+  /** 0..100 */
+  confidence: number;
+  /** which address of the packet matched */
+  side: 'src' | 'dst';
+  /** exact address, or inside a network indicator */
+  match: 'exact' | 'cidr';
+  /** STIX `name` */
+  name?: string;
+  /** STIX `kill_chain_phases` */
+  killChainPhases?: { killChainName: string; phaseName: string }[];
+  /** the feed's category (STIX indicator_types, CSV/JSON category field) */
+  category?: string;
+}
+
 export interface Alert extends RecordBase {
   kind: 'alert';
   severity: Severity;
@@ -85,6 +106,8 @@ export interface Alert extends RecordBase {
   mitre?: MitreRef;
   /** bytes on the wire */
   packetLength?: number;
+  /** the threat-intelligence indicator that matched */
+  indicator?: IndicatorMatch;
   /** set by the pipeline: alerts with the same dedup/throttle key suppressed since the last one
    * of that key was emitted (absent = none) */
   suppressed?: number;

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerClientCommands } from './commands/index.js';
 import { registerConntrackCommand } from './conntrack.js';
+import { registerThreatintelCommand } from './threatintel.js';
 
 const program = new Command();
 program
@@ -96,6 +97,7 @@ configCmd
 
 registerClientCommands(program);
 registerConntrackCommand(program);
+registerThreatintelCommand(program);
 
 try {
   await program.parseAsync(process.argv);

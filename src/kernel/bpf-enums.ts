@@ -24,6 +24,7 @@ export const BpfMapType = {
   ARRAY_OF_MAPS: 12,
   HASH_OF_MAPS: 13,
   RINGBUF: 27,
+  BLOOM_FILTER: 30,
 } as const;
 export type BpfMapTypeName = keyof typeof BpfMapType;
 

@@ -239,8 +239,8 @@ export interface NativeBridge {
   mmapClose(mmap: number): void;
   /** info about a map fd */
   mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number; name: string; id: number };
-  /** bpf_map_create of a map owned by no object (the pin root's manifest) */
-  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, name: string): number;
+  /** bpf_map_create of a map owned by no object (the pin root's manifest, tc-threatintel's generations); flags = map_flags, mapExtra = map_extra */
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, name: string, flags?: number, mapExtra?: number): number;
   /** close an fd returned by objGet */
   closeFd(fd: number): void;
   /** libbpf_num_possible_cpus() */

@@ -94,6 +94,8 @@ export interface ProgramStatus {
   stats?: Record<string, number>;
   /** xdp-ratelimit only */
   syn_cookies?: SynCookieStatus;
+  /** tc-threatintel only: each feed's state, indicators, what was skipped and why, its errors */
+  feeds?: readonly object[];
   /** present when a previous agent had left something of this program under the pin root */
   adoption?: AdoptionStatus;
 }

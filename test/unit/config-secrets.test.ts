@@ -44,6 +44,10 @@ const CASES: Record<string, { sources: readonly Source[]; yaml(v: string, from: 
     sources: ['inline', 'file', 'env'],
     yaml: (v, from) => `alerting:\n  routes:\n    - name: soc\n      destination: webhook\n      webhook_url: "http://127.0.0.1:9/hook"\n      ${headerYaml('webhook_headers', v, from)}\n`,
   },
+  'threatintel.feeds[].auth_header': {
+    sources: ['inline'],
+    yaml: (v) => `threatintel:\n  feeds:\n    - { id: f1, url: "https://127.0.0.1:9/feed.txt", auth_header: "${forms('threatintel.feeds[].auth_header', v)[0]}" }\n`,
+  },
   'alerting.routes[].otlp_headers': {
     sources: ['inline', 'file', 'env'],
     yaml: (v, from) => `alerting:\n  routes:\n    - name: otel\n      destination: otlp\n      otlp_endpoint: "http://[::1]:9"\n      ${headerYaml('otlp_headers', v, from)}\n`,
@@ -77,6 +81,7 @@ function writeConfig(text: string, mode = 0o600): string {
 
 /** The secret in every spelling it could leak in: as given, and for digests the digest. */
 function forms(field: string, v: string): string[] {
+  if (field.endsWith('auth_header')) return [`X-Feed-Token: ${v}`];
   return field.endsWith('key_sha256') ? [apiKeyDigest(v)] : [v];
 }
 

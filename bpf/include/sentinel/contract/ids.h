@@ -26,6 +26,7 @@ enum sentinel_event_type {
 	SN_EV_FIREWALL = 1,
 	SN_EV_RATELIMIT = 2,   /* xdp-ratelimit drops and SYN-cookie events (ratelimit.h) */
 	SN_EV_DNS = 3,         /* tc-dns: one DNS message (dns.h) */
+	SN_EV_THREATINTEL = 4, /* tc-threatintel matches (threatintel.h) */
 };
 
 /* Address family codes used in every shared struct (0 = any in rules). */
