@@ -76,42 +76,53 @@ export function httpsGet(url: URL, limits: FetchLimits, headers: Record<string, 
     h[limits.authHeader.slice(0, i).trim()] = limits.authHeader.slice(i + 1).trim();
   }
   return new Promise((resolve, reject) => {
+    let settled = false;
+    // every way out ends here once: the request is torn down without an error of its own, so no
+    // stream is left to emit one nobody listens to
+    const fail = (e: FeedFetchError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      req.destroy();
+      reject(e);
+    };
     const req = https.get(url, { headers: h, timeout: limits.timeoutMs, ...(limits.ca !== undefined && { ca: limits.ca }) }, (res) => {
+      res.on('error', () => fail(new FeedFetchError(`${url.href}: the answer broke off`)));
       const status = res.statusCode ?? 0;
       if (status === 304) {
         res.resume();
+        settled = true;
+        clearTimeout(deadline);
         resolve({ status, headers: res.headers, body: '' });
         return;
       }
       if (status < 200 || status > 299) {
-        res.resume();
         const where = status >= 300 && status < 400 && res.headers.location ? ` (redirect to ${res.headers.location} not followed)` : '';
-        reject(new FeedFetchError(`${url.href}: HTTP ${status}${where}`));
+        fail(new FeedFetchError(`${url.href}: HTTP ${status}${where}`));
         return;
       }
       const declared = Number(res.headers['content-length'] ?? NaN);
       if (declared > limits.maxBytes) {
-        req.destroy();
-        reject(new FeedFetchError(`${url.href}: ${declared} bytes, more than max_feed_bytes (${limits.maxBytes})`));
+        fail(new FeedFetchError(`${url.href}: ${declared} bytes, more than max_feed_bytes (${limits.maxBytes})`));
         return;
       }
       const chunks: Buffer[] = [];
       let n = 0;
       res.on('data', (c: Buffer) => {
         n += c.length;
-        if (n > limits.maxBytes) {
-          req.destroy(new FeedFetchError(`${url.href}: more than max_feed_bytes (${limits.maxBytes}) received`));
-          return;
-        }
-        chunks.push(c);
+        if (n > limits.maxBytes) fail(new FeedFetchError(`${url.href}: more than max_feed_bytes (${limits.maxBytes}) received`));
+        else chunks.push(c);
       });
-      res.on('end', () => resolve({ status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        resolve({ status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
+      });
     });
     // the whole exchange, not only idle time, is bounded
-    const deadline = setTimeout(() => req.destroy(new FeedFetchError(`${url.href}: no complete answer within ${limits.timeoutMs} ms`)), limits.timeoutMs);
-    req.on('close', () => clearTimeout(deadline));
-    req.on('timeout', () => req.destroy(new FeedFetchError(`${url.href}: no answer within ${limits.timeoutMs} ms`)));
-    req.on('error', (e) => reject(e instanceof FeedFetchError ? e : new FeedFetchError(`${url.href}: ${e.message}`)));
+    const deadline = setTimeout(() => fail(new FeedFetchError(`${url.href}: no complete answer within ${limits.timeoutMs} ms`)), limits.timeoutMs);
+    req.on('timeout', () => fail(new FeedFetchError(`${url.href}: no answer within ${limits.timeoutMs} ms`)));
+    req.on('error', (e) => fail(new FeedFetchError(`${url.href}: ${e.message}`)));
   });
 }
