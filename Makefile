@@ -119,6 +119,7 @@ demo: build
 
 bench: build
 	node dist/bench/run.js
+	node dist/bench/threatintel.js
 
 clean:
 	rm -rf build dist native/build $(LAYOUTS) $(ENUMS)

@@ -17,3 +17,10 @@ int xdp_floor_drop(struct xdp_md *ctx)
 {
 	return XDP_DROP;
 }
+
+/* The TC hook's floor: tc-threatintel and the other TC programs are read beside it. */
+SEC("tc")
+int tc_floor_next(struct __sk_buff *skb)
+{
+	return -1; /* TCX_NEXT */
+}
