@@ -10,6 +10,7 @@ import {
   dnsTruncated,
   eveDns,
   eveFlowId,
+  eveIndicator,
   eveProtoName,
   formatEveTimestamp,
   hex2,
@@ -154,6 +155,8 @@ export class EveLineWriter {
       if (m.tacticId) s += `,"tactic_id":${jsonString(m.tacticId)}`;
       s += '}';
     }
+    // rare (threat-intel matches only) and small: the object's own JSON, in its key order
+    if (a.indicator) s += `,"indicator":${JSON.stringify(eveIndicator(a.indicator))}`;
     if (a.suppressed) s += `,"suppressed":${num(a.suppressed)}`;
     if (a.summary) s += ',"summary":true';
     return `${s}}}\n`;

@@ -5,7 +5,7 @@
 // the `ebpfsentinel` key where no one collides (Suricata's schema admits no other unknown key).
 import { isIP } from 'node:net';
 import { communityId, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP } from './community-id.js';
-import { suricataSeverity, type Alert, type FlowTuple, type ProcessRef, type RecordBase } from './model.js';
+import { suricataSeverity, type Alert, type FlowTuple, type IndicatorMatch, type ProcessRef, type RecordBase } from './model.js';
 import type { AnomalyRecord, DlpRecord, DnsMessage, DnsRecord, DnsResourceRecord, FlowRecord, RecordKind, SentinelRecord } from './records.js';
 import { dnsAddressText, dnsRcodeName, dnsRrtypeName } from './dns-names.js';
 
@@ -130,6 +130,15 @@ export interface EveIndicator {
   name?: string;
   kill_chain_phases?: { kill_chain_name: string; phase_name: string }[];
   category?: string;
+}
+
+/** An alert's threat-intel indicator as EVE carries it (the object and the line writer alike). */
+export function eveIndicator(i: IndicatorMatch): EveIndicator {
+  const ind: EveIndicator = { id: i.id, value: i.value, feed: i.feed, confidence: i.confidence, side: i.side, match: i.match };
+  if (i.name !== undefined) ind.name = i.name;
+  if (i.killChainPhases) ind.kill_chain_phases = i.killChainPhases.map((k) => ({ kill_chain_name: k.killChainName, phase_name: k.phaseName }));
+  if (i.category !== undefined) ind.category = i.category;
+  return ind;
 }
 
 export interface EveAlertRecord extends EveHeader {
@@ -335,14 +344,7 @@ function alertRecord(a: Alert, opts: EveOptions): EveAlertRecord {
     if (m.tacticId) mitre.tactic_id = m.tacticId;
     ours.mitre = mitre;
   }
-  const i = a.indicator;
-  if (i) {
-    const ind: EveIndicator = { id: i.id, value: i.value, feed: i.feed, confidence: i.confidence, side: i.side, match: i.match };
-    if (i.name !== undefined) ind.name = i.name;
-    if (i.killChainPhases) ind.kill_chain_phases = i.killChainPhases.map((k) => ({ kill_chain_name: k.killChainName, phase_name: k.phaseName }));
-    if (i.category !== undefined) ind.category = i.category;
-    ours.indicator = ind;
-  }
+  if (a.indicator) ours.indicator = eveIndicator(a.indicator);
   if (a.suppressed) ours.suppressed = a.suppressed;
   if (a.summary) ours.summary = true;
   rec.ebpfsentinel = ours;

@@ -148,6 +148,12 @@ function alert(r: Rand): Alert {
     if (r.chance(0.5)) a.mitre.tacticId = r.chance(0.2) ? '' : 'TA0001';
   }
   if (r.chance(0.7)) a.packetLength = r.chance(0.9) ? r.int(0, 9000) : anyNumber(r);
+  if (r.chance(0.2)) {
+    a.indicator = { id: oddString(r), value: r.pick(['198.18.0.66', '2001:db8::/48']), feed: word(r), confidence: r.int(0, 100), side: r.pick(['src', 'dst'] as const), match: r.pick(['exact', 'cidr'] as const) };
+    if (r.chance(0.5)) a.indicator.name = oddString(r);
+    if (r.chance(0.5)) a.indicator.killChainPhases = [{ killChainName: oddString(r), phaseName: word(r) }];
+    if (r.chance(0.5)) a.indicator.category = word(r);
+  }
   if (r.chance(0.2)) a.suppressed = r.pick([0, 1, r.int(2, 1e6)]);
   if (r.chance(0.1)) a.summary = r.chance(0.5);
   return a;
