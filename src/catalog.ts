@@ -12,13 +12,14 @@ import { UNSUPPORTED_SECTIONS } from './config/sections/unsupported.js';
 import { conntrackModule } from './engines/conntrack/index.js';
 import type { EngineModule } from './engines/engine.js';
 import { firewallModule } from './engines/firewall/index.js';
+import { natModule } from './engines/nat/index.js';
 import { ratelimitModule } from './engines/ratelimit/index.js';
 import { scrubModule } from './engines/scrub/index.js';
 import { threatintelModule } from './engines/threatintel/index.js';
 
 /** Every engine, in start order (stopped in reverse). An engine runs when its config enables it,
  * or when the API switched it on at runtime. */
-export const ENGINE_MODULES = [firewallModule, conntrackModule, ratelimitModule, scrubModule, threatintelModule] as const;
+export const ENGINE_MODULES = [firewallModule, conntrackModule, ratelimitModule, scrubModule, natModule, threatintelModule] as const;
 
 type EngineSection = (typeof ENGINE_MODULES)[number]['sections'][number];
 type Section = typeof agentSection | EngineSection | typeof blocklistSection | typeof alertingSection | typeof authSection | typeof storageSection;

@@ -235,7 +235,9 @@ static __always_inline int ct_track(struct __sk_buff *skb, int egress)
 	}
 
 	struct sn_pkt p = {};
-	int rc = sn_parse(&p, data, data_end);
+	/* skb->len: a TCP segment made on this host or forwarded from one may hold its payload
+	 * outside the linear area; its IP length is checked against the whole packet. */
+	int rc = sn_parse_len(&p, data, data_end, skb->len);
 	if (rc == SN_PARSE_NOT_IP) {
 		sn_count(c, SN_CNT_NON_IP, 1);
 		return TCX_NEXT;

@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { registerClientCommands } from './commands/index.js';
 import { registerConntrackCommand } from './conntrack.js';
 import { registerThreatintelCommand } from './threatintel.js';
+import { registerNatCommand } from './nat.js';
 
 const program = new Command();
 program
@@ -98,6 +99,7 @@ configCmd
 registerClientCommands(program);
 registerConntrackCommand(program);
 registerThreatintelCommand(program);
+registerNatCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -104,7 +104,13 @@ export interface RunningAgent {
  * Writes `yaml` (with @IFACE@, @PIN@, @EVE@ and @PORT@ substituted) to a temp dir and starts
  * the real agent on it inside the lab's gateway namespace; resolves once /readyz answers.
  */
-export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: string; name?: string; extraArgs?: readonly string[] }): Promise<RunningAgent> {
+/** Where an agent runs: the namespace and the interface @IFACE@ stands for (the gateway lab is one;
+ * the router lab gives { gw: { ns: router ns, outside: { ifname: its WAN } } }). */
+export interface AgentPlace {
+  gw: { ns: string; outside: { ifname: string } };
+}
+
+export async function startAgent(g: AgentPlace, yaml: string, opts: { pinRoot: string; name?: string; extraArgs?: readonly string[] }): Promise<RunningAgent> {
   const dir = mkdtempSync(path.join(tmpdir(), `esn-e2e-${opts.name ?? 'agent'}-`));
   const configPath = path.join(dir, 'agent.yaml');
   const evePath = path.join(dir, 'eve.json');
@@ -149,7 +155,7 @@ export async function startAgent(g: GatewayLab, yaml: string, opts: { pinRoot: s
 
 /** `yaml` with @IFACE@, @PIN@, @EVE@ and @PORT@ substituted, written owner-only (a config
  * holding API keys is refused otherwise) to the agent's config path. */
-function writeAgentConfig(g: GatewayLab, yaml: string, a: Pick<RunningAgent, 'dir' | 'configPath' | 'evePath' | 'pinRoot'>): void {
+function writeAgentConfig(g: AgentPlace, yaml: string, a: Pick<RunningAgent, 'dir' | 'configPath' | 'evePath' | 'pinRoot'>): void {
   let text = yaml.replaceAll('@IFACE@', g.gw.outside.ifname).replaceAll('@PIN@', a.pinRoot).replaceAll('@EVE@', a.evePath).replaceAll('@PORT@', String(AGENT_PORT));
   // A test's store lives with its run, never in the host's default /var/lib/ebpfsentinel.
   if (!/^storage:/m.test(text)) text += `storage:\n  path: ${path.join(a.dir, 'sentinel.db')}\n`;
@@ -158,7 +164,7 @@ function writeAgentConfig(g: GatewayLab, yaml: string, a: Pick<RunningAgent, 'di
 
 /** Rewrites the running agent's config (same substitutions as startAgent) and reloads it
  * through the API; fails unless the reload is accepted. */
-export async function reloadAgent(g: GatewayLab, a: RunningAgent, yaml: string): Promise<void> {
+export async function reloadAgent(g: AgentPlace, a: RunningAgent, yaml: string): Promise<void> {
   writeAgentConfig(g, yaml, a);
   const res = await fetch(`${a.api.baseUrl}/api/v1/config/reload`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
   const body = (await res.json()) as { ok?: boolean };

@@ -18,7 +18,7 @@ import { BootClock } from '../../src/kernel/boot-clock.js';
 import { icmpEchoFrame, icmpFrame, tcpFrame, udpFrame } from '../support/frames.js';
 import { ipPacketOf, parseFrame, verifyIpv4Checksum, verifyL4Checksum } from '../support/frame-parse.js';
 import { IN_CI } from '../support/env.js';
-import { NAT_ENTRY_EGRESS, NAT_ENTRY_INGRESS, NAT_EGRESS_OBJECT_FILE, NAT_INGRESS_OBJECT_FILE, NatKernel, type KernelNatRule, type NatCounters } from './nat-kernel.js';
+import { NAT_ENTRY_EGRESS, NAT_ENTRY_INGRESS, NAT_EGRESS_OBJECT_FILE, NAT_INGRESS_OBJECT_FILE, NatKernel, type KernelNatRule, type NatCounters } from '../../src/engines/nat/kernel.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const OBJ = (f: string): string => path.join(ROOT, 'build', 'bpf', f);

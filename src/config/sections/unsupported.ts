@@ -7,7 +7,6 @@ export const UNSUPPORTED_SECTIONS: Readonly<Record<string, string>> = {
   ips: '',
   dlp: '',
   dns: '',
-  nat: '',
   audit: 'the audit trail lives in the storage database: see storage.retention.audit_max_age_days and audit_max_count',
   l7: '',
   container: '',

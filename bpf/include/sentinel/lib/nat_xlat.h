@@ -50,6 +50,10 @@ struct nat_quote {
 	__u32 l4_csum;      /* its L4 checksum field, 0 when not quoted (or UDP without) */
 };
 
+/* Bytes made linear before parsing when the skb holds less: Ethernet, two VLAN tags, IPv6 with
+ * extension headers, a TCP header with options. */
+#define NAT_HEADERS_PULL 256
+
 /* Room for what does not fit the 512-byte stack next to the parsed packet (per CPU: a TC program
  * runs to its end on one CPU). */
 struct nat_scratch {
@@ -681,15 +685,20 @@ static __always_inline int nat_apply(struct nat_run_ctx *x, const struct sn_pkt 
  * passed untranslated. */
 static __always_inline int nat_run(struct __sk_buff *skb, __u8 hook, void *counters)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct nat_run_ctx x = { .skb = skb, .ifindex = skb->ifindex, .hook = hook };
 	x.c = sn_counters_get(counters, skb->ifindex);
 	sn_count(x.c, SN_CNT_SEEN, 1);
 	sn_count(x.c, SN_CNT_BYTES_SEEN, skb->len);
 
+	/* A locally made or forwarded skb may carry its payload in pages: the headers are made
+	 * linear (never the payload: the rewrites go through helpers that reach any offset). */
+	__u32 linear = skb->data_end - skb->data;
+	if (linear < skb->len && linear < NAT_HEADERS_PULL)
+		bpf_skb_pull_data(skb, skb->len < NAT_HEADERS_PULL ? skb->len : NAT_HEADERS_PULL);
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
 	struct sn_pkt p = {};
-	int rc = sn_parse(&p, data, data_end);
+	int rc = sn_parse_len(&p, data, data_end, skb->len);
 	if (rc == SN_PARSE_NOT_IP) {
 		sn_count(x.c, SN_CNT_NON_IP, 1);
 		sn_count(x.c, SN_CNT_PASSED, 1);

@@ -1,16 +1,17 @@
-// The NAT programs' kernel face for the kernel tests: two objects (tc-nat-ingress, tc-nat-egress)
-// sharing the policy (two generations, written whole then flipped), the masquerade addresses and
-// the translation table (shared with tc-conntrack too), each with its own counters. The NAT
-// engine (src/engines/nat, next) takes it over as its kernel.ts, so tests and agent drive it alike.
+// The NAT's kernel face: two objects (tc-nat-ingress, tc-nat-egress) sharing the policy (two
+// generations, written whole then flipped), the masquerade addresses and the translation table
+// (shared with tc-conntrack too), each with its own counters. Used by the engine, the kernel
+// tests and the bench, so all of them drive the programs alike.
 import path from 'node:path';
-import { BpfObject } from '../../src/kernel/object.js';
-import { BpfMap, bytesCodec, u32Codec, type Codec } from '../../src/kernel/map.js';
-import { layouts } from '../../src/kernel/layouts.gen.js';
-import { nat_counter, nat_limits } from '../../src/kernel/contract.gen.js';
-import { programCounterSlots } from '../../src/kernel/contract-names.js';
-import { formatAddress, type IpFamily } from '../../src/net/ip.js';
-import { readPerInterface } from '../../src/engines/runtime/counters.js';
-import { checkPinnedShared, SHARED_MAPS } from '../../src/engines/runtime/shared-maps.js';
+import { BpfObject } from '../../kernel/object.js';
+import { BpfMap, bytesCodec, u32Codec, type Codec } from '../../kernel/map.js';
+import { layouts } from '../../kernel/layouts.gen.js';
+import { nat_counter, nat_limits } from '../../kernel/contract.gen.js';
+import { programCounterSlots } from '../../kernel/contract-names.js';
+import { formatAddress, type IpFamily } from '../../net/ip.js';
+import { readPerInterface } from '../runtime/counters.js';
+import type { ProgramKernel } from '../runtime/program.js';
+import { checkPinnedShared, SHARED_MAPS } from '../runtime/shared-maps.js';
 
 export const NAT_INGRESS_PROGRAM = 'tc-nat-ingress';
 export const NAT_EGRESS_PROGRAM = 'tc-nat-egress';
@@ -157,26 +158,47 @@ export interface NatKernelOptions {
   ctMaxEntries: number;
 }
 
+const COUNTER_MAP: Record<NatHook, string> = { ingress: 'nat_in_counters', egress: 'nat_out_counters' };
+
+/** One program's object as the program runtime holds it: its counters. */
+export class NatSide implements ProgramKernel {
+  private readonly counters: BpfMap<number, Buffer>;
+  private constructor(readonly obj: BpfObject, readonly hook: NatHook) {
+    this.counters = obj.map(COUNTER_MAP[hook], u32Codec, bytesCodec(layouts.sentinel_counters.size) as Codec<Buffer>);
+  }
+
+  static over(obj: BpfObject, hook: NatHook): NatSide {
+    return new NatSide(obj, hook);
+  }
+
+  readCounters(): Map<number, NatCounters> {
+    return readPerInterface(this.counters, NAT_COUNTER_SLOTS);
+  }
+
+  close(): void {
+    this.obj.close();
+  }
+}
+
 const SHARED = ['nat_flows', 'nat_policy', 'nat_active', 'nat_ifaddr', 'nat_scratch'] as const;
 
 export class NatKernel {
   readonly flows: BpfMap<Buffer, Buffer>;
+  private readonly ct: BpfMap<Buffer, Buffer>;
   private readonly policy: BpfMap<number, Buffer>;
   private readonly active: BpfMap<number, Buffer>;
   private readonly ifaddr: BpfMap<number, Buffer>;
-  private readonly counters: { ingress: BpfMap<number, Buffer>; egress: BpfMap<number, Buffer> };
+  private readonly sides: Record<NatHook, NatSide>;
   private slot = 0;
   private generation = 0;
 
   private constructor(readonly ingress: BpfObject, readonly egress: BpfObject) {
     this.flows = ingress.map(NAT_FLOWS, bytesCodec(layouts.nat_tuple.size), bytesCodec(layouts.nat_flow.size));
+    this.ct = ingress.map('ct_table', bytesCodec(layouts.ct_key.size), bytesCodec(layouts.ct_entry.size));
     this.policy = ingress.map('nat_policy', u32Codec, bytesCodec(layouts.nat_policy.size) as Codec<Buffer>);
     this.active = ingress.map('nat_active', u32Codec, bytesCodec(layouts.nat_active.size) as Codec<Buffer>);
     this.ifaddr = ingress.map('nat_ifaddr', u32Codec, bytesCodec(layouts.nat_ifaddr.size) as Codec<Buffer>);
-    this.counters = {
-      ingress: ingress.map('nat_in_counters', u32Codec, bytesCodec(layouts.sentinel_counters.size) as Codec<Buffer>),
-      egress: egress.map('nat_out_counters', u32Codec, bytesCodec(layouts.sentinel_counters.size) as Codec<Buffer>),
-    };
+    this.sides = { ingress: NatSide.over(ingress, 'ingress'), egress: NatSide.over(egress, 'egress') };
     const cur = this.active.lookup(0);
     if (cur) this.slot = cur.readUInt32LE(layouts.nat_active.fields.slot.offset) & 1;
     const live = this.policy.lookup(this.slot);
@@ -257,12 +279,29 @@ export class NatKernel {
     return n;
   }
 
+  /** Whether a translation's flow is alive (its conntrack entry is there and not expired). */
+  private flowLive(ctKey: Buffer, now: bigint): boolean {
+    const e = this.ct.lookup(ctKey);
+    return e !== undefined && e.readBigUInt64LE(layouts.ct_entry.fields.expires_ns.offset) > now;
+  }
+
+  /** The translations whose flow is alive (from `all` when the caller has read the table). */
+  liveBindings(now: bigint, all: readonly NatBinding[] = this.bindings()): NatBinding[] {
+    return all.filter((b) => this.flowLive(b.ctKey, now));
+  }
+
+  /** Deletes the translations whose flow has ended; returns how many went. The kernel replaces
+   * a dead one it meets, this keeps the table from holding the rest. */
+  sweep(now: bigint): number {
+    return this.deleteBindings((b) => !this.flowLive(b.ctKey, now));
+  }
+
   get maxFlows(): number {
     return this.flows.info.maxEntries;
   }
 
   readCounters(hook: NatHook): Map<number, NatCounters> {
-    return readPerInterface(this.counters[hook], NAT_COUNTER_SLOTS);
+    return this.sides[hook].readCounters();
   }
 
   close(): void {
