@@ -11,8 +11,6 @@ APT_PACKAGES=(
   iproute2 iputils-ping netcat-openbsd socat hping3 tcpdump nftables ethtool procps mount
   # netfilter's own conntrack table (compared with tc-conntrack) and promtool (metrics lint)
   conntrack prometheus
-  # tshark: an independent decoder that validates every checksum of the NAT's rewritten packets
-  tshark
   # the local-user e2e: curl (with --unix-socket) and setpriv (util-linux) run as nobody
   curl util-linux
   # tshark (editcap and mergecap come with it): the oracle of the capture reader and of replay's
